@@ -1,0 +1,232 @@
+//! The comparison harness's common parts: options, timing helpers, the Python baseline and the table.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Which way is better for a figure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Better {
+    Lower,
+    Higher,
+}
+
+/// One workload's figures: ours and the peers', all measured in this run.
+pub struct Row {
+    pub workload: &'static str,
+    pub unit: &'static str,
+    pub better: Better,
+    pub ours: f64,
+    /// (peer name, figure in the same unit) — procspawn, ipc-channel, crossbeam, rayon, a raw mutex, ...
+    pub peers: Vec<(&'static str, f64)>,
+}
+
+/// Command-line options: `--only a,b`, `--no-python`, `--trials N`, `--json PATH`.
+pub struct Options {
+    pub only: Option<Vec<String>>,
+    pub python: bool,
+    pub trials: usize,
+    pub json: Option<PathBuf>,
+}
+
+impl Options {
+    pub fn from_args() -> Options {
+        let mut o = Options {
+            only: None,
+            python: true,
+            trials: 3,
+            json: None,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(a) = args.next() {
+            match a.as_str() {
+                "--only" => {
+                    o.only = args
+                        .next()
+                        .map(|s| s.split(',').map(str::to_string).collect())
+                }
+                "--no-python" => o.python = false,
+                "--trials" => {
+                    o.trials = args.next().and_then(|s| s.parse().ok()).unwrap_or(3).max(1)
+                }
+                "--json" => o.json = args.next().map(PathBuf::from),
+                _ => {} // cargo bench passes --bench
+            }
+        }
+        o
+    }
+
+    /// True if `workload` was asked for.
+    pub fn wants(&self, workload: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|l| l.iter().any(|w| w == workload))
+    }
+}
+
+/// Median of `trials` runs of `f`.
+pub fn median(trials: usize, mut f: impl FnMut() -> f64) -> f64 {
+    let mut v: Vec<f64> = (0..trials).map(|_| f()).collect();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Seconds `f` took.
+pub fn secs(f: impl FnOnce()) -> f64 {
+    let t = Instant::now();
+    f();
+    t.elapsed().as_secs_f64()
+}
+
+/// Runs `../shared/bench/python_mp_bench.py --json` for the given workloads (or `$MULTIPROC_PY_BENCH`).
+pub fn python(opts: &Options, names: &[&str]) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    if !opts.python || names.is_empty() {
+        return out;
+    }
+    let script = std::env::var_os("MULTIPROC_PY_BENCH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/python_mp_bench.py")
+        });
+    if !script.exists() {
+        eprintln!(
+            "python baseline not found at {} (set MULTIPROC_PY_BENCH)",
+            script.display()
+        );
+        return out;
+    }
+    let json = std::env::temp_dir().join(format!("multiproc-py-{}.json", std::process::id()));
+    eprintln!(
+        "running the Python baseline ({} workloads) ...",
+        names.len()
+    );
+    let status = std::process::Command::new("python3")
+        .arg(&script)
+        .arg("--json")
+        .arg(&json)
+        .arg("--only")
+        .arg(names.join(","))
+        .arg("--repeat")
+        .arg(opts.trials.to_string())
+        .stdout(std::process::Stdio::null())
+        .status();
+    if let Err(e) = status {
+        eprintln!("python3 failed to run: {e}");
+        return out;
+    }
+    if let Ok(text) = std::fs::read_to_string(&json) {
+        for (name, value) in parse_py_json(&text) {
+            out.insert(name, value);
+        }
+    }
+    let _ = std::fs::remove_file(&json);
+    out
+}
+
+/// Reads `{"name": {"value": x, ...}, ...}` without a JSON dependency.
+fn parse_py_json(text: &str) -> Vec<(String, f64)> {
+    let mut res = Vec::new();
+    let mut rest = text;
+    while let Some(q) = rest.find('"') {
+        let after = &rest[q + 1..];
+        let Some(end) = after.find('"') else { break };
+        let key = &after[..end];
+        let tail = &after[end + 1..];
+        if tail.trim_start().starts_with(':')
+            && tail.trim_start()[1..].trim_start().starts_with('{')
+        {
+            if let Some(v) = tail.find("\"value\"") {
+                let num: String = tail[v + 7..]
+                    .trim_start_matches([':', ' '])
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || "+-.eE".contains(*c))
+                    .collect();
+                if let Ok(x) = num.parse() {
+                    res.push((key.to_string(), x));
+                }
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    res
+}
+
+fn fmt(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.2}M", x / 1e6)
+    } else if x >= 1e4 {
+        format!("{:.0}k", x / 1e3)
+    } else if x >= 100.0 {
+        format!("{x:.0}")
+    } else if x >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+/// Prints the markdown table the README shows.
+pub fn print_table(rows: &[Row], py: &BTreeMap<String, f64>) {
+    println!("| workload | unit | multiproc | Python | vs Python | peers (same run) |");
+    println!("|---|---|---|---|---|---|");
+    for r in rows {
+        let (pyv, ratio) = match py.get(r.workload) {
+            Some(&p) => {
+                let ratio = match r.better {
+                    Better::Higher => r.ours / p,
+                    Better::Lower => p / r.ours,
+                };
+                (fmt(p), format!("{ratio:.1}× better"))
+            }
+            None => ("–".into(), "–".into()),
+        };
+        let peers: Vec<String> = r
+            .peers
+            .iter()
+            .map(|(n, v)| format!("{n} {}", fmt(*v)))
+            .collect();
+        println!(
+            "| {} | {} ({}) | {} | {} | {} | {} |",
+            r.workload,
+            r.unit,
+            if r.better == Better::Lower {
+                "lower is better"
+            } else {
+                "higher is better"
+            },
+            fmt(r.ours),
+            pyv,
+            ratio,
+            if peers.is_empty() {
+                "–".into()
+            } else {
+                peers.join(", ")
+            }
+        );
+    }
+}
+
+/// Writes the rows as JSON for later comparison.
+pub fn write_json(path: &std::path::Path, rows: &[Row], py: &BTreeMap<String, f64>) {
+    let mut s = String::from("{\n");
+    for (i, r) in rows.iter().enumerate() {
+        let peers: Vec<String> = r
+            .peers
+            .iter()
+            .map(|(n, v)| format!("\"{n}\": {v}"))
+            .collect();
+        s.push_str(&format!(
+            "  \"{}\": {{\"unit\": \"{}\", \"ours\": {}, \"python\": {}, \"peers\": {{{}}}}}{}\n",
+            r.workload,
+            r.unit,
+            r.ours,
+            py.get(r.workload)
+                .map_or("null".to_string(), |v| v.to_string()),
+            peers.join(", "),
+            if i + 1 < rows.len() { "," } else { "" }
+        ));
+    }
+    s.push('}');
+    let _ = std::fs::write(path, s);
+}

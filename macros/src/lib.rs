@@ -1,0 +1,30 @@
+//! Attribute macros of multiproc. This file only dispatches; each macro parses, validates and expands
+//! in its own module. Generated code reaches the runtime only through `::multiproc::__private`.
+
+use proc_macro::TokenStream;
+
+mod entry;
+mod worker;
+
+/// Registers a free function as a worker that can run in a child process, and generates
+/// `name::spawn(args..) -> multiproc::Result<multiproc::Process<R>>`. The function stays callable.
+///
+/// Arguments and the return value must be `Serialize + DeserializeOwned` and own their data; generic,
+/// `async`, `self`-taking and borrowing workers are rejected at compile time.
+#[proc_macro_attribute]
+pub fn worker(attr: TokenStream, item: TokenStream) -> TokenStream {
+    worker::expand(attr.into(), item.into()).into()
+}
+
+/// Put on `fn main` so that a child process started by multiproc runs its worker instead of `main`.
+#[proc_macro_attribute]
+pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
+    entry::expand_main(attr.into(), item.into()).into()
+}
+
+/// Use instead of `#[test]` for tests that start processes: the child re-runs the test binary filtered
+/// to this test and runs its worker instead of the test body.
+#[proc_macro_attribute]
+pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
+    entry::expand_test(attr.into(), item.into()).into()
+}

@@ -1,0 +1,271 @@
+//! Parent/child role decision and the child's side of the handshake.
+//!
+//! A child is this same executable started with `MULTIPROC_BOOTSTRAP=<parent pid>:<socket fd>[:<stdout
+//! fd>]`. `#[multiproc::main]`, `#[multiproc::test]` and [`init`] call [`run_child_if_spawned`] before any
+//! user code; in a child it never returns: it says "ready", reads the task (entry name, arguments,
+//! descriptors), runs it, sends the result or the panic message, and exits.
+
+use crate::codec;
+use crate::error::{Error, ErrorKind, Result};
+use crate::ipc::channel::Channel;
+use crate::registry;
+use crate::sys;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub(crate) const BOOT_ENV: &str = "MULTIPROC_BOOTSTRAP";
+/// Exit code of a child that reached a spawn call without having passed the bootstrap.
+pub(crate) const EXIT_NOT_BOOTSTRAPPED: i32 = 87;
+
+/// First frame a child sends: it reached the runtime.
+pub(crate) const READY: &[u8] = b"multiproc-ready";
+
+/// What a child reports after running its task.
+#[derive(Serialize, Deserialize)]
+pub(crate) enum Report {
+    /// The result follows in the same frame, after this tag.
+    Ok,
+    Panicked(String),
+    Failed(String),
+}
+
+static IN_CHILD: AtomicBool = AtomicBool::new(false);
+static TEST_NAME: Mutex<Option<String>> = Mutex::new(None);
+
+struct Boot {
+    socket: RawFd,
+    stdout: Option<RawFd>,
+}
+
+enum BootEnv {
+    None,
+    Ours(Boot),
+    /// Started by a parent that has since died: nothing to do but leave.
+    Orphaned,
+}
+
+fn boot_env() -> BootEnv {
+    let Some(val) = std::env::var_os(BOOT_ENV) else {
+        return BootEnv::None;
+    };
+    let val = val.to_string_lossy();
+    let mut parts = val.split(':').map(|p| p.parse::<i32>().ok());
+    let (Some(Some(ppid)), Some(Some(socket))) = (parts.next(), parts.next()) else {
+        return BootEnv::None;
+    };
+    let stdout = parts.next().flatten();
+    if !sys::fd::is_unix_socket(socket) {
+        // Inherited the variable but not the socket: a grandchild started by other means. Run normally.
+        return BootEnv::None;
+    }
+    if sys::process::getppid() != ppid {
+        return BootEnv::Orphaned;
+    }
+    BootEnv::Ours(Boot { socket, stdout })
+}
+
+/// Call first thing in `main` if you do not use `#[multiproc::main]`: in a process started by multiproc
+/// this runs the worker and exits; otherwise it returns at once.
+///
+/// ```no_run
+/// fn main() {
+///     multiproc::init();
+///     // ... the program ...
+/// }
+/// ```
+pub fn init() {
+    run_child_if_spawned();
+}
+
+/// See [`init`].
+pub(crate) fn run_child_if_spawned() {
+    match boot_env() {
+        BootEnv::None => {}
+        BootEnv::Orphaned => std::process::exit(1),
+        BootEnv::Ours(boot) => child_main(boot),
+    }
+}
+
+/// The `#[multiproc::test]` wrapper: in a child, run the task; else remember a test name the children
+/// can be filtered to, and run the body.
+pub(crate) fn test_entry(path: &str) {
+    run_child_if_spawned();
+    let name = path.split_once("::").map_or(path, |(_crate, rest)| rest);
+    *TEST_NAME.lock().unwrap_or_else(|p| p.into_inner()) = Some(name.to_string());
+}
+
+/// The test the current binary's children re-run to reach the bootstrap, if this is a test binary.
+pub(crate) fn test_name() -> Option<String> {
+    TEST_NAME.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// Called by every spawn: a child that reaches a spawn without having passed the bootstrap would
+/// otherwise re-spawn itself forever.
+pub(crate) fn refuse_unbootstrapped_spawn() {
+    if IN_CHILD.load(Ordering::Relaxed) {
+        return;
+    }
+    if let BootEnv::Ours(_) = boot_env() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "multiproc: this process was started as a worker but its main never reached multiproc's bootstrap; \
+             annotate `fn main` with #[multiproc::main] (or tests with #[multiproc::test]), or call \
+             multiproc::init() first thing in main"
+        );
+        std::process::exit(EXIT_NOT_BOOTSTRAPPED);
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "worker panicked with a non-string payload".to_string()
+    }
+}
+
+fn child_main(boot: Boot) -> ! {
+    IN_CHILD.store(true, Ordering::Relaxed);
+    if let Some(saved) = boot.stdout {
+        // SAFETY: `saved` is the parent's stdout duplicated into this process by the spawn file actions;
+        // dup2 onto fd 1 and close the spare.
+        unsafe {
+            libc::dup2(saved, 1);
+            libc::close(saved);
+        }
+    }
+    // SAFETY: the socket fd was handed to this process by the spawn and is owned by nobody else here.
+    let socket = unsafe { OwnedFd::from_raw_fd(boot.socket) };
+    // SAFETY: borrowed only for this call, while `socket` is alive.
+    let _ = sys::fd::set_cloexec(unsafe { BorrowedFd::borrow_raw(boot.socket) }, true);
+    watch_parent(boot.socket);
+    let chan = Channel::from_fd(socket);
+    if chan.send_raw(READY, &[]).is_err() {
+        std::process::exit(1);
+    }
+    let outcome = chan.recv_with(None, |frame, fds| Ok(run_task(frame.bytes(), fds)));
+    let _ = std::io::stdout().flush();
+    let (report, code) = match outcome {
+        Ok(report) => {
+            let code = match report.0 {
+                Report::Ok => 0,
+                Report::Panicked(_) => 101,
+                Report::Failed(_) => 1,
+            };
+            (report, code)
+        }
+        Err(e) if e.is_disconnected() => std::process::exit(1),
+        Err(e) => ((Report::Failed(e.to_string()), None), 1),
+    };
+    let sent = send_report(&chan, report);
+    if let Err(e) = sent {
+        let _ = writeln!(
+            std::io::stderr(),
+            "multiproc: worker could not send its result: {e}"
+        );
+        std::process::exit(1);
+    }
+    std::process::exit(code)
+}
+
+/// Runs one task frame — the entry's name, then its encoded arguments — catching a panic. Used for a
+/// child's single task and by long-lived workers (pools) for each of theirs.
+pub(crate) fn run_task(bytes: &[u8], fds: Vec<OwnedFd>) -> (Report, Option<codec::Encoded>) {
+    let run = || -> Result<codec::Encoded> {
+        let (name, used): (String, usize) = codec::decode_prefix(bytes, Vec::new())?;
+        let entry = registry::by_name(&name).ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotAWorker { name: name.clone() },
+                format!("no worker named `{name}` in this binary"),
+            )
+        })?;
+        (entry.invoke)(&bytes[used..], fds)
+    };
+    match catch_unwind(AssertUnwindSafe(run)) {
+        Ok(Ok(enc)) => (Report::Ok, Some(enc)),
+        Ok(Err(e)) => (Report::Failed(e.to_string()), None),
+        Err(panic) => (Report::Panicked(panic_message(&*panic)), None),
+    }
+}
+
+/// Encodes a task frame: the entry's name, then the arguments.
+pub(crate) fn encode_task<A: Serialize + ?Sized>(
+    entry_name: &str,
+    args: &A,
+) -> Result<codec::Encoded> {
+    let mut task = codec::encode(entry_name)?;
+    codec::encode_into(args, &mut task.bytes, &mut task.fds)?;
+    Ok(task)
+}
+
+/// Sends a [`run_task`] outcome as one frame: the report, then the result bytes, with the result's
+/// descriptors. [`decode_report`] reads it.
+pub(crate) fn send_report(
+    chan: &Channel,
+    (report, payload): (Report, Option<codec::Encoded>),
+) -> Result<()> {
+    let mut head = codec::encode(&report)?;
+    let fds: Vec<OwnedFd> = match payload {
+        Some(enc) => {
+            head.bytes.extend_from_slice(&enc.bytes);
+            enc.fds
+        }
+        None => Vec::new(),
+    };
+    let borrowed: Vec<_> = fds.iter().map(std::os::fd::AsFd::as_fd).collect();
+    chan.send_raw(&head.bytes, &borrowed)
+}
+
+/// Kills this child when its parent goes away: the parent's end of the bootstrap socket closes when the
+/// parent process dies (for any reason), which a small thread watches for.
+fn watch_parent(socket: RawFd) {
+    let spawned = std::thread::Builder::new()
+        .name("multiproc-parent-watch".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            // SAFETY: the socket stays open until this process exits (the child never closes it).
+            let fd = unsafe { BorrowedFd::borrow_raw(socket) };
+            loop {
+                match sys::socket::poll_one(fd, libc::POLLRDHUP, -1) {
+                    Ok(rev) if rev & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 => {
+                        let _ = sys::process::kill(sys::process::getpid(), libc::SIGKILL);
+                    }
+                    Ok(_) => continue,
+                    Err(_) => return,
+                }
+            }
+        });
+    if spawned.is_err() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "multiproc: could not start the parent watch thread"
+        );
+    }
+}
+
+/// Decodes a child's final frame into the worker's result.
+pub(crate) fn decode_report<R: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    fds: Vec<OwnedFd>,
+) -> Result<R> {
+    let (report, used): (Report, usize) = codec::decode_prefix(bytes, Vec::new())?;
+    match report {
+        Report::Ok => codec::decode(&bytes[used..], fds),
+        Report::Panicked(message) => Err(Error::new(
+            ErrorKind::WorkerPanicked {
+                message: message.clone(),
+            },
+            format!("worker panicked: {message}"),
+        )),
+        Report::Failed(message) => Err(Error::new(
+            ErrorKind::Codec,
+            format!("worker failed: {message}"),
+        )),
+    }
+}

@@ -1,0 +1,166 @@
+//! The one place that serializes: serde + bincode 2 (pinned), with file descriptors carried beside the
+//! bytes. Handles (pipe ends, queues, shared blocks, locks, proxies) serialize themselves with
+//! [`serialize_fd`] / [`deserialize_fd`]: the fd goes into a side list and only its index into the bytes;
+//! the transport (`ipc`) passes the list with `SCM_RIGHTS`.
+
+use crate::error::{Error, Result};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::cell::RefCell;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+fn config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+/// An encoded message: its bytes and the file descriptors that travel beside them.
+#[derive(Debug, Default)]
+pub struct Encoded {
+    /// The serialized value.
+    pub bytes: Vec<u8>,
+    /// Descriptors referenced by index from `bytes`, in order.
+    pub fds: Vec<OwnedFd>,
+}
+
+thread_local! {
+    static SEND_FDS: RefCell<Option<Vec<OwnedFd>>> = const { RefCell::new(None) };
+    static RECV_FDS: RefCell<Option<Vec<Option<OwnedFd>>>> = const { RefCell::new(None) };
+}
+
+/// Installs a side list for one encode or decode and restores the previous one when it ends, even by
+/// panic, so that nested use (a handle encoded while encoding) works.
+struct Scope<T: 'static> {
+    key: &'static std::thread::LocalKey<RefCell<Option<T>>>,
+    prev: Option<T>,
+}
+
+impl<T: 'static> Scope<T> {
+    fn enter(key: &'static std::thread::LocalKey<RefCell<Option<T>>>, value: T) -> Scope<T> {
+        let prev = key.with(|k| k.replace(Some(value)));
+        Scope { key, prev }
+    }
+
+    fn finish(mut self) -> Option<T> {
+        let prev = self.prev.take();
+        let current = self.key.with(|k| k.replace(prev));
+        std::mem::forget(self);
+        current
+    }
+}
+
+impl<T: 'static> Drop for Scope<T> {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        self.key.with(|k| k.replace(prev));
+    }
+}
+
+/// Appends the encoding of `value` to `bytes` and its descriptors to `fds`.
+pub fn encode_into<T: Serialize + ?Sized>(
+    value: &T,
+    bytes: &mut Vec<u8>,
+    fds: &mut Vec<OwnedFd>,
+) -> Result<()> {
+    let scope = Scope::enter(&SEND_FDS, std::mem::take(fds));
+    let res = bincode::serde::encode_into_std_write(value, bytes, config());
+    *fds = scope.finish().unwrap_or_default();
+    res.map(|_| ()).map_err(|e| {
+        Error::codec(format!(
+            "could not encode {}: {e}",
+            std::any::type_name::<T>()
+        ))
+    })
+}
+
+/// Encodes `value` with its descriptors.
+///
+/// ```
+/// let enc = multiproc::codec::encode(&(1u32, "two")).unwrap();
+/// let back: (u32, String) = multiproc::codec::decode(&enc.bytes, enc.fds).unwrap();
+/// assert_eq!(back, (1, "two".to_string()));
+/// ```
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Encoded> {
+    let mut enc = Encoded::default();
+    encode_into(value, &mut enc.bytes, &mut enc.fds)?;
+    Ok(enc)
+}
+
+/// Decodes a `T` that must span all of `bytes`; `fds` are the descriptors received with them.
+/// Descriptors the value does not claim are closed.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T> {
+    let (value, used) = decode_prefix(bytes, fds)?;
+    if used != bytes.len() {
+        return Err(Error::codec(format!(
+            "message has {} trailing bytes after a {}: the sender sent another type",
+            bytes.len() - used,
+            std::any::type_name::<T>()
+        )));
+    }
+    Ok(value)
+}
+
+/// Decodes a `T` from the start of `bytes`, returning it and the number of bytes it used.
+pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<(T, usize)> {
+    let scope = Scope::enter(&RECV_FDS, fds.into_iter().map(Some).collect());
+    let res = bincode::serde::decode_from_slice::<T, _>(bytes, config());
+    scope.finish();
+    res.map_err(|e| {
+        Error::codec(format!(
+            "received bytes do not decode as {}: {e}",
+            std::any::type_name::<T>()
+        ))
+    })
+}
+
+/// Serializes a descriptor as part of a handle: a duplicate goes into the side list of the encode in
+/// progress. Outside a multiproc encode (serde_json, say) it fails: handles only travel through multiproc.
+pub fn serialize_fd<S: Serializer>(fd: BorrowedFd<'_>, serializer: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::Error as _;
+    let dup = fd
+        .try_clone_to_owned()
+        .map_err(|e| S::Error::custom(format!("dup of a handle's fd failed: {e}")))?;
+    let index = SEND_FDS.with(|k| {
+        k.borrow_mut().as_mut().map(|list| {
+            list.push(dup);
+            list.len() - 1
+        })
+    });
+    match index {
+        Some(i) => (i as u32).serialize(serializer),
+        None => Err(S::Error::custom(
+            "multiproc handles (pipes, queues, shared values, locks, proxies) can only be sent through multiproc",
+        )),
+    }
+}
+
+/// Takes the descriptor a handle refers to out of the side list of the decode in progress.
+pub fn deserialize_fd<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OwnedFd, D::Error> {
+    use serde::de::Error as _;
+    let index = u32::deserialize(deserializer)? as usize;
+    RECV_FDS
+        .with(|k| {
+            k.borrow_mut()
+                .as_mut()
+                .and_then(|list| list.get_mut(index).and_then(Option::take))
+        })
+        .ok_or_else(|| {
+            D::Error::custom(format!(
+                "handle refers to file descriptor #{index}, which did not arrive"
+            ))
+        })
+}
+
+/// A descriptor as a serde field: `#[serde(with = "multiproc::codec::fd")]` on an `OwnedFd` field.
+pub mod fd {
+    use super::*;
+
+    /// See [`serialize_fd`].
+    pub fn serialize<S: Serializer>(fd: &OwnedFd, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_fd(fd.as_fd(), serializer)
+    }
+
+    /// See [`deserialize_fd`].
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OwnedFd, D::Error> {
+        deserialize_fd(deserializer)
+    }
+}

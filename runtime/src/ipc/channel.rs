@@ -1,0 +1,447 @@
+//! Framed messages over a Unix stream socket, descriptors beside the bytes. Every frame is an 8-byte
+//! header (payload length, descriptor count; little endian) and the payload; its descriptors ride on the
+//! frame's first `sendmsg`. The receiver reads ahead into a buffer (several small frames per syscall),
+//! queues descriptors in arrival order and hands each frame the ones its header counts. Large frames are
+//! read straight into their own allocation.
+
+use crate::codec;
+use crate::error::{Error, ErrorKind, Result};
+use crate::sys::socket::{self, MAX_FDS_PER_MSG};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+const HEADER: usize = 8;
+const READ_AHEAD: usize = 64 * 1024;
+/// Default largest payload a channel accepts (1 GiB); see [`Channel::set_max_message`].
+pub const DEFAULT_MAX_MESSAGE: usize = 1 << 30;
+
+/// A received frame: borrowed from the read-ahead buffer, or owned when it was large.
+pub(crate) enum Frame<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
+}
+
+impl Frame<'_> {
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            Frame::Borrowed(b) => b,
+            Frame::Owned(v) => v,
+        }
+    }
+    pub(crate) fn into_vec(self) -> Vec<u8> {
+        match self {
+            Frame::Borrowed(b) => b.to_vec(),
+            Frame::Owned(v) => v,
+        }
+    }
+}
+
+#[derive(Default)]
+struct RecvState {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    fds: VecDeque<OwnedFd>,
+    /// Bytes of a rejected (too large) frame still to discard.
+    skip: usize,
+    /// A large frame being read into its own allocation: (bytes so far, bytes received, descriptor count).
+    partial: Option<(Vec<u8>, usize, usize)>,
+    eof: bool,
+}
+
+/// One end of a framed, descriptor-carrying byte stream. Sends and receives may happen from different
+/// threads at once; two senders never interleave a frame.
+pub struct Channel {
+    fd: OwnedFd,
+    rx: Mutex<RecvState>,
+    tx: Mutex<Vec<u8>>,
+    max_message: usize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Channel {
+    /// Wraps a connected stream socket.
+    pub(crate) fn from_fd(fd: OwnedFd) -> Channel {
+        Channel {
+            fd,
+            rx: Mutex::default(),
+            tx: Mutex::default(),
+            max_message: DEFAULT_MAX_MESSAGE,
+        }
+    }
+
+    /// A connected pair.
+    pub(crate) fn pair() -> Result<(Channel, Channel)> {
+        let (a, b) = socket::socketpair().map_err(|e| Error::io("socketpair failed", e))?;
+        Ok((Channel::from_fd(a), Channel::from_fd(b)))
+    }
+
+    /// The largest payload this end sends or accepts.
+    pub(crate) fn set_max_message(&mut self, limit: usize) {
+        self.max_message = limit.min(u32::MAX as usize);
+    }
+
+    pub(crate) fn max_message(&self) -> usize {
+        self.max_message
+    }
+
+    pub(crate) fn socket(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    fn too_large(&self, size: usize) -> Error {
+        Error::new(
+            ErrorKind::MessageTooLarge {
+                size,
+                limit: self.max_message,
+            },
+            format!(
+                "message of {size} bytes exceeds this channel's limit of {} bytes; raise the limit or send it in parts",
+                self.max_message
+            ),
+        )
+    }
+
+    fn write_all(&self, header_and_payload: &[&[u8]], fds: &[BorrowedFd<'_>]) -> Result<()> {
+        let total: usize = header_and_payload.iter().map(|p| p.len()).sum();
+        let mut sent =
+            socket::send_parts(self.fd.as_fd(), header_and_payload, fds).map_err(send_error)?;
+        while sent < total {
+            let mut parts: Vec<&[u8]> = Vec::with_capacity(2);
+            let mut skip = sent;
+            for p in header_and_payload {
+                if skip >= p.len() {
+                    skip -= p.len();
+                } else {
+                    parts.push(&p[skip..]);
+                    skip = 0;
+                }
+            }
+            sent += socket::send_parts(self.fd.as_fd(), &parts, &[]).map_err(send_error)?;
+        }
+        Ok(())
+    }
+
+    /// Sends `payload` as one frame with `fds` beside it.
+    pub(crate) fn send_raw(&self, payload: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
+        if payload.len() > self.max_message {
+            return Err(self.too_large(payload.len()));
+        }
+        if fds.len() > MAX_FDS_PER_MSG {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "a message may carry at most {MAX_FDS_PER_MSG} handles, this one has {}",
+                    fds.len()
+                ),
+            ));
+        }
+        let mut header = [0u8; HEADER];
+        header[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        header[4..].copy_from_slice(&(fds.len() as u32).to_le_bytes());
+        let _guard = lock(&self.tx);
+        self.write_all(&[&header, payload], fds)
+    }
+
+    /// Encodes `value` and sends it as one frame.
+    pub(crate) fn send_value<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+        let mut buf = lock(&self.tx);
+        buf.clear();
+        buf.extend_from_slice(&[0u8; HEADER]);
+        let mut fds = Vec::new();
+        let res = codec::encode_into(value, &mut buf, &mut fds);
+        if let Err(e) = res {
+            buf.clear();
+            return Err(e);
+        }
+        let len = buf.len() - HEADER;
+        if len > self.max_message {
+            buf.clear();
+            return Err(self.too_large(len));
+        }
+        if fds.len() > MAX_FDS_PER_MSG {
+            buf.clear();
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "a message may carry at most {MAX_FDS_PER_MSG} handles, this one has {}",
+                    fds.len()
+                ),
+            ));
+        }
+        buf[..4].copy_from_slice(&(len as u32).to_le_bytes());
+        buf[4..HEADER].copy_from_slice(&(fds.len() as u32).to_le_bytes());
+        let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
+        let res = self.write_all(&[&buf], &borrowed);
+        if buf.capacity() > 4 * READ_AHEAD {
+            *buf = Vec::new();
+        }
+        res
+    }
+
+    /// Waits for the next frame (until `deadline`, if any) and hands it, with its descriptors, to `f`.
+    pub(crate) fn recv_with<R>(
+        &self,
+        deadline: Option<Instant>,
+        f: impl FnOnce(Frame<'_>, Vec<OwnedFd>) -> Result<R>,
+    ) -> Result<R> {
+        let mut st = lock(&self.rx);
+        let st = &mut *st;
+        if st.buf.len() < READ_AHEAD {
+            st.buf.resize(READ_AHEAD, 0);
+        }
+        while st.skip > 0 {
+            let n = (st.end - st.start).min(st.skip);
+            st.start += n;
+            st.skip -= n;
+            if st.skip > 0 {
+                self.fill(st, deadline)?;
+            }
+        }
+        let (frame, nfds) = match st.partial.take() {
+            Some((owned, got, nfds)) => (self.finish_large(st, owned, got, nfds, deadline)?, nfds),
+            None => {
+                while st.end - st.start < HEADER {
+                    self.fill(st, deadline)?;
+                }
+                let h = &st.buf[st.start..st.start + HEADER];
+                let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+                let nfds = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
+                if len > self.max_message {
+                    st.start += HEADER;
+                    st.skip = len;
+                    // Descriptors of the rejected frame are closed, not mistaken for the next frame's.
+                    let drop_n = nfds.min(st.fds.len());
+                    st.fds.drain(..drop_n);
+                    return Err(self.too_large(len));
+                }
+                if len + HEADER <= st.buf.len() {
+                    while st.end - st.start < HEADER + len {
+                        self.fill(st, deadline)?;
+                    }
+                    st.start += HEADER;
+                    let range = st.start..st.start + len;
+                    st.start += len;
+                    (FrameRef::Buffered(range), nfds)
+                } else {
+                    st.start += HEADER;
+                    let mut owned = vec![0u8; len];
+                    let have = (st.end - st.start).min(len);
+                    owned[..have].copy_from_slice(&st.buf[st.start..st.start + have]);
+                    st.start += have;
+                    (self.finish_large(st, owned, have, nfds, deadline)?, nfds)
+                }
+            }
+        };
+        if st.fds.len() < nfds {
+            return Err(Error::new(
+                ErrorKind::InvalidHandle,
+                format!(
+                    "message announced {nfds} handles but {} arrived",
+                    st.fds.len()
+                ),
+            ));
+        }
+        let fds: Vec<OwnedFd> = st.fds.drain(..nfds).collect();
+        let frame = match frame {
+            FrameRef::Buffered(range) => Frame::Borrowed(&st.buf[range]),
+            FrameRef::Owned(v) => Frame::Owned(v),
+        };
+        f(frame, fds)
+    }
+
+    /// Receives and decodes one value.
+    pub(crate) fn recv_value<T: DeserializeOwned>(&self, deadline: Option<Instant>) -> Result<T> {
+        self.recv_with(deadline, |frame, fds| codec::decode(frame.bytes(), fds))
+    }
+
+    /// Receives one frame as owned bytes; descriptors that came with it are returned too.
+    pub(crate) fn recv_raw(&self, deadline: Option<Instant>) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+        self.recv_with(deadline, |frame, fds| Ok((frame.into_vec(), fds)))
+    }
+
+    /// True when a frame (or the end of the stream) can be received without blocking, waiting up to
+    /// `timeout`.
+    pub(crate) fn poll(&self, timeout: Duration) -> Result<bool> {
+        {
+            let st = lock(&self.rx);
+            if st.eof || st.end - st.start >= HEADER {
+                return Ok(true);
+            }
+        }
+        let ms = crate::sys::poll_timeout_ms(crate::sys::deadline_after(timeout));
+        let rev = socket::poll_one(self.fd.as_fd(), libc::POLLIN, ms)
+            .map_err(|e| Error::io("poll failed", e))?;
+        Ok(rev != 0)
+    }
+
+    fn wait_readable(&self, deadline: Instant) -> Result<()> {
+        loop {
+            let ms = crate::sys::poll_timeout_ms(Some(deadline));
+            let rev = socket::poll_one(self.fd.as_fd(), libc::POLLIN, ms)
+                .map_err(|e| Error::io("poll failed", e))?;
+            if rev != 0 {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    "receive timed out: no message arrived in time",
+                ));
+            }
+        }
+    }
+
+    /// Reads the rest of a large frame straight into its allocation; on timeout the progress is kept
+    /// for the next receive, so nothing is lost.
+    fn finish_large(
+        &self,
+        st: &mut RecvState,
+        mut owned: Vec<u8>,
+        mut got: usize,
+        nfds: usize,
+        deadline: Option<Instant>,
+    ) -> Result<FrameRef> {
+        while got < owned.len() {
+            if let Some(d) = deadline {
+                if let Err(e) = self.wait_readable(d) {
+                    st.partial = Some((owned, got, nfds));
+                    return Err(e);
+                }
+            }
+            let n = socket::recv_with_fds(self.fd.as_fd(), &mut owned[got..], &mut st.fds)
+                .map_err(|e| Error::io("recv failed", e))?;
+            if n == 0 {
+                st.eof = true;
+                return Err(Error::disconnected(
+                    "peer closed the connection in the middle of a message",
+                ));
+            }
+            got += n;
+        }
+        Ok(FrameRef::Owned(owned))
+    }
+
+    /// Reads more bytes into the buffer, compacting first.
+    fn fill(&self, st: &mut RecvState, deadline: Option<Instant>) -> Result<()> {
+        if st.eof {
+            return Err(if st.end > st.start {
+                Error::disconnected("peer closed the connection in the middle of a message")
+            } else {
+                Error::disconnected(
+                    "peer closed the connection (its process exited or dropped its end)",
+                )
+            });
+        }
+        if st.start == st.end {
+            st.start = 0;
+            st.end = 0;
+        } else if st.start > 0 {
+            st.buf.copy_within(st.start..st.end, 0);
+            st.end -= st.start;
+            st.start = 0;
+        }
+        if let Some(d) = deadline {
+            self.wait_readable(d)?;
+        }
+        let RecvState { buf, end, fds, .. } = st;
+        let n = socket::recv_with_fds(self.fd.as_fd(), &mut buf[*end..], fds)
+            .map_err(|e| Error::io("recv failed", e))?;
+        if n == 0 {
+            st.eof = true;
+            return self.fill(st, None);
+        }
+        st.end += n;
+        Ok(())
+    }
+}
+
+enum FrameRef {
+    Buffered(std::ops::Range<usize>),
+    Owned(Vec<u8>),
+}
+
+fn send_error(e: io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::EPIPE) | Some(libc::ECONNRESET) => Error::disconnected(
+            "peer closed the connection (its process exited or dropped its end)",
+        ),
+        _ => Error::io("send failed", e),
+    }
+}
+
+/// How a channel travels: its socket, plus whatever was read ahead but not yet received (so that moving
+/// a connection to another process loses nothing).
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    #[serde(with = "codec::fd")]
+    fd: OwnedFd,
+    pending: Vec<u8>,
+    pending_fds: Vec<WireFd>,
+    skip: u64,
+    eof: bool,
+    max_message: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireFd(#[serde(with = "codec::fd")] OwnedFd);
+
+impl Serialize for Channel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        let st = lock(&self.rx);
+        if st.partial.is_some() {
+            return Err(S::Error::custom(
+                "cannot send a connection while it is half-way through receiving a large message",
+            ));
+        }
+        let dup = |fd: &OwnedFd| {
+            fd.try_clone()
+                .map_err(|e| S::Error::custom(format!("dup failed: {e}")))
+        };
+        Wire {
+            fd: dup(&self.fd)?,
+            pending: st.buf[st.start..st.end].to_vec(),
+            pending_fds: st
+                .fds
+                .iter()
+                .map(|f| dup(f).map(WireFd))
+                .collect::<std::result::Result<_, _>>()?,
+            skip: st.skip as u64,
+            eof: st.eof,
+            max_message: self.max_message as u64,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Channel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Channel, D::Error> {
+        let w = Wire::deserialize(d)?;
+        let mut buf = w.pending;
+        let end = buf.len();
+        buf.resize(end.max(READ_AHEAD), 0);
+        Ok(Channel {
+            fd: w.fd,
+            rx: Mutex::new(RecvState {
+                buf,
+                start: 0,
+                end,
+                fds: w.pending_fds.into_iter().map(|f| f.0).collect(),
+                skip: w.skip as usize,
+                partial: None,
+                eof: w.eof,
+            }),
+            tx: Mutex::default(),
+            max_message: w.max_message as usize,
+        })
+    }
+}

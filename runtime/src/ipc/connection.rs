@@ -1,0 +1,184 @@
+//! `Pipe` and `Connection`: Python's `multiprocessing.Pipe()` with typed messages.
+
+use super::channel::Channel;
+use crate::error::{Error, ErrorKind, Result};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::marker::PhantomData;
+use std::time::Duration;
+
+/// One end of a [`Pipe`]: sends and receives values of type `T`.
+///
+/// A `Connection` is a valid worker argument: it travels to the child as a file descriptor, and whatever
+/// this end had already read ahead travels with it. Python: `multiprocessing.connection.Connection`.
+///
+/// ```
+/// let (a, b) = multiproc::Pipe::<String>::new()?;
+/// a.send(&"ping".to_string())?;
+/// assert_eq!(b.recv()?, "ping");
+/// # Ok::<(), multiproc::Error>(())
+/// ```
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct Connection<T> {
+    channel: Channel,
+    readable: bool,
+    writable: bool,
+    #[serde(skip)]
+    _type: PhantomData<fn(T) -> T>,
+}
+
+/// Creates connected [`Connection`] pairs. Python: `multiprocessing.Pipe(duplex=True)`.
+///
+/// ```
+/// let (parent, child) = multiproc::Pipe::<u32>::new()?;
+/// child.send(&7)?;
+/// assert_eq!(parent.recv()?, 7);
+/// # Ok::<(), multiproc::Error>(())
+/// ```
+pub struct Pipe<T>(PhantomData<fn(T) -> T>);
+
+impl<T: Serialize + DeserializeOwned> Pipe<T> {
+    /// A duplex pipe: both ends send and receive.
+    pub fn new() -> Result<(Connection<T>, Connection<T>)> {
+        let (a, b) = Channel::pair()?;
+        Ok((
+            Connection::wrap(a, true, true),
+            Connection::wrap(b, true, true),
+        ))
+    }
+
+    /// A one-way pipe `(receiver, sender)`, in Python's order for `Pipe(duplex=False)`.
+    ///
+    /// ```
+    /// let (r, w) = multiproc::Pipe::<u8>::simplex()?;
+    /// w.send(&1)?;
+    /// assert_eq!(r.recv()?, 1);
+    /// assert!(r.send(&2).is_err());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn simplex() -> Result<(Connection<T>, Connection<T>)> {
+        let (a, b) = Channel::pair()?;
+        Ok((
+            Connection::wrap(a, true, false),
+            Connection::wrap(b, false, true),
+        ))
+    }
+
+    /// A duplex pipe whose ends refuse messages larger than `max_bytes` (default
+    /// [`DEFAULT_MAX_MESSAGE`](crate::ipc::DEFAULT_MAX_MESSAGE)) with [`ErrorKind::MessageTooLarge`].
+    pub fn with_limit(max_bytes: usize) -> Result<(Connection<T>, Connection<T>)> {
+        let (mut a, mut b) = Pipe::new()?;
+        a.channel.set_max_message(max_bytes);
+        b.channel.set_max_message(max_bytes);
+        Ok((a, b))
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Connection<T> {
+    fn wrap(channel: Channel, readable: bool, writable: bool) -> Connection<T> {
+        Connection {
+            channel,
+            readable,
+            writable,
+            _type: PhantomData,
+        }
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::InvalidHandle,
+                "this end of a simplex pipe only receives; send on the other end",
+            ))
+        }
+    }
+
+    fn check_readable(&self) -> Result<()> {
+        if self.readable {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::InvalidHandle,
+                "this end of a simplex pipe only sends; receive on the other end",
+            ))
+        }
+    }
+
+    /// Sends a value. Errors with [`ErrorKind::Disconnected`] if the other end is gone.
+    pub fn send(&self, value: &T) -> Result<()> {
+        self.check_writable()?;
+        self.channel.send_value(value)
+    }
+
+    /// Blocks until a value arrives. [`ErrorKind::Disconnected`] once the other end is closed and
+    /// nothing is left; [`ErrorKind::Codec`] if the bytes are not a `T` (the connection stays usable).
+    pub fn recv(&self) -> Result<T> {
+        self.check_readable()?;
+        self.channel.recv_value(None)
+    }
+
+    /// Like [`recv`](Self::recv), giving up with [`ErrorKind::Timeout`] after `timeout`.
+    ///
+    /// ```
+    /// let (a, _b) = multiproc::Pipe::<u8>::new()?;
+    /// let err = a.recv_timeout(std::time::Duration::from_millis(5)).unwrap_err();
+    /// assert!(err.is_timeout());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T> {
+        self.check_readable()?;
+        self.channel.recv_value(crate::sys::deadline_after(timeout))
+    }
+
+    /// True if a message (or the end of the stream) is ready, waiting up to `timeout`.
+    pub fn poll(&self, timeout: Duration) -> Result<bool> {
+        self.check_readable()?;
+        self.channel.poll(timeout)
+    }
+
+    /// Sends raw bytes as one message. Python: `Connection.send_bytes`.
+    pub fn send_bytes(&self, bytes: &[u8]) -> Result<()> {
+        self.check_writable()?;
+        self.channel.send_raw(bytes, &[])
+    }
+
+    /// Receives one message as raw bytes. Python: `Connection.recv_bytes`.
+    ///
+    /// ```
+    /// let (a, b) = multiproc::Pipe::<()>::new()?;
+    /// a.send_bytes(b"01234567")?;
+    /// assert_eq!(b.recv_bytes()?, b"01234567");
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn recv_bytes(&self) -> Result<Vec<u8>> {
+        self.check_readable()?;
+        self.channel.recv_raw(None).map(|(bytes, _fds)| bytes)
+    }
+
+    /// Like [`recv_bytes`](Self::recv_bytes) with a timeout.
+    pub fn recv_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>> {
+        self.check_readable()?;
+        self.channel
+            .recv_raw(crate::sys::deadline_after(timeout))
+            .map(|(bytes, _fds)| bytes)
+    }
+
+    /// The largest message this end sends or accepts.
+    pub fn max_message(&self) -> usize {
+        self.channel.max_message()
+    }
+}
+
+impl<T> std::fmt::Debug for Connection<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::os::fd::AsRawFd;
+        f.debug_struct("Connection")
+            .field("fd", &self.channel.socket().as_raw_fd())
+            .field("readable", &self.readable)
+            .field("writable", &self.writable)
+            .finish()
+    }
+}

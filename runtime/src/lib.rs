@@ -1,0 +1,57 @@
+//! The runtime of [multiproc](https://docs.rs/multiproc): everything that runs. Users depend on the
+//! `multiproc` facade crate, which re-exports this one together with the attribute macros.
+
+#![deny(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+mod bootstrap;
+pub mod codec;
+mod error;
+pub mod ipc;
+mod process;
+mod registry;
+mod sys;
+mod worker;
+
+pub use bootstrap::init;
+pub use error::{Error, ErrorKind, Result};
+pub use ipc::{Connection, Pipe};
+pub use process::{Process, ProcessBuilder};
+pub use sys::fd::open_fd_count;
+pub use sys::process::{ExitStatus, signal_name};
+pub use worker::WorkerFn;
+
+/// What generated code reaches; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::registry::{Invoke, WorkerEntry, invoke};
+    use crate::{Process, Result, WorkerFn};
+    pub use inventory;
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+
+    /// `#[multiproc::main]`: run the worker if this process is a child.
+    pub fn bootstrap() {
+        crate::bootstrap::run_child_if_spawned();
+    }
+
+    /// `#[multiproc::test]`: run the worker if this is a child, else note the test name.
+    pub fn test_entry(path: &str) {
+        crate::bootstrap::test_entry(path);
+    }
+
+    /// `name::spawn(args..)`.
+    pub fn spawn<F, Args>(worker: F, args: Args) -> Result<Process<F::Output>>
+    where
+        F: WorkerFn<Args>,
+        Args: Serialize,
+        F::Output: DeserializeOwned,
+    {
+        Process::builder().spawn(worker, args)
+    }
+
+    /// `std::any::type_name_of_val` for the registry.
+    pub fn type_name_of<T>(_: &T) -> &'static str {
+        std::any::type_name::<T>()
+    }
+}

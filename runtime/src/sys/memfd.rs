@@ -1,0 +1,43 @@
+//! Anonymous shared-memory blocks: `memfd_create` with its size sealed, mapped shared. The block is freed
+//! when the last descriptor and mapping go, even if every process using it is killed.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+
+/// Creates a block of `size` bytes (zero-filled), its size sealed so no process can shrink it under
+/// another's mapping.
+pub(crate) fn create(name: &str, size: usize) -> io::Result<OwnedFd> {
+    let cname =
+        std::ffi::CString::new(name.replace('\0', "")).unwrap_or_else(|_| c"multiproc".to_owned());
+    // SAFETY: NUL-terminated name, integer flags; returns a new descriptor or -1.
+    let fd =
+        unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: we own the new descriptor.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let file = File::from(fd);
+    file.set_len(size as u64)?;
+    let seals = libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
+    // SAFETY: fcntl with integer arguments on an open memfd.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(OwnedFd::from(file))
+}
+
+/// Size in bytes of the block behind `fd`.
+pub(crate) fn size(fd: impl AsFd) -> io::Result<usize> {
+    let file = File::from(fd.as_fd().try_clone_to_owned()?);
+    Ok(file.metadata()?.len() as usize)
+}
+
+/// Maps the whole block behind `fd` shared, read-write.
+pub(crate) fn map(fd: impl AsFd) -> io::Result<memmap2::MmapRaw> {
+    let len = size(fd.as_fd())?;
+    memmap2::MmapOptions::new()
+        .len(len)
+        .map_raw(fd.as_fd().as_raw_fd())
+}

@@ -1,0 +1,133 @@
+//! Robust, process-shared pthread mutexes living in shared memory. If a holder dies, the next locker
+//! gets the mutex with [`Locked::OwnerDied`] and the mutex is made consistent again.
+
+use std::cell::UnsafeCell;
+use std::io;
+use std::time::Instant;
+
+unsafe extern "C" {
+    // glibc >= 2.30; not yet bound by the libc crate.
+    fn pthread_mutex_clocklock(
+        mutex: *mut libc::pthread_mutex_t,
+        clock: libc::clockid_t,
+        abstime: *const libc::timespec,
+    ) -> libc::c_int;
+}
+
+/// A `pthread_mutex_t` to be placed in shared memory and initialised once with [`RobustMutex::init`].
+#[repr(C)]
+pub(crate) struct RobustMutex(UnsafeCell<libc::pthread_mutex_t>);
+
+// SAFETY: a process-shared pthread mutex is designed to be used concurrently from many threads/processes.
+unsafe impl Sync for RobustMutex {}
+// SAFETY: as above; it holds no thread-affine data.
+unsafe impl Send for RobustMutex {}
+
+/// How a lock was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Locked {
+    /// Normally.
+    Clean,
+    /// The previous holder died holding it; the data it guards may be half-updated.
+    OwnerDied,
+}
+
+fn check(rc: libc::c_int) -> io::Result<()> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(rc))
+    }
+}
+
+impl RobustMutex {
+    /// Initialises the mutex in place as robust and process-shared.
+    ///
+    /// # Safety
+    /// `this` must point to writable memory of the right size and alignment that no other thread or
+    /// process uses until this returns.
+    pub(crate) unsafe fn init(this: *mut RobustMutex) -> io::Result<()> {
+        // SAFETY: attr is initialised before use and destroyed after; `this` is valid per the contract.
+        unsafe {
+            let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
+            check(libc::pthread_mutexattr_init(attr.as_mut_ptr()))?;
+            let attr_ptr = attr.as_mut_ptr();
+            let res = check(libc::pthread_mutexattr_setpshared(
+                attr_ptr,
+                libc::PTHREAD_PROCESS_SHARED,
+            ))
+            .and_then(|_| {
+                check(libc::pthread_mutexattr_setrobust(
+                    attr_ptr,
+                    libc::PTHREAD_MUTEX_ROBUST,
+                ))
+            })
+            .and_then(|_| check(libc::pthread_mutex_init((*this).0.get(), attr_ptr)));
+            libc::pthread_mutexattr_destroy(attr_ptr);
+            res
+        }
+    }
+
+    fn outcome(&self, rc: libc::c_int) -> io::Result<Locked> {
+        match rc {
+            0 => Ok(Locked::Clean),
+            libc::EOWNERDEAD => {
+                // SAFETY: we hold the mutex (EOWNERDEAD means acquired); mark it usable again.
+                unsafe { libc::pthread_mutex_consistent(self.0.get()) };
+                Ok(Locked::OwnerDied)
+            }
+            e => Err(io::Error::from_raw_os_error(e)),
+        }
+    }
+
+    /// Blocks until locked.
+    pub(crate) fn lock(&self) -> io::Result<Locked> {
+        // SAFETY: initialised robust mutex in mapped shared memory.
+        self.outcome(unsafe { libc::pthread_mutex_lock(self.0.get()) })
+    }
+
+    /// Locks if free; `Ok(None)` if another holds it.
+    pub(crate) fn try_lock(&self) -> io::Result<Option<Locked>> {
+        // SAFETY: as in `lock`.
+        let rc = unsafe { libc::pthread_mutex_trylock(self.0.get()) };
+        if rc == libc::EBUSY {
+            Ok(None)
+        } else {
+            self.outcome(rc).map(Some)
+        }
+    }
+
+    /// Locks, waiting until `deadline` at most; `Ok(None)` on timeout.
+    pub(crate) fn lock_until(&self, deadline: Instant) -> io::Result<Option<Locked>> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes into a local timespec.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+        let mut nsec = now.tv_nsec as i64 + left.subsec_nanos() as i64;
+        let mut sec = now.tv_sec as i64 + left.as_secs().min(i32::MAX as u64) as i64;
+        if nsec >= 1_000_000_000 {
+            nsec -= 1_000_000_000;
+            sec += 1;
+        }
+        let abs = libc::timespec {
+            tv_sec: sec as libc::time_t,
+            tv_nsec: nsec as libc::c_long,
+        };
+        // SAFETY: as in `lock`, with a valid absolute CLOCK_MONOTONIC timeout.
+        let rc = unsafe { pthread_mutex_clocklock(self.0.get(), libc::CLOCK_MONOTONIC, &abs) };
+        if rc == libc::ETIMEDOUT {
+            Ok(None)
+        } else {
+            self.outcome(rc).map(Some)
+        }
+    }
+
+    /// Unlocks; the caller must hold the mutex.
+    pub(crate) fn unlock(&self) {
+        // SAFETY: initialised mutex held by this thread (callers guarantee it through their guards).
+        unsafe { libc::pthread_mutex_unlock(self.0.get()) };
+    }
+}

@@ -1,0 +1,167 @@
+//! Unix stream sockets with descriptors passed beside the bytes (`SCM_RIGHTS`).
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// Most descriptors one `sendmsg` may carry (the kernel's `SCM_MAX_FD`).
+pub(crate) const MAX_FDS_PER_MSG: usize = 253;
+
+/// A connected pair of `AF_UNIX` stream sockets, both close-on-exec.
+pub(crate) fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: socketpair writes two descriptors into the array on success.
+    let rc = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn cmsg_space(nfds: usize) -> usize {
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    unsafe { libc::CMSG_SPACE((nfds * std::mem::size_of::<RawFd>()) as u32) as usize }
+}
+
+/// Sends the concatenation of `parts` (may be partial, like `writev`), with `fds` attached to the first
+/// byte. Never raises `SIGPIPE`. Returns the number of bytes sent.
+pub(crate) fn send_parts(
+    sock: BorrowedFd<'_>,
+    parts: &[&[u8]],
+    fds: &[BorrowedFd<'_>],
+) -> io::Result<usize> {
+    let mut iov: [libc::iovec; 2] = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; 2];
+    let n = parts.len().min(2);
+    for (slot, part) in iov.iter_mut().zip(parts) {
+        slot.iov_base = part.as_ptr() as *mut libc::c_void;
+        slot.iov_len = part.len();
+    }
+    let mut cbuf = [0u64; 128]; // 1 KiB, aligned: room for MAX_FDS_PER_MSG descriptors
+    // SAFETY: msghdr is plain data; every pointer set below points into live local buffers.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = n;
+    if !fds.is_empty() {
+        if fds.len() > MAX_FDS_PER_MSG {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "too many descriptors in one message",
+            ));
+        }
+        let space = cmsg_space(fds.len());
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = space;
+        // SAFETY: msg_control points at `space` <= 1 KiB writable bytes; CMSG_FIRSTHDR/CMSG_DATA stay inside.
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len =
+                libc::CMSG_LEN((fds.len() * std::mem::size_of::<RawFd>()) as u32) as usize;
+            let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
+            for (i, fd) in fds.iter().enumerate() {
+                data.add(i).write_unaligned(fd.as_raw_fd());
+            }
+        }
+    }
+    loop {
+        // SAFETY: `msg` describes valid buffers for the duration of the call.
+        let rc = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+        if rc >= 0 {
+            return Ok(rc as usize);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// Receives up to `buf.len()` bytes; descriptors that arrive are appended to `fds` (close-on-exec).
+/// Returns 0 at end of stream.
+pub(crate) fn recv_with_fds(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+    fds: &mut impl Extend<OwnedFd>,
+) -> io::Result<usize> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut cbuf = [0u64; 128];
+    // SAFETY: plain data, pointers set to live local buffers below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&cbuf);
+    let n = loop {
+        // SAFETY: `msg` describes valid, writable buffers for the duration of the call.
+        let rc = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if rc >= 0 {
+            break rc as usize;
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    };
+    if msg.msg_controllen > 0 {
+        // SAFETY: the kernel filled msg_control with well-formed cmsg headers; we walk them with the
+        // CMSG macros and read each SCM_RIGHTS payload as descriptors it transferred to us.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+            while !cmsg.is_null() {
+                if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                    let payload = (*cmsg).cmsg_len - libc::CMSG_LEN(0) as usize;
+                    let count = payload / std::mem::size_of::<RawFd>();
+                    let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
+                    fds.extend(
+                        (0..count).map(|i| OwnedFd::from_raw_fd(data.add(i).read_unaligned())),
+                    );
+                }
+                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            }
+        }
+    }
+    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+        return Err(io::Error::other(
+            "descriptors were lost in transit (control data truncated)",
+        ));
+    }
+    Ok(n)
+}
+
+/// Waits until `fd` has one of `events` (or an error/hang-up); false on timeout. `timeout_ms` < 0 waits forever.
+pub(crate) fn poll_one(
+    fd: BorrowedFd<'_>,
+    events: libc::c_short,
+    timeout_ms: i32,
+) -> io::Result<libc::c_short> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        if rc >= 0 {
+            return Ok(if rc == 0 { 0 } else { pfd.revents });
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
