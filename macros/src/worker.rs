@@ -102,8 +102,16 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     if !attr.is_empty() {
         errors.push(attr.span(), "#[multiproc::worker] takes no arguments");
     }
-    let func: ItemFn = match parse2(item.clone()) {
-        Ok(f) => f,
+    let func: ItemFn = match parse2::<syn::Item>(item.clone()) {
+        Ok(syn::Item::Fn(f)) => f,
+        Ok(other) => {
+            let e = syn::Error::new(
+                other.span(),
+                "#[multiproc::worker] goes on a free function: `fn name(args..) -> R { .. }`",
+            )
+            .to_compile_error();
+            return quote!(#e #item);
+        }
         Err(e) => {
             let e = e.to_compile_error();
             return quote!(#e #item);

@@ -228,7 +228,9 @@ impl<R: DeserializeOwned> Process<R> {
     }
 
     fn death_error(&self, status: Option<ExitStatus>) -> Error {
-        if !self.ready {
+        // A child that exited by itself without ever saying "ready" ran the user's main instead of the
+        // bootstrap; one killed by a signal before that point simply died early.
+        if !self.ready && matches!(status, Some(ExitStatus::Code(_))) {
             return Error::new(
                 ErrorKind::NotBootstrapped,
                 format!(

@@ -317,8 +317,7 @@ impl Channel {
                     return Err(e);
                 }
             }
-            let n = socket::recv_with_fds(self.fd.as_fd(), &mut owned[got..], &mut st.fds)
-                .map_err(|e| Error::io("recv failed", e))?;
+            let n = recv(self.fd.as_fd(), &mut owned[got..], &mut st.fds)?;
             if n == 0 {
                 st.eof = true;
                 return Err(Error::disconnected(
@@ -353,8 +352,7 @@ impl Channel {
             self.wait_readable(d)?;
         }
         let RecvState { buf, end, fds, .. } = st;
-        let n = socket::recv_with_fds(self.fd.as_fd(), &mut buf[*end..], fds)
-            .map_err(|e| Error::io("recv failed", e))?;
+        let n = recv(self.fd.as_fd(), &mut buf[*end..], fds)?;
         if n == 0 {
             st.eof = true;
             return self.fill(st, None);
@@ -367,6 +365,15 @@ impl Channel {
 enum FrameRef {
     Buffered(std::ops::Range<usize>),
     Owned(Vec<u8>),
+}
+
+/// `recvmsg`, with a connection reset by a dying peer read as the end of the stream.
+fn recv(fd: BorrowedFd<'_>, buf: &mut [u8], fds: &mut VecDeque<OwnedFd>) -> Result<usize> {
+    match socket::recv_with_fds(fd, buf, fds) {
+        Ok(n) => Ok(n),
+        Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => Ok(0),
+        Err(e) => Err(Error::io("recv failed", e)),
+    }
 }
 
 fn send_error(e: io::Error) -> Error {

@@ -69,8 +69,8 @@ impl<T: Serialize + DeserializeOwned> Pipe<T> {
     /// [`DEFAULT_MAX_MESSAGE`](crate::ipc::DEFAULT_MAX_MESSAGE)) with [`ErrorKind::MessageTooLarge`].
     pub fn with_limit(max_bytes: usize) -> Result<(Connection<T>, Connection<T>)> {
         let (mut a, mut b) = Pipe::new()?;
-        a.channel.set_max_message(max_bytes);
-        b.channel.set_max_message(max_bytes);
+        a.set_max_message(max_bytes);
+        b.set_max_message(max_bytes);
         Ok((a, b))
     }
 }
@@ -169,6 +169,23 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
     /// The largest message this end sends or accepts.
     pub fn max_message(&self) -> usize {
         self.channel.max_message()
+    }
+
+    /// Sets the largest message this end sends or accepts (at most 4 GiB - 1). A larger incoming message
+    /// is skipped and reported as [`ErrorKind::MessageTooLarge`] before anything is allocated for it;
+    /// the next message is received normally.
+    ///
+    /// ```
+    /// let (mut a, b) = multiproc::Pipe::<Vec<u8>>::new()?;
+    /// a.set_max_message(1024);
+    /// b.send(&vec![0u8; 4096])?;
+    /// b.send(&vec![1u8; 16])?;
+    /// assert!(matches!(a.recv().unwrap_err().kind(), multiproc::ErrorKind::MessageTooLarge { .. }));
+    /// assert_eq!(a.recv()?, vec![1u8; 16]);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn set_max_message(&mut self, limit: usize) {
+        self.channel.set_max_message(limit);
     }
 }
 

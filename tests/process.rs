@@ -1,0 +1,227 @@
+//! Process: results, panics, signals, exit codes, timeouts, names, and cleanup, across real processes.
+
+use multiproc::{ErrorKind, Process, worker};
+use std::time::{Duration, Instant};
+
+#[worker]
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+#[worker]
+fn concat(a: String, b: Vec<u32>, c: Option<(i8, bool)>) -> String {
+    format!("{a}{b:?}{c:?}")
+}
+
+#[worker]
+fn no_args() -> u32 {
+    std::process::id()
+}
+
+#[worker]
+fn panics(msg: String) -> u32 {
+    panic!("boom: {msg}");
+}
+
+#[worker]
+fn exits(code: i32) {
+    std::process::exit(code);
+}
+
+#[worker]
+fn aborts() {
+    std::process::abort();
+}
+
+#[worker]
+fn sleeps(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+fn not_a_worker(x: u64) -> u64 {
+    x
+}
+
+/// Dead = gone from /proc or a zombie.
+fn is_dead(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+fn wait_until(deadline: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + deadline;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    cond()
+}
+
+#[multiproc::test]
+fn join_returns_the_value() {
+    assert_eq!(square::spawn(12).unwrap().join().unwrap(), 144);
+    let s = concat::spawn("x".into(), vec![1, 2], Some((-3, true))).unwrap().join().unwrap();
+    assert_eq!(s, "x[1, 2]Some((-3, true))");
+    let pid = no_args::spawn().unwrap().join().unwrap();
+    assert_ne!(pid, std::process::id());
+}
+
+#[multiproc::test]
+fn builder_names_and_pid() {
+    let p = Process::builder().name("squarer").spawn(square, (5,)).unwrap();
+    assert_eq!(p.name(), "squarer");
+    assert!(p.pid() > 0);
+    assert_ne!(p.pid(), std::process::id());
+    assert_eq!(p.join().unwrap(), 25);
+    let q = square::spawn(1).unwrap();
+    assert!(q.name().starts_with("Process-"), "{}", q.name());
+    q.join().unwrap();
+}
+
+#[multiproc::test]
+fn many_processes_at_once() {
+    let procs: Vec<_> = (0..16u64).map(|i| square::spawn(i).unwrap()).collect();
+    let results: Vec<u64> = procs.into_iter().map(|p| p.join().unwrap()).collect();
+    assert_eq!(results, (0..16u64).map(|i| i * i).collect::<Vec<_>>());
+}
+
+#[multiproc::test]
+fn panic_comes_back_with_its_message() {
+    let err = panics::spawn("it broke".into()).unwrap().join().unwrap_err();
+    match err.kind() {
+        ErrorKind::WorkerPanicked { message } => assert_eq!(message, "boom: it broke"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(err.to_string().contains("boom: it broke"));
+}
+
+#[multiproc::test]
+fn exit_code_is_reported() {
+    let p = exits::spawn(3).unwrap();
+    let pid = p.pid() as i32;
+    let err = p.join().unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::WorkerDied { pid, signal: None, code: Some(3) });
+    assert!(err.to_string().contains("exited with code 3"), "{err}");
+}
+
+#[multiproc::test]
+fn abort_is_reported_as_sigabrt() {
+    let err = aborts::spawn().unwrap().join().unwrap_err();
+    match err.kind() {
+        ErrorKind::WorkerDied { signal, .. } => assert_eq!(signal.as_deref(), Some("SIGABRT")),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[multiproc::test]
+fn kill_is_reported_promptly() {
+    let mut p = sleeps::spawn(60_000).unwrap();
+    assert!(p.is_alive());
+    p.kill().unwrap();
+    let t = Instant::now();
+    let err = p.join().unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(5));
+    match err.kind() {
+        ErrorKind::WorkerDied { signal, .. } => assert_eq!(signal.as_deref(), Some("SIGKILL")),
+        other => panic!("unexpected {other:?}: {err}"),
+    }
+    assert!(err.to_string().contains("SIGKILL"), "{err}");
+}
+
+#[multiproc::test]
+fn terminate_sends_sigterm_and_exit_status_says_so() {
+    let mut p = sleeps::spawn(60_000).unwrap();
+    p.terminate().unwrap();
+    assert!(wait_until(Duration::from_secs(10), || !p.is_alive()));
+    let st = p.exit_status().unwrap();
+    assert_eq!(st.exitcode(), -libc::SIGTERM);
+    assert!(p.join_timeout(Duration::from_secs(5)).unwrap_err().to_string().contains("SIGTERM"));
+}
+
+#[multiproc::test]
+fn join_timeout_leaves_the_process_running() {
+    let mut p = sleeps::spawn(300).unwrap();
+    let t = Instant::now();
+    let err = p.join_timeout(Duration::from_millis(20)).unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(t.elapsed() >= Duration::from_millis(20));
+    assert!(p.is_alive());
+    assert_eq!(p.join_timeout(Duration::from_secs(30)).unwrap(), 300);
+    assert!(p.join_timeout(Duration::from_secs(1)).is_err(), "a second join has nothing left to return");
+}
+
+#[multiproc::test]
+fn not_a_worker_is_refused_before_spawning() {
+    let before = multiproc::open_fd_count();
+    let err = Process::builder().spawn(not_a_worker, (1,)).unwrap_err();
+    match err.kind() {
+        ErrorKind::NotAWorker { name } => assert!(name.ends_with("not_a_worker"), "{name}"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(err.to_string().contains("#[multiproc::worker]"), "{err}");
+    let closure = |x: u64| x + 1;
+    let err = Process::builder().spawn(closure, (1,)).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::NotAWorker { .. }));
+    assert_eq!(multiproc::open_fd_count(), before);
+}
+
+#[multiproc::test]
+fn drop_kills_and_reaps() {
+    let p = sleeps::spawn(60_000).unwrap();
+    let pid = p.pid();
+    drop(p);
+    // Reaped by drop itself: not even a zombie is left.
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+}
+
+#[multiproc::test]
+fn join_reaps_the_child() {
+    let p = square::spawn(3).unwrap();
+    let pid = p.pid();
+    p.join().unwrap();
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+}
+
+#[worker]
+fn spawn_grandchild(report: multiproc::Connection<u32>) {
+    let g = sleeps::spawn(60_000).expect("grandchild");
+    report.send(&g.pid()).expect("report");
+    // Keep `g` alive: block until killed.
+    std::thread::sleep(Duration::from_secs(60));
+    drop(g);
+}
+
+#[multiproc::test]
+fn children_die_with_their_parent() {
+    let (rx, tx) = multiproc::Pipe::<u32>::new().unwrap();
+    let mut middle = spawn_grandchild::spawn(tx).unwrap();
+    let grandchild = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert!(!is_dead(grandchild));
+    middle.kill().unwrap();
+    assert!(middle.join_timeout(Duration::from_secs(10)).is_err());
+    assert!(wait_until(Duration::from_secs(5), || is_dead(grandchild)), "grandchild {grandchild} outlived its parent");
+}
+
+#[multiproc::test]
+fn nested_spawn_works() {
+    let (rx, tx) = multiproc::Pipe::<u32>::new().unwrap();
+    let mut middle = spawn_grandchild::spawn(tx).unwrap();
+    assert!(rx.recv_timeout(Duration::from_secs(20)).unwrap() > 0);
+    middle.kill().unwrap();
+}
+
+#[multiproc::test]
+fn no_fd_leak_across_spawns() {
+    square::spawn(0).unwrap().join().unwrap();
+    let before = multiproc::open_fd_count();
+    for i in 0..20 {
+        square::spawn(i).unwrap().join().unwrap();
+    }
+    drop(sleeps::spawn(10_000).unwrap());
+    assert_eq!(multiproc::open_fd_count(), before);
+}

@@ -1,0 +1,6 @@
+#[multiproc::main]
+fn start() {}
+
+fn main() {
+    start();
+}

@@ -1,0 +1,5 @@
+#[multiproc::test]
+#[test]
+fn twice() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[multiproc::worker]
+async fn fetch(x: u32) -> u32 {
+    x
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[multiproc::worker]
+fn identity<T>(x: T) -> T {
+    x
+}
+
+fn main() {}

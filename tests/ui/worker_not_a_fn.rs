@@ -1,0 +1,4 @@
+#[multiproc::worker]
+struct Square(u64);
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[multiproc::worker]
+fn count(words: &str) -> usize {
+    words.len()
+}
+
+fn main() {}

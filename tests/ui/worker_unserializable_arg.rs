@@ -1,0 +1,9 @@
+struct Opaque;
+
+#[multiproc::worker]
+fn consume(x: Opaque) -> u32 {
+    let _ = x;
+    1
+}
+
+fn main() {}
