@@ -12,6 +12,7 @@ use harness::{Options, Row};
 
 #[multiproc::main]
 fn main() {
+    procspawn::init(); // the peer's own bootstrap, for its children
     let opts = Options::from_args();
     let mut rows: Vec<Row> = Vec::new();
     process_pipe::run(&opts, &mut rows);

@@ -1,3 +1,219 @@
-//! spawn+join and pipe workloads.
-use crate::harness::{Options, Row};
-pub fn run(_opts: &Options, _rows: &mut Vec<Row>) {}
+//! `spawn_join_*` and `pipe_*` workloads (definitions: the Python script's docstring), with procspawn
+//! and ipc-channel measured on the same work in the same run.
+
+use crate::harness::{Better, Options, Row, median, secs};
+use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender, IpcReceiver, IpcSender};
+use multiproc::{Connection, Pipe, worker};
+use std::time::Instant;
+
+const SPAWN_ITERS: usize = 20;
+const PING_WARMUP: usize = 1_000;
+const PING_ITERS: usize = 10_000;
+const TP_MSGS: usize = 1_000;
+const MIB: usize = 1 << 20;
+
+#[worker]
+fn noop() {}
+
+#[worker]
+fn echo_bytes(conn: Connection<()>) {
+    while let Ok(m) = conn.recv_bytes() {
+        if m.is_empty() {
+            break;
+        }
+        conn.send_bytes(&m).unwrap();
+    }
+}
+
+#[worker]
+fn echo_obj(conn: Connection<Option<(u32, String)>>) {
+    while let Ok(Some(m)) = conn.recv() {
+        conn.send(&Some(m)).unwrap();
+    }
+}
+
+#[worker]
+fn send_mib(conn: Connection<()>, n: usize) {
+    let buf = vec![0xabu8; MIB];
+    conn.recv_bytes().unwrap(); // synchronised start
+    for _ in 0..n {
+        conn.send_bytes(&buf).unwrap();
+    }
+}
+
+fn spawn_join_ms() -> f64 {
+    noop::spawn().unwrap().join().unwrap();
+    let total = secs(|| {
+        for _ in 0..SPAWN_ITERS {
+            noop::spawn().unwrap().join().unwrap();
+        }
+    });
+    total * 1e3 / SPAWN_ITERS as f64
+}
+
+fn procspawn_spawn_join_ms() -> f64 {
+    procspawn::spawn((), |()| ()).join().unwrap();
+    let total = secs(|| {
+        for _ in 0..SPAWN_ITERS {
+            procspawn::spawn((), |()| ()).join().unwrap();
+        }
+    });
+    total * 1e3 / SPAWN_ITERS as f64
+}
+
+fn pingpong_small_us() -> f64 {
+    let (a, b) = Pipe::<()>::new().unwrap();
+    let p = echo_bytes::spawn(b).unwrap();
+    let msg = b"01234567";
+    let mut round = || {
+        a.send_bytes(msg).unwrap();
+        assert_eq!(a.recv_bytes().unwrap(), msg);
+    };
+    (0..PING_WARMUP).for_each(|_| round());
+    let t = secs(|| (0..PING_ITERS).for_each(|_| round()));
+    a.send_bytes(b"").unwrap();
+    p.join().unwrap();
+    t * 1e6 / PING_ITERS as f64
+}
+
+fn pingpong_obj_us() -> f64 {
+    let (a, b) = Pipe::<Option<(u32, String)>>::new().unwrap();
+    let p = echo_obj::spawn(b).unwrap();
+    let msg = Some((12345u32, "hello".to_string()));
+    let mut round = || {
+        a.send(&msg).unwrap();
+        assert_eq!(a.recv().unwrap(), msg);
+    };
+    (0..PING_WARMUP).for_each(|_| round());
+    let t = secs(|| (0..PING_ITERS).for_each(|_| round()));
+    a.send(&None).unwrap();
+    p.join().unwrap();
+    t * 1e6 / PING_ITERS as f64
+}
+
+fn throughput_gbs() -> f64 {
+    let (a, b) = Pipe::<()>::new().unwrap();
+    let p = send_mib::spawn(b, TP_MSGS).unwrap();
+    a.send_bytes(b"go").unwrap();
+    let t = Instant::now();
+    for _ in 0..TP_MSGS {
+        assert_eq!(a.recv_bytes().unwrap().len(), MIB);
+    }
+    let el = t.elapsed().as_secs_f64();
+    p.join().unwrap();
+    (TP_MSGS * MIB) as f64 / el / 1e9
+}
+
+fn ipc_pingpong_small_us() -> f64 {
+    let (to_child, child_rx) = ipc::bytes_channel().unwrap();
+    let (child_tx, from_child) = ipc::bytes_channel().unwrap();
+    let h = procspawn::spawn((child_rx, child_tx), |(rx, tx): (IpcBytesReceiver, IpcBytesSender)| {
+        while let Ok(m) = rx.recv() {
+            if m.is_empty() {
+                break;
+            }
+            tx.send(&m).unwrap();
+        }
+    });
+    let msg = b"01234567";
+    let mut round = || {
+        to_child.send(msg).unwrap();
+        assert_eq!(from_child.recv().unwrap(), msg);
+    };
+    (0..PING_WARMUP).for_each(|_| round());
+    let t = secs(|| (0..PING_ITERS).for_each(|_| round()));
+    to_child.send(b"").unwrap();
+    h.join().unwrap();
+    t * 1e6 / PING_ITERS as f64
+}
+
+fn ipc_pingpong_obj_us() -> f64 {
+    type M = Option<(u32, String)>;
+    let (to_child, child_rx) = ipc::channel::<M>().unwrap();
+    let (child_tx, from_child) = ipc::channel::<M>().unwrap();
+    let h = procspawn::spawn((child_rx, child_tx), |(rx, tx): (IpcReceiver<M>, IpcSender<M>)| {
+        while let Ok(Some(m)) = rx.recv() {
+            tx.send(Some(m)).unwrap();
+        }
+    });
+    let msg = Some((12345u32, "hello".to_string()));
+    let mut round = || {
+        to_child.send(msg.clone()).unwrap();
+        assert_eq!(from_child.recv().unwrap(), msg);
+    };
+    (0..PING_WARMUP).for_each(|_| round());
+    let t = secs(|| (0..PING_ITERS).for_each(|_| round()));
+    to_child.send(None).unwrap();
+    h.join().unwrap();
+    t * 1e6 / PING_ITERS as f64
+}
+
+fn ipc_throughput_gbs() -> f64 {
+    let (go_tx, go_rx) = ipc::bytes_channel().unwrap();
+    let (data_tx, data_rx) = ipc::bytes_channel().unwrap();
+    let h = procspawn::spawn((go_rx, data_tx), |(go, tx): (IpcBytesReceiver, IpcBytesSender)| {
+        let buf = vec![0xabu8; MIB];
+        go.recv().unwrap();
+        for _ in 0..TP_MSGS {
+            tx.send(&buf).unwrap();
+        }
+    });
+    go_tx.send(b"go").unwrap();
+    let t = Instant::now();
+    for _ in 0..TP_MSGS {
+        assert_eq!(data_rx.recv().unwrap().len(), MIB);
+    }
+    let el = t.elapsed().as_secs_f64();
+    h.join().unwrap();
+    (TP_MSGS * MIB) as f64 / el / 1e9
+}
+
+pub fn run(opts: &Options, rows: &mut Vec<Row>) {
+    let n = opts.trials;
+    if opts.wants("spawn_join_spawn") || opts.wants("spawn_join_fork") {
+        eprintln!("spawn_join ...");
+        let ours = median(n, spawn_join_ms);
+        let ps = median(n, procspawn_spawn_join_ms);
+        for name in ["spawn_join_spawn", "spawn_join_fork"] {
+            if opts.wants(name) {
+                rows.push(Row { workload: name, unit: "ms", better: Better::Lower, ours, peers: vec![("procspawn", ps)] });
+            }
+        }
+    }
+    if opts.wants("pipe_pingpong_small") {
+        eprintln!("pipe_pingpong_small ...");
+        let ours = median(n, pingpong_small_us);
+        let ipc = median(n, ipc_pingpong_small_us);
+        rows.push(Row {
+            workload: "pipe_pingpong_small",
+            unit: "µs",
+            better: Better::Lower,
+            ours,
+            peers: vec![("ipc-channel", ipc)],
+        });
+    }
+    if opts.wants("pipe_pingpong_obj") {
+        eprintln!("pipe_pingpong_obj ...");
+        let ours = median(n, pingpong_obj_us);
+        let ipc = median(n, ipc_pingpong_obj_us);
+        rows.push(Row {
+            workload: "pipe_pingpong_obj",
+            unit: "µs",
+            better: Better::Lower,
+            ours,
+            peers: vec![("ipc-channel", ipc)],
+        });
+    }
+    if opts.wants("pipe_throughput_1mb") {
+        eprintln!("pipe_throughput_1mb ...");
+        let ours = median(n, throughput_gbs);
+        let ipc = median(n, ipc_throughput_gbs);
+        rows.push(Row {
+            workload: "pipe_throughput_1mb",
+            unit: "GB/s",
+            better: Better::Higher,
+            ours,
+            peers: vec![("ipc-channel", ipc)],
+        });
+    }
+}

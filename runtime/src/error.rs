@@ -123,10 +123,6 @@ impl Error {
         Error::new(ErrorKind::Io, format!("{context}: {err}")).with_source(err)
     }
 
-    pub(crate) fn errno(context: impl fmt::Display, err: nix::Error) -> Error {
-        Error::io(context, std::io::Error::from(err))
-    }
-
     pub(crate) fn codec(context: impl fmt::Display) -> Error {
         Error::new(ErrorKind::Codec, context.to_string())
     }

@@ -3,6 +3,8 @@
 
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
+// Examples show `fn main` on purpose: that is where #[multiproc::main] / init() go.
+#![allow(clippy::needless_doctest_main)]
 
 mod bootstrap;
 pub mod codec;

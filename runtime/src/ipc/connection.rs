@@ -40,6 +40,7 @@ pub struct Pipe<T>(PhantomData<fn(T) -> T>);
 
 impl<T: Serialize + DeserializeOwned> Pipe<T> {
     /// A duplex pipe: both ends send and receive.
+    #[allow(clippy::new_ret_no_self)] // Python's Pipe() returns the two ends
     pub fn new() -> Result<(Connection<T>, Connection<T>)> {
         let (a, b) = Channel::pair()?;
         Ok((

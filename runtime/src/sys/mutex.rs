@@ -106,8 +106,8 @@ impl RobustMutex {
         };
         // SAFETY: clock_gettime writes into a local timespec.
         unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
-        let mut nsec = now.tv_nsec as i64 + left.subsec_nanos() as i64;
-        let mut sec = now.tv_sec as i64 + left.as_secs().min(i32::MAX as u64) as i64;
+        let mut nsec = now.tv_nsec + i64::from(left.subsec_nanos());
+        let mut sec = now.tv_sec + left.as_secs().min(i32::MAX as u64) as i64;
         if nsec >= 1_000_000_000 {
             nsec -= 1_000_000_000;
             sec += 1;
