@@ -1,0 +1,3 @@
+//! Shared memory: memfd blocks and what lives in them.
+
+pub(crate) mod ring;
