@@ -28,6 +28,9 @@ pub(crate) const PUT: u32 = 1;
 /// A slot role bit: the handle has got at least once.
 pub(crate) const GOT: u32 = 2;
 
+/// A slot role bit: the slot is reserved for a handle in flight; `start` holds its expiry.
+pub(crate) const RESERVED: u32 = 4;
+
 /// Bytes a record of `len` payload bytes takes in the ring (8-aligned).
 pub(crate) fn record_size(len: usize) -> u64 {
     RECORD_HEADER as u64 + (len as u64).next_multiple_of(8)
@@ -70,9 +73,10 @@ pub(crate) struct Waiters {
 pub(crate) struct Slot {
     /// `generation << 32 | pid`; pid 0 is a free slot.
     pub owner: AtomicU64,
-    /// The owner's start time (clock ticks since boot, from `/proc`), 0 while unknown.
+    /// The owner's start time (clock ticks since boot, from `/proc`), 0 while unknown; for a
+    /// reservation, its expiry (milliseconds since the epoch).
     pub start: AtomicU64,
-    /// [`PUT`] / [`GOT`] bits.
+    /// [`PUT`] / [`GOT`] / [`RESERVED`] bits.
     pub roles: AtomicU32,
 }
 

@@ -2,16 +2,27 @@
 //! blocked caller can tell a peer that has gone — dropped its handle, or was killed — from one that is
 //! only slow. Slots of dead processes are reclaimed by whoever notices. A handle in flight to another
 //! process keeps a reserved slot (a [`Ticket`]) until the receiver has registered, so a queue never
-//! looks abandoned while a worker is starting.
+//! looks abandoned while a worker is starting. A reservation expires after [`TICKET_TTL`], so one whose
+//! receiver never started (killed at birth) does not keep the queue alive for ever.
 
 use super::Ring;
-use super::layout::{SLOTS, Slot, Waiters};
+use super::layout::{RESERVED, SLOTS, Slot, Waiters};
 use super::wait::notify;
 use crate::sys::process::{getpid, kill};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::{Arc, OnceLock};
+
+/// How long a slot reserved for a handle in flight stays alive without its receiver.
+pub(crate) const TICKET_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Milliseconds since the epoch: reservation expiry times are compared across processes.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
 
 /// One handle's registration; dropping it (or [`leave`](Member::leave)) frees the slot.
 pub(crate) struct Member {
@@ -66,7 +77,9 @@ fn alive(pid: u32, start: u64) -> bool {
     }
 }
 
-fn claim(ring: &Ring) -> Option<(usize, u64)> {
+/// Takes a free slot for this process with `roles`, and `start` (its start time, or a reservation's
+/// expiry).
+fn claim(ring: &Ring, roles: u32, start: u64) -> Option<(usize, u64)> {
     let pid = u64::from(getpid() as u32);
     for (i, slot) in ring.header().slots.iter().enumerate() {
         let owner = slot.owner.load(SeqCst);
@@ -79,8 +92,8 @@ fn claim(ring: &Ring) -> Option<(usize, u64)> {
             .compare_exchange(owner, mine, SeqCst, SeqCst)
             .is_ok()
         {
-            slot.roles.store(0, SeqCst);
-            slot.start.store(my_start(), SeqCst);
+            slot.roles.store(roles, SeqCst);
+            slot.start.store(start, SeqCst);
             return Some((i, mine));
         }
     }
@@ -113,7 +126,7 @@ fn free(ring: &Ring, slot: Option<(usize, u64)>) {
 impl Member {
     /// Registers a new handle of this process.
     pub(crate) fn join(ring: Arc<Ring>) -> Member {
-        let slot = claim(&ring);
+        let slot = claim(&ring, 0, my_start());
         Member {
             ring,
             slot,
@@ -137,7 +150,12 @@ impl Member {
     /// Reserves a slot, in this process's name, for a copy of this handle being sent elsewhere.
     pub(crate) fn ticket(&self) -> Ticket {
         Ticket {
-            slot: claim(&self.ring).map(|(i, owner)| (i as u32, owner)),
+            slot: claim(
+                &self.ring,
+                RESERVED,
+                now_ms() + TICKET_TTL.as_millis() as u64,
+            )
+            .map(|(i, owner)| (i as u32, owner)),
         }
     }
 
@@ -184,7 +202,13 @@ impl Member {
                 continue;
             }
             let start = slot.start.load(SeqCst);
-            if pid != me && !alive(pid, start) {
+            let roles = slot.roles.load(SeqCst);
+            let gone = if roles & RESERVED != 0 {
+                now_ms() > start || (pid != me && !alive(pid, 0))
+            } else {
+                pid != me && !alive(pid, start)
+            };
+            if gone {
                 slot.roles.store(0, SeqCst);
                 if slot
                     .owner
@@ -195,7 +219,7 @@ impl Member {
                 }
                 continue;
             }
-            found |= counts(slot.roles.load(SeqCst));
+            found |= counts(roles & !RESERVED);
         }
         found
     }
