@@ -205,8 +205,11 @@ impl Member {
             let roles = slot.roles.load(SeqCst);
             let gone = if roles & RESERVED != 0 {
                 now_ms() > start || (pid != me && !alive(pid, 0))
+            } else if pid == me {
+                // A slot left by a dead process whose pid this process now has.
+                start != 0 && start != my_start()
             } else {
-                pid != me && !alive(pid, start)
+                !alive(pid, start)
             };
             if gone {
                 slot.roles.store(0, SeqCst);
