@@ -36,13 +36,18 @@ pub fn run() -> multiproc::Result<()> {
         q.put(Some(n))?;
     }
     q.join()?; // returns once every task is marked done
-    let total: u64 = (0..20).map(|_| results.get()).sum::<multiproc::Result<u64>>()?;
+    let total: u64 = (0..20)
+        .map(|_| results.get())
+        .sum::<multiproc::Result<u64>>()?;
     println!("  all 20 tasks done; sum of squares = {total}");
     assert_eq!(total, (0..20u64).map(|n| n * n).sum::<u64>());
     for _ in &workers {
         q.put(None)?; // one stop signal per worker
     }
-    let handled: Vec<usize> = workers.into_iter().map(|w| w.join()).collect::<Result<_, _>>()?;
+    let handled: Vec<usize> = workers
+        .into_iter()
+        .map(|w| w.join())
+        .collect::<Result<_, _>>()?;
     println!("  tasks per worker: {handled:?}");
     Ok(())
 }

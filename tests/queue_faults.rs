@@ -25,7 +25,11 @@ fn checksum(producer: u32, seq: u64, payload: &[u8]) -> u64 {
 
 fn message(producer: u32, seq: u64) -> Msg {
     // Alternately small and larger than the 16 KiB ring (streamed).
-    let len = if seq % 2 == 0 { 40 } else { 20_000 + seq as usize };
+    let len = if seq % 2 == 0 {
+        40
+    } else {
+        20_000 + seq as usize
+    };
     let payload: Vec<u8> = (0..len).map(|i| (i as u64 ^ seq) as u8).collect();
     let check = checksum(producer, seq, &payload);
     Msg {
@@ -57,7 +61,10 @@ fn next_random(state: &mut u64) -> u64 {
 #[multiproc::test]
 fn producers_killed_mid_put_leave_no_torn_message_and_lose_no_completed_put() {
     let kills: u32 = 300;
-    let q = Queue::<Msg>::builder().ring_bytes(16 << 10).build().unwrap();
+    let q = Queue::<Msg>::builder()
+        .ring_bytes(16 << 10)
+        .build()
+        .unwrap();
     let consumer = {
         let q = q.clone();
         std::thread::spawn(move || {
@@ -103,11 +110,19 @@ fn producers_killed_mid_put_leave_no_torn_message_and_lose_no_completed_put() {
     steady.join().unwrap();
     drop(q);
     let seen = consumer.join().unwrap();
-    assert_eq!(seen[&0], (0..500).collect::<Vec<_>>(), "the steady producer");
+    assert_eq!(
+        seen[&0],
+        (0..500).collect::<Vec<_>>(),
+        "the steady producer"
+    );
     for (victim, last) in acked {
         let got = seen.get(&victim).cloned().unwrap_or_default();
         let n = got.len() as u64;
-        assert_eq!(got, (0..n).collect::<Vec<_>>(), "producer {victim}: gap or duplicate");
+        assert_eq!(
+            got,
+            (0..n).collect::<Vec<_>>(),
+            "producer {victim}: gap or duplicate"
+        );
         let completed = last.map_or(0, |s| s + 1);
         assert!(
             n == completed || n == completed + 1,
@@ -132,7 +147,10 @@ fn wait_until_sleeping(pid: u32) {
     let deadline = Instant::now() + LONG;
     while Instant::now() < deadline {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat.rsplit(')').next().and_then(|s| s.split_whitespace().next());
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().next());
         if state == Some("S") {
             return;
         }
@@ -201,11 +219,18 @@ fn consumer_killed_mid_message_drops_only_that_message() {
     let mut mine = Vec::new();
     while (got.len() + mine.len()) < N as usize - 1 || mine.last() != Some(&(N - 1)) {
         let m = q.get_timeout(LONG).unwrap();
-        assert_eq!(m.check, checksum(m.producer, m.seq, &m.payload), "torn message");
+        assert_eq!(
+            m.check,
+            checksum(m.producer, m.seq, &m.payload),
+            "torn message"
+        );
         mine.push(m.seq);
     }
     producer.join().unwrap();
     got.extend(&mine);
     assert!(got.windows(2).all(|w| w[0] < w[1]), "order: {got:?}");
-    assert!(got.len() >= N as usize - 1, "more than one message lost: {got:?}");
+    assert!(
+        got.len() >= N as usize - 1,
+        "more than one message lost: {got:?}"
+    );
 }

@@ -109,7 +109,10 @@ fn ours_small() -> f64 {
     }
     let dt = t0.elapsed().as_secs_f64();
     p.join().expect("join");
-    assert_eq!((count, sum), (SMALL_MSGS, SMALL_MSGS * (SMALL_MSGS - 1) / 2));
+    assert_eq!(
+        (count, sum),
+        (SMALL_MSGS, SMALL_MSGS * (SMALL_MSGS - 1) / 2)
+    );
     SMALL_MSGS as f64 / dt
 }
 
@@ -158,9 +161,7 @@ fn ours_mpmc() -> f64 {
         c.join().expect("join");
     }
     let total = MPMC_PER_PRODUCER * MPMC_SIDES as u64;
-    let (count, sum) = reports
-        .iter()
-        .fold((0, 0), |(c, s), r| (c + r.0, s + r.1));
+    let (count, sum) = reports.iter().fold((0, 0), |(c, s), r| (c + r.0, s + r.1));
     assert_eq!(count, total);
     assert_eq!(
         sum,

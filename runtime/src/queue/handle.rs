@@ -289,8 +289,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     fn get_with(&self, patience: Patience) -> Result<T> {
         self.check_open()?;
-        self.ring()
-            .recv(&self.member, patience, |bytes| codec::decode(bytes, Vec::new()))?
+        self.ring().recv(&self.member, patience, |bytes| {
+            codec::decode(bytes, Vec::new())
+        })?
     }
 
     /// Takes the next message, waiting while the queue is empty. Errors with

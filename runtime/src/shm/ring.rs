@@ -66,7 +66,9 @@ impl Ring {
         if maxsize > (1 << 30) {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
-                format!("queue maxsize {maxsize} is too large: use at most 2^30, or 0 for unbounded"),
+                format!(
+                    "queue maxsize {maxsize} is too large: use at most 2^30, or 0 for unbounded"
+                ),
             ));
         }
         let cap = ring_bytes.clamp(MIN_RING, MAX_RING).next_power_of_two();
@@ -102,8 +104,7 @@ impl Ring {
         let header = map.as_ptr().cast::<Header>();
         // SAFETY: the mapping holds at least a Header, page-aligned; these words are written once by
         // the creator before the block is shared.
-        let (magic, cap, maxsize) =
-            unsafe { ((*header).magic, (*header).cap, (*header).maxsize) };
+        let (magic, cap, maxsize) = unsafe { ((*header).magic, (*header).cap, (*header).maxsize) };
         if magic != MAGIC {
             return Err(invalid("wrong magic"));
         }
@@ -155,11 +156,7 @@ impl Ring {
         // touches them (caller contract), and `src` is process-private memory.
         unsafe {
             std::ptr::copy_nonoverlapping(src.as_ptr(), self.data().add(at), first);
-            std::ptr::copy_nonoverlapping(
-                src.as_ptr().add(first),
-                self.data(),
-                src.len() - first,
-            );
+            std::ptr::copy_nonoverlapping(src.as_ptr().add(first), self.data(), src.len() - first);
         }
     }
 
@@ -194,7 +191,12 @@ impl Ring {
     }
 
     /// Takes `lock` within `patience`: `Ok(None)` if it could not.
-    fn take<'a>(&self, lock: &'a RobustMutex, busy: &Waiters, patience: Patience) -> Result<Option<Held<'a>>> {
+    fn take<'a>(
+        &self,
+        lock: &'a RobustMutex,
+        busy: &Waiters,
+        patience: Patience,
+    ) -> Result<Option<Held<'a>>> {
         let got = match patience {
             Patience::Never => match lock.try_lock() {
                 // The holder sleeps waiting for its peer: the queue is full (or empty).

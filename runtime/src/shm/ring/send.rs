@@ -79,7 +79,13 @@ impl Ring {
 
     /// Waits (holding the put lock) until `need` bytes are free and, for a message's first record of
     /// a bounded queue, fewer than `maxsize` messages are queued. Returns the tail.
-    fn wait_space(&self, me: &Member, need: u64, first: bool, patience: Patience) -> Result<Cursor> {
+    fn wait_space(
+        &self,
+        me: &Member,
+        need: u64,
+        first: bool,
+        patience: Patience,
+    ) -> Result<Cursor> {
         let h = self.header();
         let cap = u64::from(self.cap());
         let maxsize = self.maxsize() as u32;

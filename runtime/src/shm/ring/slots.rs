@@ -43,7 +43,10 @@ pub(crate) struct Ticket {
 /// `/proc/<pid>/stat`: (state, start time in clock ticks since boot).
 fn proc_stat(pid: u32) -> std::io::Result<Option<(u8, u64)>> {
     let text = std::fs::read(format!("/proc/{pid}/stat"))?;
-    let after = text.iter().rposition(|&b| b == b')').map(|i| &text[i + 1..]);
+    let after = text
+        .iter()
+        .rposition(|&b| b == b')')
+        .map(|i| &text[i + 1..]);
     let mut fields = after
         .unwrap_or_default()
         .split(|b| b.is_ascii_whitespace())
@@ -73,7 +76,9 @@ fn alive(pid: u32, start: u64) -> bool {
         }
         Ok(None) => true,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        Err(_) => kill(pid as i32, 0).map_or_else(|e| e.raw_os_error() == Some(libc::EPERM), |_| true),
+        Err(_) => {
+            kill(pid as i32, 0).map_or_else(|e| e.raw_os_error() == Some(libc::EPERM), |_| true)
+        }
     }
 }
 
