@@ -4,7 +4,7 @@
 //! ```python
 //! def worker(q, results):
 //!     while True:
-//!         n = q.get(); results.put(n * n); q.task_done()
+//!         n = q.get(); time.sleep(0.002); results.put(n * n); q.task_done()
 //! q = JoinableQueue(); results = Queue()
 //! for _ in range(3): Process(target=worker, args=(q, results), daemon=True).start()
 //! for n in range(20): q.put(n)
@@ -19,6 +19,7 @@ use multiproc::{JoinableQueue, Queue, worker};
 fn square_tasks(q: JoinableQueue<Option<u64>>, results: Queue<u64>) -> usize {
     let mut handled = 0;
     while let Ok(Some(n)) = q.get() {
+        std::thread::sleep(std::time::Duration::from_millis(2)); // the work
         results.put(n * n).expect("put result");
         q.task_done().expect("task_done");
         handled += 1;

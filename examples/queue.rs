@@ -1,5 +1,5 @@
-//! Python's `Queue` seed: a producer process puts messages, the consumer prints each until the `None`
-//! sentinel.
+//! Python's `Queue` seed: a producer process puts messages and then the `None` sentinel; the consumer
+//! process prints each message until the sentinel.
 //!
 //! ```python
 //! def producer(q):
@@ -18,13 +18,14 @@
 use multiproc::{Queue, worker};
 use std::time::Duration;
 
-/// Puts five messages, a little apart.
+/// Puts five messages, a little apart, then the sentinel.
 #[worker]
 fn queue_producer(q: Queue<Option<String>>) {
     for i in 0..5 {
         q.put(Some(format!("message {i}"))).expect("put");
         std::thread::sleep(Duration::from_millis(20));
     }
+    q.put(None).expect("put"); // the termination signal
 }
 
 /// Prints every message until the sentinel; returns how many it saw.
@@ -43,7 +44,6 @@ pub fn run() -> multiproc::Result<()> {
     let p1 = queue_producer::spawn(q.clone())?; // each process gets its own handle on the queue
     let p2 = queue_consumer::spawn(q.clone())?;
     p1.join()?; // wait for the producer to finish
-    q.put(None)?; // the termination signal
     let seen = p2.join()?;
     println!("  the consumer saw {seen} messages");
     assert_eq!(seen, 5);

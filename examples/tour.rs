@@ -44,8 +44,8 @@ const EXAMPLES: &[Example] = &[
     ),
     (
         "queue",
-        "q = Queue(); Process(target=producer, args=(q,)).start(); while (item := q.get()) is not None: ...",
-        "a producer process puts messages, a consumer process gets them until the None sentinel",
+        "q = Queue(); Process(target=producer, args=(q,)).start(); Process(target=consumer, args=(q,)).start()",
+        "a producer process puts messages then None; a consumer process prints them until that sentinel",
         queue::run,
     ),
     (

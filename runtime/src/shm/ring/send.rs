@@ -55,7 +55,7 @@ impl Ring {
             let rest = msg.len() - sent;
             let tail = self.wait_space(me, record_size(rest).min(cap / 4), sent == 0, patience)?;
             let head = Cursor::unpack(h.seen_head.0.load(Relaxed));
-            let free = cap - u64::from(tail.pos.wrapping_sub(head.pos));
+            let free = cap.saturating_sub(u64::from(tail.pos.wrapping_sub(head.pos)));
             let chunk = rest.min((free - u64::from(RECORD_HEADER)) as usize);
             let last = chunk == rest;
             let flags = if sent == 0 { FIRST } else { 0 } | if last { LAST } else { 0 };
@@ -91,7 +91,7 @@ impl Ring {
         let maxsize = self.maxsize() as u32;
         let tail = Cursor::unpack(h.tail.0.load(Relaxed));
         let fits = |head: Cursor| {
-            cap - u64::from(tail.pos.wrapping_sub(head.pos)) >= need
+            cap.saturating_sub(u64::from(tail.pos.wrapping_sub(head.pos))) >= need
                 && (!first || maxsize == 0 || tail.count.wrapping_sub(head.count) < maxsize)
         };
         if fits(Cursor::unpack(h.seen_head.0.load(Relaxed))) {
