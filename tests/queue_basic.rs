@@ -249,3 +249,18 @@ fn no_descriptor_leaks() {
     }
     assert_eq!(multiproc::open_fd_count(), before);
 }
+
+#[multiproc::test]
+fn a_handle_in_flight_keeps_the_queue_alive_until_received() {
+    let q = Queue::<u8>::new().unwrap();
+    // Encoding a handle (as spawning a worker does) reserves a slot for the receiver, so the
+    // sender's own copy may be dropped before the receiver has started.
+    let enc = multiproc::codec::encode(&q.clone()).unwrap();
+    let err = q.get_timeout(Duration::from_millis(100)).unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    let received: Queue<u8> = multiproc::codec::decode(&enc.bytes, enc.fds).unwrap();
+    let err = q.get_timeout(Duration::from_millis(100)).unwrap_err();
+    assert!(err.is_timeout(), "the receiver is a live handle: {err}");
+    drop(received);
+    assert_eq!(q.get_timeout(LONG).unwrap_err().kind(), &ErrorKind::Disconnected);
+}
