@@ -262,5 +262,8 @@ fn a_handle_in_flight_keeps_the_queue_alive_until_received() {
     let err = q.get_timeout(Duration::from_millis(100)).unwrap_err();
     assert!(err.is_timeout(), "the receiver is a live handle: {err}");
     drop(received);
-    assert_eq!(q.get_timeout(LONG).unwrap_err().kind(), &ErrorKind::Disconnected);
+    assert_eq!(
+        q.get_timeout(LONG).unwrap_err().kind(),
+        &ErrorKind::Disconnected
+    );
 }
