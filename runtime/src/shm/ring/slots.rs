@@ -111,6 +111,9 @@ fn free(ring: &Ring, slot: Option<(usize, u64)>) {
     match slot {
         Some((i, owner)) => {
             let s: &Slot = &h.slots[i];
+            if s.owner.load(SeqCst) != owner {
+                return; // an expired reservation, reclaimed since: the slot is someone else's
+            }
             s.roles.store(0, SeqCst);
             s.start.store(0, SeqCst);
             let _ = s
