@@ -10,6 +10,18 @@ mod process;
 #[path = "pipe.rs"]
 mod pipe;
 
+#[allow(dead_code)]
+#[path = "queue.rs"]
+mod queue;
+
+#[allow(dead_code)]
+#[path = "queue_bounded.rs"]
+mod queue_bounded;
+
+#[allow(dead_code)]
+#[path = "joinable_queue.rs"]
+mod joinable_queue;
+
 type Example = (
     &'static str,
     &'static str,
@@ -29,6 +41,24 @@ const EXAMPLES: &[Example] = &[
         "parent_conn, child_conn = Pipe(); Process(target=worker, args=(child_conn,)).start()",
         "parent and child exchange typed messages both ways; the pipe end travels as a file descriptor",
         pipe::run,
+    ),
+    (
+        "queue",
+        "q = Queue(); Process(target=producer, args=(q,)).start(); Process(target=consumer, args=(q,)).start()",
+        "a producer process puts messages then None; a consumer process prints them until that sentinel",
+        queue::run,
+    ),
+    (
+        "queue_bounded",
+        "q = Queue(maxsize=2)  # put blocks while two items wait",
+        "a bounded queue with a slow consumer: the producer blocks, nothing is lost, order holds",
+        queue_bounded::run,
+    ),
+    (
+        "joinable_queue",
+        "q = JoinableQueue(); ... q.task_done() in workers; q.join() in the parent",
+        "several workers drain tasks and mark each done; the parent joins until all are done",
+        joinable_queue::run,
     ),
 ];
 

@@ -7,6 +7,7 @@
 
 mod harness;
 mod process_pipe;
+mod queue;
 
 use harness::{Options, Row};
 
@@ -16,6 +17,7 @@ fn main() {
     let opts = Options::from_args();
     let mut rows: Vec<Row> = Vec::new();
     process_pipe::run(&opts, &mut rows);
+    queue::run(&opts, &mut rows);
     let names: Vec<&str> = rows.iter().map(|r| r.workload).collect();
     let py = harness::python(&opts, &names);
     println!();

@@ -11,7 +11,9 @@ pub mod codec;
 mod error;
 pub mod ipc;
 mod process;
+mod queue;
 mod registry;
+mod shm;
 mod sys;
 mod worker;
 
@@ -19,6 +21,7 @@ pub use bootstrap::init;
 pub use error::{Error, ErrorKind, Result};
 pub use ipc::{Connection, Pipe};
 pub use process::{Process, ProcessBuilder};
+pub use queue::{JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue};
 pub use sys::fd::open_fd_count;
 pub use sys::process::{ExitStatus, signal_name};
 pub use worker::WorkerFn;

@@ -1,0 +1,429 @@
+//! [`Queue`]: Python's `multiprocessing.Queue`, a multi-producer multi-consumer queue between
+//! processes over a ring in shared memory.
+
+use super::{PutError, QueueBuilder};
+use crate::codec;
+use crate::error::{Error, ErrorKind, Result};
+use crate::shm::ring::{Member, Patience, Ring, Ticket};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A queue of `T` shared between processes. Python: `multiprocessing.Queue`.
+///
+/// Any number of processes (and threads) put and get; every message goes to exactly one getter, in
+/// the order it was put. A `Queue` is cheap to clone and is a valid worker argument: each clone is one
+/// more handle on the same queue. Values are encoded with the [codec](crate::codec) and copied through
+/// a ring in shared memory — no system call unless a caller has to sleep. Messages of any size are
+/// accepted: those larger than the ring are streamed through it.
+///
+/// A `get` on an empty queue errors with [`ErrorKind::Disconnected`] once no other handle that could
+/// put is alive (every other handle was dropped or closed, or its process died, or it only ever got);
+/// a `put` on a full queue does the same once no handle that could get is left. A producer killed in
+/// the middle of a `put` leaves nothing half-written behind.
+///
+/// ```no_run
+/// use multiproc::{worker, Queue};
+///
+/// #[worker]
+/// fn producer(q: Queue<Option<String>>) {
+///     for i in 0..3 {
+///         q.put(Some(format!("message {i}"))).unwrap();
+///     }
+///     q.put(None).unwrap();                             // the sentinel
+/// }
+///
+/// #[multiproc::main]
+/// fn main() -> multiproc::Result<()> {
+///     let q = Queue::<Option<String>>::new()?;          // Python: q = Queue()
+///     let p = producer::spawn(q.clone())?;              // Process(target=producer, args=(q,))
+///     while let Some(item) = q.get()? {                 // item = q.get()
+///         println!("consumed: {item}");
+///     }
+///     p.join()?;
+///     Ok(())
+/// }
+/// ```
+pub struct Queue<T> {
+    member: Member,
+    _type: PhantomData<fn(T) -> T>,
+}
+
+thread_local! {
+    /// Encoding buffer reused across puts.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Keep at most this much scratch between puts.
+const SCRATCH_KEEP: usize = 8 << 20;
+
+impl<T> Queue<T> {
+    pub(crate) fn from_ring(ring: Ring) -> Queue<T> {
+        Queue {
+            member: Member::join(Arc::new(ring)),
+            _type: PhantomData,
+        }
+    }
+
+    /// Options: `maxsize` and the ring size.
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u32>::builder().maxsize(100).build()?;
+    /// assert_eq!(q.maxsize(), 100);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn builder() -> QueueBuilder<T> {
+        QueueBuilder::default()
+    }
+
+    /// An unbounded queue. Python: `Queue()`.
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<String>::new()?;
+    /// q.put("hello".to_string())?;
+    /// assert_eq!(q.get()?, "hello");
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn new() -> Result<Queue<T>> {
+        QueueBuilder::default().build()
+    }
+
+    /// A queue holding at most `maxsize` messages: `put` blocks while it is full. Python:
+    /// `Queue(maxsize)`. `maxsize` 0 means unbounded.
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u8>::bounded(2)?;
+    /// q.put(1)?;
+    /// q.put(2)?;
+    /// assert!(q.is_full());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn bounded(maxsize: usize) -> Result<Queue<T>> {
+        QueueBuilder::default().maxsize(maxsize).build()
+    }
+
+    /// Messages in the queue now (a snapshot: other processes may change it at once). Python:
+    /// `q.qsize()`.
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u8>::new()?;
+    /// q.put(1)?;
+    /// q.put(2)?;
+    /// assert_eq!(q.len(), 2);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn len(&self) -> usize {
+        self.ring().len()
+    }
+
+    /// True if no message is queued. Python: `q.empty()`.
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u8>::new()?;
+    /// assert!(q.is_empty());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True if the queue is bounded and holds `maxsize` messages. Python: `q.full()`.
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u8>::bounded(1)?;
+    /// assert!(!q.is_full());
+    /// q.put(7)?;
+    /// assert!(q.is_full());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn is_full(&self) -> bool {
+        let max = self.maxsize();
+        max != 0 && self.len() >= max
+    }
+
+    /// The bound given at creation, 0 for unbounded.
+    ///
+    /// ```
+    /// assert_eq!(multiproc::Queue::<u8>::new()?.maxsize(), 0);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn maxsize(&self) -> usize {
+        self.ring().maxsize()
+    }
+
+    /// Size of the shared ring in bytes.
+    ///
+    /// ```
+    /// assert_eq!(multiproc::Queue::<u8>::new()?.ring_bytes(), 1 << 20);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn ring_bytes(&self) -> usize {
+        self.ring().cap() as usize
+    }
+
+    /// Closes this handle: its `put` and `get` error with [`ErrorKind::Closed`] from now on, and it
+    /// no longer counts as a producer or consumer for the other handles (a `get` blocked elsewhere
+    /// errors with `Disconnected` when this was the last producer). Other handles are unaffected.
+    /// Python: `q.close()`.
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u8>::new()?;
+    /// q.close();
+    /// assert_eq!(q.put(1).unwrap_err().kind(), &multiproc::ErrorKind::Closed);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn close(&self) {
+        self.member.leave();
+    }
+
+    /// True once [`close`](Self::close) was called on this handle.
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u8>::new()?;
+    /// assert!(!q.is_closed());
+    /// q.close();
+    /// assert!(q.is_closed());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.member.has_left()
+    }
+
+    pub(crate) fn ring(&self) -> &Ring {
+        self.member.ring()
+    }
+
+    pub(crate) fn member(&self) -> &Member {
+        &self.member
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.member.has_left() {
+            Err(Error::new(
+                ErrorKind::Closed,
+                "this queue handle was closed; use another handle (a clone) of the queue",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Queue<T> {
+    fn put_with(&self, value: T, patience: Patience) -> std::result::Result<(), PutError<T>> {
+        let res = self.check_open().and_then(|_| {
+            SCRATCH.with(|cell| match cell.try_borrow_mut() {
+                Ok(mut buf) => self.send(&value, &mut buf, patience),
+                Err(_) => self.send(&value, &mut Vec::new(), patience),
+            })
+        });
+        res.map_err(|e| PutError::new(value, e))
+    }
+
+    fn send(&self, value: &T, buf: &mut Vec<u8>, patience: Patience) -> Result<()> {
+        buf.clear();
+        let mut fds: Vec<OwnedFd> = Vec::new();
+        let res = codec::encode_into(value, buf, &mut fds).and_then(|_| {
+            if fds.is_empty() {
+                self.ring().send(&self.member, buf, patience)
+            } else {
+                Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    "a queue carries plain data: handles (pipes, queues, shared values, locks) cannot travel inside a queue message; pass them as worker arguments or through a Pipe",
+                ))
+            }
+        });
+        if buf.capacity() > SCRATCH_KEEP {
+            *buf = Vec::new();
+        }
+        res
+    }
+
+    /// Puts `value`, waiting while the queue is full. On error the value comes back in the
+    /// [`PutError`]: [`ErrorKind::Disconnected`] if the queue stays full and no other handle that
+    /// could get is alive, [`ErrorKind::Closed`] after [`close`](Self::close). Python: `q.put(obj)`.
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<(u32, String)>::new()?;
+    /// q.put((1, "one".to_string()))?;
+    /// assert_eq!(q.get()?, (1, "one".to_string()));
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn put(&self, value: T) -> std::result::Result<(), PutError<T>> {
+        self.put_with(value, Patience::Until(None))
+    }
+
+    /// Like [`put`](Self::put), giving up with [`ErrorKind::Timeout`] after `timeout`. Python:
+    /// `q.put(obj, timeout=t)`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let q = multiproc::Queue::<u8>::bounded(1)?;
+    /// q.put_timeout(1, Duration::from_millis(10))?;
+    /// let err = q.put_timeout(2, Duration::from_millis(10)).unwrap_err();
+    /// assert_eq!(err.kind(), &multiproc::ErrorKind::Timeout);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn put_timeout(&self, value: T, timeout: Duration) -> std::result::Result<(), PutError<T>> {
+        self.put_with(value, Patience::Until(crate::sys::deadline_after(timeout)))
+            .map_err(|e| retitle(e, "put", timeout))
+    }
+
+    /// Puts `value` if that needs no waiting, else errors with [`ErrorKind::Full`] (also for a
+    /// message larger than the ring, which only [`put`](Self::put) can stream). Python:
+    /// `q.put_nowait(obj)`.
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u8>::bounded(1)?;
+    /// q.try_put(1)?;
+    /// assert!(q.try_put(2).is_err());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn try_put(&self, value: T) -> std::result::Result<(), PutError<T>> {
+        self.put_with(value, Patience::Never)
+    }
+
+    fn get_with(&self, patience: Patience) -> Result<T> {
+        self.check_open()?;
+        self.ring().recv(&self.member, patience, |bytes| {
+            codec::decode(bytes, Vec::new())
+        })?
+    }
+
+    /// Takes the next message, waiting while the queue is empty. Errors with
+    /// [`ErrorKind::Disconnected`] if it stays empty and no other handle that could put is alive, and
+    /// with [`ErrorKind::Codec`] for a message that does not decode as `T` (the message is consumed,
+    /// the queue stays usable). Python: `q.get()`.
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<Vec<u32>>::new()?;
+    /// q.put(vec![1, 2, 3])?;
+    /// assert_eq!(q.get()?, [1, 2, 3]);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn get(&self) -> Result<T> {
+        self.get_with(Patience::Until(None))
+    }
+
+    /// Like [`get`](Self::get), giving up with [`ErrorKind::Timeout`] after `timeout`. A message
+    /// whose first part has arrived is received whole even if that takes longer. Python:
+    /// `q.get(timeout=t)`.
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u8>::new()?;
+    /// let err = q.get_timeout(std::time::Duration::from_millis(5)).unwrap_err();
+    /// assert!(err.is_timeout());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
+        self.get_with(Patience::Until(crate::sys::deadline_after(timeout)))
+            .map_err(|e| retitle_error(e, "get", timeout))
+    }
+
+    /// Takes the next message if one is there, else errors with [`ErrorKind::Empty`]. Python:
+    /// `q.get_nowait()`.
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u8>::new()?;
+    /// assert_eq!(q.try_get().unwrap_err().kind(), &multiproc::ErrorKind::Empty);
+    /// q.put(5)?;
+    /// assert_eq!(q.try_get()?, 5);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn try_get(&self) -> Result<T> {
+        self.get_with(Patience::Never)
+    }
+}
+
+fn retitle_error(e: Error, what: &str, after: Duration) -> Error {
+    if e.is_timeout() {
+        Error::timeout(&format!("queue {what}"), after)
+    } else {
+        e
+    }
+}
+
+fn retitle<T>(e: PutError<T>, what: &str, after: Duration) -> PutError<T> {
+    let (value, error) = e.into_parts();
+    PutError::new(value, retitle_error(error, what, after))
+}
+
+impl<T> Clone for Queue<T> {
+    /// Another handle on the same queue.
+    fn clone(&self) -> Self {
+        let member = Member::join(Arc::clone(self.member.ring()));
+        if self.member.has_left() {
+            member.leave();
+        }
+        Queue {
+            member,
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("len", &self.len())
+            .field("maxsize", &self.maxsize())
+            .field("ring_bytes", &self.ring_bytes())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// A handle on the wire: the block's descriptor and the slot reserved for the receiver.
+#[derive(Serialize)]
+struct WireOut<'a> {
+    #[serde(serialize_with = "serialize_borrowed_fd")]
+    fd: BorrowedFd<'a>,
+    ticket: Ticket,
+    closed: bool,
+}
+
+#[derive(Deserialize)]
+struct WireIn {
+    #[serde(with = "codec::fd")]
+    fd: OwnedFd,
+    ticket: Ticket,
+    closed: bool,
+}
+
+fn serialize_borrowed_fd<S: Serializer>(
+    fd: &BorrowedFd<'_>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    codec::serialize_fd(*fd, s)
+}
+
+impl<T> Serialize for Queue<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        WireOut {
+            fd: self.ring().fd(),
+            ticket: self.member.ticket(),
+            closed: self.is_closed(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for Queue<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let wire = WireIn::deserialize(d)?;
+        let ring = Ring::attach(wire.fd).map_err(D::Error::custom)?;
+        let member = Member::redeem(Arc::new(ring), wire.ticket);
+        if wire.closed {
+            member.leave();
+        }
+        Ok(Queue {
+            member,
+            _type: PhantomData,
+        })
+    }
+}

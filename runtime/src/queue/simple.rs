@@ -1,0 +1,117 @@
+//! [`SimpleQueue`]: the minimal, unbounded queue.
+
+use super::Queue;
+use crate::error::Result;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// An unbounded queue with only the essentials: `put`, `get`, `is_empty`, `close`. Python:
+/// `multiprocessing.SimpleQueue`. Same machinery and guarantees as [`Queue`].
+///
+/// ```
+/// let q = multiproc::SimpleQueue::<String>::new()?;      // Python: q = SimpleQueue()
+/// q.put("job".to_string())?;
+/// assert!(!q.is_empty());
+/// assert_eq!(q.get()?, "job");
+/// # Ok::<(), multiproc::Error>(())
+/// ```
+#[derive(Serialize, Deserialize)]
+#[serde(transparent, bound = "")]
+pub struct SimpleQueue<T>(Queue<T>);
+
+impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
+    /// A new, empty queue. Python: `SimpleQueue()`.
+    ///
+    /// ```
+    /// assert!(multiproc::SimpleQueue::<u8>::new()?.is_empty());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn new() -> Result<SimpleQueue<T>> {
+        Queue::new().map(SimpleQueue)
+    }
+
+    /// Puts `value`. Errors (dropping the value) only if no handle that could get is alive while
+    /// the ring is full, if the value cannot be encoded, or after [`close`](Self::close). Python:
+    /// `q.put(obj)`.
+    ///
+    /// ```
+    /// let q = multiproc::SimpleQueue::<u8>::new()?;
+    /// q.put(1)?;
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn put(&self, value: T) -> Result<()> {
+        self.0.put(value).map_err(Into::into)
+    }
+
+    /// Takes the next message, waiting while the queue is empty; see [`Queue::get`]. Python:
+    /// `q.get()`.
+    ///
+    /// ```
+    /// let q = multiproc::SimpleQueue::<u8>::new()?;
+    /// q.put(3)?;
+    /// assert_eq!(q.get()?, 3);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn get(&self) -> Result<T> {
+        self.0.get()
+    }
+
+    /// Like [`get`](Self::get) with a timeout.
+    ///
+    /// ```
+    /// let q = multiproc::SimpleQueue::<u8>::new()?;
+    /// assert!(q.get_timeout(std::time::Duration::from_millis(1)).unwrap_err().is_timeout());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
+        self.0.get_timeout(timeout)
+    }
+
+    /// Takes the next message if there is one, else errors with
+    /// [`ErrorKind::Empty`](crate::ErrorKind::Empty).
+    ///
+    /// ```
+    /// let q = multiproc::SimpleQueue::<u8>::new()?;
+    /// assert!(q.try_get().is_err());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn try_get(&self) -> Result<T> {
+        self.0.try_get()
+    }
+
+    /// True if no message is queued. Python: `q.empty()`.
+    ///
+    /// ```
+    /// assert!(multiproc::SimpleQueue::<u8>::new()?.is_empty());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Closes this handle; see [`Queue::close`]. Python: `q.close()`.
+    ///
+    /// ```
+    /// let q = multiproc::SimpleQueue::<u8>::new()?;
+    /// q.close();
+    /// assert!(q.put(1).is_err());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn close(&self) {
+        self.0.close()
+    }
+}
+
+impl<T> Clone for SimpleQueue<T> {
+    /// Another handle on the same queue.
+    fn clone(&self) -> Self {
+        SimpleQueue(self.0.clone())
+    }
+}
+
+impl<T> std::fmt::Debug for SimpleQueue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SimpleQueue").field(&self.0).finish()
+    }
+}

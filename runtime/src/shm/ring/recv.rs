@@ -1,0 +1,146 @@
+//! The reader's side: take the get lock, wait for a record, hand the message's bytes to the caller,
+//! commit the head. Records are checked against what a reader expects: a continuation with no start
+//! belongs to a message whose reader died (skipped), a new start in the middle of a message means its
+//! writer died or gave up (the partial message is dropped), and so is a partial message whose writer no
+//! longer holds the put lock.
+
+use super::layout::{Cursor, FIRST, GOT, LAST, PUT, RECORD_HEADER, record_size};
+use super::wait::{Slept, notify, sleep};
+use super::{Member, Patience, Ring};
+use crate::error::{Error, ErrorKind, Result};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
+
+/// A handle counts as a possible producer unless it has only ever got.
+fn may_put(roles: u32) -> bool {
+    roles & PUT != 0 || roles & GOT == 0
+}
+
+impl Ring {
+    /// Takes one message and returns `read(bytes)`. A message whose first part was received is
+    /// finished whatever the patience: its writer is copying it.
+    pub(crate) fn recv<R>(
+        &self,
+        me: &Member,
+        patience: Patience,
+        read: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R> {
+        me.mark(GOT);
+        let h = self.header();
+        let Some(_held) = self.take(&h.get_lock.0, &h.data.0, patience)? else {
+            return Err(match patience {
+                Patience::Never => Error::new(ErrorKind::Empty, "the queue is empty"),
+                Patience::Until(_) => Error::new(ErrorKind::Timeout, "queue get timed out"),
+            });
+        };
+        let mut partial: Option<Vec<u8>> = None;
+        loop {
+            let head = Cursor::unpack(h.head.0.load(Relaxed));
+            let mut tail = Cursor::unpack(h.seen_tail.0.load(Relaxed));
+            if tail.pos == head.pos {
+                tail = Cursor::unpack(h.tail.0.load(Acquire));
+                h.seen_tail.0.store(tail.pack(), Relaxed);
+            }
+            if tail.pos != head.pos {
+                // SAFETY: we hold the get lock and `head` is before the committed tail.
+                let (len, flags) = unsafe { self.read_record_header(head.pos) };
+                let size = record_size(len as usize);
+                if size > u64::from(tail.pos.wrapping_sub(head.pos)) {
+                    self.commit_head(tail);
+                    return Err(Error::codec(
+                        "the queue's ring held a damaged record; the unread messages were dropped",
+                    ));
+                }
+                let next = Cursor {
+                    pos: head.pos.wrapping_add(size as u32),
+                    count: head.count.wrapping_add(u32::from(flags & LAST != 0)),
+                };
+                let first = flags & FIRST != 0;
+                if !first && partial.is_none() {
+                    self.commit_head(next);
+                    continue;
+                }
+                if first {
+                    partial = None;
+                }
+                let body = head.pos.wrapping_add(RECORD_HEADER);
+                if first && flags & LAST != 0 {
+                    // SAFETY: the record lies between head and the committed tail; we hold the get
+                    // lock until the head moves past it, after `read`.
+                    let out = match unsafe { self.contiguous(body, len as usize) } {
+                        Some(bytes) => read(bytes),
+                        None => {
+                            let mut bytes = Vec::new();
+                            // SAFETY: as above.
+                            unsafe { self.copy_out(body, len as usize, &mut bytes) };
+                            read(&bytes)
+                        }
+                    };
+                    self.commit_head(next);
+                    return Ok(out);
+                }
+                let bytes = partial.get_or_insert_with(Vec::new);
+                // SAFETY: as above.
+                unsafe { self.copy_out(body, len as usize, bytes) };
+                self.commit_head(next);
+                if flags & LAST != 0 {
+                    return Ok(read(bytes));
+                }
+                continue;
+            }
+            let deadline = match (patience, &partial) {
+                (_, Some(_)) => None,
+                (Patience::Never, None) => {
+                    return Err(Error::new(ErrorKind::Empty, "the queue is empty"));
+                }
+                (Patience::Until(d), None) => d,
+            };
+            let has_data = || Cursor::unpack(h.tail.0.load(SeqCst)).pos != head.pos;
+            match sleep(&h.data.0, has_data, deadline) {
+                Slept::Ready => {}
+                Slept::Deadline => {
+                    return Err(Error::new(ErrorKind::Timeout, "queue get timed out"));
+                }
+                Slept::Idle if partial.is_some() => {
+                    if self.writer_gone(head) {
+                        partial = None;
+                    }
+                }
+                Slept::Idle => {
+                    if !me.others_alive(may_put) && !has_data() {
+                        return Err(Error::disconnected(
+                            "the queue is empty and no other handle that could put to it is alive",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// True if nobody holds the put lock and nothing follows `head`: the message being read can no
+    /// longer be finished (its writer died or gave up).
+    fn writer_gone(&self, head: Cursor) -> bool {
+        let h = self.header();
+        match h.put_lock.0.try_lock() {
+            Ok(Some(_)) => {
+                let nothing = Cursor::unpack(h.tail.0.load(SeqCst)).pos == head.pos;
+                h.put_lock.0.unlock();
+                nothing
+            }
+            _ => false,
+        }
+    }
+
+    fn commit_head(&self, head: Cursor) {
+        let h = self.header();
+        h.head.0.store(head.pack(), SeqCst);
+        notify(&h.space.0);
+    }
+
+    /// Whole messages in the queue.
+    pub(crate) fn len(&self) -> usize {
+        let h = self.header();
+        let head = Cursor::unpack(h.head.0.load(SeqCst));
+        let tail = Cursor::unpack(h.tail.0.load(SeqCst));
+        tail.count.wrapping_sub(head.count) as usize
+    }
+}

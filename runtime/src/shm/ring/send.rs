@@ -1,0 +1,132 @@
+//! The writer's side: take the put lock, wait for room, copy, commit the tail. A message that fits the
+//! ring goes in one record; a larger one is streamed in chunks while readers drain it. The first
+//! record waits for the queue's `maxsize` too.
+
+use super::layout::{Cursor, FIRST, GOT, LAST, PUT, RECORD_HEADER, record_size};
+use super::wait::{Slept, notify, sleep};
+use super::{Member, Patience, Ring};
+use crate::error::{Error, ErrorKind, Result};
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+
+/// A handle counts as a possible consumer unless it has only ever put.
+fn may_get(roles: u32) -> bool {
+    roles & GOT != 0 || roles & PUT == 0
+}
+
+impl Ring {
+    /// Puts one encoded message.
+    pub(crate) fn send(&self, me: &Member, msg: &[u8], patience: Patience) -> Result<()> {
+        me.mark(PUT);
+        let whole = record_size(msg.len());
+        let cap = u64::from(self.cap());
+        if whole > cap && matches!(patience, Patience::Never) {
+            return Err(Error::new(
+                ErrorKind::Full,
+                format!(
+                    "a {} byte message is larger than the queue's {cap} byte ring: it can only be streamed by put or put_timeout",
+                    msg.len()
+                ),
+            ));
+        }
+        let h = self.header();
+        let Some(_held) = self.take(&h.put_lock.0, &h.space.0, patience)? else {
+            return Err(match patience {
+                Patience::Never => Error::new(ErrorKind::Full, "the queue is full"),
+                Patience::Until(_) => Error::new(ErrorKind::Timeout, "queue put timed out"),
+            });
+        };
+        if whole <= cap {
+            let tail = self.wait_space(me, whole, true, patience)?;
+            // SAFETY: we hold the put lock and `wait_space` found `whole` free bytes at the tail.
+            unsafe {
+                self.copy_in(tail.pos.wrapping_add(RECORD_HEADER), msg);
+                self.write_record_header(tail.pos, msg.len() as u32, FIRST | LAST);
+            }
+            self.commit_tail(Cursor {
+                pos: tail.pos.wrapping_add(whole as u32),
+                count: tail.count.wrapping_add(1),
+            });
+            return Ok(());
+        }
+        // Streamed: chunks of at least a quarter ring, each committed as soon as it is copied. If we
+        // stop half way (timeout, no reader left, killed), readers drop the partial message.
+        let mut sent = 0;
+        while sent < msg.len() {
+            let rest = msg.len() - sent;
+            let tail = self.wait_space(me, record_size(rest).min(cap / 4), sent == 0, patience)?;
+            let head = Cursor::unpack(h.seen_head.0.load(Relaxed));
+            let free = cap.saturating_sub(u64::from(tail.pos.wrapping_sub(head.pos)));
+            let chunk = rest.min((free - u64::from(RECORD_HEADER)) as usize);
+            let last = chunk == rest;
+            let flags = if sent == 0 { FIRST } else { 0 } | if last { LAST } else { 0 };
+            // SAFETY: we hold the put lock; `free` bytes at the tail are unused and the record takes
+            // at most that (`free` is a multiple of 8).
+            unsafe {
+                self.copy_in(
+                    tail.pos.wrapping_add(RECORD_HEADER),
+                    &msg[sent..sent + chunk],
+                );
+                self.write_record_header(tail.pos, chunk as u32, flags);
+            }
+            self.commit_tail(Cursor {
+                pos: tail.pos.wrapping_add(record_size(chunk) as u32),
+                count: tail.count.wrapping_add(u32::from(last)),
+            });
+            sent += chunk;
+        }
+        Ok(())
+    }
+
+    /// Waits (holding the put lock) until `need` bytes are free and, for a message's first record of
+    /// a bounded queue, fewer than `maxsize` messages are queued. Returns the tail.
+    fn wait_space(
+        &self,
+        me: &Member,
+        need: u64,
+        first: bool,
+        patience: Patience,
+    ) -> Result<Cursor> {
+        let h = self.header();
+        let cap = u64::from(self.cap());
+        let maxsize = self.maxsize() as u32;
+        let tail = Cursor::unpack(h.tail.0.load(Relaxed));
+        let fits = |head: Cursor| {
+            cap.saturating_sub(u64::from(tail.pos.wrapping_sub(head.pos))) >= need
+                && (!first || maxsize == 0 || tail.count.wrapping_sub(head.count) < maxsize)
+        };
+        if fits(Cursor::unpack(h.seen_head.0.load(Relaxed))) {
+            return Ok(tail);
+        }
+        let head_now = || Cursor::unpack(h.head.0.load(SeqCst));
+        loop {
+            let head = head_now();
+            h.seen_head.0.store(head.pack(), Relaxed);
+            if fits(head) {
+                return Ok(tail);
+            }
+            let deadline = match patience {
+                Patience::Never => return Err(Error::new(ErrorKind::Full, "the queue is full")),
+                Patience::Until(d) => d,
+            };
+            match sleep(&h.space.0, || fits(head_now()), deadline) {
+                Slept::Ready => {}
+                Slept::Deadline => {
+                    return Err(Error::new(ErrorKind::Timeout, "queue put timed out (full)"));
+                }
+                Slept::Idle => {
+                    if !me.others_alive(may_get) && !fits(head_now()) {
+                        return Err(Error::disconnected(
+                            "the queue is full and no other handle that could get from it is alive",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    fn commit_tail(&self, tail: Cursor) {
+        let h = self.header();
+        h.tail.0.store(tail.pack(), SeqCst);
+        notify(&h.data.0);
+    }
+}
