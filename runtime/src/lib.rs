@@ -8,6 +8,7 @@ mod bootstrap;
 pub mod codec;
 mod error;
 pub mod ipc;
+pub mod manager;
 mod process;
 mod registry;
 mod sys;
@@ -16,6 +17,7 @@ mod worker;
 pub use bootstrap::init;
 pub use error::{Error, ErrorKind, Result};
 pub use ipc::{Connection, Pipe};
+pub use manager::{Managed, Manager};
 pub use process::{Process, ProcessBuilder};
 pub use sys::fd::open_fd_count;
 pub use sys::process::{ExitStatus, signal_name};
@@ -24,7 +26,10 @@ pub use worker::WorkerFn;
 /// What generated code reaches; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::manager::__private as managed;
+    pub use crate::manager::{Dispatch, ManagedEntry, ProxyCore};
     pub use crate::registry::{Invoke, WorkerEntry, invoke};
+    pub use serde;
     use crate::{Process, Result, WorkerFn};
     pub use inventory;
     use serde::Serialize;
