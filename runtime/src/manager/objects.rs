@@ -58,14 +58,20 @@ fn wait_until<'a, T>(
 ) -> (MutexGuard<'a, T>, bool) {
     const SLICE: Duration = Duration::from_millis(50);
     let deadline = timeout_us.and_then(|us| Instant::now().checked_add(Duration::from_micros(us)));
+    let mut waited = false;
     loop {
+        // A caller that hung up while we waited must not take the item (or the lock) with it.
+        if waited && (cx.peer_gone)() {
+            return (guard, false);
+        }
         if ready(&guard) {
             return (guard, true);
         }
         let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) || (cx.peer_gone)() {
+        if deadline.is_some_and(|d| now >= d) {
             return (guard, false);
         }
+        waited = true;
         let slice = deadline.map_or(SLICE, |d| (d - now).min(SLICE));
         guard = cv
             .wait_timeout(guard, slice)
