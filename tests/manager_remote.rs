@@ -26,7 +26,7 @@ fn wrong_key_client(addr: String) -> String {
 #[multiproc::test]
 fn clients_in_other_processes_work_through_published_objects() {
     let server = Manager::serve("127.0.0.1:0", KEY).unwrap();
-    let addr = server.address().to_string().trim_start_matches("tcp://").to_string();
+    let addr = server.socket_addr().unwrap().to_string();
     let jobs = server.queue::<u32>().unwrap();
     let results = server.dict::<u32, u32>().unwrap();
     server.publish("jobs", &jobs).unwrap();
@@ -48,7 +48,7 @@ fn clients_in_other_processes_work_through_published_objects() {
 #[multiproc::test]
 fn connected_handle_does_not_own_the_server() {
     let server = Manager::serve("127.0.0.1:0", KEY).unwrap();
-    let addr = server.address().to_string().trim_start_matches("tcp://").to_string();
+    let addr = server.socket_addr().unwrap().to_string();
     let client = Manager::connect(addr.as_str(), KEY).unwrap();
     assert_eq!(client.pid(), None);
     let ns = client.namespace().unwrap();

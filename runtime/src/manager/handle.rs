@@ -144,6 +144,21 @@ impl Manager {
         &self.inner.endpoint.address
     }
 
+    /// The TCP address of a remote manager (the port picked for `"host:0"`), `None` for a local one.
+    ///
+    /// ```no_run
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let server = multiproc::Manager::serve("127.0.0.1:0", b"key")?;
+    /// let port = server.socket_addr().unwrap().port();
+    /// # Ok(()) }
+    /// ```
+    pub fn socket_addr(&self) -> Option<std::net::SocketAddr> {
+        match &self.inner.endpoint.address {
+            Address::Tcp(a) => Some(*a),
+            Address::Local(_) => None,
+        }
+    }
+
     /// The server's process id, for a manager this handle started.
     pub fn pid(&self) -> Option<u32> {
         lock(&self.inner.process).as_ref().map(|p| p.pid())
