@@ -76,7 +76,10 @@ fn list_and_dict_ops() {
     assert_eq!(list.get(1).unwrap(), Some(3));
     assert_eq!(list.get(60).unwrap(), None);
     list.set(1, 30).unwrap();
-    assert_eq!(list.set(60, 1).unwrap_err().kind(), &ErrorKind::InvalidInput);
+    assert_eq!(
+        list.set(60, 1).unwrap_err().kind(),
+        &ErrorKind::InvalidInput
+    );
     assert_eq!(list.remove(0).unwrap(), 9);
     assert_eq!(list.pop().unwrap(), Some(5));
     assert!(list.contains(4).unwrap());
@@ -100,7 +103,11 @@ fn list_and_dict_ops() {
     assert_eq!(d.len().unwrap(), 3);
     assert_eq!(
         d.iter().unwrap().collect::<Vec<_>>(),
-        [("count".to_string(), 1), ("a".to_string(), 3), ("z".to_string(), 7)]
+        [
+            ("count".to_string(), 1),
+            ("a".to_string(), 3),
+            ("z".to_string(), 7)
+        ]
     );
     d.clear().unwrap();
     assert!(d.is_empty().unwrap());
@@ -109,7 +116,11 @@ fn list_and_dict_ops() {
 #[multiproc::test]
 fn workers_fill_list_dict_namespace() {
     let mgr = Manager::start().unwrap();
-    let (list, d, ns) = (mgr.list().unwrap(), mgr.dict().unwrap(), mgr.namespace().unwrap());
+    let (list, d, ns) = (
+        mgr.list().unwrap(),
+        mgr.dict().unwrap(),
+        mgr.namespace().unwrap(),
+    );
     let ps: Vec<_> = (0..4)
         .map(|i| fill::spawn(list.clone(), d.clone(), ns.clone(), i).unwrap())
         .collect();
@@ -121,10 +132,21 @@ fn workers_fill_list_dict_namespace() {
     assert_eq!(got, [0, 10, 20, 30]);
     let mut items = d.items().unwrap();
     items.sort();
-    assert_eq!(items, [("k0".into(), 0), ("k1".into(), 1), ("k2".into(), 2), ("k3".into(), 3)]);
+    assert_eq!(
+        items,
+        [
+            ("k0".into(), 0),
+            ("k1".into(), 1),
+            ("k2".into(), 2),
+            ("k3".into(), 3)
+        ]
+    );
     assert_eq!(ns.names().unwrap(), ["w0", "w1", "w2", "w3"]);
     assert_eq!(ns.get::<u64>("w3").unwrap(), 3);
-    assert_eq!(ns.get::<u64>("nope").unwrap_err().kind(), &ErrorKind::NotFound);
+    assert_eq!(
+        ns.get::<u64>("nope").unwrap_err().kind(),
+        &ErrorKind::NotFound
+    );
     assert!(ns.remove("w3").unwrap());
 }
 
@@ -132,7 +154,9 @@ fn workers_fill_list_dict_namespace() {
 fn custom_type_shared_by_workers() {
     let mgr = Manager::start().unwrap();
     let c = mgr.create(Counter { n: 0 }).unwrap();
-    let ps: Vec<_> = (0..3).map(|_| bump::spawn(c.clone(), 50).unwrap()).collect();
+    let ps: Vec<_> = (0..3)
+        .map(|_| bump::spawn(c.clone(), 50).unwrap())
+        .collect();
     for p in ps {
         p.join().unwrap();
     }
@@ -141,10 +165,14 @@ fn custom_type_shared_by_workers() {
     let err = c.checked_sub(100).unwrap_err();
     assert_eq!(
         err.kind(),
-        &ErrorKind::Remote { message: "cannot take 100 from 50".into() }
+        &ErrorKind::Remote {
+            message: "cannot take 100 from 50".into()
+        }
     );
     let err = c.boom().unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::Remote { message } if message.contains("counter exploded")));
+    assert!(
+        matches!(err.kind(), ErrorKind::Remote { message } if message.contains("counter exploded"))
+    );
     // The server survived the panic and the object still works.
     assert_eq!(c.increment(1).unwrap(), 51);
     assert_eq!(Counter { n: 2 }.private_helper(), 2);
@@ -162,7 +190,11 @@ fn queue_between_workers() {
     p.join().unwrap();
     assert_eq!(out.to_vec().unwrap(), ["A", "B", "C"]);
     assert_eq!(q.try_get().unwrap_err().kind(), &ErrorKind::Empty);
-    assert!(q.get_timeout(Duration::from_millis(20)).unwrap_err().is_timeout());
+    assert!(
+        q.get_timeout(Duration::from_millis(20))
+            .unwrap_err()
+            .is_timeout()
+    );
     assert!(q.is_empty().unwrap());
 }
 
@@ -175,7 +207,10 @@ fn lock_event_value() {
     // Another thread has its own connection, so it is another owner.
     let l2 = lock.clone();
     let blocked = std::thread::spawn(move || {
-        l2.acquire_timeout(Duration::from_millis(30)).map(|_| ()).unwrap_err().is_timeout()
+        l2.acquire_timeout(Duration::from_millis(30))
+            .map(|_| ())
+            .unwrap_err()
+            .is_timeout()
     });
     assert!(blocked.join().unwrap());
     g.release().unwrap();
@@ -221,6 +256,9 @@ fn handles_with_descriptors_are_refused() {
     let mgr = Manager::start().unwrap();
     let list = mgr.list::<multiproc::Connection<u8>>().unwrap();
     let (a, _b) = multiproc::Pipe::<u8>::new().unwrap();
-    assert_eq!(list.append(&a).unwrap_err().kind(), &ErrorKind::InvalidInput);
+    assert_eq!(
+        list.append(&a).unwrap_err().kind(),
+        &ErrorKind::InvalidInput
+    );
     assert!(list.is_empty().unwrap());
 }

@@ -48,7 +48,10 @@ fn wrong_key_garbage_and_huge_header_leave_the_server_serving() {
 
     let wrong = Manager::connect(addr, b"not-the-key").unwrap_err();
     assert_eq!(wrong.kind(), &ErrorKind::Authentication, "{wrong}");
-    assert!(wrong.to_string().contains("rejected the authkey"), "{wrong}");
+    assert!(
+        wrong.to_string().contains("rejected the authkey"),
+        "{wrong}"
+    );
 
     // Garbage instead of an answer to the challenge.
     let mut g = TcpStream::connect(addr).unwrap();
@@ -73,7 +76,10 @@ fn wrong_key_garbage_and_huge_header_leave_the_server_serving() {
     };
     assert_eq!(again.to_vec().unwrap(), [7]);
     let after = rss_kib(server.pid().unwrap());
-    assert!(after < before + 64 * 1024, "server RSS grew from {before} KiB to {after} KiB");
+    assert!(
+        after < before + 64 * 1024,
+        "server RSS grew from {before} KiB to {after} KiB"
+    );
 }
 
 #[multiproc::test]

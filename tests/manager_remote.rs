@@ -39,7 +39,10 @@ fn clients_in_other_processes_work_through_published_objects() {
     let bad = wrong_key_client::spawn(addr.clone()).unwrap();
     a.join().unwrap();
     b.join().unwrap();
-    assert_eq!(bad.join().unwrap(), format!("{:?}", ErrorKind::Authentication));
+    assert_eq!(
+        bad.join().unwrap(),
+        format!("{:?}", ErrorKind::Authentication)
+    );
     let mut got = results.items().unwrap();
     got.sort();
     assert_eq!(got, (0..10).map(|j| (j, j * j)).collect::<Vec<_>>());

@@ -106,7 +106,11 @@ pub fn python(opts: &Options, names: &[&str]) -> BTreeMap<String, f64> {
     let names: Vec<&str> = names
         .iter()
         .copied()
-        .filter(|n| known.lines().any(|l| l.split_whitespace().next() == Some(*n)))
+        .filter(|n| {
+            known
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(*n))
+        })
         .collect();
     if names.is_empty() {
         return out;

@@ -23,7 +23,11 @@ impl BenchCounter {
 }
 
 pub fn run(opts: &Options, rows: &mut Vec<Row>) {
-    let wanted = ["manager_dict_ops", "manager_list_append", "manager_custom_call"];
+    let wanted = [
+        "manager_dict_ops",
+        "manager_list_append",
+        "manager_custom_call",
+    ];
     if !wanted.iter().any(|w| opts.wants(w)) {
         return;
     }

@@ -214,7 +214,9 @@ fn generate(imp: &ItemImpl, methods: &[Method<'_>]) -> TokenStream {
     let proxy_methods = methods.iter().map(|m| {
         let name = &m.func.sig.ident;
         let method = name.to_string();
-        let args: Vec<_> = (0..m.types.len()).map(|i| format_ident!("arg{}", i)).collect();
+        let args: Vec<_> = (0..m.types.len())
+            .map(|i| format_ident!("arg{}", i))
+            .collect();
         let types = &m.types;
         let output = &m.output;
         let docs = m.func.attrs.iter().filter(|a| a.path().is_ident("doc"));

@@ -29,9 +29,9 @@ pub mod __private {
     pub use crate::manager::__private as managed;
     pub use crate::manager::{Dispatch, ManagedEntry, ProxyCore};
     pub use crate::registry::{Invoke, WorkerEntry, invoke};
-    pub use serde;
     use crate::{Process, Result, WorkerFn};
     pub use inventory;
+    pub use serde;
     use serde::Serialize;
     use serde::de::DeserializeOwned;
 

@@ -58,8 +58,8 @@ pub(crate) fn bind_local(nonce: u64) -> Result<Bound> {
 
 /// Binds a TCP listener (`"127.0.0.1:0"` picks a free port).
 pub(crate) fn bind_tcp(addr: impl ToSocketAddrs) -> Result<Bound> {
-    let listener =
-        TcpListener::bind(addr).map_err(|e| Error::io("could not bind the manager's address", e))?;
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| Error::io("could not bind the manager's address", e))?;
     let local = listener
         .local_addr()
         .map_err(|e| Error::io("could not read the bound address", e))?;

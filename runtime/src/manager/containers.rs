@@ -11,7 +11,7 @@ use std::borrow::Borrow;
 
 /// Implements `Clone`, `Debug`, serde (as the core) and [`Proxy`] for a proxy type.
 macro_rules! proxy_type {
-    ($name:ident<$($p:ident),*>, $tag:expr) => {
+    ($name:ident [$($p:ident),*], $tag:expr) => {
         impl<$($p),*> Clone for $name<$($p),*> {
             fn clone(&self) -> Self {
                 $name { core: self.core.clone(), _t: std::marker::PhantomData }
@@ -72,7 +72,10 @@ pub struct ListProxy<T> {
     _t: std::marker::PhantomData<fn() -> T>,
 }
 
-proxy_type!(ListProxy<T>, format!("list<{}>", std::any::type_name::<T>()));
+proxy_type!(
+    ListProxy[T],
+    format!("list<{}>", std::any::type_name::<T>())
+);
 
 impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// Appends `value`. Python: `list.append(value)`.
@@ -179,7 +182,7 @@ pub struct DictProxy<K, V> {
 }
 
 proxy_type!(
-    DictProxy<K, V>,
+    DictProxy[K, V],
     format!(
         "dict<{}, {}>",
         std::any::type_name::<K>(),
@@ -288,7 +291,7 @@ pub struct NamespaceProxy {
     _t: std::marker::PhantomData<()>,
 }
 
-proxy_type!(NamespaceProxy<>, "namespace".to_string());
+proxy_type!(NamespaceProxy[], "namespace".to_string());
 
 impl NamespaceProxy {
     /// The attribute `name` as a `T`: [`ErrorKind::NotFound`] if unset, [`ErrorKind::Codec`] if it was
@@ -335,7 +338,10 @@ pub struct ValueProxy<T> {
     _t: std::marker::PhantomData<fn() -> T>,
 }
 
-proxy_type!(ValueProxy<T>, format!("value<{}>", std::any::type_name::<T>()));
+proxy_type!(
+    ValueProxy[T],
+    format!("value<{}>", std::any::type_name::<T>())
+);
 
 impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
     /// The value. Python: `v.value`.

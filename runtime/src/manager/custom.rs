@@ -81,10 +81,7 @@ pub fn downcast<T: 'static>(value: &mut (dyn Any + Send)) -> Result<&mut T> {
     value.downcast_mut::<T>().ok_or_else(|| {
         Error::new(
             ErrorKind::InvalidInput,
-            format!(
-                "served object is not a {}",
-                std::any::type_name::<T>()
-            ),
+            format!("served object is not a {}", std::any::type_name::<T>()),
         )
     })
 }

@@ -190,7 +190,10 @@ impl Manager {
 
     fn new_proxy<P: Proxy>(&self, kind: &str, init: Blob) -> Result<P> {
         let id: u64 = self.control(control::CREATE, &(kind, P::tag(), init))?;
-        Ok(P::from_core(ProxyCore::new(self.inner.endpoint.clone(), id)))
+        Ok(P::from_core(ProxyCore::new(
+            self.inner.endpoint.clone(),
+            id,
+        )))
     }
 
     /// Moves `value` into the server and returns its generated proxy; `T`'s impl block carries
@@ -356,7 +359,10 @@ impl Manager {
     /// ```
     pub fn lookup<P: Proxy>(&self, name: &str) -> Result<P> {
         let id: u64 = self.control(control::LOOKUP, &(name, P::tag()))?;
-        Ok(P::from_core(ProxyCore::new(self.inner.endpoint.clone(), id)))
+        Ok(P::from_core(ProxyCore::new(
+            self.inner.endpoint.clone(),
+            id,
+        )))
     }
 }
 

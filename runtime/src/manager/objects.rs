@@ -104,7 +104,9 @@ impl Object for ListObj {
             "set" => {
                 let (i, v): (u64, Blob) = args(a)?;
                 let len = items.len();
-                *items.get_mut(i as usize).ok_or_else(|| out_of_range(i, len))? = v;
+                *items
+                    .get_mut(i as usize)
+                    .ok_or_else(|| out_of_range(i, len))? = v;
             }
             "remove" => {
                 let i: u64 = args(a)?;
@@ -192,8 +194,14 @@ impl Object for DictObj {
             }
             "len" => ret(out, &(d.map.len() as u64))?,
             "clear" => d.map.clear(),
-            "keys" => ret(out, &d.ordered().into_iter().map(|e| e.0).collect::<Vec<_>>())?,
-            "values" => ret(out, &d.ordered().into_iter().map(|e| e.1).collect::<Vec<_>>())?,
+            "keys" => ret(
+                out,
+                &d.ordered().into_iter().map(|e| e.0).collect::<Vec<_>>(),
+            )?,
+            "values" => ret(
+                out,
+                &d.ordered().into_iter().map(|e| e.1).collect::<Vec<_>>(),
+            )?,
             "items" => ret(out, &d.ordered())?,
             _ => return Err(no_method(&self.tag, method)),
         }

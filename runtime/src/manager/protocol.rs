@@ -105,7 +105,10 @@ pub(crate) fn decode_request(frame: &[u8]) -> Result<(u64, String, &[u8])> {
 }
 
 /// Decodes a reply frame as `R`, or the error it carries.
-pub(crate) fn decode_reply<R: serde::de::DeserializeOwned>(frame: &[u8], method: &str) -> Result<R> {
+pub(crate) fn decode_reply<R: serde::de::DeserializeOwned>(
+    frame: &[u8],
+    method: &str,
+) -> Result<R> {
     let (status, used): (Status, usize) = codec::decode_prefix(frame, Vec::new())?;
     match status {
         Status::Ok => codec::decode(&frame[used..], Vec::new()),

@@ -35,17 +35,21 @@ impl Conn {
         let fd = address::connect(&ep.address)?;
         let mut chan = Channel::from_fd(fd);
         chan.set_max_message(auth::HANDSHAKE_LIMIT);
-        auth::client_handshake(&chan, &ep.authkey, &format!("the manager at {}", ep.address))
-            .map_err(|e| {
-                if e.is_disconnected() {
-                    Error::disconnected(format!(
-                        "the manager at {} closed the connection during the handshake",
-                        ep.address
-                    ))
-                } else {
-                    e
-                }
-            })?;
+        auth::client_handshake(
+            &chan,
+            &ep.authkey,
+            &format!("the manager at {}", ep.address),
+        )
+        .map_err(|e| {
+            if e.is_disconnected() {
+                Error::disconnected(format!(
+                    "the manager at {} closed the connection during the handshake",
+                    ep.address
+                ))
+            } else {
+                e
+            }
+        })?;
         chan.set_max_message(MAX_FRAME);
         Ok(Conn {
             chan,
@@ -68,8 +72,9 @@ impl Conn {
         };
         protocol::encode_request(buf, id, method, args)?;
         self.chan.send_raw(buf, &[])?;
-        self.chan
-            .recv_with(None, |frame, _| protocol::decode_reply(frame.bytes(), method))
+        self.chan.recv_with(None, |frame, _| {
+            protocol::decode_reply(frame.bytes(), method)
+        })
     }
 }
 

@@ -133,10 +133,9 @@ fn serve_connection(state: &State, fd: OwnedFd, conn: u64) {
             let err = match res {
                 Ok(Ok(())) => return Ok(()),
                 Ok(Err(e)) => WireError::from_error(&e),
-                Err(panic) => WireError::Remote(format!(
-                    "`{method}` panicked: {}",
-                    panic_message(&*panic)
-                )),
+                Err(panic) => {
+                    WireError::Remote(format!("`{method}` panicked: {}", panic_message(&*panic)))
+                }
             };
             out.clear();
             codec::encode_into(&Status::Err(err), &mut out, &mut Vec::new())
@@ -220,10 +219,7 @@ fn control_call(
             if have.as_deref() != Some(tag.as_str()) {
                 return Err(Error::new(
                     ErrorKind::InvalidInput,
-                    format!(
-                        "`{name}` is a {}, not a {tag}",
-                        have.unwrap_or_default()
-                    ),
+                    format!("`{name}` is a {}, not a {tag}", have.unwrap_or_default()),
                 ));
             }
             protocol::ret(out, &id)

@@ -32,7 +32,10 @@ pub struct QueueProxy<T> {
     _t: std::marker::PhantomData<fn() -> T>,
 }
 
-proxy_type!(QueueProxy<T>, format!("queue<{}>", std::any::type_name::<T>()));
+proxy_type!(
+    QueueProxy[T],
+    format!("queue<{}>", std::any::type_name::<T>())
+);
 
 impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
     /// Adds `value` at the back. Python: `q.put(value)`.
@@ -57,8 +60,12 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
     /// Like [`get`](Self::get), giving up with [`ErrorKind::Timeout`] after `timeout`. Python:
     /// `q.get(timeout=t)`.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
-        self.take(Some(timeout))?
-            .ok_or_else(|| Error::new(ErrorKind::Timeout, format!("queue get timed out after {timeout:?}")))
+        self.take(Some(timeout))?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Timeout,
+                format!("queue get timed out after {timeout:?}"),
+            )
+        })
     }
 
     /// The front item if there is one now, else [`ErrorKind::Empty`]. Python: `q.get_nowait()`.
@@ -97,7 +104,7 @@ pub struct LockProxy {
     _t: std::marker::PhantomData<()>,
 }
 
-proxy_type!(LockProxy<>, "lock".to_string());
+proxy_type!(LockProxy[], "lock".to_string());
 
 impl LockProxy {
     fn acquire_for(&self, timeout: Option<Duration>) -> Result<bool> {
@@ -175,7 +182,7 @@ pub struct EventProxy {
     _t: std::marker::PhantomData<()>,
 }
 
-proxy_type!(EventProxy<>, "event".to_string());
+proxy_type!(EventProxy[], "event".to_string());
 
 impl EventProxy {
     /// Sets the flag, waking every waiter. Python: `ev.set()`.
