@@ -58,10 +58,10 @@ fn wait_until<'a, T>(
 ) -> (MutexGuard<'a, T>, bool) {
     const SLICE: Duration = Duration::from_millis(50);
     let deadline = timeout_us.and_then(|us| Instant::now().checked_add(Duration::from_micros(us)));
-    let mut waited = false;
     loop {
-        // A caller that hung up while we waited must not take the item (or the lock) with it.
-        if waited && (cx.peer_gone)() {
+        // A caller that hung up (even before its request was read) must not take the item or the
+        // lock with it.
+        if (cx.peer_gone)() {
             return (guard, false);
         }
         if ready(&guard) {
@@ -71,7 +71,6 @@ fn wait_until<'a, T>(
         if deadline.is_some_and(|d| now >= d) {
             return (guard, false);
         }
-        waited = true;
         let slice = deadline.map_or(SLICE, |d| (d - now).min(SLICE));
         guard = cv
             .wait_timeout(guard, slice)
@@ -282,8 +281,8 @@ impl Object for QueueObj {
                 self.cv.notify_one();
             }
             "get" => {
-                let (mut q, _) = wait_until(&self.cv, q, args(a)?, cx, |q| !q.is_empty());
-                ret(out, &q.pop_front())?
+                let (mut q, ready) = wait_until(&self.cv, q, args(a)?, cx, |q| !q.is_empty());
+                ret(out, &if ready { q.pop_front() } else { None })?
             }
             "len" => ret(out, &(q.len() as u64))?,
             _ => return Err(no_method(&self.tag, method)),

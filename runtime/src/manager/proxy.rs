@@ -71,10 +71,24 @@ impl Conn {
             Err(_) => &mut spare,
         };
         protocol::encode_request(buf, id, method, args)?;
-        self.chan.send_raw(buf, &[])?;
-        self.chan.recv_with(None, |frame, _| {
-            protocol::decode_reply(frame.bytes(), method)
-        })
+        self.chan.send_raw(buf, &[]).map_err(reset_is_disconnect)?;
+        self.chan
+            .recv_with(None, |frame, _| {
+                protocol::decode_reply(frame.bytes(), method)
+            })
+            .map_err(reset_is_disconnect)
+    }
+}
+
+/// A server killed with our request unread resets the connection: that is a disconnect too.
+fn reset_is_disconnect(e: Error) -> Error {
+    let reset = std::error::Error::source(&e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionReset);
+    if reset {
+        Error::disconnected("the manager's server went away (connection reset)")
+    } else {
+        e
     }
 }
 
