@@ -160,8 +160,50 @@ fn killed_server_gives_disconnected() {
     let blocked = waiter.join().unwrap().unwrap_err();
     assert!(blocked.is_disconnected(), "{blocked}");
     assert!(list.len().unwrap_err().is_disconnected());
-    assert!(list.append(2).unwrap_err().is_disconnected());
+    let after = list.append(2).unwrap_err();
+    assert!(after.is_disconnected(), "{after}");
     let fresh = std::thread::spawn(move || list.len()).join().unwrap();
     assert!(fresh.unwrap_err().is_disconnected());
     assert!(mgr.shutdown().is_err());
+}
+
+#[worker]
+fn own_manager(report: multiproc::manager::ValueProxy<u32>, ready: EventProxy) {
+    let mine = Manager::start().expect("start");
+    report.set(mine.pid().expect("pid")).expect("set");
+    ready.set().expect("set");
+    loop {
+        std::thread::park();
+    }
+}
+
+/// True once `pid` has exited (gone, or a zombie waiting for its new parent to reap it).
+fn exited(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+    }
+}
+
+#[multiproc::test]
+fn server_dies_with_the_process_that_started_it() {
+    let mgr = Manager::start().unwrap();
+    let report = mgr.value(0u32).unwrap();
+    let ready = mgr.event().unwrap();
+    let mut p = own_manager::spawn(report.clone(), ready.clone()).unwrap();
+    assert!(ready.wait_timeout(Duration::from_secs(20)).unwrap());
+    let server = report.get().unwrap();
+    assert!(!exited(server));
+    p.kill().unwrap();
+    let _ = p.join();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !exited(server) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "manager server {server} outlived its parent"
+        );
+        std::thread::yield_now();
+    }
 }

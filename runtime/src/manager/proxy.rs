@@ -41,6 +41,7 @@ impl Conn {
             &format!("the manager at {}", ep.address),
         )
         .map_err(|e| {
+            let e = reset_is_disconnect(e);
             if e.is_disconnected() {
                 Error::disconnected(format!(
                     "the manager at {} closed the connection during the handshake",
