@@ -262,3 +262,44 @@ fn handles_with_descriptors_are_refused() {
     );
     assert!(list.is_empty().unwrap());
 }
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Gatekeeper;
+
+#[multiproc::managed]
+impl Gatekeeper {
+    /// Blocks this call (in the server) until `gate` is set, up to 20 s.
+    pub fn hold(&self, gate: multiproc::manager::EventProxy) -> bool {
+        gate.wait_timeout(Duration::from_secs(20)).unwrap_or(false)
+    }
+}
+
+#[worker]
+fn hold_the_gate(keeper: GatekeeperProxy, gate: multiproc::manager::EventProxy) -> bool {
+    keeper.hold(gate).expect("hold")
+}
+
+#[multiproc::test]
+fn a_slow_call_does_not_block_other_clients() {
+    let mgr = Manager::start().unwrap();
+    let keeper = mgr.create(Gatekeeper).unwrap();
+    let gate = mgr.event().unwrap();
+    let p = hold_the_gate::spawn(keeper, gate.clone()).unwrap();
+    // While the worker's call is parked in the server, other calls go through, and the one that
+    // releases it must too.
+    let list = mgr.list_from([1u8, 2, 3]).unwrap();
+    assert_eq!(list.len().unwrap(), 3);
+    gate.set().unwrap();
+    assert!(p.join().unwrap());
+}
+
+#[multiproc::test]
+fn proxies_can_be_stored_in_a_manager() {
+    let mgr = Manager::start().unwrap();
+    let inner = mgr.list_from([7u32]).unwrap();
+    let outer = mgr.dict::<String, ListProxy<u32>>().unwrap();
+    outer.insert("inner".to_string(), &inner).unwrap();
+    let back = outer.get("inner".to_string()).unwrap().unwrap();
+    back.append(8).unwrap();
+    assert_eq!(inner.to_vec().unwrap(), [7, 8]);
+}
