@@ -30,6 +30,7 @@ mod objects;
 mod protocol;
 mod proxy;
 mod server;
+mod spin;
 mod sync;
 
 pub use address::Address;

@@ -6,6 +6,7 @@
 use super::address::{self, Address};
 use super::auth;
 use super::protocol::{self, MAX_FRAME};
+use super::spin;
 use crate::error::{Error, Result};
 use crate::ipc::channel::Channel;
 use serde::de::DeserializeOwned;
@@ -73,6 +74,7 @@ impl Conn {
         };
         protocol::encode_request(buf, id, method, args)?;
         self.chan.send_raw(buf, &[]).map_err(reset_is_disconnect)?;
+        spin::until_readable(&self.chan);
         self.chan
             .recv_with(None, |frame, _| {
                 protocol::decode_reply(frame.bytes(), method)

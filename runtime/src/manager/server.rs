@@ -143,6 +143,8 @@ fn serve_connection(state: &State, fd: OwnedFd, conn: u64) {
         if received.is_err() || chan.send_raw(&out, &[]).is_err() {
             break;
         }
+        // The client's next request usually follows at once: catch it without sleeping.
+        super::spin::until_readable(&chan);
         if stop {
             if let Some(tx) = lock(&state.shutdown).take() {
                 let _ = tx.send(());
