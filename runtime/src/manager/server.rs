@@ -26,6 +26,9 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 /// The registry name of the server's entry point.
 pub(crate) const ENTRY: &str = "multiproc::manager::server";
 
+/// Largest reply buffer a connection keeps between calls.
+const MAX_KEPT_BUFFER: usize = 1 << 20;
+
 /// What the parent hands the server process.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct ServerArgs {
@@ -143,14 +146,17 @@ fn serve_connection(state: &State, fd: OwnedFd, conn: u64) {
         if received.is_err() || chan.send_raw(&out, &[]).is_err() {
             break;
         }
-        // The client's next request usually follows at once: catch it without sleeping.
-        super::spin::until_readable(&chan);
         if stop {
             if let Some(tx) = lock(&state.shutdown).take() {
                 let _ = tx.send(());
             }
             break;
         }
+        if out.capacity() > MAX_KEPT_BUFFER {
+            out = Vec::new(); // a large reply (a snapshot) is not kept for the connection's lifetime
+        }
+        // The client's next request usually follows at once: catch it without sleeping.
+        super::spin::until_readable(&chan);
     }
     for obj in watched.values() {
         obj.disconnected(conn);
