@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 pub(crate) const HANDSHAKE_LIMIT: usize = 1024;
 /// How long the server waits for a new client to complete the handshake.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client waits for the server's side of the handshake (a server process just started on
+/// a loaded machine may take a while to accept).
+const CLIENT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 const CHALLENGE: &[u8] = b"#CHALLENGE#";
 const WELCOME: &[u8] = b"#WELCOME#";
@@ -77,7 +80,7 @@ pub(crate) fn serve_handshake(chan: &Channel, authkey: &[u8]) -> Result<()> {
 
 /// Client side: answer the server's challenge, challenge it back, check its answer.
 pub(crate) fn client_handshake(chan: &Channel, authkey: &[u8], peer: &str) -> Result<()> {
-    let deadline = Some(Instant::now() + HANDSHAKE_TIMEOUT);
+    let deadline = Some(Instant::now() + CLIENT_HANDSHAKE_TIMEOUT);
     let (challenge, _) = chan.recv_raw(deadline)?;
     if !challenge.starts_with(CHALLENGE) || challenge.len() != CHALLENGE.len() + NONCE {
         return Err(auth_error(format!(
