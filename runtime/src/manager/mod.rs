@@ -35,7 +35,9 @@ mod sync;
 
 pub use address::Address;
 pub use containers::{DictProxy, ListProxy, NamespaceProxy, ValueProxy};
-pub use custom::{Dispatch, Managed, ManagedEntry};
+pub use custom::Managed;
+#[doc(hidden)]
+pub use custom::{Dispatch, ManagedEntry};
 pub use handle::Manager;
 pub use proxy::{Proxy, ProxyCore};
 pub use sync::{EventProxy, LockGuard, LockProxy, QueueProxy};
