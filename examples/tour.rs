@@ -22,6 +22,18 @@ mod queue_bounded;
 #[path = "joinable_queue.rs"]
 mod joinable_queue;
 
+#[allow(dead_code)]
+#[path = "manager.rs"]
+mod manager;
+
+#[allow(dead_code)]
+#[path = "manager_custom.rs"]
+mod manager_custom;
+
+#[allow(dead_code)]
+#[path = "manager_remote.rs"]
+mod manager_remote;
+
 type Example = (
     &'static str,
     &'static str,
@@ -59,6 +71,24 @@ const EXAMPLES: &[Example] = &[
         "q = JoinableQueue(); ... q.task_done() in workers; q.join() in the parent",
         "several workers drain tasks and mark each done; the parent joins until all are done",
         joinable_queue::run,
+    ),
+    (
+        "manager",
+        "with Manager() as m: l = m.list(); d = m.dict(); ns = m.Namespace(); Process(target=f, args=(d, l, ns))",
+        "workers append to a managed list, fill a managed dict and a Namespace through proxies",
+        manager::run,
+    ),
+    (
+        "manager_custom",
+        "MyManager.register('Counter', Counter); c = m.Counter(); c.increment()",
+        "#[managed] on an impl block: a custom type in the server, its typed proxy used by several workers",
+        manager_custom::run,
+    ),
+    (
+        "manager_remote",
+        "QueueManager(address=('127.0.0.1', 50000), authkey=b'abracadabra').connect()",
+        "a TCP manager with an authkey: a client gets in with the key, one with a wrong key is refused",
+        manager_remote::run,
     ),
 ];
 

@@ -6,6 +6,7 @@
 //! Each area has its own module with `pub fn run(opts: &Options, rows: &mut Vec<Row>)`.
 
 mod harness;
+mod manager;
 mod process_pipe;
 mod queue;
 
@@ -18,6 +19,7 @@ fn main() {
     let mut rows: Vec<Row> = Vec::new();
     process_pipe::run(&opts, &mut rows);
     queue::run(&opts, &mut rows);
+    manager::run(&opts, &mut rows);
     let names: Vec<&str> = rows.iter().map(|r| r.workload).collect();
     let py = harness::python(&opts, &names);
     println!();

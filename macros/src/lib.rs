@@ -4,6 +4,7 @@
 use proc_macro::TokenStream;
 
 mod entry;
+mod managed;
 mod worker;
 
 /// Registers a free function as a worker that can run in a child process, and generates
@@ -27,4 +28,14 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
     entry::expand_test(attr.into(), item.into()).into()
+}
+
+/// Put on a type's inherent `impl` block to share values of the type through a `Manager`: registers
+/// the type and generates `<Type>Proxy`, with one method per `pub` method taking `&self` or `&mut self`
+/// (same arguments, result wrapped in `multiproc::Result`; a method returning `Result<T, E>` gives
+/// `multiproc::Result<T>`, its error coming back as `ErrorKind::Remote`). The type must be
+/// `Serialize + DeserializeOwned + Send`. Python: `BaseManager.register('Type', Type)`.
+#[proc_macro_attribute]
+pub fn managed(attr: TokenStream, item: TokenStream) -> TokenStream {
+    managed::expand(attr.into(), item.into()).into()
 }

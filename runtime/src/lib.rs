@@ -10,6 +10,7 @@ mod bootstrap;
 pub mod codec;
 mod error;
 pub mod ipc;
+pub mod manager;
 mod process;
 mod queue;
 mod registry;
@@ -20,6 +21,7 @@ mod worker;
 pub use bootstrap::init;
 pub use error::{Error, ErrorKind, Result};
 pub use ipc::{Connection, Pipe};
+pub use manager::{Managed, Manager};
 pub use process::{Process, ProcessBuilder};
 pub use queue::{JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue};
 pub use sys::fd::open_fd_count;
@@ -29,9 +31,12 @@ pub use worker::WorkerFn;
 /// What generated code reaches; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::manager::__private as managed;
+    pub use crate::manager::{Dispatch, ManagedEntry, ProxyCore};
     pub use crate::registry::{Invoke, WorkerEntry, invoke};
     use crate::{Process, Result, WorkerFn};
     pub use inventory;
+    pub use serde;
     use serde::Serialize;
     use serde::de::DeserializeOwned;
 

@@ -1,0 +1,305 @@
+//! `#[multiproc::managed]` on an inherent `impl` block: validate the methods, then emit the block
+//! unchanged, a typed `<Type>Proxy` with one method per `pub` method taking `&self` / `&mut self`, the
+//! `Managed` impl naming it, and the type's registry entry (decode the arguments, call, encode).
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+use syn::{
+    FnArg, GenericArgument, ImplItem, ImplItemFn, ItemImpl, PathArguments, ReturnType, Type,
+    Visibility, parse2,
+};
+
+/// Every mistake found, each with its span, reported together.
+#[derive(Default)]
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, span: Span, msg: impl std::fmt::Display) {
+        let e = syn::Error::new(span, msg);
+        match &mut self.0 {
+            Some(all) => all.combine(e),
+            None => self.0 = Some(e),
+        }
+    }
+}
+
+/// Finds what makes a type unfit to travel between a proxy and the server.
+struct Borrowing(Option<(Span, &'static str)>);
+
+impl<'ast> Visit<'ast> for Borrowing {
+    fn visit_type_reference(&mut self, r: &'ast syn::TypeReference) {
+        self.0.get_or_insert((
+            r.span(),
+            "managed methods are called from other processes: take and return owned types (String, Vec<T>, ...), not references",
+        ));
+    }
+    fn visit_lifetime(&mut self, l: &'ast syn::Lifetime) {
+        self.0.get_or_insert((
+            l.span(),
+            "managed method arguments and results must own their data: remove the lifetime",
+        ));
+    }
+    fn visit_type_impl_trait(&mut self, t: &'ast syn::TypeImplTrait) {
+        self.0.get_or_insert((
+            t.span(),
+            "`impl Trait` cannot cross a process boundary: name a concrete type",
+        ));
+    }
+    fn visit_type_ptr(&mut self, t: &'ast syn::TypePtr) {
+        self.0
+            .get_or_insert((t.span(), "raw pointers cannot cross a process boundary"));
+    }
+}
+
+fn check_type(ty: &Type, errors: &mut Errors) {
+    let mut v = Borrowing(None);
+    v.visit_type(ty);
+    if let Some((span, msg)) = v.0 {
+        errors.push(span, msg);
+    }
+}
+
+/// A method the proxy gets.
+struct Method<'a> {
+    func: &'a ImplItemFn,
+    types: Vec<&'a Type>,
+    /// The proxy's `Ok` type, and whether the method returns a `Result` whose error goes back as `Remote`.
+    output: TokenStream,
+    fallible: bool,
+}
+
+/// `Result<T, ..>` (any path ending in `Result`): its `T`.
+fn result_ok_type(ty: &Type) -> Option<&Type> {
+    let Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        GenericArgument::Type(t) => Some(t),
+        _ => None,
+    }
+}
+
+fn exposed(func: &ImplItemFn) -> bool {
+    !matches!(func.vis, Visibility::Inherited)
+        && matches!(func.sig.inputs.first(), Some(FnArg::Receiver(_)))
+}
+
+fn validate<'a>(item: &'a ItemImpl, errors: &mut Errors) -> Vec<Method<'a>> {
+    if let Some((_, path, _)) = &item.trait_ {
+        errors.push(
+            path.span(),
+            "#[multiproc::managed] goes on the type's inherent impl block (`impl Counter { .. }`), not a trait impl",
+        );
+    }
+    if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
+        errors.push(
+            item.generics.span(),
+            "#[multiproc::managed] types cannot be generic: the server must know the concrete type; \
+             wrap one instantiation in a struct of its own",
+        );
+    }
+    if !matches!(&*item.self_ty, Type::Path(p) if p.qself.is_none()) {
+        errors.push(
+            item.self_ty.span(),
+            "#[multiproc::managed] needs a named type (`impl Counter { .. }`)",
+        );
+    }
+    let mut methods = Vec::new();
+    for it in &item.items {
+        let ImplItem::Fn(func) = it else { continue };
+        if !exposed(func) {
+            continue;
+        }
+        let sig = &func.sig;
+        if let Some(FnArg::Receiver(r)) = sig.inputs.first() {
+            if r.reference.is_none() {
+                errors.push(
+                    r.span(),
+                    "managed methods take `&self` or `&mut self`: the object stays in the manager's server",
+                );
+            }
+        }
+        if let Some(a) = &sig.asyncness {
+            errors.push(a.span(), "managed methods cannot be async");
+        }
+        if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+            errors.push(
+                sig.generics.span(),
+                "managed methods cannot be generic: the server must know the concrete types",
+            );
+        }
+        let types: Vec<&Type> = sig
+            .inputs
+            .iter()
+            .filter_map(|a| match a {
+                FnArg::Typed(pt) => Some(&*pt.ty),
+                FnArg::Receiver(_) => None,
+            })
+            .collect();
+        for ty in &types {
+            check_type(ty, errors);
+        }
+        let (output, fallible) = match &sig.output {
+            ReturnType::Default => (quote!(()), false),
+            ReturnType::Type(_, ty) => {
+                check_type(ty, errors);
+                match result_ok_type(ty) {
+                    Some(ok) => (quote!(#ok), true),
+                    None => (quote!(#ty), false),
+                }
+            }
+        };
+        methods.push(Method {
+            func,
+            types,
+            output,
+            fallible,
+        });
+    }
+    if methods.is_empty() && errors.0.is_none() {
+        errors.push(
+            item.self_ty.span(),
+            "#[multiproc::managed] found no `pub` method taking `&self` or `&mut self`: the proxy would have nothing to call",
+        );
+    }
+    methods
+}
+
+pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    if !attr.is_empty() {
+        errors.push(attr.span(), "#[multiproc::managed] takes no arguments");
+    }
+    let imp: ItemImpl = match parse2(item.clone()) {
+        Ok(i) => i,
+        Err(e) => {
+            let e = e.to_compile_error();
+            return quote!(#e #item);
+        }
+    };
+    let methods = validate(&imp, &mut errors);
+    if let Some(e) = errors.0 {
+        let e = e.to_compile_error();
+        return quote!(#e #imp);
+    }
+    generate(&imp, &methods)
+}
+
+fn generate(imp: &ItemImpl, methods: &[Method<'_>]) -> TokenStream {
+    let ty = &imp.self_ty;
+    let Type::Path(path) = &**ty else {
+        unreachable!("validated: a path type")
+    };
+    let ident = &path
+        .path
+        .segments
+        .last()
+        .expect("validated: a path has a segment")
+        .ident;
+    let type_name = ident.to_string();
+    let proxy = format_ident!("{}Proxy", ident);
+    let p = quote!(::multiproc::__private);
+    let proxy_doc = format!(
+        "Proxy to a [`{type_name}`] held by a [`Manager`](::multiproc::Manager), generated by \
+         `#[multiproc::managed]`: each method runs the same-named method in the manager's server. \
+         `Clone`, and a valid worker argument. Python: the proxy `BaseManager.register('{type_name}', {type_name})` creates."
+    );
+    let proxy_methods = methods.iter().map(|m| {
+        let name = &m.func.sig.ident;
+        let method = name.to_string();
+        let args: Vec<_> = (0..m.types.len())
+            .map(|i| format_ident!("arg{}", i))
+            .collect();
+        let types = &m.types;
+        let output = &m.output;
+        let docs = m.func.attrs.iter().filter(|a| a.path().is_ident("doc"));
+        let call_doc = format!("Calls `{type_name}::{method}` in the manager's server.");
+        quote_spanned! {m.func.sig.span()=>
+            #(#docs)*
+            #[doc = ""]
+            #[doc = #call_doc]
+            pub fn #name(&self, #(#args: #types),*) -> ::multiproc::Result<#output> {
+                #p::ProxyCore::call(&self.0, #method, &(#(#args,)*))
+            }
+        }
+    });
+    let arms = methods.iter().map(|m| {
+        let name = &m.func.sig.ident;
+        let method = name.to_string();
+        let args: Vec<_> = (0..m.types.len()).map(|i| format_ident!("arg{}", i)).collect();
+        let types = &m.types;
+        let call = if m.fallible {
+            quote!(call_result)
+        } else {
+            quote!(call)
+        };
+        quote! {
+            #method => #p::managed::#call(args, out, |(#(#args,)*): (#(#types,)*)| this.#name(#(#args),*)),
+        }
+    });
+    quote! {
+        #imp
+
+        #[doc = #proxy_doc]
+        #[derive(Clone, Debug)]
+        pub struct #proxy(#p::ProxyCore);
+
+        impl #p::serde::Serialize for #proxy {
+            fn serialize<S: #p::serde::Serializer>(&self, s: S) -> ::core::result::Result<S::Ok, S::Error> {
+                #p::serde::Serialize::serialize(&self.0, s)
+            }
+        }
+
+        impl<'de> #p::serde::Deserialize<'de> for #proxy {
+            fn deserialize<D: #p::serde::Deserializer<'de>>(d: D) -> ::core::result::Result<Self, D::Error> {
+                <#p::ProxyCore as #p::serde::Deserialize<'de>>::deserialize(d).map(#proxy)
+            }
+        }
+
+        impl ::multiproc::manager::Proxy for #proxy {
+            fn tag() -> ::std::string::String {
+                ::std::string::ToString::to_string(<#ty as ::multiproc::Managed>::NAME)
+            }
+            fn from_core(core: #p::ProxyCore) -> Self {
+                #proxy(core)
+            }
+            fn core(&self) -> &#p::ProxyCore {
+                &self.0
+            }
+        }
+
+        impl ::multiproc::Managed for #ty {
+            type Proxy = #proxy;
+            const NAME: &'static str = ::core::concat!(::core::module_path!(), "::", #type_name);
+        }
+
+        impl #proxy {
+            #(#proxy_methods)*
+        }
+
+        const _: () = {
+            #p::inventory::submit! {
+                #p::ManagedEntry {
+                    name: <#ty as ::multiproc::Managed>::NAME,
+                    create: #p::managed::create::<#ty>,
+                    dispatch: |value, method, args, out| {
+                        let this = #p::managed::downcast::<#ty>(value)?;
+                        match method {
+                            #(#arms)*
+                            _ => ::core::result::Result::Err(
+                                #p::managed::unknown_method(<#ty as ::multiproc::Managed>::NAME, method),
+                            ),
+                        }
+                    },
+                }
+            }
+        };
+    }
+}

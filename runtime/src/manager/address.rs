@@ -1,0 +1,130 @@
+//! Where a manager listens: a Linux abstract-namespace Unix socket for a local manager (no file to clean
+//! up, gone with the process), or a TCP address for a remote one. Binding, connecting and accepting
+//! all give plain descriptors that the framed [`Channel`](crate::ipc::channel::Channel) runs over.
+
+use crate::error::{Error, ErrorKind, Result};
+use serde::{Deserialize, Serialize};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::OwnedFd;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener, UnixStream};
+
+/// The address of a manager's server. Python: `manager.address`.
+///
+/// ```no_run
+/// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+/// let mgr = multiproc::Manager::serve("127.0.0.1:0", b"secret")?;
+/// println!("serving on {}", mgr.address());    // tcp://127.0.0.1:PORT
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Address {
+    /// A Linux abstract-namespace Unix socket (local managers).
+    Local(String),
+    /// A TCP address (remote managers).
+    Tcp(SocketAddr),
+}
+
+impl std::fmt::Display for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Address::Local(name) => write!(f, "unix:@{name}"),
+            Address::Tcp(addr) => write!(f, "tcp://{addr}"),
+        }
+    }
+}
+
+/// A bound, listening socket and the address it got.
+pub(crate) struct Bound {
+    pub listener: OwnedFd,
+    pub address: Address,
+}
+
+/// Binds a fresh abstract Unix socket with an unguessable name.
+pub(crate) fn bind_local(nonce: u64) -> Result<Bound> {
+    let name = format!(
+        "multiproc-manager-{}-{nonce:016x}",
+        crate::sys::process::getpid()
+    );
+    let addr = UnixAddr::from_abstract_name(name.as_bytes())
+        .map_err(|e| Error::io("invalid abstract socket name", e))?;
+    let listener = UnixListener::bind_addr(&addr)
+        .map_err(|e| Error::io("could not bind the manager's local socket", e))?;
+    Ok(Bound {
+        listener: listener.into(),
+        address: Address::Local(name),
+    })
+}
+
+/// Binds a TCP listener (`"127.0.0.1:0"` picks a free port).
+pub(crate) fn bind_tcp(addr: impl ToSocketAddrs) -> Result<Bound> {
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| Error::io("could not bind the manager's address", e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::io("could not read the bound address", e))?;
+    Ok(Bound {
+        listener: listener.into(),
+        address: Address::Tcp(local),
+    })
+}
+
+/// The first address `addr` resolves to.
+pub(crate) fn resolve(addr: impl ToSocketAddrs) -> Result<SocketAddr> {
+    addr.to_socket_addrs()
+        .map_err(|e| Error::io("could not resolve the manager's address", e))?
+        .next()
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                "the manager's address resolved to nothing",
+            )
+        })
+}
+
+/// Connects to a manager; a server that is gone gives `Disconnected`.
+pub(crate) fn connect(address: &Address) -> Result<OwnedFd> {
+    let res = match address {
+        Address::Local(name) => UnixAddr::from_abstract_name(name.as_bytes())
+            .and_then(|a| UnixStream::connect_addr(&a))
+            .map(OwnedFd::from),
+        Address::Tcp(addr) => TcpStream::connect(addr).and_then(|s| {
+            s.set_nodelay(true)?;
+            Ok(OwnedFd::from(s))
+        }),
+    };
+    res.map_err(|e| match e.kind() {
+        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound => {
+            Error::disconnected(format!(
+                "the manager at {address} is not running (connection refused)"
+            ))
+        }
+        _ => Error::io(format!("could not connect to the manager at {address}"), e),
+    })
+}
+
+/// Accepts one connection on a listener of either kind.
+pub(crate) fn accept(listener: &Listener) -> std::io::Result<OwnedFd> {
+    match listener {
+        Listener::Local(l) => l.accept().map(|(s, _)| s.into()),
+        Listener::Tcp(l) => l.accept().map(|(s, _)| {
+            let _ = s.set_nodelay(true);
+            s.into()
+        }),
+    }
+}
+
+/// A listening socket in the server process.
+pub(crate) enum Listener {
+    Local(UnixListener),
+    Tcp(TcpListener),
+}
+
+impl Listener {
+    pub(crate) fn new(fd: OwnedFd, address: &Address) -> Listener {
+        match address {
+            Address::Local(_) => Listener::Local(UnixListener::from(fd)),
+            Address::Tcp(_) => Listener::Tcp(TcpListener::from(fd)),
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! Typed proxies for the data containers: [`ListProxy`], [`DictProxy`], [`NamespaceProxy`],
+//! [`ValueProxy`]. Each method is one round trip to the server; values are encoded with the codec, so
+//! any `Serialize + DeserializeOwned` type works (handles that carry descriptors are refused).
+
+use super::protocol::Blob;
+use super::proxy::{Proxy, ProxyCore};
+use crate::error::{Error, ErrorKind, Result};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::borrow::Borrow;
+
+/// Implements `Clone`, `Debug`, serde (as the core) and [`Proxy`] for a proxy type.
+macro_rules! proxy_type {
+    ($name:ident [$($p:ident),*], $tag:expr) => {
+        impl<$($p),*> Clone for $name<$($p),*> {
+            fn clone(&self) -> Self {
+                $name { core: self.core.clone(), _t: std::marker::PhantomData }
+            }
+        }
+        impl<$($p),*> std::fmt::Debug for $name<$($p),*> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("address", &self.core.endpoint().address)
+                    .field("id", &self.core.id())
+                    .finish()
+            }
+        }
+        impl<$($p),*> serde::Serialize for $name<$($p),*> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                self.core.serialize(s)
+            }
+        }
+        impl<'de, $($p),*> serde::Deserialize<'de> for $name<$($p),*> {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                Ok($name { core: ProxyCore::deserialize(d)?, _t: std::marker::PhantomData })
+            }
+        }
+        impl<$($p),*> Proxy for $name<$($p),*> {
+            fn tag() -> String {
+                $tag
+            }
+            fn from_core(core: ProxyCore) -> Self {
+                $name { core, _t: std::marker::PhantomData }
+            }
+            fn core(&self) -> &ProxyCore {
+                &self.core
+            }
+        }
+    };
+}
+pub(crate) use proxy_type;
+
+fn decode_all<T: DeserializeOwned>(blobs: Vec<Blob>) -> Result<Vec<T>> {
+    blobs.iter().map(Blob::decode).collect()
+}
+
+/// A list held by a manager. Python: `manager.list()`.
+///
+/// ```no_run
+/// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+/// let list = multiproc::Manager::start()?.list::<u32>()?;
+/// list.append(1)?;                        // list.append(1)
+/// list.extend([2, 3])?;                   // list.extend([2, 3])
+/// assert_eq!(list.len()?, 3);             // len(list)
+/// assert_eq!(list.get(0)?, Some(1));      // list[0]
+/// assert_eq!(list.pop()?, Some(3));       // list.pop()
+/// for x in list.iter()? { println!("{x}"); }  // iterates over a snapshot
+/// # Ok(()) }
+/// ```
+pub struct ListProxy<T> {
+    core: ProxyCore,
+    _t: std::marker::PhantomData<fn() -> T>,
+}
+
+proxy_type!(
+    ListProxy[T],
+    format!("list<{}>", std::any::type_name::<T>())
+);
+
+impl<T: Serialize + DeserializeOwned> ListProxy<T> {
+    /// Appends `value`. Python: `list.append(value)`.
+    pub fn append(&self, value: impl Borrow<T>) -> Result<()> {
+        self.core.call("append", &Blob::encode(value.borrow())?)
+    }
+
+    /// Appends every item. Python: `list.extend(items)`.
+    pub fn extend<I: IntoIterator>(&self, items: I) -> Result<()>
+    where
+        I::Item: Borrow<T>,
+    {
+        let blobs = items
+            .into_iter()
+            .map(|v| Blob::encode(v.borrow()))
+            .collect::<Result<Vec<_>>>()?;
+        self.core.call("extend", &blobs)
+    }
+
+    /// Inserts `value` at `index` (at the end if `index` is past it). Python: `list.insert(i, v)`.
+    pub fn insert(&self, index: usize, value: impl Borrow<T>) -> Result<()> {
+        self.core
+            .call("insert", &(index as u64, Blob::encode(value.borrow())?))
+    }
+
+    /// The item at `index`, or `None` past the end. Python: `list[i]`.
+    pub fn get(&self, index: usize) -> Result<Option<T>> {
+        let b: Option<Blob> = self.core.call("get", &(index as u64))?;
+        b.map(|b| b.decode()).transpose()
+    }
+
+    /// Replaces the item at `index`; [`ErrorKind::InvalidInput`] past the end. Python: `list[i] = v`.
+    pub fn set(&self, index: usize, value: impl Borrow<T>) -> Result<()> {
+        self.core
+            .call("set", &(index as u64, Blob::encode(value.borrow())?))
+    }
+
+    /// Removes and returns the item at `index`; [`ErrorKind::InvalidInput`] past the end. Python:
+    /// `list.pop(i)`.
+    pub fn remove(&self, index: usize) -> Result<T> {
+        let b: Blob = self.core.call("remove", &(index as u64))?;
+        b.decode()
+    }
+
+    /// Removes and returns the last item. Python: `list.pop()`.
+    pub fn pop(&self) -> Result<Option<T>> {
+        let b: Option<Blob> = self.core.call("pop", &())?;
+        b.map(|b| b.decode()).transpose()
+    }
+
+    /// Number of items. Python: `len(list)`.
+    pub fn len(&self) -> Result<usize> {
+        Ok(self.core.call::<_, u64>("len", &())? as usize)
+    }
+
+    /// True when the list has no items.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Removes every item. Python: `list.clear()`.
+    pub fn clear(&self) -> Result<()> {
+        self.core.call("clear", &())
+    }
+
+    /// True if an item equals `value` (compared as encoded bytes). Python: `value in list`.
+    pub fn contains(&self, value: impl Borrow<T>) -> Result<bool> {
+        self.core.call("contains", &Blob::encode(value.borrow())?)
+    }
+
+    /// Position of the first item equal to `value`. Python: `list.index(value)`.
+    pub fn index(&self, value: impl Borrow<T>) -> Result<Option<usize>> {
+        let i: Option<u64> = self.core.call("index", &Blob::encode(value.borrow())?)?;
+        Ok(i.map(|i| i as usize))
+    }
+
+    /// A copy of the whole list, in one round trip. Python: `list(proxy)`.
+    pub fn to_vec(&self) -> Result<Vec<T>> {
+        decode_all(self.core.call("snapshot", &())?)
+    }
+
+    /// Iterates over a snapshot taken now (later changes are not seen). Python: `for x in proxy`.
+    pub fn iter(&self) -> Result<std::vec::IntoIter<T>> {
+        Ok(self.to_vec()?.into_iter())
+    }
+}
+
+/// A dict held by a manager, insertion-ordered like Python's. Keys compare by their encoded bytes.
+/// Python: `manager.dict()`.
+///
+/// ```no_run
+/// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+/// let d = multiproc::Manager::start()?.dict::<String, u32>()?;
+/// d.insert("a".to_string(), 1)?;                      // d['a'] = 1
+/// assert_eq!(d.get("a".to_string())?, Some(1));       // d.get('a')
+/// d.update([("b".to_string(), 2)])?;                  // d.update({'b': 2})
+/// assert_eq!(d.keys()?, ["a", "b"]);                  // list(d.keys())
+/// for (k, v) in d.iter()? { println!("{k}: {v}"); }   // d.items(), a snapshot
+/// # Ok(()) }
+/// ```
+pub struct DictProxy<K, V> {
+    core: ProxyCore,
+    _t: std::marker::PhantomData<fn() -> (K, V)>,
+}
+
+proxy_type!(
+    DictProxy[K, V],
+    format!(
+        "dict<{}, {}>",
+        std::any::type_name::<K>(),
+        std::any::type_name::<V>()
+    )
+);
+
+impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy<K, V> {
+    /// Sets `key` to `value`, returning the previous value. Python: `d[key] = value`.
+    pub fn insert(&self, key: impl Borrow<K>, value: impl Borrow<V>) -> Result<Option<V>> {
+        let old: Option<Blob> = self.core.call(
+            "insert",
+            &(Blob::encode(key.borrow())?, Blob::encode(value.borrow())?),
+        )?;
+        old.map(|b| b.decode()).transpose()
+    }
+
+    /// The value of `key`, if present. Python: `d.get(key)`.
+    pub fn get(&self, key: impl Borrow<K>) -> Result<Option<V>> {
+        let b: Option<Blob> = self.core.call("get", &Blob::encode(key.borrow())?)?;
+        b.map(|b| b.decode()).transpose()
+    }
+
+    /// True if `key` is present. Python: `key in d`.
+    pub fn contains_key(&self, key: impl Borrow<K>) -> Result<bool> {
+        self.core.call("contains", &Blob::encode(key.borrow())?)
+    }
+
+    /// Removes `key`, returning its value. Python: `d.pop(key, None)`.
+    pub fn remove(&self, key: impl Borrow<K>) -> Result<Option<V>> {
+        let b: Option<Blob> = self.core.call("remove", &Blob::encode(key.borrow())?)?;
+        b.map(|b| b.decode()).transpose()
+    }
+
+    /// The value of `key`, inserting `default` first if absent. Python: `d.setdefault(key, default)`.
+    pub fn setdefault(&self, key: impl Borrow<K>, default: impl Borrow<V>) -> Result<V> {
+        let b: Blob = self.core.call(
+            "setdefault",
+            &(Blob::encode(key.borrow())?, Blob::encode(default.borrow())?),
+        )?;
+        b.decode()
+    }
+
+    /// Inserts every pair, in one round trip. Python: `d.update(pairs)`.
+    pub fn update(&self, items: impl IntoIterator<Item = (K, V)>) -> Result<()> {
+        let blobs = items
+            .into_iter()
+            .map(|(k, v)| Ok((Blob::encode(&k)?, Blob::encode(&v)?)))
+            .collect::<Result<Vec<_>>>()?;
+        self.core.call("update", &blobs)
+    }
+
+    /// Number of entries. Python: `len(d)`.
+    pub fn len(&self) -> Result<usize> {
+        Ok(self.core.call::<_, u64>("len", &())? as usize)
+    }
+
+    /// True when the dict has no entries.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Removes every entry. Python: `d.clear()`.
+    pub fn clear(&self) -> Result<()> {
+        self.core.call("clear", &())
+    }
+
+    /// The keys, in insertion order. Python: `list(d.keys())`.
+    pub fn keys(&self) -> Result<Vec<K>> {
+        decode_all(self.core.call("keys", &())?)
+    }
+
+    /// The values, in insertion order. Python: `list(d.values())`.
+    pub fn values(&self) -> Result<Vec<V>> {
+        decode_all(self.core.call("values", &())?)
+    }
+
+    /// The entries, in insertion order, in one round trip. Python: `list(d.items())` / `dict(d)`.
+    pub fn items(&self) -> Result<Vec<(K, V)>> {
+        let pairs: Vec<(Blob, Blob)> = self.core.call("items", &())?;
+        pairs
+            .into_iter()
+            .map(|(k, v)| Ok((k.decode()?, v.decode()?)))
+            .collect()
+    }
+
+    /// Iterates over a snapshot of the entries taken now. Python: `for k, v in d.items()`.
+    pub fn iter(&self) -> Result<std::vec::IntoIter<(K, V)>> {
+        Ok(self.items()?.into_iter())
+    }
+}
+
+/// Named attributes of any type held by a manager. Python: `manager.Namespace()`.
+///
+/// ```no_run
+/// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+/// let ns = multiproc::Manager::start()?.namespace()?;
+/// ns.set("name", &"run-1".to_string())?;     // ns.name = 'run-1'
+/// ns.set("total", &0.5f64)?;                 // ns.total = 0.5
+/// assert_eq!(ns.get::<f64>("total")?, 0.5);  // ns.total
+/// assert_eq!(ns.names()?, ["name", "total"]);
+/// # Ok(()) }
+/// ```
+pub struct NamespaceProxy {
+    core: ProxyCore,
+    _t: std::marker::PhantomData<()>,
+}
+
+proxy_type!(NamespaceProxy[], "namespace".to_string());
+
+impl NamespaceProxy {
+    /// The attribute `name` as a `T`: [`ErrorKind::NotFound`] if unset, [`ErrorKind::Codec`] if it was
+    /// set with another type. Python: `ns.name`.
+    pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
+        let b: Option<Blob> = self.core.call("get", name)?;
+        match b {
+            Some(b) => b.decode(),
+            None => Err(Error::new(
+                ErrorKind::NotFound,
+                format!("namespace has no attribute `{name}`"),
+            )),
+        }
+    }
+
+    /// Sets the attribute `name`. Python: `ns.name = value`.
+    pub fn set<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<()> {
+        self.core.call("set", &(name, Blob::encode(value)?))
+    }
+
+    /// Deletes the attribute `name`; false if it was not set. Python: `del ns.name`.
+    pub fn remove(&self, name: &str) -> Result<bool> {
+        self.core.call("remove", name)
+    }
+
+    /// The names of the attributes, sorted. Python: `vars(ns)`.
+    pub fn names(&self) -> Result<Vec<String>> {
+        self.core.call("names", &())
+    }
+}
+
+/// One value held by a manager. Python: `manager.Value('i', 0)`.
+///
+/// ```no_run
+/// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+/// let v = multiproc::Manager::start()?.value(String::from("idle"))?;
+/// v.set("busy".to_string())?;                          // v.value = 'busy'
+/// assert_eq!(v.get()?, "busy");                        // v.value
+/// assert_eq!(v.swap("done".to_string())?, "busy");
+/// # Ok(()) }
+/// ```
+pub struct ValueProxy<T> {
+    core: ProxyCore,
+    _t: std::marker::PhantomData<fn() -> T>,
+}
+
+proxy_type!(
+    ValueProxy[T],
+    format!("value<{}>", std::any::type_name::<T>())
+);
+
+impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
+    /// The value. Python: `v.value`.
+    pub fn get(&self) -> Result<T> {
+        let b: Blob = self.core.call("get", &())?;
+        b.decode()
+    }
+
+    /// Replaces the value. Python: `v.value = x`.
+    pub fn set(&self, value: impl Borrow<T>) -> Result<()> {
+        self.core.call("set", &Blob::encode(value.borrow())?)
+    }
+
+    /// Replaces the value, returning the old one, atomically.
+    pub fn swap(&self, value: impl Borrow<T>) -> Result<T> {
+        let b: Blob = self.core.call("swap", &Blob::encode(value.borrow())?)?;
+        b.decode()
+    }
+}

@@ -1,0 +1,400 @@
+//! [`Manager`]: the handle that starts (or connects to) a manager's server and creates objects on it.
+
+use super::address::{self, Address};
+use super::auth;
+use super::containers::{DictProxy, ListProxy, NamespaceProxy, ValueProxy};
+use super::custom::Managed;
+use super::objects::lock;
+use super::protocol::{Blob, CONTROL, control};
+use super::proxy::{Conn, Endpoint, Proxy, ProxyCore};
+use super::server::{self, ServerArgs};
+use super::sync::{EventProxy, LockProxy, QueueProxy};
+use crate::error::{Error, ErrorKind, Result};
+use crate::process::{Process, ProcessBuilder};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::net::ToSocketAddrs;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A manager: a server process holding shared objects, and the handle that creates them. Clones share
+/// the server; dropping the last handle of a started manager (or [`shutdown`](Manager::shutdown)) stops
+/// it, and it dies with the process that started it. Proxies it hands out are `Clone` and travel to
+/// workers; once the server is gone their calls return [`ErrorKind::Disconnected`].
+///
+/// Python: `multiprocessing.Manager()`, `BaseManager(address, authkey)`.
+///
+/// ```no_run
+/// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+/// let mgr = multiproc::Manager::start()?;          // with Manager() as manager:
+/// let d = mgr.dict::<String, u64>()?;              //     d = manager.dict()
+/// d.insert("count".to_string(), 0)?;               //     d['count'] = 0
+/// assert_eq!(d.get("count".to_string())?, Some(0));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Manager {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    endpoint: Arc<Endpoint>,
+    control: Mutex<Conn>,
+    process: Mutex<Option<Process<()>>>,
+}
+
+impl Manager {
+    /// Starts a manager's server process on a private local socket. Python: `Manager()` /
+    /// `manager.start()`.
+    ///
+    /// ```no_run
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let mgr = multiproc::Manager::start()?;
+    /// let list = mgr.list::<u32>()?;
+    /// list.append(1)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn start() -> Result<Manager> {
+        let key = auth::random_u64()?;
+        let bound = address::bind_local(key)?;
+        Manager::spawn(bound, auth::random_bytes(32)?, key)
+    }
+
+    /// Starts a manager's server process listening on TCP `addr` (`"0.0.0.0:50000"`, or port 0 for a
+    /// free one: see [`address`](Manager::address)); clients on other machines reach it with
+    /// [`connect`](Manager::connect) and the same `authkey`. Python:
+    /// `BaseManager(address=('', 50000), authkey=b'abc').start()`.
+    ///
+    /// ```no_run
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let server = multiproc::Manager::serve("127.0.0.1:0", b"secret")?;
+    /// let jobs = server.queue::<String>()?;
+    /// server.publish("jobs", &jobs)?;
+    /// println!("serving at {}", server.address());
+    /// # Ok(()) }
+    /// ```
+    pub fn serve(addr: impl ToSocketAddrs, authkey: &[u8]) -> Result<Manager> {
+        let key = auth::random_u64()?;
+        let bound = address::bind_tcp(addr)?;
+        Manager::spawn(bound, authkey.to_vec(), key)
+    }
+
+    /// Connects to a manager started with [`serve`](Manager::serve) elsewhere, proving the `authkey`
+    /// (a wrong key gives [`ErrorKind::Authentication`]). The handle does not own the server: dropping
+    /// it leaves the server running. Python: `BaseManager(address, authkey).connect()`.
+    ///
+    /// ```no_run
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let mgr = multiproc::Manager::connect("127.0.0.1:50000", b"secret")?;
+    /// let jobs: multiproc::manager::QueueProxy<String> = mgr.lookup("jobs")?;
+    /// jobs.put("work".to_string())?;
+    /// # Ok(()) }
+    /// ```
+    pub fn connect(addr: impl ToSocketAddrs, authkey: &[u8]) -> Result<Manager> {
+        let endpoint = Arc::new(Endpoint {
+            address: Address::Tcp(address::resolve(addr)?),
+            authkey: authkey.to_vec(),
+            key: auth::random_u64()?,
+        });
+        let control = Conn::open(&endpoint)?;
+        Ok(Manager {
+            inner: Arc::new(Inner {
+                endpoint,
+                control: Mutex::new(control),
+                process: Mutex::new(None),
+            }),
+        })
+    }
+
+    fn spawn(bound: address::Bound, authkey: Vec<u8>, key: u64) -> Result<Manager> {
+        let endpoint = Arc::new(Endpoint {
+            address: bound.address.clone(),
+            authkey: authkey.clone(),
+            key,
+        });
+        let args = ServerArgs {
+            listener: bound.listener,
+            address: bound.address,
+            authkey,
+        };
+        let mut process: Process<()> = ProcessBuilder::default()
+            .name("Manager")
+            .spawn_entry(server::ENTRY, (args,))?;
+        let control = match Conn::open(&endpoint) {
+            Ok(c) => c,
+            Err(e) => {
+                // Say why the server is not there, if it died.
+                return Err(match process.join_timeout(Duration::from_secs(1)) {
+                    Err(died) if !died.is_timeout() => died,
+                    _ => e,
+                });
+            }
+        };
+        Ok(Manager {
+            inner: Arc::new(Inner {
+                endpoint,
+                control: Mutex::new(control),
+                process: Mutex::new(Some(process)),
+            }),
+        })
+    }
+
+    /// Where the server listens. Python: `manager.address`.
+    pub fn address(&self) -> &Address {
+        &self.inner.endpoint.address
+    }
+
+    /// The TCP address of a remote manager (the port picked for `"host:0"`), `None` for a local one.
+    ///
+    /// ```no_run
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let server = multiproc::Manager::serve("127.0.0.1:0", b"key")?;
+    /// let port = server.socket_addr().unwrap().port();
+    /// # Ok(()) }
+    /// ```
+    pub fn socket_addr(&self) -> Option<std::net::SocketAddr> {
+        match &self.inner.endpoint.address {
+            Address::Tcp(a) => Some(*a),
+            Address::Local(_) => None,
+        }
+    }
+
+    /// The server's process id, for a manager this handle started.
+    pub fn pid(&self) -> Option<u32> {
+        lock(&self.inner.process).as_ref().map(|p| p.pid())
+    }
+
+    /// Stops the server (if this handle started it) and waits for it to exit; every proxy call after
+    /// this returns [`ErrorKind::Disconnected`]. Dropping the last handle does the same. Python:
+    /// `manager.shutdown()`.
+    ///
+    /// ```no_run
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let mgr = multiproc::Manager::start()?;
+    /// let list = mgr.list::<u8>()?;
+    /// mgr.shutdown()?;
+    /// assert!(list.len().unwrap_err().is_disconnected());
+    /// # Ok(()) }
+    /// ```
+    pub fn shutdown(&self) -> Result<()> {
+        self.inner.shutdown()
+    }
+
+    fn control<A: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> Result<R> {
+        lock(&self.inner.control).call(CONTROL, method, args)
+    }
+
+    fn new_proxy<P: Proxy>(&self, kind: &str, init: Blob) -> Result<P> {
+        let id: u64 = self.control(control::CREATE, &(kind, P::tag(), init))?;
+        Ok(P::from_core(ProxyCore::new(
+            self.inner.endpoint.clone(),
+            id,
+        )))
+    }
+
+    /// Moves `value` into the server and returns its generated proxy; `T`'s impl block carries
+    /// `#[multiproc::managed]`. Python: `manager.Counter()` after `BaseManager.register('Counter', Counter)`.
+    ///
+    /// ```no_run
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Counter(u64);
+    /// #[multiproc::managed]
+    /// impl Counter {
+    ///     pub fn add(&mut self, n: u64) -> u64 { self.0 += n; self.0 }
+    /// }
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let mgr = multiproc::Manager::start()?;
+    /// let c = mgr.create(Counter(0))?;
+    /// assert_eq!(c.add(5)?, 5);
+    /// # Ok(()) }
+    /// ```
+    pub fn create<T: Managed>(&self, value: T) -> Result<T::Proxy> {
+        self.new_proxy(T::NAME, Blob::encode(&value)?)
+    }
+
+    /// A new empty shared list. Python: `manager.list()`.
+    ///
+    /// ```no_run
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let list = multiproc::Manager::start()?.list::<String>()?;
+    /// list.append("a".to_string())?;
+    /// assert_eq!(list.to_vec()?, ["a"]);
+    /// # Ok(()) }
+    /// ```
+    pub fn list<T: Serialize + DeserializeOwned>(&self) -> Result<ListProxy<T>> {
+        self.list_from(std::iter::empty::<T>())
+    }
+
+    /// A new shared list holding `items`. Python: `manager.list([1, 2, 3])`.
+    pub fn list_from<T: Serialize + DeserializeOwned>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+    ) -> Result<ListProxy<T>> {
+        let blobs = items
+            .into_iter()
+            .map(|v| Blob::encode(&v))
+            .collect::<Result<Vec<_>>>()?;
+        self.new_proxy("list", Blob::encode(&blobs)?)
+    }
+
+    /// A new empty shared dict (insertion-ordered). Python: `manager.dict()`.
+    ///
+    /// ```no_run
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let d = multiproc::Manager::start()?.dict::<u32, String>()?;
+    /// d.insert(1, "one".to_string())?;
+    /// assert_eq!(d.items()?, [(1, "one".to_string())]);
+    /// # Ok(()) }
+    /// ```
+    pub fn dict<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned>(
+        &self,
+    ) -> Result<DictProxy<K, V>> {
+        self.dict_from(std::iter::empty::<(K, V)>())
+    }
+
+    /// A new shared dict holding `items`. Python: `manager.dict({'count': 0})`.
+    pub fn dict_from<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned>(
+        &self,
+        items: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<DictProxy<K, V>> {
+        let blobs = items
+            .into_iter()
+            .map(|(k, v)| Ok((Blob::encode(&k)?, Blob::encode(&v)?)))
+            .collect::<Result<Vec<_>>>()?;
+        self.new_proxy("dict", Blob::encode(&blobs)?)
+    }
+
+    /// A new namespace: named attributes of any type. Python: `manager.Namespace()`.
+    ///
+    /// ```no_run
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let ns = multiproc::Manager::start()?.namespace()?;
+    /// ns.set("x", &10u32)?;                  // ns.x = 10
+    /// assert_eq!(ns.get::<u32>("x")?, 10);   // ns.x
+    /// # Ok(()) }
+    /// ```
+    pub fn namespace(&self) -> Result<NamespaceProxy> {
+        self.new_proxy("namespace", Blob::default())
+    }
+
+    /// A new shared value. Python: `manager.Value('i', 0)`.
+    ///
+    /// ```no_run
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let v = multiproc::Manager::start()?.value(0i64)?;
+    /// v.set(7)?;
+    /// assert_eq!(v.get()?, 7);
+    /// # Ok(()) }
+    /// ```
+    pub fn value<T: Serialize + DeserializeOwned>(&self, value: T) -> Result<ValueProxy<T>> {
+        self.new_proxy("value", Blob::encode(&value)?)
+    }
+
+    /// A new unbounded FIFO queue. Python: `manager.Queue()`.
+    ///
+    /// ```no_run
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let q = multiproc::Manager::start()?.queue::<u32>()?;
+    /// q.put(1)?;
+    /// assert_eq!(q.get()?, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn queue<T: Serialize + DeserializeOwned>(&self) -> Result<QueueProxy<T>> {
+        self.new_proxy("queue", Blob::default())
+    }
+
+    /// A new lock, released by the server if its holder's process dies. Python: `manager.Lock()`.
+    ///
+    /// ```no_run
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let lock = multiproc::Manager::start()?.lock()?;
+    /// let guard = lock.acquire()?;   // with lock:
+    /// drop(guard);
+    /// # Ok(()) }
+    /// ```
+    pub fn lock(&self) -> Result<LockProxy> {
+        self.new_proxy("lock", Blob::default())
+    }
+
+    /// A new event. Python: `manager.Event()`.
+    ///
+    /// ```no_run
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let ev = multiproc::Manager::start()?.event()?;
+    /// ev.set()?;
+    /// ev.wait()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn event(&self) -> Result<EventProxy> {
+        self.new_proxy("event", Blob::default())
+    }
+
+    /// Publishes `proxy`'s object under `name`, for clients that [`lookup`](Manager::lookup) it.
+    /// Python: `BaseManager.register('get_queue', callable=lambda: queue)`.
+    ///
+    /// ```no_run
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let mgr = multiproc::Manager::serve("127.0.0.1:0", b"key")?;
+    /// let results = mgr.dict::<u32, u32>()?;
+    /// mgr.publish("results", &results)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn publish<P: Proxy>(&self, name: &str, proxy: &P) -> Result<()> {
+        self.control(control::PUBLISH, &(name, proxy.core().id()))
+    }
+
+    /// The object published under `name`, as proxy type `P`: [`ErrorKind::NotFound`] if nothing is
+    /// published there, [`ErrorKind::InvalidInput`] if it is of another type. Python:
+    /// `manager.get_queue()` on a connected `BaseManager`.
+    ///
+    /// ```no_run
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let mgr = multiproc::Manager::connect("127.0.0.1:50000", b"key")?;
+    /// let results: multiproc::manager::DictProxy<u32, u32> = mgr.lookup("results")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn lookup<P: Proxy>(&self, name: &str) -> Result<P> {
+        let id: u64 = self.control(control::LOOKUP, &(name, P::tag()))?;
+        Ok(P::from_core(ProxyCore::new(
+            self.inner.endpoint.clone(),
+            id,
+        )))
+    }
+}
+
+impl Inner {
+    fn shutdown(&self) -> Result<()> {
+        let Some(mut process) = lock(&self.process).take() else {
+            return Ok(());
+        };
+        let asked: Result<()> = lock(&self.control).call(CONTROL, control::SHUTDOWN, &());
+        match asked.and_then(|()| process.join_timeout(Duration::from_secs(5))) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = process.kill();
+                Err(Error::new(
+                    ErrorKind::Io,
+                    format!("the manager's server did not shut down cleanly ({e}); it was killed"),
+                ))
+            }
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager")
+            .field("address", &self.inner.endpoint.address)
+            .finish()
+    }
+}

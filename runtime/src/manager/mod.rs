@@ -1,0 +1,49 @@
+//! Managers: a server process owns objects (lists, dicts, namespaces, queues, locks, user types) and
+//! typed proxies reach them from any process, over a local Unix socket or, for other machines, TCP
+//! with an authkey. Python: `multiprocessing.Manager()` / `BaseManager`.
+//!
+//! ```no_run
+//! use multiproc::manager::ListProxy;
+//!
+//! #[multiproc::worker]
+//! fn add(list: ListProxy<u64>, i: u64) {
+//!     list.append(i * 10).expect("manager is gone");
+//! }
+//!
+//! #[multiproc::main]
+//! fn main() -> multiproc::Result<()> {
+//!     let mgr = multiproc::Manager::start()?;   // with Manager() as manager:
+//!     let list = mgr.list::<u64>()?;            //     shared_list = manager.list()
+//!     let workers: Vec<_> = (0..5).map(|i| add::spawn(list.clone(), i)).collect::<Result<_, _>>()?;
+//!     for w in workers { w.join()?; }
+//!     println!("{:?}", list.to_vec()?);         // [0, 10, 20, 30, 40] in some order
+//!     Ok(())
+//! }
+//! ```
+
+mod address;
+mod auth;
+mod containers;
+mod custom;
+mod handle;
+mod objects;
+mod protocol;
+mod proxy;
+mod server;
+mod spin;
+mod sync;
+
+pub use address::Address;
+pub use containers::{DictProxy, ListProxy, NamespaceProxy, ValueProxy};
+pub use custom::Managed;
+#[doc(hidden)]
+pub use custom::{Dispatch, ManagedEntry};
+pub use handle::Manager;
+pub use proxy::{Proxy, ProxyCore};
+pub use sync::{EventProxy, LockGuard, LockProxy, QueueProxy};
+
+/// What `#[multiproc::managed]` expands to reaches these.
+#[doc(hidden)]
+pub mod __private {
+    pub use super::custom::{call, call_result, create, downcast, unknown_method};
+}

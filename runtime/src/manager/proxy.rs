@@ -1,0 +1,187 @@
+//! The client side: a [`ProxyCore`] names a manager (address, authkey) and an object on it, and makes
+//! calls. Each thread keeps one authenticated connection per manager, opened on first use — a proxy
+//! that arrives in a worker connects when first called — so a call is one frame out and one back with
+//! no lock shared between threads, and a blocking call (queue `get`) holds up no other thread.
+
+use super::address::{self, Address};
+use super::auth;
+use super::protocol::{self, MAX_FRAME};
+use super::spin;
+use crate::error::{Error, Result};
+use crate::ipc::channel::Channel;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// How to reach a manager: its address, its authkey, and a key naming it in connection caches.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) struct Endpoint {
+    pub address: Address,
+    pub authkey: Vec<u8>,
+    pub key: u64,
+}
+
+/// One authenticated connection to a manager.
+pub(crate) struct Conn {
+    chan: Channel,
+    buf: RefCell<Vec<u8>>,
+}
+
+impl Conn {
+    /// Connects and authenticates.
+    pub(crate) fn open(ep: &Endpoint) -> Result<Conn> {
+        let fd = address::connect(&ep.address)?;
+        let mut chan = Channel::from_fd(fd);
+        chan.set_max_message(auth::HANDSHAKE_LIMIT);
+        auth::client_handshake(
+            &chan,
+            &ep.authkey,
+            &format!("the manager at {}", ep.address),
+        )
+        .map_err(|e| {
+            let e = reset_is_disconnect(e);
+            if e.is_disconnected() {
+                Error::disconnected(format!(
+                    "the manager at {} closed the connection during the handshake",
+                    ep.address
+                ))
+            } else {
+                e
+            }
+        })?;
+        chan.set_max_message(MAX_FRAME);
+        Ok(Conn {
+            chan,
+            buf: RefCell::new(Vec::new()),
+        })
+    }
+
+    /// One call: `method` on object `id` with `args`, returning its decoded result.
+    pub(crate) fn call<A: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        id: u64,
+        method: &str,
+        args: &A,
+    ) -> Result<R> {
+        let mut spare = Vec::new();
+        let mut borrowed = self.buf.try_borrow_mut();
+        let buf = match &mut borrowed {
+            Ok(b) => &mut **b,
+            Err(_) => &mut spare,
+        };
+        protocol::encode_request(buf, id, method, args)?;
+        self.chan.send_raw(buf, &[]).map_err(reset_is_disconnect)?;
+        spin::until_readable(&self.chan);
+        self.chan
+            .recv_with(None, |frame, _| {
+                protocol::decode_reply(frame.bytes(), method)
+            })
+            .map_err(reset_is_disconnect)
+    }
+}
+
+/// A server killed with our request unread resets the connection: that is a disconnect too.
+fn reset_is_disconnect(e: Error) -> Error {
+    let reset = std::error::Error::source(&e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionReset);
+    if reset {
+        Error::disconnected("the manager's server went away (connection reset)")
+    } else {
+        e
+    }
+}
+
+thread_local! {
+    static CONNS: RefCell<HashMap<u64, Rc<Conn>>> = RefCell::new(HashMap::new());
+}
+
+fn gone() -> Error {
+    Error::disconnected("manager proxy used while its thread is exiting")
+}
+
+/// A manager object as seen from any process: where the manager is and which object. What every
+/// proxy wraps; not a public API.
+#[doc(hidden)]
+#[derive(Clone, Serialize, Deserialize, Debug)]
+pub struct ProxyCore {
+    #[serde(with = "shared_endpoint")]
+    endpoint: Arc<Endpoint>,
+    id: u64,
+}
+
+/// Serde for the `Arc` every proxy of one manager shares.
+mod shared_endpoint {
+    use super::Endpoint;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::sync::Arc;
+
+    pub fn serialize<S: Serializer>(ep: &Arc<Endpoint>, s: S) -> Result<S::Ok, S::Error> {
+        ep.as_ref().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<Endpoint>, D::Error> {
+        Endpoint::deserialize(d).map(Arc::new)
+    }
+}
+
+impl ProxyCore {
+    pub(crate) fn new(endpoint: Arc<Endpoint>, id: u64) -> ProxyCore {
+        ProxyCore { endpoint, id }
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn endpoint(&self) -> &Arc<Endpoint> {
+        &self.endpoint
+    }
+
+    /// Calls `method` on the object with `args` (a tuple) and decodes the result as `R`.
+    pub fn call<A: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> Result<R> {
+        let key = self.endpoint.key;
+        let cached = CONNS
+            .try_with(|m| m.borrow().get(&key).cloned())
+            .map_err(|_| gone())?;
+        let conn = match cached {
+            Some(c) => c,
+            None => {
+                let c = Rc::new(Conn::open(&self.endpoint)?);
+                CONNS
+                    .try_with(|m| m.borrow_mut().insert(key, c.clone()))
+                    .map_err(|_| gone())?;
+                c
+            }
+        };
+        let res = conn.call(self.id, method, args);
+        if let Err(e) = &res {
+            if e.is_disconnected() || matches!(e.kind(), crate::ErrorKind::Io) {
+                // The connection is unusable; the next call reconnects (or reports the manager gone).
+                let _ = CONNS.try_with(|m| m.borrow_mut().remove(&key));
+            }
+        }
+        res
+    }
+}
+
+/// A typed handle to an object held by a [`Manager`](super::Manager). Every proxy is `Clone` and a
+/// valid worker argument: it carries the manager's address and the object's id, never the data.
+pub trait Proxy: Clone + Serialize + DeserializeOwned {
+    /// The server-side type tag, checked by [`Manager::lookup`](super::Manager::lookup).
+    #[doc(hidden)]
+    fn tag() -> String;
+    /// Wraps a core.
+    #[doc(hidden)]
+    fn from_core(core: ProxyCore) -> Self;
+    /// The core.
+    #[doc(hidden)]
+    fn core(&self) -> &ProxyCore;
+}

@@ -1,0 +1,64 @@
+//! Remote managers over TCP: `serve` + `connect` with the authkey, published objects, clients in other
+//! processes, a wrong key, and a connected handle that does not own the server.
+
+use multiproc::manager::{DictProxy, QueueProxy};
+use multiproc::{ErrorKind, Manager, worker};
+
+const KEY: &[u8] = b"remote-key";
+
+#[worker]
+fn remote_client(addr: String, key: Vec<u8>, n: u32) {
+    let mgr = Manager::connect(addr.as_str(), &key).expect("connect");
+    let jobs: QueueProxy<u32> = mgr.lookup("jobs").expect("jobs");
+    let results: DictProxy<u32, u32> = mgr.lookup("results").expect("results");
+    for _ in 0..n {
+        let j = jobs.get().expect("get");
+        results.insert(j, j * j).expect("insert");
+    }
+}
+
+#[worker]
+fn wrong_key_client(addr: String) -> String {
+    let err = Manager::connect(addr.as_str(), b"guess").unwrap_err();
+    format!("{:?}", err.kind())
+}
+
+#[multiproc::test]
+fn clients_in_other_processes_work_through_published_objects() {
+    let server = Manager::serve("127.0.0.1:0", KEY).unwrap();
+    let addr = server.socket_addr().unwrap().to_string();
+    let jobs = server.queue::<u32>().unwrap();
+    let results = server.dict::<u32, u32>().unwrap();
+    server.publish("jobs", &jobs).unwrap();
+    server.publish("results", &results).unwrap();
+    for j in 0..10 {
+        jobs.put(j).unwrap();
+    }
+    let a = remote_client::spawn(addr.clone(), KEY.to_vec(), 5).unwrap();
+    let b = remote_client::spawn(addr.clone(), KEY.to_vec(), 5).unwrap();
+    let bad = wrong_key_client::spawn(addr.clone()).unwrap();
+    a.join().unwrap();
+    b.join().unwrap();
+    assert_eq!(
+        bad.join().unwrap(),
+        format!("{:?}", ErrorKind::Authentication)
+    );
+    let mut got = results.items().unwrap();
+    got.sort();
+    assert_eq!(got, (0..10).map(|j| (j, j * j)).collect::<Vec<_>>());
+}
+
+#[multiproc::test]
+fn connected_handle_does_not_own_the_server() {
+    let server = Manager::serve("127.0.0.1:0", KEY).unwrap();
+    let addr = server.socket_addr().unwrap().to_string();
+    let client = Manager::connect(addr.as_str(), KEY).unwrap();
+    assert_eq!(client.pid(), None);
+    let ns = client.namespace().unwrap();
+    ns.set("x", &5u8).unwrap();
+    client.shutdown().unwrap();
+    drop(client);
+    assert_eq!(ns.get::<u8>("x").unwrap(), 5);
+    server.shutdown().unwrap();
+    assert!(ns.get::<u8>("x").unwrap_err().is_disconnected());
+}
