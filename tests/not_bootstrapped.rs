@@ -17,5 +17,8 @@ fn spawning_from_an_unannotated_entry_point_is_an_error_not_a_fork_bomb() {
     let err = p.join_timeout(Duration::from_secs(60)).unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::NotBootstrapped, "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains("#[multiproc::main]") && msg.contains("multiproc::init()"), "{msg}");
+    assert!(
+        msg.contains("#[multiproc::main]") && msg.contains("multiproc::init()"),
+        "{msg}"
+    );
 }

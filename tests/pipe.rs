@@ -150,7 +150,10 @@ fn child_killed_mid_message_is_disconnected_not_a_hang() {
     let (ready_rx, ready_tx) = Pipe::<u8>::new().unwrap();
     let mut p = send_huge_then_hang::spawn(there, ready_tx).unwrap();
     ready_rx.recv_timeout(Duration::from_secs(20)).unwrap();
-    assert!(here.poll(Duration::from_secs(20)).unwrap(), "the child started sending");
+    assert!(
+        here.poll(Duration::from_secs(20)).unwrap(),
+        "the child started sending"
+    );
     p.kill().unwrap();
     let err = here.recv_timeout(Duration::from_secs(20)).unwrap_err();
     assert!(err.is_disconnected(), "{err:?}");
@@ -161,9 +164,16 @@ fn child_killed_mid_message_is_disconnected_not_a_hang() {
 fn recv_timeout_returns_on_time_and_loses_nothing() {
     let (a, b) = Pipe::<u32>::new().unwrap();
     let t = Instant::now();
-    assert!(a.recv_timeout(Duration::from_millis(30)).unwrap_err().is_timeout());
+    assert!(
+        a.recv_timeout(Duration::from_millis(30))
+            .unwrap_err()
+            .is_timeout()
+    );
     let waited = t.elapsed();
-    assert!(waited >= Duration::from_millis(30) && waited < Duration::from_secs(5), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(30) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
     assert!(!a.poll(Duration::ZERO).unwrap());
     b.send(&9).unwrap();
     assert!(a.poll(Duration::from_secs(5)).unwrap());
@@ -194,7 +204,10 @@ fn large_message_timeout_resumes() {
 fn too_large_is_refused_on_both_sides_and_the_pipe_goes_on() {
     let (a, b) = Pipe::<Vec<u8>>::with_limit(1024).unwrap();
     let err = a.send(&vec![0u8; 2048]).unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::MessageTooLarge { limit: 1024, .. }), "{err:?}");
+    assert!(
+        matches!(err.kind(), ErrorKind::MessageTooLarge { limit: 1024, .. }),
+        "{err:?}"
+    );
     // A peer with a larger limit sends; this end refuses before allocating, then carries on.
     let (mut small, big) = Pipe::<Vec<u8>>::new().unwrap();
     small.set_max_message(1024);
@@ -204,7 +217,10 @@ fn too_large_is_refused_on_both_sides_and_the_pipe_goes_on() {
         big
     });
     let err = small.recv().unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::MessageTooLarge { .. }), "{err:?}");
+    assert!(
+        matches!(err.kind(), ErrorKind::MessageTooLarge { .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("limit"), "{err}");
     assert_eq!(small.recv().unwrap(), vec![2u8; 10]);
     drop(sender.join().unwrap());

@@ -47,7 +47,10 @@ fn not_a_worker(x: u64) -> u64 {
 fn is_dead(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
-        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
     }
 }
 
@@ -65,7 +68,10 @@ fn wait_until(deadline: Duration, mut cond: impl FnMut() -> bool) -> bool {
 #[multiproc::test]
 fn join_returns_the_value() {
     assert_eq!(square::spawn(12).unwrap().join().unwrap(), 144);
-    let s = concat::spawn("x".into(), vec![1, 2], Some((-3, true))).unwrap().join().unwrap();
+    let s = concat::spawn("x".into(), vec![1, 2], Some((-3, true)))
+        .unwrap()
+        .join()
+        .unwrap();
     assert_eq!(s, "x[1, 2]Some((-3, true))");
     let pid = no_args::spawn().unwrap().join().unwrap();
     assert_ne!(pid, std::process::id());
@@ -73,7 +79,10 @@ fn join_returns_the_value() {
 
 #[multiproc::test]
 fn builder_names_and_pid() {
-    let p = Process::builder().name("squarer").spawn(square, (5,)).unwrap();
+    let p = Process::builder()
+        .name("squarer")
+        .spawn(square, (5,))
+        .unwrap();
     assert_eq!(p.name(), "squarer");
     assert!(p.pid() > 0);
     assert_ne!(p.pid(), std::process::id());
@@ -92,7 +101,10 @@ fn many_processes_at_once() {
 
 #[multiproc::test]
 fn panic_comes_back_with_its_message() {
-    let err = panics::spawn("it broke".into()).unwrap().join().unwrap_err();
+    let err = panics::spawn("it broke".into())
+        .unwrap()
+        .join()
+        .unwrap_err();
     match err.kind() {
         ErrorKind::WorkerPanicked { message } => assert_eq!(message, "boom: it broke"),
         other => panic!("unexpected {other:?}"),
@@ -105,7 +117,14 @@ fn exit_code_is_reported() {
     let p = exits::spawn(3).unwrap();
     let pid = p.pid() as i32;
     let err = p.join().unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::WorkerDied { pid, signal: None, code: Some(3) });
+    assert_eq!(
+        err.kind(),
+        &ErrorKind::WorkerDied {
+            pid,
+            signal: None,
+            code: Some(3)
+        }
+    );
     assert!(err.to_string().contains("exited with code 3"), "{err}");
 }
 
@@ -140,7 +159,12 @@ fn terminate_sends_sigterm_and_exit_status_says_so() {
     assert!(wait_until(Duration::from_secs(10), || !p.is_alive()));
     let st = p.exit_status().unwrap();
     assert_eq!(st.exitcode(), -libc::SIGTERM);
-    assert!(p.join_timeout(Duration::from_secs(5)).unwrap_err().to_string().contains("SIGTERM"));
+    assert!(
+        p.join_timeout(Duration::from_secs(5))
+            .unwrap_err()
+            .to_string()
+            .contains("SIGTERM")
+    );
 }
 
 #[multiproc::test]
@@ -152,7 +176,10 @@ fn join_timeout_leaves_the_process_running() {
     assert!(t.elapsed() >= Duration::from_millis(20));
     assert!(p.is_alive());
     assert_eq!(p.join_timeout(Duration::from_secs(30)).unwrap(), 300);
-    assert!(p.join_timeout(Duration::from_secs(1)).is_err(), "a second join has nothing left to return");
+    assert!(
+        p.join_timeout(Duration::from_secs(1)).is_err(),
+        "a second join has nothing left to return"
+    );
 }
 
 #[multiproc::test]
@@ -204,7 +231,10 @@ fn children_die_with_their_parent() {
     assert!(!is_dead(grandchild));
     middle.kill().unwrap();
     assert!(middle.join_timeout(Duration::from_secs(10)).is_err());
-    assert!(wait_until(Duration::from_secs(5), || is_dead(grandchild)), "grandchild {grandchild} outlived its parent");
+    assert!(
+        wait_until(Duration::from_secs(5), || is_dead(grandchild)),
+        "grandchild {grandchild} outlived its parent"
+    );
 }
 
 #[multiproc::test]

@@ -65,7 +65,7 @@ fn pingpong_small_us() -> f64 {
     let (a, b) = Pipe::<()>::new().unwrap();
     let p = echo_bytes::spawn(b).unwrap();
     let msg = b"01234567";
-    let mut round = || {
+    let round = || {
         a.send_bytes(msg).unwrap();
         assert_eq!(a.recv_bytes().unwrap(), msg);
     };
@@ -80,7 +80,7 @@ fn pingpong_obj_us() -> f64 {
     let (a, b) = Pipe::<Option<(u32, String)>>::new().unwrap();
     let p = echo_obj::spawn(b).unwrap();
     let msg = Some((12345u32, "hello".to_string()));
-    let mut round = || {
+    let round = || {
         a.send(&msg).unwrap();
         assert_eq!(a.recv().unwrap(), msg);
     };
@@ -107,16 +107,19 @@ fn throughput_gbs() -> f64 {
 fn ipc_pingpong_small_us() -> f64 {
     let (to_child, child_rx) = ipc::bytes_channel().unwrap();
     let (child_tx, from_child) = ipc::bytes_channel().unwrap();
-    let h = procspawn::spawn((child_rx, child_tx), |(rx, tx): (IpcBytesReceiver, IpcBytesSender)| {
-        while let Ok(m) = rx.recv() {
-            if m.is_empty() {
-                break;
+    let h = procspawn::spawn(
+        (child_rx, child_tx),
+        |(rx, tx): (IpcBytesReceiver, IpcBytesSender)| {
+            while let Ok(m) = rx.recv() {
+                if m.is_empty() {
+                    break;
+                }
+                tx.send(&m).unwrap();
             }
-            tx.send(&m).unwrap();
-        }
-    });
+        },
+    );
     let msg = b"01234567";
-    let mut round = || {
+    let round = || {
         to_child.send(msg).unwrap();
         assert_eq!(from_child.recv().unwrap(), msg);
     };
@@ -131,13 +134,16 @@ fn ipc_pingpong_obj_us() -> f64 {
     type M = Option<(u32, String)>;
     let (to_child, child_rx) = ipc::channel::<M>().unwrap();
     let (child_tx, from_child) = ipc::channel::<M>().unwrap();
-    let h = procspawn::spawn((child_rx, child_tx), |(rx, tx): (IpcReceiver<M>, IpcSender<M>)| {
-        while let Ok(Some(m)) = rx.recv() {
-            tx.send(Some(m)).unwrap();
-        }
-    });
+    let h = procspawn::spawn(
+        (child_rx, child_tx),
+        |(rx, tx): (IpcReceiver<M>, IpcSender<M>)| {
+            while let Ok(Some(m)) = rx.recv() {
+                tx.send(Some(m)).unwrap();
+            }
+        },
+    );
     let msg = Some((12345u32, "hello".to_string()));
-    let mut round = || {
+    let round = || {
         to_child.send(msg.clone()).unwrap();
         assert_eq!(from_child.recv().unwrap(), msg);
     };
@@ -151,13 +157,16 @@ fn ipc_pingpong_obj_us() -> f64 {
 fn ipc_throughput_gbs() -> f64 {
     let (go_tx, go_rx) = ipc::bytes_channel().unwrap();
     let (data_tx, data_rx) = ipc::bytes_channel().unwrap();
-    let h = procspawn::spawn((go_rx, data_tx), |(go, tx): (IpcBytesReceiver, IpcBytesSender)| {
-        let buf = vec![0xabu8; MIB];
-        go.recv().unwrap();
-        for _ in 0..TP_MSGS {
-            tx.send(&buf).unwrap();
-        }
-    });
+    let h = procspawn::spawn(
+        (go_rx, data_tx),
+        |(go, tx): (IpcBytesReceiver, IpcBytesSender)| {
+            let buf = vec![0xabu8; MIB];
+            go.recv().unwrap();
+            for _ in 0..TP_MSGS {
+                tx.send(&buf).unwrap();
+            }
+        },
+    );
     go_tx.send(b"go").unwrap();
     let t = Instant::now();
     for _ in 0..TP_MSGS {
@@ -176,7 +185,13 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
         let ps = median(n, procspawn_spawn_join_ms);
         for name in ["spawn_join_spawn", "spawn_join_fork"] {
             if opts.wants(name) {
-                rows.push(Row { workload: name, unit: "ms", better: Better::Lower, ours, peers: vec![("procspawn", ps)] });
+                rows.push(Row {
+                    workload: name,
+                    unit: "ms",
+                    better: Better::Lower,
+                    ours,
+                    peers: vec![("procspawn", ps)],
+                });
             }
         }
     }

@@ -72,6 +72,7 @@ fn boot_env() -> BootEnv {
 /// this runs the worker and exits; otherwise it returns at once.
 ///
 /// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
 /// fn main() {
 ///     multiproc::init();
 ///     // ... the program ...

@@ -75,6 +75,7 @@ pub fn encode_into<T: Serialize + ?Sized>(
 /// Encodes `value` with its descriptors.
 ///
 /// ```
+/// # extern crate multiproc_runtime as multiproc;
 /// let enc = multiproc::codec::encode(&(1u32, "two")).unwrap();
 /// let back: (u32, String) = multiproc::codec::decode(&enc.bytes, enc.fds).unwrap();
 /// assert_eq!(back, (1, "two".to_string()));

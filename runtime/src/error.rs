@@ -69,6 +69,7 @@ pub enum ErrorKind {
 /// The error type of every fallible multiproc call.
 ///
 /// ```
+/// # extern crate multiproc_runtime as multiproc;
 /// use multiproc::{Error, ErrorKind};
 /// let e = Error::new(ErrorKind::Timeout, "recv timed out after 5 ms");
 /// assert_eq!(e.kind(), &ErrorKind::Timeout);

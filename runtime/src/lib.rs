@@ -22,6 +22,7 @@ pub use bootstrap::init;
 pub use error::{Error, ErrorKind, Result};
 pub use ipc::{Connection, Pipe};
 pub use manager::{Managed, Manager};
+pub use multiproc_macros::{main, managed, test, worker};
 pub use process::{Process, ProcessBuilder};
 pub use queue::{JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue};
 pub use sys::fd::open_fd_count;

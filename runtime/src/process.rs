@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 /// signal or exit code. Dropping a `Process` that was not joined kills and reaps the child: no zombies.
 ///
 /// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
 /// #[multiproc::worker]
 /// fn square(x: u64) -> u64 { x * x }
 ///
@@ -48,6 +49,7 @@ pub struct Process<R = ()> {
 /// Options for starting a [`Process`]. Python: the keyword arguments of `Process(...)`.
 ///
 /// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
 /// # #[multiproc::worker] fn square(x: u64) -> u64 { x * x }
 /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
 /// let p = multiproc::Process::builder().name("squarer").spawn(square, (3,))?;

@@ -13,6 +13,7 @@ use std::time::Duration;
 /// this end had already read ahead travels with it. Python: `multiprocessing.connection.Connection`.
 ///
 /// ```
+/// # extern crate multiproc_runtime as multiproc;
 /// let (a, b) = multiproc::Pipe::<String>::new()?;
 /// a.send(&"ping".to_string())?;
 /// assert_eq!(b.recv()?, "ping");
@@ -31,6 +32,7 @@ pub struct Connection<T> {
 /// Creates connected [`Connection`] pairs. Python: `multiprocessing.Pipe(duplex=True)`.
 ///
 /// ```
+/// # extern crate multiproc_runtime as multiproc;
 /// let (parent, child) = multiproc::Pipe::<u32>::new()?;
 /// child.send(&7)?;
 /// assert_eq!(parent.recv()?, 7);
@@ -52,6 +54,7 @@ impl<T: Serialize + DeserializeOwned> Pipe<T> {
     /// A one-way pipe `(receiver, sender)`, in Python's order for `Pipe(duplex=False)`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let (r, w) = multiproc::Pipe::<u8>::simplex()?;
     /// w.send(&1)?;
     /// assert_eq!(r.recv()?, 1);
@@ -124,6 +127,7 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
     /// Like [`recv`](Self::recv), giving up with [`ErrorKind::Timeout`] after `timeout`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let (a, _b) = multiproc::Pipe::<u8>::new()?;
     /// let err = a.recv_timeout(std::time::Duration::from_millis(5)).unwrap_err();
     /// assert!(err.is_timeout());
@@ -149,6 +153,7 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
     /// Receives one message as raw bytes. Python: `Connection.recv_bytes`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let (a, b) = multiproc::Pipe::<()>::new()?;
     /// a.send_bytes(b"01234567")?;
     /// assert_eq!(b.recv_bytes()?, b"01234567");
@@ -177,6 +182,7 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
     /// the next message is received normally.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let (mut a, b) = multiproc::Pipe::<Vec<u8>>::new()?;
     /// a.set_max_message(1024);
     /// b.send(&vec![0u8; 4096])?;

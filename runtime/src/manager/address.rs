@@ -12,6 +12,7 @@ use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener, UnixStream};
 /// The address of a manager's server. Python: `manager.address`.
 ///
 /// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
 /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
 /// let mgr = multiproc::Manager::serve("127.0.0.1:0", b"secret")?;
 /// println!("serving on {}", mgr.address());    // tcp://127.0.0.1:PORT

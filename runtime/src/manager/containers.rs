@@ -57,6 +57,7 @@ fn decode_all<T: DeserializeOwned>(blobs: Vec<Blob>) -> Result<Vec<T>> {
 /// A list held by a manager. Python: `manager.list()`.
 ///
 /// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
 /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
 /// let list = multiproc::Manager::start()?.list::<u32>()?;
 /// list.append(1)?;                        // list.append(1)
@@ -167,6 +168,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
 /// Python: `manager.dict()`.
 ///
 /// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
 /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
 /// let d = multiproc::Manager::start()?.dict::<String, u32>()?;
 /// d.insert("a".to_string(), 1)?;                      // d['a'] = 1
@@ -278,6 +280,7 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
 /// Named attributes of any type held by a manager. Python: `manager.Namespace()`.
 ///
 /// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
 /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
 /// let ns = multiproc::Manager::start()?.namespace()?;
 /// ns.set("name", &"run-1".to_string())?;     // ns.name = 'run-1'
@@ -326,6 +329,7 @@ impl NamespaceProxy {
 /// One value held by a manager. Python: `manager.Value('i', 0)`.
 ///
 /// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
 /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
 /// let v = multiproc::Manager::start()?.value(String::from("idle"))?;
 /// v.set("busy".to_string())?;                          // v.value = 'busy'

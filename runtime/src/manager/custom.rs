@@ -16,6 +16,7 @@ use std::sync::{Mutex, OnceLock};
 /// Implemented by `#[multiproc::managed]`; not meant to be implemented by hand.
 ///
 /// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
 /// #[derive(serde::Serialize, serde::Deserialize)]
 /// struct Counter { n: u64 }
 ///

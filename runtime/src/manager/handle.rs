@@ -25,6 +25,7 @@ use std::time::Duration;
 /// Python: `multiprocessing.Manager()`, `BaseManager(address, authkey)`.
 ///
 /// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
 /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
 /// let mgr = multiproc::Manager::start()?;          // with Manager() as manager:
 /// let d = mgr.dict::<String, u64>()?;              //     d = manager.dict()
@@ -48,6 +49,7 @@ impl Manager {
     /// `manager.start()`.
     ///
     /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
     /// let mgr = multiproc::Manager::start()?;
     /// let list = mgr.list::<u32>()?;
@@ -66,6 +68,7 @@ impl Manager {
     /// `BaseManager(address=('', 50000), authkey=b'abc').start()`.
     ///
     /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
     /// let server = multiproc::Manager::serve("127.0.0.1:0", b"secret")?;
     /// let jobs = server.queue::<String>()?;
@@ -84,6 +87,7 @@ impl Manager {
     /// it leaves the server running. Python: `BaseManager(address, authkey).connect()`.
     ///
     /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
     /// let mgr = multiproc::Manager::connect("127.0.0.1:50000", b"secret")?;
     /// let jobs: multiproc::manager::QueueProxy<String> = mgr.lookup("jobs")?;
@@ -147,6 +151,7 @@ impl Manager {
     /// The TCP address of a remote manager (the port picked for `"host:0"`), `None` for a local one.
     ///
     /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
     /// let server = multiproc::Manager::serve("127.0.0.1:0", b"key")?;
     /// let port = server.socket_addr().unwrap().port();
@@ -169,6 +174,7 @@ impl Manager {
     /// `manager.shutdown()`.
     ///
     /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
     /// let mgr = multiproc::Manager::start()?;
     /// let list = mgr.list::<u8>()?;
@@ -200,6 +206,7 @@ impl Manager {
     /// `#[multiproc::managed]`. Python: `manager.Counter()` after `BaseManager.register('Counter', Counter)`.
     ///
     /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
     /// #[derive(serde::Serialize, serde::Deserialize)]
     /// struct Counter(u64);
     /// #[multiproc::managed]
@@ -219,6 +226,7 @@ impl Manager {
     /// A new empty shared list. Python: `manager.list()`.
     ///
     /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
     /// let list = multiproc::Manager::start()?.list::<String>()?;
     /// list.append("a".to_string())?;
@@ -244,6 +252,7 @@ impl Manager {
     /// A new empty shared dict (insertion-ordered). Python: `manager.dict()`.
     ///
     /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
     /// let d = multiproc::Manager::start()?.dict::<u32, String>()?;
     /// d.insert(1, "one".to_string())?;
@@ -271,6 +280,7 @@ impl Manager {
     /// A new namespace: named attributes of any type. Python: `manager.Namespace()`.
     ///
     /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
     /// let ns = multiproc::Manager::start()?.namespace()?;
     /// ns.set("x", &10u32)?;                  // ns.x = 10
@@ -284,6 +294,7 @@ impl Manager {
     /// A new shared value. Python: `manager.Value('i', 0)`.
     ///
     /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
     /// let v = multiproc::Manager::start()?.value(0i64)?;
     /// v.set(7)?;
@@ -297,6 +308,7 @@ impl Manager {
     /// A new unbounded FIFO queue. Python: `manager.Queue()`.
     ///
     /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
     /// let q = multiproc::Manager::start()?.queue::<u32>()?;
     /// q.put(1)?;
@@ -310,6 +322,7 @@ impl Manager {
     /// A new lock, released by the server if its holder's process dies. Python: `manager.Lock()`.
     ///
     /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
     /// let lock = multiproc::Manager::start()?.lock()?;
     /// let guard = lock.acquire()?;   // with lock:
@@ -323,6 +336,7 @@ impl Manager {
     /// A new event. Python: `manager.Event()`.
     ///
     /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
     /// let ev = multiproc::Manager::start()?.event()?;
     /// ev.set()?;
@@ -337,6 +351,7 @@ impl Manager {
     /// Python: `BaseManager.register('get_queue', callable=lambda: queue)`.
     ///
     /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
     /// let mgr = multiproc::Manager::serve("127.0.0.1:0", b"key")?;
     /// let results = mgr.dict::<u32, u32>()?;
@@ -352,6 +367,7 @@ impl Manager {
     /// `manager.get_queue()` on a connected `BaseManager`.
     ///
     /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
     /// let mgr = multiproc::Manager::connect("127.0.0.1:50000", b"key")?;
     /// let results: multiproc::manager::DictProxy<u32, u32> = mgr.lookup("results")?;

@@ -3,6 +3,7 @@
 //! with an authkey. Python: `multiprocessing.Manager()` / `BaseManager`.
 //!
 //! ```no_run
+//! # extern crate multiproc_runtime as multiproc;
 //! use multiproc::manager::ListProxy;
 //!
 //! #[multiproc::worker]

@@ -18,6 +18,7 @@ fn micros(d: Duration) -> u64 {
 /// An unbounded FIFO queue held by a manager. Python: `manager.Queue()`.
 ///
 /// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
 /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
 /// use std::time::Duration;
 /// let q = multiproc::Manager::start()?.queue::<String>()?;
@@ -89,6 +90,7 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
 /// `manager.Lock()`.
 ///
 /// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
 /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
 /// let mgr = multiproc::Manager::start()?;
 /// let (lock, d) = (mgr.lock()?, mgr.dict::<String, u64>()?);
@@ -168,6 +170,7 @@ impl Drop for LockGuard<'_> {
 /// An event held by a manager. Python: `manager.Event()`.
 ///
 /// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
 /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
 /// use std::time::Duration;
 /// let ev = multiproc::Manager::start()?.event()?;

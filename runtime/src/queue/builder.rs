@@ -8,6 +8,7 @@ use std::marker::PhantomData;
 /// Options for a new [`Queue`]: Python's `Queue(maxsize)` plus the size of the shared ring.
 ///
 /// ```
+/// # extern crate multiproc_runtime as multiproc;
 /// let q = multiproc::Queue::<Vec<u8>>::builder()
 ///     .maxsize(8)                 // at most 8 messages queued (0: unbounded, the default)
 ///     .ring_bytes(4 << 20)        // a 4 MiB ring: messages up to that size go in one piece
@@ -46,6 +47,7 @@ impl<T> QueueBuilder<T> {
     /// than the ring's bytes.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::Queue::<u8>::builder().maxsize(2).build()?;
     /// assert_eq!(q.maxsize(), 2);
     /// # Ok::<(), multiproc::Error>(())
@@ -60,6 +62,7 @@ impl<T> QueueBuilder<T> {
     /// further ahead of consumers.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::Queue::<u8>::builder().ring_bytes(100_000).build()?;
     /// assert_eq!(q.ring_bytes(), 131_072);
     /// # Ok::<(), multiproc::Error>(())
@@ -72,6 +75,7 @@ impl<T> QueueBuilder<T> {
     /// Creates the queue.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::Queue::<u8>::builder().build()?;
     /// assert!(q.is_empty());
     /// # Ok::<(), multiproc::Error>(())
@@ -83,6 +87,7 @@ impl<T> QueueBuilder<T> {
     /// Creates a [`JoinableQueue`] with these options.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::Queue::<u8>::builder().maxsize(4).build_joinable()?;
     /// q.put(1)?;
     /// q.get()?;

@@ -8,6 +8,7 @@ use std::fmt;
 /// Converts into [`multiproc::Error`](crate::Error) with `?` (the value is dropped then).
 ///
 /// ```
+/// # extern crate multiproc_runtime as multiproc;
 /// use multiproc::{ErrorKind, Queue};
 /// let q = Queue::<String>::bounded(1)?;
 /// q.put("first".to_string())?;
@@ -29,6 +30,7 @@ impl<T> PutError<T> {
     /// The value that was not put.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::Queue::<u8>::bounded(1)?;
     /// q.put(1)?;
     /// assert_eq!(q.try_put(2).unwrap_err().into_inner(), 2);
@@ -41,6 +43,7 @@ impl<T> PutError<T> {
     /// The value and the error.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::Queue::<u8>::bounded(1)?;
     /// q.put(1)?;
     /// let (value, error) = q.try_put(2).unwrap_err().into_parts();
@@ -55,6 +58,7 @@ impl<T> PutError<T> {
     /// [`ErrorKind::Closed`], [`ErrorKind::Codec`], ...
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::Queue::<u8>::bounded(1)?;
     /// q.put(1)?;
     /// assert!(q.try_put(2).unwrap_err().kind() == &multiproc::ErrorKind::Full);
@@ -67,6 +71,7 @@ impl<T> PutError<T> {
     /// The error, without the value.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::Queue::<u8>::bounded(1)?;
     /// q.put(1)?;
     /// assert_eq!(q.try_put(2).unwrap_err().error().to_string(), "the queue is full");

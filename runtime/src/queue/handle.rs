@@ -27,6 +27,7 @@ use std::time::Duration;
 /// the middle of a `put` leaves nothing half-written behind.
 ///
 /// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
 /// use multiproc::{worker, Queue};
 ///
 /// #[worker]
@@ -72,6 +73,7 @@ impl<T> Queue<T> {
     /// Options: `maxsize` and the ring size.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::Queue::<u32>::builder().maxsize(100).build()?;
     /// assert_eq!(q.maxsize(), 100);
     /// # Ok::<(), multiproc::Error>(())
@@ -83,6 +85,7 @@ impl<T> Queue<T> {
     /// An unbounded queue. Python: `Queue()`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::Queue::<String>::new()?;
     /// q.put("hello".to_string())?;
     /// assert_eq!(q.get()?, "hello");
@@ -96,6 +99,7 @@ impl<T> Queue<T> {
     /// `Queue(maxsize)`. `maxsize` 0 means unbounded.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::Queue::<u8>::bounded(2)?;
     /// q.put(1)?;
     /// q.put(2)?;
@@ -110,6 +114,7 @@ impl<T> Queue<T> {
     /// `q.qsize()`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::Queue::<u8>::new()?;
     /// q.put(1)?;
     /// q.put(2)?;
@@ -123,6 +128,7 @@ impl<T> Queue<T> {
     /// True if no message is queued. Python: `q.empty()`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::Queue::<u8>::new()?;
     /// assert!(q.is_empty());
     /// # Ok::<(), multiproc::Error>(())
@@ -134,6 +140,7 @@ impl<T> Queue<T> {
     /// True if the queue is bounded and holds `maxsize` messages. Python: `q.full()`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::Queue::<u8>::bounded(1)?;
     /// assert!(!q.is_full());
     /// q.put(7)?;
@@ -148,6 +155,7 @@ impl<T> Queue<T> {
     /// The bound given at creation, 0 for unbounded.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// assert_eq!(multiproc::Queue::<u8>::new()?.maxsize(), 0);
     /// # Ok::<(), multiproc::Error>(())
     /// ```
@@ -158,6 +166,7 @@ impl<T> Queue<T> {
     /// Size of the shared ring in bytes.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// assert_eq!(multiproc::Queue::<u8>::new()?.ring_bytes(), 1 << 20);
     /// # Ok::<(), multiproc::Error>(())
     /// ```
@@ -171,6 +180,7 @@ impl<T> Queue<T> {
     /// Python: `q.close()`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::Queue::<u8>::new()?;
     /// q.close();
     /// assert_eq!(q.put(1).unwrap_err().kind(), &multiproc::ErrorKind::Closed);
@@ -183,6 +193,7 @@ impl<T> Queue<T> {
     /// True once [`close`](Self::close) was called on this handle.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::Queue::<u8>::new()?;
     /// assert!(!q.is_closed());
     /// q.close();
@@ -248,6 +259,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// could get is alive, [`ErrorKind::Closed`] after [`close`](Self::close). Python: `q.put(obj)`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::Queue::<(u32, String)>::new()?;
     /// q.put((1, "one".to_string()))?;
     /// assert_eq!(q.get()?, (1, "one".to_string()));
@@ -261,6 +273,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// `q.put(obj, timeout=t)`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// use std::time::Duration;
     /// let q = multiproc::Queue::<u8>::bounded(1)?;
     /// q.put_timeout(1, Duration::from_millis(10))?;
@@ -278,6 +291,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// `q.put_nowait(obj)`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::Queue::<u8>::bounded(1)?;
     /// q.try_put(1)?;
     /// assert!(q.try_put(2).is_err());
@@ -300,6 +314,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// the queue stays usable). Python: `q.get()`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::Queue::<Vec<u32>>::new()?;
     /// q.put(vec![1, 2, 3])?;
     /// assert_eq!(q.get()?, [1, 2, 3]);
@@ -314,6 +329,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// `q.get(timeout=t)`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::Queue::<u8>::new()?;
     /// let err = q.get_timeout(std::time::Duration::from_millis(5)).unwrap_err();
     /// assert!(err.is_timeout());
@@ -328,6 +344,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// `q.get_nowait()`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::Queue::<u8>::new()?;
     /// assert_eq!(q.try_get().unwrap_err().kind(), &multiproc::ErrorKind::Empty);
     /// q.put(5)?;

@@ -15,6 +15,7 @@ use std::time::Duration;
 /// counts as received: call `task_done` for it too.
 ///
 /// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
 /// use multiproc::{worker, JoinableQueue};
 ///
 /// #[worker]
@@ -53,6 +54,7 @@ impl<T> JoinableQueue<T> {
     /// An unbounded joinable queue. Python: `JoinableQueue()`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::JoinableQueue::<u8>::new()?;
     /// q.put(1)?;
     /// assert_eq!(q.get()?, 1);
@@ -67,6 +69,7 @@ impl<T> JoinableQueue<T> {
     /// A joinable queue holding at most `maxsize` messages. Python: `JoinableQueue(maxsize)`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::JoinableQueue::<u8>::bounded(1)?;
     /// q.put(1)?;
     /// assert!(q.is_full());
@@ -80,6 +83,7 @@ impl<T> JoinableQueue<T> {
     /// when called more times than messages were put. Python: `q.task_done()`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::JoinableQueue::<u8>::new()?;
     /// q.put(1)?;
     /// q.get()?;
@@ -94,6 +98,7 @@ impl<T> JoinableQueue<T> {
     /// Tasks put and not yet marked done.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::JoinableQueue::<u8>::new()?;
     /// q.put(1)?;
     /// q.put(2)?;
@@ -109,6 +114,7 @@ impl<T> JoinableQueue<T> {
     /// handle of the queue is alive to finish them. Python: `q.join()`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::JoinableQueue::<u8>::new()?;
     /// q.join()?;                              // nothing put: returns at once
     /// # Ok::<(), multiproc::Error>(())
@@ -121,6 +127,7 @@ impl<T> JoinableQueue<T> {
     /// after `timeout`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::JoinableQueue::<u8>::new()?;
     /// let other = q.clone();                  // someone could still finish the task
     /// q.put(1)?;

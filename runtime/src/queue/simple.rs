@@ -10,6 +10,7 @@ use std::time::Duration;
 /// `multiprocessing.SimpleQueue`. Same machinery and guarantees as [`Queue`].
 ///
 /// ```
+/// # extern crate multiproc_runtime as multiproc;
 /// let q = multiproc::SimpleQueue::<String>::new()?;      // Python: q = SimpleQueue()
 /// q.put("job".to_string())?;
 /// assert!(!q.is_empty());
@@ -24,6 +25,7 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
     /// A new, empty queue. Python: `SimpleQueue()`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// assert!(multiproc::SimpleQueue::<u8>::new()?.is_empty());
     /// # Ok::<(), multiproc::Error>(())
     /// ```
@@ -36,6 +38,7 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
     /// `q.put(obj)`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::SimpleQueue::<u8>::new()?;
     /// q.put(1)?;
     /// # Ok::<(), multiproc::Error>(())
@@ -48,6 +51,7 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
     /// `q.get()`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::SimpleQueue::<u8>::new()?;
     /// q.put(3)?;
     /// assert_eq!(q.get()?, 3);
@@ -60,6 +64,7 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
     /// Like [`get`](Self::get) with a timeout.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::SimpleQueue::<u8>::new()?;
     /// assert!(q.get_timeout(std::time::Duration::from_millis(1)).unwrap_err().is_timeout());
     /// # Ok::<(), multiproc::Error>(())
@@ -72,6 +77,7 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
     /// [`ErrorKind::Empty`](crate::ErrorKind::Empty).
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::SimpleQueue::<u8>::new()?;
     /// assert!(q.try_get().is_err());
     /// # Ok::<(), multiproc::Error>(())
@@ -83,6 +89,7 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
     /// True if no message is queued. Python: `q.empty()`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// assert!(multiproc::SimpleQueue::<u8>::new()?.is_empty());
     /// # Ok::<(), multiproc::Error>(())
     /// ```
@@ -93,6 +100,7 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
     /// Closes this handle; see [`Queue::close`]. Python: `q.close()`.
     ///
     /// ```
+    /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::SimpleQueue::<u8>::new()?;
     /// q.close();
     /// assert!(q.put(1).is_err());
