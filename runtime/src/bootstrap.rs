@@ -133,6 +133,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 fn child_main(boot: Boot) -> ! {
     IN_CHILD.store(true, Ordering::Relaxed);
+    sys::process::name_after_executable();
     if let Some(saved) = boot.stdout {
         // SAFETY: `saved` is the parent's stdout duplicated into this process by the spawn file actions;
         // dup2 onto fd 1 and close the spare.
