@@ -12,7 +12,7 @@ use crate::registry;
 use crate::sys;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
-use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,12 +58,23 @@ fn boot_env() -> BootEnv {
         return BootEnv::None;
     };
     let stdout = parts.next().flatten();
-    if !sys::fd::is_unix_socket(socket) {
-        // Inherited the variable but not the socket: a grandchild started by other means. Run normally.
-        return BootEnv::None;
-    }
     if sys::process::getppid() != ppid {
-        return BootEnv::Orphaned;
+        // Either a grandchild that inherited the variable through some other spawn (run normally), or
+        // our parent died before we got here (leave).
+        return if sys::fd::is_unix_socket(socket) {
+            BootEnv::Orphaned
+        } else {
+            BootEnv::None
+        };
+    }
+    if !sys::fd::is_unix_socket(socket) {
+        // Started by multiproc but the socket did not arrive: never fall back to running `main` as a
+        // parent, which would spawn again.
+        let _ = writeln!(
+            std::io::stderr(),
+            "multiproc: this process was started as a worker but its bootstrap socket (fd {socket}) did not arrive"
+        );
+        std::process::exit(EXIT_NOT_BOOTSTRAPPED);
     }
     BootEnv::Ours(Boot { socket, stdout })
 }
@@ -146,7 +157,7 @@ fn child_main(boot: Boot) -> ! {
     let socket = unsafe { OwnedFd::from_raw_fd(boot.socket) };
     // SAFETY: borrowed only for this call, while `socket` is alive.
     let _ = sys::fd::set_cloexec(unsafe { BorrowedFd::borrow_raw(boot.socket) }, true);
-    watch_parent(boot.socket);
+    watch_parent(socket.as_fd());
     let chan = Channel::from_fd(socket);
     if chan.send_raw(READY, &[]).is_err() {
         std::process::exit(1);
@@ -165,7 +176,14 @@ fn child_main(boot: Boot) -> ! {
         Err(e) if e.is_disconnected() => std::process::exit(1),
         Err(e) => ((Report::Failed(e.to_string()), None), 1),
     };
-    let sent = send_report(&chan, report);
+    let mut sent = send_report(&chan, report);
+    if let Err(e) = &sent {
+        if !e.is_disconnected() {
+            // The result itself could not go (too large, too many handles): say so instead.
+            let why = format!("the worker's result could not be sent back: {e}");
+            sent = send_report(&chan, (Report::Failed(why), None));
+        }
+    }
     if let Err(e) = sent {
         let _ = writeln!(
             std::io::stderr(),
@@ -225,18 +243,26 @@ pub(crate) fn send_report(
 }
 
 /// Kills this child when its parent goes away: the parent's end of the bootstrap socket closes when the
-/// parent process dies (for any reason), which a small thread watches for.
-fn watch_parent(socket: RawFd) {
+/// parent process dies (for any reason), which a small thread watches for on its own duplicate of the
+/// socket (so worker code that closes descriptors cannot blind it or make it spin).
+fn watch_parent(socket: BorrowedFd<'_>) {
+    let Ok(own) = socket.try_clone_to_owned() else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "multiproc: could not watch the parent process"
+        );
+        return;
+    };
     let spawned = std::thread::Builder::new()
         .name("multiproc-parent-watch".into())
         .stack_size(64 * 1024)
         .spawn(move || {
-            // SAFETY: the socket stays open until this process exits (the child never closes it).
-            let fd = unsafe { BorrowedFd::borrow_raw(socket) };
             loop {
-                match sys::socket::poll_one(fd, libc::POLLRDHUP, -1) {
+                match sys::socket::poll_one(own.as_fd(), libc::POLLRDHUP, -1) {
+                    Ok(rev) if rev & libc::POLLNVAL != 0 => return,
                     Ok(rev) if rev & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 => {
                         let _ = sys::process::kill(sys::process::getpid(), libc::SIGKILL);
+                        return;
                     }
                     Ok(_) => continue,
                     Err(_) => return,

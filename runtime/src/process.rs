@@ -2,7 +2,7 @@
 
 use crate::bootstrap::{self, READY};
 use crate::error::{Error, ErrorKind, Result};
-use crate::ipc::channel::Channel;
+use crate::ipc::channel::{Channel, DEFAULT_MAX_MESSAGE};
 use crate::registry;
 use crate::sys::{self, process::ExitStatus};
 use crate::worker::WorkerFn;
@@ -42,6 +42,8 @@ pub struct Process<R = ()> {
     chan: Channel,
     ready: bool,
     status: Option<ExitStatus>,
+    /// Reaped (by us, or by someone else: then `status` stays unknown).
+    gone: bool,
     taken: bool,
     _result: PhantomData<fn() -> R>,
 }
@@ -99,10 +101,18 @@ impl ProcessBuilder {
     ) -> Result<Process<R>> {
         let task = bootstrap::encode_task(entry_name, &args)?;
         drop(args);
+        Channel::check_sendable(task.bytes.len(), task.fds.len(), DEFAULT_MAX_MESSAGE)?;
         let (child, chan) = spawn_child()?;
         let borrowed: Vec<_> = task.fds.iter().map(|f| f.as_fd()).collect();
-        // A child that dies before reading its task is reported by join, with its exit status.
-        let _ = chan.send_raw(&task.bytes, &borrowed);
+        match chan.send_raw(&task.bytes, &borrowed) {
+            // A child that dies before reading its task is reported by join, with its exit status.
+            Ok(()) => {}
+            Err(e) if e.is_disconnected() => {}
+            Err(e) => {
+                kill_and_reap(child.pid, child.pidfd.as_ref());
+                return Err(e);
+            }
+        }
         let name = self
             .name
             .unwrap_or_else(|| format!("Process-{}", COUNTER.fetch_add(1, Ordering::Relaxed)));
@@ -113,10 +123,20 @@ impl ProcessBuilder {
             chan,
             ready: false,
             status: None,
+            gone: false,
             taken: false,
             _result: PhantomData,
         })
     }
+}
+
+/// SIGKILLs a child we started and reaps it.
+fn kill_and_reap(pid: libc::pid_t, pidfd: Option<&OwnedFd>) {
+    let _ = match pidfd {
+        Some(fd) => sys::process::pidfd_signal(fd.as_fd(), libc::SIGKILL),
+        None => sys::process::kill(pid, libc::SIGKILL),
+    };
+    let _ = sys::process::wait_pid(pid, false);
 }
 
 pub(crate) struct Child {
@@ -267,32 +287,47 @@ impl<R: DeserializeOwned> Process<R> {
         )
     }
 
-    fn reap_blocking(&mut self) -> Option<ExitStatus> {
-        if self.status.is_none() {
-            self.status = sys::process::wait_pid(self.pid, false).ok().flatten();
+    /// Reaps the child if it has exited (waiting for that when `block`). A child reaped by someone else
+    /// (`SIGCHLD` ignored, a `waitpid(-1)` elsewhere) counts as gone with an unknown status.
+    fn reap(&mut self, block: bool) {
+        if self.gone {
+            return;
         }
-        self.status
+        match sys::process::wait_pid(self.pid, !block) {
+            Ok(Some(status)) => {
+                self.status = Some(status);
+                self.gone = true;
+            }
+            Ok(None) => {}
+            Err(_) => self.gone = true,
+        }
     }
 
-    fn poll_status(&mut self) -> Option<ExitStatus> {
-        if self.status.is_none() {
-            self.status = sys::process::wait_pid(self.pid, true).ok().flatten();
-        }
+    fn reap_blocking(&mut self) -> Option<ExitStatus> {
+        self.reap(true);
         self.status
     }
 
     /// True while the child runs. Python: `p.is_alive()`.
+    ///
+    /// The result travels on a socket the child writes before exiting: a worker whose result is larger
+    /// than the socket buffer (~200 KiB) stays alive until somebody `join`s it, so wait with
+    /// [`join_timeout`](Self::join_timeout) rather than a loop on `is_alive`.
     pub fn is_alive(&mut self) -> bool {
-        self.poll_status().is_none()
+        self.reap(false);
+        !self.gone
     }
 
-    /// How the child ended, or `None` while it runs. Python: `p.exitcode` (see [`ExitStatus::exitcode`]).
+    /// How the child ended, or `None` while it runs (or if another part of the program reaped it).
+    /// Python: `p.exitcode` (see [`ExitStatus::exitcode`]).
     pub fn exit_status(&mut self) -> Option<ExitStatus> {
-        self.poll_status()
+        self.reap(false);
+        self.status
     }
 
     fn signal(&mut self, sig: i32) -> Result<()> {
-        if self.poll_status().is_some() {
+        self.reap(false);
+        if self.gone {
             return Ok(());
         }
         let res = match &self.pidfd {
@@ -320,18 +355,19 @@ impl<R: DeserializeOwned> Process<R> {
 
 impl<R> Drop for Process<R> {
     fn drop(&mut self) {
-        if self.status.is_none() {
-            match &self.pidfd {
-                Some(fd) => {
-                    let _ = sys::process::pidfd_signal(fd.as_fd(), libc::SIGKILL);
-                }
-                None => {
-                    if let Ok(None) = sys::process::wait_pid(self.pid, true) {
-                        let _ = sys::process::kill(self.pid, libc::SIGKILL);
-                    }
+        if self.gone {
+            return;
+        }
+        match &self.pidfd {
+            Some(fd) => {
+                let _ = sys::process::pidfd_signal(fd.as_fd(), libc::SIGKILL);
+                let _ = sys::process::wait_pid(self.pid, false);
+            }
+            None => {
+                if let Ok(None) = sys::process::wait_pid(self.pid, true) {
+                    kill_and_reap(self.pid, None);
                 }
             }
-            let _ = sys::process::wait_pid(self.pid, false);
         }
     }
 }

@@ -52,6 +52,26 @@ struct RecvState {
     /// A large frame being read into its own allocation: (bytes so far, bytes received, descriptor count).
     partial: Option<(Vec<u8>, usize, usize)>,
     eof: bool,
+    /// Descriptors were lost in transit: frames and descriptors can no longer be matched up.
+    broken: bool,
+}
+
+fn too_large(size: usize, limit: usize) -> Error {
+    Error::new(
+        ErrorKind::MessageTooLarge { size, limit },
+        format!(
+            "message of {size} bytes exceeds the channel's limit of {limit} bytes; raise the limit \
+             (set_max_message) or send the data in parts"
+        ),
+    )
+}
+
+fn broken_error() -> Error {
+    Error::new(
+        ErrorKind::InvalidHandle,
+        "this connection lost file descriptors in transit (is the process out of descriptors? see ulimit -n); \
+         it cannot be used any more: open a new pipe",
+    )
 }
 
 /// One end of a framed, descriptor-carrying byte stream. Sends and receives may happen from different
@@ -98,16 +118,7 @@ impl Channel {
     }
 
     fn too_large(&self, size: usize) -> Error {
-        Error::new(
-            ErrorKind::MessageTooLarge {
-                size,
-                limit: self.max_message,
-            },
-            format!(
-                "message of {size} bytes exceeds this channel's limit of {} bytes; raise the limit or send it in parts",
-                self.max_message
-            ),
-        )
+        too_large(size, self.max_message)
     }
 
     fn write_all(&self, header_and_payload: &[&[u8]], fds: &[BorrowedFd<'_>]) -> Result<()> {
@@ -130,20 +141,26 @@ impl Channel {
         Ok(())
     }
 
-    /// Sends `payload` as one frame with `fds` beside it.
-    pub(crate) fn send_raw(&self, payload: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
-        if payload.len() > self.max_message {
-            return Err(self.too_large(payload.len()));
+    /// Checks a frame of `len` bytes and `nfds` descriptors against the limits of a channel accepting
+    /// `max_message` bytes, before anything is sent.
+    pub(crate) fn check_sendable(len: usize, nfds: usize, max_message: usize) -> Result<()> {
+        if len > max_message {
+            return Err(too_large(len, max_message));
         }
-        if fds.len() > MAX_FDS_PER_MSG {
+        if nfds > MAX_FDS_PER_MSG {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 format!(
-                    "a message may carry at most {MAX_FDS_PER_MSG} handles, this one has {}",
-                    fds.len()
+                    "a message may carry at most {MAX_FDS_PER_MSG} handles, this one has {nfds}"
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// Sends `payload` as one frame with `fds` beside it.
+    pub(crate) fn send_raw(&self, payload: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
+        Channel::check_sendable(payload.len(), fds.len(), self.max_message)?;
         let mut header = [0u8; HEADER];
         header[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
         header[4..].copy_from_slice(&(fds.len() as u32).to_le_bytes());
@@ -163,19 +180,9 @@ impl Channel {
             return Err(e);
         }
         let len = buf.len() - HEADER;
-        if len > self.max_message {
+        if let Err(e) = Channel::check_sendable(len, fds.len(), self.max_message) {
             buf.clear();
-            return Err(self.too_large(len));
-        }
-        if fds.len() > MAX_FDS_PER_MSG {
-            buf.clear();
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "a message may carry at most {MAX_FDS_PER_MSG} handles, this one has {}",
-                    fds.len()
-                ),
-            ));
+            return Err(e);
         }
         buf[..4].copy_from_slice(&(len as u32).to_le_bytes());
         buf[4..HEADER].copy_from_slice(&(fds.len() as u32).to_le_bytes());
@@ -195,6 +202,9 @@ impl Channel {
     ) -> Result<R> {
         let mut st = lock(&self.rx);
         let st = &mut *st;
+        if st.broken {
+            return Err(broken_error());
+        }
         if st.buf.len() < READ_AHEAD {
             st.buf.resize(READ_AHEAD, 0);
         }
@@ -268,19 +278,40 @@ impl Channel {
         self.recv_with(deadline, |frame, fds| Ok((frame.into_vec(), fds)))
     }
 
-    /// True when a frame (or the end of the stream) can be received without blocking, waiting up to
-    /// `timeout`.
+    /// True when a frame (or the end of the stream) is ready, waiting up to `timeout`. A frame still
+    /// arriving counts as ready once its first bytes are here (receiving it then waits only for the
+    /// rest, which the sender is writing). Another thread receiving right now counts as not ready.
     pub(crate) fn poll(&self, timeout: Duration) -> Result<bool> {
-        {
-            let st = lock(&self.rx);
-            if st.eof || st.end - st.start >= HEADER {
+        let deadline = crate::sys::deadline_after(timeout);
+        loop {
+            match self.rx.try_lock() {
+                Ok(st) => {
+                    if st.eof
+                        || st.broken
+                        || (st.skip == 0 && st.end > st.start)
+                        || st.partial.is_some()
+                    {
+                        return Ok(true);
+                    }
+                }
+                Err(std::sync::TryLockError::Poisoned(p)) => {
+                    let st = p.into_inner();
+                    if st.eof || st.end > st.start {
+                        return Ok(true);
+                    }
+                }
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+            let ms = crate::sys::poll_timeout_ms(deadline);
+            let rev = socket::poll_one(self.fd.as_fd(), libc::POLLIN, ms)
+                .map_err(|e| Error::io("poll failed", e))?;
+            if rev != 0 && self.rx.try_lock().is_ok() {
                 return Ok(true);
             }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(false);
+            }
         }
-        let ms = crate::sys::poll_timeout_ms(crate::sys::deadline_after(timeout));
-        let rev = socket::poll_one(self.fd.as_fd(), libc::POLLIN, ms)
-            .map_err(|e| Error::io("poll failed", e))?;
-        Ok(rev != 0)
     }
 
     fn wait_readable(&self, deadline: Instant) -> Result<()> {
@@ -317,7 +348,12 @@ impl Channel {
                     return Err(e);
                 }
             }
-            let n = recv(self.fd.as_fd(), &mut owned[got..], &mut st.fds)?;
+            let n = recv(
+                self.fd.as_fd(),
+                &mut owned[got..],
+                &mut st.fds,
+                &mut st.broken,
+            )?;
             if n == 0 {
                 st.eof = true;
                 return Err(Error::disconnected(
@@ -351,8 +387,14 @@ impl Channel {
         if let Some(d) = deadline {
             self.wait_readable(d)?;
         }
-        let RecvState { buf, end, fds, .. } = st;
-        let n = recv(self.fd.as_fd(), &mut buf[*end..], fds)?;
+        let RecvState {
+            buf,
+            end,
+            fds,
+            broken,
+            ..
+        } = st;
+        let n = recv(self.fd.as_fd(), &mut buf[*end..], fds, broken)?;
         if n == 0 {
             st.eof = true;
             return self.fill(st, None);
@@ -367,10 +409,21 @@ enum FrameRef {
     Owned(Vec<u8>),
 }
 
-/// `recvmsg`, with a connection reset by a dying peer read as the end of the stream.
-fn recv(fd: BorrowedFd<'_>, buf: &mut [u8], fds: &mut VecDeque<OwnedFd>) -> Result<usize> {
+/// `recvmsg`, with a connection reset by a dying peer read as the end of the stream. Lost descriptors
+/// mark the channel broken for good: the bytes are consumed, so frames and descriptors no longer match.
+fn recv(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    fds: &mut VecDeque<OwnedFd>,
+    broken: &mut bool,
+) -> Result<usize> {
     match socket::recv_with_fds(fd, buf, fds) {
-        Ok(n) => Ok(n),
+        Ok(r) if r.fds_lost => {
+            *broken = true;
+            fds.clear();
+            Err(broken_error())
+        }
+        Ok(r) => Ok(r.bytes),
         Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => Ok(0),
         Err(e) => Err(Error::io("recv failed", e)),
     }
@@ -446,6 +499,7 @@ impl<'de> Deserialize<'de> for Channel {
                 skip: w.skip as usize,
                 partial: None,
                 eof: w.eof,
+                broken: false,
             }),
             tx: Mutex::default(),
             max_message: w.max_message as usize,

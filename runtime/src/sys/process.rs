@@ -127,9 +127,15 @@ pub(crate) fn getppid() -> libc::pid_t {
 /// Names this process (`comm`, shown by `ps`/`top`) after its executable: a child started through
 /// `/proc/self/exe` would otherwise be called "exe".
 pub(crate) fn name_after_executable() {
-    let Ok(exe) = std::fs::read_link("/proc/self/exe") else { return };
+    let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
+        return;
+    };
     let Some(base) = exe.file_name() else { return };
-    let mut name: Vec<u8> = std::os::unix::ffi::OsStrExt::as_bytes(base).iter().copied().take(15).collect();
+    let mut name: Vec<u8> = std::os::unix::ffi::OsStrExt::as_bytes(base)
+        .iter()
+        .copied()
+        .take(15)
+        .collect();
     name.push(0);
     // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes from a live buffer.
     unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0) };

@@ -6,6 +6,9 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 /// Most descriptors one `sendmsg` may carry (the kernel's `SCM_MAX_FD`).
 pub(crate) const MAX_FDS_PER_MSG: usize = 253;
 
+/// Control-message buffer: `CMSG_SPACE(253 * 4)` = 1032 bytes, rounded up to whole `u64`s for alignment.
+type CmsgBuf = [u64; 130];
+
 /// A connected pair of `AF_UNIX` stream sockets, both close-on-exec.
 pub(crate) fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as RawFd; 2];
@@ -46,7 +49,7 @@ pub(crate) fn send_parts(
         slot.iov_base = part.as_ptr() as *mut libc::c_void;
         slot.iov_len = part.len();
     }
-    let mut cbuf = [0u64; 128]; // 1 KiB, aligned: room for MAX_FDS_PER_MSG descriptors
+    let mut cbuf: CmsgBuf = [0; 130];
     // SAFETY: msghdr is plain data; every pointer set below points into live local buffers.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = iov.as_mut_ptr();
@@ -59,9 +62,15 @@ pub(crate) fn send_parts(
             ));
         }
         let space = cmsg_space(fds.len());
+        assert!(
+            space <= std::mem::size_of::<CmsgBuf>(),
+            "control buffer too small for {} fds",
+            fds.len()
+        );
         msg.msg_control = cbuf.as_mut_ptr().cast();
         msg.msg_controllen = space;
-        // SAFETY: msg_control points at `space` <= 1 KiB writable bytes; CMSG_FIRSTHDR/CMSG_DATA stay inside.
+        // SAFETY: msg_control points at `space` writable bytes (asserted to fit in `cbuf` above);
+        // CMSG_FIRSTHDR/CMSG_DATA and the `fds.len()` ints written stay inside those `space` bytes.
         unsafe {
             let cmsg = libc::CMSG_FIRSTHDR(&msg);
             (*cmsg).cmsg_level = libc::SOL_SOCKET;
@@ -87,18 +96,26 @@ pub(crate) fn send_parts(
     }
 }
 
+/// What one `recvmsg` got.
+pub(crate) struct Received {
+    /// Bytes read; 0 at end of stream.
+    pub bytes: usize,
+    /// The kernel dropped descriptors (`MSG_CTRUNC`: the receiver is out of descriptors, say). The
+    /// bytes were still consumed from the stream.
+    pub fds_lost: bool,
+}
+
 /// Receives up to `buf.len()` bytes; descriptors that arrive are appended to `fds` (close-on-exec).
-/// Returns 0 at end of stream.
 pub(crate) fn recv_with_fds(
     sock: BorrowedFd<'_>,
     buf: &mut [u8],
     fds: &mut impl Extend<OwnedFd>,
-) -> io::Result<usize> {
+) -> io::Result<Received> {
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
     };
-    let mut cbuf = [0u64; 128];
+    let mut cbuf: CmsgBuf = [0; 130];
     // SAFETY: plain data, pointers set to live local buffers below.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
@@ -134,15 +151,15 @@ pub(crate) fn recv_with_fds(
             }
         }
     }
-    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
-        return Err(io::Error::other(
-            "descriptors were lost in transit (control data truncated)",
-        ));
-    }
-    Ok(n)
+    Ok(Received {
+        bytes: n,
+        fds_lost: msg.msg_flags & libc::MSG_CTRUNC != 0,
+    })
 }
 
-/// Waits until `fd` has one of `events` (or an error/hang-up); false on timeout. `timeout_ms` < 0 waits forever.
+/// Waits until `fd` has one of `events` (or an error/hang-up) and returns the events seen; 0 on timeout
+/// or when a signal interrupted the wait, so that callers loop against their own deadline (retrying
+/// with the same timeout would let frequent signals postpone it forever). `timeout_ms` < 0: no timeout.
 pub(crate) fn poll_one(
     fd: BorrowedFd<'_>,
     events: libc::c_short,
@@ -153,15 +170,15 @@ pub(crate) fn poll_one(
         events,
         revents: 0,
     };
-    loop {
-        // SAFETY: one valid pollfd.
-        let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
-        if rc >= 0 {
-            return Ok(if rc == 0 { 0 } else { pfd.revents });
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
+    // SAFETY: one valid pollfd.
+    let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    if rc >= 0 {
+        return Ok(if rc == 0 { 0 } else { pfd.revents });
+    }
+    let err = io::Error::last_os_error();
+    if err.kind() == io::ErrorKind::Interrupted {
+        Ok(0)
+    } else {
+        Err(err)
     }
 }

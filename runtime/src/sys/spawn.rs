@@ -1,11 +1,14 @@
 //! Starting the child: `posix_spawn` of `/proc/self/exe`, nothing run between fork and exec. Only the
-//! descriptors named in `keep` reach the child: their close-on-exec flag is cleared by a `dup2(fd, fd)`
-//! file action inside the child (glibc >= 2.29 clears the flag for same-number dup2), never in the parent,
-//! so a concurrent spawn on another thread cannot inherit them.
+//! descriptors named in `keep` reach the child, under their own numbers: the parent makes a close-on-exec
+//! duplicate of each and the spawn's file actions `dup2(duplicate, fd)` inside the child, which leaves
+//! `fd` without close-on-exec there only (a dup2 between two numbers always clears the flag, on every
+//! libc). The parent's flags never change, so a concurrent spawn on another thread inherits nothing.
+//! The child starts with an empty signal mask and default dispositions for the usual termination
+//! signals, whatever the spawning thread had.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 /// What to start and how.
@@ -74,11 +77,22 @@ pub(crate) fn spawn_self(req: &SpawnRequest<'_>) -> io::Result<libc::pid_t> {
         check(libc::posix_spawn_file_actions_init(fa.as_mut_ptr()))?;
         FileActions(fa.assume_init())
     };
-    for fd in &req.keep {
-        let raw = fd.as_raw_fd();
-        // SAFETY: valid file-actions object; the descriptor is open for the duration of the spawn.
-        check(unsafe { libc::posix_spawn_file_actions_adddup2(&mut actions.0, raw, raw) })?;
+    let aliases: Vec<OwnedFd> = req
+        .keep
+        .iter()
+        .map(|fd| fd.try_clone_to_owned())
+        .collect::<io::Result<_>>()?;
+    for (fd, alias) in req.keep.iter().zip(&aliases) {
+        // SAFETY: valid file-actions object; both descriptors stay open for the duration of the spawn.
+        check(unsafe {
+            libc::posix_spawn_file_actions_adddup2(
+                &mut actions.0,
+                alias.as_raw_fd(),
+                fd.as_raw_fd(),
+            )
+        })?;
     }
+    let attr = SpawnAttr::new()?;
     if req.stdout_to_null {
         // SAFETY: valid file-actions object and a NUL-terminated path.
         check(unsafe {
@@ -99,11 +113,61 @@ pub(crate) fn spawn_self(req: &SpawnRequest<'_>) -> io::Result<libc::pid_t> {
             &mut pid,
             exe.as_ptr(),
             &actions.0,
-            std::ptr::null(),
+            &attr.0,
             argv_ptrs.as_ptr(),
             envp_ptrs.as_ptr(),
         )
     };
+    drop(aliases);
     check(rc)?;
     Ok(pid)
+}
+
+struct SpawnAttr(libc::posix_spawnattr_t);
+
+impl SpawnAttr {
+    /// Empty signal mask; SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE back to their default actions.
+    fn new() -> io::Result<SpawnAttr> {
+        // SAFETY: the attribute object is initialised before use and destroyed by Drop; the sigsets are
+        // initialised by sigemptyset before being read.
+        unsafe {
+            let mut raw = std::mem::MaybeUninit::<libc::posix_spawnattr_t>::uninit();
+            check(libc::posix_spawnattr_init(raw.as_mut_ptr()))?;
+            let mut attr = SpawnAttr(raw.assume_init());
+            let mut empty = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+            libc::sigemptyset(empty.as_mut_ptr());
+            check(libc::posix_spawnattr_setsigmask(
+                &mut attr.0,
+                empty.as_ptr(),
+            ))?;
+            let mut defaults = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+            libc::sigemptyset(defaults.as_mut_ptr());
+            for sig in [
+                libc::SIGTERM,
+                libc::SIGINT,
+                libc::SIGHUP,
+                libc::SIGQUIT,
+                libc::SIGPIPE,
+            ] {
+                libc::sigaddset(defaults.as_mut_ptr(), sig);
+            }
+            check(libc::posix_spawnattr_setsigdefault(
+                &mut attr.0,
+                defaults.as_ptr(),
+            ))?;
+            let flags = libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF;
+            check(libc::posix_spawnattr_setflags(
+                &mut attr.0,
+                flags as libc::c_short,
+            ))?;
+            Ok(attr)
+        }
+    }
+}
+
+impl Drop for SpawnAttr {
+    fn drop(&mut self) {
+        // SAFETY: initialised in `new`.
+        unsafe { libc::posix_spawnattr_destroy(&mut self.0) };
+    }
 }
