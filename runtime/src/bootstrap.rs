@@ -187,7 +187,23 @@ pub(crate) fn run_task(bytes: &[u8], fds: Vec<OwnedFd>) -> (Report, Option<codec
         })?;
         (entry.invoke)(&bytes[used..], fds)
     };
-    match catch_unwind(AssertUnwindSafe(run)) {
+    outcome(catch_unwind(AssertUnwindSafe(run)))
+}
+
+/// Runs one call of an already looked-up entry on its encoded arguments, catching a panic. Pool workers
+/// use it for every item of a chunk after looking the entry up once.
+pub(crate) fn run_invoke(
+    invoke: registry::Invoke,
+    args: &[u8],
+    fds: Vec<OwnedFd>,
+) -> (Report, Option<codec::Encoded>) {
+    outcome(catch_unwind(AssertUnwindSafe(|| invoke(args, fds))))
+}
+
+fn outcome(
+    res: std::thread::Result<Result<codec::Encoded>>,
+) -> (Report, Option<codec::Encoded>) {
+    match res {
         Ok(Ok(enc)) => (Report::Ok, Some(enc)),
         Ok(Err(e)) => (Report::Failed(e.to_string()), None),
         Err(panic) => (Report::Panicked(panic_message(&*panic)), None),
@@ -208,18 +224,28 @@ pub(crate) fn encode_task<A: Serialize + ?Sized>(
 /// descriptors. [`decode_report`] reads it.
 pub(crate) fn send_report(
     chan: &Channel,
-    (report, payload): (Report, Option<codec::Encoded>),
+    outcome: (Report, Option<codec::Encoded>),
 ) -> Result<()> {
-    let mut head = codec::encode(&report)?;
-    let fds: Vec<OwnedFd> = match payload {
-        Some(enc) => {
-            head.bytes.extend_from_slice(&enc.bytes);
-            enc.fds
-        }
-        None => Vec::new(),
-    };
+    let mut bytes = Vec::new();
+    let mut fds = Vec::new();
+    encode_report_into(outcome, &mut bytes, &mut fds)?;
     let borrowed: Vec<_> = fds.iter().map(std::os::fd::AsFd::as_fd).collect();
-    chan.send_raw(&head.bytes, &borrowed)
+    chan.send_raw(&bytes, &borrowed)
+}
+
+/// Appends a [`run_task`] outcome (the report, then the result bytes) to `bytes` and its descriptors to
+/// `fds`: the format [`decode_report`] reads, in a frame of its own or inside a pool's result chunk.
+pub(crate) fn encode_report_into(
+    (report, payload): (Report, Option<codec::Encoded>),
+    bytes: &mut Vec<u8>,
+    fds: &mut Vec<OwnedFd>,
+) -> Result<()> {
+    codec::encode_into(&report, bytes, fds)?;
+    if let Some(enc) = payload {
+        bytes.extend_from_slice(&enc.bytes);
+        fds.extend(enc.fds);
+    }
+    Ok(())
 }
 
 /// Kills this child when its parent goes away: the parent's end of the bootstrap socket closes when the
