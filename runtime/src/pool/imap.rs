@@ -64,7 +64,7 @@ impl<R: DeserializeOwned + Send + 'static> Sink for ImapSink<R> {
 /// # #[multiproc::worker] fn square(x: u64) -> u64 { x * x }
 /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
 /// let pool = multiproc::Pool::new(2)?;
-/// let mut it = pool.imap(square, 0..100u64).chunksize(8);  // Python: pool.imap(square, range(100), 8)
+/// let mut it = pool.imap(square, vec![0u64; 100]).chunksize(8);  // Python: pool.imap(square, range(100), 8)
 /// assert_eq!(it.next().unwrap()?, 0);
 /// assert_eq!(it.completed(), 1);
 /// assert_eq!(it.len(), 99);
@@ -81,6 +81,8 @@ pub struct IMap<'p, I: Iterator, R> {
     submitted: usize,
     yielded: usize,
     failed: Option<Error>,
+    /// The source could not be sent (its error was yielded): nothing more comes.
+    finished: bool,
     progress: Option<Progress>,
     _r: PhantomData<fn() -> R>,
 }
@@ -115,6 +117,7 @@ impl<'p, I: Iterator, R: DeserializeOwned + Send + 'static> IMap<'p, I, R> {
             submitted: 0,
             yielded: 0,
             failed,
+            finished: false,
             progress: None,
             _r: PhantomData,
         }
@@ -231,6 +234,9 @@ impl<I: Iterator, R: DeserializeOwned + Send + 'static> Iterator for IMap<'_, I,
     type Item = Result<R>;
 
     fn next(&mut self) -> Option<Result<R>> {
+        if self.finished {
+            return None;
+        }
         if self.progress.is_none() {
             let total = match self.source.size_hint() {
                 (lo, Some(hi)) if lo == hi => Some(lo),
@@ -251,6 +257,7 @@ impl<I: Iterator, R: DeserializeOwned + Send + 'static> Iterator for IMap<'_, I,
                 if let Some(p) = &self.progress {
                     p.finish();
                 }
+                self.finished = true;
                 self.failed.take().map(Err)
             }
         }
