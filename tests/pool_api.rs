@@ -34,6 +34,12 @@ fn reject_five(x: u64) -> u64 {
     x
 }
 
+#[worker]
+fn reversed(mut v: Vec<u8>) -> Vec<u8> {
+    v.reverse();
+    v
+}
+
 static SEED: AtomicU64 = AtomicU64::new(0);
 
 #[worker]
@@ -126,6 +132,15 @@ fn map_fails_with_the_tasks_panic_and_the_pool_goes_on() {
     // The worker lived on: same processes, still serving.
     assert_eq!(pool.pids().into_iter().collect::<HashSet<_>>(), pids);
     assert_eq!(pool.apply(square, (4,)).unwrap(), 16);
+}
+
+#[multiproc::test]
+fn large_chunks_both_ways_do_not_deadlock() {
+    // 1 MiB task and result frames, more chunks than workers: every send fills a socket.
+    let pool = Pool::new(2).unwrap();
+    let inputs: Vec<Vec<u8>> = (0..48u8).map(|i| vec![i; 100_000]).collect();
+    let out = pool.map_chunked(reversed, inputs.clone(), 10).unwrap();
+    assert_eq!(out, inputs);
 }
 
 #[multiproc::test]

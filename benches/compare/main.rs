@@ -6,6 +6,7 @@
 //! Each area has its own module with `pub fn run(opts: &Options, rows: &mut Vec<Row>)`.
 
 mod harness;
+mod pool;
 mod process_pipe;
 
 use harness::{Options, Row};
@@ -15,6 +16,7 @@ fn main() {
     let opts = Options::from_args();
     let mut rows: Vec<Row> = Vec::new();
     process_pipe::run(&opts, &mut rows);
+    pool::run(&opts, &mut rows);
     let names: Vec<&str> = rows.iter().map(|r| r.workload).collect();
     let py = harness::python(&opts, &names);
     println!();

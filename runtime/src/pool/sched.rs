@@ -2,8 +2,9 @@
 //! sent, each worker's jobs in flight, and the rules that send the next job to a worker.
 //!
 //! Callers send directly to an idle worker (no thread hop on the way out); each worker's supervisor
-//! thread receives its results, hands them to their sinks and sends that worker its next job. A worker
-//! holds at most [`PREFETCH`] jobs, so that it finds its next task waiting without starving the others.
+//! thread receives its results, hands them to their sinks and sends the next jobs. A worker holds at
+//! most [`PREFETCH`] jobs, so that it finds its next task waiting without starving the others; only an
+//! idle worker gets a large job (see [`PREFETCH_BYTES`]).
 //!
 //! Lock order: `state`, then a slot's `io`. A slot's `io` is held while sending to its worker, so the
 //! order of its in-flight queue is the order on the wire.
@@ -21,6 +22,12 @@ use std::time::{Duration, Instant};
 
 /// Jobs one worker may hold at once: the one it runs and the next.
 pub(crate) const PREFETCH: usize = 2;
+
+/// Largest job sent to a worker that is still busy. A busy worker does not read, so a larger frame
+/// could fill the socket and block the sender — and a supervisor thread blocked sending to its own
+/// worker, while that worker blocks sending its result back, would deadlock. Smaller frames always fit
+/// in the socket's buffer; larger ones wait for an idle worker, which is reading.
+const PREFETCH_BYTES: usize = 32 * 1024;
 
 /// One chunk of calls of one worker function, and where its outcomes go.
 pub(crate) struct Job {
@@ -157,11 +164,13 @@ impl Core {
                 return;
             }
             let max = self.config.maxtasksperchild;
+            let small = st.pending.front().is_some_and(|j| j.frame.len() <= PREFETCH_BYTES);
+            let room = if small { PREFETCH } else { 1 };
             let pick = st
                 .load
                 .iter()
                 .enumerate()
-                .filter(|(_, l)| l.live && l.inflight < PREFETCH && max.is_none_or(|m| l.sent < m))
+                .filter(|(_, l)| l.live && l.inflight < room && max.is_none_or(|m| l.sent < m))
                 .min_by_key(|(_, l)| l.inflight)
                 .map(|(i, _)| i);
             let Some(i) = pick else { return };
