@@ -240,7 +240,10 @@ pub(crate) fn encode_report_into(
     bytes: &mut Vec<u8>,
     fds: &mut Vec<OwnedFd>,
 ) -> Result<()> {
-    codec::encode_into(&report, bytes, fds)?;
+    match report {
+        Report::Ok if !ok_tag().is_empty() => bytes.extend_from_slice(ok_tag()),
+        other => codec::encode_into(&other, bytes, fds)?,
+    }
     if let Some(enc) = payload {
         bytes.extend_from_slice(&enc.bytes);
         fds.extend(enc.fds);
@@ -275,11 +278,22 @@ fn watch_parent(socket: RawFd) {
     }
 }
 
+/// The encoding of [`Report::Ok`], computed once: the common case of every report, written and
+/// recognised without going through the codec (pool tasks send one per item).
+fn ok_tag() -> &'static [u8] {
+    static TAG: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| codec::encode(&Report::Ok).map(|e| e.bytes).unwrap_or_default())
+}
+
 /// Decodes a child's final frame into the worker's result.
 pub(crate) fn decode_report<R: serde::de::DeserializeOwned>(
     bytes: &[u8],
     fds: Vec<OwnedFd>,
 ) -> Result<R> {
+    let ok = ok_tag();
+    if !ok.is_empty() && bytes.starts_with(ok) {
+        return codec::decode(&bytes[ok.len()..], fds);
+    }
     let (report, used): (Report, usize) = codec::decode_prefix(bytes, Vec::new())?;
     match report {
         Report::Ok => codec::decode(&bytes[used..], fds),

@@ -382,26 +382,51 @@ impl Pool {
             cell.clone(),
             Progress::new(self.progress, Some(len)),
         ));
-        let mut jobs = Vec::with_capacity(len.div_ceil(chunksize));
+        // Chunks go out in batches of about BATCH_BYTES as they are encoded, so the workers start while
+        // the rest is encoded, without a scheduler round per tiny chunk.
+        const BATCH_BYTES: usize = 256 * 1024;
         let mut items = items.into_iter();
-        let mut start = 0;
-        while start < len {
-            let mut chunk = ChunkWriter::new(&prefix);
-            for item in items.by_ref().take(chunksize) {
-                chunk.push_with(|b, f| encode(item, b, f))?;
+        let (mut start, mut sent) = (0, 0);
+        let mut batch: Vec<Job> = Vec::new();
+        let mut batch_bytes = 0;
+        while sent < len {
+            let mut outcome = Ok(());
+            if start < len {
+                let mut chunk = ChunkWriter::new(&prefix);
+                for item in items.by_ref().take(chunksize) {
+                    outcome = chunk.push_with(|b, f| encode(item, b, f));
+                    if outcome.is_err() {
+                        break;
+                    }
+                }
+                let count = chunk.len();
+                batch_bytes += chunk.bytes.len();
+                batch.push(Job {
+                    frame: chunk.bytes,
+                    fds: chunk.fds,
+                    sink: sink.clone(),
+                    start,
+                    count,
+                    since: Instant::now(),
+                });
+                start += count;
             }
-            let count = chunk.len();
-            jobs.push(Job {
-                frame: chunk.bytes,
-                fds: chunk.fds,
-                sink: sink.clone(),
-                start,
-                count,
-                since: Instant::now(),
-            });
-            start += count;
+            if outcome.is_ok() && (batch_bytes >= BATCH_BYTES || start >= len) {
+                let count: usize = batch.iter().map(|j| j.count).sum();
+                outcome = self.core.submit(batch.drain(..));
+                batch_bytes = 0;
+                if outcome.is_ok() {
+                    sent += count;
+                }
+            }
+            if let Err(e) = outcome {
+                // Chunks already sent still finish; the rest count as failed so the result settles.
+                let (kind, msg) = (e.kind().clone(), e.message().to_string());
+                let fail = || Error::new(kind.clone(), msg.clone());
+                sink::Sink::fail(&*sink, sent, len - sent, &fail);
+                return Err(e);
+            }
         }
-        self.core.submit(jobs)?;
         Ok(AsyncResult::new(cell))
     }
 

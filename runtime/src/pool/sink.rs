@@ -67,45 +67,57 @@ impl<R: DeserializeOwned + Send + 'static> Sink for OneShot<R> {
 }
 
 struct Gather<R> {
-    out: Vec<Option<R>>,
+    /// Finished chunks by their first index, concatenated in order at the end.
+    pieces: std::collections::BTreeMap<usize, Vec<R>>,
     left: usize,
     error: Option<Error>,
 }
 
-/// The sink of `map_async`/`starmap_async`: items in place in one vector; the [`Cell`] gets the vector
-/// when the last arrives, or the first error (Python: `map` raises the first task's exception).
+/// The sink of `map_async`/`starmap_async`: chunks decoded outside the lock, gathered by position; the
+/// [`Cell`] gets the vector when the last arrives, or the first error (Python: `map` raises the first
+/// task's exception).
 pub(crate) struct MapSink<R> {
     gather: Mutex<Gather<R>>,
+    len: usize,
     cell: Arc<Cell<Vec<R>>>,
     progress: Progress,
 }
 
 impl<R> MapSink<R> {
     pub(crate) fn new(len: usize, cell: Arc<Cell<Vec<R>>>, progress: Progress) -> MapSink<R> {
-        let mut out = Vec::with_capacity(len);
-        out.resize_with(len, || None);
         MapSink {
             gather: Mutex::new(Gather {
-                out,
+                pieces: std::collections::BTreeMap::new(),
                 left: len,
                 error: None,
             }),
+            len,
             cell,
             progress,
         }
     }
 
-    fn finish_some(&self, g: &mut Gather<R>, n: usize) {
+    fn finish_some(&self, mut g: std::sync::MutexGuard<'_, Gather<R>>, n: usize) {
         self.progress.inc(n);
-        g.left -= n;
-        if g.left == 0 {
-            self.progress.finish();
-            let result = match g.error.take() {
-                Some(e) => Err(e),
-                None => Ok(std::mem::take(&mut g.out).into_iter().flatten().collect()),
-            };
-            self.cell.set(result);
+        g.left = g.left.saturating_sub(n);
+        if g.left > 0 {
+            return;
         }
+        let error = g.error.take();
+        let pieces = std::mem::take(&mut g.pieces);
+        drop(g);
+        self.progress.finish();
+        let result = match error {
+            Some(e) => Err(e),
+            None => {
+                let mut out = Vec::with_capacity(self.len);
+                for (_, piece) in pieces {
+                    out.extend(piece);
+                }
+                Ok(out)
+            }
+        };
+        self.cell.set(result);
     }
 }
 
@@ -115,20 +127,29 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl<R: DeserializeOwned + Send + 'static> Sink for MapSink<R> {
     fn deliver(&self, start: usize, count: usize, frame: &[u8], fds: Vec<OwnedFd>) {
-        let mut g = lock(&self.gather);
-        let g = &mut *g;
-        decode_chunk::<R>(start, count, frame, fds, |i, r| match r {
-            Ok(v) => g.out[i] = Some(v),
+        let mut piece = Vec::with_capacity(count);
+        let mut error = None;
+        decode_chunk::<R>(start, count, frame, fds, |_, r| match r {
+            Ok(v) => piece.push(v),
             Err(e) => {
-                g.error.get_or_insert(e);
+                error.get_or_insert(e);
             }
         });
+        let mut g = lock(&self.gather);
+        match error {
+            Some(e) => {
+                g.error.get_or_insert(e);
+            }
+            None => {
+                g.pieces.insert(start, piece);
+            }
+        }
         self.finish_some(g, count);
     }
 
     fn fail(&self, _: usize, count: usize, err: &dyn Fn() -> Error) {
         let mut g = lock(&self.gather);
         g.error.get_or_insert_with(err);
-        self.finish_some(&mut g, count);
+        self.finish_some(g, count);
     }
 }
