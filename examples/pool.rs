@@ -27,7 +27,11 @@ fn power(base: u64, exp: u32) -> u64 {
 pub fn run() -> multiproc::Result<()> {
     {
         let pool = Pool::new(4)?; // Python: with Pool(processes=4) as pool:
-        println!("  pool of {} workers: pids {:?}", pool.processes(), pool.pids());
+        println!(
+            "  pool of {} workers: pids {:?}",
+            pool.processes(),
+            pool.pids()
+        );
 
         let result = pool.apply(square, (10,))?; // pool.apply(square, (10,))
         println!("  synchronous result: {result}");

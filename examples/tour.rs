@@ -10,6 +10,14 @@ mod process;
 #[path = "pipe.rs"]
 mod pipe;
 
+#[allow(dead_code)]
+#[path = "pool.rs"]
+mod pool;
+
+#[allow(dead_code)]
+#[path = "pool_cpu.rs"]
+mod pool_cpu;
+
 type Example = (
     &'static str,
     &'static str,
@@ -29,6 +37,18 @@ const EXAMPLES: &[Example] = &[
         "parent_conn, child_conn = Pipe(); Process(target=worker, args=(child_conn,)).start()",
         "parent and child exchange typed messages both ways; the pipe end travels as a file descriptor",
         pipe::run,
+    ),
+    (
+        "pool",
+        "with Pool(processes=4) as pool: pool.apply(square, (10,)); pool.map(square, range(10)); pool.imap(...)",
+        "apply, apply_async(..).get(), map, imap as results arrive, starmap; the pool is torn down with its scope",
+        pool::run,
+    ),
+    (
+        "pool_cpu",
+        "with Pool() as pool: pool.map(cpu, [N] * 64)",
+        "a CPU-bound map on cpu_count() workers against a serial loop, with a progress bar on a terminal",
+        pool_cpu::run,
     ),
 ];
 

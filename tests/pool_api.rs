@@ -94,7 +94,10 @@ fn callbacks_run_with_value_or_error() {
             move |e| tx2.send(Err(e.to_string())).unwrap(),
         )
         .unwrap();
-    let msg = rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap_err();
+    let msg = rx
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap()
+        .unwrap_err();
     assert!(msg.contains("input 3 is not allowed"), "{msg}");
     r.wait();
     assert!(!r.successful().unwrap());
@@ -107,7 +110,10 @@ fn map_variants_keep_order() {
     assert_eq!(pool.map(square, 0..1000u64).unwrap(), want);
     assert_eq!(pool.map_chunked(square, 0..1000u64, 1).unwrap(), want);
     assert_eq!(pool.map_chunked(square, 0..1000u64, 333).unwrap(), want);
-    assert_eq!(pool.map_async(square, 0..1000u64).unwrap().get().unwrap(), want);
+    assert_eq!(
+        pool.map_async(square, 0..1000u64).unwrap().get().unwrap(),
+        want
+    );
     assert!(pool.map(square, Vec::<u64>::new()).unwrap().is_empty());
     let pairs: Vec<(u64, u64)> = (0..100).map(|i| (i, 2 * i)).collect();
     let sums: Vec<u64> = (0..100).map(|i| 3 * i).collect();
@@ -146,13 +152,12 @@ fn large_chunks_both_ways_do_not_deadlock() {
 #[multiproc::test]
 fn imap_is_ordered_and_lazy() {
     let pool = Pool::new(2).unwrap();
-    let got: Vec<u64> = pool
-        .imap(square, 0..200u64)
-        .map(|r| r.unwrap())
-        .collect();
+    let got: Vec<u64> = pool.imap(square, 0..200u64).map(|r| r.unwrap()).collect();
     assert_eq!(got, (0..200u64).map(|x| x * x).collect::<Vec<_>>());
 
-    let mut it = pool.imap(square, (0..10u64).collect::<Vec<_>>()).chunksize(3);
+    let mut it = pool
+        .imap(square, (0..10u64).collect::<Vec<_>>())
+        .chunksize(3);
     assert_eq!(it.len(), 10);
     assert_eq!(it.next().unwrap().unwrap(), 0);
     assert_eq!(it.completed(), 1);

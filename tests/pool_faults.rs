@@ -84,7 +84,10 @@ fn an_aborting_worker_fails_only_its_task() {
         }
     }
     // The dead worker was replaced: the pool still serves, with all its workers.
-    assert_eq!(pool.map(plus_one, 0..100u64).unwrap(), (1..=100).collect::<Vec<_>>());
+    assert_eq!(
+        pool.map(plus_one, 0..100u64).unwrap(),
+        (1..=100).collect::<Vec<_>>()
+    );
     assert_eq!(pool.pids().len(), 2);
 }
 
@@ -93,14 +96,18 @@ fn a_worker_killed_from_outside_fails_its_task_and_is_replaced() {
     let pool = Pool::new(2).unwrap();
     let before: HashSet<u32> = pool.pids().into_iter().collect();
     let (here, there) = Pipe::<u32>::new().unwrap();
-    let r = pool.apply_async(report_then_sleep, (there, 60_000)).unwrap();
+    let r = pool
+        .apply_async(report_then_sleep, (there, 60_000))
+        .unwrap();
     let pid = here.recv_timeout(Duration::from_secs(10)).unwrap();
     assert!(before.contains(&pid));
     // SAFETY: sending SIGKILL to our own pool worker.
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
     let err = r.get_timeout(Duration::from_secs(10)).unwrap_err();
     match err.kind() {
-        ErrorKind::WorkerDied { pid: dead, signal, .. } => {
+        ErrorKind::WorkerDied {
+            pid: dead, signal, ..
+        } => {
             assert_eq!(*dead as u32, pid);
             assert_eq!(signal.as_deref(), Some("SIGKILL"));
         }
@@ -129,9 +136,15 @@ fn task_timeout_kills_and_replaces_the_worker() {
     let fast = pool.apply_async(sleep_ms, (1,)).unwrap();
     let err = slow.get().unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Timeout, "{err}");
-    assert!(started.elapsed() < Duration::from_secs(30), "the timeout did not fire");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the timeout did not fire"
+    );
     assert_eq!(fast.get().unwrap(), 1);
-    assert_eq!(pool.map(plus_one, 0..10u64).unwrap(), (1..=10).collect::<Vec<_>>());
+    assert_eq!(
+        pool.map(plus_one, 0..10u64).unwrap(),
+        (1..=10).collect::<Vec<_>>()
+    );
 }
 
 #[multiproc::test]
@@ -147,7 +160,10 @@ fn a_panicking_initializer_is_a_clear_error_without_respawns() {
     let _ = std::fs::remove_file(&log);
     match err.kind() {
         ErrorKind::WorkerPanicked { message } => {
-            assert!(message.contains("cannot connect to the database"), "{message}")
+            assert!(
+                message.contains("cannot connect to the database"),
+                "{message}"
+            )
         }
         other => panic!("expected WorkerPanicked, got {other:?}: {err}"),
     }
@@ -170,12 +186,18 @@ fn maxtasksperchild_recycles_workers_without_losing_tasks() {
     let pids = pool.map_chunked(pid_of, 0..30u64, 1).unwrap();
     assert_eq!(pids.len(), 30);
     let distinct: HashSet<u32> = pids.iter().copied().collect();
-    assert!(distinct.len() >= 10, "30 tasks at 3 per worker need >= 10 workers: {distinct:?}");
+    assert!(
+        distinct.len() >= 10,
+        "30 tasks at 3 per worker need >= 10 workers: {distinct:?}"
+    );
     for pid in &distinct {
         let per = pids.iter().filter(|p| *p == pid).count();
         assert!(per <= 3, "worker {pid} ran {per} tasks");
     }
-    assert_eq!(pool.map(plus_one, 0..10u64).unwrap(), (1..=10).collect::<Vec<_>>());
+    assert_eq!(
+        pool.map(plus_one, 0..10u64).unwrap(),
+        (1..=10).collect::<Vec<_>>()
+    );
 }
 
 #[multiproc::test]
@@ -188,7 +210,10 @@ fn terminate_with_tasks_in_flight_returns_promptly_and_leaves_nothing() {
     let mapped = pool.map_async(sleep_ms, vec![60_000; 4]).unwrap();
     let started = Instant::now();
     pool.terminate();
-    assert!(started.elapsed() < Duration::from_secs(30), "terminate hung");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "terminate hung"
+    );
     for r in results {
         assert_eq!(r.get().unwrap_err().kind(), &ErrorKind::Closed);
     }
@@ -211,8 +236,14 @@ fn get_timeout_returns_on_time() {
     let err = r.get_timeout(Duration::from_millis(100)).unwrap_err();
     let waited = started.elapsed();
     assert_eq!(err.kind(), &ErrorKind::Timeout);
-    assert!(waited >= Duration::from_millis(100), "returned early: {waited:?}");
-    assert!(waited < Duration::from_millis(2_500), "returned late: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(100),
+        "returned early: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_millis(2_500),
+        "returned late: {waited:?}"
+    );
     assert!(!r.ready());
     assert!(r.successful().is_err());
     assert!(!r.wait_timeout(Duration::from_millis(10)));

@@ -200,9 +200,7 @@ pub(crate) fn run_invoke(
     outcome(catch_unwind(AssertUnwindSafe(|| invoke(args, fds))))
 }
 
-fn outcome(
-    res: std::thread::Result<Result<codec::Encoded>>,
-) -> (Report, Option<codec::Encoded>) {
+fn outcome(res: std::thread::Result<Result<codec::Encoded>>) -> (Report, Option<codec::Encoded>) {
     match res {
         Ok(Ok(enc)) => (Report::Ok, Some(enc)),
         Ok(Err(e)) => (Report::Failed(e.to_string()), None),
@@ -222,10 +220,7 @@ pub(crate) fn encode_task<A: Serialize + ?Sized>(
 
 /// Sends a [`run_task`] outcome as one frame: the report, then the result bytes, with the result's
 /// descriptors. [`decode_report`] reads it.
-pub(crate) fn send_report(
-    chan: &Channel,
-    outcome: (Report, Option<codec::Encoded>),
-) -> Result<()> {
+pub(crate) fn send_report(chan: &Channel, outcome: (Report, Option<codec::Encoded>)) -> Result<()> {
     let mut bytes = Vec::new();
     let mut fds = Vec::new();
     encode_report_into(outcome, &mut bytes, &mut fds)?;
@@ -282,7 +277,11 @@ fn watch_parent(socket: RawFd) {
 /// recognised without going through the codec (pool tasks send one per item).
 fn ok_tag() -> &'static [u8] {
     static TAG: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    TAG.get_or_init(|| codec::encode(&Report::Ok).map(|e| e.bytes).unwrap_or_default())
+    TAG.get_or_init(|| {
+        codec::encode(&Report::Ok)
+            .map(|e| e.bytes)
+            .unwrap_or_default()
+    })
 }
 
 /// Decodes a child's final frame into the worker's result.

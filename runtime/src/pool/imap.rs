@@ -4,8 +4,8 @@
 
 use super::Pool;
 use super::chunk::ChunkWriter;
-use super::sched::{Job, lock};
 use super::progress::Progress;
+use super::sched::{Job, lock};
 use super::sink::{Sink, decode_chunk};
 use crate::codec;
 use crate::error::{Error, Result};
@@ -16,6 +16,9 @@ use std::marker::PhantomData;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
+
+/// Appends one input's encoding (bytes and descriptors) to a chunk.
+pub(crate) type EncodeFn<T> = fn(T, &mut Vec<u8>, &mut Vec<OwnedFd>) -> Result<()>;
 
 /// Results that have arrived and not been taken yet.
 enum Arrived<R> {
@@ -74,7 +77,7 @@ pub struct IMap<'p, I: Iterator, R> {
     pool: &'p Pool,
     source: std::iter::Fuse<I>,
     prefix: Vec<u8>,
-    encode: fn(I::Item, &mut Vec<u8>, &mut Vec<OwnedFd>) -> Result<()>,
+    encode: EncodeFn<I::Item>,
     sink: Arc<ImapSink<R>>,
     chunksize: usize,
     window: usize,
@@ -92,7 +95,7 @@ impl<'p, I: Iterator, R: DeserializeOwned + Send + 'static> IMap<'p, I, R> {
         pool: &'p Pool,
         source: I,
         prefix: Result<Vec<u8>>,
-        encode: fn(I::Item, &mut Vec<u8>, &mut Vec<OwnedFd>) -> Result<()>,
+        encode: EncodeFn<I::Item>,
         ordered: bool,
     ) -> IMap<'p, I, R> {
         let (prefix, failed) = match prefix {
@@ -185,7 +188,9 @@ impl<'p, I: Iterator, R: DeserializeOwned + Send + 'static> IMap<'p, I, R> {
         while self.submitted - self.yielded < self.window_items() {
             let mut chunk = ChunkWriter::new(&self.prefix);
             while chunk.len() < self.chunksize {
-                let Some(item) = self.source.next() else { break };
+                let Some(item) = self.source.next() else {
+                    break;
+                };
                 let encode = self.encode;
                 if let Err(e) = chunk.push_with(|b, f| encode(item, b, f)) {
                     self.failed = Some(e);

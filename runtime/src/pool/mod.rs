@@ -12,10 +12,10 @@
 
 mod builder;
 mod chunk;
-mod sched;
 mod imap;
 mod progress;
 mod result;
+mod sched;
 mod sink;
 mod supervisor;
 mod worker;
@@ -24,17 +24,16 @@ pub use builder::PoolBuilder;
 pub use imap::IMap;
 pub use result::AsyncResult;
 
-use sched::{Core, Job, lock};
 use crate::error::{Error, ErrorKind, Result};
 use crate::registry;
 use crate::worker::WorkerFn;
 use chunk::ChunkWriter;
 use progress::Progress;
 use result::Cell;
+use sched::{Core, Job, lock};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sink::{MapSink, OneShot};
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -209,7 +208,7 @@ impl Pool {
         &self,
         type_name: &'static str,
         args: Args,
-        callback: Option<Box<dyn FnOnce(&Result<R>) + Send>>,
+        callback: Option<result::Callback<R>>,
     ) -> Result<AsyncResult<R>> {
         let entry = registry::lookup_fn(type_name)?;
         let mut chunk = ChunkWriter::new(&worker::chunk_prefix(entry.name)?);
@@ -257,15 +256,25 @@ impl Pool {
     /// assert_eq!(pool.map_chunked(square, 0..4, 1)?, [0, 1, 4, 9]);
     /// # Ok(()) }
     /// ```
-    pub fn map_chunked<F, A, I>(&self, f: F, iterable: I, chunksize: usize) -> Result<Vec<F::Output>>
+    pub fn map_chunked<F, A, I>(
+        &self,
+        f: F,
+        iterable: I,
+        chunksize: usize,
+    ) -> Result<Vec<F::Output>>
     where
         F: WorkerFn<(A,)>,
         I: IntoIterator<Item = A>,
         A: Serialize,
         F::Output: DeserializeOwned + Send + 'static,
     {
-        self.gather(f.type_name(), iterable, imap::encode_one::<A>, Some(chunksize))?
-            .get()
+        self.gather(
+            f.type_name(),
+            iterable,
+            imap::encode_one::<A>,
+            Some(chunksize),
+        )?
+        .get()
     }
 
     /// [`map`](Pool::map) without waiting: the whole list arrives in one [`AsyncResult`]. Python:
@@ -330,8 +339,13 @@ impl Pool {
         Args: Serialize,
         F::Output: DeserializeOwned + Send + 'static,
     {
-        self.gather(f.type_name(), iterable, imap::encode_args::<Args>, Some(chunksize))?
-            .get()
+        self.gather(
+            f.type_name(),
+            iterable,
+            imap::encode_args::<Args>,
+            Some(chunksize),
+        )?
+        .get()
     }
 
     /// [`starmap`](Pool::starmap) without waiting. Python: `pool.starmap_async(f, iterable)`.
@@ -361,7 +375,7 @@ impl Pool {
         &self,
         type_name: &'static str,
         iterable: impl IntoIterator<Item = T>,
-        encode: fn(T, &mut Vec<u8>, &mut Vec<OwnedFd>) -> Result<()>,
+        encode: imap::EncodeFn<T>,
         chunksize: Option<usize>,
     ) -> Result<AsyncResult<Vec<R>>> {
         let entry = registry::lookup_fn(type_name)?;
@@ -451,7 +465,13 @@ impl Pool {
         F::Output: DeserializeOwned + Send + 'static,
     {
         let prefix = registry::lookup_fn(f.type_name()).and_then(|e| worker::chunk_prefix(e.name));
-        IMap::new(self, iterable.into_iter(), prefix, imap::encode_one::<A>, true)
+        IMap::new(
+            self,
+            iterable.into_iter(),
+            prefix,
+            imap::encode_one::<A>,
+            true,
+        )
     }
 
     /// Like [`imap`](Pool::imap), but results come as they finish. Python: `pool.imap_unordered(f,
@@ -474,7 +494,13 @@ impl Pool {
         F::Output: DeserializeOwned + Send + 'static,
     {
         let prefix = registry::lookup_fn(f.type_name()).and_then(|e| worker::chunk_prefix(e.name));
-        IMap::new(self, iterable.into_iter(), prefix, imap::encode_one::<A>, false)
+        IMap::new(
+            self,
+            iterable.into_iter(),
+            prefix,
+            imap::encode_one::<A>,
+            false,
+        )
     }
 
     /// Takes no more tasks; those already submitted still run. Python: `pool.close()`.

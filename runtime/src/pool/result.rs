@@ -4,7 +4,8 @@ use crate::error::{Error, ErrorKind, Result};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-type Callback<T> = Box<dyn FnOnce(&Result<T>) + Send>;
+/// Run with the outcome when it arrives (`apply_async`'s callback and error callback).
+pub(crate) type Callback<T> = Box<dyn FnOnce(&Result<T>) + Send>;
 
 enum State<T> {
     Pending(Option<Callback<T>>),
@@ -48,10 +49,7 @@ impl<T> Cell<T> {
     }
 
     /// Waits until the value is there or `deadline` passes; true if it is there.
-    fn wait_until<'a>(
-        &'a self,
-        deadline: Option<Instant>,
-    ) -> (MutexGuard<'a, State<T>>, bool) {
+    fn wait_until<'a>(&'a self, deadline: Option<Instant>) -> (MutexGuard<'a, State<T>>, bool) {
         let mut st = self.lock();
         loop {
             if !matches!(*st, State::Pending(_)) {
@@ -147,8 +145,7 @@ impl<T> AsyncResult<T> {
     /// # Ok(()) }
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
-        self.cell
-            .take(crate::sys::deadline_after(timeout), timeout)
+        self.cell.take(crate::sys::deadline_after(timeout), timeout)
     }
 
     /// Waits until the result is there. Python: `r.wait()`.

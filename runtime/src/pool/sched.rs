@@ -164,7 +164,10 @@ impl Core {
                 return;
             }
             let max = self.config.maxtasksperchild;
-            let small = st.pending.front().is_some_and(|j| j.frame.len() <= PREFETCH_BYTES);
+            let small = st
+                .pending
+                .front()
+                .is_some_and(|j| j.frame.len() <= PREFETCH_BYTES);
             let room = if small { PREFETCH } else { 1 };
             let pick = st
                 .load

@@ -131,7 +131,9 @@ pub(crate) fn supervise(core: Arc<Core>, i: usize, mut chan: Arc<Channel>) {
                     ),
                 ))
             }
-            End::Closed => finish(process, false).map(|e| (e.kind().clone(), e.message().to_string())),
+            End::Closed => {
+                finish(process, false).map(|e| (e.kind().clone(), e.message().to_string()))
+            }
         };
         let mut jobs = jobs.into_iter();
         if core.is_terminated() {
@@ -206,7 +208,10 @@ fn serve(core: &Core, i: usize, chan: &Channel) -> End {
         let (idle, deadline) = {
             let io = lock(&slot.io);
             let head = io.inflight.front();
-            (head.is_none(), head.and_then(|j| timeout.map(|t| j.since + t)))
+            (
+                head.is_none(),
+                head.and_then(|j| timeout.map(|t| j.since + t)),
+            )
         };
         if idle {
             if core.is_terminated() {
@@ -219,10 +224,7 @@ fn serve(core: &Core, i: usize, chan: &Channel) -> End {
                 }
                 let load = &st.load[i];
                 if load.inflight == 0
-                    && core
-                        .config
-                        .maxtasksperchild
-                        .is_some_and(|m| load.sent >= m)
+                    && core.config.maxtasksperchild.is_some_and(|m| load.sent >= m)
                 {
                     return End::Retire;
                 }
