@@ -125,6 +125,19 @@ fn a_worker_killed_from_outside_fails_its_task_and_is_replaced() {
 }
 
 #[multiproc::test]
+fn join_returns_when_the_last_task_dies() {
+    let pool = Pool::new(1).unwrap();
+    let r = pool.apply_async(abort_at_617, (617,)).unwrap();
+    pool.close();
+    pool.join().unwrap();
+    assert!(matches!(
+        r.get().unwrap_err().kind(),
+        ErrorKind::WorkerDied { .. }
+    ));
+    assert!(pool.pids().is_empty());
+}
+
+#[multiproc::test]
 fn task_timeout_kills_and_replaces_the_worker() {
     let pool = Pool::builder()
         .processes(2)

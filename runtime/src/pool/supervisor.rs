@@ -154,8 +154,9 @@ pub(crate) fn supervise(core: Arc<Core>, i: usize, mut chan: Arc<Channel>) {
         for job in rest.into_iter().rev() {
             st.pending.push_front(job);
         }
+        // The failed task may have been the last one `join` waits for.
+        core.notify_if_drained(&st);
         if exiting || st.exiting {
-            core.notify_if_drained(&st);
             return;
         }
         drop(st);
