@@ -256,16 +256,18 @@ fn serve(core: &Core, i: usize, chan: &Channel) -> End {
             let Some(job) = job else {
                 return Err(Error::codec("pool worker sent a result nobody asked for"));
             };
+            // The worker's next job goes out before this one's results are decoded, so that it does
+            // not sit idle meanwhile.
+            let mut st = lock(&core.state);
+            st.load[i].inflight = st.load[i].inflight.saturating_sub(1);
+            core.dispatch(st);
             job.sink.deliver(job.start, job.count, frame.bytes(), fds);
             Ok(job)
         });
         match received {
             Ok(job) => {
                 drop(job);
-                let mut st = lock(&core.state);
-                st.load[i].inflight = st.load[i].inflight.saturating_sub(1);
-                core.notify_if_drained(&st);
-                core.dispatch(st);
+                core.notify_if_drained(&lock(&core.state));
             }
             Err(e) if e.is_timeout() => return End::Timeout,
             Err(_) => return End::Closed,
