@@ -125,6 +125,19 @@ fn a_worker_killed_from_outside_fails_its_task_and_is_replaced() {
 }
 
 #[multiproc::test]
+fn tasks_queued_behind_a_dying_worker_still_run() {
+    let pool = Pool::new(1).unwrap();
+    let doomed = pool.apply_async(abort_at_617, (617,)).unwrap();
+    let queued: Vec<_> = (0..5u64)
+        .map(|i| pool.apply_async(plus_one, (i,)).unwrap())
+        .collect();
+    assert!(matches!(doomed.get().unwrap_err().kind(), ErrorKind::WorkerDied { .. }));
+    for (i, r) in queued.into_iter().enumerate() {
+        assert_eq!(r.get().unwrap(), i as u64 + 1);
+    }
+}
+
+#[multiproc::test]
 fn join_returns_when_the_last_task_dies() {
     let pool = Pool::new(1).unwrap();
     let r = pool.apply_async(abort_at_617, (617,)).unwrap();

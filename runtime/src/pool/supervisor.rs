@@ -159,7 +159,8 @@ pub(crate) fn supervise(core: Arc<Core>, i: usize, mut chan: Arc<Channel>) {
         if exiting || st.exiting {
             return;
         }
-        drop(st);
+        // Jobs taken back go to the other workers now, not after the replacement is up.
+        core.dispatch(st);
         match start_worker(&core, i) {
             Ok(c) => {
                 chan = c;
