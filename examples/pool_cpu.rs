@@ -12,7 +12,9 @@ use std::hint::black_box;
 use std::time::Instant;
 
 /// Sum of squares below `n`, the slow way (each step opaque to the optimiser).
+/// Never inlined, so the serial loop, the pool and rayon all run the same machine code.
 #[worker]
+#[inline(never)]
 fn cpu(n: u64) -> u64 {
     let mut s = 0u64;
     for i in 0..n {

@@ -18,7 +18,9 @@ fn tiny(x: u64) -> u64 {
 }
 
 /// Python's `cpu(n) = sum(i * i for i in range(n))`.
+/// Never inlined, so the serial loop, the pool and rayon all run the same machine code.
 #[worker]
+#[inline(never)]
 fn cpu(n: u64) -> u64 {
     let mut s = 0u64;
     for i in 0..n {
