@@ -131,7 +131,10 @@ fn tasks_queued_behind_a_dying_worker_still_run() {
     let queued: Vec<_> = (0..5u64)
         .map(|i| pool.apply_async(plus_one, (i,)).unwrap())
         .collect();
-    assert!(matches!(doomed.get().unwrap_err().kind(), ErrorKind::WorkerDied { .. }));
+    assert!(matches!(
+        doomed.get().unwrap_err().kind(),
+        ErrorKind::WorkerDied { .. }
+    ));
     for (i, r) in queued.into_iter().enumerate() {
         assert_eq!(r.get().unwrap(), i as u64 + 1);
     }
