@@ -34,6 +34,14 @@ mod manager_custom;
 #[path = "manager_remote.rs"]
 mod manager_remote;
 
+#[allow(dead_code)]
+#[path = "pool.rs"]
+mod pool;
+
+#[allow(dead_code)]
+#[path = "pool_cpu.rs"]
+mod pool_cpu;
+
 type Example = (
     &'static str,
     &'static str,
@@ -89,6 +97,18 @@ const EXAMPLES: &[Example] = &[
         "QueueManager(address=('127.0.0.1', 50000), authkey=b'abracadabra').connect()",
         "a TCP manager with an authkey: a client gets in with the key, one with a wrong key is refused",
         manager_remote::run,
+    ),
+    (
+        "pool",
+        "with Pool(processes=4) as pool: pool.apply(square, (10,)); pool.map(square, range(10)); pool.imap(...)",
+        "apply, apply_async(..).get(), map, imap as results arrive, starmap; the pool is torn down with its scope",
+        pool::run,
+    ),
+    (
+        "pool_cpu",
+        "with Pool() as pool: pool.map(cpu, [N] * 64)",
+        "a CPU-bound map on cpu_count() workers against a serial loop, with a progress bar on a terminal",
+        pool_cpu::run,
     ),
 ];
 

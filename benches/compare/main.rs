@@ -7,6 +7,7 @@
 
 mod harness;
 mod manager;
+mod pool;
 mod process_pipe;
 mod queue;
 
@@ -20,6 +21,7 @@ fn main() {
     process_pipe::run(&opts, &mut rows);
     queue::run(&opts, &mut rows);
     manager::run(&opts, &mut rows);
+    pool::run(&opts, &mut rows);
     let names: Vec<&str> = rows.iter().map(|r| r.workload).collect();
     let py = harness::python(&opts, &names);
     println!();

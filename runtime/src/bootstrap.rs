@@ -207,7 +207,21 @@ pub(crate) fn run_task(bytes: &[u8], fds: Vec<OwnedFd>) -> (Report, Option<codec
         })?;
         (entry.invoke)(&bytes[used..], fds)
     };
-    match catch_unwind(AssertUnwindSafe(run)) {
+    outcome(catch_unwind(AssertUnwindSafe(run)))
+}
+
+/// Runs one call of an already looked-up entry on its encoded arguments, catching a panic. Pool workers
+/// use it for every item of a chunk after looking the entry up once.
+pub(crate) fn run_invoke(
+    invoke: registry::Invoke,
+    args: &[u8],
+    fds: Vec<OwnedFd>,
+) -> (Report, Option<codec::Encoded>) {
+    outcome(catch_unwind(AssertUnwindSafe(|| invoke(args, fds))))
+}
+
+fn outcome(res: std::thread::Result<Result<codec::Encoded>>) -> (Report, Option<codec::Encoded>) {
+    match res {
         Ok(Ok(enc)) => (Report::Ok, Some(enc)),
         Ok(Err(e)) => (Report::Failed(e.to_string()), None),
         Err(panic) => (Report::Panicked(panic_message(&*panic)), None),
@@ -226,20 +240,30 @@ pub(crate) fn encode_task<A: Serialize + ?Sized>(
 
 /// Sends a [`run_task`] outcome as one frame: the report, then the result bytes, with the result's
 /// descriptors. [`decode_report`] reads it.
-pub(crate) fn send_report(
-    chan: &Channel,
-    (report, payload): (Report, Option<codec::Encoded>),
-) -> Result<()> {
-    let mut head = codec::encode(&report)?;
-    let fds: Vec<OwnedFd> = match payload {
-        Some(enc) => {
-            head.bytes.extend_from_slice(&enc.bytes);
-            enc.fds
-        }
-        None => Vec::new(),
-    };
+pub(crate) fn send_report(chan: &Channel, outcome: (Report, Option<codec::Encoded>)) -> Result<()> {
+    let mut bytes = Vec::new();
+    let mut fds = Vec::new();
+    encode_report_into(outcome, &mut bytes, &mut fds)?;
     let borrowed: Vec<_> = fds.iter().map(std::os::fd::AsFd::as_fd).collect();
-    chan.send_raw(&head.bytes, &borrowed)
+    chan.send_raw(&bytes, &borrowed)
+}
+
+/// Appends a [`run_task`] outcome (the report, then the result bytes) to `bytes` and its descriptors to
+/// `fds`: the format [`decode_report`] reads, in a frame of its own or inside a pool's result chunk.
+pub(crate) fn encode_report_into(
+    (report, payload): (Report, Option<codec::Encoded>),
+    bytes: &mut Vec<u8>,
+    fds: &mut Vec<OwnedFd>,
+) -> Result<()> {
+    match report {
+        Report::Ok if !ok_tag().is_empty() => bytes.extend_from_slice(ok_tag()),
+        other => codec::encode_into(&other, bytes, fds)?,
+    }
+    if let Some(enc) = payload {
+        bytes.extend_from_slice(&enc.bytes);
+        fds.extend(enc.fds);
+    }
+    Ok(())
 }
 
 /// Kills this child when its parent goes away: the parent's end of the bootstrap socket closes when the
@@ -277,11 +301,26 @@ fn watch_parent(socket: BorrowedFd<'_>) {
     }
 }
 
+/// The encoding of [`Report::Ok`], computed once: the common case of every report, written and
+/// recognised without going through the codec (pool tasks send one per item).
+fn ok_tag() -> &'static [u8] {
+    static TAG: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| {
+        codec::encode(&Report::Ok)
+            .map(|e| e.bytes)
+            .unwrap_or_default()
+    })
+}
+
 /// Decodes a child's final frame into the worker's result.
 pub(crate) fn decode_report<R: serde::de::DeserializeOwned>(
     bytes: &[u8],
     fds: Vec<OwnedFd>,
 ) -> Result<R> {
+    let ok = ok_tag();
+    if !ok.is_empty() && bytes.starts_with(ok) {
+        return codec::decode(&bytes[ok.len()..], fds);
+    }
     let (report, used): (Report, usize) = codec::decode_prefix(bytes, Vec::new())?;
     match report {
         Report::Ok => codec::decode(&bytes[used..], fds),

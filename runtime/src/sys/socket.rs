@@ -182,3 +182,60 @@ pub(crate) fn poll_one(
         Err(err)
     }
 }
+
+/// Waits until one of `fds` has `POLLIN` (or an error/hang-up), up to `timeout_ms` (< 0: forever).
+/// Returns, for each descriptor in order, whether it is ready.
+pub(crate) fn poll_readable<const N: usize>(
+    fds: [BorrowedFd<'_>; N],
+    timeout_ms: i32,
+) -> io::Result<[bool; N]> {
+    let mut pfds = fds.map(|fd| libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    });
+    loop {
+        // SAFETY: `pfds` is a live array of N pollfd structures.
+        let rc = unsafe { libc::poll(pfds.as_mut_ptr(), N as libc::nfds_t, timeout_ms) };
+        if rc >= 0 {
+            return Ok(pfds.map(|p| p.revents != 0));
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// Reads and discards whatever is buffered on `fd` without blocking (a wake-up socket's bytes).
+pub(crate) fn drain(fd: BorrowedFd<'_>) {
+    let mut buf = [0u8; 64];
+    loop {
+        // SAFETY: recv into a live local buffer of the given length.
+        let rc = unsafe {
+            libc::recv(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if rc <= 0 {
+            return;
+        }
+    }
+}
+
+/// Writes one byte to `fd` without blocking (a wake-up; a full buffer already means "wake up").
+pub(crate) fn poke(fd: BorrowedFd<'_>) {
+    let b = [1u8];
+    // SAFETY: send from a live one-byte buffer; failure (full buffer, closed peer) is harmless here.
+    unsafe {
+        libc::send(
+            fd.as_raw_fd(),
+            b.as_ptr().cast(),
+            1,
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        );
+    }
+}

@@ -1,0 +1,210 @@
+//! [`PoolBuilder`]: the options of a [`Pool`], Python's `Pool(...)` keyword arguments.
+
+use super::sched::{Config, Core};
+use super::{Pool, supervisor, worker};
+use crate::bootstrap;
+use crate::error::{Error, ErrorKind, Result};
+use crate::registry;
+use crate::worker::WorkerFn;
+use serde::Serialize;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Options for a [`Pool`]. Python: `Pool(processes, initializer, initargs, maxtasksperchild)`, plus a
+/// per-task timeout, a default chunk size and a progress bar.
+///
+/// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
+/// # #[multiproc::worker] fn setup(tag: String) { println!("worker {tag} up"); }
+/// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+/// let pool = multiproc::Pool::builder()
+///     .processes(4)                                   // Pool(processes=4,
+///     .initializer(setup, ("db".to_string(),))        //      initializer=setup, initargs=("db",),
+///     .maxtasksperchild(1000)                         //      maxtasksperchild=1000)
+///     .task_timeout(std::time::Duration::from_secs(60))
+///     .progress(true)
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Default)]
+pub struct PoolBuilder {
+    processes: Option<usize>,
+    init: Option<Result<(Vec<u8>, Vec<OwnedFd>)>>,
+    maxtasksperchild: Option<u64>,
+    task_timeout: Option<Duration>,
+    chunksize: Option<usize>,
+    progress: bool,
+}
+
+impl PoolBuilder {
+    /// Number of worker processes (default [`cpu_count`](super::cpu_count)).
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let pool = multiproc::Pool::builder().processes(2).build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn processes(mut self, n: usize) -> Self {
+        self.processes = Some(n);
+        self
+    }
+
+    /// Runs `f(args..)` once in every worker when it starts (and in each replacement). If it panics the
+    /// pool starts no more workers: `build` (or the tasks waiting for a replacement) fail with its
+    /// message instead of restarting workers forever as Python does. Python: `initializer=f,
+    /// initargs=args`.
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::worker] fn setup(level: u32) {}
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let pool = multiproc::Pool::builder().initializer(setup, (3,)).build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn initializer<F, Args>(mut self, f: F, args: Args) -> Self
+    where
+        F: WorkerFn<Args, Output = ()>,
+        Args: Serialize,
+    {
+        let task = registry::lookup_fn(f.type_name()).and_then(|e| {
+            let enc = bootstrap::encode_task(e.name, &args)?;
+            let mut frame = Vec::with_capacity(enc.bytes.len() + 1);
+            frame.push(worker::INIT);
+            frame.extend_from_slice(&enc.bytes);
+            Ok((frame, enc.fds))
+        });
+        self.init = Some(task);
+        self
+    }
+
+    /// Replaces a worker after it has run this many tasks (a chunk counts as one), freeing whatever
+    /// it held. Python: `maxtasksperchild`.
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let pool = multiproc::Pool::builder().maxtasksperchild(10).build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn maxtasksperchild(mut self, tasks: u64) -> Self {
+        self.maxtasksperchild = Some(tasks.max(1));
+        self
+    }
+
+    /// Kills and replaces a worker whose task (one chunk) runs longer than `timeout`; that task fails
+    /// with [`ErrorKind::Timeout`]. Python has no equivalent.
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let pool = multiproc::Pool::builder().task_timeout(std::time::Duration::from_secs(5)).build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn task_timeout(mut self, timeout: Duration) -> Self {
+        self.task_timeout = Some(timeout);
+        self
+    }
+
+    /// Default items per task for `map`, `starmap` and `imap` (instead of Python's rule for `map` and 1
+    /// for `imap`).
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let pool = multiproc::Pool::builder().chunksize(64).build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn chunksize(mut self, chunksize: usize) -> Self {
+        self.chunksize = Some(chunksize.max(1));
+        self
+    }
+
+    /// Draws a progress bar on stderr for `map`/`starmap` and the `imap` iterators, when stderr is a
+    /// terminal (never otherwise).
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let pool = multiproc::Pool::builder().progress(true).build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+
+    /// Starts the workers (in parallel) and waits until each is up and has run the initializer.
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let pool = multiproc::Pool::builder().processes(2).build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn build(self) -> Result<Pool> {
+        let processes = self.processes.unwrap_or_else(super::cpu_count);
+        if processes == 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "a pool needs at least one process",
+            ));
+        }
+        let init = self.init.transpose()?;
+        let core = Arc::new(Core::new(Config {
+            processes,
+            maxtasksperchild: self.maxtasksperchild,
+            task_timeout: self.task_timeout,
+            init,
+        })?);
+        let pool = Pool {
+            core: core.clone(),
+            threads: std::sync::Mutex::new(Vec::with_capacity(processes)),
+            default_chunksize: self.chunksize,
+            progress: self.progress,
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<Result<()>>();
+        for i in 0..processes {
+            let core = core.clone();
+            let tx = tx.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("multiproc-pool-{}", i + 1))
+                .spawn(move || match supervisor::start_worker(&core, i) {
+                    Ok(chan) => {
+                        let _ = tx.send(Ok(()));
+                        drop(tx);
+                        supervisor::supervise(core, i, chan);
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                })
+                .map_err(|e| Error::io("could not start a pool supervisor thread", e))?;
+            super::lock(&pool.threads).push(thread);
+        }
+        drop(tx);
+        let mut first_error = None;
+        for outcome in rx.iter() {
+            if let Err(e) = outcome {
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(pool),
+        }
+    }
+}
+
+impl std::fmt::Debug for PoolBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("processes", &self.processes)
+            .field("maxtasksperchild", &self.maxtasksperchild)
+            .field("task_timeout", &self.task_timeout)
+            .field("chunksize", &self.chunksize)
+            .field("progress", &self.progress)
+            .finish()
+    }
+}

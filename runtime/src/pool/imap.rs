@@ -1,0 +1,306 @@
+//! [`IMap`]: the lazy iterators of `imap` (results in order) and `imap_unordered` (as they finish).
+//! The source is read, encoded and sent chunk by chunk as results are consumed, with a bounded number
+//! of tasks in flight, so an endless source works and memory stays flat.
+
+use super::Pool;
+use super::chunk::ChunkWriter;
+use super::progress::Progress;
+use super::sched::{Job, lock};
+use super::sink::{Sink, decode_chunk};
+use crate::codec;
+use crate::error::{Error, Result};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, VecDeque};
+use std::marker::PhantomData;
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+
+/// Appends one input's encoding (bytes and descriptors) to a chunk.
+pub(crate) type EncodeFn<T> = fn(T, &mut Vec<u8>, &mut Vec<OwnedFd>) -> Result<()>;
+
+/// Results that have arrived and not been taken yet.
+enum Arrived<R> {
+    InOrder(BTreeMap<usize, Result<R>>),
+    AsDone(VecDeque<Result<R>>),
+}
+
+struct ImapSink<R> {
+    arrived: Mutex<Arrived<R>>,
+    cond: Condvar,
+}
+
+impl<R> ImapSink<R> {
+    fn put(arrived: &mut Arrived<R>, i: usize, r: Result<R>) {
+        match arrived {
+            Arrived::InOrder(m) => {
+                m.insert(i, r);
+            }
+            Arrived::AsDone(q) => q.push_back(r),
+        }
+    }
+}
+
+impl<R: DeserializeOwned + Send + 'static> Sink for ImapSink<R> {
+    fn deliver(&self, start: usize, count: usize, frame: &[u8], fds: Vec<OwnedFd>) {
+        let mut a = lock(&self.arrived);
+        decode_chunk::<R>(start, count, frame, fds, |i, r| Self::put(&mut a, i, r));
+        self.cond.notify_all();
+    }
+    fn fail(&self, start: usize, count: usize, err: &dyn Fn() -> Error) {
+        let mut a = lock(&self.arrived);
+        for i in start..start + count {
+            Self::put(&mut a, i, Err(err()));
+        }
+        self.cond.notify_all();
+    }
+}
+
+/// The iterator of [`Pool::imap`] and [`Pool::imap_unordered`]: one `Result<R>` per input, lazily.
+///
+/// A failed task yields its error in its place (panic, worker death, timeout) and iteration goes on.
+/// [`completed`](IMap::completed) and [`size_hint`](Iterator::size_hint) report progress; with the pool's
+/// `progress(true)` option a terminal progress bar is drawn. Python: `IMapIterator`.
+///
+/// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
+/// # #[multiproc::worker] fn square(x: u64) -> u64 { x * x }
+/// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+/// let pool = multiproc::Pool::new(2)?;
+/// let mut it = pool.imap(square, vec![0u64; 100]).chunksize(8);  // Python: pool.imap(square, range(100), 8)
+/// assert_eq!(it.next().unwrap()?, 0);
+/// assert_eq!(it.completed(), 1);
+/// assert_eq!(it.len(), 99);
+/// # Ok(()) }
+/// ```
+pub struct IMap<'p, I: Iterator, R> {
+    pool: &'p Pool,
+    source: std::iter::Fuse<I>,
+    prefix: Vec<u8>,
+    encode: EncodeFn<I::Item>,
+    sink: Arc<ImapSink<R>>,
+    chunksize: usize,
+    window: usize,
+    submitted: usize,
+    yielded: usize,
+    failed: Option<Error>,
+    /// The source could not be sent (its error was yielded): nothing more comes.
+    finished: bool,
+    progress: Option<Progress>,
+    _r: PhantomData<fn() -> R>,
+}
+
+impl<'p, I: Iterator, R: DeserializeOwned + Send + 'static> IMap<'p, I, R> {
+    pub(crate) fn new(
+        pool: &'p Pool,
+        source: I,
+        prefix: Result<Vec<u8>>,
+        encode: EncodeFn<I::Item>,
+        ordered: bool,
+    ) -> IMap<'p, I, R> {
+        let (prefix, failed) = match prefix {
+            Ok(p) => (p, None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+        IMap {
+            pool,
+            source: source.fuse(),
+            prefix,
+            encode,
+            sink: Arc::new(ImapSink {
+                arrived: Mutex::new(if ordered {
+                    Arrived::InOrder(BTreeMap::new())
+                } else {
+                    Arrived::AsDone(VecDeque::new())
+                }),
+                cond: Condvar::new(),
+            }),
+            chunksize: pool.default_chunksize.unwrap_or(1),
+            window: 0,
+            submitted: 0,
+            yielded: 0,
+            failed,
+            finished: false,
+            progress: None,
+            _r: PhantomData,
+        }
+    }
+
+    /// Items per task sent to a worker (default 1, as in Python, or the pool's `chunksize`). Larger
+    /// chunks make tiny tasks cheap; a worker that dies fails its whole chunk. Call before iterating.
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::worker] fn square(x: u64) -> u64 { x * x }
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let pool = multiproc::Pool::new(2)?;
+    /// let total: u64 = pool.imap_unordered(square, 0..10_000u64).chunksize(64).map(|r| r.unwrap()).sum();
+    /// # Ok(()) }
+    /// ```
+    pub fn chunksize(mut self, chunksize: usize) -> Self {
+        self.chunksize = chunksize.max(1);
+        self
+    }
+
+    /// Most items in flight (sent and not yet yielded); default: enough chunks to keep every worker
+    /// busy. Results that finish ahead of their turn in `imap` wait inside this window.
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::worker] fn square(x: u64) -> u64 { x * x }
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let pool = multiproc::Pool::new(2)?;
+    /// let first: Vec<u64> = pool.imap(square, 0u64..).window(16).take(5).map(|r| r.unwrap()).collect();
+    /// assert_eq!(first, [0, 1, 4, 9, 16]);
+    /// # Ok(()) }
+    /// ```
+    pub fn window(mut self, items: usize) -> Self {
+        self.window = items.max(1);
+        self
+    }
+
+    /// Results yielded so far.
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::worker] fn square(x: u64) -> u64 { x * x }
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let pool = multiproc::Pool::new(2)?;
+    /// let mut it = pool.imap(square, 0..3u64);
+    /// it.next();
+    /// assert_eq!(it.completed(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn completed(&self) -> usize {
+        self.yielded
+    }
+
+    fn window_items(&self) -> usize {
+        if self.window > 0 {
+            self.window.max(self.chunksize)
+        } else {
+            self.chunksize * (4 * self.pool.processes()).max(8)
+        }
+    }
+
+    /// Sends chunks until the window is full or the source is done.
+    fn refill(&mut self) {
+        if self.failed.is_some() {
+            return;
+        }
+        while self.submitted - self.yielded < self.window_items() {
+            let mut chunk = ChunkWriter::new(&self.prefix);
+            while chunk.len() < self.chunksize {
+                let Some(item) = self.source.next() else {
+                    break;
+                };
+                let encode = self.encode;
+                if let Err(e) = chunk.push_with(|b, f| encode(item, b, f)) {
+                    self.failed = Some(e);
+                    return;
+                }
+            }
+            if chunk.len() == 0 {
+                return;
+            }
+            let count = chunk.len();
+            let job = Job {
+                frame: chunk.bytes,
+                fds: chunk.fds,
+                sink: self.sink.clone(),
+                start: self.submitted,
+                count,
+                since: Instant::now(),
+            };
+            if let Err(e) = self.pool.core.submit([job]) {
+                self.failed = Some(e);
+                return;
+            }
+            self.submitted += count;
+        }
+    }
+
+    fn take_ready(&mut self) -> Option<Result<R>> {
+        let mut a = lock(&self.sink.arrived);
+        loop {
+            let got = match &mut *a {
+                Arrived::InOrder(m) => m.remove(&self.yielded),
+                Arrived::AsDone(q) => q.pop_front(),
+            };
+            if got.is_some() {
+                return got;
+            }
+            if self.yielded >= self.submitted {
+                return None;
+            }
+            a = self.sink.cond.wait(a).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+impl<I: Iterator, R: DeserializeOwned + Send + 'static> Iterator for IMap<'_, I, R> {
+    type Item = Result<R>;
+
+    fn next(&mut self) -> Option<Result<R>> {
+        if self.finished {
+            return None;
+        }
+        if self.progress.is_none() {
+            let total = match self.source.size_hint() {
+                (lo, Some(hi)) if lo == hi => Some(lo),
+                _ => None,
+            };
+            self.progress = Some(Progress::new(self.pool.progress, total));
+        }
+        self.refill();
+        match self.take_ready() {
+            Some(r) => {
+                self.yielded += 1;
+                if let Some(p) = &self.progress {
+                    p.inc(1);
+                }
+                Some(r)
+            }
+            None => {
+                if let Some(p) = &self.progress {
+                    p.finish();
+                }
+                self.finished = true;
+                self.failed.take().map(Err)
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let in_flight = self.submitted - self.yielded;
+        let (lo, hi) = self.source.size_hint();
+        (
+            lo.saturating_add(in_flight),
+            hi.and_then(|h| h.checked_add(in_flight)),
+        )
+    }
+}
+
+impl<I: ExactSizeIterator, R: DeserializeOwned + Send + 'static> ExactSizeIterator
+    for IMap<'_, I, R>
+{
+}
+
+/// Encodes one input of a one-argument worker (`map`, `imap`): the tuple `(item,)`.
+pub(crate) fn encode_one<A: Serialize>(
+    item: A,
+    bytes: &mut Vec<u8>,
+    fds: &mut Vec<OwnedFd>,
+) -> Result<()> {
+    codec::encode_into(&(item,), bytes, fds)
+}
+
+/// Encodes one argument tuple (`starmap`, `apply`).
+pub(crate) fn encode_args<Args: Serialize>(
+    args: Args,
+    bytes: &mut Vec<u8>,
+    fds: &mut Vec<OwnedFd>,
+) -> Result<()> {
+    codec::encode_into(&args, bytes, fds)
+}

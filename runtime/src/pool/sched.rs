@@ -1,0 +1,252 @@
+//! The scheduler shared by the pool's handle and its supervisor threads: the queue of jobs not yet
+//! sent, each worker's jobs in flight, and the rules that send the next job to a worker.
+//!
+//! Callers send directly to an idle worker (no thread hop on the way out); each worker's supervisor
+//! thread receives its results, hands them to their sinks and sends the next jobs. A worker holds at
+//! most [`PREFETCH`] jobs, so that it finds its next task waiting without starving the others; only an
+//! idle worker gets a large job (see [`PREFETCH_BYTES`]).
+//!
+//! Lock order: `state`, then a slot's `io`. A slot's `io` is held while sending to its worker, so the
+//! order of its in-flight queue is the order on the wire.
+
+use super::sink::Sink;
+use crate::error::{Error, ErrorKind, Result};
+use crate::ipc::channel::Channel;
+use crate::process::Process;
+use crate::sys;
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Jobs one worker may hold at once: the one it runs and the next.
+pub(crate) const PREFETCH: usize = 2;
+
+/// Largest job sent to a worker that is still busy. A busy worker does not read, so a larger frame
+/// could fill the socket and block the sender — and a supervisor thread blocked sending to its own
+/// worker, while that worker blocks sending its result back, would deadlock. Smaller frames always fit
+/// in the socket's buffer; larger ones wait for an idle worker, which is reading.
+const PREFETCH_BYTES: usize = 32 * 1024;
+
+/// One chunk of calls of one worker function, and where its outcomes go.
+pub(crate) struct Job {
+    pub(crate) frame: Vec<u8>,
+    pub(crate) fds: Vec<OwnedFd>,
+    pub(crate) sink: Arc<dyn Sink>,
+    pub(crate) start: usize,
+    pub(crate) count: usize,
+    /// When the worker started on it (or may have): the base of its `task_timeout`.
+    pub(crate) since: Instant,
+}
+
+/// The pool's options, fixed at build time.
+pub(crate) struct Config {
+    pub(crate) processes: usize,
+    pub(crate) maxtasksperchild: Option<u64>,
+    pub(crate) task_timeout: Option<Duration>,
+    /// The initializer's task frame (tag, entry name, arguments) and descriptors.
+    pub(crate) init: Option<(Vec<u8>, Vec<OwnedFd>)>,
+}
+
+/// What the scheduler knows of one worker.
+#[derive(Default)]
+pub(crate) struct Load {
+    /// Up and accepting jobs.
+    pub(crate) live: bool,
+    pub(crate) inflight: usize,
+    /// Jobs sent to the current process (for `maxtasksperchild`).
+    pub(crate) sent: u64,
+    pub(crate) pid: u32,
+}
+
+pub(crate) struct State {
+    pub(crate) pending: VecDeque<Job>,
+    pub(crate) load: Vec<Load>,
+    pub(crate) closed: bool,
+    /// Set by `join` once the work is done: workers leave and are not replaced.
+    pub(crate) exiting: bool,
+    /// Why the pool cannot start workers any more (a failing initializer), if so.
+    pub(crate) broken: Option<(ErrorKind, String)>,
+}
+
+/// The parts of one worker the supervisor thread and the senders share.
+pub(crate) struct Slot {
+    pub(crate) io: Mutex<SlotIo>,
+    pub(crate) process: Mutex<Option<Process<()>>>,
+    /// Poked (one byte) to wake the supervisor thread when it waits idle.
+    pub(crate) wake_tx: OwnedFd,
+    pub(crate) wake_rx: OwnedFd,
+}
+
+pub(crate) struct SlotIo {
+    pub(crate) chan: Option<Arc<Channel>>,
+    pub(crate) inflight: VecDeque<Job>,
+}
+
+pub(crate) struct Core {
+    pub(crate) state: Mutex<State>,
+    /// Signalled when the pool runs out of work (for `join`).
+    pub(crate) drained: Condvar,
+    pub(crate) slots: Vec<Slot>,
+    pub(crate) config: Config,
+    pub(crate) terminated: AtomicBool,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(crate) fn closed_error() -> Error {
+    Error::new(
+        ErrorKind::Closed,
+        "the pool was terminated before this task finished",
+    )
+}
+
+impl Core {
+    pub(crate) fn new(config: Config) -> Result<Core> {
+        let mut slots = Vec::with_capacity(config.processes);
+        for _ in 0..config.processes {
+            let (wake_tx, wake_rx) =
+                sys::socket::socketpair().map_err(|e| Error::io("socketpair failed", e))?;
+            slots.push(Slot {
+                io: Mutex::new(SlotIo {
+                    chan: None,
+                    inflight: VecDeque::new(),
+                }),
+                process: Mutex::new(None),
+                wake_tx,
+                wake_rx,
+            });
+        }
+        Ok(Core {
+            state: Mutex::new(State {
+                pending: VecDeque::new(),
+                load: (0..config.processes).map(|_| Load::default()).collect(),
+                closed: false,
+                exiting: false,
+                broken: None,
+            }),
+            drained: Condvar::new(),
+            slots,
+            config,
+            terminated: AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn is_terminated(&self) -> bool {
+        self.terminated.load(Ordering::SeqCst)
+    }
+
+    /// Queues `jobs` and sends what the workers can take now.
+    pub(crate) fn submit(&self, jobs: impl IntoIterator<Item = Job>) -> Result<()> {
+        let mut st = lock(&self.state);
+        if st.closed || self.is_terminated() {
+            return Err(Error::new(
+                ErrorKind::Closed,
+                "the pool is closed: it takes no new tasks after close() or terminate()",
+            ));
+        }
+        if let Some((kind, msg)) = &st.broken {
+            return Err(Error::new(kind.clone(), msg.clone()));
+        }
+        st.pending.extend(jobs);
+        self.dispatch(st);
+        Ok(())
+    }
+
+    /// Sends pending jobs to workers with room, least loaded first, until none is left or no worker
+    /// has room.
+    pub(crate) fn dispatch<'a>(&'a self, mut st: MutexGuard<'a, State>) {
+        loop {
+            if st.pending.is_empty() {
+                return;
+            }
+            let max = self.config.maxtasksperchild;
+            let small = st
+                .pending
+                .front()
+                .is_some_and(|j| j.frame.len() <= PREFETCH_BYTES);
+            let room = if small { PREFETCH } else { 1 };
+            let pick = st
+                .load
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.live && l.inflight < room && max.is_none_or(|m| l.sent < m))
+                .min_by_key(|(_, l)| l.inflight)
+                .map(|(i, _)| i);
+            let Some(i) = pick else { return };
+            let Some(mut job) = st.pending.pop_front() else {
+                return;
+            };
+            st.load[i].inflight += 1;
+            st.load[i].sent += 1;
+            let pid = st.load[i].pid;
+            let slot = &self.slots[i];
+            let mut io = lock(&slot.io);
+            drop(st);
+            let was_idle = io.inflight.is_empty();
+            job.since = Instant::now();
+            let sent = match &io.chan {
+                Some(chan) => {
+                    let fds: Vec<_> = job.fds.iter().map(|f| f.as_fd()).collect();
+                    chan.send_raw(&job.frame, &fds)
+                }
+                None => Err(Error::disconnected("worker is being replaced")),
+            };
+            match sent {
+                Ok(()) => {
+                    io.inflight.push_back(job);
+                    drop(io);
+                    if was_idle && self.config.task_timeout.is_some() {
+                        sys::socket::poke(slot.wake_tx.as_fd());
+                    }
+                    st = lock(&self.state);
+                }
+                Err(_) => {
+                    // The worker is gone; its supervisor thread sees the end of its channel and
+                    // replaces it. The job was never delivered: it goes back to the front.
+                    drop(io);
+                    st = lock(&self.state);
+                    if st.load[i].pid == pid {
+                        st.load[i].inflight = st.load[i].inflight.saturating_sub(1);
+                        st.load[i].live = false;
+                    }
+                    st.pending.push_front(job);
+                }
+            }
+        }
+    }
+
+    /// Wakes `join` if the pool has no work left.
+    pub(crate) fn notify_if_drained(&self, st: &State) {
+        if st.pending.is_empty() && st.load.iter().all(|l| l.inflight == 0) {
+            self.drained.notify_all();
+        }
+    }
+
+    /// Fails `jobs` with `err`. Call without holding a lock: a sink runs the user's callbacks.
+    pub(crate) fn fail_jobs(jobs: impl IntoIterator<Item = Job>, err: &dyn Fn() -> Error) {
+        for j in jobs {
+            j.sink.fail(j.start, j.count, err);
+        }
+    }
+
+    /// Stops at once: no new tasks, pending ones fail with `Closed`, every worker is killed. The
+    /// supervisor threads then fail the jobs in flight and leave.
+    pub(crate) fn terminate(&self) {
+        self.terminated.store(true, Ordering::SeqCst);
+        let mut st = lock(&self.state);
+        st.closed = true;
+        let dropped: Vec<Job> = st.pending.drain(..).collect();
+        drop(st);
+        Core::fail_jobs(dropped, &closed_error);
+        for slot in &self.slots {
+            if let Some(p) = lock(&slot.process).as_mut() {
+                let _ = p.kill();
+            }
+            sys::socket::poke(slot.wake_tx.as_fd());
+        }
+    }
+}

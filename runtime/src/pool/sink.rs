@@ -1,0 +1,155 @@
+//! Where a chunk's outcomes go: the [`Sink`] a job carries, and the typed sinks of `apply_async` and
+//! `map_async`. Sinks decode the worker's reports on the supervisor thread that received them, so the
+//! frame is read in place and the waiting caller gets finished values.
+
+use super::chunk::ChunkReader;
+use super::progress::Progress;
+use super::result::Cell;
+use crate::bootstrap;
+use crate::error::{Error, Result};
+use serde::de::DeserializeOwned;
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Mutex};
+
+/// Receives the outcomes of one job: items `start..start + count` of its call.
+pub(crate) trait Sink: Send + Sync {
+    /// The worker's chunk of reports for the items from `start` on.
+    fn deliver(&self, start: usize, count: usize, frame: &[u8], fds: Vec<OwnedFd>);
+    /// The job failed as a whole (its worker died, timed out, or the pool was terminated).
+    fn fail(&self, start: usize, count: usize, err: &dyn Fn() -> Error);
+}
+
+/// Decodes a chunk of reports into `count` results, calling `put(index, result)` for each; items the
+/// chunk lacks come back as codec errors.
+pub(crate) fn decode_chunk<R: DeserializeOwned>(
+    start: usize,
+    count: usize,
+    frame: &[u8],
+    fds: Vec<OwnedFd>,
+    mut put: impl FnMut(usize, Result<R>),
+) {
+    let mut done = 0;
+    match ChunkReader::new(frame, fds) {
+        Ok(reader) => {
+            for item in reader.take(count) {
+                put(
+                    start + done,
+                    item.and_then(|(bytes, fds)| bootstrap::decode_report(bytes, fds)),
+                );
+                done += 1;
+            }
+        }
+        Err(e) => {
+            put(start, Err(e));
+            done = 1;
+        }
+    }
+    for i in done..count {
+        put(
+            start + i,
+            Err(Error::codec(
+                "the pool worker's reply lacked this task's result",
+            )),
+        );
+    }
+}
+
+/// The sink of `apply_async`: one item into one [`Cell`].
+pub(crate) struct OneShot<R>(pub(crate) Arc<Cell<R>>);
+
+impl<R: DeserializeOwned + Send + 'static> Sink for OneShot<R> {
+    fn deliver(&self, start: usize, count: usize, frame: &[u8], fds: Vec<OwnedFd>) {
+        decode_chunk::<R>(start, count, frame, fds, |_, r| self.0.set(r));
+    }
+    fn fail(&self, _: usize, _: usize, err: &dyn Fn() -> Error) {
+        self.0.set(Err(err()));
+    }
+}
+
+struct Gather<R> {
+    /// Finished chunks by their first index, concatenated in order at the end.
+    pieces: std::collections::BTreeMap<usize, Vec<R>>,
+    left: usize,
+    error: Option<Error>,
+}
+
+/// The sink of `map_async`/`starmap_async`: chunks decoded outside the lock, gathered by position; the
+/// [`Cell`] gets the vector when the last arrives, or the first error (Python: `map` raises the first
+/// task's exception).
+pub(crate) struct MapSink<R> {
+    gather: Mutex<Gather<R>>,
+    len: usize,
+    cell: Arc<Cell<Vec<R>>>,
+    progress: Progress,
+}
+
+impl<R> MapSink<R> {
+    pub(crate) fn new(len: usize, cell: Arc<Cell<Vec<R>>>, progress: Progress) -> MapSink<R> {
+        MapSink {
+            gather: Mutex::new(Gather {
+                pieces: std::collections::BTreeMap::new(),
+                left: len,
+                error: None,
+            }),
+            len,
+            cell,
+            progress,
+        }
+    }
+
+    fn finish_some(&self, mut g: std::sync::MutexGuard<'_, Gather<R>>, n: usize) {
+        self.progress.inc(n);
+        g.left = g.left.saturating_sub(n);
+        if g.left > 0 {
+            return;
+        }
+        let error = g.error.take();
+        let pieces = std::mem::take(&mut g.pieces);
+        drop(g);
+        self.progress.finish();
+        let result = match error {
+            Some(e) => Err(e),
+            None => {
+                let mut out = Vec::with_capacity(self.len);
+                for (_, piece) in pieces {
+                    out.extend(piece);
+                }
+                Ok(out)
+            }
+        };
+        self.cell.set(result);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl<R: DeserializeOwned + Send + 'static> Sink for MapSink<R> {
+    fn deliver(&self, start: usize, count: usize, frame: &[u8], fds: Vec<OwnedFd>) {
+        let mut piece = Vec::with_capacity(count);
+        let mut error = None;
+        decode_chunk::<R>(start, count, frame, fds, |_, r| match r {
+            Ok(v) => piece.push(v),
+            Err(e) => {
+                error.get_or_insert(e);
+            }
+        });
+        let mut g = lock(&self.gather);
+        match error {
+            Some(e) => {
+                g.error.get_or_insert(e);
+            }
+            None => {
+                g.pieces.insert(start, piece);
+            }
+        }
+        self.finish_some(g, count);
+    }
+
+    fn fail(&self, _: usize, count: usize, err: &dyn Fn() -> Error) {
+        let mut g = lock(&self.gather);
+        g.error.get_or_insert_with(err);
+        self.finish_some(g, count);
+    }
+}

@@ -1,0 +1,262 @@
+//! The Python `Pool` API on real worker processes: apply, apply_async (with callbacks), map (auto and
+//! explicit chunks), map_async, starmap, imap / imap_unordered (lazy, endless source), initializer,
+//! close/join, and the errors a user mistake gives.
+
+use multiproc::{ErrorKind, Pool, worker};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+#[worker]
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+#[worker]
+fn add(a: u64, b: u64) -> u64 {
+    a + b
+}
+
+#[worker]
+fn pid_of(_x: u64) -> u32 {
+    std::process::id()
+}
+
+#[worker]
+fn fail_on(x: u64, bad: u64) -> u64 {
+    assert_ne!(x, bad, "input {bad} is not allowed");
+    x
+}
+
+#[worker]
+fn reject_five(x: u64) -> u64 {
+    assert_ne!(x, 5, "five is rejected");
+    x
+}
+
+#[worker]
+fn reversed(mut v: Vec<u8>) -> Vec<u8> {
+    v.reverse();
+    v
+}
+
+static SEED: AtomicU64 = AtomicU64::new(0);
+
+#[worker]
+fn set_seed(seed: u64) {
+    SEED.store(seed, Ordering::SeqCst);
+}
+
+#[worker]
+fn read_seed(x: u64) -> u64 {
+    SEED.load(Ordering::SeqCst) + x
+}
+
+fn not_a_worker(x: u64) -> u64 {
+    x
+}
+
+#[multiproc::test]
+fn apply_and_apply_async() {
+    let pool = Pool::new(2).unwrap();
+    assert_eq!(pool.processes(), 2);
+    assert_eq!(pool.apply(square, (10,)).unwrap(), 100);
+    let r = pool.apply_async(square, (20,)).unwrap();
+    r.wait();
+    assert!(r.ready());
+    assert!(r.successful().unwrap());
+    assert_eq!(r.get_timeout(Duration::from_secs(10)).unwrap(), 400);
+    assert_eq!(
+        r.get_timeout(Duration::from_secs(1)).unwrap_err().kind(),
+        &ErrorKind::InvalidInput
+    );
+    let many: Vec<_> = (0..50u64)
+        .map(|i| pool.apply_async(add, (i, 1)).unwrap())
+        .collect();
+    for (i, r) in many.into_iter().enumerate() {
+        assert_eq!(r.get().unwrap(), i as u64 + 1);
+    }
+}
+
+#[multiproc::test]
+fn callbacks_run_with_value_or_error() {
+    let pool = Pool::new(2).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Result<u64, String>>();
+    let tx2 = tx.clone();
+    pool.apply_async_with(square, (7,), move |v| tx.send(Ok(*v)).unwrap(), |_| {})
+        .unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), Ok(49));
+    let r = pool
+        .apply_async_with(
+            fail_on,
+            (3, 3),
+            |_| {},
+            move |e| tx2.send(Err(e.to_string())).unwrap(),
+        )
+        .unwrap();
+    let msg = rx
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap()
+        .unwrap_err();
+    assert!(msg.contains("input 3 is not allowed"), "{msg}");
+    r.wait();
+    assert!(!r.successful().unwrap());
+}
+
+#[multiproc::test]
+fn map_variants_keep_order() {
+    let pool = Pool::new(2).unwrap();
+    let want: Vec<u64> = (0..1000u64).map(|x| x * x).collect();
+    assert_eq!(pool.map(square, 0..1000u64).unwrap(), want);
+    assert_eq!(pool.map_chunked(square, 0..1000u64, 1).unwrap(), want);
+    assert_eq!(pool.map_chunked(square, 0..1000u64, 333).unwrap(), want);
+    assert_eq!(
+        pool.map_async(square, 0..1000u64).unwrap().get().unwrap(),
+        want
+    );
+    assert!(pool.map(square, Vec::<u64>::new()).unwrap().is_empty());
+    let pairs: Vec<(u64, u64)> = (0..100).map(|i| (i, 2 * i)).collect();
+    let sums: Vec<u64> = (0..100).map(|i| 3 * i).collect();
+    assert_eq!(pool.starmap(add, pairs.clone()).unwrap(), sums);
+    assert_eq!(pool.starmap_chunked(add, pairs.clone(), 7).unwrap(), sums);
+    assert_eq!(pool.starmap_async(add, pairs).unwrap().get().unwrap(), sums);
+}
+
+#[multiproc::test]
+fn map_fails_with_the_tasks_panic_and_the_pool_goes_on() {
+    let pool = Pool::new(2).unwrap();
+    let pids: HashSet<u32> = pool.pids().into_iter().collect();
+    let err = pool
+        .starmap(fail_on, (0..20u64).map(|x| (x, 13)))
+        .unwrap_err();
+    match err.kind() {
+        ErrorKind::WorkerPanicked { message } => {
+            assert!(message.contains("input 13 is not allowed"), "{message}")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // The worker lived on: same processes, still serving.
+    assert_eq!(pool.pids().into_iter().collect::<HashSet<_>>(), pids);
+    assert_eq!(pool.apply(square, (4,)).unwrap(), 16);
+}
+
+#[multiproc::test]
+fn large_chunks_both_ways_do_not_deadlock() {
+    // 1 MiB task and result frames, more chunks than workers: every send fills a socket.
+    let pool = Pool::new(2).unwrap();
+    let inputs: Vec<Vec<u8>> = (0..48u8).map(|i| vec![i; 100_000]).collect();
+    let out = pool.map_chunked(reversed, inputs.clone(), 10).unwrap();
+    assert_eq!(out, inputs);
+}
+
+#[multiproc::test]
+fn imap_is_ordered_and_lazy() {
+    let pool = Pool::new(2).unwrap();
+    let got: Vec<u64> = pool.imap(square, 0..200u64).map(|r| r.unwrap()).collect();
+    assert_eq!(got, (0..200u64).map(|x| x * x).collect::<Vec<_>>());
+
+    let mut it = pool
+        .imap(square, (0..10u64).collect::<Vec<_>>())
+        .chunksize(3);
+    assert_eq!(it.len(), 10);
+    assert_eq!(it.next().unwrap().unwrap(), 0);
+    assert_eq!(it.completed(), 1);
+    assert_eq!(it.len(), 9);
+
+    // An endless source: only a window of it is ever read.
+    let first: Vec<u64> = pool
+        .imap(square, 0u64..)
+        .window(8)
+        .take(100)
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(first, (0..100u64).map(|x| x * x).collect::<Vec<_>>());
+}
+
+#[multiproc::test]
+fn imap_unordered_yields_every_result() {
+    let pool = Pool::new(2).unwrap();
+    let mut got: Vec<u64> = pool
+        .imap_unordered(square, 0..500u64)
+        .chunksize(16)
+        .map(|r| r.unwrap())
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, (0..500u64).map(|x| x * x).collect::<Vec<_>>());
+    let outcomes: Vec<_> = pool.imap_unordered(reject_five, 0..10u64).collect();
+    assert_eq!(outcomes.len(), 10);
+    assert_eq!(outcomes.iter().filter(|r| r.is_err()).count(), 1);
+}
+
+#[multiproc::test]
+fn initializer_runs_in_every_worker() {
+    let pool = Pool::builder()
+        .processes(2)
+        .initializer(set_seed, (1000,))
+        .build()
+        .unwrap();
+    let got = pool.map_chunked(read_seed, 0..20u64, 1).unwrap();
+    assert_eq!(got, (1000..1020u64).collect::<Vec<_>>());
+}
+
+#[multiproc::test]
+fn close_then_join_finishes_the_work() {
+    let pool = Pool::new(2).unwrap();
+    assert_eq!(pool.join().unwrap_err().kind(), &ErrorKind::InvalidInput);
+    let pending: Vec<_> = (0..20u64)
+        .map(|i| pool.apply_async(square, (i,)).unwrap())
+        .collect();
+    let pids = pool.pids();
+    pool.close();
+    assert_eq!(
+        pool.apply_async(square, (1,)).unwrap_err().kind(),
+        &ErrorKind::Closed
+    );
+    pool.join().unwrap();
+    for (i, r) in pending.into_iter().enumerate() {
+        assert_eq!(r.get().unwrap(), (i * i) as u64);
+    }
+    assert!(pool.pids().is_empty());
+    for pid in pids {
+        assert!(!is_our_child(pid), "worker {pid} left behind");
+    }
+}
+
+#[multiproc::test]
+fn a_plain_function_is_refused_before_any_task() {
+    let pool = Pool::new(1).unwrap();
+    let err = pool.apply(not_a_worker, (1,)).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::NotAWorker { .. }), "{err}");
+    let err = pool.map(not_a_worker, 0..3).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::NotAWorker { .. }), "{err}");
+    let mut it = pool.imap(not_a_worker, 0..3);
+    assert!(matches!(
+        it.next().unwrap().unwrap_err().kind(),
+        ErrorKind::NotAWorker { .. }
+    ));
+    assert!(it.next().is_none());
+    assert_eq!(Pool::new(0).unwrap_err().kind(), &ErrorKind::InvalidInput);
+}
+
+#[multiproc::test]
+fn cpu_count_is_positive() {
+    assert!(multiproc::cpu_count() >= 1);
+    let pids = pid_of(0);
+    assert_eq!(pids, std::process::id());
+}
+
+/// True if `pid` is still a child of this process (alive or unreaped).
+fn is_our_child(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let after = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
+            let ppid: u32 = after
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            ppid == std::process::id()
+        }
+        Err(_) => false,
+    }
+}
