@@ -256,3 +256,49 @@ fn handles_do_not_serialize_outside_multiproc() {
     let res = bincode::serde::encode_to_vec(&a, bincode::config::standard());
     assert!(res.is_err());
 }
+
+#[worker]
+fn count_live(conns: Vec<Connection<u8>>) -> usize {
+    conns.iter().filter(|c| c.send(&1).is_ok()).count()
+}
+
+#[multiproc::test]
+fn the_most_handles_one_message_can_carry() {
+    // 253 descriptors is the kernel's limit per message (SCM_MAX_FD): exactly that many must arrive.
+    let pairs: Vec<_> = (0..253).map(|_| Pipe::<u8>::new().unwrap()).collect();
+    let (keep, send): (Vec<_>, Vec<_>) = pairs.into_iter().unzip();
+    assert_eq!(count_live::spawn(send).unwrap().join().unwrap(), 253);
+    for c in &keep {
+        assert_eq!(c.recv().unwrap(), 1);
+    }
+}
+
+#[multiproc::test]
+fn too_many_handles_is_an_error_not_a_hang() {
+    let before = multiproc::open_fd_count();
+    let pairs: Vec<_> = (0..300).map(|_| Pipe::<u8>::new().unwrap()).collect();
+    let (keep, send): (Vec<_>, Vec<_>) = pairs.into_iter().unzip();
+    let err = count_live::spawn(send).unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::InvalidInput, "{err:?}");
+    assert!(err.to_string().contains("at most 253"), "{err}");
+    drop(keep);
+    assert_eq!(multiproc::open_fd_count(), before);
+}
+
+#[multiproc::test]
+fn a_moved_connection_does_not_deliver_twice() {
+    let (a, b) = Pipe::<u32>::new().unwrap();
+    a.send(&1).unwrap();
+    a.send(&2).unwrap();
+    assert_eq!(b.recv().unwrap(), 1); // 2 is now in b's read-ahead
+    let (ctl_a, ctl_b) = Pipe::<Connection<u32>>::new().unwrap();
+    ctl_a.send(&b).unwrap(); // b is sent by reference and stays usable here
+    let moved = ctl_b.recv().unwrap();
+    assert_eq!(moved.recv().unwrap(), 2);
+    // The read-ahead went with the copy: the original end does not see message 2 again.
+    assert!(
+        b.recv_timeout(Duration::from_millis(20))
+            .unwrap_err()
+            .is_timeout()
+    );
+}

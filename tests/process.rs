@@ -255,3 +255,33 @@ fn no_fd_leak_across_spawns() {
     drop(sleeps::spawn(10_000).unwrap());
     assert_eq!(multiproc::open_fd_count(), before);
 }
+
+#[multiproc::test]
+fn children_start_with_default_signal_handling() {
+    // Spawn from a thread that blocks SIGTERM (a common design with a dedicated signal thread): the
+    // child must not inherit the mask, or terminate() would do nothing.
+    let handle = std::thread::spawn(|| {
+        // SAFETY (test): building and installing a signal mask for this thread only.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        }
+        sleeps::spawn(60_000).unwrap()
+    });
+    let mut p = handle.join().unwrap();
+    p.terminate().unwrap();
+    let err = p.join_timeout(Duration::from_secs(20)).unwrap_err();
+    assert!(err.to_string().contains("SIGTERM"), "{err}");
+}
+
+#[multiproc::test]
+fn a_child_outlives_the_thread_that_spawned_it() {
+    // The spawning thread ends long before the child: the child must keep running (PR_SET_PDEATHSIG
+    // would have killed it here).
+    let p = std::thread::spawn(|| sleeps::spawn(50).unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(p.join().unwrap(), 50);
+}

@@ -28,6 +28,8 @@ inventory::collect!(WorkerEntry);
 struct Index {
     by_name: HashMap<&'static str, &'static WorkerEntry>,
     by_type: HashMap<&'static str, &'static WorkerEntry>,
+    /// Names registered twice (two versions of one crate linked into the binary): never guessed at.
+    ambiguous: std::collections::HashSet<&'static str>,
 }
 
 fn index() -> &'static Index {
@@ -36,10 +38,19 @@ fn index() -> &'static Index {
         let mut idx = Index {
             by_name: HashMap::new(),
             by_type: HashMap::new(),
+            ambiguous: Default::default(),
         };
         for e in inventory::iter::<WorkerEntry> {
-            idx.by_name.insert(e.name, e);
-            idx.by_type.insert((e.type_name)(), e);
+            if idx.by_name.insert(e.name, e).is_some() {
+                idx.ambiguous.insert(e.name);
+            }
+            if idx.by_type.insert((e.type_name)(), e).is_some() {
+                idx.ambiguous.insert((e.type_name)());
+            }
+        }
+        for name in &idx.ambiguous {
+            idx.by_name.remove(name);
+            idx.by_type.remove(name);
         }
         idx
     })
@@ -52,6 +63,17 @@ pub(crate) fn by_name(name: &str) -> Option<&'static WorkerEntry> {
 
 /// The entry for the function whose type name is `type_name`, or `NotAWorker` naming it.
 pub(crate) fn lookup_fn(type_name: &'static str) -> Result<&'static WorkerEntry> {
+    if index().ambiguous.contains(type_name) {
+        return Err(Error::new(
+            ErrorKind::NotAWorker {
+                name: type_name.to_string(),
+            },
+            format!(
+                "two workers are registered as `{type_name}` (two versions of one crate in this binary?); \
+                 rename one of them"
+            ),
+        ));
+    }
     index().by_type.get(type_name).copied().ok_or_else(|| {
         Error::new(
             ErrorKind::NotAWorker { name: type_name.to_string() },

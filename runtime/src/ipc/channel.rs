@@ -252,11 +252,13 @@ impl Channel {
             }
         };
         if st.fds.len() < nfds {
+            st.broken = true;
+            let arrived = st.fds.len();
+            st.fds.clear();
             return Err(Error::new(
                 ErrorKind::InvalidHandle,
                 format!(
-                    "message announced {nfds} handles but {} arrived",
-                    st.fds.len()
+                    "message announced {nfds} handles but {arrived} arrived; the connection is unusable now"
                 ),
             ));
         }
@@ -457,29 +459,37 @@ struct WireFd(#[serde(with = "codec::fd")] OwnedFd);
 impl Serialize for Channel {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::Error as _;
-        let st = lock(&self.rx);
-        if st.partial.is_some() {
+        // What this end had read ahead moves with it (it is not copied: a message is delivered once).
+        let mut st = match self.rx.try_lock() {
+            Ok(st) => st,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                return Err(S::Error::custom(
+                    "cannot send a connection while another thread is receiving on it",
+                ));
+            }
+        };
+        if st.partial.is_some() || st.broken {
             return Err(S::Error::custom(
-                "cannot send a connection while it is half-way through receiving a large message",
+                "cannot send a connection that is half-way through a large message, or broken",
             ));
         }
-        let dup = |fd: &OwnedFd| {
-            fd.try_clone()
-                .map_err(|e| S::Error::custom(format!("dup failed: {e}")))
-        };
-        Wire {
-            fd: dup(&self.fd)?,
-            pending: st.buf[st.start..st.end].to_vec(),
-            pending_fds: st
-                .fds
-                .iter()
-                .map(|f| dup(f).map(WireFd))
-                .collect::<std::result::Result<_, _>>()?,
-            skip: st.skip as u64,
+        let fd = self
+            .fd
+            .try_clone()
+            .map_err(|e| S::Error::custom(format!("dup failed: {e}")))?;
+        let pending = st.buf[st.start..st.end].to_vec();
+        st.start = st.end;
+        let wire = Wire {
+            fd,
+            pending,
+            pending_fds: st.fds.drain(..).map(WireFd).collect(),
+            skip: std::mem::take(&mut st.skip) as u64,
             eof: st.eof,
             max_message: self.max_message as u64,
-        }
-        .serialize(s)
+        };
+        drop(st);
+        wire.serialize(s)
     }
 }
 
