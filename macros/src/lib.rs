@@ -3,6 +3,7 @@
 
 use proc_macro::TokenStream;
 
+mod check;
 mod entry;
 mod managed;
 mod worker;

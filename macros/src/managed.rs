@@ -2,64 +2,14 @@
 //! unchanged, a typed `<Type>Proxy` with one method per `pub` method taking `&self` / `&mut self`, the
 //! `Managed` impl naming it, and the type's registry entry (decode the arguments, call, encode).
 
-use proc_macro2::{Span, TokenStream};
+use crate::check::{Errors, check_type};
+use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::visit::Visit;
 use syn::{
     FnArg, GenericArgument, ImplItem, ImplItemFn, ItemImpl, PathArguments, ReturnType, Type,
     Visibility, parse2,
 };
-
-/// Every mistake found, each with its span, reported together.
-#[derive(Default)]
-struct Errors(Option<syn::Error>);
-
-impl Errors {
-    fn push(&mut self, span: Span, msg: impl std::fmt::Display) {
-        let e = syn::Error::new(span, msg);
-        match &mut self.0 {
-            Some(all) => all.combine(e),
-            None => self.0 = Some(e),
-        }
-    }
-}
-
-/// Finds what makes a type unfit to travel between a proxy and the server.
-struct Borrowing(Option<(Span, &'static str)>);
-
-impl<'ast> Visit<'ast> for Borrowing {
-    fn visit_type_reference(&mut self, r: &'ast syn::TypeReference) {
-        self.0.get_or_insert((
-            r.span(),
-            "managed methods are called from other processes: take and return owned types (String, Vec<T>, ...), not references",
-        ));
-    }
-    fn visit_lifetime(&mut self, l: &'ast syn::Lifetime) {
-        self.0.get_or_insert((
-            l.span(),
-            "managed method arguments and results must own their data: remove the lifetime",
-        ));
-    }
-    fn visit_type_impl_trait(&mut self, t: &'ast syn::TypeImplTrait) {
-        self.0.get_or_insert((
-            t.span(),
-            "`impl Trait` cannot cross a process boundary: name a concrete type",
-        ));
-    }
-    fn visit_type_ptr(&mut self, t: &'ast syn::TypePtr) {
-        self.0
-            .get_or_insert((t.span(), "raw pointers cannot cross a process boundary"));
-    }
-}
-
-fn check_type(ty: &Type, errors: &mut Errors) {
-    let mut v = Borrowing(None);
-    v.visit_type(ty);
-    if let Some((span, msg)) = v.0 {
-        errors.push(span, msg);
-    }
-}
 
 /// A method the proxy gets.
 struct Method<'a> {
@@ -144,12 +94,12 @@ fn validate<'a>(item: &'a ItemImpl, errors: &mut Errors) -> Vec<Method<'a>> {
             })
             .collect();
         for ty in &types {
-            check_type(ty, errors);
+            check_type(ty, "managed method", errors);
         }
         let (output, fallible) = match &sig.output {
             ReturnType::Default => (quote!(()), false),
             ReturnType::Type(_, ty) => {
-                check_type(ty, errors);
+                check_type(ty, "managed method", errors);
                 match result_ok_type(ty) {
                     Some(ok) => (quote!(#ok), true),
                     None => (quote!(#ty), false),

@@ -1,64 +1,11 @@
 //! `#[multiproc::worker]`: validate the function, then emit it unchanged, a `name::spawn` helper module
 //! and its registry entry.
 
-use proc_macro2::{Span, TokenStream};
+use crate::check::{Errors, check_type};
+use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::spanned::Spanned;
-use syn::visit::Visit;
 use syn::{FnArg, ItemFn, ReturnType, Type, parse2};
-
-/// Every mistake found, each with its span, reported together.
-#[derive(Default)]
-struct Errors(Option<syn::Error>);
-
-impl Errors {
-    fn push(&mut self, span: Span, msg: impl std::fmt::Display) {
-        let e = syn::Error::new(span, msg);
-        match &mut self.0 {
-            Some(all) => all.combine(e),
-            None => self.0 = Some(e),
-        }
-    }
-}
-
-/// Finds what makes a type unfit to cross a process boundary by value.
-struct Borrowing(Option<(Span, &'static str)>);
-
-impl<'ast> Visit<'ast> for Borrowing {
-    fn visit_type_reference(&mut self, r: &'ast syn::TypeReference) {
-        self.0.get_or_insert((r.span(), "worker arguments and results travel by value: use an owned type (String, Vec<T>, ...) instead of a reference"));
-    }
-    fn visit_lifetime(&mut self, l: &'ast syn::Lifetime) {
-        self.0.get_or_insert((
-            l.span(),
-            "worker arguments and results must own their data: remove the lifetime",
-        ));
-    }
-    fn visit_type_impl_trait(&mut self, t: &'ast syn::TypeImplTrait) {
-        self.0.get_or_insert((
-            t.span(),
-            "`impl Trait` cannot cross a process boundary: name a concrete type",
-        ));
-    }
-    fn visit_type_ptr(&mut self, t: &'ast syn::TypePtr) {
-        self.0
-            .get_or_insert((t.span(), "raw pointers cannot cross a process boundary"));
-    }
-    fn visit_type_bare_fn(&mut self, t: &'ast syn::TypeBareFn) {
-        self.0.get_or_insert((
-            t.span(),
-            "function pointers cannot cross a process boundary: pass data, or a worker's name",
-        ));
-    }
-}
-
-fn check_type(ty: &Type, errors: &mut Errors) {
-    let mut v = Borrowing(None);
-    v.visit_type(ty);
-    if let Some((span, msg)) = v.0 {
-        errors.push(span, msg);
-    }
-}
 
 fn validate(func: &ItemFn, errors: &mut Errors) {
     let sig = &func.sig;
@@ -89,11 +36,11 @@ fn validate(func: &ItemFn, errors: &mut Errors) {
                 r.span(),
                 "#[multiproc::worker] goes on a free function, not a method: take the value as an ordinary argument",
             ),
-            FnArg::Typed(pt) => check_type(&pt.ty, errors),
+            FnArg::Typed(pt) => check_type(&pt.ty, "worker", errors),
         }
     }
     if let ReturnType::Type(_, ty) = &sig.output {
-        check_type(ty, errors);
+        check_type(ty, "worker", errors);
     }
 }
 
