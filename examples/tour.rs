@@ -10,6 +10,18 @@ mod process;
 #[path = "pipe.rs"]
 mod pipe;
 
+#[allow(dead_code)]
+#[path = "shared_value.rs"]
+mod shared_value;
+
+#[allow(dead_code)]
+#[path = "shared_array.rs"]
+mod shared_array;
+
+#[allow(dead_code)]
+#[path = "shared_struct.rs"]
+mod shared_struct;
+
 type Example = (
     &'static str,
     &'static str,
@@ -29,6 +41,24 @@ const EXAMPLES: &[Example] = &[
         "parent_conn, child_conn = Pipe(); Process(target=worker, args=(child_conn,)).start()",
         "parent and child exchange typed messages both ways; the pipe end travels as a file descriptor",
         pipe::run,
+    ),
+    (
+        "shared_value",
+        "counter = Value(ctypes.c_int, 0); with lock: counter.value += 1",
+        "two processes count to 200000 under the value's robust lock; a RawValue without it loses updates",
+        shared_value::run,
+    ),
+    (
+        "shared_array",
+        "shared_array = Array(ctypes.c_double, [1.0, 2.0, 3.0, 4.0])",
+        "a worker squares a shared array in place; the parent sees [1, 4, 9, 16]",
+        shared_array::run,
+    ),
+    (
+        "shared_struct",
+        "class Stats(ctypes.Structure): ...; stats = Value(Stats)",
+        "a #[shared] struct of counters and a histogram updated by four workers",
+        shared_struct::run,
     ),
 ];
 

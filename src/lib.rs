@@ -39,7 +39,7 @@
 
 #![deny(missing_docs)]
 
-pub use multiproc_macros::{main, test, worker};
+pub use multiproc_macros::{main, shared, test, worker};
 pub use multiproc_runtime::*;
 
 #[doc(hidden)]

@@ -10,6 +10,8 @@ mod error;
 pub mod ipc;
 mod process;
 mod registry;
+mod shm;
+mod sync;
 mod sys;
 mod worker;
 
@@ -17,6 +19,11 @@ pub use bootstrap::init;
 pub use error::{Error, ErrorKind, Result};
 pub use ipc::{Connection, Pipe};
 pub use process::{Process, ProcessBuilder};
+pub use shm::{Array, ArrayGuard, RawArray, RawValue, Shareable, SharedMemory, Value, ValueGuard};
+pub use sync::{
+    Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard, RLock, RLockGuard,
+    Semaphore, SemaphoreGuard,
+};
 pub use sys::fd::open_fd_count;
 pub use sys::process::{ExitStatus, signal_name};
 pub use worker::WorkerFn;
@@ -25,6 +32,7 @@ pub use worker::WorkerFn;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::registry::{Invoke, WorkerEntry, invoke};
+    pub use crate::shm::Shareable;
     use crate::{Process, Result, WorkerFn};
     pub use inventory;
     use serde::Serialize;
