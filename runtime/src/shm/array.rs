@@ -229,6 +229,15 @@ impl<T: Shareable> DerefMut for ArrayGuard<'_, T> {
     }
 }
 
+impl<T: Shareable + std::fmt::Debug> std::fmt::Debug for ArrayGuard<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArrayGuard")
+            .field("elements", &&**self)
+            .field("owner_died", &self.owner_died())
+            .finish()
+    }
+}
+
 /// A fixed-length `[T]` in shared memory without a lock: it derefs to `[T]` for reading at full speed;
 /// writes from several processes race as in Python, so write with [`set`](RawArray::set), atomics
 /// inside `T`, or use an [`Array`]. Python: `RawArray('d', n)`.

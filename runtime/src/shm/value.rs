@@ -186,6 +186,15 @@ impl<T: Shareable> DerefMut for ValueGuard<'_, T> {
     }
 }
 
+impl<T: Shareable + std::fmt::Debug> std::fmt::Debug for ValueGuard<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValueGuard")
+            .field("value", &**self)
+            .field("owner_died", &self.owner_died())
+            .finish()
+    }
+}
+
 /// One `T` in shared memory without a lock: reads and writes from several processes race, exactly as
 /// in Python; use atomics inside `T` (reached through `Deref`) or a [`Value`]. Python: `RawValue('i', 0)`.
 ///

@@ -235,3 +235,11 @@ impl std::fmt::Debug for Condition {
         f.write_str("Condition")
     }
 }
+
+impl std::fmt::Debug for ConditionGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConditionGuard")
+            .field("owner_died", &self.owner_died())
+            .finish()
+    }
+}

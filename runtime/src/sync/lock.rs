@@ -138,3 +138,11 @@ impl std::fmt::Debug for Lock {
         f.write_str("Lock")
     }
 }
+
+impl std::fmt::Debug for LockGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockGuard")
+            .field("owner_died", &self.owner_died())
+            .finish()
+    }
+}

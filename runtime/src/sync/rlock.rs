@@ -103,3 +103,11 @@ impl std::fmt::Debug for RLock {
         f.write_str("RLock")
     }
 }
+
+impl std::fmt::Debug for RLockGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RLockGuard")
+            .field("owner_died", &self.owner_died())
+            .finish()
+    }
+}

@@ -358,3 +358,11 @@ semaphore!(
     /// ```
     BoundedSemaphore, true, "BoundedSemaphore"
 );
+
+impl std::fmt::Debug for SemaphoreGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SemaphoreGuard")
+            .field("owner_died", &self.owner_died())
+            .finish()
+    }
+}
