@@ -11,6 +11,14 @@ struct Point {
     tags: [u8; 3],
 }
 
+/// A generic shared struct: fine with the bound.
+#[shared]
+#[derive(Clone, Copy)]
+struct Pair<T: multiproc::Shareable + Copy> {
+    a: T,
+    b: [T; 2],
+}
+
 #[shared]
 struct Counters {
     hits: AtomicU64,
@@ -159,6 +167,8 @@ fn value_and_array_helpers() {
         "relocking from the holding thread is an error, not a hang"
     );
     drop(g);
+    let pair = Value::new(Pair { a: 1u16, b: [2, 3] }).unwrap();
+    assert_eq!(pair.get().unwrap().b, [2, 3]);
     let empty = Array::<u64>::new(0).unwrap();
     assert!(empty.is_empty());
     assert!(empty.to_vec().unwrap().is_empty());

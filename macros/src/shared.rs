@@ -118,8 +118,33 @@ fn kind_span(item: &Item) -> Span {
     }
 }
 
+/// True if `ty` names one of `params` (so a bound on it is not trivially true or false).
+fn mentions(ty: &syn::Type, params: &[&syn::Ident]) -> bool {
+    struct Finder<'p>(&'p [&'p syn::Ident], bool);
+    impl<'ast> Visit<'ast> for Finder<'_> {
+        fn visit_ident(&mut self, i: &'ast syn::Ident) {
+            self.1 |= self.0.contains(&i);
+        }
+    }
+    let mut f = Finder(params, false);
+    f.visit_type(ty);
+    f.1
+}
+
 fn generate(item: &ItemStruct) -> TokenStream {
     let ident = &item.ident;
+    let params: Vec<&syn::Ident> = item.generics.type_params().map(|p| &p.ident).collect();
+    let mut impl_bounds = item.generics.clone();
+    let clause = impl_bounds.make_where_clause();
+    for f in &item.fields {
+        if mentions(&f.ty, &params) {
+            let ty = &f.ty;
+            clause
+                .predicates
+                .push(syn::parse_quote!(#ty: ::multiproc::__private::Shareable));
+        }
+    }
+    let (_, _, impl_where) = impl_bounds.split_for_impl();
     let (impl_generics, ty_generics, where_clause) = item.generics.split_for_impl();
     let checks = item.fields.iter().map(|f| {
         let ty = &f.ty;
@@ -139,7 +164,7 @@ fn generate(item: &ItemStruct) -> TokenStream {
 
             // SAFETY: #[repr(C)], and every field is Shareable (checked above for every instantiation
             // the struct's bounds allow), so the struct holds no pointers and is valid when all-zero.
-            unsafe impl #impl_generics ::multiproc::__private::Shareable for #ident #ty_generics #where_clause {}
+            unsafe impl #impl_generics ::multiproc::__private::Shareable for #ident #ty_generics #impl_where {}
         };
     }
 }
