@@ -26,7 +26,9 @@ struct Stats {
 fn record(stats: Value<Stats>, seed: u64) {
     let mut x = seed;
     for _ in 0..1000 {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let sample = (x >> 33) % 100;
         let mut s = stats.lock().expect("lock");
         s.count += 1;
@@ -44,7 +46,11 @@ pub fn run() -> multiproc::Result<()> {
         w.join()?;
     }
     let s = stats.get()?;
-    println!("  samples: {}, mean: {:.2}", s.count, s.total as f64 / s.count as f64);
+    println!(
+        "  samples: {}, mean: {:.2}",
+        s.count,
+        s.total as f64 / s.count as f64
+    );
     println!("  histogram (sample % 8): {:?}", s.hist);
     assert_eq!(s.hist.iter().map(|&h| h as u64).sum::<u64>(), s.count);
     Ok(())

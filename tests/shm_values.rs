@@ -203,7 +203,10 @@ fn shared_memory_by_name() {
     let err = SharedMemory::attach_sized(&name, 100).unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::InvalidInput);
     assert!(err.to_string().contains("4096"), "{err}");
-    assert_eq!(SharedMemory::attach_sized(&name, 4096).unwrap().size(), 4096);
+    assert_eq!(
+        SharedMemory::attach_sized(&name, 4096).unwrap().size(),
+        4096
+    );
 
     let (is_owner, bytes) = read_passed::spawn(SharedMemory::attach(&name).unwrap())
         .unwrap()

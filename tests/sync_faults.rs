@@ -127,7 +127,10 @@ fn lock_waiter_blocked_before_the_kill_is_released() {
 #[multiproc::test]
 fn rlock_holder_killed() {
     let (lock, held) = (RLock::new().unwrap(), Event::new().unwrap());
-    let (killed, p) = kill_holder(hold_rlock::spawn(lock.clone(), held.clone()).unwrap(), &held);
+    let (killed, p) = kill_holder(
+        hold_rlock::spawn(lock.clone(), held.clone()).unwrap(),
+        &held,
+    );
     let g = lock.acquire_timeout(PROMPT).unwrap();
     assert_prompt(killed);
     assert!(g.owner_died());
@@ -161,7 +164,10 @@ fn array_lock_holder_killed() {
 #[multiproc::test]
 fn condition_lock_holder_killed() {
     let (c, held) = (Condition::new().unwrap(), Event::new().unwrap());
-    let (killed, p) = kill_holder(hold_condition::spawn(c.clone(), held.clone()).unwrap(), &held);
+    let (killed, p) = kill_holder(
+        hold_condition::spawn(c.clone(), held.clone()).unwrap(),
+        &held,
+    );
     let g = c.acquire_timeout(PROMPT).unwrap();
     assert_prompt(killed);
     assert!(g.owner_died());
@@ -172,7 +178,10 @@ fn condition_lock_holder_killed() {
 #[multiproc::test]
 fn semaphore_holder_killed() {
     let (s, held) = (Semaphore::new(1).unwrap(), Event::new().unwrap());
-    let (killed, p) = kill_holder(hold_semaphore::spawn(s.clone(), held.clone()).unwrap(), &held);
+    let (killed, p) = kill_holder(
+        hold_semaphore::spawn(s.clone(), held.clone()).unwrap(),
+        &held,
+    );
     let g = s.acquire_timeout(PROMPT).unwrap();
     assert_prompt(killed);
     assert!(g.owner_died());

@@ -11,7 +11,10 @@ const SHORT: Duration = Duration::from_millis(50);
 fn on_time(started: Instant) {
     let took = started.elapsed();
     assert!(took >= SHORT, "returned early, after {took:?}");
-    assert!(took < SHORT + Duration::from_secs(2), "returned late, after {took:?}");
+    assert!(
+        took < SHORT + Duration::from_secs(2),
+        "returned late, after {took:?}"
+    );
 }
 
 #[worker]

@@ -7,6 +7,7 @@
 
 mod harness;
 mod process_pipe;
+mod shm;
 
 use harness::{Options, Row};
 
@@ -15,6 +16,7 @@ fn main() {
     let opts = Options::from_args();
     let mut rows: Vec<Row> = Vec::new();
     process_pipe::run(&opts, &mut rows);
+    shm::run(&opts, &mut rows);
     let names: Vec<&str> = rows.iter().map(|r| r.workload).collect();
     let py = harness::python(&opts, &names);
     println!();

@@ -21,8 +21,8 @@ pub use ipc::{Connection, Pipe};
 pub use process::{Process, ProcessBuilder};
 pub use shm::{Array, ArrayGuard, RawArray, RawValue, Shareable, SharedMemory, Value, ValueGuard};
 pub use sync::{
-    Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard, RLock, RLockGuard,
-    Semaphore, SemaphoreGuard,
+    Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard, RLock,
+    RLockGuard, Semaphore, SemaphoreGuard,
 };
 pub use sys::fd::open_fd_count;
 pub use sys::process::{ExitStatus, signal_name};

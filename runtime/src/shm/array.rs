@@ -107,6 +107,7 @@ impl<T: Shareable> Array<T> {
         self.data.len() == 0
     }
 
+    #[inline]
     fn wrap<'a>(&'a self, held: Held<'a>) -> ArrayGuard<'a, T> {
         ArrayGuard {
             held,
@@ -124,6 +125,7 @@ impl<T: Shareable> Array<T> {
     /// assert_eq!(a.to_vec()?, [2, 1]);
     /// # Ok::<(), multiproc::Error>(())
     /// ```
+    #[inline]
     pub fn lock(&self) -> Result<ArrayGuard<'_, T>> {
         held::acquire_some(self.data.lock(), WHAT, Wait::Block).map(|h| self.wrap(h))
     }
@@ -164,7 +166,9 @@ impl<T: Shareable> Array<T> {
         T: Copy,
     {
         let g = self.lock()?;
-        g.get(index).copied().ok_or_else(|| out_of_range(index, g.len()))
+        g.get(index)
+            .copied()
+            .ok_or_else(|| out_of_range(index, g.len()))
     }
 
     /// Sets element `index` under the lock. Python: `a[i] = x`.

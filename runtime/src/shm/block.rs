@@ -49,8 +49,15 @@ impl Block {
 /// received it. Starts with a magic number so that a descriptor of another kind is refused.
 pub(crate) struct Mapped<S: State> {
     block: Arc<Block>,
+    /// The start of the block, as an `S` (kept here so that reaching it is one load).
+    state: *const S,
     _state: PhantomData<S>,
 }
+
+// SAFETY: `state` points into the block the Arc keeps mapped; S is Send + Sync (the State bound).
+unsafe impl<S: State> Send for Mapped<S> {}
+// SAFETY: as above.
+unsafe impl<S: State> Sync for Mapped<S> {}
 
 /// A state that lives at the start of a [`Mapped`] block.
 ///
@@ -79,10 +86,16 @@ impl<S: State> Mapped<S> {
             .map_err(|e| Error::io(format!("could not initialise a {}", S::WHAT), e))?;
         // SAFETY: as above; the magic number goes first (the State contract).
         unsafe { this.cast::<u32>().write(S::MAGIC) };
-        Ok(Mapped {
+        Ok(Mapped::wrap(block))
+    }
+
+    fn wrap(block: Block) -> Mapped<S> {
+        let state = block.ptr().cast::<S>().cast_const();
+        Mapped {
             block: Arc::new(block),
+            state,
             _state: PhantomData,
-        })
+        }
     }
 
     fn from_block(block: Block) -> Result<Mapped<S>> {
@@ -98,23 +111,24 @@ impl<S: State> Mapped<S> {
                 ),
             ));
         }
-        Ok(Mapped {
-            block: Arc::new(block),
-            _state: PhantomData,
-        })
+        Ok(Mapped::wrap(block))
     }
 
+    #[inline]
     pub(crate) fn state(&self) -> &S {
         // SAFETY: the block holds an initialised S (created or checked above) for as long as we hold the
         // Arc; S is Sync and only mutated through atomics and mutexes.
-        unsafe { &*self.block.ptr().cast::<S>() }
+        unsafe { &*self.state }
     }
 
     /// The bytes after the state.
     pub(crate) fn extra(&self) -> (*mut u8, usize) {
         let head = std::mem::size_of::<S>();
         // SAFETY: from_block/create guarantee the block is at least `head` bytes.
-        (unsafe { self.block.ptr().add(head) }, self.block.len() - head)
+        (
+            unsafe { self.block.ptr().add(head) },
+            self.block.len() - head,
+        )
     }
 
     /// True when both handles map the same block.
@@ -127,6 +141,7 @@ impl<S: State> Clone for Mapped<S> {
     fn clone(&self) -> Self {
         Mapped {
             block: Arc::clone(&self.block),
+            state: self.state,
             _state: PhantomData,
         }
     }

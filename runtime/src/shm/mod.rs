@@ -6,6 +6,7 @@ mod array;
 pub(crate) mod block;
 mod data;
 mod named;
+mod publish;
 mod shareable;
 mod value;
 

@@ -2,12 +2,13 @@
 //! `multiprocessing.shared_memory.SharedMemory`.
 //!
 //! The block is a memfd like every other; the name is a Unix socket in Linux's abstract namespace,
-//! served by a thread of the creator that hands the block's descriptor to whoever connects (same user
-//! only). An abstract name exists exactly as long as its socket, so the name disappears when the creator
+//! answered by the creator's name-server thread (see `publish`), which hands the block's descriptor to
+//! whoever connects (same user only). An abstract name exists exactly as long as its socket, so the name disappears when the creator
 //! unlinks, drops, or is killed, and no file is ever left in `/dev/shm`; the memory itself lives on
 //! until the last process that attached lets go.
 
 use super::block::Block;
+use super::publish::{self, PREFIX, Published};
 use crate::codec;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys::{abstract_socket as sock, socket};
@@ -15,9 +16,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread::JoinHandle;
 
-const PREFIX: &str = "multiproc.shm.";
+/// How long [`SharedMemory::attach`] waits for the creator's answer.
+const ANSWER_TIMEOUT_MS: i32 = 10_000;
 
 /// A block of `size` bytes of shared memory, found by other processes by its name.
 ///
@@ -41,22 +42,7 @@ const PREFIX: &str = "multiproc.shm.";
 pub struct SharedMemory {
     name: String,
     block: Arc<Block>,
-    server: Option<Server>,
-}
-
-struct Server {
-    listener: Arc<OwnedFd>,
-    thread: JoinHandle<()>,
-}
-
-fn serve(listener: Arc<OwnedFd>, block: Arc<Block>) {
-    let size = (block.len() as u64).to_le_bytes();
-    let me = sock::my_uid();
-    while let Ok(conn) = sock::accept(listener.as_fd()) {
-        if sock::peer_uid(conn.as_fd()).is_ok_and(|uid| uid == me) {
-            let _ = socket::send_parts(conn.as_fd(), &[&size], &[block.fd()]);
-        }
-    }
+    published: Option<Published>,
 }
 
 impl SharedMemory {
@@ -75,31 +61,12 @@ impl SharedMemory {
                 "a shared memory block needs a size of at least one byte",
             ));
         }
-        let listener = sock::listen(&format!("{PREFIX}{name}")).map_err(|e| {
-            if e.raw_os_error() == Some(libc::EADDRINUSE) {
-                Error::new(
-                    ErrorKind::InvalidInput,
-                    format!(
-                        "a shared memory block named {name:?} already exists: attach to it or pick another name"
-                    ),
-                )
-            } else {
-                Error::io(format!("could not publish shared memory named {name:?}"), e)
-            }
-        })?;
-        let listener = Arc::new(listener);
         let block = Arc::new(Block::create("SharedMemory", size)?);
-        let thread = std::thread::Builder::new()
-            .name("multiproc-shm-name".into())
-            .spawn({
-                let (listener, block) = (Arc::clone(&listener), Arc::clone(&block));
-                move || serve(listener, block)
-            })
-            .map_err(|e| Error::io("could not start the thread that serves a shared memory name", e))?;
+        let published = publish::publish(name, Arc::clone(&block))?;
         Ok(SharedMemory {
             name: name.to_string(),
             block,
-            server: Some(Server { listener, thread }),
+            published: Some(published),
         })
     }
 
@@ -138,10 +105,23 @@ impl SharedMemory {
                 ),
             )
         };
-        let conn = sock::connect(&format!("{PREFIX}{name}")).map_err(|e| match e.raw_os_error() {
-            Some(libc::ECONNREFUSED) | Some(libc::ENOENT) => not_found(),
-            _ => Error::io(format!("could not look up shared memory named {name:?}"), e),
-        })?;
+        let conn =
+            sock::connect(&format!("{PREFIX}{name}")).map_err(|e| match e.raw_os_error() {
+                Some(libc::ECONNREFUSED) | Some(libc::ENOENT) => not_found(),
+                _ => Error::io(format!("could not look up shared memory named {name:?}"), e),
+            })?;
+        // The creator's name server answers at once; a creator that is stopped or wedged must not
+        // hang us.
+        let answered = socket::poll_one(conn.as_fd(), libc::POLLIN, ANSWER_TIMEOUT_MS)
+            .map_err(|e| Error::io(format!("could not attach to shared memory {name:?}"), e))?;
+        if answered == 0 {
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "the creator of shared memory {name:?} did not answer within {ANSWER_TIMEOUT_MS} ms (is it stopped?)"
+                ),
+            ));
+        }
         let mut buf = [0u8; 8];
         let mut fds: Vec<OwnedFd> = Vec::new();
         let n = socket::recv_with_fds(conn.as_fd(), &mut buf, &mut fds)
@@ -155,7 +135,7 @@ impl SharedMemory {
         Ok(SharedMemory {
             name: name.to_string(),
             block: Arc::new(block),
-            server: None,
+            published: None,
         })
     }
 
@@ -211,7 +191,7 @@ impl SharedMemory {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn is_owner(&self) -> bool {
-        self.server.is_some()
+        self.published.is_some()
     }
 
     /// Removes the name: later [`attach`](Self::attach)es fail, existing mappings stay valid. Done
@@ -224,10 +204,7 @@ impl SharedMemory {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn unlink(&mut self) {
-        if let Some(server) = self.server.take() {
-            sock::shutdown(server.listener.as_fd());
-            let _ = server.thread.join();
-        }
+        self.published = None;
     }
 
     /// The first byte of the mapping, for building your own views. Other processes read and write it
@@ -337,7 +314,7 @@ impl<'de> Deserialize<'de> for SharedMemory {
         Ok(SharedMemory {
             name,
             block: Arc::new(block),
-            server: None,
+            published: None,
         })
     }
 }

@@ -62,13 +62,17 @@ impl<T: Shareable> Value<T> {
         Ok(Value { data })
     }
 
+    #[inline]
     fn guard(&self, wait: Wait) -> Result<Option<ValueGuard<'_, T>>> {
-        Ok(held::acquire(self.data.lock(), WHAT, wait)?.map(|held| ValueGuard {
-            held,
-            ptr: self.data.ptr(),
-        }))
+        Ok(
+            held::acquire(self.data.lock(), WHAT, wait)?.map(|held| ValueGuard {
+                held,
+                ptr: self.data.ptr(),
+            }),
+        )
     }
 
+    #[inline]
     fn guard_some(&self, wait: Wait) -> Result<ValueGuard<'_, T>> {
         held::acquire_some(self.data.lock(), WHAT, wait).map(|held| ValueGuard {
             held,
@@ -87,6 +91,7 @@ impl<T: Shareable> Value<T> {
     /// # drop(g); assert_eq!(v.get()?, 1);
     /// # Ok::<(), multiproc::Error>(())
     /// ```
+    #[inline]
     pub fn lock(&self) -> Result<ValueGuard<'_, T>> {
         self.guard_some(Wait::Block)
     }

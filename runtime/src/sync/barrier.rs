@@ -81,7 +81,10 @@ impl Barrier {
         if parties == 0 || parties >= BROKEN {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
-                format!("a barrier needs between 1 and {} parties, not {parties}", BROKEN - 1),
+                format!(
+                    "a barrier needs between 1 and {} parties, not {parties}",
+                    BROKEN - 1
+                ),
             ));
         }
         let mapped = Mapped::<BarrierState>::create(0)?;
@@ -175,9 +178,20 @@ impl Barrier {
                     Some(left) if !left.is_zero() => Some(left),
                     _ => {
                         // Break it unless the last party arrived meanwhile.
-                        if s.word.compare_exchange(word, word | BROKEN, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                        if s.word
+                            .compare_exchange(
+                                word,
+                                word | BROKEN,
+                                Ordering::SeqCst,
+                                Ordering::SeqCst,
+                            )
+                            .is_ok()
+                        {
                             futex::wake_all(&s.word);
-                            return Err(Error::timeout("Barrier wait", timeout.unwrap_or_default()));
+                            return Err(Error::timeout(
+                                "Barrier wait",
+                                timeout.unwrap_or_default(),
+                            ));
                         }
                         continue;
                     }

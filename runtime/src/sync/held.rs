@@ -44,11 +44,13 @@ impl Held<'_> {
 }
 
 impl Drop for Held<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.mutex.unlock();
     }
 }
 
+#[cold]
 fn lock_error(what: &str, e: std::io::Error) -> Error {
     if e.raw_os_error() == Some(libc::EDEADLK) {
         Error::new(
@@ -63,6 +65,7 @@ fn lock_error(what: &str, e: std::io::Error) -> Error {
 }
 
 /// Takes `mutex`: `Ok(None)` only for [`Wait::Try`] when another holds it.
+#[inline]
 pub(crate) fn acquire<'a>(
     mutex: &'a RobustMutex,
     what: &str,
@@ -91,6 +94,8 @@ pub(crate) fn acquire<'a>(
 }
 
 /// [`acquire`] for the blocking and timeout forms, which always give a guard or an error.
+#[inline]
 pub(crate) fn acquire_some<'a>(mutex: &'a RobustMutex, what: &str, wait: Wait) -> Result<Held<'a>> {
-    acquire(mutex, what, wait)?.ok_or_else(|| Error::timeout(&format!("acquiring the {what}"), Duration::ZERO))
+    acquire(mutex, what, wait)?
+        .ok_or_else(|| Error::timeout(&format!("acquiring the {what}"), Duration::ZERO))
 }

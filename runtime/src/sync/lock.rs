@@ -75,6 +75,7 @@ impl Lock {
         })
     }
 
+    #[inline]
     fn mutex(&self) -> &RobustMutex {
         &self.mapped.state().mutex
     }
@@ -88,6 +89,7 @@ impl Lock {
     /// drop(guard);                                  // lock.release()
     /// # Ok::<(), multiproc::Error>(())
     /// ```
+    #[inline]
     pub fn acquire(&self) -> Result<LockGuard<'_>> {
         held::acquire_some(self.mutex(), "Lock", Wait::Block).map(|held| LockGuard { held })
     }
@@ -101,6 +103,7 @@ impl Lock {
     /// assert!(lock.try_acquire()?.is_none());
     /// # Ok::<(), multiproc::Error>(())
     /// ```
+    #[inline]
     pub fn try_acquire(&self) -> Result<Option<LockGuard<'_>>> {
         Ok(held::acquire(self.mutex(), "Lock", Wait::Try)?.map(|held| LockGuard { held }))
     }
@@ -115,7 +118,8 @@ impl Lock {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<'_>> {
-        held::acquire_some(self.mutex(), "Lock", Wait::Timeout(timeout)).map(|held| LockGuard { held })
+        held::acquire_some(self.mutex(), "Lock", Wait::Timeout(timeout))
+            .map(|held| LockGuard { held })
     }
 }
 

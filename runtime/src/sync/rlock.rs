@@ -67,8 +67,10 @@ impl RLock {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn try_acquire(&self) -> Result<Option<RLockGuard<'_>>> {
-        Ok(held::acquire(&self.mapped.state().mutex, "RLock", Wait::Try)?
-            .map(|held| RLockGuard { held }))
+        Ok(
+            held::acquire(&self.mapped.state().mutex, "RLock", Wait::Try)?
+                .map(|held| RLockGuard { held }),
+        )
     }
 
     /// Takes the lock, giving up with [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) after `timeout`.

@@ -82,7 +82,8 @@ impl<const BOUNDED: bool> Sem<BOUNDED> {
 
     fn guard(&self) -> SemaphoreGuard<'_> {
         let s = self.state();
-        let owner_died = s.died.load(Ordering::Relaxed) != 0 && s.died.swap(0, Ordering::SeqCst) != 0;
+        let owner_died =
+            s.died.load(Ordering::Relaxed) != 0 && s.died.swap(0, Ordering::SeqCst) != 0;
         SemaphoreGuard {
             value: &s.value,
             waiters: &s.waiters,
@@ -147,9 +148,12 @@ impl<const BOUNDED: bool> Sem<BOUNDED> {
 
     fn acquire_timeout(&self, timeout: Duration) -> Result<SemaphoreGuard<'_>> {
         match crate::sys::deadline_after(timeout) {
-            Some(d) => self
-                .acquire_until(Some(d))
-                .ok_or_else(|| Error::timeout(&format!("acquiring the {}", SemState::<BOUNDED>::WHAT), timeout)),
+            Some(d) => self.acquire_until(Some(d)).ok_or_else(|| {
+                Error::timeout(
+                    &format!("acquiring the {}", SemState::<BOUNDED>::WHAT),
+                    timeout,
+                )
+            }),
             None => Ok(self.acquire()),
         }
     }
@@ -163,10 +167,15 @@ impl<const BOUNDED: bool> Sem<BOUNDED> {
                 if v >= max {
                     return Err(Error::new(
                         ErrorKind::InvalidInput,
-                        format!("BoundedSemaphore released too many times: it already has its initial {max} permits"),
+                        format!(
+                            "BoundedSemaphore released too many times: it already has its initial {max} permits"
+                        ),
                     ));
                 }
-                match s.value.compare_exchange_weak(v, v + 1, Ordering::Release, Ordering::Relaxed) {
+                match s
+                    .value
+                    .compare_exchange_weak(v, v + 1, Ordering::Release, Ordering::Relaxed)
+                {
                     Ok(_) => break,
                     Err(now) => v = now,
                 }

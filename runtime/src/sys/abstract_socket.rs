@@ -30,13 +30,7 @@ fn address(name: &str) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
 
 fn seqpacket() -> io::Result<OwnedFd> {
     // SAFETY: socket with integer arguments; returns a new descriptor or -1.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-        )
-    };
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -49,7 +43,14 @@ pub(crate) fn listen(name: &str) -> io::Result<OwnedFd> {
     let (addr, len) = address(name)?;
     let fd = seqpacket()?;
     // SAFETY: `addr` is a valid sockaddr_un of `len` bytes.
-    if unsafe { libc::bind(fd.as_raw_fd(), (&addr as *const libc::sockaddr_un).cast(), len) } < 0 {
+    if unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            len,
+        )
+    } < 0
+    {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: listen on our bound socket.
@@ -66,7 +67,11 @@ pub(crate) fn connect(name: &str) -> io::Result<OwnedFd> {
     loop {
         // SAFETY: `addr` is a valid sockaddr_un of `len` bytes.
         let rc = unsafe {
-            libc::connect(fd.as_raw_fd(), (&addr as *const libc::sockaddr_un).cast(), len)
+            libc::connect(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_un).cast(),
+                len,
+            )
         };
         if rc == 0 {
             return Ok(fd);
@@ -78,7 +83,7 @@ pub(crate) fn connect(name: &str) -> io::Result<OwnedFd> {
     }
 }
 
-/// Accepts the next connection; fails with `EINVAL` once [`shutdown`] was called on `listener`.
+/// Accepts the next connection (`WouldBlock` when none waits on a non-blocking listener).
 pub(crate) fn accept(listener: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     loop {
         // SAFETY: accept4 on our listening socket, no peer address wanted.
@@ -128,8 +133,71 @@ pub(crate) fn my_uid() -> u32 {
     unsafe { libc::getuid() }
 }
 
-/// Wakes a thread blocked in [`accept`] on `listener` and makes further accepts fail.
-pub(crate) fn shutdown(listener: BorrowedFd<'_>) {
-    // SAFETY: shutdown on an open socket with integer arguments.
-    unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) };
+/// Makes `fd` non-blocking.
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: fcntl on an open descriptor with integer arguments.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0
+        || unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// An epoll instance watching listening sockets for incoming connections.
+pub(crate) struct Epoll(OwnedFd);
+
+impl Epoll {
+    pub(crate) fn new() -> io::Result<Epoll> {
+        // SAFETY: epoll_create1 with a flag; returns a new descriptor or -1.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel just returned this new descriptor; we own it.
+        Ok(Epoll(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    fn ctl(&self, op: libc::c_int, fd: BorrowedFd<'_>) -> io::Result<()> {
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: fd.as_raw_fd() as u64,
+        };
+        // SAFETY: valid epoll and target descriptors; `ev` lives across the call.
+        if unsafe { libc::epoll_ctl(self.0.as_raw_fd(), op, fd.as_raw_fd(), &mut ev) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Watches `fd`; its events report its descriptor number.
+    pub(crate) fn add(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_ADD, fd)
+    }
+
+    /// Stops watching `fd`.
+    pub(crate) fn remove(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_DEL, fd)
+    }
+
+    /// Blocks until some watched descriptors are ready; returns their numbers.
+    pub(crate) fn wait(&self, ready: &mut Vec<i32>) -> io::Result<()> {
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 32];
+        let n = loop {
+            // SAFETY: `events` is a writable array of 32 entries.
+            let rc = unsafe { libc::epoll_wait(self.0.as_raw_fd(), events.as_mut_ptr(), 32, -1) };
+            if rc >= 0 {
+                break rc as usize;
+            }
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        };
+        ready.clear();
+        ready.extend(events[..n].iter().map(|e| e.u64 as i32));
+        Ok(())
+    }
 }

@@ -94,6 +94,7 @@ impl RobustMutex {
         }
     }
 
+    #[inline]
     fn outcome(&self, rc: libc::c_int) -> io::Result<Locked> {
         match rc {
             0 => Ok(Locked::Clean),
@@ -107,12 +108,14 @@ impl RobustMutex {
     }
 
     /// Blocks until locked.
+    #[inline]
     pub(crate) fn lock(&self) -> io::Result<Locked> {
         // SAFETY: initialised robust mutex in mapped shared memory.
         self.outcome(unsafe { libc::pthread_mutex_lock(self.0.get()) })
     }
 
     /// Locks if free; `Ok(None)` if another holds it.
+    #[inline]
     pub(crate) fn try_lock(&self) -> io::Result<Option<Locked>> {
         // SAFETY: as in `lock`.
         let rc = unsafe { libc::pthread_mutex_trylock(self.0.get()) };
@@ -152,6 +155,7 @@ impl RobustMutex {
     }
 
     /// Unlocks; the caller must hold the mutex.
+    #[inline]
     pub(crate) fn unlock(&self) {
         // SAFETY: initialised mutex held by this thread (callers guarantee it through their guards).
         unsafe { libc::pthread_mutex_unlock(self.0.get()) };
