@@ -17,18 +17,21 @@ fn dev_shm() -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// Every kind of block, mapped by the child; it publishes a named block too, then parks.
-#[worker]
-fn map_everything(
+/// Every kind of block; handles travel inside any serde struct.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Blocks {
     v: Value<u64>,
     a: Array<f64>,
     r: RawArray<u8>,
     l: Lock,
     s: Semaphore,
     b: Barrier,
-    name: String,
-    ready: Event,
-) {
+}
+
+/// Maps every kind of block, publishes a named block too, then parks.
+#[worker]
+fn map_everything(blocks: Blocks, name: String, ready: Event) {
+    let Blocks { v, a, r, l, s, b } = blocks;
     let _named = SharedMemory::create(&name, 1 << 16).unwrap();
     *v.lock().unwrap() += 1;
     a.set(0, 1.0).unwrap();
@@ -63,12 +66,14 @@ fn killed_mappers_leave_nothing_behind() {
         for name in &names {
             procs.push(
                 map_everything::spawn(
-                    Value::new(0).unwrap(),
-                    Array::new(8).unwrap(),
-                    RawArray::new(4096).unwrap(),
-                    Lock::new().unwrap(),
-                    Semaphore::new(1).unwrap(),
-                    Barrier::new(2).unwrap(),
+                    Blocks {
+                        v: Value::new(0).unwrap(),
+                        a: Array::new(8).unwrap(),
+                        r: RawArray::new(4096).unwrap(),
+                        l: Lock::new().unwrap(),
+                        s: Semaphore::new(1).unwrap(),
+                        b: Barrier::new(2).unwrap(),
+                    },
                     name.clone(),
                     ready.clone(),
                 )

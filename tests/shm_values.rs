@@ -218,7 +218,7 @@ fn shared_memory_by_name() {
     let attached = SharedMemory::attach(&name).unwrap();
     drop(owner);
     let err = SharedMemory::attach(&name).unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::NotFound);
+    assert_eq!(err.kind(), &ErrorKind::NotFound, "{err}");
     let mut buf = [0u8; 5];
     attached.read_at(0, &mut buf).unwrap();
     assert_eq!(&buf, b"hello", "existing mappings outlive the name");

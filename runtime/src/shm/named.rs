@@ -124,8 +124,14 @@ impl SharedMemory {
         }
         let mut buf = [0u8; 8];
         let mut fds: Vec<OwnedFd> = Vec::new();
-        let n = socket::recv_with_fds(conn.as_fd(), &mut buf, &mut fds)
-            .map_err(|e| Error::io(format!("could not attach to shared memory {name:?}"), e))?;
+        // A reset means the name was withdrawn after we connected (a copy of the listening socket
+        // can outlive the creator's close for a moment, in a child between its fork and exec).
+        let n = socket::recv_with_fds(conn.as_fd(), &mut buf, &mut fds).map_err(|e| {
+            match e.raw_os_error() {
+                Some(libc::ECONNRESET) => not_found(),
+                _ => Error::io(format!("could not attach to shared memory {name:?}"), e),
+            }
+        })?;
         let fd = match (n, fds.pop()) {
             (8, Some(fd)) => fd,
             // The creator unlinked between our connect and its accept.
