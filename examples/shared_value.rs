@@ -1,5 +1,6 @@
 //! Python's `Value` seed: two processes each add 1 to a shared counter 100000 times under its lock.
-//! Then the same without a lock, to show what a race does.
+//! Then the same without a lock, to show what a race does: how many updates are lost depends on how
+//! much the two processes overlap (none if the machine happens to run them one after the other).
 //!
 //! ```python
 //! def increment_counter(lock, counter):

@@ -45,7 +45,7 @@ const EXAMPLES: &[Example] = &[
     (
         "shared_value",
         "counter = Value(ctypes.c_int, 0); with lock: counter.value += 1",
-        "two processes count to 200000 under the value's robust lock; a RawValue without it loses updates",
+        "two processes count to 200000 under the value's robust lock; a RawValue without it can lose updates (how many depends on how the processes overlap)",
         shared_value::run,
     ),
     (
