@@ -35,7 +35,8 @@ fn serve(server: &'static Server) {
                 continue;
             };
             let size = (block.len() as u64).to_le_bytes();
-            while let Ok(conn) = sock::accept(listener.as_fd()) {
+            // One connection per readiness: epoll is level-triggered and reports the rest.
+            if let Ok(conn) = sock::accept(listener.as_fd()) {
                 if sock::peer_uid(conn.as_fd()).is_ok_and(|uid| uid == me) {
                     let _ = socket::send_parts(conn.as_fd(), &[&size], &[block.fd()]);
                 }
@@ -89,8 +90,6 @@ pub(crate) fn publish(name: &str, block: Arc<Block>) -> Result<Published> {
             Error::io(format!("could not publish shared memory named {name:?}"), e)
         }
     })?;
-    sock::set_nonblocking(listener.as_fd())
-        .map_err(|e| Error::io("could not make a name's socket non-blocking", e))?;
     let fd = listener.as_raw_fd();
     let mut map = entries(server);
     server

@@ -28,9 +28,10 @@ fn address(name: &str) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
     Ok((addr, len as libc::socklen_t))
 }
 
-fn seqpacket() -> io::Result<OwnedFd> {
+fn seqpacket(extra_flags: libc::c_int) -> io::Result<OwnedFd> {
+    let kind = libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC | extra_flags;
     // SAFETY: socket with integer arguments; returns a new descriptor or -1.
-    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) };
+    let fd = unsafe { libc::socket(libc::AF_UNIX, kind, 0) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -38,10 +39,10 @@ fn seqpacket() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// A listening socket bound to `name`; `AddrInUse` if the name is taken.
+/// A non-blocking listening socket bound to `name`; `AddrInUse` if the name is taken.
 pub(crate) fn listen(name: &str) -> io::Result<OwnedFd> {
     let (addr, len) = address(name)?;
-    let fd = seqpacket()?;
+    let fd = seqpacket(libc::SOCK_NONBLOCK)?;
     // SAFETY: `addr` is a valid sockaddr_un of `len` bytes.
     if unsafe {
         libc::bind(
@@ -63,7 +64,7 @@ pub(crate) fn listen(name: &str) -> io::Result<OwnedFd> {
 /// Connects to the socket listening on `name`; `ConnectionRefused` if there is none.
 pub(crate) fn connect(name: &str) -> io::Result<OwnedFd> {
     let (addr, len) = address(name)?;
-    let fd = seqpacket()?;
+    let fd = seqpacket(0)?;
     loop {
         // SAFETY: `addr` is a valid sockaddr_un of `len` bytes.
         let rc = unsafe {
@@ -131,21 +132,6 @@ pub(crate) fn peer_uid(sock: BorrowedFd<'_>) -> io::Result<u32> {
 pub(crate) fn my_uid() -> u32 {
     // SAFETY: always succeeds.
     unsafe { libc::getuid() }
-}
-
-/// Makes `fd` non-blocking.
-pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: fcntl on an open descriptor with integer arguments.
-    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    if flags < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: as above.
-    let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// An epoll instance watching listening sockets for incoming connections.
