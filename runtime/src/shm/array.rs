@@ -37,6 +37,13 @@ pub struct Array<T: Shareable> {
 
 /// Exclusive access to an [`Array`]'s elements while its lock is held; derefs to `[T]` and unlocks
 /// when dropped. [`owner_died`](ArrayGuard::owner_died) reports a previous holder that died holding it.
+///
+/// ```
+/// let a = multiproc::Array::from_slice(&[3, 1, 2])?;
+/// a.lock()?.sort();                            // any slice method, under the lock
+/// assert_eq!(a.to_vec()?, [1, 2, 3]);
+/// # Ok::<(), multiproc::Error>(())
+/// ```
 pub struct ArrayGuard<'a, T: Shareable> {
     held: Held<'a>,
     ptr: *mut T,

@@ -40,6 +40,15 @@ pub struct Value<T: Shareable> {
 /// If the previous holder died holding the lock, [`owner_died`](ValueGuard::owner_died) says so: the
 /// value may be half-updated (like a poisoned `std::sync::Mutex`). The flag goes to that next
 /// acquirer only.
+///
+/// ```
+/// let v = multiproc::Value::new([0u32; 4])?;
+/// let mut g = v.lock()?;                       // with v.get_lock():
+/// g[1] = 5;
+/// drop(g);                                     // released
+/// assert_eq!(v.get()?, [0, 5, 0, 0]);
+/// # Ok::<(), multiproc::Error>(())
+/// ```
 pub struct ValueGuard<'a, T: Shareable> {
     held: Held<'a>,
     ptr: *mut T,

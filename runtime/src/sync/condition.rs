@@ -63,6 +63,14 @@ pub struct Condition {
 }
 
 /// The held lock of a [`Condition`]; waits happen on it. Released when dropped.
+///
+/// ```
+/// let cond = multiproc::Condition::new()?;
+/// let mut g = cond.acquire()?;                 // with cond:
+/// let notified = g.wait_timeout(std::time::Duration::from_millis(1))?;
+/// assert!(!notified);                          // nobody notified
+/// # Ok::<(), multiproc::Error>(())
+/// ```
 pub struct ConditionGuard<'a> {
     held: Held<'a>,
     seq: &'a AtomicU32,

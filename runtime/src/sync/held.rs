@@ -73,7 +73,11 @@ pub(crate) fn acquire<'a>(
 ) -> Result<Option<Held<'a>>> {
     let locked = match wait {
         Wait::Block => Some(mutex.lock()),
-        Wait::Try => mutex.try_lock().transpose(),
+        // The holding thread trying again just finds it taken (Python: `acquire(False)` is False).
+        Wait::Try => match mutex.try_lock() {
+            Err(e) if e.raw_os_error() == Some(libc::EDEADLK) => None,
+            other => other.transpose(),
+        },
         Wait::Timeout(t) => match crate::sys::deadline_after(t) {
             Some(deadline) => match mutex.lock_until(deadline) {
                 Ok(None) => return Err(Error::timeout(&format!("acquiring the {what}"), t)),

@@ -58,6 +58,15 @@ pub struct Lock {
 }
 
 /// A held [`Lock`]; released when dropped.
+///
+/// ```
+/// let lock = multiproc::Lock::new()?;
+/// {
+///     let _guard = lock.acquire()?;            // with lock:
+/// }                                            // released here
+/// assert!(lock.try_acquire()?.is_some());
+/// # Ok::<(), multiproc::Error>(())
+/// ```
 pub struct LockGuard<'a> {
     held: Held<'a>,
 }

@@ -27,6 +27,14 @@ pub struct RLock {
 }
 
 /// One level of a held [`RLock`]; released when dropped.
+///
+/// ```
+/// let rlock = multiproc::RLock::new()?;
+/// let outer = rlock.acquire()?;
+/// drop(rlock.acquire()?);                      // inner level released, outer still held
+/// drop(outer);
+/// # Ok::<(), multiproc::Error>(())
+/// ```
 pub struct RLockGuard<'a> {
     held: Held<'a>,
 }

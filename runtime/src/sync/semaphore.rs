@@ -47,6 +47,16 @@ struct Sem<const BOUNDED: bool> {
 
 /// A permit of a [`Semaphore`] or [`BoundedSemaphore`]; given back when dropped (or kept for good with
 /// [`forget`](SemaphoreGuard::forget)).
+///
+/// ```
+/// let s = multiproc::Semaphore::new(2)?;
+/// let a = s.acquire();
+/// let b = s.acquire();
+/// assert!(s.try_acquire().is_none());
+/// drop((a, b));
+/// assert_eq!(s.value(), 2);
+/// # Ok::<(), multiproc::Error>(())
+/// ```
 pub struct SemaphoreGuard<'a> {
     value: &'a AtomicU32,
     waiters: &'a AtomicU32,
