@@ -42,6 +42,18 @@ mod pool;
 #[path = "pool_cpu.rs"]
 mod pool_cpu;
 
+#[allow(dead_code)]
+#[path = "shared_value.rs"]
+mod shared_value;
+
+#[allow(dead_code)]
+#[path = "shared_array.rs"]
+mod shared_array;
+
+#[allow(dead_code)]
+#[path = "shared_struct.rs"]
+mod shared_struct;
+
 type Example = (
     &'static str,
     &'static str,
@@ -109,6 +121,24 @@ const EXAMPLES: &[Example] = &[
         "with Pool() as pool: pool.map(cpu, [N] * 64)",
         "a CPU-bound map on cpu_count() workers against a serial loop, with a progress bar on a terminal",
         pool_cpu::run,
+    ),
+    (
+        "shared_value",
+        "counter = Value(ctypes.c_int, 0); with lock: counter.value += 1",
+        "two processes count to 200000 under the value's robust lock; a RawValue without it can lose updates (how many depends on how the processes overlap)",
+        shared_value::run,
+    ),
+    (
+        "shared_array",
+        "shared_array = Array(ctypes.c_double, [1.0, 2.0, 3.0, 4.0])",
+        "a worker squares a shared array in place; the parent sees [1, 4, 9, 16]",
+        shared_array::run,
+    ),
+    (
+        "shared_struct",
+        "class Stats(ctypes.Structure): ...; stats = Value(Stats)",
+        "a #[shared] struct of counters and a histogram updated by four workers",
+        shared_struct::run,
     ),
 ];
 

@@ -39,7 +39,7 @@
 
 #![deny(missing_docs)]
 
-pub use multiproc_macros::{main, managed, test, worker};
+pub use multiproc_macros::{main, managed, shared, test, worker};
 pub use multiproc_runtime::*;
 
 #[doc(hidden)]

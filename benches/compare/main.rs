@@ -10,6 +10,7 @@ mod manager;
 mod pool;
 mod process_pipe;
 mod queue;
+mod shm;
 
 use harness::{Options, Row};
 
@@ -22,6 +23,7 @@ fn main() {
     queue::run(&opts, &mut rows);
     manager::run(&opts, &mut rows);
     pool::run(&opts, &mut rows);
+    shm::run(&opts, &mut rows);
     let names: Vec<&str> = rows.iter().map(|r| r.workload).collect();
     let py = harness::python(&opts, &names);
     println!();

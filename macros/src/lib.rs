@@ -6,6 +6,7 @@ use proc_macro::TokenStream;
 mod check;
 mod entry;
 mod managed;
+mod shared;
 mod worker;
 
 /// Registers a free function as a worker that can run in a child process, and generates
@@ -39,4 +40,21 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn managed(attr: TokenStream, item: TokenStream) -> TokenStream {
     managed::expand(attr.into(), item.into()).into()
+}
+
+/// Marks a struct as plain data that may live in shared memory (inside a `Value`, `Array`,
+/// `RawValue` or `RawArray`): adds `#[repr(C)]`, checks at compile time that every field is
+/// `Shareable` (integers, floats, bool, char, atomics, fixed arrays of them, other `#[shared]` structs)
+/// and implements `Shareable`. References, pointers, `String`, `Vec`, `Box` and type parameters without
+/// a `Shareable` bound are compile errors pointing at the field.
+///
+/// ```ignore
+/// #[multiproc::shared]
+/// #[derive(Clone, Copy, Default)]
+/// struct Stats { hits: u64, hist: [u32; 8] }
+/// let stats = multiproc::Value::new(Stats::default())?;
+/// ```
+#[proc_macro_attribute]
+pub fn shared(attr: TokenStream, item: TokenStream) -> TokenStream {
+    shared::expand(attr.into(), item.into()).into()
 }

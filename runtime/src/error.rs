@@ -55,6 +55,8 @@ pub enum ErrorKind {
     NotFound,
     /// The previous holder of a lock died while holding it; the lock was recovered.
     OwnerDied,
+    /// A barrier was broken by a timed-out wait or `abort()`. Python: `BrokenBarrierError`.
+    BrokenBarrier,
     /// A call on the other side (a manager server) failed; the message is its error.
     Remote {
         /// The remote error message.

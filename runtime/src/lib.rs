@@ -16,6 +16,7 @@ mod process;
 mod queue;
 mod registry;
 mod shm;
+mod sync;
 mod sys;
 mod worker;
 
@@ -23,10 +24,15 @@ pub use bootstrap::init;
 pub use error::{Error, ErrorKind, Result};
 pub use ipc::{Connection, Pipe};
 pub use manager::{Managed, Manager};
-pub use multiproc_macros::{main, managed, test, worker};
+pub use multiproc_macros::{main, managed, shared, test, worker};
 pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, cpu_count};
 pub use process::{Process, ProcessBuilder};
 pub use queue::{JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue};
+pub use shm::{Array, ArrayGuard, RawArray, RawValue, Shareable, SharedMemory, Value, ValueGuard};
+pub use sync::{
+    Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard, RLock,
+    RLockGuard, Semaphore, SemaphoreGuard,
+};
 pub use sys::fd::open_fd_count;
 pub use sys::process::{ExitStatus, signal_name};
 pub use worker::WorkerFn;
@@ -37,6 +43,7 @@ pub mod __private {
     pub use crate::manager::__private as managed;
     pub use crate::manager::{Dispatch, ManagedEntry, ProxyCore};
     pub use crate::registry::{Invoke, WorkerEntry, invoke};
+    pub use crate::shm::Shareable;
     use crate::{Process, Result, WorkerFn};
     pub use inventory;
     pub use serde;

@@ -1,1 +1,17 @@
+//! Shared memory: memfd blocks mapped by every process that holds the handle. [`Value`] and [`Array`]
+//! (with a robust lock), [`RawValue`] and [`RawArray`] (without), [`SharedMemory`] (bytes found by
+//! name), and [`Shareable`], the plain data that may live there.
+
+mod array;
+pub(crate) mod block;
+mod data;
+mod named;
+mod publish;
 pub(crate) mod ring;
+mod shareable;
+mod value;
+
+pub use array::{Array, ArrayGuard, RawArray};
+pub use named::SharedMemory;
+pub use shareable::Shareable;
+pub use value::{RawValue, Value, ValueGuard};

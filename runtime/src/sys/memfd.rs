@@ -30,8 +30,13 @@ pub(crate) fn create(name: &str, size: usize) -> io::Result<OwnedFd> {
 
 /// Size in bytes of the block behind `fd`.
 pub(crate) fn size(fd: impl AsFd) -> io::Result<usize> {
-    let file = File::from(fd.as_fd().try_clone_to_owned()?);
-    Ok(file.metadata()?.len() as usize)
+    // SAFETY: fstat on a borrowed, open descriptor writes into a local stat buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::fstat(fd.as_fd().as_raw_fd(), &mut st) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.st_size as usize)
 }
 
 /// Maps the whole block behind `fd` shared, read-write.

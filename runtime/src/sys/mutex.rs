@@ -23,6 +23,17 @@ unsafe impl Sync for RobustMutex {}
 // SAFETY: as above; it holds no thread-affine data.
 unsafe impl Send for RobustMutex {}
 
+/// The pthread mutex type: what relocking by the holding thread does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MutexKind {
+    /// Relocking deadlocks (the default).
+    Normal,
+    /// Relocking fails with `EDEADLK`; unlocking by a non-holder fails with `EPERM`.
+    ErrorCheck,
+    /// The holding thread may lock again; each lock needs its unlock.
+    Recursive,
+}
+
 /// How a lock was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Locked {
@@ -47,6 +58,20 @@ impl RobustMutex {
     /// `this` must point to writable memory of the right size and alignment that no other thread or
     /// process uses until this returns.
     pub(crate) unsafe fn init(this: *mut RobustMutex) -> io::Result<()> {
+        // SAFETY: same contract as ours.
+        unsafe { Self::init_kind(this, MutexKind::Normal) }
+    }
+
+    /// Like [`init`](Self::init), of the given kind.
+    ///
+    /// # Safety
+    /// As for [`init`](Self::init).
+    pub(crate) unsafe fn init_kind(this: *mut RobustMutex, kind: MutexKind) -> io::Result<()> {
+        let kind = match kind {
+            MutexKind::Normal => libc::PTHREAD_MUTEX_NORMAL,
+            MutexKind::ErrorCheck => libc::PTHREAD_MUTEX_ERRORCHECK,
+            MutexKind::Recursive => libc::PTHREAD_MUTEX_RECURSIVE,
+        };
         // SAFETY: attr is initialised before use and destroyed after; `this` is valid per the contract.
         unsafe {
             let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
@@ -62,12 +87,14 @@ impl RobustMutex {
                     libc::PTHREAD_MUTEX_ROBUST,
                 ))
             })
+            .and_then(|_| check(libc::pthread_mutexattr_settype(attr_ptr, kind)))
             .and_then(|_| check(libc::pthread_mutex_init((*this).0.get(), attr_ptr)));
             libc::pthread_mutexattr_destroy(attr_ptr);
             res
         }
     }
 
+    #[inline]
     fn outcome(&self, rc: libc::c_int) -> io::Result<Locked> {
         match rc {
             0 => Ok(Locked::Clean),
@@ -81,12 +108,14 @@ impl RobustMutex {
     }
 
     /// Blocks until locked.
+    #[inline]
     pub(crate) fn lock(&self) -> io::Result<Locked> {
         // SAFETY: initialised robust mutex in mapped shared memory.
         self.outcome(unsafe { libc::pthread_mutex_lock(self.0.get()) })
     }
 
     /// Locks if free; `Ok(None)` if another holds it.
+    #[inline]
     pub(crate) fn try_lock(&self) -> io::Result<Option<Locked>> {
         // SAFETY: as in `lock`.
         let rc = unsafe { libc::pthread_mutex_trylock(self.0.get()) };
@@ -126,6 +155,7 @@ impl RobustMutex {
     }
 
     /// Unlocks; the caller must hold the mutex.
+    #[inline]
     pub(crate) fn unlock(&self) {
         // SAFETY: initialised mutex held by this thread (callers guarantee it through their guards).
         unsafe { libc::pthread_mutex_unlock(self.0.get()) };

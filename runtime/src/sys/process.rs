@@ -1,7 +1,7 @@
 //! Child processes: reaping, pidfds, signals.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,4 +139,14 @@ pub(crate) fn name_after_executable() {
     name.push(0);
     // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes from a live buffer.
     unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0) };
+}
+
+/// True while `pid` runs: false once it has exited, even while it is an unreaped zombie (which `kill(pid,
+/// 0)` would still report as alive). A pid reused by a new process reads as alive.
+pub(crate) fn pid_alive(pid: libc::pid_t) -> bool {
+    match pidfd_open(pid) {
+        // A pidfd polls readable once its process has exited.
+        Ok(fd) => crate::sys::socket::poll_one(fd.as_fd(), libc::POLLIN, 0).is_ok_and(|r| r == 0),
+        Err(e) => e.raw_os_error() != Some(libc::ESRCH),
+    }
 }

@@ -1,0 +1,170 @@
+//! `#[multiproc::shared]`: validate a struct for life in shared memory, then emit it with `#[repr(C)]`,
+//! a compile-time check that every field is `Shareable` (each error spanned at its field) and the
+//! `Shareable` impl.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+use syn::{Item, ItemStruct, parse2};
+
+/// Every mistake found, each with its span, reported together.
+#[derive(Default)]
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, span: Span, msg: impl std::fmt::Display) {
+        let e = syn::Error::new(span, msg);
+        match &mut self.0 {
+            Some(all) => all.combine(e),
+            None => self.0 = Some(e),
+        }
+    }
+}
+
+/// Finds what can never live in shared memory, with a message saying why.
+struct Unshareable(Option<(Span, &'static str)>);
+
+impl<'ast> Visit<'ast> for Unshareable {
+    fn visit_type_reference(&mut self, r: &'ast syn::TypeReference) {
+        self.0.get_or_insert((
+            r.span(),
+            "references cannot live in shared memory: another process maps it at another address; store the value itself",
+        ));
+    }
+    fn visit_type_ptr(&mut self, t: &'ast syn::TypePtr) {
+        self.0.get_or_insert((
+            t.span(),
+            "raw pointers cannot live in shared memory: another process maps it at another address; store an index or offset instead",
+        ));
+    }
+    fn visit_type_bare_fn(&mut self, t: &'ast syn::TypeBareFn) {
+        self.0.get_or_insert((
+            t.span(),
+            "function pointers cannot live in shared memory: each process has its own addresses",
+        ));
+    }
+    fn visit_type_trait_object(&mut self, t: &'ast syn::TypeTraitObject) {
+        self.0.get_or_insert((
+            t.span(),
+            "trait objects cannot live in shared memory: use a concrete Shareable type",
+        ));
+    }
+    fn visit_lifetime(&mut self, l: &'ast syn::Lifetime) {
+        self.0.get_or_insert((
+            l.span(),
+            "shared-memory data cannot borrow: remove the lifetime",
+        ));
+    }
+}
+
+fn validate(item: &ItemStruct, errors: &mut Errors) {
+    for attr in &item.attrs {
+        if attr.path().is_ident("repr") {
+            errors.push(
+                attr.span(),
+                "#[multiproc::shared] sets #[repr(C)] itself: remove this #[repr(..)]",
+            );
+        }
+    }
+    for param in item.generics.lifetimes() {
+        errors.push(
+            param.span(),
+            "#[multiproc::shared] structs cannot borrow: remove the lifetime parameter",
+        );
+    }
+    for field in &item.fields {
+        let mut v = Unshareable(None);
+        v.visit_type(&field.ty);
+        if let Some((span, msg)) = v.0 {
+            errors.push(span, msg);
+        }
+    }
+}
+
+pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    if !attr.is_empty() {
+        errors.push(attr.span(), "#[multiproc::shared] takes no arguments");
+    }
+    let strukt = match parse2::<Item>(item.clone()) {
+        Ok(Item::Struct(s)) => s,
+        Ok(other) => {
+            let e = syn::Error::new(
+                kind_span(&other),
+                "#[multiproc::shared] goes on a struct: enums and unions have values that are not valid as all-zero shared memory; use integer fields instead",
+            )
+            .to_compile_error();
+            return quote!(#e #item);
+        }
+        Err(e) => {
+            let e = e.to_compile_error();
+            return quote!(#e #item);
+        }
+    };
+    validate(&strukt, &mut errors);
+    if let Some(e) = errors.0 {
+        let e = e.to_compile_error();
+        return quote!(#e #strukt);
+    }
+    generate(&strukt)
+}
+
+fn kind_span(item: &Item) -> Span {
+    match item {
+        Item::Enum(e) => e.enum_token.span(),
+        Item::Union(u) => u.union_token.span(),
+        other => other.span(),
+    }
+}
+
+/// True if `ty` names one of `params` (so a bound on it is not trivially true or false).
+fn mentions(ty: &syn::Type, params: &[&syn::Ident]) -> bool {
+    struct Finder<'p>(&'p [&'p syn::Ident], bool);
+    impl<'ast> Visit<'ast> for Finder<'_> {
+        fn visit_ident(&mut self, i: &'ast syn::Ident) {
+            self.1 |= self.0.contains(&i);
+        }
+    }
+    let mut f = Finder(params, false);
+    f.visit_type(ty);
+    f.1
+}
+
+fn generate(item: &ItemStruct) -> TokenStream {
+    let ident = &item.ident;
+    let params: Vec<&syn::Ident> = item.generics.type_params().map(|p| &p.ident).collect();
+    let mut impl_bounds = item.generics.clone();
+    let clause = impl_bounds.make_where_clause();
+    for f in &item.fields {
+        if mentions(&f.ty, &params) {
+            let ty = &f.ty;
+            clause
+                .predicates
+                .push(syn::parse_quote!(#ty: ::multiproc::__private::Shareable));
+        }
+    }
+    let (_, _, impl_where) = impl_bounds.split_for_impl();
+    let (impl_generics, ty_generics, where_clause) = item.generics.split_for_impl();
+    let checks = item.fields.iter().map(|f| {
+        let ty = &f.ty;
+        quote_spanned! {ty.span()=> __multiproc_assert_shareable::<#ty>(); }
+    });
+    quote! {
+        #[repr(C)]
+        #item
+
+        const _: () = {
+            fn __multiproc_assert_shareable<T: ::multiproc::__private::Shareable>() {}
+
+            #[allow(dead_code)]
+            fn __multiproc_check_fields #impl_generics () #where_clause {
+                #(#checks)*
+            }
+
+            // SAFETY: #[repr(C)], and every field is Shareable (checked above for every instantiation
+            // the struct's bounds allow), so the struct holds no pointers and is valid when all-zero.
+            unsafe impl #impl_generics ::multiproc::__private::Shareable for #ident #ty_generics #impl_where {}
+        };
+    }
+}

@@ -1,0 +1,342 @@
+//! [`Array`] (a fixed-length `[T]` in shared memory with its own robust lock) and [`RawArray`] (the
+//! same without the lock). Python: `multiprocessing.Array` and `sharedctypes.RawArray`.
+
+use super::data::Data;
+use super::shareable::Shareable;
+use super::value::handle_impls;
+use crate::error::{Error, ErrorKind, Result};
+use crate::sync::held::{self, Held, Wait};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::ops::{Deref, DerefMut};
+use std::time::Duration;
+
+/// A fixed-length `[T]` in shared memory, with a robust process-shared lock. Clones and copies sent to
+/// workers are the same memory. Python: `Array('d', [1.0, 2.0])`.
+///
+/// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
+/// use multiproc::Array;
+///
+/// #[multiproc::worker]
+/// fn square_all(a: Array<f64>) {
+///     for x in a.lock().unwrap().iter_mut() {
+///         *x *= *x;
+///     }
+/// }
+///
+/// #[multiproc::main]
+/// fn main() -> multiproc::Result<()> {
+///     let a = Array::from_slice(&[1.0, 2.0, 3.0, 4.0])?;
+///     square_all::spawn(a.clone())?.join()?;
+///     assert_eq!(a.to_vec()?, [1.0, 4.0, 9.0, 16.0]);
+///     Ok(())
+/// }
+/// ```
+pub struct Array<T: Shareable> {
+    data: Data<T>,
+}
+
+/// Exclusive access to an [`Array`]'s elements while its lock is held; derefs to `[T]` and unlocks
+/// when dropped. [`owner_died`](ArrayGuard::owner_died) reports a previous holder that died holding it.
+///
+/// ```
+/// # extern crate multiproc_runtime as multiproc;
+/// let a = multiproc::Array::from_slice(&[3, 1, 2])?;
+/// a.lock()?.sort();                            // any slice method, under the lock
+/// assert_eq!(a.to_vec()?, [1, 2, 3]);
+/// # Ok::<(), multiproc::Error>(())
+/// ```
+pub struct ArrayGuard<'a, T: Shareable> {
+    held: Held<'a>,
+    ptr: *mut T,
+    len: usize,
+}
+
+const WHAT: &str = "shared array's lock";
+
+fn copy_in<T: Copy + Shareable>(data: &Data<T>, values: &[T]) {
+    // SAFETY: the fresh block has room for values.len() elements and nobody else sees it yet.
+    unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), data.ptr(), values.len()) };
+}
+
+fn out_of_range(index: usize, len: usize) -> Error {
+    Error::new(
+        ErrorKind::InvalidInput,
+        format!("index {index} is out of range for a shared array of {len} elements"),
+    )
+}
+
+impl<T: Shareable> Array<T> {
+    /// `len` zero-valued elements. Python: `Array('d', 8)`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let a = multiproc::Array::<u32>::new(3)?;
+    /// assert_eq!(a.to_vec()?, [0, 0, 0]);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn new(len: usize) -> Result<Array<T>> {
+        Ok(Array {
+            data: Data::zeroed(len)?,
+        })
+    }
+
+    /// A copy of `values`. Python: `Array('i', [1, 2, 3])`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let a = multiproc::Array::from_slice(&[1, 2, 3])?;
+    /// assert_eq!(a.len(), 3);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn from_slice(values: &[T]) -> Result<Array<T>>
+    where
+        T: Copy,
+    {
+        let data = Data::zeroed(values.len())?;
+        copy_in(&data, values);
+        Ok(Array { data })
+    }
+
+    /// Number of elements. Python: `len(a)`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// assert_eq!(multiproc::Array::<f32>::new(5)?.len(), 5);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// True for an array of no elements.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// assert!(multiproc::Array::<u8>::new(0)?.is_empty());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.data.len() == 0
+    }
+
+    #[inline]
+    fn wrap<'a>(&'a self, held: Held<'a>) -> ArrayGuard<'a, T> {
+        ArrayGuard {
+            held,
+            ptr: self.data.ptr(),
+            len: self.data.len(),
+        }
+    }
+
+    /// Takes the lock, waiting as long as another thread or process holds it.
+    /// Python: `with a.get_lock(): ...`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let a = multiproc::Array::from_slice(&[1, 2])?;
+    /// a.lock()?.reverse();
+    /// assert_eq!(a.to_vec()?, [2, 1]);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    #[inline]
+    pub fn lock(&self) -> Result<ArrayGuard<'_, T>> {
+        held::acquire_some(self.data.lock(), WHAT, Wait::Block).map(|h| self.wrap(h))
+    }
+
+    /// Takes the lock if it is free: `Ok(None)` if another holds it.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let a = multiproc::Array::<u8>::new(2)?;
+    /// assert!(a.try_lock()?.is_some());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn try_lock(&self) -> Result<Option<ArrayGuard<'_, T>>> {
+        Ok(held::acquire(self.data.lock(), WHAT, Wait::Try)?.map(|h| self.wrap(h)))
+    }
+
+    /// Takes the lock, giving up with [`ErrorKind::Timeout`] after `timeout`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let a = multiproc::Array::<u8>::new(2)?;
+    /// a.lock_timeout(std::time::Duration::from_millis(5))?[0] = 9;
+    /// assert_eq!(a.get(0)?, 9);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<ArrayGuard<'_, T>> {
+        held::acquire_some(self.data.lock(), WHAT, Wait::Timeout(timeout)).map(|h| self.wrap(h))
+    }
+
+    /// Element `index`, read under the lock. Python: `a[i]`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let a = multiproc::Array::from_slice(&[7, 8])?;
+    /// assert_eq!(a.get(1)?, 8);
+    /// assert!(a.get(2).is_err());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn get(&self, index: usize) -> Result<T>
+    where
+        T: Copy,
+    {
+        let g = self.lock()?;
+        g.get(index)
+            .copied()
+            .ok_or_else(|| out_of_range(index, g.len()))
+    }
+
+    /// Sets element `index` under the lock. Python: `a[i] = x`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let a = multiproc::Array::<i8>::new(2)?;
+    /// a.set(1, -1)?;
+    /// assert_eq!(a.to_vec()?, [0, -1]);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn set(&self, index: usize, value: T) -> Result<()>
+    where
+        T: Copy,
+    {
+        let mut g = self.lock()?;
+        let len = g.len();
+        let slot = g.get_mut(index).ok_or_else(|| out_of_range(index, len))?;
+        *slot = value;
+        Ok(())
+    }
+
+    /// A copy of every element, read under the lock. Python: `a[:]`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// assert_eq!(multiproc::Array::from_slice(&[1.5])?.to_vec()?, [1.5]);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn to_vec(&self) -> Result<Vec<T>>
+    where
+        T: Copy,
+    {
+        Ok(self.lock()?.to_vec())
+    }
+}
+
+impl<T: Shareable> ArrayGuard<'_, T> {
+    /// True if the previous holder died while holding the lock: elements may be half-updated.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let a = multiproc::Array::<u8>::new(1)?;
+    /// assert!(!a.lock()?.owner_died());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn owner_died(&self) -> bool {
+        self.held.owner_died()
+    }
+}
+
+impl<T: Shareable> Deref for ArrayGuard<'_, T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // SAFETY: the lock is held, so no other guard aliases the elements; `len` initialised
+        // (zero-valid) elements live in the block, which outlives the guard.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl<T: Shareable> DerefMut for ArrayGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: as in deref; the guard is borrowed mutably, so this is the only reference.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+impl<T: Shareable + std::fmt::Debug> std::fmt::Debug for ArrayGuard<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArrayGuard")
+            .field("elements", &&**self)
+            .field("owner_died", &self.owner_died())
+            .finish()
+    }
+}
+
+/// A fixed-length `[T]` in shared memory without a lock: it derefs to `[T]` for reading at full speed;
+/// writes from several processes race as in Python, so write with [`set`](RawArray::set), atomics
+/// inside `T`, or use an [`Array`]. Python: `RawArray('d', n)`.
+///
+/// ```
+/// # extern crate multiproc_runtime as multiproc;
+/// let a = multiproc::RawArray::from_slice(&[1.0f64; 8])?;
+/// let total: f64 = a.iter().sum();              // a plain slice: no copy, no lock
+/// assert_eq!(total, 8.0);
+/// # Ok::<(), multiproc::Error>(())
+/// ```
+pub struct RawArray<T: Shareable> {
+    data: Data<T>,
+}
+
+impl<T: Shareable> RawArray<T> {
+    /// `len` zero-valued elements. Python: `RawArray('d', 8)`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// assert_eq!(multiproc::RawArray::<u64>::new(4)?.len(), 4);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn new(len: usize) -> Result<RawArray<T>> {
+        Ok(RawArray {
+            data: Data::zeroed(len)?,
+        })
+    }
+
+    /// A copy of `values`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// assert_eq!(&*multiproc::RawArray::from_slice(&[1u8, 2])?, &[1, 2]);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn from_slice(values: &[T]) -> Result<RawArray<T>>
+    where
+        T: Copy,
+    {
+        let data = Data::zeroed(values.len())?;
+        copy_in(&data, values);
+        Ok(RawArray { data })
+    }
+
+    /// Sets element `index` (a volatile write; other processes may read it half-done).
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let a = multiproc::RawArray::<u32>::new(2)?;
+    /// a.set(0, 5)?;
+    /// assert_eq!(a[0], 5);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn set(&self, index: usize, value: T) -> Result<()>
+    where
+        T: Copy,
+    {
+        if index >= self.data.len() {
+            return Err(out_of_range(index, self.data.len()));
+        }
+        // SAFETY: index is in bounds; volatile because other processes read it.
+        unsafe { self.data.ptr().add(index).write_volatile(value) };
+        Ok(())
+    }
+}
+
+impl<T: Shareable> Deref for RawArray<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // SAFETY: `len` initialised (zero-valid) elements live in the block for as long as the handle;
+        // shared access from other processes is what RawArray is for.
+        unsafe { std::slice::from_raw_parts(self.data.ptr(), self.data.len()) }
+    }
+}
+
+handle_impls!(Array);
+handle_impls!(RawArray);

@@ -1,0 +1,164 @@
+//! [`Block`]: one memfd-backed shared mapping, the storage under every value, array and lock. It travels
+//! to other processes as its descriptor; the receiver maps the same pages. Memory is freed when the last
+//! descriptor and mapping are gone, even if every process using it was killed.
+
+use crate::codec;
+use crate::error::{Error, ErrorKind, Result};
+use crate::sys::memfd;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::marker::PhantomData;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+
+/// A mapped memfd block.
+pub(crate) struct Block {
+    fd: OwnedFd,
+    map: memmap2::MmapRaw,
+}
+
+impl Block {
+    /// A new zero-filled block of `size` bytes (at least one), its size sealed.
+    pub(crate) fn create(what: &str, size: usize) -> Result<Block> {
+        let fd = memfd::create(&format!("multiproc:{what}"), size.max(1))
+            .map_err(|e| Error::io(format!("could not create shared memory for a {what}"), e))?;
+        Block::from_fd(fd)
+    }
+
+    /// Maps the block behind a received descriptor.
+    pub(crate) fn from_fd(fd: OwnedFd) -> Result<Block> {
+        let map = memfd::map(fd.as_fd())
+            .map_err(|e| Error::io("could not map a shared-memory block", e))?;
+        Ok(Block { fd, map })
+    }
+
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        self.map.as_mut_ptr()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// A block whose first bytes hold one `S` (a `#[repr(C)]` state of atomics and robust mutexes, valid
+/// when zero-filled and then initialised in place), shared by every clone and by every process that
+/// received it. Starts with a magic number so that a descriptor of another kind is refused.
+pub(crate) struct Mapped<S: State> {
+    block: Arc<Block>,
+    /// The start of the block, as an `S` (kept here so that reaching it is one load).
+    state: *const S,
+    _state: PhantomData<S>,
+}
+
+// SAFETY: `state` points into the block the Arc keeps mapped; S is Send + Sync (the State bound).
+unsafe impl<S: State> Send for Mapped<S> {}
+// SAFETY: as above.
+unsafe impl<S: State> Sync for Mapped<S> {}
+
+/// A state that lives at the start of a [`Mapped`] block.
+///
+/// # Safety
+/// `Self` is `#[repr(C)]`, starts with a `u32` holding [`State::MAGIC`] (written by [`State::init`]),
+/// is valid when all-zero, and contains no pointers: only atomics, plain integers and robust mutexes.
+pub(crate) unsafe trait State: Sync + Send + 'static {
+    /// Tags blocks of this kind.
+    const MAGIC: u32;
+    /// What it is, for messages.
+    const WHAT: &'static str;
+    /// Initialises a zero-filled state in place before any other process sees it.
+    ///
+    /// # Safety
+    /// `this` points to a zero-filled, exclusively owned `Self`.
+    unsafe fn init(this: *mut Self) -> std::io::Result<()>;
+}
+
+impl<S: State> Mapped<S> {
+    /// A new block holding an initialised `S` and `extra` bytes after it.
+    pub(crate) fn create(extra: usize) -> Result<Mapped<S>> {
+        let block = Block::create(S::WHAT, std::mem::size_of::<S>() + extra)?;
+        let this = block.ptr().cast::<S>();
+        // SAFETY: the block is fresh (zero-filled), page-aligned, large enough and not yet shared.
+        unsafe { S::init(this) }
+            .map_err(|e| Error::io(format!("could not initialise a {}", S::WHAT), e))?;
+        // SAFETY: as above; the magic number goes first (the State contract).
+        unsafe { this.cast::<u32>().write(S::MAGIC) };
+        Ok(Mapped::wrap(block))
+    }
+
+    fn wrap(block: Block) -> Mapped<S> {
+        let state = block.ptr().cast::<S>().cast_const();
+        Mapped {
+            block: Arc::new(block),
+            state,
+            _state: PhantomData,
+        }
+    }
+
+    fn from_block(block: Block) -> Result<Mapped<S>> {
+        let ok = block.len() >= std::mem::size_of::<S>()
+            // SAFETY: the mapping is at least 4 bytes (checked first) and page-aligned.
+            && unsafe { block.ptr().cast::<u32>().read_volatile() } == S::MAGIC;
+        if !ok {
+            return Err(Error::new(
+                ErrorKind::InvalidHandle,
+                format!(
+                    "received shared memory is not a {}: the sender passed a different handle type",
+                    S::WHAT
+                ),
+            ));
+        }
+        Ok(Mapped::wrap(block))
+    }
+
+    #[inline]
+    pub(crate) fn state(&self) -> &S {
+        // SAFETY: the block holds an initialised S (created or checked above) for as long as we hold the
+        // Arc; S is Sync and only mutated through atomics and mutexes.
+        unsafe { &*self.state }
+    }
+
+    /// The bytes after the state.
+    pub(crate) fn extra(&self) -> (*mut u8, usize) {
+        let head = std::mem::size_of::<S>();
+        // SAFETY: from_block/create guarantee the block is at least `head` bytes.
+        (
+            unsafe { self.block.ptr().add(head) },
+            self.block.len() - head,
+        )
+    }
+
+    /// True when both handles map the same block.
+    pub(crate) fn same(&self, other: &Mapped<S>) -> bool {
+        Arc::ptr_eq(&self.block, &other.block)
+    }
+}
+
+impl<S: State> Clone for Mapped<S> {
+    fn clone(&self) -> Self {
+        Mapped {
+            block: Arc::clone(&self.block),
+            state: self.state,
+            _state: PhantomData,
+        }
+    }
+}
+
+impl<S: State> Serialize for Mapped<S> {
+    fn serialize<Z: Serializer>(&self, s: Z) -> std::result::Result<Z::Ok, Z::Error> {
+        codec::serialize_fd(self.block.fd(), s)
+    }
+}
+
+impl<'de, S: State> Deserialize<'de> for Mapped<S> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let fd = codec::deserialize_fd(d)?;
+        Block::from_fd(fd)
+            .and_then(Mapped::from_block)
+            .map_err(D::Error::custom)
+    }
+}

@@ -1,0 +1,148 @@
+//! The block layout under [`Value`](super::Value), [`Array`](super::Array) and their raw forms: a header
+//! (element size and alignment, length, a robust mutex) and then the elements, aligned.
+
+use super::block::{Mapped, State};
+use super::shareable::Shareable;
+use crate::error::{Error, ErrorKind, Result};
+use crate::sys::mutex::{MutexKind, RobustMutex};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::marker::PhantomData;
+
+#[repr(C)]
+pub(crate) struct Header {
+    magic: u32,
+    elem_align: u32,
+    elem_size: u64,
+    len: u64,
+    pub(crate) lock: RobustMutex,
+}
+
+// SAFETY: repr(C), magic first, zero-valid, no pointers (a pthread mutex is plain data).
+unsafe impl State for Header {
+    const MAGIC: u32 = 0x6d70_7631; // "mpv1"
+    const WHAT: &'static str = "shared value or array";
+    unsafe fn init(this: *mut Self) -> std::io::Result<()> {
+        // SAFETY: `this` is exclusively ours (the State contract); the mutex field is in bounds.
+        unsafe { RobustMutex::init_kind(&raw mut (*this).lock, MutexKind::ErrorCheck) }
+    }
+}
+
+/// `len` elements of `T` in a block after a [`Header`].
+pub(crate) struct Data<T> {
+    mapped: Mapped<Header>,
+    ptr: *mut T,
+    len: usize,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: the elements are Shareable (Send + Sync) and the block is shared memory owned by the Arc.
+unsafe impl<T: Shareable> Send for Data<T> {}
+// SAFETY: as above.
+unsafe impl<T: Shareable> Sync for Data<T> {}
+
+fn offset<T>() -> usize {
+    std::mem::size_of::<Header>().next_multiple_of(std::mem::align_of::<T>())
+}
+
+impl<T: Shareable> Data<T> {
+    /// `len` zero-valued elements.
+    pub(crate) fn zeroed(len: usize) -> Result<Data<T>> {
+        let bytes = len
+            .checked_mul(std::mem::size_of::<T>())
+            .and_then(|b| b.checked_add(offset::<T>() - std::mem::size_of::<Header>()))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("a shared array of {len} elements does not fit in memory"),
+                )
+            })?;
+        if std::mem::align_of::<T>() > 4096 {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "shared memory is page-aligned: element alignment above 4096 is not supported",
+            ));
+        }
+        let mapped = Mapped::<Header>::create(bytes)?;
+        let head = mapped.state() as *const Header as *mut Header;
+        // SAFETY: the block is ours alone until this handle is cloned or sent; these plain fields are
+        // written once, here, before anyone else reads them.
+        unsafe {
+            (*head).elem_align = std::mem::align_of::<T>() as u32;
+            (*head).elem_size = std::mem::size_of::<T>() as u64;
+            (*head).len = len as u64;
+        }
+        Data::from_mapped(mapped)
+    }
+
+    fn from_mapped(mapped: Mapped<Header>) -> Result<Data<T>> {
+        let head = mapped.state();
+        let (extra, extra_len) = mapped.extra();
+        let pad = offset::<T>() - std::mem::size_of::<Header>();
+        let len = head.len as usize;
+        let fits = len
+            .checked_mul(std::mem::size_of::<T>())
+            .and_then(|b| b.checked_add(pad))
+            .is_some_and(|need| need <= extra_len);
+        if head.elem_size != std::mem::size_of::<T>() as u64
+            || head.elem_align != std::mem::align_of::<T>() as u32
+            || !fits
+        {
+            return Err(Error::new(
+                ErrorKind::InvalidHandle,
+                format!(
+                    "received shared memory does not hold {}: the sender used another element type",
+                    std::any::type_name::<T>()
+                ),
+            ));
+        }
+        // SAFETY: `pad` bytes lie within the block (checked through `fits`).
+        let ptr = unsafe { extra.add(pad) }.cast::<T>();
+        Ok(Data {
+            mapped,
+            ptr,
+            len,
+            _t: PhantomData,
+        })
+    }
+
+    pub(crate) fn ptr(&self) -> *mut T {
+        self.ptr
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn lock(&self) -> &RobustMutex {
+        &self.mapped.state().lock
+    }
+
+    pub(crate) fn same(&self, other: &Data<T>) -> bool {
+        self.mapped.same(&other.mapped)
+    }
+}
+
+impl<T> Clone for Data<T> {
+    fn clone(&self) -> Self {
+        Data {
+            mapped: self.mapped.clone(),
+            ptr: self.ptr,
+            len: self.len,
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T: Shareable> Serialize for Data<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.mapped.serialize(s)
+    }
+}
+
+impl<'de, T: Shareable> Deserialize<'de> for Data<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mapped = Mapped::<Header>::deserialize(d)?;
+        Data::from_mapped(mapped).map_err(D::Error::custom)
+    }
+}

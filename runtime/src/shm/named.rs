@@ -1,0 +1,338 @@
+//! [`SharedMemory`]: a block of bytes that other processes find by name. Python:
+//! `multiprocessing.shared_memory.SharedMemory`.
+//!
+//! The block is a memfd like every other; the name is a Unix socket in Linux's abstract namespace,
+//! answered by the creator's name-server thread (see `publish`), which hands the block's descriptor to
+//! whoever connects (same user only). An abstract name exists exactly as long as its socket, so the name disappears when the creator
+//! unlinks, drops, or is killed, and no file is ever left in `/dev/shm`; the memory itself lives on
+//! until the last process that attached lets go.
+
+use super::block::Block;
+use super::publish::{self, PREFIX, Published};
+use crate::codec;
+use crate::error::{Error, ErrorKind, Result};
+use crate::sys::{abstract_socket as sock, socket};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// How long [`SharedMemory::attach`] waits for the creator's answer.
+const ANSWER_TIMEOUT_MS: i32 = 10_000;
+
+/// A block of `size` bytes of shared memory, found by other processes by its name.
+///
+/// The creator owns the name: [`unlink`](SharedMemory::unlink) or dropping the creator's handle
+/// removes it, and so does the creator's death, even by `SIGKILL`. Processes that attached keep their
+/// mapping until they drop it.
+///
+/// ```
+/// # extern crate multiproc_runtime as multiproc;
+/// use multiproc::SharedMemory;
+/// let owner = SharedMemory::create("doc-example-block", 4096)?;   // SharedMemory(name, create=True, size=4096)
+/// owner.write_at(0, b"hello")?;
+///
+/// let other = SharedMemory::attach("doc-example-block")?;         // SharedMemory(name)
+/// let mut buf = [0u8; 5];
+/// other.read_at(0, &mut buf)?;
+/// assert_eq!(&buf, b"hello");
+/// drop(owner);                                                    // shm.unlink()
+/// assert!(SharedMemory::attach("doc-example-block").is_err());
+/// # Ok::<(), multiproc::Error>(())
+/// ```
+pub struct SharedMemory {
+    name: String,
+    block: Arc<Block>,
+    published: Option<Published>,
+}
+
+impl SharedMemory {
+    /// Creates a zero-filled block of `size` bytes under `name` (up to 92 bytes). Fails with
+    /// [`ErrorKind::InvalidInput`] if the name is taken.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let shm = multiproc::SharedMemory::create("doc-create", 1 << 20)?;
+    /// assert_eq!(shm.size(), 1 << 20);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn create(name: &str, size: usize) -> Result<SharedMemory> {
+        if size == 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "a shared memory block needs a size of at least one byte",
+            ));
+        }
+        let block = Arc::new(Block::create("SharedMemory", size)?);
+        let published = publish::publish(name, Arc::clone(&block))?;
+        Ok(SharedMemory {
+            name: name.to_string(),
+            block,
+            published: Some(published),
+        })
+    }
+
+    /// A block with a fresh unique name (see [`name`](Self::name)). Python: `SharedMemory(create=True,
+    /// size=n)`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let a = multiproc::SharedMemory::new(64)?;
+    /// let b = multiproc::SharedMemory::attach(a.name())?;
+    /// assert_eq!(b.size(), 64);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn new(size: usize) -> Result<SharedMemory> {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "mp_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        SharedMemory::create(&name, size)
+    }
+
+    /// Attaches to the block named `name`. Fails with [`ErrorKind::NotFound`] if there is none (never
+    /// created, unlinked, or its creator exited).
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let err = multiproc::SharedMemory::attach("no-such-block").unwrap_err();
+    /// assert_eq!(err.kind(), &multiproc::ErrorKind::NotFound);
+    /// ```
+    pub fn attach(name: &str) -> Result<SharedMemory> {
+        let not_found = || {
+            Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "no shared memory block named {name:?}: it was never created, or its creator unlinked it or exited"
+                ),
+            )
+        };
+        let conn =
+            sock::connect(&format!("{PREFIX}{name}")).map_err(|e| match e.raw_os_error() {
+                Some(libc::ECONNREFUSED) | Some(libc::ENOENT) => not_found(),
+                _ => Error::io(format!("could not look up shared memory named {name:?}"), e),
+            })?;
+        // The creator's name server answers at once; a creator that is stopped or wedged must not
+        // hang us.
+        let answered = socket::poll_one(conn.as_fd(), libc::POLLIN, ANSWER_TIMEOUT_MS)
+            .map_err(|e| Error::io(format!("could not attach to shared memory {name:?}"), e))?;
+        if answered == 0 {
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "the creator of shared memory {name:?} did not answer within {ANSWER_TIMEOUT_MS} ms (is it stopped?)"
+                ),
+            ));
+        }
+        let mut buf = [0u8; 8];
+        let mut fds: Vec<OwnedFd> = Vec::new();
+        // A reset means the name was withdrawn after we connected (a copy of the listening socket
+        // can outlive the creator's close for a moment, in a child between its fork and exec).
+        let n = socket::recv_with_fds(conn.as_fd(), &mut buf, &mut fds).map_err(|e| {
+            match e.raw_os_error() {
+                Some(libc::ECONNRESET) => not_found(),
+                _ => Error::io(format!("could not attach to shared memory {name:?}"), e),
+            }
+        })?;
+        let fd = match (n.bytes, n.fds_lost, fds.pop()) {
+            (8, false, Some(fd)) => fd,
+            // The creator unlinked between our connect and its accept.
+            _ => return Err(not_found()),
+        };
+        let block = Block::from_fd(fd)?;
+        Ok(SharedMemory {
+            name: name.to_string(),
+            block: Arc::new(block),
+            published: None,
+        })
+    }
+
+    /// [`attach`](Self::attach), checking that the block has exactly `size` bytes
+    /// ([`ErrorKind::InvalidInput`] naming both sizes if not).
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let a = multiproc::SharedMemory::create("doc-sized", 100)?;
+    /// assert!(multiproc::SharedMemory::attach_sized("doc-sized", 100).is_ok());
+    /// assert!(multiproc::SharedMemory::attach_sized("doc-sized", 200).is_err());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn attach_sized(name: &str, size: usize) -> Result<SharedMemory> {
+        let shm = SharedMemory::attach(name)?;
+        if shm.size() != size {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "shared memory {name:?} has {} bytes, not the {size} expected",
+                    shm.size()
+                ),
+            ));
+        }
+        Ok(shm)
+    }
+
+    /// The name other processes attach with. Python: `shm.name`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// assert_eq!(multiproc::SharedMemory::create("doc-name", 1)?.name(), "doc-name");
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Size in bytes. Python: `shm.size`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// assert_eq!(multiproc::SharedMemory::new(10)?.size(), 10);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn size(&self) -> usize {
+        self.block.len()
+    }
+
+    /// True for the handle that created the block and still owns its name.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let a = multiproc::SharedMemory::new(1)?;
+    /// assert!(a.is_owner());
+    /// assert!(!multiproc::SharedMemory::attach(a.name())?.is_owner());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn is_owner(&self) -> bool {
+        self.published.is_some()
+    }
+
+    /// Removes the name: later [`attach`](Self::attach)es fail, existing mappings stay valid. Done
+    /// automatically when the creator's handle drops or the creator dies. Python: `shm.unlink()`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let mut a = multiproc::SharedMemory::create("doc-unlink", 8)?;
+    /// a.unlink();
+    /// assert!(multiproc::SharedMemory::attach("doc-unlink").is_err());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn unlink(&mut self) {
+        self.published = None;
+    }
+
+    /// The first byte of the mapping, for building your own views. Other processes read and write it
+    /// concurrently: synchronise with a [`Lock`](crate::Lock) or use atomics.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let a = multiproc::SharedMemory::new(8)?;
+    /// assert!(!a.as_ptr().is_null());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.block.ptr()
+    }
+
+    fn range(&self, offset: usize, len: usize) -> Result<()> {
+        if offset.checked_add(len).is_none_or(|end| end > self.size()) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "bytes {offset}..{} are outside shared memory {:?} of {} bytes",
+                    offset.saturating_add(len),
+                    self.name,
+                    self.size()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Copies `buf.len()` bytes at `offset` into `buf`. Python: `bytes(shm.buf[offset:offset+n])`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let a = multiproc::SharedMemory::new(4)?;
+    /// let mut buf = [1u8; 4];
+    /// a.read_at(0, &mut buf)?;
+    /// assert_eq!(buf, [0; 4]);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        self.range(offset, buf.len())?;
+        // SAFETY: the range is inside the mapping (checked); a byte copy of memory other processes may
+        // write concurrently is what shared memory offers (no reference to it is formed).
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.block.ptr().add(offset), buf.as_mut_ptr(), buf.len())
+        };
+        Ok(())
+    }
+
+    /// Copies `bytes` into the block at `offset`. Python: `shm.buf[offset:offset+n] = bytes`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let a = multiproc::SharedMemory::new(4)?;
+    /// a.write_at(2, &[9, 9])?;
+    /// assert!(a.write_at(3, &[9, 9]).is_err());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn write_at(&self, offset: usize, bytes: &[u8]) -> Result<()> {
+        self.range(offset, bytes.len())?;
+        // SAFETY: as in read_at.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.block.ptr().add(offset), bytes.len())
+        };
+        Ok(())
+    }
+}
+
+impl Drop for SharedMemory {
+    fn drop(&mut self) {
+        self.unlink();
+    }
+}
+
+impl std::fmt::Debug for SharedMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedMemory")
+            .field("name", &self.name)
+            .field("size", &self.size())
+            .field("owner", &self.is_owner())
+            .finish()
+    }
+}
+
+/// Sent to a worker, a `SharedMemory` arrives attached (not the owner) to the same block.
+impl Serialize for SharedMemory {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        struct Fd<'a>(&'a Block);
+        impl Serialize for Fd<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                codec::serialize_fd(self.0.fd(), s)
+            }
+        }
+        let mut t = s.serialize_tuple(2)?;
+        t.serialize_element(&self.name)?;
+        t.serialize_element(&Fd(&self.block))?;
+        t.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SharedMemory {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        #[derive(Deserialize)]
+        struct Wire(String, #[serde(with = "codec::fd")] OwnedFd);
+        let Wire(name, fd) = Wire::deserialize(d)?;
+        let block = Block::from_fd(fd).map_err(D::Error::custom)?;
+        Ok(SharedMemory {
+            name,
+            block: Arc::new(block),
+            published: None,
+        })
+    }
+}

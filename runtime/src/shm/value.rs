@@ -1,0 +1,337 @@
+//! [`Value`] (a `T` in shared memory with its own robust lock) and [`RawValue`] (the same without the
+//! lock). Python: `multiprocessing.Value` and `multiprocessing.sharedctypes.RawValue`.
+
+use super::data::Data;
+use super::shareable::Shareable;
+use crate::error::Result;
+use crate::sync::held::{self, Held, Wait};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::ops::{Deref, DerefMut};
+use std::time::Duration;
+
+/// One `T` in shared memory, with a robust process-shared lock. Clones and copies sent to workers are
+/// the same memory. Python: `Value('i', 0)`.
+///
+/// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
+/// use multiproc::Value;
+///
+/// #[multiproc::worker]
+/// fn add(counter: Value<u64>, n: u64) {
+///     for _ in 0..n {
+///         *counter.lock().unwrap() += 1;      // with counter.get_lock(): counter.value += 1
+///     }
+/// }
+///
+/// #[multiproc::main]
+/// fn main() -> multiproc::Result<()> {
+///     let counter = Value::new(0u64)?;
+///     let workers = [add::spawn(counter.clone(), 1000)?, add::spawn(counter.clone(), 1000)?];
+///     for w in workers { w.join()?; }
+///     assert_eq!(counter.get()?, 2000);
+///     Ok(())
+/// }
+/// ```
+pub struct Value<T: Shareable> {
+    data: Data<T>,
+}
+
+/// Exclusive access to a [`Value`]'s `T` while its lock is held; unlocks when dropped.
+///
+/// If the previous holder died holding the lock, [`owner_died`](ValueGuard::owner_died) says so: the
+/// value may be half-updated (like a poisoned `std::sync::Mutex`). The flag goes to that next
+/// acquirer only.
+///
+/// ```
+/// # extern crate multiproc_runtime as multiproc;
+/// let v = multiproc::Value::new([0u32; 4])?;
+/// let mut g = v.lock()?;                       // with v.get_lock():
+/// g[1] = 5;
+/// drop(g);                                     // released
+/// assert_eq!(v.get()?, [0, 5, 0, 0]);
+/// # Ok::<(), multiproc::Error>(())
+/// ```
+pub struct ValueGuard<'a, T: Shareable> {
+    held: Held<'a>,
+    ptr: *mut T,
+}
+
+const WHAT: &str = "shared value's lock";
+
+impl<T: Shareable> Value<T> {
+    /// A new shared value holding `value`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let v = multiproc::Value::new(1.5f64)?;   // Value('d', 1.5)
+    /// assert_eq!(v.get()?, 1.5);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn new(value: T) -> Result<Value<T>> {
+        let data = Data::<T>::zeroed(1)?;
+        // SAFETY: the fresh block holds room for one T and nobody else sees it yet.
+        unsafe { data.ptr().write(value) };
+        Ok(Value { data })
+    }
+
+    #[inline]
+    fn guard(&self, wait: Wait) -> Result<Option<ValueGuard<'_, T>>> {
+        Ok(
+            held::acquire(self.data.lock(), WHAT, wait)?.map(|held| ValueGuard {
+                held,
+                ptr: self.data.ptr(),
+            }),
+        )
+    }
+
+    #[inline]
+    fn guard_some(&self, wait: Wait) -> Result<ValueGuard<'_, T>> {
+        held::acquire_some(self.data.lock(), WHAT, wait).map(|held| ValueGuard {
+            held,
+            ptr: self.data.ptr(),
+        })
+    }
+
+    /// Takes the lock, waiting as long as another thread or process holds it.
+    /// Python: `with v.get_lock(): ...`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let v = multiproc::Value::new(0i32)?;
+    /// let mut g = v.lock()?;
+    /// *g += 1;
+    /// assert!(!g.owner_died());
+    /// # drop(g); assert_eq!(v.get()?, 1);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    #[inline]
+    pub fn lock(&self) -> Result<ValueGuard<'_, T>> {
+        self.guard_some(Wait::Block)
+    }
+
+    /// Takes the lock if it is free: `Ok(None)` if another holds it.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let v = multiproc::Value::new(0i32)?;
+    /// let g = v.try_lock()?.expect("nobody else holds it");
+    /// # drop(g);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn try_lock(&self) -> Result<Option<ValueGuard<'_, T>>> {
+        self.guard(Wait::Try)
+    }
+
+    /// Takes the lock, giving up with [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) after `timeout`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// use std::time::Duration;
+    /// let v = multiproc::Value::new(0i32)?;
+    /// *v.lock_timeout(Duration::from_millis(10))? = 7;
+    /// assert_eq!(v.get()?, 7);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<ValueGuard<'_, T>> {
+        self.guard_some(Wait::Timeout(timeout))
+    }
+
+    /// A copy of the value, read under the lock. Python: `v.value`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// assert_eq!(multiproc::Value::new(3u8)?.get()?, 3);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn get(&self) -> Result<T>
+    where
+        T: Copy,
+    {
+        Ok(*self.lock()?)
+    }
+
+    /// Replaces the value under the lock. Python: `v.value = x`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let v = multiproc::Value::new(3u8)?;
+    /// v.set(4)?;
+    /// assert_eq!(v.get()?, 4);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn set(&self, value: T) -> Result<()>
+    where
+        T: Copy,
+    {
+        *self.lock()? = value;
+        Ok(())
+    }
+
+    /// True when both handles are the same shared memory.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let a = multiproc::Value::new(0u32)?;
+    /// assert!(a.same(&a.clone()));
+    /// assert!(!a.same(&multiproc::Value::new(0u32)?));
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn same(&self, other: &Value<T>) -> bool {
+        self.data.same(&other.data)
+    }
+}
+
+impl<T: Shareable> ValueGuard<'_, T> {
+    /// True if the previous holder died while holding the lock: the value may be half-updated.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let v = multiproc::Value::new(0i32)?;
+    /// assert!(!v.lock()?.owner_died());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn owner_died(&self) -> bool {
+        self.held.owner_died()
+    }
+}
+
+impl<T: Shareable> Deref for ValueGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the lock is held, so no other guard aliases the value; the block outlives 'a.
+        unsafe { &*self.ptr }
+    }
+}
+
+impl<T: Shareable> DerefMut for ValueGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in deref; the guard is borrowed mutably, so this is the only reference.
+        unsafe { &mut *self.ptr }
+    }
+}
+
+impl<T: Shareable + std::fmt::Debug> std::fmt::Debug for ValueGuard<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValueGuard")
+            .field("value", &**self)
+            .field("owner_died", &self.owner_died())
+            .finish()
+    }
+}
+
+/// One `T` in shared memory without a lock: reads and writes from several processes race, exactly as
+/// in Python; use atomics inside `T` (reached through `Deref`) or a [`Value`]. Python: `RawValue('i', 0)`.
+///
+/// ```
+/// # extern crate multiproc_runtime as multiproc;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// let hits = multiproc::RawValue::new(AtomicU64::new(0))?;
+/// hits.fetch_add(1, Ordering::Relaxed);        // atomics need no lock
+/// assert_eq!(hits.load(Ordering::Relaxed), 1);
+/// # Ok::<(), multiproc::Error>(())
+/// ```
+pub struct RawValue<T: Shareable> {
+    data: Data<T>,
+}
+
+impl<T: Shareable> RawValue<T> {
+    /// A new shared value holding `value`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let v = multiproc::RawValue::new(5i64)?;
+    /// assert_eq!(v.get(), 5);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn new(value: T) -> Result<RawValue<T>> {
+        let data = Data::<T>::zeroed(1)?;
+        // SAFETY: the fresh block holds room for one T and nobody else sees it yet.
+        unsafe { data.ptr().write(value) };
+        Ok(RawValue { data })
+    }
+
+    /// A copy of the value (a volatile read; it may see another process's write half-done).
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// assert_eq!(multiproc::RawValue::new(true)?.get(), true);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn get(&self) -> T
+    where
+        T: Copy,
+    {
+        // SAFETY: the block holds an initialised T; volatile because other processes write it.
+        unsafe { self.data.ptr().read_volatile() }
+    }
+
+    /// Overwrites the value (a volatile write, not atomic with respect to [`get`](Self::get)).
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let v = multiproc::RawValue::new(1u16)?;
+    /// v.set(v.get() + 1);                    // racy across processes, like Python's RawValue
+    /// assert_eq!(v.get(), 2);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn set(&self, value: T)
+    where
+        T: Copy,
+    {
+        // SAFETY: the block holds room for a T; volatile because other processes read it.
+        unsafe { self.data.ptr().write_volatile(value) }
+    }
+}
+
+impl<T: Shareable> Deref for RawValue<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the block holds an initialised T for as long as the handle lives; shared access
+        // from other processes is what RawValue is for (its atomics are the tool).
+        unsafe { &*self.data.ptr() }
+    }
+}
+
+macro_rules! handle_impls {
+    ($ty:ident) => {
+        impl<T: Shareable> Clone for $ty<T> {
+            /// Another handle to the same shared memory.
+            fn clone(&self) -> Self {
+                $ty {
+                    data: self.data.clone(),
+                }
+            }
+        }
+
+        impl<T: Shareable> Serialize for $ty<T> {
+            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                self.data.serialize(s)
+            }
+        }
+
+        impl<'de, T: Shareable> Deserialize<'de> for $ty<T> {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                Ok($ty {
+                    data: Data::deserialize(d)?,
+                })
+            }
+        }
+
+        impl<T: Shareable> std::fmt::Debug for $ty<T> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(
+                    f,
+                    "{}<{}>({} element{} in shared memory)",
+                    stringify!($ty),
+                    std::any::type_name::<T>(),
+                    self.data.len(),
+                    if self.data.len() == 1 { "" } else { "s" }
+                )
+            }
+        }
+    };
+}
+pub(crate) use handle_impls;
+
+handle_impls!(Value);
+handle_impls!(RawValue);

@@ -1,0 +1,171 @@
+//! [`Event`]: a flag that processes wait on, on one futex word. Python: `multiprocessing.Event`.
+
+use crate::error::Result;
+use crate::shm::block::{Mapped, State};
+use crate::sys::futex;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+#[repr(C)]
+pub(crate) struct EventState {
+    magic: u32,
+    flag: AtomicU32,
+    waiters: AtomicU32,
+}
+
+// SAFETY: repr(C), magic first, zero-valid (unset, no waiters), atomics only.
+unsafe impl State for EventState {
+    const MAGIC: u32 = 0x6d70_6576;
+    const WHAT: &'static str = "Event";
+    unsafe fn init(_: *mut Self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A flag shared by processes: [`set`](Event::set) wakes every process blocked in
+/// [`wait`](Event::wait). There is no holder, so a process dying cannot wedge it; a setter that dies
+/// before setting is what the timeout forms are for. Python: `Event()`.
+///
+/// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
+/// use multiproc::Event;
+///
+/// #[multiproc::worker]
+/// fn waiter(go: Event) -> bool {
+///     go.wait_timeout(std::time::Duration::from_secs(5))
+/// }
+///
+/// #[multiproc::main]
+/// fn main() -> multiproc::Result<()> {
+///     let go = Event::new()?;
+///     let p = waiter::spawn(go.clone())?;
+///     go.set();                                   // event.set()
+///     assert!(p.join()?);
+///     Ok(())
+/// }
+/// ```
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Event {
+    mapped: Mapped<EventState>,
+}
+
+impl Event {
+    /// A new, unset event.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// assert!(!multiproc::Event::new()?.is_set());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn new() -> Result<Event> {
+        Ok(Event {
+            mapped: Mapped::create(0)?,
+        })
+    }
+
+    fn state(&self) -> &EventState {
+        self.mapped.state()
+    }
+
+    /// True once set (until cleared). Python: `event.is_set()`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let e = multiproc::Event::new()?;
+    /// e.set();
+    /// assert!(e.is_set());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn is_set(&self) -> bool {
+        self.state().flag.load(Ordering::Acquire) != 0
+    }
+
+    /// Sets the flag and wakes every waiter in every process. Python: `event.set()`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let e = multiproc::Event::new()?;
+    /// e.set();
+    /// e.wait();                                  // returns at once
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn set(&self) {
+        let s = self.state();
+        s.flag.store(1, Ordering::SeqCst);
+        if s.waiters.load(Ordering::SeqCst) > 0 {
+            futex::wake_all(&s.flag);
+        }
+    }
+
+    /// Clears the flag. Python: `event.clear()`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let e = multiproc::Event::new()?;
+    /// e.set();
+    /// e.clear();
+    /// assert!(!e.is_set());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn clear(&self) {
+        self.state().flag.store(0, Ordering::SeqCst);
+    }
+
+    fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        let s = self.state();
+        if s.flag.load(Ordering::Acquire) != 0 {
+            return true;
+        }
+        s.waiters.fetch_add(1, Ordering::SeqCst);
+        let set = loop {
+            if s.flag.load(Ordering::SeqCst) != 0 {
+                break true;
+            }
+            let left = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => break false,
+                },
+                None => None,
+            };
+            futex::wait(&s.flag, 0, left);
+        };
+        s.waiters.fetch_sub(1, Ordering::SeqCst);
+        set
+    }
+
+    /// Waits until the flag is set. Python: `event.wait()`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let e = multiproc::Event::new()?;
+    /// e.set();
+    /// e.wait();
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn wait(&self) {
+        self.wait_until(None);
+    }
+
+    /// Waits at most `timeout`; returns whether the flag is set. Python: `event.wait(timeout)`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let e = multiproc::Event::new()?;
+    /// assert!(!e.wait_timeout(std::time::Duration::from_millis(1)));
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.wait_until(crate::sys::deadline_after(timeout))
+    }
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Event")
+            .field("set", &self.is_set())
+            .finish()
+    }
+}

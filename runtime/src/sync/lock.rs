@@ -1,0 +1,168 @@
+//! [`Lock`]: a robust, process-shared, non-re-entrant mutex (a glibc robust pthread mutex in shared
+//! memory). Python: `multiprocessing.Lock`.
+
+use super::held::{self, Held, Wait};
+use crate::error::Result;
+use crate::shm::block::{Mapped, State};
+use crate::sys::mutex::{MutexKind, RobustMutex};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[repr(C)]
+pub(crate) struct MutexState<const RECURSIVE: bool> {
+    magic: u32,
+    pub(crate) mutex: RobustMutex,
+}
+
+// SAFETY: repr(C), magic first, zero-valid, no pointers.
+unsafe impl<const RECURSIVE: bool> State for MutexState<RECURSIVE> {
+    const MAGIC: u32 = if RECURSIVE { 0x6d70_726c } else { 0x6d70_6c6b };
+    const WHAT: &'static str = if RECURSIVE { "RLock" } else { "Lock" };
+    unsafe fn init(this: *mut Self) -> std::io::Result<()> {
+        let kind = if RECURSIVE {
+            MutexKind::Recursive
+        } else {
+            MutexKind::ErrorCheck
+        };
+        // SAFETY: `this` is exclusively ours (the State contract).
+        unsafe { RobustMutex::init_kind(&raw mut (*this).mutex, kind) }
+    }
+}
+
+/// A lock shared by processes. If its holder dies (even by `SIGKILL`), the next acquirer gets it at
+/// once with [`LockGuard::owner_died`] set — never a deadlock. Taking it again from the thread that
+/// holds it is an error, not a hang (use [`RLock`](crate::RLock) for that). Clones and copies sent to
+/// workers are the same lock. Python: `Lock()`.
+///
+/// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
+/// use multiproc::Lock;
+///
+/// #[multiproc::worker]
+/// fn report(lock: Lock, i: u32) {
+///     let _held = lock.acquire().unwrap();     // with lock:
+///     println!("hello from {i}");
+/// }
+///
+/// #[multiproc::main]
+/// fn main() -> multiproc::Result<()> {
+///     let lock = Lock::new()?;
+///     let ps: Vec<_> = (0..3).map(|i| report::spawn(lock.clone(), i)).collect::<Result<_, _>>()?;
+///     for p in ps { p.join()?; }
+///     Ok(())
+/// }
+/// ```
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Lock {
+    mapped: Mapped<MutexState<false>>,
+}
+
+/// A held [`Lock`]; released when dropped.
+///
+/// ```
+/// # extern crate multiproc_runtime as multiproc;
+/// let lock = multiproc::Lock::new()?;
+/// {
+///     let _guard = lock.acquire()?;            // with lock:
+/// }                                            // released here
+/// assert!(lock.try_acquire()?.is_some());
+/// # Ok::<(), multiproc::Error>(())
+/// ```
+pub struct LockGuard<'a> {
+    held: Held<'a>,
+}
+
+impl Lock {
+    /// A new, unlocked lock.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let lock = multiproc::Lock::new()?;
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn new() -> Result<Lock> {
+        Ok(Lock {
+            mapped: Mapped::create(0)?,
+        })
+    }
+
+    #[inline]
+    fn mutex(&self) -> &RobustMutex {
+        &self.mapped.state().mutex
+    }
+
+    /// Takes the lock, waiting while another thread or process holds it. Python: `lock.acquire()`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let lock = multiproc::Lock::new()?;
+    /// let guard = lock.acquire()?;
+    /// assert!(lock.acquire().is_err());             // same thread again: an error, not a hang
+    /// drop(guard);                                  // lock.release()
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    #[inline]
+    pub fn acquire(&self) -> Result<LockGuard<'_>> {
+        held::acquire_some(self.mutex(), "Lock", Wait::Block).map(|held| LockGuard { held })
+    }
+
+    /// Takes the lock if it is free: `Ok(None)` if it is held. Python: `lock.acquire(block=False)`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let lock = multiproc::Lock::new()?;
+    /// let g = lock.try_acquire()?;
+    /// assert!(g.is_some());
+    /// assert!(lock.try_acquire()?.is_none());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Option<LockGuard<'_>>> {
+        Ok(held::acquire(self.mutex(), "Lock", Wait::Try)?.map(|held| LockGuard { held }))
+    }
+
+    /// Takes the lock, giving up with [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) after
+    /// `timeout`. Python: `lock.acquire(timeout=t)`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let lock = multiproc::Lock::new()?;
+    /// let g = lock.acquire_timeout(std::time::Duration::from_millis(10))?;
+    /// # drop(g);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<'_>> {
+        held::acquire_some(self.mutex(), "Lock", Wait::Timeout(timeout))
+            .map(|held| LockGuard { held })
+    }
+}
+
+impl LockGuard<'_> {
+    /// True if the previous holder died holding the lock (what it protected may be half-updated).
+    /// Only the first acquirer after the death sees it.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let lock = multiproc::Lock::new()?;
+    /// assert!(!lock.acquire()?.owner_died());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn owner_died(&self) -> bool {
+        self.held.owner_died()
+    }
+}
+
+impl std::fmt::Debug for Lock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lock")
+    }
+}
+
+impl std::fmt::Debug for LockGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockGuard")
+            .field("owner_died", &self.owner_died())
+            .finish()
+    }
+}

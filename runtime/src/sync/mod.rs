@@ -1,0 +1,19 @@
+//! Synchronisation between processes, all living in shared memory: [`Lock`] and [`RLock`] (robust
+//! pthread mutexes: a dead holder's lock passes to the next acquirer with a flag), [`Semaphore`],
+//! [`BoundedSemaphore`], [`Condition`], [`Event`] and [`Barrier`] (futex words shared by processes).
+
+mod barrier;
+mod condition;
+mod event;
+pub(crate) mod held;
+mod holders;
+mod lock;
+mod rlock;
+mod semaphore;
+
+pub use barrier::Barrier;
+pub use condition::{Condition, ConditionGuard};
+pub use event::Event;
+pub use lock::{Lock, LockGuard};
+pub use rlock::{RLock, RLockGuard};
+pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};

@@ -1,0 +1,230 @@
+//! Value, Array, RawValue, RawArray, #[shared] structs and SharedMemory across real processes.
+
+use multiproc::{Array, ErrorKind, RawArray, RawValue, SharedMemory, Value, shared, worker};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[shared]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Point {
+    x: i32,
+    y: i32,
+    tags: [u8; 3],
+}
+
+/// A generic shared struct: fine with the bound.
+#[shared]
+#[derive(Clone, Copy)]
+struct Pair<T: multiproc::Shareable + Copy> {
+    a: T,
+    b: [T; 2],
+}
+
+#[shared]
+struct Counters {
+    hits: AtomicU64,
+    inner: Point,
+}
+
+#[worker]
+fn bump(v: Value<u64>, n: u64) {
+    for _ in 0..n {
+        *v.lock().unwrap() += 1;
+    }
+}
+
+#[worker]
+fn square(a: Array<f64>) {
+    for x in a.lock().unwrap().iter_mut() {
+        *x *= *x;
+    }
+}
+
+#[worker]
+fn move_point(p: Value<Point>) -> Point {
+    let mut g = p.lock().unwrap();
+    g.x += 10;
+    g.tags[2] = 7;
+    *g
+}
+
+#[worker]
+fn hit(c: RawValue<Counters>, n: u64) {
+    for _ in 0..n {
+        c.hits.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[worker]
+fn raw_sum(a: RawArray<u32>) -> u64 {
+    a.iter().map(|&x| x as u64).sum()
+}
+
+#[worker]
+fn raw_fill(a: RawArray<u32>, v: u32) {
+    for i in 0..a.len() {
+        a.set(i, v).unwrap();
+    }
+}
+
+#[worker]
+fn read_named(name: String) -> Vec<u8> {
+    let shm = SharedMemory::attach(&name).unwrap();
+    let mut buf = vec![0; 5];
+    shm.read_at(0, &mut buf).unwrap();
+    shm.write_at(5, b"!").unwrap();
+    buf
+}
+
+#[worker]
+fn read_passed(shm: SharedMemory) -> (bool, Vec<u8>) {
+    let mut buf = vec![0; 5];
+    shm.read_at(0, &mut buf).unwrap();
+    (shm.is_owner(), buf)
+}
+
+#[multiproc::test]
+fn value_counts_exactly_across_processes() {
+    let v = Value::new(0u64).unwrap();
+    let ps = [
+        bump::spawn(v.clone(), 20_000).unwrap(),
+        bump::spawn(v.clone(), 20_000).unwrap(),
+    ];
+    for p in ps {
+        p.join().unwrap();
+    }
+    assert_eq!(v.get().unwrap(), 40_000);
+}
+
+#[multiproc::test]
+fn array_is_squared_in_place_by_a_worker() {
+    let a = Array::from_slice(&[1.0, 2.0, 3.0, 4.0]).unwrap();
+    square::spawn(a.clone()).unwrap().join().unwrap();
+    assert_eq!(a.to_vec().unwrap(), [1.0, 4.0, 9.0, 16.0]);
+}
+
+#[multiproc::test]
+fn shared_struct_is_seen_by_both_sides() {
+    let p = Value::new(Point {
+        x: 1,
+        y: 2,
+        tags: [1, 2, 3],
+    })
+    .unwrap();
+    let from_child = move_point::spawn(p.clone()).unwrap().join().unwrap();
+    let expected = Point {
+        x: 11,
+        y: 2,
+        tags: [1, 2, 7],
+    };
+    assert_eq!(from_child, expected);
+    assert_eq!(p.get().unwrap(), expected);
+}
+
+#[multiproc::test]
+fn raw_value_atomics_need_no_lock() {
+    let c = RawValue::new(Counters {
+        hits: AtomicU64::new(0),
+        inner: Point::default(),
+    })
+    .unwrap();
+    let ps = [
+        hit::spawn(c.clone(), 10_000).unwrap(),
+        hit::spawn(c.clone(), 10_000).unwrap(),
+    ];
+    for p in ps {
+        p.join().unwrap();
+    }
+    assert_eq!(c.hits.load(Ordering::Relaxed), 20_000);
+    assert_eq!(c.inner, Point::default());
+}
+
+#[multiproc::test]
+fn raw_array_reads_and_writes_cross_processes() {
+    let a = RawArray::<u32>::new(1000).unwrap();
+    raw_fill::spawn(a.clone(), 3).unwrap().join().unwrap();
+    assert!(a.iter().all(|&x| x == 3));
+    a.set(0, 1003).unwrap();
+    assert_eq!(raw_sum::spawn(a.clone()).unwrap().join().unwrap(), 4000);
+    assert_eq!(a.set(1000, 0).unwrap_err().kind(), &ErrorKind::InvalidInput);
+}
+
+#[multiproc::test]
+fn value_and_array_helpers() {
+    let v = Value::new(5i16).unwrap();
+    v.set(-5).unwrap();
+    assert_eq!(v.get().unwrap(), -5);
+    assert!(v.same(&v.clone()));
+    let a = Array::<u8>::new(3).unwrap();
+    assert_eq!(a.to_vec().unwrap(), [0, 0, 0]);
+    a.set(2, 9).unwrap();
+    assert_eq!(a.get(2).unwrap(), 9);
+    assert_eq!(a.get(3).unwrap_err().kind(), &ErrorKind::InvalidInput);
+    assert_eq!(a.set(3, 1).unwrap_err().kind(), &ErrorKind::InvalidInput);
+    let g = a.try_lock().unwrap().expect("free");
+    assert_eq!(
+        a.lock().unwrap_err().kind(),
+        &ErrorKind::InvalidInput,
+        "relocking from the holding thread is an error, not a hang"
+    );
+    drop(g);
+    let pair = Value::new(Pair { a: 1u16, b: [2, 3] }).unwrap();
+    assert_eq!(pair.get().unwrap().b, [2, 3]);
+    let empty = Array::<u64>::new(0).unwrap();
+    assert!(empty.is_empty());
+    assert!(empty.to_vec().unwrap().is_empty());
+}
+
+#[multiproc::test]
+fn a_value_cannot_be_received_as_another_type() {
+    let v = Value::new(1u64).unwrap();
+    let enc = multiproc::codec::encode(&v).unwrap();
+    let err = multiproc::codec::decode::<Value<u32>>(&enc.bytes, enc.fds).unwrap_err();
+    assert!(err.to_string().contains("u32"), "{err}");
+    let enc = multiproc::codec::encode(&v).unwrap();
+    assert!(multiproc::codec::decode::<multiproc::Lock>(&enc.bytes, enc.fds).is_err());
+}
+
+#[multiproc::test]
+fn shared_memory_by_name() {
+    let name = format!("test-named-{}", std::process::id());
+    let owner = SharedMemory::create(&name, 4096).unwrap();
+    owner.write_at(0, b"hello").unwrap();
+    assert_eq!(
+        SharedMemory::create(&name, 10).unwrap_err().kind(),
+        &ErrorKind::InvalidInput,
+        "a taken name is refused"
+    );
+    let got = read_named::spawn(name.clone()).unwrap().join().unwrap();
+    assert_eq!(got, b"hello");
+    let mut bang = [0u8; 1];
+    owner.read_at(5, &mut bang).unwrap();
+    assert_eq!(&bang, b"!");
+
+    let err = SharedMemory::attach_sized(&name, 100).unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("4096"), "{err}");
+    assert_eq!(
+        SharedMemory::attach_sized(&name, 4096).unwrap().size(),
+        4096
+    );
+
+    let (is_owner, bytes) = read_passed::spawn(SharedMemory::attach(&name).unwrap())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(!is_owner);
+    assert_eq!(bytes, b"hello");
+
+    let attached = SharedMemory::attach(&name).unwrap();
+    drop(owner);
+    let err = SharedMemory::attach(&name).unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::NotFound, "{err}");
+    let mut buf = [0u8; 5];
+    attached.read_at(0, &mut buf).unwrap();
+    assert_eq!(&buf, b"hello", "existing mappings outlive the name");
+    assert!(attached.read_at(4095, &mut buf).is_err());
+    assert_eq!(
+        SharedMemory::create("x", 0).unwrap_err().kind(),
+        &ErrorKind::InvalidInput
+    );
+}

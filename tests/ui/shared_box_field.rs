@@ -1,0 +1,6 @@
+#[multiproc::shared]
+struct Boxed {
+    value: Box<u64>,
+}
+
+fn main() {}

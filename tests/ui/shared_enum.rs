@@ -1,0 +1,7 @@
+#[multiproc::shared]
+enum State {
+    Idle,
+    Busy,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[multiproc::shared]
+struct Pair<T> {
+    a: T,
+    b: T,
+}
+
+fn main() {}

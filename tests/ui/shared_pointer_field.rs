@@ -1,0 +1,6 @@
+#[multiproc::shared]
+struct Pointing {
+    next: *mut u64,
+}
+
+fn main() {}

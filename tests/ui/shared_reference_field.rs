@@ -1,0 +1,6 @@
+#[multiproc::shared]
+struct Borrowing {
+    value: &'static u64,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[multiproc::shared]
+struct Named {
+    id: u32,
+    name: String,
+}
+
+fn main() {}

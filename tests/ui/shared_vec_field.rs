@@ -1,0 +1,6 @@
+#[multiproc::shared]
+struct Samples {
+    data: Vec<f64>,
+}
+
+fn main() {}
