@@ -14,7 +14,7 @@ mod slots;
 mod tasks;
 mod wait;
 
-pub(crate) use slots::{Member, Ticket};
+pub(crate) use slots::Member;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys::{memfd, mutex::RobustMutex};

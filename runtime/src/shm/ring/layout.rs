@@ -7,8 +7,8 @@ use crate::sys::mutex::RobustMutex;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 /// Identifies a queue block (and its layout version).
-pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mpqring1");
-/// Handles tracked for liveness; more share one untracked counter.
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mpqring2");
+/// Handles tracked for liveness in the table; more are counted by pins (see `slots`).
 pub(crate) const SLOTS: usize = 256;
 /// Bytes of a record header: payload length and flags.
 pub(crate) const RECORD_HEADER: u32 = 8;
@@ -27,9 +27,6 @@ pub(crate) const DEFAULT_RING: usize = 1 << 20;
 pub(crate) const PUT: u32 = 1;
 /// A slot role bit: the handle has got at least once.
 pub(crate) const GOT: u32 = 2;
-
-/// A slot role bit: the slot is reserved for a handle in flight; `start` holds its expiry.
-pub(crate) const RESERVED: u32 = 4;
 
 /// Bytes a record of `len` payload bytes takes in the ring (8-aligned).
 pub(crate) fn record_size(len: usize) -> u64 {
@@ -73,10 +70,9 @@ pub(crate) struct Waiters {
 pub(crate) struct Slot {
     /// `generation << 32 | pid`; pid 0 is a free slot.
     pub owner: AtomicU64,
-    /// The owner's start time (clock ticks since boot, from `/proc`), 0 while unknown; for a
-    /// reservation, its expiry (milliseconds since the epoch).
+    /// The owner's start time (clock ticks since boot, from `/proc`), 0 while unknown.
     pub start: AtomicU64,
-    /// [`PUT`] / [`GOT`] / [`RESERVED`] bits.
+    /// [`PUT`] / [`GOT`] bits.
     pub roles: AtomicU32,
 }
 
@@ -108,8 +104,6 @@ pub(crate) struct Header {
     /// `JoinableQueue`: `task_done` calls (wrapping), and joiners sleeping for it to reach the count put.
     pub done: Padded<AtomicU32>,
     pub joiners: Padded<Waiters>,
-    /// Handles that found no free slot; they count as alive for as long as they exist.
-    pub untracked: AtomicU32,
     pub slots: [Slot; SLOTS],
 }
 

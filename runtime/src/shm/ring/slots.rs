@@ -1,43 +1,44 @@
 //! Who holds the queue: every handle registers in a slot of the block (pid, start time, roles), so a
 //! blocked caller can tell a peer that has gone — dropped its handle, or was killed — from one that is
-//! only slow. Slots of dead processes are reclaimed by whoever notices. A handle in flight to another
-//! process keeps a reserved slot (a [`Ticket`]) until the receiver has registered, so a queue never
-//! looks abandoned while a worker is starting. A reservation expires after [`TICKET_TTL`], so one whose
-//! receiver never started (killed at birth) does not keep the queue alive for ever.
+//! only slow. Slots of dead processes are reclaimed by whoever notices.
+//!
+//! Handles that have no slot are counted by *pins*: a pin is an open file description of the queue's
+//! block holding a shared lock on byte [`PIN_BYTE`] (`sys::ofd`). A handle in flight to another process
+//! (a [`ticket`](Member::ticket)) is such a pin, serialized beside the block's descriptor: it lives
+//! exactly as long as the encoded message — in the sender's buffers, in a socket, in the receiver until
+//! it has registered — and the kernel drops its lock when the message is dropped undelivered or every
+//! process holding it dies. So a queue never looks abandoned while a handle travels, however long,
+//! and a failed send leaves nothing behind. A handle that found the table full holds a pin of its own.
 
 use super::Ring;
-use super::layout::{RESERVED, SLOTS, Slot, Waiters};
+use super::layout::{Slot, Waiters};
 use super::wait::notify;
+use crate::sys::ofd;
 use crate::sys::process::{getpid, kill};
-use serde::{Deserialize, Serialize};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::{Arc, OnceLock};
 
-/// How long a slot reserved for a handle in flight stays alive without its receiver.
-pub(crate) const TICKET_TTL: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Milliseconds since the epoch: reservation expiry times are compared across processes.
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+/// The byte of the block's file that pins lock (locks are advisory and may lie anywhere).
+const PIN_BYTE: u64 = 0;
 
 /// One handle's registration; dropping it (or [`leave`](Member::leave)) frees the slot.
 pub(crate) struct Member {
     ring: Arc<Ring>,
-    /// Slot index and the owner word written there; `None` when the table was full (counted in
-    /// `untracked` instead).
+    /// Slot index and the owner word written there; `None` when the table was full.
     slot: Option<(usize, u64)>,
+    /// The handle's pin when it has no slot (`None` also if the pin could not be made).
+    pin: std::sync::Mutex<Option<OwnedFd>>,
     roles: AtomicU32,
     left: AtomicBool,
 }
 
-/// A slot reserved for a handle travelling to another process.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub(crate) struct Ticket {
-    slot: Option<(u32, u64)>,
+/// A new pin on `ring`: counts as one live handle until the descriptor (and every duplicate) is closed.
+fn pin(ring: &Ring) -> std::io::Result<OwnedFd> {
+    let fd = ofd::reopen(ring.fd())?;
+    ofd::share(fd.as_fd(), PIN_BYTE)?;
+    Ok(fd)
 }
 
 /// `/proc/<pid>/stat`: (state, start time in clock ticks since boot).
@@ -82,8 +83,7 @@ fn alive(pid: u32, start: u64) -> bool {
     }
 }
 
-/// Takes a free slot for this process with `roles`, and `start` (its start time, or a reservation's
-/// expiry).
+/// Takes a free slot for this process with `roles` and `start` (its start time).
 fn claim(ring: &Ring, roles: u32, start: u64) -> Option<(usize, u64)> {
     let pid = u64::from(getpid() as u32);
     for (i, slot) in ring.header().slots.iter().enumerate() {
@@ -102,31 +102,23 @@ fn claim(ring: &Ring, roles: u32, start: u64) -> Option<(usize, u64)> {
             return Some((i, mine));
         }
     }
-    ring.header().untracked.fetch_add(1, SeqCst);
     None
 }
 
+/// Frees `slot` and wakes the sleepers, who re-check who is left.
 fn free(ring: &Ring, slot: Option<(usize, u64)>) {
     let h = ring.header();
-    match slot {
-        Some((i, owner)) => {
-            let s: &Slot = &h.slots[i];
-            if s.owner.load(SeqCst) != owner {
-                return; // an expired reservation, reclaimed since: the slot is someone else's
-            }
-            s.roles.store(0, SeqCst);
-            s.start.store(0, SeqCst);
-            let _ = s
-                .owner
-                .compare_exchange(owner, owner & !0xffff_ffff, SeqCst, SeqCst);
+    if let Some((i, owner)) = slot {
+        let s: &Slot = &h.slots[i];
+        if s.owner.load(SeqCst) != owner {
+            return; // reclaimed since (our process was taken for dead): the slot is someone else's
         }
-        None => {
-            let _ = h
-                .untracked
-                .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1));
-        }
+        s.roles.store(0, SeqCst);
+        s.start.store(0, SeqCst);
+        let _ = s
+            .owner
+            .compare_exchange(owner, owner & !0xffff_ffff, SeqCst, SeqCst);
     }
-    // Sleepers re-check who is left.
     let waiters: [&Waiters; 3] = [&h.data.0, &h.space.0, &h.joiners.0];
     waiters.into_iter().for_each(notify);
 }
@@ -135,36 +127,31 @@ impl Member {
     /// Registers a new handle of this process.
     pub(crate) fn join(ring: Arc<Ring>) -> Member {
         let slot = claim(&ring, 0, my_start());
+        let pin = match slot {
+            Some(_) => None,
+            None => pin(&ring).ok(),
+        };
         Member {
             ring,
             slot,
+            pin: std::sync::Mutex::new(pin),
             roles: AtomicU32::new(0),
             left: AtomicBool::new(false),
         }
     }
 
-    /// Registers the handle that `ticket` was reserved for, then frees the reservation.
-    pub(crate) fn redeem(ring: Arc<Ring>, ticket: Ticket) -> Member {
+    /// Registers the handle that travelled with `ticket`, then lets the ticket go.
+    pub(crate) fn redeem(ring: Arc<Ring>, ticket: OwnedFd) -> Member {
         let member = Member::join(ring);
-        let reserved = match ticket.slot {
-            Some((i, owner)) if (i as usize) < SLOTS => Some((i as usize, owner)),
-            Some(_) => return member,
-            None => None,
-        };
-        free(&member.ring, reserved);
+        drop(ticket);
         member
     }
 
-    /// Reserves a slot, in this process's name, for a copy of this handle being sent elsewhere.
-    pub(crate) fn ticket(&self) -> Ticket {
-        Ticket {
-            slot: claim(
-                &self.ring,
-                RESERVED,
-                now_ms() + TICKET_TTL.as_millis() as u64,
-            )
-            .map(|(i, owner)| (i as u32, owner)),
-        }
+    /// A ticket for a copy of this handle being sent to another process: a pin to serialize beside
+    /// the block's descriptor. The queue counts it as a live handle (that may put and get) until the
+    /// receiver has registered, or the encoded message is dropped.
+    pub(crate) fn ticket(&self) -> std::io::Result<OwnedFd> {
+        pin(&self.ring)
     }
 
     pub(crate) fn ring(&self) -> &Arc<Ring> {
@@ -190,17 +177,15 @@ impl Member {
     /// Frees the slot: this handle no longer counts as a peer. Idempotent.
     pub(crate) fn leave(&self) {
         if !self.left.swap(true, SeqCst) {
+            self.pin.lock().unwrap_or_else(|e| e.into_inner()).take();
             free(&self.ring, self.slot);
         }
     }
 
     /// True if a handle other than this one is alive and `counts(roles)` for it. Reclaims the slots of
-    /// dead processes on the way. Handles that found no slot always count.
+    /// dead processes on the way. Pins (handles in flight, handles without a slot) always count.
     pub(crate) fn others_alive(&self, counts: impl Fn(u32) -> bool) -> bool {
         let h = self.ring.header();
-        if h.untracked.load(SeqCst) > 0 {
-            return true;
-        }
         let me = getpid() as u32;
         let mut found = false;
         for (i, slot) in h.slots.iter().enumerate() {
@@ -211,9 +196,7 @@ impl Member {
             }
             let start = slot.start.load(SeqCst);
             let roles = slot.roles.load(SeqCst);
-            let gone = if roles & RESERVED != 0 {
-                now_ms() > start || (pid != me && !alive(pid, 0))
-            } else if pid == me {
+            let gone = if pid == me {
                 // A slot left by a dead process whose pid this process now has.
                 start != 0 && start != my_start()
             } else {
@@ -230,9 +213,17 @@ impl Member {
                 }
                 continue;
             }
-            found |= counts(roles & !RESERVED);
+            found |= counts(roles);
         }
-        found
+        found || self.pins_elsewhere()
+    }
+
+    /// True if a pin other than this handle's own is held. A test that fails counts as held: better
+    /// to wait than to report a live queue abandoned.
+    fn pins_elsewhere(&self) -> bool {
+        let own = self.pin.lock().unwrap_or_else(|e| e.into_inner());
+        let probe = own.as_ref().map_or(self.ring.fd(), |fd| fd.as_fd());
+        ofd::held_elsewhere(probe, PIN_BYTE).unwrap_or(true)
     }
 }
 
