@@ -121,7 +121,8 @@ impl Ring {
     fn writer_gone(&self, head: Cursor) -> bool {
         let h = self.header();
         match h.put_lock.0.try_lock() {
-            Ok(Some(_)) => {
+            Ok(Some(locked)) => {
+                super::recovered(locked, &h.space.0);
                 let nothing = Cursor::unpack(h.tail.0.load(SeqCst)).pos == head.pos;
                 h.put_lock.0.unlock();
                 nothing
