@@ -68,12 +68,12 @@ pub(crate) struct Waiters {
 /// One handle's entry in the liveness table.
 #[repr(C)]
 pub(crate) struct Slot {
-    /// `generation << 32 | pid`; pid 0 is a free slot.
+    /// `generation:24 | roles:8 | pid:32` ([`PUT`] / [`GOT`] and a claim-in-progress bit); pid 0 is
+    /// a free slot. Changed only by compare-and-swap (see `slots`).
     pub owner: AtomicU64,
-    /// The owner's start time (clock ticks since boot, from `/proc`), 0 while unknown.
+    /// The owner's start time (clock ticks since boot, from `/proc`), 0 while unknown; written by
+    /// the claimer while the owner word says the claim is in progress.
     pub start: AtomicU64,
-    /// [`PUT`] / [`GOT`] bits.
-    pub roles: AtomicU32,
 }
 
 /// The start of every queue block. Zero bytes are a valid state for every atomic field; `magic`,

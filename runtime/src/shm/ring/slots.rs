@@ -83,41 +83,66 @@ fn alive(pid: u32, start: u64) -> bool {
     }
 }
 
-/// Takes a free slot for this process with `roles` and `start` (its start time).
-fn claim(ring: &Ring, roles: u32, start: u64) -> Option<(usize, u64)> {
+/// The owner word of a slot: `generation:24 | roles:8 | pid:32`, pid 0 for a free slot. Everything
+/// about a slot but its start time lives in this one word and changes only by compare-and-swap, so a
+/// late scanner can never wipe a new owner's roles, and the generation (bumped by every claim) tells
+/// a new owner from the one a scanner read.
+const PID: u64 = 0xffff_ffff;
+const ROLES: u64 = 0xff << 32;
+const GENERATION: u64 = !(PID | ROLES);
+const ONE_GENERATION: u64 = 1 << 40;
+/// A role bit of the owner word: the claimer is writing `start`. Scanners count such a slot alive.
+const BUSY: u64 = 0x80 << 32;
+
+/// The owner word without its roles: who holds the slot, in which generation.
+fn identity(word: u64) -> u64 {
+    word & (GENERATION | PID)
+}
+
+fn roles_of(word: u64) -> u32 {
+    ((word & ROLES) >> 32) as u32
+}
+
+/// Takes a free slot for this process with start time `start`; returns its index and identity.
+/// The slot is marked [`BUSY`] until `start` is written, so no scanner judges it by a stale start.
+fn claim(ring: &Ring, start: u64) -> Option<(usize, u64)> {
     let pid = u64::from(getpid() as u32);
     for (i, slot) in ring.header().slots.iter().enumerate() {
-        let owner = slot.owner.load(SeqCst);
-        if owner as u32 != 0 {
+        let word = slot.owner.load(SeqCst);
+        if word & PID != 0 {
             continue;
         }
-        let mine = ((owner >> 32).wrapping_add(1) << 32) | pid;
+        let mine = (word & GENERATION).wrapping_add(ONE_GENERATION) | pid;
         if slot
             .owner
-            .compare_exchange(owner, mine, SeqCst, SeqCst)
+            .compare_exchange(word, mine | BUSY, SeqCst, SeqCst)
             .is_ok()
         {
-            slot.roles.store(roles, SeqCst);
             slot.start.store(start, SeqCst);
+            // Nobody else writes a busy slot: this cannot fail.
+            let _ = slot
+                .owner
+                .compare_exchange(mine | BUSY, mine, SeqCst, SeqCst);
             return Some((i, mine));
         }
     }
     None
 }
 
+/// Gives `slot` up if it still belongs to `id`: one compare-and-swap of the owner word to a free
+/// word of the same generation. Nothing else is written after that, as the slot may be claimed
+/// again at once.
+fn release(slot: &Slot, id: u64) {
+    let _ = slot.owner.fetch_update(SeqCst, SeqCst, |w| {
+        (identity(w) == id && w & BUSY == 0).then_some(w & GENERATION)
+    });
+}
+
 /// Frees `slot` and wakes the sleepers, who re-check who is left.
 fn free(ring: &Ring, slot: Option<(usize, u64)>) {
     let h = ring.header();
-    if let Some((i, owner)) = slot {
-        let s: &Slot = &h.slots[i];
-        if s.owner.load(SeqCst) != owner {
-            return; // reclaimed since (our process was taken for dead): the slot is someone else's
-        }
-        s.roles.store(0, SeqCst);
-        s.start.store(0, SeqCst);
-        let _ = s
-            .owner
-            .compare_exchange(owner, owner & !0xffff_ffff, SeqCst, SeqCst);
+    if let Some((i, id)) = slot {
+        release(&h.slots[i], id);
     }
     let waiters: [&Waiters; 3] = [&h.data.0, &h.space.0, &h.joiners.0];
     waiters.into_iter().for_each(notify);
@@ -126,7 +151,7 @@ fn free(ring: &Ring, slot: Option<(usize, u64)>) {
 impl Member {
     /// Registers a new handle of this process.
     pub(crate) fn join(ring: Arc<Ring>) -> Member {
-        let slot = claim(&ring, 0, my_start());
+        let slot = claim(&ring, my_start());
         let pin = match slot {
             Some(_) => None,
             None => pin(&ring).ok(),
@@ -168,8 +193,13 @@ impl Member {
     pub(crate) fn mark(&self, role: u32) {
         if self.roles.load(std::sync::atomic::Ordering::Relaxed) & role == 0 {
             self.roles.fetch_or(role, SeqCst);
-            if let Some((i, _)) = self.slot {
-                self.ring.header().slots[i].roles.fetch_or(role, SeqCst);
+            if let Some((i, id)) = self.slot {
+                // Gives up if the slot is no longer ours (reclaimed while we were taken for dead).
+                let _ = self.ring.header().slots[i]
+                    .owner
+                    .fetch_update(SeqCst, SeqCst, |w| {
+                        (identity(w) == id).then_some(w | (u64::from(role) << 32))
+                    });
             }
         }
     }
@@ -189,13 +219,22 @@ impl Member {
         let me = getpid() as u32;
         let mut found = false;
         for (i, slot) in h.slots.iter().enumerate() {
-            let owner = slot.owner.load(SeqCst);
-            let pid = owner as u32;
+            let word = slot.owner.load(SeqCst);
+            let pid = word as u32;
             if pid == 0 || self.slot.is_some_and(|(mine, _)| mine == i) {
                 continue;
             }
+            if word & BUSY != 0 {
+                found |= counts(0); // being claimed: a new handle
+                continue;
+            }
             let start = slot.start.load(SeqCst);
-            let roles = slot.roles.load(SeqCst);
+            if slot.owner.load(SeqCst) != word {
+                found |= counts(roles_of(word)); // changed meanwhile: judge it next time
+                continue;
+            }
+            // `start` belongs to `word`'s owner: it was written before the slot stopped being busy,
+            // and a new claim would have changed the generation.
             let gone = if pid == me {
                 // A slot left by a dead process whose pid this process now has.
                 start != 0 && start != my_start()
@@ -203,17 +242,10 @@ impl Member {
                 !alive(pid, start)
             };
             if gone {
-                slot.roles.store(0, SeqCst);
-                if slot
-                    .owner
-                    .compare_exchange(owner, owner & !0xffff_ffff, SeqCst, SeqCst)
-                    .is_ok()
-                {
-                    let _ = slot.start.compare_exchange(start, 0, SeqCst, SeqCst);
-                }
+                release(slot, identity(word));
                 continue;
             }
-            found |= counts(roles);
+            found |= counts(roles_of(word));
         }
         found || self.pins_elsewhere()
     }
@@ -230,5 +262,70 @@ impl Member {
 impl Drop for Member {
     fn drop(&mut self) {
         self.leave();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shm::ring::layout::{GOT, PUT};
+
+    /// A pid above `pid_max` (at most 2^22 on Linux): never alive.
+    const DEAD: u64 = 0x3fff_ffff;
+
+    fn ring() -> Arc<Ring> {
+        Arc::new(Ring::create(super::super::layout::MIN_RING, 0).unwrap())
+    }
+
+    #[test]
+    fn a_slot_being_claimed_counts_alive_and_is_not_reclaimed() {
+        let ring = ring();
+        let me = Member::join(Arc::clone(&ring));
+        let slot = &ring.header().slots[200];
+        // Claimed by another process that has not written its start time yet.
+        let word = (7 * ONE_GENERATION) | BUSY | DEAD;
+        slot.owner.store(word, SeqCst);
+        assert!(me.others_alive(|roles| roles == 0));
+        assert_eq!(slot.owner.load(SeqCst), word);
+        // Once claimed (not busy), a dead owner is reclaimed, keeping the generation.
+        slot.owner.store(word & !BUSY, SeqCst);
+        assert!(!me.others_alive(|_| true));
+        assert_eq!(slot.owner.load(SeqCst), 7 * ONE_GENERATION);
+    }
+
+    #[test]
+    fn a_handle_taken_for_dead_cannot_touch_its_slots_next_owner() {
+        let ring = ring();
+        let me = Member::join(Arc::clone(&ring));
+        let (i, id) = me.slot.unwrap();
+        let slot = &ring.header().slots[i];
+        // Our slot was reclaimed and claimed again by someone else, who has got.
+        let next = ((id & GENERATION) + ONE_GENERATION) | (u64::from(GOT) << 32) | DEAD;
+        slot.owner.store(next, SeqCst);
+        me.mark(PUT);
+        assert_eq!(
+            slot.owner.load(SeqCst),
+            next,
+            "mark changed another owner's roles"
+        );
+        me.leave();
+        assert_eq!(
+            slot.owner.load(SeqCst),
+            next,
+            "leave freed another owner's slot"
+        );
+    }
+
+    #[test]
+    fn roles_live_in_the_owner_word() {
+        let ring = ring();
+        let me = Member::join(Arc::clone(&ring));
+        let other = Member::join(Arc::clone(&ring));
+        other.mark(PUT);
+        assert!(me.others_alive(|roles| roles == PUT));
+        other.mark(GOT);
+        assert!(me.others_alive(|roles| roles == PUT | GOT));
+        drop(other);
+        assert!(!me.others_alive(|_| true));
     }
 }
