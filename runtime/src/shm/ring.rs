@@ -60,6 +60,10 @@ fn recovered(locked: Locked, busy: &Waiters) {
 pub(crate) struct Ring {
     map: memmap2::MmapRaw,
     fd: OwnedFd,
+    /// Ring bytes and message bound, read once (checked) when mapping: every bound on a copy comes
+    /// from here, never from the shared header, which another process could damage.
+    cap: u32,
+    maxsize: usize,
 }
 
 // SAFETY: the block is shared memory designed for concurrent use: every field of the header is an
@@ -97,7 +101,12 @@ impl Ring {
                 .and_then(|_| RobustMutex::init(&raw mut (*header).get_lock.0))
                 .map_err(|e| Error::io("could not initialise the queue's locks", e))?;
         }
-        Ok(Ring { map, fd })
+        Ok(Ring {
+            map,
+            fd,
+            cap: cap as u32,
+            maxsize,
+        })
     }
 
     /// Maps a block received from another process, checking that it is a queue block.
@@ -123,7 +132,12 @@ impl Ring {
         if !cap_ok || map.len() != DATA_OFFSET + cap as usize || maxsize > (1 << 30) {
             return Err(invalid("inconsistent sizes"));
         }
-        Ok(Ring { map, fd })
+        Ok(Ring {
+            map,
+            fd,
+            cap: cap as u32,
+            maxsize: maxsize as usize,
+        })
     }
 
     /// The block's descriptor, to send to another process.
@@ -138,12 +152,12 @@ impl Ring {
 
     /// Ring bytes.
     pub(crate) fn cap(&self) -> u32 {
-        self.header().cap as u32
+        self.cap
     }
 
     /// Most messages, 0 for unbounded.
     pub(crate) fn maxsize(&self) -> usize {
-        self.header().maxsize as usize
+        self.maxsize
     }
 
     fn data(&self) -> *mut u8 {

@@ -101,8 +101,11 @@ pub(crate) struct Header {
     pub data: Padded<Waiters>,
     /// The writer sleeps here for space.
     pub space: Padded<Waiters>,
-    /// `JoinableQueue`: `task_done` calls (wrapping), and joiners sleeping for it to reach the count put.
-    pub done: Padded<AtomicU32>,
+    /// `JoinableQueue`: `task_done` calls, and joiners sleeping for it to reach the count put.
+    pub done: Padded<AtomicU64>,
+    /// Messages ever put, as of the last multiple of `tasks::PUTS_EPOCH`: extends the tail's 32-bit
+    /// count to 64 bits (only the `put_lock` holder writes it).
+    pub puts_base: Padded<AtomicU64>,
     pub joiners: Padded<Waiters>,
     pub slots: [Slot; SLOTS],
 }
