@@ -267,3 +267,58 @@ fn a_handle_in_flight_keeps_the_queue_alive_until_received() {
         &ErrorKind::Disconnected
     );
 }
+
+#[multiproc::test]
+fn a_handle_in_flight_for_longer_than_ten_seconds_still_counts() {
+    // A Pool encodes task arguments at submit time; a task may wait much longer than this before a
+    // worker receives it. The handle in the encoded message must count as alive all that time.
+    let q = Queue::<u8>::new().unwrap();
+    let enc = multiproc::codec::encode(&q.clone()).unwrap();
+    let err = q.get_timeout(Duration::from_secs(11)).unwrap_err();
+    assert!(
+        err.is_timeout(),
+        "a handle in flight is a live producer: {err}"
+    );
+    let received: Queue<u8> = multiproc::codec::decode(&enc.bytes, enc.fds).unwrap();
+    received.put(7).unwrap();
+    assert_eq!(q.get_timeout(LONG).unwrap(), 7);
+}
+
+#[multiproc::test]
+fn an_undelivered_handle_leaves_nothing_behind() {
+    let q = Queue::<u8>::new().unwrap();
+    // Encoded, then dropped without being sent.
+    drop(multiproc::codec::encode(&q.clone()).unwrap());
+    // Refused inside a message: the PutError hands the handle back.
+    let outer = Queue::<Queue<u8>>::new().unwrap();
+    let err = outer.put(q.clone()).unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::InvalidInput);
+    drop(err);
+    let t = Instant::now();
+    let err = q.get_timeout(LONG).unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Disconnected, "{err}");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+}
+
+#[multiproc::test]
+fn an_undelivered_handle_leaves_nothing_behind_when_the_table_is_full() {
+    let q = Queue::<u8>::new().unwrap();
+    // 256 handles fill the liveness table; the rest, and the ticket below, are counted otherwise.
+    let clones: Vec<_> = (0..300).map(|_| q.clone()).collect();
+    drop(multiproc::codec::encode(&q.clone()).unwrap());
+    let err = q.get_timeout(Duration::from_millis(100)).unwrap_err();
+    assert!(err.is_timeout(), "the clones are live handles: {err}");
+    drop(clones);
+    let t = Instant::now();
+    let err = q.get_timeout(LONG).unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Disconnected, "{err}");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+}

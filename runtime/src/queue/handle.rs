@@ -4,12 +4,12 @@
 use super::{PutError, QueueBuilder};
 use crate::codec;
 use crate::error::{Error, ErrorKind, Result};
-use crate::shm::ring::{Member, Patience, Ring, Ticket};
+use crate::shm::ring::{Member, Patience, Ring};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cell::RefCell;
 use std::marker::PhantomData;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -394,12 +394,14 @@ impl<T> std::fmt::Debug for Queue<T> {
     }
 }
 
-/// A handle on the wire: the block's descriptor and the slot reserved for the receiver.
+/// A handle on the wire: the block's descriptor and a ticket (a pin, see `shm::ring::slots`) that
+/// keeps the queue counting this handle as alive until the receiver has registered it.
 #[derive(Serialize)]
 struct WireOut<'a> {
     #[serde(serialize_with = "serialize_borrowed_fd")]
     fd: BorrowedFd<'a>,
-    ticket: Ticket,
+    #[serde(serialize_with = "serialize_borrowed_fd")]
+    ticket: BorrowedFd<'a>,
     closed: bool,
 }
 
@@ -407,7 +409,8 @@ struct WireOut<'a> {
 struct WireIn {
     #[serde(with = "codec::fd")]
     fd: OwnedFd,
-    ticket: Ticket,
+    #[serde(with = "codec::fd")]
+    ticket: OwnedFd,
     closed: bool,
 }
 
@@ -420,9 +423,14 @@ fn serialize_borrowed_fd<S: Serializer>(
 
 impl<T> Serialize for Queue<T> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        // The ticket's duplicate in the encoded message carries the pin; this one closes on return.
+        let ticket = self.member.ticket().map_err(|e| {
+            S::Error::custom(format!("could not make a queue handle's ticket: {e}"))
+        })?;
         WireOut {
             fd: self.ring().fd(),
-            ticket: self.member.ticket(),
+            ticket: ticket.as_fd(),
             closed: self.is_closed(),
         }
         .serialize(s)

@@ -14,10 +14,11 @@ mod slots;
 mod tasks;
 mod wait;
 
-pub(crate) use slots::{Member, Ticket};
+pub(crate) use slots::Member;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::sys::{memfd, mutex::RobustMutex};
+use crate::sys::memfd;
+use crate::sys::mutex::{Locked, RobustMutex};
 use layout::{DATA_OFFSET, Header, MAGIC, MAX_RING, MIN_RING, Waiters};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Instant;
@@ -45,10 +46,24 @@ impl Drop for Held<'_> {
     }
 }
 
+/// After taking a lock whose holder died: that holder may have died asleep on `busy`, the one word
+/// only a holder of the lock sleeps on, leaving its count of sleepers raised for ever (a futex wake
+/// on every commit, and `try_put` / `try_get` taking the next holder for asleep). Nobody else can be
+/// asleep on it now: reset the count.
+fn recovered(locked: Locked, busy: &Waiters) {
+    if locked == Locked::OwnerDied {
+        busy.sleepers.store(0, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// A mapped queue block.
 pub(crate) struct Ring {
     map: memmap2::MmapRaw,
     fd: OwnedFd,
+    /// Ring bytes and message bound, read once (checked) when mapping: every bound on a copy comes
+    /// from here, never from the shared header, which another process could damage.
+    cap: u32,
+    maxsize: usize,
 }
 
 // SAFETY: the block is shared memory designed for concurrent use: every field of the header is an
@@ -86,7 +101,12 @@ impl Ring {
                 .and_then(|_| RobustMutex::init(&raw mut (*header).get_lock.0))
                 .map_err(|e| Error::io("could not initialise the queue's locks", e))?;
         }
-        Ok(Ring { map, fd })
+        Ok(Ring {
+            map,
+            fd,
+            cap: cap as u32,
+            maxsize,
+        })
     }
 
     /// Maps a block received from another process, checking that it is a queue block.
@@ -112,7 +132,12 @@ impl Ring {
         if !cap_ok || map.len() != DATA_OFFSET + cap as usize || maxsize > (1 << 30) {
             return Err(invalid("inconsistent sizes"));
         }
-        Ok(Ring { map, fd })
+        Ok(Ring {
+            map,
+            fd,
+            cap: cap as u32,
+            maxsize: maxsize as usize,
+        })
     }
 
     /// The block's descriptor, to send to another process.
@@ -127,12 +152,12 @@ impl Ring {
 
     /// Ring bytes.
     pub(crate) fn cap(&self) -> u32 {
-        self.header().cap as u32
+        self.cap
     }
 
     /// Most messages, 0 for unbounded.
     pub(crate) fn maxsize(&self) -> usize {
-        self.header().maxsize as usize
+        self.maxsize
     }
 
     fn data(&self) -> *mut u8 {
@@ -190,7 +215,8 @@ impl Ring {
             .then(|| unsafe { std::slice::from_raw_parts(self.data().add(at), len) })
     }
 
-    /// Takes `lock` within `patience`: `Ok(None)` if it could not.
+    /// Takes `lock` within `patience`: `Ok(None)` if it could not. `busy` is the futex word that only
+    /// the holder of `lock` sleeps on (`data` for the get lock, `space` for the put lock).
     fn take<'a>(
         &self,
         lock: &'a RobustMutex,
@@ -208,8 +234,13 @@ impl Ring {
             Patience::Until(None) => lock.lock().map(Some),
             Patience::Until(Some(deadline)) => lock.lock_until(deadline),
         };
-        got.map(|g| g.map(|_| Held(lock)))
-            .map_err(|e| Error::io("could not lock the queue", e))
+        got.map(|g| {
+            g.map(|locked| {
+                recovered(locked, busy);
+                Held(lock)
+            })
+        })
+        .map_err(|e| Error::io("could not lock the queue", e))
     }
 
     /// Writes a record header (payload length and flags) at the 8-aligned `pos`.
@@ -241,5 +272,44 @@ impl Ring {
                 .read_volatile()
         };
         (word as u32, (word >> 32) as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering::SeqCst;
+
+    /// A holder that dies asleep (here: a thread that exits holding the robust lock, counted as a
+    /// sleeper) leaves its sleeper count behind; the next taker of the lock clears it.
+    #[test]
+    fn a_holder_that_died_asleep_leaves_no_sleeper_behind() {
+        let ring = Arc::new(Ring::create(MIN_RING, 0).unwrap());
+        for (side, lock_of, waiters_of) in [
+            (
+                "get",
+                (|h: &Header| &h.get_lock.0) as fn(&Header) -> &RobustMutex,
+                (|h: &Header| &h.data.0) as fn(&Header) -> &Waiters,
+            ),
+            ("put", |h: &Header| &h.put_lock.0, |h: &Header| &h.space.0),
+        ] {
+            let dying = Arc::clone(&ring);
+            std::thread::spawn(move || {
+                let h = dying.header();
+                let held = dying.take(lock_of(h), waiters_of(h), Patience::Until(None));
+                waiters_of(h).sleepers.fetch_add(1, SeqCst);
+                std::mem::forget(held);
+            })
+            .join()
+            .unwrap();
+            let h = ring.header();
+            assert_eq!(waiters_of(h).sleepers.load(SeqCst), 1, "{side}");
+            let held = ring
+                .take(lock_of(h), waiters_of(h), Patience::Never)
+                .unwrap();
+            assert!(held.is_some(), "{side}: the lock is free again");
+            assert_eq!(waiters_of(h).sleepers.load(SeqCst), 0, "{side}");
+        }
     }
 }

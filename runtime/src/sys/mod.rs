@@ -7,6 +7,7 @@ pub(crate) mod fd;
 pub(crate) mod futex;
 pub(crate) mod memfd;
 pub(crate) mod mutex;
+pub(crate) mod ofd;
 pub(crate) mod process;
 pub(crate) mod socket;
 pub(crate) mod spawn;

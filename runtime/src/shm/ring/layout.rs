@@ -7,8 +7,8 @@ use crate::sys::mutex::RobustMutex;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 /// Identifies a queue block (and its layout version).
-pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mpqring1");
-/// Handles tracked for liveness; more share one untracked counter.
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mpqring2");
+/// Handles tracked for liveness in the table; more are counted by pins (see `slots`).
 pub(crate) const SLOTS: usize = 256;
 /// Bytes of a record header: payload length and flags.
 pub(crate) const RECORD_HEADER: u32 = 8;
@@ -27,9 +27,6 @@ pub(crate) const DEFAULT_RING: usize = 1 << 20;
 pub(crate) const PUT: u32 = 1;
 /// A slot role bit: the handle has got at least once.
 pub(crate) const GOT: u32 = 2;
-
-/// A slot role bit: the slot is reserved for a handle in flight; `start` holds its expiry.
-pub(crate) const RESERVED: u32 = 4;
 
 /// Bytes a record of `len` payload bytes takes in the ring (8-aligned).
 pub(crate) fn record_size(len: usize) -> u64 {
@@ -71,13 +68,12 @@ pub(crate) struct Waiters {
 /// One handle's entry in the liveness table.
 #[repr(C)]
 pub(crate) struct Slot {
-    /// `generation << 32 | pid`; pid 0 is a free slot.
+    /// `generation:24 | roles:8 | pid:32` ([`PUT`] / [`GOT`] and a claim-in-progress bit); pid 0 is
+    /// a free slot. Changed only by compare-and-swap (see `slots`).
     pub owner: AtomicU64,
-    /// The owner's start time (clock ticks since boot, from `/proc`), 0 while unknown; for a
-    /// reservation, its expiry (milliseconds since the epoch).
+    /// The owner's start time (clock ticks since boot, from `/proc`), 0 while unknown; written by
+    /// the claimer while the owner word says the claim is in progress.
     pub start: AtomicU64,
-    /// [`PUT`] / [`GOT`] / [`RESERVED`] bits.
-    pub roles: AtomicU32,
 }
 
 /// The start of every queue block. Zero bytes are a valid state for every atomic field; `magic`,
@@ -105,11 +101,12 @@ pub(crate) struct Header {
     pub data: Padded<Waiters>,
     /// The writer sleeps here for space.
     pub space: Padded<Waiters>,
-    /// `JoinableQueue`: `task_done` calls (wrapping), and joiners sleeping for it to reach the count put.
-    pub done: Padded<AtomicU32>,
+    /// `JoinableQueue`: `task_done` calls, and joiners sleeping for it to reach the count put.
+    pub done: Padded<AtomicU64>,
+    /// Messages ever put, as of the last multiple of `tasks::PUTS_EPOCH`: extends the tail's 32-bit
+    /// count to 64 bits (only the `put_lock` holder writes it).
+    pub puts_base: Padded<AtomicU64>,
     pub joiners: Padded<Waiters>,
-    /// Handles that found no free slot; they count as alive for as long as they exist.
-    pub untracked: AtomicU32,
     pub slots: [Slot; SLOTS],
 }
 

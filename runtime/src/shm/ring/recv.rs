@@ -44,7 +44,8 @@ impl Ring {
                 // SAFETY: we hold the get lock and `head` is before the committed tail.
                 let (len, flags) = unsafe { self.read_record_header(head.pos) };
                 let size = record_size(len as usize);
-                if size > u64::from(tail.pos.wrapping_sub(head.pos)) {
+                let committed = u64::from(tail.pos.wrapping_sub(head.pos));
+                if size > committed.min(u64::from(self.cap())) {
                     self.commit_head(tail);
                     return Err(Error::codec(
                         "the queue's ring held a damaged record; the unread messages were dropped",
@@ -121,7 +122,8 @@ impl Ring {
     fn writer_gone(&self, head: Cursor) -> bool {
         let h = self.header();
         match h.put_lock.0.try_lock() {
-            Ok(Some(_)) => {
+            Ok(Some(locked)) => {
+                super::recovered(locked, &h.space.0);
                 let nothing = Cursor::unpack(h.tail.0.load(SeqCst)).pos == head.pos;
                 h.put_lock.0.unlock();
                 nothing
@@ -142,5 +144,29 @@ impl Ring {
         let head = Cursor::unpack(h.head.0.load(SeqCst));
         let tail = Cursor::unpack(h.tail.0.load(SeqCst));
         tail.count.wrapping_sub(head.count) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::layout::MIN_RING;
+    use super::*;
+    use std::sync::Arc;
+
+    /// A damaged header (here a tail far past the ring and a record longer than the ring) gives a
+    /// codec error, never a copy beyond the mapping.
+    #[test]
+    fn a_record_longer_than_the_ring_is_refused() {
+        let ring = Arc::new(Ring::create(MIN_RING, 0).unwrap());
+        let me = Member::join(Arc::clone(&ring));
+        // SAFETY: no other handle exists; position 0 is 8-aligned and inside the ring.
+        unsafe { ring.write_record_header(0, 4 * MIN_RING as u32, FIRST | LAST) };
+        let tail = Cursor {
+            pos: 1 << 30,
+            count: 1,
+        };
+        ring.header().tail.0.store(tail.pack(), SeqCst);
+        let err = ring.recv(&me, Patience::Never, |b| b.len()).unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Codec, "{err}");
     }
 }

@@ -3,6 +3,7 @@
 //! record waits for the queue's `maxsize` too.
 
 use super::layout::{Cursor, FIRST, GOT, LAST, PUT, RECORD_HEADER, record_size};
+use super::tasks::PUTS_EPOCH;
 use super::wait::{Slept, notify, sleep};
 use super::{Member, Patience, Ring};
 use crate::error::{Error, ErrorKind, Result};
@@ -127,6 +128,9 @@ impl Ring {
     fn commit_tail(&self, tail: Cursor) {
         let h = self.header();
         h.tail.0.store(tail.pack(), SeqCst);
+        if tail.count % PUTS_EPOCH == 0 {
+            self.advance_puts_base();
+        }
         notify(&h.data.0);
     }
 }

@@ -1,43 +1,44 @@
 //! Who holds the queue: every handle registers in a slot of the block (pid, start time, roles), so a
 //! blocked caller can tell a peer that has gone — dropped its handle, or was killed — from one that is
-//! only slow. Slots of dead processes are reclaimed by whoever notices. A handle in flight to another
-//! process keeps a reserved slot (a [`Ticket`]) until the receiver has registered, so a queue never
-//! looks abandoned while a worker is starting. A reservation expires after [`TICKET_TTL`], so one whose
-//! receiver never started (killed at birth) does not keep the queue alive for ever.
+//! only slow. Slots of dead processes are reclaimed by whoever notices.
+//!
+//! Handles that have no slot are counted by *pins*: a pin is an open file description of the queue's
+//! block holding a shared lock on byte [`PIN_BYTE`] (`sys::ofd`). A handle in flight to another process
+//! (a [`ticket`](Member::ticket)) is such a pin, serialized beside the block's descriptor: it lives
+//! exactly as long as the encoded message — in the sender's buffers, in a socket, in the receiver until
+//! it has registered — and the kernel drops its lock when the message is dropped undelivered or every
+//! process holding it dies. So a queue never looks abandoned while a handle travels, however long,
+//! and a failed send leaves nothing behind. A handle that found the table full holds a pin of its own.
 
 use super::Ring;
-use super::layout::{RESERVED, SLOTS, Slot, Waiters};
+use super::layout::{Slot, Waiters};
 use super::wait::notify;
+use crate::sys::ofd;
 use crate::sys::process::{getpid, kill};
-use serde::{Deserialize, Serialize};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::{Arc, OnceLock};
 
-/// How long a slot reserved for a handle in flight stays alive without its receiver.
-pub(crate) const TICKET_TTL: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Milliseconds since the epoch: reservation expiry times are compared across processes.
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+/// The byte of the block's file that pins lock (locks are advisory and may lie anywhere).
+const PIN_BYTE: u64 = 0;
 
 /// One handle's registration; dropping it (or [`leave`](Member::leave)) frees the slot.
 pub(crate) struct Member {
     ring: Arc<Ring>,
-    /// Slot index and the owner word written there; `None` when the table was full (counted in
-    /// `untracked` instead).
+    /// Slot index and the owner word written there; `None` when the table was full.
     slot: Option<(usize, u64)>,
+    /// The handle's pin when it has no slot (`None` also if the pin could not be made).
+    pin: std::sync::Mutex<Option<OwnedFd>>,
     roles: AtomicU32,
     left: AtomicBool,
 }
 
-/// A slot reserved for a handle travelling to another process.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub(crate) struct Ticket {
-    slot: Option<(u32, u64)>,
+/// A new pin on `ring`: counts as one live handle until the descriptor (and every duplicate) is closed.
+fn pin(ring: &Ring) -> std::io::Result<OwnedFd> {
+    let fd = ofd::reopen(ring.fd())?;
+    ofd::share(fd.as_fd(), PIN_BYTE)?;
+    Ok(fd)
 }
 
 /// `/proc/<pid>/stat`: (state, start time in clock ticks since boot).
@@ -82,51 +83,67 @@ fn alive(pid: u32, start: u64) -> bool {
     }
 }
 
-/// Takes a free slot for this process with `roles`, and `start` (its start time, or a reservation's
-/// expiry).
-fn claim(ring: &Ring, roles: u32, start: u64) -> Option<(usize, u64)> {
+/// The owner word of a slot: `generation:24 | roles:8 | pid:32`, pid 0 for a free slot. Everything
+/// about a slot but its start time lives in this one word and changes only by compare-and-swap, so a
+/// late scanner can never wipe a new owner's roles, and the generation (bumped by every claim) tells
+/// a new owner from the one a scanner read.
+const PID: u64 = 0xffff_ffff;
+const ROLES: u64 = 0xff << 32;
+const GENERATION: u64 = !(PID | ROLES);
+const ONE_GENERATION: u64 = 1 << 40;
+/// A role bit of the owner word: the claimer is writing `start`. Scanners count such a slot alive.
+const BUSY: u64 = 0x80 << 32;
+
+/// The owner word without its roles: who holds the slot, in which generation.
+fn identity(word: u64) -> u64 {
+    word & (GENERATION | PID)
+}
+
+fn roles_of(word: u64) -> u32 {
+    ((word & ROLES) >> 32) as u32
+}
+
+/// Takes a free slot for this process with start time `start`; returns its index and identity.
+/// The slot is marked [`BUSY`] until `start` is written, so no scanner judges it by a stale start.
+fn claim(ring: &Ring, start: u64) -> Option<(usize, u64)> {
     let pid = u64::from(getpid() as u32);
     for (i, slot) in ring.header().slots.iter().enumerate() {
-        let owner = slot.owner.load(SeqCst);
-        if owner as u32 != 0 {
+        let word = slot.owner.load(SeqCst);
+        if word & PID != 0 {
             continue;
         }
-        let mine = ((owner >> 32).wrapping_add(1) << 32) | pid;
+        let mine = (word & GENERATION).wrapping_add(ONE_GENERATION) | pid;
         if slot
             .owner
-            .compare_exchange(owner, mine, SeqCst, SeqCst)
+            .compare_exchange(word, mine | BUSY, SeqCst, SeqCst)
             .is_ok()
         {
-            slot.roles.store(roles, SeqCst);
             slot.start.store(start, SeqCst);
+            // Nobody else writes a busy slot: this cannot fail.
+            let _ = slot
+                .owner
+                .compare_exchange(mine | BUSY, mine, SeqCst, SeqCst);
             return Some((i, mine));
         }
     }
-    ring.header().untracked.fetch_add(1, SeqCst);
     None
 }
 
+/// Gives `slot` up if it still belongs to `id`: one compare-and-swap of the owner word to a free
+/// word of the same generation. Nothing else is written after that, as the slot may be claimed
+/// again at once.
+fn release(slot: &Slot, id: u64) {
+    let _ = slot.owner.fetch_update(SeqCst, SeqCst, |w| {
+        (identity(w) == id && w & BUSY == 0).then_some(w & GENERATION)
+    });
+}
+
+/// Frees `slot` and wakes the sleepers, who re-check who is left.
 fn free(ring: &Ring, slot: Option<(usize, u64)>) {
     let h = ring.header();
-    match slot {
-        Some((i, owner)) => {
-            let s: &Slot = &h.slots[i];
-            if s.owner.load(SeqCst) != owner {
-                return; // an expired reservation, reclaimed since: the slot is someone else's
-            }
-            s.roles.store(0, SeqCst);
-            s.start.store(0, SeqCst);
-            let _ = s
-                .owner
-                .compare_exchange(owner, owner & !0xffff_ffff, SeqCst, SeqCst);
-        }
-        None => {
-            let _ = h
-                .untracked
-                .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1));
-        }
+    if let Some((i, id)) = slot {
+        release(&h.slots[i], id);
     }
-    // Sleepers re-check who is left.
     let waiters: [&Waiters; 3] = [&h.data.0, &h.space.0, &h.joiners.0];
     waiters.into_iter().for_each(notify);
 }
@@ -134,37 +151,32 @@ fn free(ring: &Ring, slot: Option<(usize, u64)>) {
 impl Member {
     /// Registers a new handle of this process.
     pub(crate) fn join(ring: Arc<Ring>) -> Member {
-        let slot = claim(&ring, 0, my_start());
+        let slot = claim(&ring, my_start());
+        let pin = match slot {
+            Some(_) => None,
+            None => pin(&ring).ok(),
+        };
         Member {
             ring,
             slot,
+            pin: std::sync::Mutex::new(pin),
             roles: AtomicU32::new(0),
             left: AtomicBool::new(false),
         }
     }
 
-    /// Registers the handle that `ticket` was reserved for, then frees the reservation.
-    pub(crate) fn redeem(ring: Arc<Ring>, ticket: Ticket) -> Member {
+    /// Registers the handle that travelled with `ticket`, then lets the ticket go.
+    pub(crate) fn redeem(ring: Arc<Ring>, ticket: OwnedFd) -> Member {
         let member = Member::join(ring);
-        let reserved = match ticket.slot {
-            Some((i, owner)) if (i as usize) < SLOTS => Some((i as usize, owner)),
-            Some(_) => return member,
-            None => None,
-        };
-        free(&member.ring, reserved);
+        drop(ticket);
         member
     }
 
-    /// Reserves a slot, in this process's name, for a copy of this handle being sent elsewhere.
-    pub(crate) fn ticket(&self) -> Ticket {
-        Ticket {
-            slot: claim(
-                &self.ring,
-                RESERVED,
-                now_ms() + TICKET_TTL.as_millis() as u64,
-            )
-            .map(|(i, owner)| (i as u32, owner)),
-        }
+    /// A ticket for a copy of this handle being sent to another process: a pin to serialize beside
+    /// the block's descriptor. The queue counts it as a live handle (that may put and get) until the
+    /// receiver has registered, or the encoded message is dropped.
+    pub(crate) fn ticket(&self) -> std::io::Result<OwnedFd> {
+        pin(&self.ring)
     }
 
     pub(crate) fn ring(&self) -> &Arc<Ring> {
@@ -181,8 +193,13 @@ impl Member {
     pub(crate) fn mark(&self, role: u32) {
         if self.roles.load(std::sync::atomic::Ordering::Relaxed) & role == 0 {
             self.roles.fetch_or(role, SeqCst);
-            if let Some((i, _)) = self.slot {
-                self.ring.header().slots[i].roles.fetch_or(role, SeqCst);
+            if let Some((i, id)) = self.slot {
+                // Gives up if the slot is no longer ours (reclaimed while we were taken for dead).
+                let _ = self.ring.header().slots[i]
+                    .owner
+                    .fetch_update(SeqCst, SeqCst, |w| {
+                        (identity(w) == id).then_some(w | (u64::from(role) << 32))
+                    });
             }
         }
     }
@@ -190,54 +207,125 @@ impl Member {
     /// Frees the slot: this handle no longer counts as a peer. Idempotent.
     pub(crate) fn leave(&self) {
         if !self.left.swap(true, SeqCst) {
+            self.pin.lock().unwrap_or_else(|e| e.into_inner()).take();
             free(&self.ring, self.slot);
         }
     }
 
     /// True if a handle other than this one is alive and `counts(roles)` for it. Reclaims the slots of
-    /// dead processes on the way. Handles that found no slot always count.
+    /// dead processes on the way. Pins (handles in flight, handles without a slot) always count.
     pub(crate) fn others_alive(&self, counts: impl Fn(u32) -> bool) -> bool {
         let h = self.ring.header();
-        if h.untracked.load(SeqCst) > 0 {
-            return true;
-        }
         let me = getpid() as u32;
         let mut found = false;
         for (i, slot) in h.slots.iter().enumerate() {
-            let owner = slot.owner.load(SeqCst);
-            let pid = owner as u32;
+            let word = slot.owner.load(SeqCst);
+            let pid = word as u32;
             if pid == 0 || self.slot.is_some_and(|(mine, _)| mine == i) {
                 continue;
             }
+            if word & BUSY != 0 {
+                found |= counts(0); // being claimed: a new handle
+                continue;
+            }
             let start = slot.start.load(SeqCst);
-            let roles = slot.roles.load(SeqCst);
-            let gone = if roles & RESERVED != 0 {
-                now_ms() > start || (pid != me && !alive(pid, 0))
-            } else if pid == me {
+            if slot.owner.load(SeqCst) != word {
+                found |= counts(roles_of(word)); // changed meanwhile: judge it next time
+                continue;
+            }
+            // `start` belongs to `word`'s owner: it was written before the slot stopped being busy,
+            // and a new claim would have changed the generation.
+            let gone = if pid == me {
                 // A slot left by a dead process whose pid this process now has.
                 start != 0 && start != my_start()
             } else {
                 !alive(pid, start)
             };
             if gone {
-                slot.roles.store(0, SeqCst);
-                if slot
-                    .owner
-                    .compare_exchange(owner, owner & !0xffff_ffff, SeqCst, SeqCst)
-                    .is_ok()
-                {
-                    let _ = slot.start.compare_exchange(start, 0, SeqCst, SeqCst);
-                }
+                release(slot, identity(word));
                 continue;
             }
-            found |= counts(roles & !RESERVED);
+            found |= counts(roles_of(word));
         }
-        found
+        found || self.pins_elsewhere()
+    }
+
+    /// True if a pin other than this handle's own is held. A test that fails counts as held: better
+    /// to wait than to report a live queue abandoned.
+    fn pins_elsewhere(&self) -> bool {
+        let own = self.pin.lock().unwrap_or_else(|e| e.into_inner());
+        let probe = own.as_ref().map_or(self.ring.fd(), |fd| fd.as_fd());
+        ofd::held_elsewhere(probe, PIN_BYTE).unwrap_or(true)
     }
 }
 
 impl Drop for Member {
     fn drop(&mut self) {
         self.leave();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shm::ring::layout::{GOT, PUT};
+
+    /// A pid above `pid_max` (at most 2^22 on Linux): never alive.
+    const DEAD: u64 = 0x3fff_ffff;
+
+    fn ring() -> Arc<Ring> {
+        Arc::new(Ring::create(super::super::layout::MIN_RING, 0).unwrap())
+    }
+
+    #[test]
+    fn a_slot_being_claimed_counts_alive_and_is_not_reclaimed() {
+        let ring = ring();
+        let me = Member::join(Arc::clone(&ring));
+        let slot = &ring.header().slots[200];
+        // Claimed by another process that has not written its start time yet.
+        let word = (7 * ONE_GENERATION) | BUSY | DEAD;
+        slot.owner.store(word, SeqCst);
+        assert!(me.others_alive(|roles| roles == 0));
+        assert_eq!(slot.owner.load(SeqCst), word);
+        // Once claimed (not busy), a dead owner is reclaimed, keeping the generation.
+        slot.owner.store(word & !BUSY, SeqCst);
+        assert!(!me.others_alive(|_| true));
+        assert_eq!(slot.owner.load(SeqCst), 7 * ONE_GENERATION);
+    }
+
+    #[test]
+    fn a_handle_taken_for_dead_cannot_touch_its_slots_next_owner() {
+        let ring = ring();
+        let me = Member::join(Arc::clone(&ring));
+        let (i, id) = me.slot.unwrap();
+        let slot = &ring.header().slots[i];
+        // Our slot was reclaimed and claimed again by someone else, who has got.
+        let next = ((id & GENERATION) + ONE_GENERATION) | (u64::from(GOT) << 32) | DEAD;
+        slot.owner.store(next, SeqCst);
+        me.mark(PUT);
+        assert_eq!(
+            slot.owner.load(SeqCst),
+            next,
+            "mark changed another owner's roles"
+        );
+        me.leave();
+        assert_eq!(
+            slot.owner.load(SeqCst),
+            next,
+            "leave freed another owner's slot"
+        );
+    }
+
+    #[test]
+    fn roles_live_in_the_owner_word() {
+        let ring = ring();
+        let me = Member::join(Arc::clone(&ring));
+        let other = Member::join(Arc::clone(&ring));
+        other.mark(PUT);
+        assert!(me.others_alive(|roles| roles == PUT));
+        other.mark(GOT);
+        assert!(me.others_alive(|roles| roles == PUT | GOT));
+        drop(other);
+        assert!(!me.others_alive(|_| true));
     }
 }
