@@ -12,7 +12,7 @@ use crate::registry;
 use crate::sys;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -157,6 +157,28 @@ fn child_main(boot: Boot) -> ! {
     let socket = unsafe { OwnedFd::from_raw_fd(boot.socket) };
     // SAFETY: borrowed only for this call, while `socket` is alive.
     let _ = sys::fd::set_cloexec(unsafe { BorrowedFd::borrow_raw(boot.socket) }, true);
+    serve_one_task(socket)
+}
+
+/// Descriptors of this process's own bootstrap (its socket, the parent watch's duplicate): a child
+/// forked from here (the fork server's) closes them, or it would keep its parent's link alive.
+static OWN_BOOTSTRAP_FDS: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
+
+/// Closes, in a freshly forked child, the bootstrap descriptors it inherited from the process it was
+/// forked from.
+pub(crate) fn close_inherited_bootstrap() {
+    let fds = std::mem::take(&mut *OWN_BOOTSTRAP_FDS.lock().unwrap_or_else(|p| p.into_inner()));
+    sys::process::close_raw(fds);
+}
+
+/// The child's side of the handshake on `socket`: say ready, run the one task, report, exit. Entered
+/// from the bootstrap of a spawned child, or right after `fork` in the fork server.
+pub(crate) fn serve_one_task(socket: OwnedFd) -> ! {
+    IN_CHILD.store(true, Ordering::Relaxed);
+    OWN_BOOTSTRAP_FDS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(socket.as_raw_fd());
     watch_parent(socket.as_fd());
     let chan = Channel::from_fd(socket);
     if chan.send_raw(READY, &[]).is_err() {
@@ -185,10 +207,13 @@ fn child_main(boot: Boot) -> ! {
         }
     }
     if let Err(e) = sent {
-        let _ = writeln!(
-            std::io::stderr(),
-            "multiproc: worker could not send its result: {e}"
-        );
+        // With the parent gone there is nobody to tell (the fork server ends this way).
+        if !e.is_disconnected() {
+            let _ = writeln!(
+                std::io::stderr(),
+                "multiproc: worker could not send its result: {e}"
+            );
+        }
         std::process::exit(1);
     }
     std::process::exit(code)
@@ -277,22 +302,26 @@ fn watch_parent(socket: BorrowedFd<'_>) {
         );
         return;
     };
-    let spawned = std::thread::Builder::new()
+    let builder = std::thread::Builder::new()
         .name("multiproc-parent-watch".into())
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            loop {
-                match sys::socket::poll_one(own.as_fd(), libc::POLLRDHUP, -1) {
-                    Ok(rev) if rev & libc::POLLNVAL != 0 => return,
-                    Ok(rev) if rev & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 => {
-                        let _ = sys::process::kill(sys::process::getpid(), libc::SIGKILL);
-                        return;
-                    }
-                    Ok(_) => continue,
-                    Err(_) => return,
+        .stack_size(64 * 1024);
+    OWN_BOOTSTRAP_FDS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(own.as_raw_fd());
+    let spawned = builder.spawn(move || {
+        loop {
+            match sys::socket::poll_one(own.as_fd(), libc::POLLRDHUP, -1) {
+                Ok(rev) if rev & libc::POLLNVAL != 0 => return,
+                Ok(rev) if rev & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 => {
+                    let _ = sys::process::kill(sys::process::getpid(), libc::SIGKILL);
+                    return;
                 }
+                Ok(_) => continue,
+                Err(_) => return,
             }
-        });
+        }
+    });
     if spawned.is_err() {
         let _ = writeln!(
             std::io::stderr(),

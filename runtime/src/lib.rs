@@ -9,6 +9,7 @@
 mod bootstrap;
 pub mod codec;
 mod error;
+mod forkserver;
 pub mod ipc;
 pub mod manager;
 mod pool;
@@ -26,7 +27,7 @@ pub use ipc::{Connection, Pipe};
 pub use manager::{Managed, Manager};
 pub use multiproc_macros::{main, managed, shared, test, worker};
 pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, cpu_count};
-pub use process::{Process, ProcessBuilder};
+pub use process::{Process, ProcessBuilder, StartMethod, get_start_method, set_start_method};
 pub use queue::{JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue};
 pub use shm::{Array, ArrayGuard, RawArray, RawValue, Shareable, SharedMemory, Value, ValueGuard};
 pub use sync::{

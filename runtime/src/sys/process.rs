@@ -4,7 +4,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// How a process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ExitStatus {
     /// It exited with this code.
     Code(i32),
@@ -148,5 +148,44 @@ pub(crate) fn pid_alive(pid: libc::pid_t) -> bool {
         // A pidfd polls readable once its process has exited.
         Ok(fd) => crate::sys::socket::poll_one(fd.as_fd(), libc::POLLIN, 0).is_ok_and(|r| r == 0),
         Err(e) => e.raw_os_error() != Some(libc::ESRCH),
+    }
+}
+
+/// `fork(2)`: `Ok(0)` in the child, the child's pid in the parent.
+///
+/// # Safety
+/// The caller must be the only thread that can touch shared state the child uses afterwards (the fork
+/// server forks from its one serving thread; its only other thread sleeps in `poll`), and the child must
+/// end with `exit`, never return into code that assumes the parent's threads exist.
+pub(crate) unsafe fn fork() -> io::Result<libc::pid_t> {
+    // SAFETY: per this function's contract.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(pid)
+    }
+}
+
+/// `poll(2)` on several descriptors; an interrupted wait returns 0 (callers loop).
+pub(crate) fn poll_many(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
+    // SAFETY: `fds` is a valid, writable array of pollfd for its length.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    if rc >= 0 {
+        return Ok(rc as usize);
+    }
+    let err = io::Error::last_os_error();
+    if err.kind() == io::ErrorKind::Interrupted {
+        Ok(0)
+    } else {
+        Err(err)
+    }
+}
+
+/// Closes descriptors by number (in a freshly forked child, those that belong to its parent's work).
+pub(crate) fn close_raw(fds: impl IntoIterator<Item = std::os::fd::RawFd>) {
+    for fd in fds {
+        // SAFETY: the caller owns these numbers in this process and never uses them again.
+        unsafe { libc::close(fd) };
     }
 }

@@ -1,0 +1,267 @@
+//! Python's `forkserver` start method. The first child started this way is a *fork server*: a copy
+//! of this executable, started by the ordinary re-exec and stopped right after the bootstrap, so it has
+//! run none of the program's own code. Each later child is a `fork` of it: no `exec`, no dynamic
+//! loading, no runtime start-up, a fraction of a millisecond. The server reaps its children and relays
+//! their exit statuses; each child still watches its own socket to the program, so it dies with the
+//! program like any other child.
+//!
+//! Protocol on the control channel: the program sends a request (a serial number, with the new child's
+//! socket as a descriptor); the server answers `Forked`, and later `Exited` when that child is reaped.
+
+use crate::bootstrap;
+use crate::codec::Encoded;
+use crate::error::{Error, ErrorKind, Result};
+use crate::ipc::channel::Channel;
+use crate::process::{Child, Process, ProcessBuilder, StartMethod};
+use crate::registry::{self, WorkerEntry};
+use crate::sys::{self, process::ExitStatus};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+const ENTRY: &str = "multiproc::forkserver";
+
+inventory::submit! {
+    WorkerEntry {
+        name: ENTRY,
+        type_name: || ENTRY,
+        invoke: |bytes, fds| -> Result<Encoded> {
+            registry::invoke(bytes, fds, |(ctl,): (Channel,)| serve(ctl))
+        },
+    }
+}
+
+/// What the server tells the program.
+#[derive(Serialize, Deserialize)]
+enum Event {
+    Forked { serial: u64, pid: i32 },
+    Exited { serial: u64, status: ExitStatus },
+    Failed { serial: u64, error: String },
+}
+
+struct Server {
+    _process: Process<()>,
+    ctl: Channel,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    next_serial: u64,
+    exited: HashMap<u64, ExitStatus>,
+    forgotten: HashSet<u64>,
+    dead: bool,
+}
+
+static SERVER: Mutex<Option<Arc<Server>>> = Mutex::new(None);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn gone() -> Error {
+    Error::disconnected("the fork server died; the next fork-server spawn starts a new one")
+}
+
+/// The running fork server, started on first use (and again if it died).
+fn server() -> Result<Arc<Server>> {
+    let mut slot = lock(&SERVER);
+    if let Some(s) = slot.as_ref().filter(|s| !lock(&s.state).dead) {
+        return Ok(s.clone());
+    }
+    let (ctl, theirs) = Channel::pair()?;
+    let process = ProcessBuilder::default()
+        .name("multiproc-forkserver")
+        .start_method(StartMethod::Spawn)
+        .spawn_entry::<_, ()>(ENTRY, (theirs,))?;
+    let server = Arc::new(Server {
+        _process: process,
+        ctl,
+        state: Mutex::default(),
+    });
+    *slot = Some(server.clone());
+    Ok(server)
+}
+
+impl Server {
+    /// Handles one event; returns it if it is the answer to request `serial`.
+    fn absorb(&self, st: &mut State, event: Event, serial: u64) -> Option<Result<i32>> {
+        match event {
+            Event::Forked { serial: s, pid } if s == serial => Some(Ok(pid)),
+            Event::Failed { serial: s, error } if s == serial => Some(Err(Error::new(
+                ErrorKind::Io,
+                format!("the fork server could not fork: {error}"),
+            ))),
+            Event::Exited { serial: s, status } => {
+                if !st.forgotten.remove(&s) {
+                    st.exited.insert(s, status);
+                }
+                None
+            }
+            Event::Forked { .. } | Event::Failed { .. } => None,
+        }
+    }
+}
+
+/// Starts a child by forking the server; returns it and the program's end of its socket.
+pub(crate) fn spawn_child() -> Result<(Child, Channel)> {
+    let server = server()?;
+    let (ours, theirs) =
+        sys::socket::socketpair().map_err(|e| Error::io("socketpair failed", e))?;
+    let mut st = lock(&server.state);
+    let serial = st.next_serial;
+    st.next_serial += 1;
+    if let Err(e) = server
+        .ctl
+        .send_raw(&serial.to_le_bytes(), &[theirs.as_fd()])
+    {
+        st.dead = true;
+        return Err(if e.is_disconnected() { gone() } else { e });
+    }
+    drop(theirs);
+    let pid = loop {
+        match server.ctl.recv_value::<Event>(None) {
+            Ok(event) => {
+                if let Some(answer) = server.absorb(&mut st, event, serial) {
+                    break answer?;
+                }
+            }
+            Err(e) => {
+                st.dead = true;
+                return Err(if e.is_disconnected() { gone() } else { e });
+            }
+        }
+    };
+    drop(st);
+    let pidfd = sys::process::pidfd_open(pid).ok();
+    Ok((
+        Child {
+            pid,
+            pidfd,
+            serial: Some(serial),
+        },
+        Channel::from_fd(ours),
+    ))
+}
+
+/// How a fork-server child ended: `Some(Some(status))` once the server has reaped it, `Some(None)` if
+/// the server is gone (the status is lost), `None` if it has not been reaped yet (and `block` is false).
+pub(crate) fn exit_status(serial: u64, block: bool) -> Option<Option<ExitStatus>> {
+    let Some(server) = lock(&SERVER).clone() else {
+        return Some(None);
+    };
+    let mut st = lock(&server.state);
+    loop {
+        if let Some(status) = st.exited.remove(&serial) {
+            return Some(Some(status));
+        }
+        if st.dead {
+            return Some(None);
+        }
+        let deadline = if block { None } else { Some(Instant::now()) };
+        match server.ctl.recv_value::<Event>(deadline) {
+            Ok(event) => {
+                server.absorb(&mut st, event, u64::MAX);
+            }
+            Err(e) if e.is_timeout() => return None,
+            Err(_) => st.dead = true,
+        }
+    }
+}
+
+/// The program no longer cares how child `serial` ends (its `Process` was dropped).
+pub(crate) fn forget(serial: u64) {
+    if let Some(server) = lock(&SERVER).clone() {
+        let mut st = lock(&server.state);
+        if st.exited.remove(&serial).is_none() {
+            st.forgotten.insert(serial);
+        }
+    }
+}
+
+/// The server's loop: fork on request, reap and report exits, stop when the program goes away.
+fn serve(ctl: Channel) {
+    struct Kid {
+        serial: u64,
+        pid: libc::pid_t,
+        pidfd: OwnedFd,
+    }
+    let mut kids: Vec<Kid> = Vec::new();
+    loop {
+        let mut fds = vec![libc::pollfd {
+            fd: ctl.socket().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        fds.extend(kids.iter().map(|k| libc::pollfd {
+            fd: k.pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }));
+        if sys::process::poll_many(&mut fds, -1).is_err() {
+            return;
+        }
+        let mut i = 0;
+        kids.retain(|k| {
+            i += 1;
+            if fds[i].revents == 0 {
+                return true;
+            }
+            let status = sys::process::wait_pid(k.pid, false)
+                .ok()
+                .flatten()
+                .unwrap_or(ExitStatus::Code(-1));
+            let _ = ctl.send_value(&Event::Exited {
+                serial: k.serial,
+                status,
+            });
+            false
+        });
+        if fds[0].revents == 0 {
+            continue;
+        }
+        let Ok((bytes, mut sockets)) = ctl.recv_raw(None) else {
+            return;
+        };
+        let (Ok(serial), Some(socket)) = (<[u8; 8]>::try_from(bytes.as_slice()), sockets.pop())
+        else {
+            continue;
+        };
+        let serial = u64::from_le_bytes(serial);
+        // SAFETY: this is the server's only working thread; its other thread (the parent watch) only
+        // sleeps in poll. The child never returns from `serve_one_task`.
+        match unsafe { sys::process::fork() } {
+            Ok(0) => {
+                sys::process::close_raw(kids.iter().map(|k| k.pidfd.as_raw_fd()));
+                sys::process::close_raw([ctl.socket().as_raw_fd()]);
+                bootstrap::close_inherited_bootstrap();
+                bootstrap::serve_one_task(socket);
+            }
+            Ok(pid) => {
+                drop(socket);
+                match sys::process::pidfd_open(pid) {
+                    Ok(pidfd) => {
+                        kids.push(Kid { serial, pid, pidfd });
+                        let _ = ctl.send_value(&Event::Forked { serial, pid });
+                    }
+                    Err(e) => {
+                        let _ = sys::process::kill(pid, libc::SIGKILL);
+                        let _ = sys::process::wait_pid(pid, false);
+                        let _ = ctl.send_value(&Event::Failed {
+                            serial,
+                            error: e.to_string(),
+                        });
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = ctl.send_value(&Event::Failed {
+                    serial,
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+}
