@@ -1,1 +1,2 @@
+pub(crate) mod mailbox;
 pub(crate) mod ring;

@@ -2,6 +2,7 @@
 //! futex-based synchronization keep their own `unsafe` in `shm/` and `sync/`, on top of the primitives
 //! here). Linux is the target; another platform gets its own files behind `cfg` here and nowhere else.
 
+pub(crate) mod eventfd;
 pub(crate) mod fd;
 pub(crate) mod futex;
 pub(crate) mod memfd;

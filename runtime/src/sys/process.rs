@@ -123,3 +123,10 @@ pub(crate) fn getppid() -> libc::pid_t {
     // SAFETY: always succeeds.
     unsafe { libc::getppid() }
 }
+
+/// The CPU this thread runs on now (it may move at any time), if the kernel says.
+pub(crate) fn current_cpu() -> Option<u32> {
+    // SAFETY: no arguments; returns the CPU number or -1.
+    let cpu = unsafe { libc::sched_getcpu() };
+    u32::try_from(cpu).ok()
+}

@@ -165,3 +165,37 @@ pub(crate) fn poll_one(
         }
     }
 }
+
+/// Waits until `a` has one of `events_a` or `b` has one of `events_b` (either may also report an
+/// error or hang-up); returns both `revents`, zeros on timeout. `timeout_ms` < 0 waits forever.
+pub(crate) fn poll_two(
+    a: BorrowedFd<'_>,
+    events_a: libc::c_short,
+    b: BorrowedFd<'_>,
+    events_b: libc::c_short,
+    timeout_ms: i32,
+) -> io::Result<(libc::c_short, libc::c_short)> {
+    let mut pfds = [
+        libc::pollfd {
+            fd: a.as_raw_fd(),
+            events: events_a,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: b.as_raw_fd(),
+            events: events_b,
+            revents: 0,
+        },
+    ];
+    loop {
+        // SAFETY: two valid pollfds in a live local array.
+        let rc = unsafe { libc::poll(pfds.as_mut_ptr(), 2, timeout_ms) };
+        if rc >= 0 {
+            return Ok((pfds[0].revents, pfds[1].revents));
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
