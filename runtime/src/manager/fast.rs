@@ -82,12 +82,23 @@ impl Link {
 
     /// Sends `msg` to the peer (the socket carries it if it is larger than a mailbox).
     pub(crate) fn send(&self, chan: &Channel, msg: &[u8]) -> Result<()> {
-        let wake = if msg.len() <= self.boxes.capacity() {
-            self.boxes.post(self.outbox, Some(msg))
-        } else {
-            chan.send_raw(msg, &[])?;
-            self.boxes.post(self.outbox, None)
-        };
+        if msg.len() <= self.boxes.capacity() {
+            let wake = self.boxes.post(self.outbox, Some(msg));
+            return self.ring(wake);
+        }
+        if msg.len() > chan.max_message() {
+            // Refused before a byte is sent (`MessageTooLarge`), and before the post: the peer
+            // must not wait for a frame that never comes.
+            return chan.send_raw(msg, &[]);
+        }
+        // Post first: the peer reads the frame while it is written, or a frame larger than the
+        // socket's buffer would wait for a reader that waits for the post.
+        let wake = self.boxes.post(self.outbox, None);
+        self.ring(wake)?;
+        chan.send_raw(msg, &[])
+    }
+
+    fn ring(&self, wake: bool) -> Result<()> {
         if wake {
             eventfd::notify(self.peer_bell.as_fd())
                 .map_err(|e| Error::io("could not ring the peer's doorbell", e))?;

@@ -2,7 +2,8 @@
 //! traffic between two processes (a manager proxy and its server thread). Each mailbox has a sequence
 //! word the writer bumps after copying a message in, the message's length, and a flag its reader sets
 //! before it goes to sleep, so that a writer rings the reader's doorbell only when it sleeps. A message
-//! larger than the mailbox travels beside it (the caller's socket) and the mailbox only says so.
+//! larger than the mailbox travels beside it (the caller's socket) and the mailbox only says so. The
+//! reader's CPU is recorded too, so that a writer can tell whether spinning for the answer makes sense.
 //!
 //! This module owns the `unsafe` of the block: the mapping, the header and the raw copies. Sleeping,
 //! doorbells and liveness are the caller's.
@@ -153,7 +154,7 @@ impl Mailboxes {
     }
 
     /// Posts `msg` to `side` — copied in, or, for `None`, a note that the message travels beside the
-    /// mailbox (sent there before this call). Returns true when the reader was asleep (or about to
+    /// mailbox (the caller sends it there next). Returns true when the reader was asleep (or about to
     /// be) and must be woken. The caller is `side`'s only writer and the reader has taken the
     /// previous message (the traffic alternates).
     pub(crate) fn post(&self, side: Side, msg: Option<&[u8]>) -> bool {
