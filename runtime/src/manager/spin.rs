@@ -9,7 +9,7 @@
 //! - shared-memory connections ([`fast`](super::fast)) load a sequence word, pausing the CPU between
 //!   loads, and only when the peer last ran on another CPU: spinning where the peer cannot run at the
 //!   same time only delays it, and yielding between checks lost to the rest of a busy machine
-//!   (idle: 0.6–1.9M calls/s; one core busy with another process: 130–190k spinning only across CPUs,
+//!   (idle: 1.2–2.5M calls/s; one core busy with another process: 125–190k spinning only across CPUs,
 //!   50–100k spinning with yields as the socket does).
 
 use crate::ipc::channel::Channel;
