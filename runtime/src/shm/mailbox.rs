@@ -12,7 +12,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::sys::memfd;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::AtomicU32;
-use std::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 
 /// Identifies a mailbox block (and its layout version).
 const MAGIC: u64 = u64::from_le_bytes(*b"mpmbox01");
@@ -150,7 +150,9 @@ impl Mailboxes {
 
     /// Messages posted to `side` so far (wrapping). A reader that sees it move may [`take`](Self::take).
     pub(crate) fn seq(&self, side: Side) -> u32 {
-        self.words(side).seq.load(Acquire)
+        // Sequentially consistent (a plain load on x86): a reader's re-check after marking itself
+        // asleep must not be ordered before the mark.
+        self.words(side).seq.load(SeqCst)
     }
 
     /// Posts `msg` to `side` — copied in, or, for `None`, a note that the message travels beside the
