@@ -64,6 +64,50 @@ fn consume(q: QueueProxy<String>, out: ListProxy<String>) {
     }
 }
 
+/// True when this process maps a manager connection's shared-memory mailboxes.
+fn maps_mailboxes() -> bool {
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .contains("multiproc-mailbox")
+}
+
+/// From a fresh process: small calls go through shared memory, and values larger than a mailbox
+/// (64 KiB) travel beside it, in both directions, between small calls.
+#[worker]
+fn large_and_small(
+    list: ListProxy<String>,
+    value: multiproc::manager::ValueProxy<Vec<u8>>,
+) -> bool {
+    assert!(!maps_mailboxes(), "no manager connection yet");
+    assert_eq!(list.len().expect("len"), 0);
+    let mailboxes = maps_mailboxes();
+    let big: Vec<String> = (0..300).map(|i| format!("{i:>1000}")).collect();
+    list.extend(big.clone()).expect("extend (a large request)");
+    assert_eq!(list.len().expect("len"), 300);
+    assert_eq!(list.to_vec().expect("to_vec (a large reply)"), big);
+    assert_eq!(list.get(7).expect("get"), Some(big[7].clone()));
+    let blob: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+    value.set(blob.clone()).expect("set");
+    assert_eq!(value.get().expect("get"), blob);
+    assert_eq!(value.swap(vec![1]).expect("swap"), blob);
+    assert_eq!(value.get().expect("get"), [1]);
+    mailboxes
+}
+
+#[multiproc::test]
+fn local_calls_use_shared_memory_and_large_values_still_travel() {
+    let mgr = Manager::start().unwrap();
+    let list = mgr.list::<String>().unwrap();
+    let value = mgr.value(Vec::<u8>::new()).unwrap();
+    let p = large_and_small::spawn(list.clone(), value.clone()).unwrap();
+    assert!(
+        p.join().unwrap(),
+        "a local manager connection should map mailboxes"
+    );
+    assert_eq!(list.len().unwrap(), 300);
+    assert_eq!(value.get().unwrap(), [1]);
+}
+
 #[multiproc::test]
 fn list_and_dict_ops() {
     let mgr = Manager::start().unwrap();

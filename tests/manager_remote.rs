@@ -15,6 +15,9 @@ fn remote_client(addr: String, key: Vec<u8>, n: u32) {
         let j = jobs.get().expect("get");
         results.insert(j, j * j).expect("insert");
     }
+    // TCP connections stay on the socket: no shared-memory mailboxes in this process.
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
+    assert!(!maps.contains("multiproc-mailbox"));
 }
 
 #[worker]

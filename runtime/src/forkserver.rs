@@ -200,7 +200,7 @@ fn serve(ctl: Channel) {
             events: libc::POLLIN,
             revents: 0,
         }));
-        if sys::process::poll_many(&mut fds, -1).is_err() {
+        if sys::socket::poll_fds(&mut fds, -1).is_err() {
             return;
         }
         let mut i = 0;

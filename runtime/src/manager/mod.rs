@@ -26,6 +26,7 @@ mod address;
 mod auth;
 mod containers;
 mod custom;
+mod fast;
 mod handle;
 mod objects;
 mod protocol;

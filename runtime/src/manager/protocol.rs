@@ -23,6 +23,9 @@ pub(crate) mod control {
     pub const LOOKUP: &str = "lookup";
     /// `()`: stop the server after replying.
     pub const SHUTDOWN: &str = "shutdown";
+    /// `()` with a mailbox block and two doorbells beside it: carry this connection's later calls
+    /// through shared memory (local managers only; see `manager/fast.rs`).
+    pub const ATTACH: &str = "attach";
 }
 
 /// Outcome of a call, ahead of the return value.

@@ -5,7 +5,8 @@
 
 use super::address::{self, Address};
 use super::auth;
-use super::protocol::{self, MAX_FRAME};
+use super::fast::Link;
+use super::protocol::{self, CONTROL, MAX_FRAME, control};
 use super::spin;
 use crate::error::{Error, Result};
 use crate::ipc::channel::Channel;
@@ -13,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::os::fd::AsFd;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -24,14 +26,17 @@ pub(crate) struct Endpoint {
     pub key: u64,
 }
 
-/// One authenticated connection to a manager.
+/// One authenticated connection to a manager: frames on its socket, or, for a local manager, the
+/// shared-memory mailboxes of [`fast`](super::fast) with the socket kept as the liveness signal.
 pub(crate) struct Conn {
     chan: Channel,
+    link: Option<Link>,
     buf: RefCell<Vec<u8>>,
+    reply: RefCell<Vec<u8>>,
 }
 
 impl Conn {
-    /// Connects and authenticates.
+    /// Connects and authenticates; a local connection then moves to shared memory.
     pub(crate) fn open(ep: &Endpoint) -> Result<Conn> {
         let fd = address::connect(&ep.address)?;
         let mut chan = Channel::from_fd(fd);
@@ -53,10 +58,41 @@ impl Conn {
             }
         })?;
         chan.set_max_message(MAX_FRAME);
-        Ok(Conn {
+        let mut conn = Conn {
             chan,
+            link: None,
             buf: RefCell::new(Vec::new()),
-        })
+            reply: RefCell::new(Vec::new()),
+        };
+        if let Address::Local(_) = ep.address {
+            conn.link = conn.attach()?;
+        }
+        Ok(conn)
+    }
+
+    /// Offers the server a mailbox block for this connection's calls. `None` when this process
+    /// cannot make one or the server declines: the socket then carries the calls.
+    fn attach(&self) -> Result<Option<Link>> {
+        let Ok((link, block)) = Link::offer() else {
+            return Ok(None);
+        };
+        let mut request = Vec::new();
+        protocol::encode_request(&mut request, CONTROL, control::ATTACH, &())?;
+        let [server_bell, client_bell] = link.bells();
+        self.chan
+            .send_raw(&request, &[block.as_fd(), server_bell, client_bell])
+            .map_err(reset_is_disconnect)?;
+        let accepted = self
+            .chan
+            .recv_with(None, |frame, _| {
+                protocol::decode_reply::<()>(frame.bytes(), control::ATTACH)
+            })
+            .map_err(reset_is_disconnect);
+        match accepted {
+            Ok(()) => Ok(Some(link)),
+            Err(e) if e.is_disconnected() => Err(e),
+            Err(_) => Ok(None),
+        }
     }
 
     /// One call: `method` on object `id` with `args`, returning its decoded result.
@@ -73,15 +109,34 @@ impl Conn {
             Err(_) => &mut spare,
         };
         protocol::encode_request(buf, id, method, args)?;
-        self.chan.send_raw(buf, &[]).map_err(reset_is_disconnect)?;
-        spin::until_readable(&self.chan);
-        self.chan
-            .recv_with(None, |frame, _| {
-                protocol::decode_reply(frame.bytes(), method)
-            })
-            .map_err(reset_is_disconnect)
+        let Some(link) = &self.link else {
+            self.chan.send_raw(buf, &[]).map_err(reset_is_disconnect)?;
+            spin::until_readable(&self.chan);
+            return self
+                .chan
+                .recv_with(None, |frame, _| {
+                    protocol::decode_reply(frame.bytes(), method)
+                })
+                .map_err(reset_is_disconnect);
+        };
+        let mut spare = Vec::new();
+        let mut borrowed = self.reply.try_borrow_mut();
+        let reply = match &mut borrowed {
+            Ok(b) => &mut **b,
+            Err(_) => &mut spare,
+        };
+        link.send(&self.chan, buf).map_err(reset_is_disconnect)?;
+        link.recv(&self.chan, reply).map_err(reset_is_disconnect)?;
+        let res = protocol::decode_reply(reply, method);
+        if reply.capacity() > MAX_KEPT_REPLY {
+            *reply = Vec::new();
+        }
+        res
     }
 }
+
+/// Largest reply buffer a connection keeps between calls.
+const MAX_KEPT_REPLY: usize = 1 << 20;
 
 /// A server killed with our request unread resets the connection: that is a disconnect too.
 fn reset_is_disconnect(e: Error) -> Error {

@@ -6,6 +6,7 @@
 use super::address::{self, Address, Listener};
 use super::auth;
 use super::custom::{self, CustomObj};
+use super::fast::Link;
 use super::objects::{
     Cx, DictObj, EventObj, ListObj, LockObj, NamespaceObj, Object, QueueObj, ValueObj, lock,
 };
@@ -101,65 +102,152 @@ fn serve_connection(state: &State, fd: OwnedFd, conn: u64) {
         return;
     }
     chan.set_max_message(MAX_FRAME);
-    let mut cache: HashMap<u64, Arc<dyn Object>> = HashMap::new();
-    let mut watched: HashMap<u64, Arc<dyn Object>> = HashMap::new();
-    let mut out = Vec::new();
-    let socket = chan.socket().try_clone_to_owned().ok();
-    let peer_gone = || match &socket {
-        Some(s) => sys::socket::poll_one(s.as_fd(), libc::POLLRDHUP, 0)
-            .is_ok_and(|rev| rev & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0),
-        None => false,
+    let mut session = Session {
+        state,
+        conn,
+        cache: HashMap::new(),
+        watched: HashMap::new(),
+        out: Vec::new(),
+        socket: chan.socket().try_clone_to_owned().ok(),
     };
-    loop {
-        let mut stop = false;
-        let received = chan.recv_with(None, |frame, _fds| {
-            let (id, method, args) = protocol::decode_request(frame.bytes())?;
-            out.clear();
-            codec::encode_into(&Status::Ok, &mut out, &mut Vec::new())?;
-            let mut cx = Cx {
-                conn,
-                peer_gone: &peer_gone,
-                watch: false,
-            };
-            let res = catch_unwind(AssertUnwindSafe(|| {
-                if id == CONTROL {
-                    control_call(state, &method, args, &mut out, &mut stop)
-                } else {
-                    let obj = object(state, &mut cache, id)?;
-                    let r = obj.call(&mut cx, &method, args, &mut out);
-                    if cx.watch {
-                        watched.insert(id, obj);
-                    }
-                    r
-                }
-            }));
-            let err = match res {
-                Ok(Ok(())) => return Ok(()),
-                Ok(Err(e)) => WireError::from_error(&e),
-                Err(panic) => {
-                    WireError::Remote(format!("`{method}` panicked: {}", panic_message(&*panic)))
-                }
-            };
-            out.clear();
-            codec::encode_into(&Status::Err(err), &mut out, &mut Vec::new())
-        });
-        if received.is_err() || chan.send_raw(&out, &[]).is_err() {
-            break;
-        }
-        if stop {
-            if let Some(tx) = lock(&state.shutdown).take() {
-                let _ = tx.send(());
-            }
-            break;
-        }
-        if out.capacity() > MAX_KEPT_BUFFER {
-            out = Vec::new(); // a large reply (a snapshot) is not kept for the connection's lifetime
-        }
-        // The client's next request usually follows at once: catch it without sleeping.
-        super::spin::until_readable(&chan);
-    }
-    for obj in watched.values() {
+    serve_socket(&chan, &mut session);
+    for obj in session.watched.values() {
         obj.disconnected(conn);
+    }
+}
+
+/// Serves calls arriving as frames on the socket, until the client hangs up, asks for a shutdown, or
+/// moves the connection to shared memory.
+fn serve_socket(chan: &Channel, session: &mut Session<'_>) {
+    loop {
+        let received = chan.recv_with(None, |frame, fds| session.handle(frame.bytes(), fds));
+        let Ok(next) = received else { return };
+        if chan.send_raw(&session.out, &[]).is_err() {
+            return;
+        }
+        match next {
+            Next::Serve => {}
+            Next::Stop => return session.stop(),
+            Next::Attach(link) => return serve_mailbox(chan, &link, session),
+        }
+        session.trim();
+        // The client's next request usually follows at once: catch it without sleeping.
+        super::spin::until_readable(chan);
+    }
+}
+
+/// Serves calls arriving through the connection's mailboxes, until the client hangs up the socket
+/// or asks for a shutdown.
+fn serve_mailbox(chan: &Channel, link: &Link, session: &mut Session<'_>) {
+    let mut request = Vec::new();
+    loop {
+        if link.recv(chan, &mut request).is_err() {
+            return;
+        }
+        let Ok(next) = session.handle(&request, Vec::new()) else {
+            return;
+        };
+        if link.send(chan, &session.out).is_err() {
+            return;
+        }
+        if let Next::Stop = next {
+            return session.stop();
+        }
+        session.trim();
+        if request.capacity() > MAX_KEPT_BUFFER {
+            request = Vec::new();
+        }
+    }
+}
+
+/// What a connection does after replying.
+enum Next {
+    Serve,
+    Stop,
+    /// Carry the later calls through these mailboxes.
+    Attach(Link),
+}
+
+/// One authenticated connection, as its server thread sees it.
+struct Session<'a> {
+    state: &'a State,
+    conn: u64,
+    /// Objects this connection has used (saves the shared table's lock).
+    cache: HashMap<u64, Arc<dyn Object>>,
+    /// Objects to tell when this connection closes (a lock it holds).
+    watched: HashMap<u64, Arc<dyn Object>>,
+    /// The reply being built.
+    out: Vec<u8>,
+    /// The connection's socket, to notice a caller that hangs up while its call waits.
+    socket: Option<OwnedFd>,
+}
+
+impl Session<'_> {
+    /// Runs one request, leaving the reply in `out`. An error means the request was malformed: the
+    /// connection is closed.
+    fn handle(&mut self, frame: &[u8], fds: Vec<OwnedFd>) -> Result<Next> {
+        let Session {
+            state,
+            conn,
+            cache,
+            watched,
+            out,
+            socket,
+        } = self;
+        let (id, method, args) = protocol::decode_request(frame)?;
+        out.clear();
+        codec::encode_into(&Status::Ok, out, &mut Vec::new())?;
+        let socket = &*socket;
+        let peer_gone = || match socket {
+            Some(s) => sys::socket::poll_one(s.as_fd(), libc::POLLRDHUP, 0)
+                .is_ok_and(|rev| rev & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0),
+            None => false,
+        };
+        let mut cx = Cx {
+            conn: *conn,
+            peer_gone: &peer_gone,
+            watch: false,
+        };
+        let mut next = Next::Serve;
+        let res = catch_unwind(AssertUnwindSafe(|| {
+            if id != CONTROL {
+                let obj = object(state, cache, id)?;
+                let r = obj.call(&mut cx, &method, args, out);
+                if cx.watch {
+                    watched.insert(id, obj);
+                }
+                r
+            } else if method == control::ATTACH {
+                next = Next::Attach(Link::accept(fds)?);
+                Ok(())
+            } else {
+                control_call(state, &method, args, out, &mut next)
+            }
+        }));
+        let err = match res {
+            Ok(Ok(())) => return Ok(next),
+            Ok(Err(e)) => WireError::from_error(&e),
+            Err(panic) => {
+                WireError::Remote(format!("`{method}` panicked: {}", panic_message(&*panic)))
+            }
+        };
+        out.clear();
+        codec::encode_into(&Status::Err(err), out, &mut Vec::new())?;
+        Ok(Next::Serve)
+    }
+
+    /// Ends the server, after the reply to `shutdown` went out.
+    fn stop(&self) {
+        if let Some(tx) = lock(&self.state.shutdown).take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// A large reply (a snapshot) is not kept for the connection's lifetime.
+    fn trim(&mut self) {
+        if self.out.capacity() > MAX_KEPT_BUFFER {
+            self.out = Vec::new();
+        }
     }
 }
 
@@ -195,7 +283,7 @@ fn control_call(
     method: &str,
     args: &[u8],
     out: &mut Vec<u8>,
-    stop: &mut bool,
+    next: &mut Next,
 ) -> Result<()> {
     match method {
         control::CREATE => {
@@ -233,7 +321,7 @@ fn control_call(
             protocol::ret(out, &id)
         }
         control::SHUTDOWN => {
-            *stop = true;
+            *next = Next::Stop;
             Ok(())
         }
         _ => Err(super::objects::no_method("the manager", method)),

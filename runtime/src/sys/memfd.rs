@@ -46,3 +46,11 @@ pub(crate) fn map(fd: impl AsFd) -> io::Result<memmap2::MmapRaw> {
         .len(len)
         .map_raw(fd.as_fd().as_raw_fd())
 }
+
+/// True when the size of the block behind `fd` is sealed against shrinking (as [`create`] does), so
+/// that a mapping of it can never fault because another process truncated it.
+pub(crate) fn is_size_sealed(fd: impl AsFd) -> bool {
+    // SAFETY: fcntl with an integer command on a borrowed descriptor; a non-memfd just fails.
+    let seals = unsafe { libc::fcntl(fd.as_fd().as_raw_fd(), libc::F_GET_SEALS) };
+    seals >= 0 && seals & libc::F_SEAL_SHRINK != 0
+}

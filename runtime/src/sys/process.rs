@@ -167,25 +167,17 @@ pub(crate) unsafe fn fork() -> io::Result<libc::pid_t> {
     }
 }
 
-/// `poll(2)` on several descriptors; an interrupted wait returns 0 (callers loop).
-pub(crate) fn poll_many(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
-    // SAFETY: `fds` is a valid, writable array of pollfd for its length.
-    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-    if rc >= 0 {
-        return Ok(rc as usize);
-    }
-    let err = io::Error::last_os_error();
-    if err.kind() == io::ErrorKind::Interrupted {
-        Ok(0)
-    } else {
-        Err(err)
-    }
-}
-
 /// Closes descriptors by number (in a freshly forked child, those that belong to its parent's work).
 pub(crate) fn close_raw(fds: impl IntoIterator<Item = std::os::fd::RawFd>) {
     for fd in fds {
         // SAFETY: the caller owns these numbers in this process and never uses them again.
         unsafe { libc::close(fd) };
     }
+}
+
+/// The CPU this thread runs on now (it may move at any time), if the kernel says.
+pub(crate) fn current_cpu() -> Option<u32> {
+    // SAFETY: no arguments; returns the CPU number or -1.
+    let cpu = unsafe { libc::sched_getcpu() };
+    u32::try_from(cpu).ok()
 }

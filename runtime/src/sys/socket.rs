@@ -157,23 +157,14 @@ pub(crate) fn recv_with_fds(
     })
 }
 
-/// Waits until `fd` has one of `events` (or an error/hang-up) and returns the events seen; 0 on timeout
-/// or when a signal interrupted the wait, so that callers loop against their own deadline (retrying
-/// with the same timeout would let frequent signals postpone it forever). `timeout_ms` < 0: no timeout.
-pub(crate) fn poll_one(
-    fd: BorrowedFd<'_>,
-    events: libc::c_short,
-    timeout_ms: i32,
-) -> io::Result<libc::c_short> {
-    let mut pfd = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+/// `poll(2)`: returns how many of `fds` have events (their `revents` filled in); 0 on timeout or when
+/// a signal interrupted the wait, so that callers loop against their own deadline (retrying with the
+/// same timeout would let frequent signals postpone it forever). `timeout_ms` < 0: no timeout.
+pub(crate) fn poll_fds(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
+    // SAFETY: `fds` is a valid, writable array of pollfd for its length.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
     if rc >= 0 {
-        return Ok(if rc == 0 { 0 } else { pfd.revents });
+        return Ok(rc as usize);
     }
     let err = io::Error::last_os_error();
     if err.kind() == io::ErrorKind::Interrupted {
@@ -183,28 +174,35 @@ pub(crate) fn poll_one(
     }
 }
 
+fn pollfd(fd: BorrowedFd<'_>, events: libc::c_short) -> libc::pollfd {
+    libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events,
+        revents: 0,
+    }
+}
+
+/// Waits until `fd` has one of `events` (or an error/hang-up) and returns the events seen; 0 on
+/// timeout or interruption (see [`poll_fds`]).
+pub(crate) fn poll_one(
+    fd: BorrowedFd<'_>,
+    events: libc::c_short,
+    timeout_ms: i32,
+) -> io::Result<libc::c_short> {
+    let mut pfd = [pollfd(fd, events)];
+    poll_fds(&mut pfd, timeout_ms)?;
+    Ok(pfd[0].revents)
+}
+
 /// Waits until one of `fds` has `POLLIN` (or an error/hang-up), up to `timeout_ms` (< 0: forever).
-/// Returns, for each descriptor in order, whether it is ready.
+/// Returns, for each descriptor in order, whether it is ready (none on timeout or interruption).
 pub(crate) fn poll_readable<const N: usize>(
     fds: [BorrowedFd<'_>; N],
     timeout_ms: i32,
 ) -> io::Result<[bool; N]> {
-    let mut pfds = fds.map(|fd| libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    });
-    loop {
-        // SAFETY: `pfds` is a live array of N pollfd structures.
-        let rc = unsafe { libc::poll(pfds.as_mut_ptr(), N as libc::nfds_t, timeout_ms) };
-        if rc >= 0 {
-            return Ok(pfds.map(|p| p.revents != 0));
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
+    let mut pfds = fds.map(|fd| pollfd(fd, libc::POLLIN));
+    poll_fds(&mut pfds, timeout_ms)?;
+    Ok(pfds.map(|p| p.revents != 0))
 }
 
 /// Reads and discards whatever is buffered on `fd` without blocking (a wake-up socket's bytes).
@@ -238,4 +236,17 @@ pub(crate) fn poke(fd: BorrowedFd<'_>) {
             libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
         );
     }
+}
+/// Waits until `a` has one of `events_a` or `b` has one of `events_b` (either may also report an
+/// error or hang-up); returns both `revents`, zeros on timeout or interruption. `timeout_ms` < 0: no timeout.
+pub(crate) fn poll_two(
+    a: BorrowedFd<'_>,
+    events_a: libc::c_short,
+    b: BorrowedFd<'_>,
+    events_b: libc::c_short,
+    timeout_ms: i32,
+) -> io::Result<(libc::c_short, libc::c_short)> {
+    let mut pfds = [pollfd(a, events_a), pollfd(b, events_b)];
+    poll_fds(&mut pfds, timeout_ms)?;
+    Ok((pfds[0].revents, pfds[1].revents))
 }
