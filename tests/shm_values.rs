@@ -1,7 +1,8 @@
 //! Value, Array, RawValue, RawArray, #[shared] structs and SharedMemory across real processes.
 
 use multiproc::{Array, ErrorKind, RawArray, RawValue, SharedMemory, Value, shared, worker};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 #[shared]
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -19,10 +20,11 @@ struct Pair<T: multiproc::Shareable + Copy> {
     b: [T; 2],
 }
 
+/// Made only of atomics: a `RawValue` of it derefs.
 #[shared]
 struct Counters {
     hits: AtomicU64,
-    inner: Point,
+    slots: [AtomicU32; 2],
 }
 
 #[worker]
@@ -52,11 +54,25 @@ fn hit(c: RawValue<Counters>, n: u64) {
     for _ in 0..n {
         c.hits.fetch_add(1, Ordering::Relaxed);
     }
+    c.slots[1].fetch_add(1, Ordering::Relaxed);
+}
+
+/// Spins on a plain `RawValue<bool>` until another process sets it (gives up after 10 s).
+#[worker]
+fn wait_for_flag(ready: RawValue<bool>, seen: RawValue<Point>) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ready.get() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::hint::spin_loop();
+    }
+    seen.get().x == 42
 }
 
 #[worker]
 fn raw_sum(a: RawArray<u32>) -> u64 {
-    a.iter().map(|&x| x as u64).sum()
+    a.to_vec().iter().map(|&x| x as u64).sum()
 }
 
 #[worker]
@@ -124,7 +140,7 @@ fn shared_struct_is_seen_by_both_sides() {
 fn raw_value_atomics_need_no_lock() {
     let c = RawValue::new(Counters {
         hits: AtomicU64::new(0),
-        inner: Point::default(),
+        slots: [AtomicU32::new(0), AtomicU32::new(0)],
     })
     .unwrap();
     let ps = [
@@ -135,14 +151,36 @@ fn raw_value_atomics_need_no_lock() {
         p.join().unwrap();
     }
     assert_eq!(c.hits.load(Ordering::Relaxed), 20_000);
-    assert_eq!(c.inner, Point::default());
+    assert_eq!(c.slots[1].load(Ordering::Relaxed), 2);
+    assert_eq!(c.slots[0].load(Ordering::Relaxed), 0);
+}
+
+#[multiproc::test]
+fn raw_value_plain_flag_is_seen_by_a_spinning_process() {
+    let ready = RawValue::new(false).unwrap();
+    let seen = RawValue::new(Point::default()).unwrap();
+    seen.set(Point {
+        x: 42,
+        ..Point::default()
+    });
+    let p = wait_for_flag::spawn(ready.clone(), seen.clone()).unwrap();
+    ready.set(true);
+    assert!(p.join().unwrap(), "the worker never saw the flag, or misread the struct");
 }
 
 #[multiproc::test]
 fn raw_array_reads_and_writes_cross_processes() {
     let a = RawArray::<u32>::new(1000).unwrap();
     raw_fill::spawn(a.clone(), 3).unwrap().join().unwrap();
-    assert!(a.iter().all(|&x| x == 3));
+    assert!(a.to_vec().iter().all(|&x| x == 3));
+    let mut buf = vec![0u32; 1000];
+    a.copy_to(&mut buf).unwrap();
+    assert!(buf.iter().all(|&x| x == 3));
+    assert_eq!(a.get(999).unwrap(), 3);
+    assert_eq!(
+        a.copy_to(&mut [0; 3]).unwrap_err().kind(),
+        &ErrorKind::InvalidInput
+    );
     a.set(0, 1003).unwrap();
     assert_eq!(raw_sum::spawn(a.clone()).unwrap().join().unwrap(), 4000);
     assert_eq!(a.set(1000, 0).unwrap_err().kind(), &ErrorKind::InvalidInput);

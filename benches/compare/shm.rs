@@ -134,22 +134,29 @@ fn sum(xs: &[f64]) -> f64 {
 fn array_sum(opts: &Options) -> Row {
     let arr = RawArray::from_slice(&vec![1.0f64; ARRAY_LEN]).expect("array");
     let private = vec![1.0f64; ARRAY_LEN];
-    let gbs = |xs: &[f64]| {
+    let gbs = |read: &dyn Fn() -> f64| {
         median(opts.trials, || {
             let mut s = 0.0;
-            let t = secs(|| s = sum(black_box(xs)));
+            let t = secs(|| s = read());
             assert_eq!(s, ARRAY_LEN as f64);
             (ARRAY_LEN * 8) as f64 / t / 1e9
         })
     };
-    let ours = gbs(&arr);
-    let peer = gbs(&private);
+    // A RawArray of plain data is read with one bulk copy (never borrowed while others may write).
+    let mut buf = vec![0.0f64; ARRAY_LEN];
+    let buf = std::cell::RefCell::new(&mut buf);
+    let ours = gbs(&|| {
+        let mut b = buf.borrow_mut();
+        arr.copy_to(&mut b).expect("copy");
+        sum(black_box(&b))
+    });
+    let peer = gbs(&|| sum(black_box(&private)));
     Row {
         workload: "array_sum",
         unit: "GB/s",
         better: Better::Higher,
         ours,
-        peers: vec![("same sum over a private Vec", peer)],
+        peers: vec![("the sum alone over a private Vec", peer)],
     }
 }
 

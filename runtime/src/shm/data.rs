@@ -3,6 +3,7 @@
 
 use super::block::{Mapped, State};
 use super::shareable::Shareable;
+use super::volatile;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys::mutex::{MutexKind, RobustMutex};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -113,12 +114,63 @@ impl<T: Shareable> Data<T> {
         self.len
     }
 
+    /// Copies `n` elements starting at `index` into `dst`, as one copy that other processes may race
+    /// with (never torn for a [`Shareable::TEARABLE`] type: it is copied under the block's lock).
+    ///
+    /// # Safety
+    /// `index + n <= self.len()`, and `dst` is writable for `n` elements and not in the block.
+    pub(crate) unsafe fn read_into(&self, index: usize, dst: *mut T, n: usize) {
+        let _held = self.tear_guard();
+        // SAFETY: the caller guarantees both ranges; `volatile::copy` tolerates concurrent writers.
+        unsafe {
+            volatile::copy(
+                self.ptr.add(index).cast::<u8>(),
+                dst.cast::<u8>(),
+                n * std::mem::size_of::<T>(),
+            )
+        }
+    }
+
+    /// Copies `n` elements from `src` into the block at `index` (see [`read_into`](Self::read_into)).
+    ///
+    /// # Safety
+    /// `index + n <= self.len()`, and `src` holds `n` valid elements and is not in the block.
+    pub(crate) unsafe fn write_from(&self, index: usize, src: *const T, n: usize) {
+        let _held = self.tear_guard();
+        // SAFETY: as in read_into.
+        unsafe {
+            volatile::copy(
+                src.cast::<u8>(),
+                self.ptr.add(index).cast::<u8>(),
+                n * std::mem::size_of::<T>(),
+            )
+        }
+    }
+
+    /// Holds the block's lock during an unlocked-API copy of a type that could tear.
+    fn tear_guard(&self) -> Option<TearGuard<'_>> {
+        if !T::TEARABLE {
+            return None;
+        }
+        let lock = self.lock();
+        lock.lock().ok().map(|_| TearGuard(lock))
+    }
+
     pub(crate) fn lock(&self) -> &RobustMutex {
         &self.mapped.state().lock
     }
 
     pub(crate) fn same(&self, other: &Data<T>) -> bool {
         self.mapped.same(&other.mapped)
+    }
+}
+
+/// Unlocks the block's lock taken by [`Data::tear_guard`].
+struct TearGuard<'a>(&'a RobustMutex);
+
+impl Drop for TearGuard<'_> {
+    fn drop(&mut self) {
+        self.0.unlock();
     }
 }
 

@@ -9,6 +9,7 @@
 
 use super::block::Block;
 use super::publish::{self, PREFIX, Published};
+use super::volatile;
 use crate::codec;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys::{abstract_socket as sock, socket};
@@ -250,7 +251,9 @@ impl SharedMemory {
         Ok(())
     }
 
-    /// Copies `buf.len()` bytes at `offset` into `buf`. Python: `bytes(shm.buf[offset:offset+n])`.
+    /// Copies `buf.len()` bytes at `offset` into `buf`, in one copy that other threads and processes
+    /// may race with (it then sees some of their bytes; synchronise with a lock to see whole
+    /// updates). Python: `bytes(shm.buf[offset:offset+n])`.
     ///
     /// ```
     /// # extern crate multiproc_runtime as multiproc;
@@ -262,15 +265,14 @@ impl SharedMemory {
     /// ```
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         self.range(offset, buf.len())?;
-        // SAFETY: the range is inside the mapping (checked); a byte copy of memory other processes may
-        // write concurrently is what shared memory offers (no reference to it is formed).
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.block.ptr().add(offset), buf.as_mut_ptr(), buf.len())
-        };
+        // SAFETY: the range is inside the mapping (checked) and `buf` is private; `volatile::copy` is
+        // the copy that tolerates other threads and processes writing the block meanwhile.
+        unsafe { volatile::copy(self.block.ptr().add(offset), buf.as_mut_ptr(), buf.len()) };
         Ok(())
     }
 
-    /// Copies `bytes` into the block at `offset`. Python: `shm.buf[offset:offset+n] = bytes`.
+    /// Copies `bytes` into the block at `offset` (one copy that other threads and processes may race
+    /// with, as for [`read_at`](Self::read_at)). Python: `shm.buf[offset:offset+n] = bytes`.
     ///
     /// ```
     /// # extern crate multiproc_runtime as multiproc;
@@ -282,9 +284,7 @@ impl SharedMemory {
     pub fn write_at(&self, offset: usize, bytes: &[u8]) -> Result<()> {
         self.range(offset, bytes.len())?;
         // SAFETY: as in read_at.
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.block.ptr().add(offset), bytes.len())
-        };
+        unsafe { volatile::copy(bytes.as_ptr(), self.block.ptr().add(offset), bytes.len()) };
         Ok(())
     }
 }
