@@ -20,6 +20,14 @@ struct Pair<T: multiproc::Shareable + Copy> {
     b: [T; 2],
 }
 
+/// Eight bytes, aligned to 4, three of them padding.
+#[shared]
+#[derive(Clone, Copy)]
+struct Padded {
+    a: u32,
+    b: u8,
+}
+
 /// Made only of atomics: a `RawValue` of it derefs.
 #[shared]
 struct Counters {
@@ -220,6 +228,29 @@ fn a_value_cannot_be_received_as_another_type() {
     assert!(err.to_string().contains("u32"), "{err}");
     let enc = multiproc::codec::encode(&v).unwrap();
     assert!(multiproc::codec::decode::<multiproc::Lock>(&enc.bytes, enc.fds).is_err());
+}
+
+/// Same size and alignment is not the same type: each of these would read an invalid value.
+#[multiproc::test]
+fn a_handle_of_the_same_layout_but_another_type_is_refused() {
+    fn refused<From: serde::Serialize, To: serde::de::DeserializeOwned>(v: &From) {
+        let enc = multiproc::codec::encode(v).unwrap();
+        let err = multiproc::codec::decode::<To>(&enc.bytes, enc.fds).err();
+        let err = err.expect("decoded as another element type");
+        // Inside a decode the refusal arrives as a codec error carrying the handle's message.
+        assert!(err.to_string().contains("another element type"), "{err}");
+    }
+    refused::<_, Value<bool>>(&Value::new(2u8).unwrap());
+    refused::<_, RawValue<char>>(&RawValue::new(0xD800u32).unwrap());
+    refused::<_, Array<Padded>>(&Array::from_slice(&[[1u32, 2]]).unwrap());
+    refused::<_, RawArray<i32>>(&RawArray::from_slice(&[1u32]).unwrap());
+    // The right type still decodes.
+    let v = Value::new(true).unwrap();
+    let enc = multiproc::codec::encode(&v).unwrap();
+    let back = multiproc::codec::decode::<Value<bool>>(&enc.bytes, enc.fds).unwrap();
+    assert!(back.get().unwrap());
+    back.set(false).unwrap();
+    assert!(!v.get().unwrap(), "the decoded handle maps the same memory");
 }
 
 #[multiproc::test]

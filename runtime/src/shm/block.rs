@@ -50,7 +50,7 @@ impl Block {
 pub(crate) struct Mapped<S: State> {
     block: Arc<Block>,
     /// The start of the block, as an `S` (kept here so that reaching it is one load).
-    state: *const S,
+    state: *mut S,
     _state: PhantomData<S>,
 }
 
@@ -90,7 +90,7 @@ impl<S: State> Mapped<S> {
     }
 
     fn wrap(block: Block) -> Mapped<S> {
-        let state = block.ptr().cast::<S>().cast_const();
+        let state = block.ptr().cast::<S>();
         Mapped {
             block: Arc::new(block),
             state,
@@ -119,6 +119,12 @@ impl<S: State> Mapped<S> {
         // SAFETY: the block holds an initialised S (created or checked above) for as long as we hold the
         // Arc; S is Sync and only mutated through atomics and mutexes.
         unsafe { &*self.state }
+    }
+
+    /// The state as a raw pointer derived from the mapping (for writes made before the block is
+    /// shared, which must not go through the `&S` of [`state`](Self::state)).
+    pub(crate) fn state_ptr(&self) -> *mut S {
+        self.state
     }
 
     /// The bytes after the state.
