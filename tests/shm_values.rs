@@ -297,3 +297,74 @@ fn shared_memory_by_name() {
         &ErrorKind::InvalidInput
     );
 }
+
+/// Publishes a named block, says so, and stays until told to go (at most 60 s).
+#[worker]
+fn publish_and_stay(name: String, ready: multiproc::Event, go: multiproc::Event) {
+    let _shm = SharedMemory::create(&name, 64).unwrap();
+    ready.set();
+    go.wait_timeout(Duration::from_secs(60));
+}
+
+fn signal(sig: &str, pid: u32) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+/// A stopped creator answers nothing and, once its listen backlog is full, accepts no connection
+/// either: every attach must still give up with Timeout at its deadline, never hang.
+#[multiproc::test]
+fn attach_to_a_stopped_creator_times_out_even_with_a_full_backlog() {
+    let name = format!("test-stopped-{}", std::process::id());
+    let (ready, go) = (multiproc::Event::new().unwrap(), multiproc::Event::new().unwrap());
+    let p = publish_and_stay::spawn(name.clone(), ready.clone(), go.clone()).unwrap();
+    assert!(ready.wait_timeout(Duration::from_secs(10)));
+    signal("-STOP", p.pid());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let attacher = std::thread::spawn(move || {
+        // More attempts than the backlog (64) holds, so the last ones wait in connect.
+        for _ in 0..80 {
+            let r = SharedMemory::attach_timeout(&name, Duration::from_millis(20));
+            tx.send(r.map(|_| ()).map_err(|e| e.kind().clone())).unwrap();
+        }
+    });
+    for i in 0..80 {
+        let got = rx.recv_timeout(Duration::from_secs(30));
+        if got.is_err() {
+            // Hung: let the creator go so the test process can end, then fail.
+            signal("-CONT", p.pid());
+            go.set();
+            panic!("attach {i} to a stopped creator did not return");
+        }
+        assert_eq!(got.unwrap(), Err(ErrorKind::Timeout), "attach {i}");
+    }
+    attacher.join().unwrap();
+    signal("-CONT", p.pid());
+    go.set();
+    p.join().unwrap();
+}
+
+/// Any descriptor that is not a size-sealed memfd (here a plain file another process could shrink
+/// under the mapping) is refused as shared memory.
+#[multiproc::test]
+fn a_descriptor_that_is_not_a_sealed_memfd_is_refused() {
+    #[derive(serde::Serialize)]
+    struct Wire(String, #[serde(with = "multiproc::codec::fd")] std::os::fd::OwnedFd);
+    let path = std::env::temp_dir().join(format!("multiproc-unsealed-{}", std::process::id()));
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    file.set_len(4096).unwrap();
+    let enc = multiproc::codec::encode(&Wire("fake".into(), file.into())).unwrap();
+    let err = multiproc::codec::decode::<SharedMemory>(&enc.bytes, enc.fds).unwrap_err();
+    assert!(err.to_string().contains("size sealed"), "{err}");
+}

@@ -26,8 +26,16 @@ impl Block {
 
     /// Maps the block behind a received descriptor.
     pub(crate) fn from_fd(fd: OwnedFd) -> Result<Block> {
-        let map = memfd::map(fd.as_fd())
-            .map_err(|e| Error::io("could not map a shared-memory block", e))?;
+        let map = memfd::map(fd.as_fd()).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                Error::new(
+                    ErrorKind::InvalidHandle,
+                    format!("received shared memory was refused: {e}"),
+                )
+            } else {
+                Error::io("could not map a shared-memory block", e)
+            }
+        })?;
         Ok(Block { fd, map })
     }
 

@@ -17,9 +17,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// How long [`SharedMemory::attach`] waits for the creator's answer.
-const ANSWER_TIMEOUT_MS: i32 = 10_000;
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A block of `size` bytes of shared memory, found by other processes by its name.
 ///
@@ -102,6 +103,24 @@ impl SharedMemory {
     /// assert_eq!(err.kind(), &multiproc::ErrorKind::NotFound);
     /// ```
     pub fn attach(name: &str) -> Result<SharedMemory> {
+        SharedMemory::attach_timeout(name, ATTACH_TIMEOUT)
+    }
+
+    /// [`attach`](Self::attach), giving up with [`ErrorKind::Timeout`] after `timeout` if the creator
+    /// does not answer (it is stopped or wedged). [`attach`](Self::attach) waits 10 s.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// use std::time::Duration;
+    /// let a = multiproc::SharedMemory::new(16)?;
+    /// let b = multiproc::SharedMemory::attach_timeout(a.name(), Duration::from_secs(1))?;
+    /// assert_eq!(b.size(), 16);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn attach_timeout(name: &str, timeout: Duration) -> Result<SharedMemory> {
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
         let not_found = || {
             Error::new(
                 ErrorKind::NotFound,
@@ -110,22 +129,37 @@ impl SharedMemory {
                 ),
             )
         };
-        let conn =
-            sock::connect(&format!("{PREFIX}{name}")).map_err(|e| match e.raw_os_error() {
-                Some(libc::ECONNREFUSED) | Some(libc::ENOENT) => not_found(),
+        let timed_out = || {
+            Error::timeout(
+                &format!("attaching to shared memory {name:?} (is its creator stopped?)"),
+                timeout,
+            )
+        };
+        // One deadline covers both the connect (which waits while the creator's backlog is full) and
+        // the answer: a creator that is stopped or wedged must not hang us.
+        let conn = sock::connect_until(&format!("{PREFIX}{name}"), deadline).map_err(|e| {
+            match (e.kind(), e.raw_os_error()) {
+                (std::io::ErrorKind::TimedOut, _) => timed_out(),
+                (_, Some(libc::ECONNREFUSED) | Some(libc::ENOENT)) => not_found(),
                 _ => Error::io(format!("could not look up shared memory named {name:?}"), e),
-            })?;
-        // The creator's name server answers at once; a creator that is stopped or wedged must not
-        // hang us.
-        let answered = socket::poll_one(conn.as_fd(), libc::POLLIN, ANSWER_TIMEOUT_MS)
+            }
+        })?;
+        // Anyone may bind an abstract name first: take a descriptor only from our own user.
+        let me = sock::my_uid();
+        let owner = sock::peer_uid(conn.as_fd())
             .map_err(|e| Error::io(format!("could not attach to shared memory {name:?}"), e))?;
-        if answered == 0 {
+        if owner != me {
             return Err(Error::new(
-                ErrorKind::Timeout,
+                ErrorKind::Authentication,
                 format!(
-                    "the creator of shared memory {name:?} did not answer within {ANSWER_TIMEOUT_MS} ms (is it stopped?)"
+                    "the name {name:?} is held by user {owner}, not by this user ({me}): refusing its shared memory"
                 ),
             ));
+        }
+        let answered = sock::readable_until(conn.as_fd(), deadline)
+            .map_err(|e| Error::io(format!("could not attach to shared memory {name:?}"), e))?;
+        if !answered {
+            return Err(timed_out());
         }
         let mut buf = [0u8; 8];
         let mut fds: Vec<OwnedFd> = Vec::new();
