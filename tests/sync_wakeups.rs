@@ -179,3 +179,29 @@ fn bounded_semaphore_refuses_over_release() {
     assert_eq!(s.value(), 2);
     assert!(s.release().is_err());
 }
+
+/// True once the process's main thread sleeps in a futex wait (where `Event::wait` puts it).
+fn sleeping_on_futex(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/wchan")).is_ok_and(|w| w.contains("futex"))
+}
+
+/// `set` immediately followed by `clear` still releases a process already waiting (Python: the
+/// waiter's `wait()` returns True).
+#[multiproc::test]
+fn event_set_then_clear_releases_a_sleeping_waiter() {
+    for round in 0..3 {
+        let go = Event::new().unwrap();
+        let arrived = Semaphore::new(0).unwrap();
+        let p = event_waiter::spawn(go.clone(), arrived.clone()).unwrap();
+        wait_arrivals(&arrived, 1);
+        let deadline = Instant::now() + LONG;
+        while !sleeping_on_futex(p.pid()) {
+            assert!(Instant::now() < deadline, "round {round}: the waiter never slept");
+            std::thread::yield_now();
+        }
+        go.set();
+        go.clear();
+        assert!(p.join().unwrap(), "round {round}: the wake-up was lost");
+        assert!(!go.is_set());
+    }
+}
