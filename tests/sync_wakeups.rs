@@ -205,3 +205,24 @@ fn event_set_then_clear_releases_a_sleeping_waiter() {
         assert!(!go.is_set());
     }
 }
+
+/// A break (here `abort()`) racing with the last arrival is never erased by the release: once
+/// aborted, a barrier stays broken, and each waiter either passed or saw it broken.
+#[multiproc::test]
+fn barrier_abort_racing_the_last_arrival_is_not_lost() {
+    for _ in 0..300 {
+        let b = Barrier::new(2).unwrap();
+        let (b1, b2) = (b.clone(), b.clone());
+        let waiter = std::thread::spawn(move || b1.wait_timeout(LONG));
+        let aborter = std::thread::spawn(move || b2.abort());
+        let mine = b.wait_timeout(LONG);
+        aborter.join().unwrap();
+        let theirs = waiter.join().unwrap();
+        assert!(b.is_broken(), "abort() was erased by the release");
+        for r in [mine, theirs] {
+            if let Err(e) = r {
+                assert_eq!(e.kind(), &ErrorKind::BrokenBarrier, "{e}");
+            }
+        }
+    }
+}
