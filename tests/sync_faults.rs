@@ -204,3 +204,33 @@ fn bounded_semaphore_holder_killed() {
     assert_eq!(s.release().unwrap_err().kind(), &ErrorKind::InvalidInput);
     check_died(p);
 }
+
+/// Forgets a held guard of each lock kind, drops the last handle, then keeps taking other locks on
+/// the same thread: glibc's robust list runs through the forgotten mutexes, so their memory must
+/// still be mapped (an unmapped one crashes the process here, or at thread exit).
+#[worker]
+fn forget_guards_then_drop_handles() -> u32 {
+    // Made first, so that no new mapping reuses the addresses freed below.
+    let other = Lock::new().unwrap();
+    let v = multiproc::Value::new(1u32).unwrap();
+    std::mem::forget(v.lock().unwrap());
+    drop(v);
+    let l = Lock::new().unwrap();
+    std::mem::forget(l.acquire().unwrap());
+    drop(l);
+    let r = multiproc::RLock::new().unwrap();
+    std::mem::forget(r.acquire().unwrap());
+    drop(r);
+    let mut n = 0;
+    for _ in 0..3 {
+        drop(other.acquire().unwrap());
+        n += 1;
+    }
+    n
+}
+
+#[multiproc::test]
+fn forgotten_guards_keep_their_mutexes_mapped() {
+    let p = forget_guards_then_drop_handles::spawn().unwrap();
+    assert_eq!(p.join().unwrap(), 3);
+}

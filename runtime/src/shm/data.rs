@@ -28,6 +28,9 @@ unsafe impl State for Header {
         // SAFETY: `this` is exclusively ours (the State contract); the mutex field is in bounds.
         unsafe { RobustMutex::init_kind(&raw mut (*this).lock, MutexKind::ErrorCheck) }
     }
+    fn mutex(&self) -> Option<&RobustMutex> {
+        Some(&self.lock)
+    }
 }
 
 /// `len` elements of `T` in a block after a [`Header`].

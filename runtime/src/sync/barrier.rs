@@ -31,6 +31,9 @@ unsafe impl State for BarrierState {
         // SAFETY: `this` is exclusively ours (the State contract).
         unsafe { RobustMutex::init_kind(&raw mut (*this).mutex, MutexKind::ErrorCheck) }
     }
+    fn mutex(&self) -> Option<&RobustMutex> {
+        Some(&self.mutex)
+    }
 }
 
 /// A barrier for `parties` processes (or threads): [`wait`](Barrier::wait) blocks until that many
