@@ -234,3 +234,29 @@ fn forgotten_guards_keep_their_mutexes_mapped() {
     let p = forget_guards_then_drop_handles::spawn().unwrap();
     assert_eq!(p.join().unwrap(), 3);
 }
+
+/// A dead holder's permits that another process already gave back with `release()` are not
+/// reclaimed on top: a bounded semaphore never has more than its initial value out and free.
+#[multiproc::test]
+fn bounded_semaphore_reclaim_respects_its_maximum() {
+    let (s, held) = (BoundedSemaphore::new(2).unwrap(), Event::new().unwrap());
+    let (_, p) = kill_holder(hold_bounded::spawn(s.clone(), held.clone()).unwrap(), &held);
+    check_died(p);
+    s.release().unwrap(); // someone hands one back for the dead holder
+    let a = s.try_acquire().expect("the released permit");
+    let b = s.try_acquire().expect("one reclaimed permit, up to the maximum");
+    assert!(
+        s.try_acquire().is_none(),
+        "a third permit out of a BoundedSemaphore(2)"
+    );
+    drop((a, b));
+    assert_eq!(s.value(), 2);
+    assert_eq!(s.release().unwrap_err().kind(), &ErrorKind::InvalidInput);
+}
+
+#[multiproc::test]
+fn semaphore_release_at_the_counter_limit_is_an_error() {
+    let s = Semaphore::new(u32::MAX).unwrap();
+    assert_eq!(s.release().unwrap_err().kind(), &ErrorKind::InvalidInput);
+    assert_eq!(s.value(), u32::MAX, "the counter did not wrap");
+}

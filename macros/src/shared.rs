@@ -163,7 +163,8 @@ fn generate(item: &ItemStruct) -> TokenStream {
     let (impl_generics, ty_generics, where_clause) = item.generics.split_for_impl();
     let tearable = item.fields.iter().map(|f| {
         let ty = &f.ty;
-        quote!(|| <#ty as ::multiproc::__private::Shareable>::TEARABLE)
+        // The same call as the field check, at the same span: a non-Shareable field gets one error.
+        quote_spanned!(ty.span()=> || __multiproc_assert_shareable::<#ty>())
     });
     let mut atomic_generics = impl_bounds.clone();
     let atomic_clause = atomic_generics.make_where_clause();
@@ -183,7 +184,9 @@ fn generate(item: &ItemStruct) -> TokenStream {
         #item
 
         const _: () = {
-            fn __multiproc_assert_shareable<T: ::multiproc::__private::Shareable>() {}
+            const fn __multiproc_assert_shareable<T: ::multiproc::__private::Shareable>() -> bool {
+                T::TEARABLE
+            }
 
             #[allow(dead_code)]
             fn __multiproc_check_fields #impl_generics () #where_clause {
