@@ -173,7 +173,10 @@ fn raw_value_plain_flag_is_seen_by_a_spinning_process() {
     });
     let p = wait_for_flag::spawn(ready.clone(), seen.clone()).unwrap();
     ready.set(true);
-    assert!(p.join().unwrap(), "the worker never saw the flag, or misread the struct");
+    assert!(
+        p.join().unwrap(),
+        "the worker never saw the flag, or misread the struct"
+    );
 }
 
 #[multiproc::test]
@@ -315,21 +318,43 @@ fn signal(sig: &str, pid: u32) {
     assert!(ok, "kill {sig} {pid}");
 }
 
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.filter_map(|t| t.ok()).all(|t| {
+        std::fs::read_to_string(t.path().join("stat")).is_ok_and(|stat| {
+            stat.rfind(')')
+                .is_some_and(|i| stat[i + 1..].trim_start().starts_with('T'))
+        })
+    })
+}
+
 /// A stopped creator answers nothing and, once its listen backlog is full, accepts no connection
 /// either: every attach must still give up with Timeout at its deadline, never hang.
 #[multiproc::test]
 fn attach_to_a_stopped_creator_times_out_even_with_a_full_backlog() {
     let name = format!("test-stopped-{}", std::process::id());
-    let (ready, go) = (multiproc::Event::new().unwrap(), multiproc::Event::new().unwrap());
+    let (ready, go) = (
+        multiproc::Event::new().unwrap(),
+        multiproc::Event::new().unwrap(),
+    );
     let p = publish_and_stay::spawn(name.clone(), ready.clone(), go.clone()).unwrap();
     assert!(ready.wait_timeout(Duration::from_secs(10)));
     signal("-STOP", p.pid());
+    // kill(2) returns before the target stops: wait until every thread of it is stopped.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !all_threads_stopped(p.pid()) {
+        assert!(Instant::now() < deadline, "the creator never stopped");
+        std::thread::yield_now();
+    }
     let (tx, rx) = std::sync::mpsc::channel();
     let attacher = std::thread::spawn(move || {
         // More attempts than the backlog (64) holds, so the last ones wait in connect.
         for _ in 0..80 {
             let r = SharedMemory::attach_timeout(&name, Duration::from_millis(20));
-            tx.send(r.map(|_| ()).map_err(|e| e.kind().clone())).unwrap();
+            tx.send(r.map(|_| ()).map_err(|e| e.kind().clone()))
+                .unwrap();
         }
     });
     for i in 0..80 {
@@ -353,7 +378,10 @@ fn attach_to_a_stopped_creator_times_out_even_with_a_full_backlog() {
 #[multiproc::test]
 fn a_descriptor_that_is_not_a_sealed_memfd_is_refused() {
     #[derive(serde::Serialize)]
-    struct Wire(String, #[serde(with = "multiproc::codec::fd")] std::os::fd::OwnedFd);
+    struct Wire(
+        String,
+        #[serde(with = "multiproc::codec::fd")] std::os::fd::OwnedFd,
+    );
     let path = std::env::temp_dir().join(format!("multiproc-unsealed-{}", std::process::id()));
     let file = std::fs::File::options()
         .create(true)

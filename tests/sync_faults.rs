@@ -244,7 +244,9 @@ fn bounded_semaphore_reclaim_respects_its_maximum() {
     check_died(p);
     s.release().unwrap(); // someone hands one back for the dead holder
     let a = s.try_acquire().expect("the released permit");
-    let b = s.try_acquire().expect("one reclaimed permit, up to the maximum");
+    let b = s
+        .try_acquire()
+        .expect("one reclaimed permit, up to the maximum");
     assert!(
         s.try_acquire().is_none(),
         "a third permit out of a BoundedSemaphore(2)"

@@ -29,7 +29,8 @@ pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, cpu_count};
 pub use process::{Process, ProcessBuilder};
 pub use queue::{JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue};
 pub use shm::{
-    Array, ArrayGuard, AtomicShareable, RawArray, RawValue, Shareable, SharedMemory, Value, ValueGuard,
+    Array, ArrayGuard, AtomicShareable, RawArray, RawValue, Shareable, SharedMemory, Value,
+    ValueGuard,
 };
 pub use sync::{
     Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard, RLock,

@@ -5,8 +5,8 @@
 use crate::codec;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys::memfd;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::sys::mutex::RobustMutex;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};

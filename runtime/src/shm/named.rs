@@ -137,13 +137,14 @@ impl SharedMemory {
         };
         // One deadline covers both the connect (which waits while the creator's backlog is full) and
         // the answer: a creator that is stopped or wedged must not hang us.
-        let conn = sock::connect_until(&format!("{PREFIX}{name}"), deadline).map_err(|e| {
-            match (e.kind(), e.raw_os_error()) {
-                (std::io::ErrorKind::TimedOut, _) => timed_out(),
-                (_, Some(libc::ECONNREFUSED) | Some(libc::ENOENT)) => not_found(),
-                _ => Error::io(format!("could not look up shared memory named {name:?}"), e),
-            }
-        })?;
+        let conn =
+            sock::connect_until(&format!("{PREFIX}{name}"), deadline).map_err(|e| {
+                match (e.kind(), e.raw_os_error()) {
+                    (std::io::ErrorKind::TimedOut, _) => timed_out(),
+                    (_, Some(libc::ECONNREFUSED) | Some(libc::ENOENT)) => not_found(),
+                    _ => Error::io(format!("could not look up shared memory named {name:?}"), e),
+                }
+            })?;
         // Anyone may bind an abstract name first: take a descriptor only from our own user.
         let me = sock::my_uid();
         let owner = sock::peer_uid(conn.as_fd())

@@ -67,7 +67,12 @@ fn server() -> Result<&'static Server> {
     std::thread::Builder::new()
         .name("multiproc-shm-names".into())
         .spawn(move || serve(&serving))
-        .map_err(|e| Error::io("could not start the thread that serves shared memory names", e))?;
+        .map_err(|e| {
+            Error::io(
+                "could not start the thread that serves shared memory names",
+                e,
+            )
+        })?;
     Ok(SERVER.get_or_init(|| server))
 }
 

@@ -157,8 +157,7 @@ impl Barrier {
     fn release(&self, word: u32) -> bool {
         let s = self.state();
         let released = word & BROKEN == 0
-            && s
-                .word
+            && s.word
                 .compare_exchange(
                     word,
                     (word + 1) & !BROKEN,

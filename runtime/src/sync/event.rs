@@ -181,6 +181,7 @@ impl std::fmt::Debug for Event {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Event")
             .field("set", &self.is_set())
+            .field("waiters", &self.state().waiters.load(Ordering::SeqCst))
             .finish()
     }
 }

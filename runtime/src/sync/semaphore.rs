@@ -117,7 +117,9 @@ impl<const BOUNDED: bool> Sem<BOUNDED> {
             // process): free ones are capped at the maximum less those still recorded as held.
             // Neither kind wraps.
             let cap = if BOUNDED {
-                s.max.load(Ordering::SeqCst).saturating_sub(s.holders.count())
+                s.max
+                    .load(Ordering::SeqCst)
+                    .saturating_sub(s.holders.count())
             } else {
                 u32::MAX
             };
@@ -204,7 +206,9 @@ impl<const BOUNDED: bool> Sem<BOUNDED> {
                         "BoundedSemaphore released too many times: it already has its initial {max} permits"
                     )
                 } else {
-                    format!("Semaphore released too many times: it already has {max} permits, the most it can count")
+                    format!(
+                        "Semaphore released too many times: it already has {max} permits, the most it can count"
+                    )
                 },
             ));
         }

@@ -161,8 +161,11 @@ impl RobustMutex {
         // the first field of glibc's pthread_mutex_t.
         // SAFETY: the mutex is initialised, aligned, in mapped memory, and its first 4 bytes are the
         // lock word that every locker changes atomically; an atomic load of it is race-free.
-        let word = unsafe { (*self.0.get().cast::<std::sync::atomic::AtomicU32>()).load(std::sync::atomic::Ordering::SeqCst) };
-        let tid = word & libc::FUTEX_TID_MASK as u32;
+        let word = unsafe {
+            (*self.0.get().cast::<std::sync::atomic::AtomicU32>())
+                .load(std::sync::atomic::Ordering::SeqCst)
+        };
+        let tid = word & libc::FUTEX_TID_MASK;
         tid != 0 && std::path::Path::new(&format!("/proc/self/task/{tid}")).exists()
     }
 
