@@ -188,6 +188,13 @@ fn raw_array_reads_and_writes_cross_processes() {
     a.copy_to(&mut buf).unwrap();
     assert!(buf.iter().all(|&x| x == 3));
     assert_eq!(a.get(999).unwrap(), 3);
+    let mut piece = [0u32; 10];
+    a.read_at(990, &mut piece).unwrap();
+    assert_eq!(piece, [3; 10]);
+    assert_eq!(
+        a.read_at(991, &mut piece).unwrap_err().kind(),
+        &ErrorKind::InvalidInput
+    );
     assert_eq!(
         a.copy_to(&mut [0; 3]).unwrap_err().kind(),
         &ErrorKind::InvalidInput

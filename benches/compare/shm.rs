@@ -142,13 +142,17 @@ fn array_sum(opts: &Options) -> Row {
             (ARRAY_LEN * 8) as f64 / t / 1e9
         })
     };
-    // A RawArray of plain data is read with one bulk copy (never borrowed while others may write).
-    let mut buf = vec![0.0f64; ARRAY_LEN];
-    let buf = std::cell::RefCell::new(&mut buf);
+    // A RawArray of plain data is never borrowed while others may write it: it is read in
+    // cache-sized pieces (one bulk copy each) and each piece summed from the cache.
+    const PIECE: usize = 1024;
     let ours = gbs(&|| {
-        let mut b = buf.borrow_mut();
-        arr.copy_to(&mut b).expect("copy");
-        sum(black_box(&b))
+        let mut piece = [0.0f64; PIECE];
+        let mut acc = 0.0;
+        for start in (0..ARRAY_LEN).step_by(PIECE) {
+            arr.read_at(start, &mut piece).expect("read");
+            acc += sum(black_box(&piece));
+        }
+        acc
     });
     let peer = gbs(&|| sum(black_box(&private)));
     Row {
@@ -156,7 +160,7 @@ fn array_sum(opts: &Options) -> Row {
         unit: "GB/s",
         better: Better::Higher,
         ours,
-        peers: vec![("the sum alone over a private Vec", peer)],
+        peers: vec![("the same sum over a private Vec", peer)],
     }
 }
 

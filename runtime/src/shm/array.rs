@@ -408,6 +408,42 @@ impl<T: Shareable> RawArray<T> {
         Ok(())
     }
 
+    /// Copies `dst.len()` elements starting at `start` into `dst` (one bulk copy;
+    /// [`ErrorKind::InvalidInput`] if they run past the end). Reading a large array in cache-sized
+    /// pieces this way processes it at memory speed without a full copy. Python: `a[start:start+n]`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let a = multiproc::RawArray::from_slice(&[1u32, 2, 3, 4, 5])?;
+    /// let (mut buf, mut total) = ([0u32; 2], 0);
+    /// for start in (0..a.len()).step_by(2) {
+    ///     let n = buf.len().min(a.len() - start);
+    ///     a.read_at(start, &mut buf[..n])?;
+    ///     total += buf[..n].iter().sum::<u32>();
+    /// }
+    /// assert_eq!(total, 15);
+    /// assert!(a.read_at(4, &mut buf).is_err());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn read_at(&self, start: usize, dst: &mut [T]) -> Result<()>
+    where
+        T: Copy,
+    {
+        let len = self.data.len();
+        if start.checked_add(dst.len()).is_none_or(|end| end > len) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "elements {start}..{} are out of range for a shared array of {len} elements",
+                    start.saturating_add(dst.len())
+                ),
+            ));
+        }
+        // SAFETY: start + dst.len() <= len (checked); dst is private memory.
+        unsafe { self.data.read_into(start, dst.as_mut_ptr(), dst.len()) };
+        Ok(())
+    }
+
     /// A copy of every element (one bulk copy). Python: `a[:]`.
     ///
     /// ```
