@@ -204,3 +204,61 @@ fn bounded_semaphore_holder_killed() {
     assert_eq!(s.release().unwrap_err().kind(), &ErrorKind::InvalidInput);
     check_died(p);
 }
+
+/// Forgets a held guard of each lock kind, drops the last handle, then keeps taking other locks on
+/// the same thread: glibc's robust list runs through the forgotten mutexes, so their memory must
+/// still be mapped (an unmapped one crashes the process here, or at thread exit).
+#[worker]
+fn forget_guards_then_drop_handles() -> u32 {
+    // Made first, so that no new mapping reuses the addresses freed below.
+    let other = Lock::new().unwrap();
+    let v = multiproc::Value::new(1u32).unwrap();
+    std::mem::forget(v.lock().unwrap());
+    drop(v);
+    let l = Lock::new().unwrap();
+    std::mem::forget(l.acquire().unwrap());
+    drop(l);
+    let r = multiproc::RLock::new().unwrap();
+    std::mem::forget(r.acquire().unwrap());
+    drop(r);
+    let mut n = 0;
+    for _ in 0..3 {
+        drop(other.acquire().unwrap());
+        n += 1;
+    }
+    n
+}
+
+#[multiproc::test]
+fn forgotten_guards_keep_their_mutexes_mapped() {
+    let p = forget_guards_then_drop_handles::spawn().unwrap();
+    assert_eq!(p.join().unwrap(), 3);
+}
+
+/// A dead holder's permits that another process already gave back with `release()` are not
+/// reclaimed on top: a bounded semaphore never has more than its initial value out and free.
+#[multiproc::test]
+fn bounded_semaphore_reclaim_respects_its_maximum() {
+    let (s, held) = (BoundedSemaphore::new(2).unwrap(), Event::new().unwrap());
+    let (_, p) = kill_holder(hold_bounded::spawn(s.clone(), held.clone()).unwrap(), &held);
+    check_died(p);
+    s.release().unwrap(); // someone hands one back for the dead holder
+    let a = s.try_acquire().expect("the released permit");
+    let b = s
+        .try_acquire()
+        .expect("one reclaimed permit, up to the maximum");
+    assert!(
+        s.try_acquire().is_none(),
+        "a third permit out of a BoundedSemaphore(2)"
+    );
+    drop((a, b));
+    assert_eq!(s.value(), 2);
+    assert_eq!(s.release().unwrap_err().kind(), &ErrorKind::InvalidInput);
+}
+
+#[multiproc::test]
+fn semaphore_release_at_the_counter_limit_is_an_error() {
+    let s = Semaphore::new(u32::MAX).unwrap();
+    assert_eq!(s.release().unwrap_err().kind(), &ErrorKind::InvalidInput);
+    assert_eq!(s.value(), u32::MAX, "the counter did not wrap");
+}

@@ -179,3 +179,50 @@ fn bounded_semaphore_refuses_over_release() {
     assert_eq!(s.value(), 2);
     assert!(s.release().is_err());
 }
+
+/// `set` immediately followed by `clear` still releases a process already waiting (Python: the
+/// waiter's `wait()` returns True).
+#[multiproc::test]
+fn event_set_then_clear_releases_a_sleeping_waiter() {
+    for round in 0..3 {
+        let go = Event::new().unwrap();
+        let arrived = Semaphore::new(0).unwrap();
+        let p = event_waiter::spawn(go.clone(), arrived.clone()).unwrap();
+        wait_arrivals(&arrived, 1);
+        // The Debug form counts the waiters: one has read the event's state and is (about to be)
+        // asleep on it.
+        let deadline = Instant::now() + LONG;
+        while !format!("{go:?}").contains("waiters: 1") {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: the waiter never waited"
+            );
+            std::thread::yield_now();
+        }
+        go.set();
+        go.clear();
+        assert!(p.join().unwrap(), "round {round}: the wake-up was lost");
+        assert!(!go.is_set());
+    }
+}
+
+/// A break (here `abort()`) racing with the last arrival is never erased by the release: once
+/// aborted, a barrier stays broken, and each waiter either passed or saw it broken.
+#[multiproc::test]
+fn barrier_abort_racing_the_last_arrival_is_not_lost() {
+    for _ in 0..300 {
+        let b = Barrier::new(2).unwrap();
+        let (b1, b2) = (b.clone(), b.clone());
+        let waiter = std::thread::spawn(move || b1.wait_timeout(LONG));
+        let aborter = std::thread::spawn(move || b2.abort());
+        let mine = b.wait_timeout(LONG);
+        aborter.join().unwrap();
+        let theirs = waiter.join().unwrap();
+        assert!(b.is_broken(), "abort() was erased by the release");
+        for r in [mine, theirs] {
+            if let Err(e) = r {
+                assert_eq!(e.kind(), &ErrorKind::BrokenBarrier, "{e}");
+            }
+        }
+    }
+}

@@ -134,22 +134,33 @@ fn sum(xs: &[f64]) -> f64 {
 fn array_sum(opts: &Options) -> Row {
     let arr = RawArray::from_slice(&vec![1.0f64; ARRAY_LEN]).expect("array");
     let private = vec![1.0f64; ARRAY_LEN];
-    let gbs = |xs: &[f64]| {
+    let gbs = |read: &dyn Fn() -> f64| {
         median(opts.trials, || {
             let mut s = 0.0;
-            let t = secs(|| s = sum(black_box(xs)));
+            let t = secs(|| s = read());
             assert_eq!(s, ARRAY_LEN as f64);
             (ARRAY_LEN * 8) as f64 / t / 1e9
         })
     };
-    let ours = gbs(&arr);
-    let peer = gbs(&private);
+    // A RawArray of plain data is never borrowed while others may write it: it is read in
+    // cache-sized pieces (one bulk copy each) and each piece summed from the cache.
+    const PIECE: usize = 1024;
+    let ours = gbs(&|| {
+        let mut piece = [0.0f64; PIECE];
+        let mut acc = 0.0;
+        for start in (0..ARRAY_LEN).step_by(PIECE) {
+            arr.read_at(start, &mut piece).expect("read");
+            acc += sum(black_box(&piece));
+        }
+        acc
+    });
+    let peer = gbs(&|| sum(black_box(&private)));
     Row {
         workload: "array_sum",
         unit: "GB/s",
         better: Better::Higher,
         ours,
-        peers: vec![("same sum over a private Vec", peer)],
+        peers: vec![("the same sum over a private Vec", peer)],
     }
 }
 

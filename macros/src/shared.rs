@@ -58,9 +58,24 @@ impl<'ast> Visit<'ast> for Unshareable {
     }
 }
 
+/// True if a `#[cfg_attr(..)]` would apply a `repr` (at any depth).
+fn names_repr(attr: &syn::Attribute) -> bool {
+    fn walk(tokens: proc_macro2::TokenStream) -> bool {
+        tokens.into_iter().any(|t| match t {
+            proc_macro2::TokenTree::Ident(i) => i == "repr",
+            proc_macro2::TokenTree::Group(g) => walk(g.stream()),
+            _ => false,
+        })
+    }
+    match &attr.meta {
+        syn::Meta::List(list) => walk(list.tokens.clone()),
+        _ => false,
+    }
+}
+
 fn validate(item: &ItemStruct, errors: &mut Errors) {
     for attr in &item.attrs {
-        if attr.path().is_ident("repr") {
+        if attr.path().is_ident("repr") || (attr.path().is_ident("cfg_attr") && names_repr(attr)) {
             errors.push(
                 attr.span(),
                 "#[multiproc::shared] sets #[repr(C)] itself: remove this #[repr(..)]",
@@ -146,6 +161,20 @@ fn generate(item: &ItemStruct) -> TokenStream {
     }
     let (_, _, impl_where) = impl_bounds.split_for_impl();
     let (impl_generics, ty_generics, where_clause) = item.generics.split_for_impl();
+    let tearable = item.fields.iter().map(|f| {
+        let ty = &f.ty;
+        // The same call as the field check, at the same span: a non-Shareable field gets one error.
+        quote_spanned!(ty.span()=> || __multiproc_assert_shareable::<#ty>())
+    });
+    let mut atomic_generics = impl_bounds.clone();
+    let atomic_clause = atomic_generics.make_where_clause();
+    for f in &item.fields {
+        let ty = &f.ty;
+        atomic_clause.predicates.push(syn::parse_quote!(
+            for<'__multiproc> #ty: ::multiproc::__private::AtomicShareable
+        ));
+    }
+    let (_, _, atomic_where) = atomic_generics.split_for_impl();
     let checks = item.fields.iter().map(|f| {
         let ty = &f.ty;
         quote_spanned! {ty.span()=> __multiproc_assert_shareable::<#ty>(); }
@@ -155,7 +184,9 @@ fn generate(item: &ItemStruct) -> TokenStream {
         #item
 
         const _: () = {
-            fn __multiproc_assert_shareable<T: ::multiproc::__private::Shareable>() {}
+            const fn __multiproc_assert_shareable<T: ::multiproc::__private::Shareable>() -> bool {
+                T::TEARABLE
+            }
 
             #[allow(dead_code)]
             fn __multiproc_check_fields #impl_generics () #where_clause {
@@ -164,7 +195,13 @@ fn generate(item: &ItemStruct) -> TokenStream {
 
             // SAFETY: #[repr(C)], and every field is Shareable (checked above for every instantiation
             // the struct's bounds allow), so the struct holds no pointers and is valid when all-zero.
-            unsafe impl #impl_generics ::multiproc::__private::Shareable for #ident #ty_generics #impl_where {}
+            unsafe impl #impl_generics ::multiproc::__private::Shareable for #ident #ty_generics #impl_where {
+                const TEARABLE: bool = false #(#tearable)*;
+            }
+
+            // SAFETY: applies only when every field is made only of atomics (the higher-ranked bounds
+            // keep it from being an error when some field is not).
+            unsafe impl #impl_generics ::multiproc::__private::AtomicShareable for #ident #ty_generics #atomic_where {}
         };
     }
 }

@@ -29,7 +29,10 @@ pub use multiproc_macros::{main, managed, shared, test, worker};
 pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, cpu_count};
 pub use process::{Process, ProcessBuilder, StartMethod, get_start_method, set_start_method};
 pub use queue::{JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue};
-pub use shm::{Array, ArrayGuard, RawArray, RawValue, Shareable, SharedMemory, Value, ValueGuard};
+pub use shm::{
+    Array, ArrayGuard, AtomicShareable, RawArray, RawValue, Shareable, SharedMemory, Value,
+    ValueGuard,
+};
 pub use sync::{
     Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard, RLock,
     RLockGuard, Semaphore, SemaphoreGuard,
@@ -44,7 +47,7 @@ pub mod __private {
     pub use crate::manager::__private as managed;
     pub use crate::manager::{Dispatch, ManagedEntry, ProxyCore};
     pub use crate::registry::{Invoke, WorkerEntry, invoke};
-    pub use crate::shm::Shareable;
+    pub use crate::shm::{AtomicShareable, Shareable};
     use crate::{Process, Result, WorkerFn};
     pub use inventory;
     pub use serde;

@@ -2,7 +2,7 @@
 //! same without the lock). Python: `multiprocessing.Array` and `sharedctypes.RawArray`.
 
 use super::data::Data;
-use super::shareable::Shareable;
+use super::shareable::{AtomicShareable, Shareable};
 use super::value::handle_impls;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sync::held::{self, Held, Wait};
@@ -262,14 +262,16 @@ impl<T: Shareable + std::fmt::Debug> std::fmt::Debug for ArrayGuard<'_, T> {
     }
 }
 
-/// A fixed-length `[T]` in shared memory without a lock: it derefs to `[T]` for reading at full speed;
-/// writes from several processes race as in Python, so write with [`set`](RawArray::set), atomics
-/// inside `T`, or use an [`Array`]. Python: `RawArray('d', n)`.
+/// A fixed-length `[T]` in shared memory without a lock: reads and writes from several processes race,
+/// as in Python. Plain data is copied in and out ([`get`](RawArray::get), [`set`](RawArray::set), and
+/// in bulk at memory speed with [`copy_to`](RawArray::copy_to) / [`to_vec`](RawArray::to_vec)), never
+/// borrowed while another process may write it; an array of atomics ([`AtomicShareable`]) derefs to
+/// `[T]`. Python: `RawArray('d', n)`.
 ///
 /// ```
 /// # extern crate multiproc_runtime as multiproc;
 /// let a = multiproc::RawArray::from_slice(&[1.0f64; 8])?;
-/// let total: f64 = a.iter().sum();              // a plain slice: no copy, no lock
+/// let total: f64 = a.to_vec().iter().sum();   // a[:], one bulk copy
 /// assert_eq!(total, 8.0);
 /// # Ok::<(), multiproc::Error>(())
 /// ```
@@ -295,7 +297,7 @@ impl<T: Shareable> RawArray<T> {
     ///
     /// ```
     /// # extern crate multiproc_runtime as multiproc;
-    /// assert_eq!(&*multiproc::RawArray::from_slice(&[1u8, 2])?, &[1, 2]);
+    /// assert_eq!(multiproc::RawArray::from_slice(&[1u8, 2])?.to_vec(), [1, 2]);
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn from_slice(values: &[T]) -> Result<RawArray<T>>
@@ -307,13 +309,61 @@ impl<T: Shareable> RawArray<T> {
         Ok(RawArray { data })
     }
 
-    /// Sets element `index` (a volatile write; other processes may read it half-done).
+    /// Number of elements. Python: `len(a)`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// assert_eq!(multiproc::RawArray::<f32>::new(5)?.len(), 5);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// True for an array of no elements.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// assert!(multiproc::RawArray::<u8>::new(0)?.is_empty());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.data.len() == 0
+    }
+
+    /// Element `index`, read afresh from shared memory (it may see another process's write
+    /// half-done). Python: `a[i]`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let a = multiproc::RawArray::from_slice(&[7, 8])?;
+    /// assert_eq!(a.get(1)?, 8);
+    /// assert!(a.get(2).is_err());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn get(&self, index: usize) -> Result<T>
+    where
+        T: Copy,
+    {
+        if index >= self.data.len() {
+            return Err(out_of_range(index, self.data.len()));
+        }
+        let mut out = std::mem::MaybeUninit::<T>::uninit();
+        // SAFETY: index is in bounds and `out` is private; every write to the block is a whole valid
+        // T, and a type that could tear is copied under the block's lock (see Data::read_into).
+        unsafe {
+            self.data.read_into(index, out.as_mut_ptr(), 1);
+            Ok(out.assume_init())
+        }
+    }
+
+    /// Sets element `index` (one copy; other processes may read it half-done). Python: `a[i] = x`.
     ///
     /// ```
     /// # extern crate multiproc_runtime as multiproc;
     /// let a = multiproc::RawArray::<u32>::new(2)?;
     /// a.set(0, 5)?;
-    /// assert_eq!(a[0], 5);
+    /// assert_eq!(a.get(0)?, 5);
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn set(&self, index: usize, value: T) -> Result<()>
@@ -323,17 +373,118 @@ impl<T: Shareable> RawArray<T> {
         if index >= self.data.len() {
             return Err(out_of_range(index, self.data.len()));
         }
-        // SAFETY: index is in bounds; volatile because other processes read it.
-        unsafe { self.data.ptr().add(index).write_volatile(value) };
+        // SAFETY: index is in bounds; `value` is a valid private T.
+        unsafe { self.data.write_from(index, &value, 1) };
         Ok(())
+    }
+
+    /// Copies every element into `dst`, which must have [`len`](Self::len) elements, in one bulk copy
+    /// at memory speed ([`ErrorKind::InvalidInput`] otherwise). Python: `a[:]` into a buffer.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let a = multiproc::RawArray::from_slice(&[1.0, 2.0])?;
+    /// let mut buf = [0.0; 2];
+    /// a.copy_to(&mut buf)?;
+    /// assert_eq!(buf, [1.0, 2.0]);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn copy_to(&self, dst: &mut [T]) -> Result<()>
+    where
+        T: Copy,
+    {
+        if dst.len() != self.data.len() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "copy_to needs a buffer of {} elements, the shared array's length, not {}",
+                    self.data.len(),
+                    dst.len()
+                ),
+            ));
+        }
+        // SAFETY: both ranges hold len elements; dst is private memory.
+        unsafe { self.data.read_into(0, dst.as_mut_ptr(), dst.len()) };
+        Ok(())
+    }
+
+    /// Copies `dst.len()` elements starting at `start` into `dst` (one bulk copy;
+    /// [`ErrorKind::InvalidInput`] if they run past the end). Reading a large array in cache-sized
+    /// pieces this way processes it at memory speed without a full copy. Python: `a[start:start+n]`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let a = multiproc::RawArray::from_slice(&[1u32, 2, 3, 4, 5])?;
+    /// let (mut buf, mut total) = ([0u32; 2], 0);
+    /// for start in (0..a.len()).step_by(2) {
+    ///     let n = buf.len().min(a.len() - start);
+    ///     a.read_at(start, &mut buf[..n])?;
+    ///     total += buf[..n].iter().sum::<u32>();
+    /// }
+    /// assert_eq!(total, 15);
+    /// assert!(a.read_at(4, &mut buf).is_err());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn read_at(&self, start: usize, dst: &mut [T]) -> Result<()>
+    where
+        T: Copy,
+    {
+        let len = self.data.len();
+        if start.checked_add(dst.len()).is_none_or(|end| end > len) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "elements {start}..{} are out of range for a shared array of {len} elements",
+                    start.saturating_add(dst.len())
+                ),
+            ));
+        }
+        // SAFETY: start + dst.len() <= len (checked); dst is private memory.
+        unsafe { self.data.read_into(start, dst.as_mut_ptr(), dst.len()) };
+        Ok(())
+    }
+
+    /// A copy of every element (one bulk copy). Python: `a[:]`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// assert_eq!(multiproc::RawArray::from_slice(&[3u16, 4])?.to_vec(), [3, 4]);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn to_vec(&self) -> Vec<T>
+    where
+        T: Copy,
+    {
+        let len = self.data.len();
+        let mut out = Vec::<T>::with_capacity(len);
+        // SAFETY: the Vec has room for len elements; every byte is written by the copy (valid Ts, as
+        // in get) before set_len.
+        unsafe {
+            self.data.read_into(0, out.as_mut_ptr(), len);
+            out.set_len(len);
+        }
+        out
+    }
+
+    /// The first element's address in this process's mapping, for your own synchronised access
+    /// (other processes read and write it concurrently).
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// assert!(!multiproc::RawArray::<u8>::new(4)?.as_ptr().is_null());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn as_ptr(&self) -> *mut T {
+        self.data.ptr()
     }
 }
 
-impl<T: Shareable> Deref for RawArray<T> {
+/// An array of atomics is borrowed as a slice: every access to it is atomic.
+impl<T: AtomicShareable> Deref for RawArray<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {
         // SAFETY: `len` initialised (zero-valid) elements live in the block for as long as the handle;
-        // shared access from other processes is what RawArray is for.
+        // they are made only of atomics, so no process writes them non-atomically meanwhile.
         unsafe { std::slice::from_raw_parts(self.data.ptr(), self.data.len()) }
     }
 }

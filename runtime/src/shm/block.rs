@@ -5,8 +5,10 @@
 use crate::codec;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys::memfd;
+use crate::sys::mutex::RobustMutex;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
@@ -26,8 +28,16 @@ impl Block {
 
     /// Maps the block behind a received descriptor.
     pub(crate) fn from_fd(fd: OwnedFd) -> Result<Block> {
-        let map = memfd::map(fd.as_fd())
-            .map_err(|e| Error::io("could not map a shared-memory block", e))?;
+        let map = memfd::map(fd.as_fd()).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                Error::new(
+                    ErrorKind::InvalidHandle,
+                    format!("received shared memory was refused: {e}"),
+                )
+            } else {
+                Error::io("could not map a shared-memory block", e)
+            }
+        })?;
         Ok(Block { fd, map })
     }
 
@@ -47,10 +57,14 @@ impl Block {
 /// A block whose first bytes hold one `S` (a `#[repr(C)]` state of atomics and robust mutexes, valid
 /// when zero-filled and then initialised in place), shared by every clone and by every process that
 /// received it. Starts with a magic number so that a descriptor of another kind is refused.
+///
+/// The mapping is never unmapped while a thread of this process holds the state's robust mutex (a
+/// guard kept with `mem::forget`): glibc links held robust mutexes into a per-thread list through their
+/// own memory, so the last handle's drop then leaks the mapping instead.
 pub(crate) struct Mapped<S: State> {
-    block: Arc<Block>,
+    block: ManuallyDrop<Arc<Block>>,
     /// The start of the block, as an `S` (kept here so that reaching it is one load).
-    state: *const S,
+    state: *mut S,
     _state: PhantomData<S>,
 }
 
@@ -74,6 +88,11 @@ pub(crate) unsafe trait State: Sync + Send + 'static {
     /// # Safety
     /// `this` points to a zero-filled, exclusively owned `Self`.
     unsafe fn init(this: *mut Self) -> std::io::Result<()>;
+
+    /// The robust mutex in the state, if any (see [`Mapped`]'s `Drop`).
+    fn mutex(&self) -> Option<&RobustMutex> {
+        None
+    }
 }
 
 impl<S: State> Mapped<S> {
@@ -90,9 +109,9 @@ impl<S: State> Mapped<S> {
     }
 
     fn wrap(block: Block) -> Mapped<S> {
-        let state = block.ptr().cast::<S>().cast_const();
+        let state = block.ptr().cast::<S>();
         Mapped {
-            block: Arc::new(block),
+            block: ManuallyDrop::new(Arc::new(block)),
             state,
             _state: PhantomData,
         }
@@ -121,6 +140,12 @@ impl<S: State> Mapped<S> {
         unsafe { &*self.state }
     }
 
+    /// The state as a raw pointer derived from the mapping (for writes made before the block is
+    /// shared, which must not go through the `&S` of [`state`](Self::state)).
+    pub(crate) fn state_ptr(&self) -> *mut S {
+        self.state
+    }
+
     /// The bytes after the state.
     pub(crate) fn extra(&self) -> (*mut u8, usize) {
         let head = std::mem::size_of::<S>();
@@ -140,9 +165,24 @@ impl<S: State> Mapped<S> {
 impl<S: State> Clone for Mapped<S> {
     fn clone(&self) -> Self {
         Mapped {
-            block: Arc::clone(&self.block),
+            block: ManuallyDrop::new(Arc::clone(&self.block)),
             state: self.state,
             _state: PhantomData,
+        }
+    }
+}
+
+impl<S: State> Drop for Mapped<S> {
+    fn drop(&mut self) {
+        // SAFETY: taken once, here, and never used again.
+        let block = unsafe { ManuallyDrop::take(&mut self.block) };
+        if let Some(last) = Arc::into_inner(block) {
+            // SAFETY: the block still holds the initialised S (we own the last reference in this
+            // process).
+            let state = unsafe { &*last.ptr().cast::<S>() };
+            if state.mutex().is_some_and(|m| m.held_in_this_process()) {
+                std::mem::forget(last);
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use super::block::{Mapped, State};
 use super::shareable::Shareable;
+use super::volatile;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys::mutex::{MutexKind, RobustMutex};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -13,17 +14,22 @@ pub(crate) struct Header {
     magic: u32,
     elem_align: u32,
     elem_size: u64,
+    /// [`fingerprint`] of the element type.
+    elem_type: u64,
     len: u64,
     pub(crate) lock: RobustMutex,
 }
 
 // SAFETY: repr(C), magic first, zero-valid, no pointers (a pthread mutex is plain data).
 unsafe impl State for Header {
-    const MAGIC: u32 = 0x6d70_7631; // "mpv1"
+    const MAGIC: u32 = 0x6d70_7632; // "mpv2"
     const WHAT: &'static str = "shared value or array";
     unsafe fn init(this: *mut Self) -> std::io::Result<()> {
         // SAFETY: `this` is exclusively ours (the State contract); the mutex field is in bounds.
         unsafe { RobustMutex::init_kind(&raw mut (*this).lock, MutexKind::ErrorCheck) }
+    }
+    fn mutex(&self) -> Option<&RobustMutex> {
+        Some(&self.lock)
     }
 }
 
@@ -39,6 +45,20 @@ pub(crate) struct Data<T> {
 unsafe impl<T: Shareable> Send for Data<T> {}
 // SAFETY: as above.
 unsafe impl<T: Shareable> Sync for Data<T> {}
+
+/// A fixed-key hash (FNV-1a) of the element type's name, size and alignment. Every process runs the
+/// same executable, so the same type gives the same fingerprint everywhere, and a handle received as
+/// another element type (`u8` as `bool`, `u32` as `char`, `u64` as a padded struct) is refused.
+fn fingerprint<T>() -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let name = std::any::type_name::<T>().as_bytes();
+    let size = (std::mem::size_of::<T>() as u64).to_le_bytes();
+    let align = (std::mem::align_of::<T>() as u64).to_le_bytes();
+    for &b in name.iter().chain(&size).chain(&align) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
 
 fn offset<T>() -> usize {
     std::mem::size_of::<Header>().next_multiple_of(std::mem::align_of::<T>())
@@ -63,12 +83,14 @@ impl<T: Shareable> Data<T> {
             ));
         }
         let mapped = Mapped::<Header>::create(bytes)?;
-        let head = mapped.state() as *const Header as *mut Header;
-        // SAFETY: the block is ours alone until this handle is cloned or sent; these plain fields are
-        // written once, here, before anyone else reads them.
+        let head = mapped.state_ptr();
+        // SAFETY: `head` comes from the mapping itself (not from a shared reference); the block is ours
+        // alone until this handle is cloned or sent, and these plain fields are written once, here,
+        // before anyone else reads them.
         unsafe {
             (*head).elem_align = std::mem::align_of::<T>() as u32;
             (*head).elem_size = std::mem::size_of::<T>() as u64;
+            (*head).elem_type = fingerprint::<T>();
             (*head).len = len as u64;
         }
         Data::from_mapped(mapped)
@@ -85,6 +107,7 @@ impl<T: Shareable> Data<T> {
             .is_some_and(|need| need <= extra_len);
         if head.elem_size != std::mem::size_of::<T>() as u64
             || head.elem_align != std::mem::align_of::<T>() as u32
+            || head.elem_type != fingerprint::<T>()
             || !fits
         {
             return Err(Error::new(
@@ -113,12 +136,63 @@ impl<T: Shareable> Data<T> {
         self.len
     }
 
+    /// Copies `n` elements starting at `index` into `dst`, as one copy that other processes may race
+    /// with (never torn for a [`Shareable::TEARABLE`] type: it is copied under the block's lock).
+    ///
+    /// # Safety
+    /// `index + n <= self.len()`, and `dst` is writable for `n` elements and not in the block.
+    pub(crate) unsafe fn read_into(&self, index: usize, dst: *mut T, n: usize) {
+        let _held = self.tear_guard();
+        // SAFETY: the caller guarantees both ranges; `volatile::copy` tolerates concurrent writers.
+        unsafe {
+            volatile::copy(
+                self.ptr.add(index).cast::<u8>(),
+                dst.cast::<u8>(),
+                n * std::mem::size_of::<T>(),
+            )
+        }
+    }
+
+    /// Copies `n` elements from `src` into the block at `index` (see [`read_into`](Self::read_into)).
+    ///
+    /// # Safety
+    /// `index + n <= self.len()`, and `src` holds `n` valid elements and is not in the block.
+    pub(crate) unsafe fn write_from(&self, index: usize, src: *const T, n: usize) {
+        let _held = self.tear_guard();
+        // SAFETY: as in read_into.
+        unsafe {
+            volatile::copy(
+                src.cast::<u8>(),
+                self.ptr.add(index).cast::<u8>(),
+                n * std::mem::size_of::<T>(),
+            )
+        }
+    }
+
+    /// Holds the block's lock during an unlocked-API copy of a type that could tear.
+    fn tear_guard(&self) -> Option<TearGuard<'_>> {
+        if !T::TEARABLE {
+            return None;
+        }
+        let lock = self.lock();
+        lock.lock().ok().map(|_| TearGuard(lock))
+    }
+
     pub(crate) fn lock(&self) -> &RobustMutex {
         &self.mapped.state().lock
     }
 
     pub(crate) fn same(&self, other: &Data<T>) -> bool {
         self.mapped.same(&other.mapped)
+    }
+}
+
+/// Unlocks the block's lock taken by [`Data::tear_guard`].
+struct TearGuard<'a>(&'a RobustMutex);
+
+impl Drop for TearGuard<'_> {
+    fn drop(&mut self) {
+        self.0.unlock();
     }
 }
 

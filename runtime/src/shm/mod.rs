@@ -11,8 +11,9 @@ mod publish;
 pub(crate) mod ring;
 mod shareable;
 mod value;
+mod volatile;
 
 pub use array::{Array, ArrayGuard, RawArray};
 pub use named::SharedMemory;
-pub use shareable::Shareable;
+pub use shareable::{AtomicShareable, Shareable};
 pub use value::{RawValue, Value, ValueGuard};

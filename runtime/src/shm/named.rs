@@ -9,6 +9,7 @@
 
 use super::block::Block;
 use super::publish::{self, PREFIX, Published};
+use super::volatile;
 use crate::codec;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys::{abstract_socket as sock, socket};
@@ -16,9 +17,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// How long [`SharedMemory::attach`] waits for the creator's answer.
-const ANSWER_TIMEOUT_MS: i32 = 10_000;
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A block of `size` bytes of shared memory, found by other processes by its name.
 ///
@@ -101,6 +103,24 @@ impl SharedMemory {
     /// assert_eq!(err.kind(), &multiproc::ErrorKind::NotFound);
     /// ```
     pub fn attach(name: &str) -> Result<SharedMemory> {
+        SharedMemory::attach_timeout(name, ATTACH_TIMEOUT)
+    }
+
+    /// [`attach`](Self::attach), giving up with [`ErrorKind::Timeout`] after `timeout` if the creator
+    /// does not answer (it is stopped or wedged). [`attach`](Self::attach) waits 10 s.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// use std::time::Duration;
+    /// let a = multiproc::SharedMemory::new(16)?;
+    /// let b = multiproc::SharedMemory::attach_timeout(a.name(), Duration::from_secs(1))?;
+    /// assert_eq!(b.size(), 16);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn attach_timeout(name: &str, timeout: Duration) -> Result<SharedMemory> {
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
         let not_found = || {
             Error::new(
                 ErrorKind::NotFound,
@@ -109,22 +129,38 @@ impl SharedMemory {
                 ),
             )
         };
+        let timed_out = || {
+            Error::timeout(
+                &format!("attaching to shared memory {name:?} (is its creator stopped?)"),
+                timeout,
+            )
+        };
+        // One deadline covers both the connect (which waits while the creator's backlog is full) and
+        // the answer: a creator that is stopped or wedged must not hang us.
         let conn =
-            sock::connect(&format!("{PREFIX}{name}")).map_err(|e| match e.raw_os_error() {
-                Some(libc::ECONNREFUSED) | Some(libc::ENOENT) => not_found(),
-                _ => Error::io(format!("could not look up shared memory named {name:?}"), e),
+            sock::connect_until(&format!("{PREFIX}{name}"), deadline).map_err(|e| {
+                match (e.kind(), e.raw_os_error()) {
+                    (std::io::ErrorKind::TimedOut, _) => timed_out(),
+                    (_, Some(libc::ECONNREFUSED) | Some(libc::ENOENT)) => not_found(),
+                    _ => Error::io(format!("could not look up shared memory named {name:?}"), e),
+                }
             })?;
-        // The creator's name server answers at once; a creator that is stopped or wedged must not
-        // hang us.
-        let answered = socket::poll_one(conn.as_fd(), libc::POLLIN, ANSWER_TIMEOUT_MS)
+        // Anyone may bind an abstract name first: take a descriptor only from our own user.
+        let me = sock::my_uid();
+        let owner = sock::peer_uid(conn.as_fd())
             .map_err(|e| Error::io(format!("could not attach to shared memory {name:?}"), e))?;
-        if answered == 0 {
+        if owner != me {
             return Err(Error::new(
-                ErrorKind::Timeout,
+                ErrorKind::Authentication,
                 format!(
-                    "the creator of shared memory {name:?} did not answer within {ANSWER_TIMEOUT_MS} ms (is it stopped?)"
+                    "the name {name:?} is held by user {owner}, not by this user ({me}): refusing its shared memory"
                 ),
             ));
+        }
+        let answered = sock::readable_until(conn.as_fd(), deadline)
+            .map_err(|e| Error::io(format!("could not attach to shared memory {name:?}"), e))?;
+        if !answered {
+            return Err(timed_out());
         }
         let mut buf = [0u8; 8];
         let mut fds: Vec<OwnedFd> = Vec::new();
@@ -250,7 +286,9 @@ impl SharedMemory {
         Ok(())
     }
 
-    /// Copies `buf.len()` bytes at `offset` into `buf`. Python: `bytes(shm.buf[offset:offset+n])`.
+    /// Copies `buf.len()` bytes at `offset` into `buf`, in one copy that other threads and processes
+    /// may race with (it then sees some of their bytes; synchronise with a lock to see whole
+    /// updates). Python: `bytes(shm.buf[offset:offset+n])`.
     ///
     /// ```
     /// # extern crate multiproc_runtime as multiproc;
@@ -262,15 +300,14 @@ impl SharedMemory {
     /// ```
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         self.range(offset, buf.len())?;
-        // SAFETY: the range is inside the mapping (checked); a byte copy of memory other processes may
-        // write concurrently is what shared memory offers (no reference to it is formed).
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.block.ptr().add(offset), buf.as_mut_ptr(), buf.len())
-        };
+        // SAFETY: the range is inside the mapping (checked) and `buf` is private; `volatile::copy` is
+        // the copy that tolerates other threads and processes writing the block meanwhile.
+        unsafe { volatile::copy(self.block.ptr().add(offset), buf.as_mut_ptr(), buf.len()) };
         Ok(())
     }
 
-    /// Copies `bytes` into the block at `offset`. Python: `shm.buf[offset:offset+n] = bytes`.
+    /// Copies `bytes` into the block at `offset` (one copy that other threads and processes may race
+    /// with, as for [`read_at`](Self::read_at)). Python: `shm.buf[offset:offset+n] = bytes`.
     ///
     /// ```
     /// # extern crate multiproc_runtime as multiproc;
@@ -282,9 +319,7 @@ impl SharedMemory {
     pub fn write_at(&self, offset: usize, bytes: &[u8]) -> Result<()> {
         self.range(offset, bytes.len())?;
         // SAFETY: as in read_at.
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.block.ptr().add(offset), bytes.len())
-        };
+        unsafe { volatile::copy(bytes.as_ptr(), self.block.ptr().add(offset), bytes.len()) };
         Ok(())
     }
 }

@@ -25,7 +25,7 @@ fn entries(server: &Server) -> MutexGuard<'_, HashMap<i32, (OwnedFd, Arc<Block>)
     server.entries.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn serve(server: &'static Server) {
+fn serve(server: &Server) {
     let me = sock::my_uid();
     let mut ready = Vec::new();
     while server.epoll.wait(&mut ready).is_ok() {
@@ -46,28 +46,34 @@ fn serve(server: &'static Server) {
 }
 
 /// The process's name server, started on first use (one epoll descriptor and one thread, for the
-/// life of the process).
+/// life of the process). A failed start is not remembered: the next call tries again.
 fn server() -> Result<&'static Server> {
-    static SERVER: OnceLock<std::result::Result<&'static Server, String>> = OnceLock::new();
-    let started = SERVER.get_or_init(|| {
-        let epoll = Epoll::new()
-            .map_err(|e| format!("could not create the epoll for shared memory names: {e}"))?;
-        let server: &'static Server = Box::leak(Box::new(Server {
-            epoll,
-            entries: Mutex::new(HashMap::new()),
-        }));
-        std::thread::Builder::new()
-            .name("multiproc-shm-names".into())
-            .spawn(move || serve(server))
-            .map_err(|e| {
-                format!("could not start the thread that serves shared memory names: {e}")
-            })?;
-        Ok(server)
+    static SERVER: OnceLock<Arc<Server>> = OnceLock::new();
+    static STARTING: Mutex<()> = Mutex::new(());
+    if let Some(server) = SERVER.get() {
+        return Ok(server);
+    }
+    let _one_at_a_time = STARTING.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(server) = SERVER.get() {
+        return Ok(server);
+    }
+    let epoll = Epoll::new()
+        .map_err(|e| Error::io("could not create the epoll for shared memory names", e))?;
+    let server = Arc::new(Server {
+        epoll,
+        entries: Mutex::new(HashMap::new()),
     });
-    started
-        .as_ref()
-        .map(|s| *s)
-        .map_err(|e| Error::new(ErrorKind::Io, e.clone()))
+    let serving = Arc::clone(&server);
+    std::thread::Builder::new()
+        .name("multiproc-shm-names".into())
+        .spawn(move || serve(&serving))
+        .map_err(|e| {
+            Error::io(
+                "could not start the thread that serves shared memory names",
+                e,
+            )
+        })?;
+    Ok(SERVER.get_or_init(|| server))
 }
 
 /// A name under which a block is published; withdrawn when dropped.
@@ -102,6 +108,7 @@ pub(crate) fn publish(name: &str, block: Arc<Block>) -> Result<Published> {
 
 impl Drop for Published {
     fn drop(&mut self) {
+        // A published name means the server runs: this only looks it up.
         if let Ok(server) = server() {
             let mut map = entries(server);
             if let Some((listener, _)) = map.remove(&self.fd) {

@@ -36,13 +36,23 @@ use std::sync::atomic::{
     label = "not `Shareable`",
     note = "shared memory holds plain data: integers, floats, bool, char, atomics, fixed arrays of them and #[multiproc::shared] structs; pointers, references, String, Vec and Box point into one process's memory"
 )]
-pub unsafe trait Shareable: Sized + Send + Sync + 'static {}
+pub unsafe trait Shareable: Sized + Send + Sync + 'static {
+    /// True when some mix of the bytes of two valid values may be invalid (a `char` half-written):
+    /// unlocked copies of such a type are then made under the block's lock, so none is ever torn.
+    #[doc(hidden)]
+    const TEARABLE: bool = false;
+}
 
 macro_rules! shareable {
     ($($t:ty),* $(,)?) => {
         // SAFETY: primitives and atomics hold no pointers and are valid when zero.
         $(unsafe impl Shareable for $t {})*
     };
+}
+
+// SAFETY: as above; two halves of different chars may not form a char.
+unsafe impl Shareable for char {
+    const TEARABLE: bool = true;
 }
 
 shareable!(
@@ -61,7 +71,6 @@ shareable!(
     f32,
     f64,
     bool,
-    char,
     (),
     AtomicBool,
     AtomicU8,
@@ -77,4 +86,64 @@ shareable!(
 );
 
 // SAFETY: an array of shareable elements is laid out contiguously and zero-valid element by element.
-unsafe impl<T: Shareable, const N: usize> Shareable for [T; N] {}
+unsafe impl<T: Shareable, const N: usize> Shareable for [T; N] {
+    const TEARABLE: bool = T::TEARABLE;
+}
+
+/// [`Shareable`] data made only of atomics (atomics, fixed-size arrays of them, and
+/// [`#[multiproc::shared]`](../multiproc/attr.shared.html) structs whose fields are all such):
+/// the types a [`RawValue`](crate::RawValue) or [`RawArray`](crate::RawArray) may lend out as `&T`,
+/// because every access to them from any process is atomic.
+///
+/// Implemented by the runtime for the atomics and by `#[shared]` for structs of atomics; never
+/// implement it by hand.
+///
+/// ```
+/// # extern crate multiproc_runtime as multiproc;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// let hits = multiproc::RawArray::<AtomicU32>::new(4)?;
+/// hits[2].fetch_add(1, Ordering::Relaxed);          // RawArray<AtomicU32> derefs to [AtomicU32]
+/// assert_eq!(hits[2].load(Ordering::Relaxed), 1);
+/// # Ok::<(), multiproc::Error>(())
+/// ```
+///
+/// ```compile_fail
+/// # extern crate multiproc_runtime as multiproc;
+/// let ready = multiproc::RawValue::new(false)?;
+/// while !*ready {}                  // no `&bool` over memory another process writes: use get()
+/// # Ok::<(), multiproc::Error>(())
+/// ```
+///
+/// # Safety
+/// Every byte of the type belongs to an atomic: no plain field another process could write while
+/// this one holds a reference.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not made only of atomics, so it cannot be borrowed from shared memory that other processes write",
+    label = "not only atomics",
+    note = "use get()/set()/copy_to() on a RawValue or RawArray of plain data, or a Value/Array and its lock"
+)]
+pub unsafe trait AtomicShareable: Shareable {}
+
+macro_rules! atomic_shareable {
+    ($($t:ty),* $(,)?) => {
+        // SAFETY: an atomic is only ever accessed atomically.
+        $(unsafe impl AtomicShareable for $t {})*
+    };
+}
+
+atomic_shareable!(
+    AtomicBool,
+    AtomicU8,
+    AtomicU16,
+    AtomicU32,
+    AtomicU64,
+    AtomicUsize,
+    AtomicI8,
+    AtomicI16,
+    AtomicI32,
+    AtomicI64,
+    AtomicIsize,
+);
+
+// SAFETY: an array of atomics is atomics, contiguously.
+unsafe impl<T: AtomicShareable, const N: usize> AtomicShareable for [T; N] {}

@@ -2,7 +2,7 @@
 //! lock). Python: `multiprocessing.Value` and `multiprocessing.sharedctypes.RawValue`.
 
 use super::data::Data;
-use super::shareable::Shareable;
+use super::shareable::{AtomicShareable, Shareable};
 use crate::error::Result;
 use crate::sync::held::{self, Held, Wait};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -220,7 +220,9 @@ impl<T: Shareable + std::fmt::Debug> std::fmt::Debug for ValueGuard<'_, T> {
 }
 
 /// One `T` in shared memory without a lock: reads and writes from several processes race, exactly as
-/// in Python; use atomics inside `T` (reached through `Deref`) or a [`Value`]. Python: `RawValue('i', 0)`.
+/// in Python. Plain data is copied in and out with [`get`](RawValue::get) and [`set`](RawValue::set)
+/// (each one copy, never a reference into memory another process writes); a `T` made only of atomics
+/// ([`AtomicShareable`]) is borrowed through `Deref` instead. Python: `RawValue('i', 0)`.
 ///
 /// ```
 /// # extern crate multiproc_runtime as multiproc;
@@ -228,6 +230,10 @@ impl<T: Shareable + std::fmt::Debug> std::fmt::Debug for ValueGuard<'_, T> {
 /// let hits = multiproc::RawValue::new(AtomicU64::new(0))?;
 /// hits.fetch_add(1, Ordering::Relaxed);        // atomics need no lock
 /// assert_eq!(hits.load(Ordering::Relaxed), 1);
+///
+/// let ready = multiproc::RawValue::new(false)?;
+/// ready.set(true);                             // another process sees it with ready.get()
+/// assert!(ready.get());
 /// # Ok::<(), multiproc::Error>(())
 /// ```
 pub struct RawValue<T: Shareable> {
@@ -250,7 +256,8 @@ impl<T: Shareable> RawValue<T> {
         Ok(RawValue { data })
     }
 
-    /// A copy of the value (a volatile read; it may see another process's write half-done).
+    /// A copy of the value, read afresh from shared memory each call (so a loop on it sees other
+    /// processes' writes). A concurrent write may be seen half-done, as in Python. Python: `v.value`.
     ///
     /// ```
     /// # extern crate multiproc_runtime as multiproc;
@@ -261,11 +268,18 @@ impl<T: Shareable> RawValue<T> {
     where
         T: Copy,
     {
-        // SAFETY: the block holds an initialised T; volatile because other processes write it.
-        unsafe { self.data.ptr().read_volatile() }
+        let mut out = std::mem::MaybeUninit::<T>::uninit();
+        // SAFETY: one element at index 0 exists; `out` is private and has room for it. Every write to
+        // the block is a whole valid T (set, or a lock holder), and a type whose bytes could mix into
+        // an invalid value is copied under the block's lock, so the bytes read form a valid T.
+        unsafe {
+            self.data.read_into(0, out.as_mut_ptr(), 1);
+            out.assume_init()
+        }
     }
 
-    /// Overwrites the value (a volatile write, not atomic with respect to [`get`](Self::get)).
+    /// Overwrites the value (one copy, not atomic with respect to another process's
+    /// [`get`](Self::get) or `set`). Python: `v.value = x`.
     ///
     /// ```
     /// # extern crate multiproc_runtime as multiproc;
@@ -278,16 +292,31 @@ impl<T: Shareable> RawValue<T> {
     where
         T: Copy,
     {
-        // SAFETY: the block holds room for a T; volatile because other processes read it.
-        unsafe { self.data.ptr().write_volatile(value) }
+        // SAFETY: one element at index 0 exists; `value` is a valid private T.
+        unsafe { self.data.write_from(0, &value, 1) }
+    }
+
+    /// The value's address in this process's mapping, for your own synchronised access (other
+    /// processes read and write it concurrently; forming a `&T` or `&mut T` from it is up to you).
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let v = multiproc::RawValue::new(0u32)?;
+    /// assert!(!v.as_ptr().is_null());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn as_ptr(&self) -> *mut T {
+        self.data.ptr()
     }
 }
 
-impl<T: Shareable> Deref for RawValue<T> {
+/// A value made only of atomics is borrowed: every access to it is atomic.
+impl<T: AtomicShareable> Deref for RawValue<T> {
     type Target = T;
     fn deref(&self) -> &T {
-        // SAFETY: the block holds an initialised T for as long as the handle lives; shared access
-        // from other processes is what RawValue is for (its atomics are the tool).
+        // SAFETY: the block holds an initialised T for as long as the handle lives; T is made only of
+        // atomics, so no process ever writes it non-atomically while this reference lives (set/get
+        // need T: Copy, which no atomic is).
         unsafe { &*self.data.ptr() }
     }
 }

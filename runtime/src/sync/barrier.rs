@@ -31,6 +31,9 @@ unsafe impl State for BarrierState {
         // SAFETY: `this` is exclusively ours (the State contract).
         unsafe { RobustMutex::init_kind(&raw mut (*this).mutex, MutexKind::ErrorCheck) }
     }
+    fn mutex(&self) -> Option<&RobustMutex> {
+        Some(&self.mutex)
+    }
 }
 
 /// A barrier for `parties` processes (or threads): [`wait`](Barrier::wait) blocks until that many
@@ -149,6 +152,24 @@ impl Barrier {
         futex::wake_all(&s.word);
     }
 
+    /// With the lock held: ends the round of generation `word` (moves the generation on unless the
+    /// barrier broke meanwhile), resets the count, and wakes every waiter. False if it was broken.
+    fn release(&self, word: u32) -> bool {
+        let s = self.state();
+        let released = word & BROKEN == 0
+            && s.word
+                .compare_exchange(
+                    word,
+                    (word + 1) & !BROKEN,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                )
+                .is_ok();
+        s.count.store(0, Ordering::SeqCst);
+        futex::wake_all(&s.word);
+        released
+    }
+
     fn wait_until(&self, timeout: Option<Duration>) -> Result<u32> {
         let deadline = timeout.and_then(crate::sys::deadline_after);
         let s = self.state();
@@ -157,17 +178,25 @@ impl Barrier {
             None => Wait::Block,
         };
         let held = held::acquire_some(&s.mutex, "Barrier's lock", wait)?;
+        let parties = s.parties.load(Ordering::SeqCst);
+        if held.owner_died() && s.count.load(Ordering::SeqCst) >= parties {
+            // The last party of a round died between counting itself and resetting the count (the
+            // release itself may or may not be published): finish its work. Advancing a generation
+            // that has no waiters is harmless (none can arrive while the lock was held).
+            let word = s.word.load(Ordering::SeqCst);
+            self.release(word);
+        }
         let word = s.word.load(Ordering::SeqCst);
         if word & BROKEN != 0 {
             return Err(broken());
         }
         let index = s.count.fetch_add(1, Ordering::SeqCst);
-        if index + 1 >= s.parties.load(Ordering::SeqCst) {
-            s.count.store(0, Ordering::SeqCst);
-            s.word.store((word + 1) & !BROKEN, Ordering::SeqCst);
+        if index + 1 >= parties {
+            // Publish the release before resetting the count (see above), and only if nobody broke
+            // the barrier meanwhile (a timed-out waiter or abort() sets BROKEN without the lock).
+            let released = self.release(word);
             drop(held);
-            futex::wake_all(&s.word);
-            return Ok(index);
+            return if released { Ok(index) } else { Err(broken()) };
         }
         drop(held);
         loop {

@@ -25,6 +25,9 @@ unsafe impl State for ConditionState {
         // SAFETY: `this` is exclusively ours (the State contract).
         unsafe { RobustMutex::init_kind(&raw mut (*this).mutex, MutexKind::ErrorCheck) }
     }
+    fn mutex(&self) -> Option<&RobustMutex> {
+        Some(&self.mutex)
+    }
 }
 
 /// A condition variable shared by processes. Take its lock with [`acquire`](Condition::acquire),

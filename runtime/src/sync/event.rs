@@ -7,10 +7,15 @@ use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+/// The flag bit of [`EventState::word`]; the bits above count the `set`s (a generation).
+const SET: u32 = 1;
+
 #[repr(C)]
 pub(crate) struct EventState {
     magic: u32,
-    flag: AtomicU32,
+    /// `generation << 1 | SET`: a waiter returns once the flag is set or the generation moved, so a
+    /// `set` quickly undone by a `clear` still releases everyone who was waiting.
+    word: AtomicU32,
     waiters: AtomicU32,
 }
 
@@ -79,7 +84,7 @@ impl Event {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn is_set(&self) -> bool {
-        self.state().flag.load(Ordering::Acquire) != 0
+        self.state().word.load(Ordering::Acquire) & SET != 0
     }
 
     /// Sets the flag and wakes every waiter in every process. Python: `event.set()`.
@@ -93,9 +98,15 @@ impl Event {
     /// ```
     pub fn set(&self) {
         let s = self.state();
-        s.flag.store(1, Ordering::SeqCst);
-        if s.waiters.load(Ordering::SeqCst) > 0 {
-            futex::wake_all(&s.flag);
+        // Unset → set, one generation on (wrapping); already set: nothing to do.
+        let already = s
+            .word
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |w| {
+                (w & SET == 0).then(|| w.wrapping_add(2) | SET)
+            })
+            .is_err();
+        if !already && s.waiters.load(Ordering::SeqCst) > 0 {
+            futex::wake_all(&s.word);
         }
     }
 
@@ -110,17 +121,20 @@ impl Event {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn clear(&self) {
-        self.state().flag.store(0, Ordering::SeqCst);
+        self.state().word.fetch_and(!SET, Ordering::SeqCst);
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> bool {
         let s = self.state();
-        if s.flag.load(Ordering::Acquire) != 0 {
+        let start = s.word.load(Ordering::Acquire);
+        if start & SET != 0 {
             return true;
         }
         s.waiters.fetch_add(1, Ordering::SeqCst);
         let set = loop {
-            if s.flag.load(Ordering::SeqCst) != 0 {
+            // Set now, or set (and maybe cleared again) since we started: either way, released.
+            let now = s.word.load(Ordering::SeqCst);
+            if now != start {
                 break true;
             }
             let left = match deadline {
@@ -130,7 +144,7 @@ impl Event {
                 },
                 None => None,
             };
-            futex::wait(&s.flag, 0, left);
+            futex::wait(&s.word, start, left);
         };
         s.waiters.fetch_sub(1, Ordering::SeqCst);
         set
@@ -149,7 +163,8 @@ impl Event {
         self.wait_until(None);
     }
 
-    /// Waits at most `timeout`; returns whether the flag is set. Python: `event.wait(timeout)`.
+    /// Waits at most `timeout`; returns `true` if the flag was set meanwhile (even if cleared again
+    /// since), `false` on timeout. Python: `event.wait(timeout)`.
     ///
     /// ```
     /// # extern crate multiproc_runtime as multiproc;
@@ -166,6 +181,7 @@ impl std::fmt::Debug for Event {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Event")
             .field("set", &self.is_set())
+            .field("waiters", &self.state().waiters.load(Ordering::SeqCst))
             .finish()
     }
 }

@@ -27,6 +27,9 @@ unsafe impl<const RECURSIVE: bool> State for MutexState<RECURSIVE> {
         // SAFETY: `this` is exclusively ours (the State contract).
         unsafe { RobustMutex::init_kind(&raw mut (*this).mutex, kind) }
     }
+    fn mutex(&self) -> Option<&RobustMutex> {
+        Some(&self.mutex)
+    }
 }
 
 /// A lock shared by processes. If its holder dies (even by `SIGKILL`), the next acquirer gets it at

@@ -80,10 +80,12 @@ impl<const BOUNDED: bool> Sem<BOUNDED> {
     }
 
     fn take(&self) -> bool {
+        // SeqCst (like the waiter count and the releasers' adds), so that a waiter that counted itself
+        // and then found no permit cannot miss a release that did not see it counted.
         let value = &self.state().value;
-        let mut v = value.load(Ordering::Relaxed);
+        let mut v = value.load(Ordering::SeqCst);
         while v > 0 {
-            match value.compare_exchange_weak(v, v - 1, Ordering::Acquire, Ordering::Relaxed) {
+            match value.compare_exchange_weak(v, v - 1, Ordering::SeqCst, Ordering::SeqCst) {
                 Ok(_) => return true,
                 Err(now) => v = now,
             }
@@ -110,7 +112,22 @@ impl<const BOUNDED: bool> Sem<BOUNDED> {
         let freed = s.holders.reap_dead();
         if freed > 0 {
             s.died.store(1, Ordering::SeqCst);
-            s.value.fetch_add(freed, Ordering::SeqCst);
+            // A bounded semaphore never has more permits out and free than its initial value (the
+            // dead holder's permit may have been given back already by a release() from another
+            // process): free ones are capped at the maximum less those still recorded as held.
+            // Neither kind wraps.
+            let cap = if BOUNDED {
+                s.max
+                    .load(Ordering::SeqCst)
+                    .saturating_sub(s.holders.count())
+            } else {
+                u32::MAX
+            };
+            let _ = s
+                .value
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
+                    Some(v.saturating_add(freed).min(cap.max(v)))
+                });
             futex::wake(&s.value, freed.min(i32::MAX as u32) as i32);
         }
     }
@@ -171,28 +188,29 @@ impl<const BOUNDED: bool> Sem<BOUNDED> {
 
     fn release(&self) -> Result<()> {
         let s = self.state();
-        if BOUNDED {
-            let max = s.max.load(Ordering::Relaxed);
-            let mut v = s.value.load(Ordering::Relaxed);
-            loop {
-                if v >= max {
-                    return Err(Error::new(
-                        ErrorKind::InvalidInput,
-                        format!(
-                            "BoundedSemaphore released too many times: it already has its initial {max} permits"
-                        ),
-                    ));
-                }
-                match s
-                    .value
-                    .compare_exchange_weak(v, v + 1, Ordering::Release, Ordering::Relaxed)
-                {
-                    Ok(_) => break,
-                    Err(now) => v = now,
-                }
-            }
+        let max = if BOUNDED {
+            s.max.load(Ordering::SeqCst)
         } else {
-            s.value.fetch_add(1, Ordering::Release);
+            u32::MAX
+        };
+        let added = s
+            .value
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
+                (v < max).then(|| v + 1)
+            });
+        if added.is_err() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                if BOUNDED {
+                    format!(
+                        "BoundedSemaphore released too many times: it already has its initial {max} permits"
+                    )
+                } else {
+                    format!(
+                        "Semaphore released too many times: it already has {max} permits, the most it can count"
+                    )
+                },
+            ));
         }
         if s.waiters.load(Ordering::SeqCst) > 0 {
             futex::wake(&s.value, 1);
@@ -246,7 +264,11 @@ impl Drop for SemaphoreGuard<'_> {
         if let Some(slot) = self.slot.take() {
             self.holders.clear(slot);
         }
-        self.value.fetch_add(1, Ordering::Release);
+        // Saturating: the permit taken is given back, unless releases from elsewhere already filled
+        // the counter to its limit.
+        let _ = self
+            .value
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_add(1));
         if self.waiters.load(Ordering::SeqCst) > 0 {
             futex::wake(self.value, 1);
         }

@@ -4,6 +4,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::time::Instant;
 
 fn address(name: &str) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
     // SAFETY: sockaddr_un is plain data; all zeroes is a valid (empty) address.
@@ -61,11 +62,36 @@ pub(crate) fn listen(name: &str) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
-/// Connects to the socket listening on `name`; `ConnectionRefused` if there is none.
-pub(crate) fn connect(name: &str) -> io::Result<OwnedFd> {
+/// Connects to the socket listening on `name` before `deadline`: `ConnectionRefused` if there is
+/// none, `TimedOut` if the listener's backlog stays full (its process stopped or wedged) until then.
+/// A signal does not cut the wait short.
+pub(crate) fn connect_until(name: &str, deadline: Instant) -> io::Result<OwnedFd> {
     let (addr, len) = address(name)?;
     let fd = seqpacket(0)?;
     loop {
+        // A blocking connect on a Unix socket waits for room in the backlog for at most SO_SNDTIMEO
+        // (then EAGAIN); zero would mean forever, so a passed deadline stops here.
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        let tv = libc::timeval {
+            tv_sec: left.as_secs().min(i32::MAX as u64) as libc::time_t,
+            tv_usec: left.subsec_micros().max(1) as libc::suseconds_t,
+        };
+        // SAFETY: setsockopt reads a timeval of the given size.
+        if unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_SNDTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        } < 0
+        {
+            return Err(io::Error::last_os_error());
+        }
         // SAFETY: `addr` is a valid sockaddr_un of `len` bytes.
         let rc = unsafe {
             libc::connect(
@@ -78,8 +104,39 @@ pub(crate) fn connect(name: &str) -> io::Result<OwnedFd> {
             return Ok(fd);
         }
         let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) => return Err(io::ErrorKind::TimedOut.into()),
+            _ => return Err(err),
+        }
+    }
+}
+
+/// Waits until `sock` is readable (or hung up) before `deadline`; `false` when the deadline passed.
+/// A signal does not cut the wait short.
+pub(crate) fn readable_until(sock: BorrowedFd<'_>, deadline: Instant) -> io::Result<bool> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        // Round up, so that a wait never returns just before the deadline and spins.
+        let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+        let mut pfd = libc::pollfd {
+            fd: sock.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if rc > 0 {
+            return Ok(true);
+        }
+        if rc < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
         }
     }
 }
@@ -128,10 +185,10 @@ pub(crate) fn peer_uid(sock: BorrowedFd<'_>) -> io::Result<u32> {
     Ok(cred.uid)
 }
 
-/// This process's user id.
+/// This process's effective user id (what the kernel records for its sockets in `SO_PEERCRED`).
 pub(crate) fn my_uid() -> u32 {
     // SAFETY: always succeeds.
-    unsafe { libc::getuid() }
+    unsafe { libc::geteuid() }
 }
 
 /// An epoll instance watching listening sockets for incoming connections.

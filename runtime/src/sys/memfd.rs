@@ -39,8 +39,19 @@ pub(crate) fn size(fd: impl AsFd) -> io::Result<usize> {
     Ok(st.st_size as usize)
 }
 
-/// Maps the whole block behind `fd` shared, read-write.
+/// Maps the whole block behind `fd` shared, read-write. Refuses (`InvalidData`) a descriptor that is
+/// not a memfd whose size is sealed: another process could otherwise shrink it under our mapping
+/// (our accesses would then fault) or hand us a file it keeps changing.
 pub(crate) fn map(fd: impl AsFd) -> io::Result<memmap2::MmapRaw> {
+    // SAFETY: fcntl with integer arguments on a borrowed, open descriptor.
+    let seals = unsafe { libc::fcntl(fd.as_fd().as_raw_fd(), libc::F_GET_SEALS) };
+    let need = libc::F_SEAL_GROW | libc::F_SEAL_SHRINK;
+    if seals < 0 || seals & need != need {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the descriptor is not a shared-memory block with its size sealed",
+        ));
+    }
     let len = size(fd.as_fd())?;
     memmap2::MmapOptions::new()
         .len(len)

@@ -154,6 +154,21 @@ impl RobustMutex {
         }
     }
 
+    /// True if a thread of this process holds the mutex (so it is on that thread's robust list, which
+    /// glibc and the kernel walk through the mutex's own memory: it must stay mapped).
+    pub(crate) fn held_in_this_process(&self) -> bool {
+        // The robust-futex protocol keeps the owner's thread id in the low 30 bits of the lock word,
+        // the first field of glibc's pthread_mutex_t.
+        // SAFETY: the mutex is initialised, aligned, in mapped memory, and its first 4 bytes are the
+        // lock word that every locker changes atomically; an atomic load of it is race-free.
+        let word = unsafe {
+            (*self.0.get().cast::<std::sync::atomic::AtomicU32>())
+                .load(std::sync::atomic::Ordering::SeqCst)
+        };
+        let tid = word & libc::FUTEX_TID_MASK;
+        tid != 0 && std::path::Path::new(&format!("/proc/self/task/{tid}")).exists()
+    }
+
     /// Unlocks; the caller must hold the mutex.
     #[inline]
     pub(crate) fn unlock(&self) {

@@ -145,8 +145,10 @@ pub(crate) fn name_after_executable() {
 /// 0)` would still report as alive). A pid reused by a new process reads as alive.
 pub(crate) fn pid_alive(pid: libc::pid_t) -> bool {
     match pidfd_open(pid) {
-        // A pidfd polls readable once its process has exited.
-        Ok(fd) => crate::sys::socket::poll_one(fd.as_fd(), libc::POLLIN, 0).is_ok_and(|r| r == 0),
+        // A pidfd polls readable once its process has exited; a failed poll tells nothing: alive.
+        Ok(fd) => {
+            crate::sys::socket::poll_one(fd.as_fd(), libc::POLLIN, 0).map_or(true, |r| r == 0)
+        }
         Err(e) => e.raw_os_error() != Some(libc::ESRCH),
     }
 }
