@@ -2,8 +2,11 @@
 //! results, panics, signals and exit codes reported, children dying with their parent — with children
 //! forked from a server instead of re-executed.
 
+mod common;
+
+use common::{is_dead, wait_until};
 use multiproc::{ErrorKind, Pipe, Process, StartMethod, worker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[worker]
 fn square(x: u64) -> u64 {
@@ -40,16 +43,6 @@ fn echo(conn: multiproc::Connection<String>) {
 
 fn forked() -> multiproc::ProcessBuilder {
     Process::builder().start_method(StartMethod::ForkServer)
-}
-
-fn gone(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|r| r.trim_start().starts_with('Z')),
-    }
 }
 
 #[multiproc::test]
@@ -97,11 +90,7 @@ fn panics_signals_and_exit_codes_are_reported() {
 #[multiproc::test]
 fn status_and_liveness_without_join() {
     let mut p = forked().spawn(sleeps, (30,)).unwrap();
-    let end = Instant::now() + Duration::from_secs(20);
-    while p.is_alive() && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    assert!(!p.is_alive());
+    assert!(wait_until(Duration::from_secs(20), || !p.is_alive()));
     assert_eq!(p.exit_status(), Some(multiproc::ExitStatus::Code(0)));
     assert_eq!(p.join_timeout(Duration::from_secs(5)).unwrap(), 30);
 }
@@ -114,11 +103,10 @@ fn handles_travel_and_drop_kills() {
     assert_eq!(a.recv_timeout(Duration::from_secs(20)).unwrap(), "FORKED");
     let pid = p.pid();
     drop(p);
-    let end = Instant::now() + Duration::from_secs(20);
-    while !gone(pid) && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    assert!(gone(pid), "dropped child {pid} still runs");
+    assert!(
+        wait_until(Duration::from_secs(20), || is_dead(pid)),
+        "dropped child {pid} still runs"
+    );
     assert!(
         a.recv_timeout(Duration::from_secs(20))
             .unwrap_err()

@@ -1,5 +1,8 @@
 //! Process: results, panics, signals, exit codes, timeouts, names, and cleanup, across real processes.
 
+mod common;
+
+use common::{is_dead, wait_until};
 use multiproc::{ErrorKind, Process, worker};
 use std::time::{Duration, Instant};
 
@@ -41,28 +44,6 @@ fn sleeps(ms: u64) -> u64 {
 
 fn not_a_worker(x: u64) -> u64 {
     x
-}
-
-/// Dead = gone from /proc or a zombie.
-fn is_dead(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-    }
-}
-
-fn wait_until(deadline: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + deadline;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    cond()
 }
 
 #[multiproc::test]
