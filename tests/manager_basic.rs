@@ -347,3 +347,45 @@ fn proxies_can_be_stored_in_a_manager() {
     back.append(8).unwrap();
     assert_eq!(inner.to_vec().unwrap(), [7, 8]);
 }
+
+/// Starts, uses and drops `n` managers from this thread and from a helper thread that lives on;
+/// returns the descriptor counts before, after the loop, and after the helper used one more manager.
+#[worker]
+fn cycle_managers(n: u32) -> (usize, usize, usize) {
+    let (to_helper, jobs) = std::sync::mpsc::channel::<Option<ListProxy<u32>>>();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let helper = std::thread::spawn(move || {
+        while let Ok(Some(list)) = jobs.recv() {
+            list.append(2).expect("append from the helper");
+            done.send(()).expect("report");
+        }
+    });
+    let before = multiproc::open_fd_count();
+    for i in 0..n {
+        let mgr = Manager::start().expect("start");
+        let list = mgr.list::<u32>().expect("list");
+        list.append(i).expect("append");
+        to_helper.send(Some(list.clone())).expect("hand over");
+        finished.recv().expect("helper done");
+        assert_eq!(list.len().expect("len"), 2);
+    }
+    let after = multiproc::open_fd_count();
+    // The helper still caches its connection to the last (stopped) manager until it opens another.
+    let mgr = Manager::start().expect("start");
+    let list = mgr.list::<u32>().expect("list");
+    to_helper.send(Some(list.clone())).expect("hand over");
+    finished.recv().expect("helper done");
+    drop((list, mgr));
+    to_helper.send(None).expect("stop");
+    helper.join().expect("helper");
+    (before, after, multiproc::open_fd_count())
+}
+
+#[multiproc::test]
+fn dropped_managers_leave_no_connections_behind() {
+    let (before, after, end) = cycle_managers::spawn(50).unwrap().join().unwrap();
+    // The helper thread's connection to the last manager of the loop is still cached: 1 socket + 2
+    // doorbells at most; everything else was released.
+    assert!(after <= before + 3, "{before} descriptors before, {after} after 50 managers");
+    assert_eq!(end, before, "descriptors left after the helper moved on");
+}

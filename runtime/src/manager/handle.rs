@@ -6,7 +6,7 @@ use super::containers::{DictProxy, ListProxy, NamespaceProxy, ValueProxy};
 use super::custom::Managed;
 use super::objects::lock;
 use super::protocol::{Blob, CONTROL, control};
-use super::proxy::{Conn, Endpoint, Proxy, ProxyCore};
+use super::proxy::{self, Conn, Endpoint, Proxy, ProxyCore};
 use super::server::{self, ServerArgs};
 use super::sync::{EventProxy, LockProxy, QueueProxy};
 use crate::error::{Error, ErrorKind, Result};
@@ -183,7 +183,9 @@ impl Manager {
     /// # Ok(()) }
     /// ```
     pub fn shutdown(&self) -> Result<()> {
-        self.inner.shutdown()
+        let res = self.inner.shutdown();
+        proxy::forget(self.inner.endpoint.key);
+        res
     }
 
     fn control<A: Serialize + ?Sized, R: DeserializeOwned>(
@@ -404,6 +406,8 @@ impl Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         let _ = self.shutdown();
+        // This thread's connection for proxies; other threads drop theirs when they next open one.
+        proxy::forget(self.endpoint.key);
     }
 }
 

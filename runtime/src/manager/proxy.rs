@@ -70,6 +70,14 @@ impl Conn {
         Ok(conn)
     }
 
+    /// True once the server has hung up this connection (it shut down or died): the connection can
+    /// only fail, and holds a socket, two doorbells and a mailbox mapping until dropped.
+    fn hung_up(&self) -> bool {
+        const HANGUP: libc::c_short = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR;
+        crate::sys::socket::poll_one(self.chan.socket(), libc::POLLRDHUP, 0)
+            .is_ok_and(|rev| rev & HANGUP != 0)
+    }
+
     /// Offers the server a mailbox block for this connection's calls. `None` when this process
     /// cannot make one or the server declines: the socket then carries the calls.
     fn attach(&self) -> Result<Option<Link>> {
@@ -154,6 +162,20 @@ thread_local! {
     static CONNS: RefCell<HashMap<u64, Rc<Conn>>> = RefCell::new(HashMap::new());
 }
 
+/// Drops this thread's cached connection to the manager `key` (its handle is shutting down).
+pub(crate) fn forget(key: u64) {
+    let _ = CONNS.try_with(|m| m.borrow_mut().remove(&key));
+}
+
+/// Opens a connection for this thread's cache, first dropping cached connections whose manager hung
+/// up: a thread that used many managers keeps no descriptors of the ones that are gone.
+fn open_cached(m: &RefCell<HashMap<u64, Rc<Conn>>>, ep: &Endpoint) -> Result<Rc<Conn>> {
+    m.borrow_mut().retain(|_, c| !c.hung_up());
+    let c = Rc::new(Conn::open(ep)?);
+    m.borrow_mut().insert(ep.key, c.clone());
+    Ok(c)
+}
+
 fn gone() -> Error {
     Error::disconnected("manager proxy used while its thread is exiting")
 }
@@ -208,13 +230,9 @@ impl ProxyCore {
             .map_err(|_| gone())?;
         let conn = match cached {
             Some(c) => c,
-            None => {
-                let c = Rc::new(Conn::open(&self.endpoint)?);
-                CONNS
-                    .try_with(|m| m.borrow_mut().insert(key, c.clone()))
-                    .map_err(|_| gone())?;
-                c
-            }
+            None => CONNS
+                .try_with(|m| open_cached(m, &self.endpoint))
+                .map_err(|_| gone())??,
         };
         let res = conn.call(self.id, method, args);
         if let Err(e) = &res {
