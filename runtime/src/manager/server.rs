@@ -225,7 +225,15 @@ impl Session<'_> {
             }
         }));
         let err = match res {
-            Ok(Ok(())) => return Ok(next),
+            Ok(Ok(())) if out.len() <= MAX_FRAME => return Ok(next),
+            // Sending it would close the connection (the client refuses such a frame), and with
+            // it the caller's locks: refuse the reply instead.
+            Ok(Ok(())) => WireError::InvalidInput(format!(
+                "the reply to `{method}` is {} bytes, over the {} MiB limit of a manager message: \
+                 fetch the data in smaller parts",
+                out.len(),
+                MAX_FRAME >> 20
+            )),
             Ok(Err(e)) => WireError::from_error(&e),
             Err(panic) => {
                 WireError::Remote(format!("`{method}` panicked: {}", panic_message(&*panic)))
