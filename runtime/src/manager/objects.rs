@@ -315,11 +315,21 @@ impl Object for LockObj {
             }
             "release" => {
                 let mut owner = owner;
-                if owner.take().is_none() {
-                    return Err(Error::new(
-                        ErrorKind::InvalidInput,
-                        "release of a manager lock that is not held",
-                    ));
+                match *owner {
+                    Some(holder) if holder == cx.conn => *owner = None,
+                    Some(_) => {
+                        return Err(Error::new(
+                            ErrorKind::InvalidInput,
+                            "release of a manager lock held by another connection: a lock is \
+                             released by the thread that acquired it",
+                        ));
+                    }
+                    None => {
+                        return Err(Error::new(
+                            ErrorKind::InvalidInput,
+                            "release of a manager lock that is not held",
+                        ));
+                    }
                 }
                 self.cv.notify_one();
             }
