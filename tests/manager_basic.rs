@@ -389,3 +389,45 @@ fn dropped_managers_leave_no_connections_behind() {
     assert!(after <= before + 3, "{before} descriptors before, {after} after 50 managers");
     assert_eq!(end, before, "descriptors left after the helper moved on");
 }
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Point {
+    x: i64,
+    y: i64,
+}
+
+#[multiproc::managed]
+impl Point {
+    pub fn moved(&self, by: Self) -> Self {
+        Point {
+            x: self.x + by.x,
+            y: self.y + by.y,
+        }
+    }
+
+    pub fn checked_scale(&self, k: i64) -> Result<Self, String> {
+        match (self.x.checked_mul(k), self.y.checked_mul(k)) {
+            (Some(x), Some(y)) => Ok(Point { x, y }),
+            _ => Err("overflow".to_string()),
+        }
+    }
+
+    pub fn with_neighbours(&self) -> Vec<Self> {
+        vec![self.moved(Point { x: -1, y: 0 }), self.clone()]
+    }
+}
+
+#[multiproc::test]
+fn methods_taking_and_returning_self_mean_the_served_type() {
+    let mgr = Manager::start().unwrap();
+    let p: PointProxy = mgr.create(Point { x: 1, y: 2 }).unwrap();
+    let moved: Point = p.moved(Point { x: 10, y: 20 }).unwrap();
+    assert_eq!(moved, Point { x: 11, y: 22 });
+    assert_eq!(p.checked_scale(3).unwrap(), Point { x: 3, y: 6 });
+    let err = p.checked_scale(i64::MAX).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Remote { .. }), "{err:?}");
+    assert_eq!(
+        p.with_neighbours().unwrap(),
+        [Point { x: 0, y: 2 }, Point { x: 1, y: 2 }]
+    );
+}

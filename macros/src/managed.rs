@@ -6,6 +6,7 @@ use crate::check::{Errors, check_type};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
+use syn::visit_mut::{self, VisitMut};
 use syn::{
     FnArg, GenericArgument, ImplItem, ImplItemFn, ItemImpl, PathArguments, ReturnType, Type,
     Visibility, parse2,
@@ -14,7 +15,8 @@ use syn::{
 /// A method the proxy gets.
 struct Method<'a> {
     func: &'a ImplItemFn,
-    types: Vec<&'a Type>,
+    /// Argument types, with `Self` spelled as the impl's type (the proxy's `Self` is the proxy).
+    types: Vec<Type>,
     /// The proxy's `Ok` type, and whether the method returns a `Result` whose error goes back as `Remote`.
     output: TokenStream,
     fallible: bool,
@@ -34,6 +36,26 @@ fn result_ok_type(ty: &Type) -> Option<&Type> {
         GenericArgument::Type(t) => Some(t),
         _ => None,
     }
+}
+
+/// Replaces `Self` with the impl's type: generated code pastes these types where `Self` means the
+/// proxy, or nothing at all.
+struct ReplaceSelf<'a>(&'a Type);
+
+impl VisitMut for ReplaceSelf<'_> {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        if matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.is_ident("Self")) {
+            *ty = self.0.clone();
+        } else {
+            visit_mut::visit_type_mut(self, ty);
+        }
+    }
+}
+
+fn without_self(ty: &Type, self_ty: &Type) -> Type {
+    let mut ty = ty.clone();
+    ReplaceSelf(self_ty).visit_type_mut(&mut ty);
+    ty
 }
 
 fn exposed(func: &ImplItemFn) -> bool {
@@ -85,11 +107,11 @@ fn validate<'a>(item: &'a ItemImpl, errors: &mut Errors) -> Vec<Method<'a>> {
                 "managed methods cannot be generic: the server must know the concrete types",
             );
         }
-        let types: Vec<&Type> = sig
+        let types: Vec<Type> = sig
             .inputs
             .iter()
             .filter_map(|a| match a {
-                FnArg::Typed(pt) => Some(&*pt.ty),
+                FnArg::Typed(pt) => Some(without_self(&pt.ty, &item.self_ty)),
                 FnArg::Receiver(_) => None,
             })
             .collect();
@@ -100,6 +122,7 @@ fn validate<'a>(item: &'a ItemImpl, errors: &mut Errors) -> Vec<Method<'a>> {
             ReturnType::Default => (quote!(()), false),
             ReturnType::Type(_, ty) => {
                 check_type(ty, "managed method", errors);
+                let ty = &without_self(ty, &item.self_ty);
                 match result_ok_type(ty) {
                     Some(ok) => (quote!(#ok), true),
                     None => (quote!(#ty), false),
