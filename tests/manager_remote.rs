@@ -4,7 +4,7 @@
 use multiproc::manager::{DictProxy, QueueProxy};
 use multiproc::{ErrorKind, Manager, worker};
 
-const KEY: &[u8] = b"remote-key";
+const KEY: &[u8] = b"remote-test-authkey-2c72ad0";
 
 #[worker]
 fn remote_client(addr: String, key: Vec<u8>, n: u32) {
@@ -22,7 +22,7 @@ fn remote_client(addr: String, key: Vec<u8>, n: u32) {
 
 #[worker]
 fn wrong_key_client(addr: String) -> String {
-    let err = Manager::connect(addr.as_str(), b"guess").unwrap_err();
+    let err = Manager::connect(addr.as_str(), b"a-guessed-authkey-of-length").unwrap_err();
     format!("{:?}", err.kind())
 }
 
@@ -64,4 +64,35 @@ fn connected_handle_does_not_own_the_server() {
     assert_eq!(ns.get::<u8>("x").unwrap(), 5);
     server.shutdown().unwrap();
     assert!(ns.get::<u8>("x").unwrap_err().is_disconnected());
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Tally(u32);
+
+#[multiproc::managed]
+impl Tally {
+    pub fn get(&self) -> u32 {
+        self.0
+    }
+}
+
+#[multiproc::test]
+fn debug_output_never_shows_the_authkey() {
+    let server = Manager::serve("127.0.0.1:0", KEY).unwrap();
+    let list = server.list::<u8>().unwrap();
+    let tally = server.create(Tally(3)).unwrap();
+    assert_eq!(tally.get().unwrap(), 3);
+    let text = String::from_utf8_lossy(KEY).into_owned();
+    let bytes = format!("{:?}", KEY);
+    let bytes = bytes.trim_matches(|c| c == '[' || c == ']');
+    for shown in [
+        format!("{server:?}"),
+        format!("{list:?}"),
+        format!("{tally:?}"),
+        format!("{:?}", multiproc::manager::Proxy::core(&tally)),
+    ] {
+        assert!(!shown.contains(&text), "{shown}");
+        assert!(!shown.contains(bytes), "{shown}");
+        assert!(shown.contains("127.0.0.1"), "{shown}");
+    }
 }

@@ -19,11 +19,21 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 /// How to reach a manager: its address, its authkey, and a key naming it in connection caches.
-#[derive(Serialize, Deserialize, Debug)]
+#[derive(Serialize, Deserialize)]
 pub(crate) struct Endpoint {
     pub address: Address,
     pub authkey: Vec<u8>,
     pub key: u64,
+}
+
+/// The authkey is a secret: debug output (logs, panic messages) names the address only.
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("address", &self.address)
+            .field("authkey", &"<redacted>")
+            .finish()
+    }
 }
 
 /// One authenticated connection to a manager: frames on its socket, or, for a local manager, the
@@ -183,11 +193,21 @@ fn gone() -> Error {
 /// A manager object as seen from any process: where the manager is and which object. What every
 /// proxy wraps; not a public API.
 #[doc(hidden)]
-#[derive(Clone, Serialize, Deserialize, Debug)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct ProxyCore {
     #[serde(with = "shared_endpoint")]
     endpoint: Arc<Endpoint>,
     id: u64,
+}
+
+/// Names the address and the object, never the authkey.
+impl std::fmt::Debug for ProxyCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyCore")
+            .field("address", &self.endpoint.address)
+            .field("id", &self.id)
+            .finish()
+    }
 }
 
 /// Serde for the `Arc` every proxy of one manager shares.
