@@ -10,6 +10,7 @@ pub(crate) mod memfd;
 pub(crate) mod mutex;
 pub(crate) mod ofd;
 pub(crate) mod process;
+pub(crate) mod rlimit;
 pub(crate) mod socket;
 pub(crate) mod spawn;
 
