@@ -96,3 +96,46 @@ fn debug_output_never_shows_the_authkey() {
         assert!(shown.contains("127.0.0.1"), "{shown}");
     }
 }
+
+fn sockopt(fd: i32, level: i32, name: i32) -> Option<i32> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into a live local; a non-socket just fails.
+    let rc = unsafe { libc::getsockopt(fd, level, name, (&raw mut v).cast(), &mut len) };
+    (rc == 0).then_some(v)
+}
+
+/// Connects and calls, then reports, for each TCP socket of this process, whether keepalive is on
+/// and its user timeout (ms).
+#[worker]
+fn client_socket_options(addr: String) -> Vec<(i32, i32)> {
+    let mgr = Manager::connect(addr.as_str(), KEY).expect("connect");
+    let ns = mgr.namespace().expect("namespace");
+    ns.set("x", &1u8).expect("set");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd").expect("fds") {
+        let Ok(fd) = entry.expect("fd").file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if sockopt(fd, libc::SOL_SOCKET, libc::SO_DOMAIN) == Some(libc::AF_INET) {
+            found.push((
+                sockopt(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE).unwrap_or(-1),
+                sockopt(fd, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT).unwrap_or(-1),
+            ));
+        }
+    }
+    found
+}
+
+#[multiproc::test]
+fn tcp_connections_detect_a_vanished_peer() {
+    let server = Manager::serve("127.0.0.1:0", KEY).unwrap();
+    let addr = server.socket_addr().unwrap().to_string();
+    let found = client_socket_options::spawn(addr).unwrap().join().unwrap();
+    // The handle's control connection and the thread's connection for proxies.
+    assert_eq!(found.len(), 2, "{found:?}");
+    for (keepalive, user_timeout) in found {
+        assert_eq!(keepalive, 1);
+        assert!(user_timeout > 0, "TCP_USER_TIMEOUT is {user_timeout}");
+    }
+}

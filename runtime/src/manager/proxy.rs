@@ -156,15 +156,21 @@ impl Conn {
 /// Largest reply buffer a connection keeps between calls.
 const MAX_KEPT_REPLY: usize = 1 << 20;
 
-/// A server killed with our request unread resets the connection: that is a disconnect too.
+/// A server killed with our request unread resets the connection, and one whose machine vanished
+/// times out (TCP keepalive): both are disconnects too.
 fn reset_is_disconnect(e: Error) -> Error {
-    let reset = std::error::Error::source(&e)
+    let kind = std::error::Error::source(&e)
         .and_then(|s| s.downcast_ref::<std::io::Error>())
-        .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionReset);
-    if reset {
-        Error::disconnected("the manager's server went away (connection reset)")
-    } else {
-        e
+        .map(|io| io.kind());
+    match kind {
+        Some(std::io::ErrorKind::ConnectionReset) => {
+            Error::disconnected("the manager's server went away (connection reset)")
+        }
+        Some(std::io::ErrorKind::TimedOut) => Error::disconnected(
+            "the manager's server stopped answering (the connection timed out: its machine or \
+             the network is down)",
+        ),
+        _ => e,
     }
 }
 
