@@ -386,7 +386,10 @@ fn dropped_managers_leave_no_connections_behind() {
     let (before, after, end) = cycle_managers::spawn(50).unwrap().join().unwrap();
     // The helper thread's connection to the last manager of the loop is still cached: 1 socket + 2
     // doorbells at most; everything else was released.
-    assert!(after <= before + 3, "{before} descriptors before, {after} after 50 managers");
+    assert!(
+        after <= before + 3,
+        "{before} descriptors before, {after} after 50 managers"
+    );
     assert_eq!(end, before, "descriptors left after the helper moved on");
 }
 

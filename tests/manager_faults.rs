@@ -131,7 +131,9 @@ fn idle_connections_cannot_exhaust_the_server() {
     let addr = tcp_addr(&server);
     let (soft, hard) = low_limit_server::spawn().unwrap().join().unwrap();
     assert_eq!(soft, hard, "the server keeps the default descriptor limit");
-    let idle: Vec<TcpStream> = (0..200).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let idle: Vec<TcpStream> = (0..200)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
     // Each connection either gets the challenge (it is in the handshake) or is closed at once.
     let mut in_handshake = 0;
     for mut s in &idle {
