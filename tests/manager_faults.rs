@@ -274,3 +274,23 @@ fn server_dies_with_the_process_that_started_it() {
         std::thread::yield_now();
     }
 }
+
+#[multiproc::test]
+fn shutdown_of_a_server_that_does_not_answer_kills_it() {
+    for tcp in [false, true] {
+        let mgr = if tcp {
+            Manager::serve("127.0.0.1:0", KEY).unwrap()
+        } else {
+            Manager::start().unwrap()
+        };
+        let list = mgr.list::<u32>().unwrap();
+        list.append(1).unwrap();
+        let pid = mgr.pid().unwrap();
+        // SAFETY: kill(2) on the server process this test started.
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGSTOP) }, 0);
+        let err = mgr.shutdown().unwrap_err();
+        assert!(err.to_string().contains("was killed"), "{err}");
+        assert!(exited(pid), "the stopped server {pid} is still there");
+        assert!(list.len().unwrap_err().is_disconnected());
+    }
+}

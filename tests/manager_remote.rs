@@ -114,7 +114,12 @@ fn client_socket_options(addr: String) -> Vec<(i32, i32)> {
     ns.set("x", &1u8).expect("set");
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc/self/fd").expect("fds") {
-        let Ok(fd) = entry.expect("fd").file_name().to_string_lossy().parse::<i32>() else {
+        let Ok(fd) = entry
+            .expect("fd")
+            .file_name()
+            .to_string_lossy()
+            .parse::<i32>()
+        else {
             continue;
         };
         if sockopt(fd, libc::SOL_SOCKET, libc::SO_DOMAIN) == Some(libc::AF_INET) {

@@ -384,13 +384,19 @@ impl Manager {
     }
 }
 
+/// How long a shutdown waits for the server's answer, then for its exit, before killing it.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Inner {
     fn shutdown(&self) -> Result<()> {
         let Some(mut process) = lock(&self.process).take() else {
             return Ok(());
         };
-        let asked: Result<()> = lock(&self.control).call(CONTROL, control::SHUTDOWN, &());
-        match asked.and_then(|()| process.join_timeout(Duration::from_secs(5))) {
+        // A server that does not answer (stopped, or stuck) must not hang the caller, nor a drop.
+        let deadline = crate::sys::deadline_after(SHUTDOWN_TIMEOUT);
+        let asked: Result<()> =
+            lock(&self.control).call_until(CONTROL, control::SHUTDOWN, &(), deadline);
+        match asked.and_then(|()| process.join_timeout(SHUTDOWN_TIMEOUT)) {
             Ok(()) => Ok(()),
             Err(e) => {
                 let _ = process.kill();

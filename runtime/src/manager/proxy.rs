@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// How to reach a manager: its address, its authkey, and a key naming it in connection caches.
 #[derive(Serialize, Deserialize)]
@@ -120,6 +121,18 @@ impl Conn {
         method: &str,
         args: &A,
     ) -> Result<R> {
+        self.call_until(id, method, args, None)
+    }
+
+    /// [`call`](Conn::call), giving up with `Timeout` at `deadline`; the connection is then out of
+    /// step (a late reply would answer the next call) and must be dropped.
+    pub(crate) fn call_until<A: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        id: u64,
+        method: &str,
+        args: &A,
+        deadline: Option<Instant>,
+    ) -> Result<R> {
         let mut spare = Vec::new();
         let mut borrowed = self.buf.try_borrow_mut();
         let buf = match &mut borrowed {
@@ -132,7 +145,7 @@ impl Conn {
             spin::until_readable(&self.chan);
             return self
                 .chan
-                .recv_with(None, |frame, _| {
+                .recv_with(deadline, |frame, _| {
                     protocol::decode_reply(frame.bytes(), method)
                 })
                 .map_err(reset_is_disconnect);
@@ -144,7 +157,8 @@ impl Conn {
             Err(_) => &mut spare,
         };
         link.send(&self.chan, buf).map_err(reset_is_disconnect)?;
-        link.recv(&self.chan, reply).map_err(reset_is_disconnect)?;
+        link.recv(&self.chan, reply, deadline)
+            .map_err(reset_is_disconnect)?;
         let res = protocol::decode_reply(reply, method);
         if reply.capacity() > MAX_KEPT_REPLY {
             *reply = Vec::new();

@@ -192,7 +192,7 @@ fn serve_socket(chan: &Channel, session: &mut Session<'_>) {
 fn serve_mailbox(chan: &Channel, link: &Link, session: &mut Session<'_>) {
     let mut request = Vec::new();
     loop {
-        if link.recv(chan, &mut request).is_err() {
+        if link.recv(chan, &mut request, None).is_err() {
             return;
         }
         let Ok(next) = session.handle(&request, Vec::new()) else {
