@@ -60,8 +60,10 @@ fn wait_until<'a, T>(
     let deadline = timeout_us.and_then(|us| Instant::now().checked_add(Duration::from_micros(us)));
     loop {
         // A caller that hung up (even before its request was read) must not take the item or the
-        // lock with it.
+        // lock with it. Leaving without it passes the wake-up on: a `notify_one` may have picked
+        // this waiter, and a live one must not wait out its slice.
         if (cx.peer_gone)() {
+            cv.notify_one();
             return (guard, false);
         }
         if ready(&guard) {
@@ -69,6 +71,7 @@ fn wait_until<'a, T>(
         }
         let now = Instant::now();
         if deadline.is_some_and(|d| now >= d) {
+            cv.notify_one();
             return (guard, false);
         }
         let slice = deadline.map_or(SLICE, |d| (d - now).min(SLICE));
