@@ -61,9 +61,12 @@ fn wait_until<'a, T>(
     loop {
         // A caller that hung up (even before its request was read) must not take the item or the
         // lock with it. Leaving without it passes the wake-up on: a `notify_one` may have picked
-        // this waiter, and a live one must not wait out its slice.
+        // this waiter, and a live one must not wait out its slice. (A timed-out waiter leaves
+        // only when nothing was ready.)
         if (cx.peer_gone)() {
-            cv.notify_one();
+            if ready(&guard) {
+                cv.notify_one();
+            }
             return (guard, false);
         }
         if ready(&guard) {
@@ -71,7 +74,6 @@ fn wait_until<'a, T>(
         }
         let now = Instant::now();
         if deadline.is_some_and(|d| now >= d) {
-            cv.notify_one();
             return (guard, false);
         }
         let slice = deadline.map_or(SLICE, |d| (d - now).min(SLICE));
