@@ -58,8 +58,10 @@ fn without_self(ty: &Type, self_ty: &Type) -> Type {
     ty
 }
 
+/// `pub` methods taking a receiver: the generated proxy is `pub`, and a `pub(crate)` method must not
+/// become reachable through it from outside the crate.
 fn exposed(func: &ImplItemFn) -> bool {
-    !matches!(func.vis, Visibility::Inherited)
+    matches!(func.vis, Visibility::Public(_))
         && matches!(func.sig.inputs.first(), Some(FnArg::Receiver(_)))
 }
 
