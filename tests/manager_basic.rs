@@ -434,3 +434,44 @@ fn methods_taking_and_returning_self_mean_the_served_type() {
         [Point { x: 0, y: 2 }, Point { x: 1, y: 2 }]
     );
 }
+
+/// A type registered twice under one name, as two copies of a crate would do.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Twice;
+
+impl multiproc::Managed for Twice {
+    type Proxy = ListProxy<u8>;
+    const NAME: &'static str = "manager_basic::Twice";
+}
+
+fn twice_dispatch(
+    _: &mut (dyn std::any::Any + Send),
+    method: &str,
+    _: &[u8],
+    _: &mut Vec<u8>,
+) -> multiproc::Result<()> {
+    Err(multiproc::__private::managed::unknown_method(
+        "Twice", method,
+    ))
+}
+
+const fn twice_entry() -> multiproc::manager::ManagedEntry {
+    multiproc::manager::ManagedEntry {
+        name: <Twice as multiproc::Managed>::NAME,
+        create: multiproc::__private::managed::create::<Twice>,
+        dispatch: twice_dispatch,
+    }
+}
+
+multiproc::__private::inventory::submit! { twice_entry() }
+multiproc::__private::inventory::submit! { twice_entry() }
+
+#[multiproc::test]
+fn a_name_registered_twice_is_refused() {
+    let mgr = Manager::start().unwrap();
+    let err = mgr.create(Twice).unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("several managed types"), "{err}");
+    let c: CounterProxy = mgr.create(Counter { n: 1 }).unwrap();
+    assert_eq!(c.value().unwrap(), 1);
+}

@@ -427,15 +427,7 @@ fn new_object(kind: &str, tag: String, init: Blob) -> Result<Arc<dyn Object>> {
             cv: Condvar::new(),
         }),
         name => {
-            let entry = custom::entry(name).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NotFound,
-                    format!(
-                        "`{name}` is not a managed type in the server's binary: annotate its impl block \
-                         with #[multiproc::managed] (a remote server must be built with the type too)"
-                    ),
-                )
-            })?;
+            let entry = custom::entry(name)?;
             Arc::new(CustomObj {
                 entry,
                 value: Mutex::new((entry.create)(&init.0)?),
