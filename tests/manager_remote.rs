@@ -144,3 +144,35 @@ fn tcp_connections_detect_a_vanished_peer() {
         assert!(user_timeout > 0, "TCP_USER_TIMEOUT is {user_timeout}");
     }
 }
+
+#[multiproc::test]
+fn short_authkeys_are_refused() {
+    let err = Manager::serve("127.0.0.1:0", b"abracadabra").unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("at least 16 bytes"), "{err}");
+    let server = Manager::serve("127.0.0.1:0", KEY).unwrap();
+    let err = Manager::connect(server.socket_addr().unwrap(), b"").unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::InvalidInput, "{err}");
+}
+
+#[multiproc::test]
+fn a_server_that_hangs_up_after_our_answer_is_gone_not_a_wrong_key() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fake = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut challenge = b"#CHALLENGE#".to_vec();
+        challenge.extend_from_slice(&[7u8; 32]);
+        let mut frame = (challenge.len() as u32).to_le_bytes().to_vec();
+        frame.extend_from_slice(&0u32.to_le_bytes());
+        frame.extend_from_slice(&challenge);
+        s.write_all(&frame).unwrap();
+        // Read the whole answer (header + 64 bytes), then hang up without a word.
+        let mut answer = [0u8; 8 + 64];
+        s.read_exact(&mut answer).unwrap();
+    });
+    let err = Manager::connect(addr, KEY).unwrap_err();
+    fake.join().unwrap();
+    assert!(err.is_disconnected(), "{err:?}");
+}

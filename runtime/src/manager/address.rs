@@ -15,7 +15,7 @@ use std::time::Duration;
 /// ```no_run
 /// # extern crate multiproc_runtime as multiproc;
 /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
-/// let mgr = multiproc::Manager::serve("127.0.0.1:0", b"secret")?;
+/// let mgr = multiproc::Manager::serve("127.0.0.1:0", b"secret-key-of-16+-bytes")?;
 /// println!("serving on {}", mgr.address());    // tcp://127.0.0.1:PORT
 /// # Ok(()) }
 /// ```

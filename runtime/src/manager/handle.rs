@@ -64,37 +64,41 @@ impl Manager {
 
     /// Starts a manager's server process listening on TCP `addr` (`"0.0.0.0:50000"`, or port 0 for a
     /// free one: see [`address`](Manager::address)); clients on other machines reach it with
-    /// [`connect`](Manager::connect) and the same `authkey`. Python:
+    /// [`connect`](Manager::connect) and the same `authkey`, which must have at least 16 bytes
+    /// ([`ErrorKind::InvalidInput`] otherwise). Python:
     /// `BaseManager(address=('', 50000), authkey=b'abc').start()`.
     ///
     /// ```no_run
     /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
-    /// let server = multiproc::Manager::serve("127.0.0.1:0", b"secret")?;
+    /// let server = multiproc::Manager::serve("127.0.0.1:0", b"secret-key-of-16+-bytes")?;
     /// let jobs = server.queue::<String>()?;
     /// server.publish("jobs", &jobs)?;
     /// println!("serving at {}", server.address());
     /// # Ok(()) }
     /// ```
     pub fn serve(addr: impl ToSocketAddrs, authkey: &[u8]) -> Result<Manager> {
+        auth::check_key(authkey)?;
         let key = auth::random_u64()?;
         let bound = address::bind_tcp(addr)?;
         Manager::spawn(bound, authkey.to_vec(), key)
     }
 
     /// Connects to a manager started with [`serve`](Manager::serve) elsewhere, proving the `authkey`
-    /// (a wrong key gives [`ErrorKind::Authentication`]). The handle does not own the server: dropping
+    /// (a wrong key gives [`ErrorKind::Authentication`], one under 16 bytes
+    /// [`ErrorKind::InvalidInput`]). The handle does not own the server: dropping
     /// it leaves the server running. Python: `BaseManager(address, authkey).connect()`.
     ///
     /// ```no_run
     /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
-    /// let mgr = multiproc::Manager::connect("127.0.0.1:50000", b"secret")?;
+    /// let mgr = multiproc::Manager::connect("127.0.0.1:50000", b"secret-key-of-16+-bytes")?;
     /// let jobs: multiproc::manager::QueueProxy<String> = mgr.lookup("jobs")?;
     /// jobs.put("work".to_string())?;
     /// # Ok(()) }
     /// ```
     pub fn connect(addr: impl ToSocketAddrs, authkey: &[u8]) -> Result<Manager> {
+        auth::check_key(authkey)?;
         let endpoint = Arc::new(Endpoint {
             address: Address::Tcp(address::resolve(addr)?),
             authkey: authkey.to_vec(),
@@ -153,7 +157,7 @@ impl Manager {
     /// ```no_run
     /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
-    /// let server = multiproc::Manager::serve("127.0.0.1:0", b"key")?;
+    /// let server = multiproc::Manager::serve("127.0.0.1:0", b"secret-key-of-16+-bytes")?;
     /// let port = server.socket_addr().unwrap().port();
     /// # Ok(()) }
     /// ```
@@ -355,7 +359,7 @@ impl Manager {
     /// ```no_run
     /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
-    /// let mgr = multiproc::Manager::serve("127.0.0.1:0", b"key")?;
+    /// let mgr = multiproc::Manager::serve("127.0.0.1:0", b"secret-key-of-16+-bytes")?;
     /// let results = mgr.dict::<u32, u32>()?;
     /// mgr.publish("results", &results)?;
     /// # Ok(()) }
@@ -371,7 +375,7 @@ impl Manager {
     /// ```no_run
     /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
-    /// let mgr = multiproc::Manager::connect("127.0.0.1:50000", b"key")?;
+    /// let mgr = multiproc::Manager::connect("127.0.0.1:50000", b"secret-key-of-16+-bytes")?;
     /// let results: multiproc::manager::DictProxy<u32, u32> = mgr.lookup("results")?;
     /// # Ok(()) }
     /// ```

@@ -162,9 +162,6 @@ fn serve_connection(state: &State, fd: OwnedFd, conn: u64, slot: Slot) {
         socket: chan.socket().try_clone_to_owned().ok(),
     };
     serve_socket(&chan, &mut session);
-    for obj in session.watched.values() {
-        obj.disconnected(conn);
-    }
 }
 
 /// Serves calls arriving as frames on the socket, until the client hangs up, asks for a shutdown, or
@@ -231,6 +228,15 @@ struct Session<'a> {
     out: Vec<u8>,
     /// The connection's socket, to notice a caller that hangs up while its call waits.
     socket: Option<OwnedFd>,
+}
+
+/// The connection is over, even by a panic: release what it holds (its locks).
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        for obj in self.watched.values() {
+            obj.disconnected(self.conn);
+        }
+    }
 }
 
 impl Session<'_> {
