@@ -255,6 +255,9 @@ fn generate(imp: &ItemImpl, methods: &[Method<'_>]) -> TokenStream {
             const NAME: &'static str = ::core::concat!(::core::module_path!(), "::", #type_name);
         }
 
+        // The proxy is `pub` whatever the type's visibility (an impl block does not tell it): a
+        // private type in a method's signature is no reason to warn.
+        #[allow(private_interfaces)]
         impl #proxy {
             #(#proxy_methods)*
         }

@@ -3,8 +3,8 @@
 use std::io;
 
 /// Raises the soft limit on open descriptors to the hard limit (a server holding many connections
-/// must not run out at the default 1024). Returns the limit now in force.
-pub(crate) fn raise_nofile() -> io::Result<u64> {
+/// must not run out at the default 1024).
+pub(crate) fn raise_nofile() -> io::Result<()> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -22,7 +22,6 @@ pub(crate) fn raise_nofile() -> io::Result<u64> {
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
             return Err(io::Error::last_os_error());
         }
-        lim = raised;
     }
-    Ok(lim.rlim_cur as u64)
+    Ok(())
 }
