@@ -294,3 +294,22 @@ fn shutdown_of_a_server_that_does_not_answer_kills_it() {
         assert!(list.len().unwrap_err().is_disconnected());
     }
 }
+
+#[multiproc::test]
+fn a_reply_over_the_message_limit_is_an_error_and_keeps_the_connection() {
+    let mgr = Manager::start().unwrap();
+    let lock = mgr.lock().unwrap();
+    let list = mgr.list::<String>().unwrap();
+    let guard = lock.acquire().unwrap();
+    // Two items of 129 MiB each: every request fits in a message (256 MiB), the snapshot does not.
+    let big = "x".repeat(129 << 20);
+    list.append(&big).unwrap();
+    list.append(big).unwrap();
+    let err = list.to_vec().unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("256 MiB"), "{err}");
+    // Same connection: the lock this thread holds is still its own.
+    assert_eq!(list.len().unwrap(), 2);
+    assert!(lock.locked().unwrap());
+    guard.release().unwrap();
+}
