@@ -14,7 +14,8 @@
 use multiproc::manager::QueueProxy;
 use multiproc::{Manager, worker};
 
-const AUTHKEY: &[u8] = b"abracadabra";
+/// At least 16 bytes: a manager refuses shorter keys.
+const AUTHKEY: &[u8] = b"abracadabra-abracadabra";
 
 /// A client: connects to the server with `authkey`, takes the published queue, puts a greeting.
 #[worker]
@@ -33,7 +34,7 @@ pub fn run() -> multiproc::Result<()> {
     server.publish("queue", &queue)?; // register('get_queue', callable=lambda: queue)
 
     let good = remote_client::spawn(address.clone(), AUTHKEY.to_vec())?;
-    let bad = remote_client::spawn(address, b"wrong key".to_vec())?;
+    let bad = remote_client::spawn(address, b"not the key the server has".to_vec())?;
     good.join()?.expect("the client with the right key gets in");
     println!("  client with the authkey put: {:?}", queue.get()?);
     match bad.join()? {

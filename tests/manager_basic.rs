@@ -347,3 +347,131 @@ fn proxies_can_be_stored_in_a_manager() {
     back.append(8).unwrap();
     assert_eq!(inner.to_vec().unwrap(), [7, 8]);
 }
+
+/// Starts, uses and drops `n` managers from this thread and from a helper thread that lives on;
+/// returns the descriptor counts before, after the loop, and after the helper used one more manager.
+#[worker]
+fn cycle_managers(n: u32) -> (usize, usize, usize) {
+    let (to_helper, jobs) = std::sync::mpsc::channel::<Option<ListProxy<u32>>>();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let helper = std::thread::spawn(move || {
+        while let Ok(Some(list)) = jobs.recv() {
+            list.append(2).expect("append from the helper");
+            done.send(()).expect("report");
+        }
+    });
+    let before = multiproc::open_fd_count();
+    for i in 0..n {
+        let mgr = Manager::start().expect("start");
+        let list = mgr.list::<u32>().expect("list");
+        list.append(i).expect("append");
+        to_helper.send(Some(list.clone())).expect("hand over");
+        finished.recv().expect("helper done");
+        assert_eq!(list.len().expect("len"), 2);
+    }
+    let after = multiproc::open_fd_count();
+    // The helper still caches its connection to the last (stopped) manager until it opens another.
+    let mgr = Manager::start().expect("start");
+    let list = mgr.list::<u32>().expect("list");
+    to_helper.send(Some(list.clone())).expect("hand over");
+    finished.recv().expect("helper done");
+    drop((list, mgr));
+    to_helper.send(None).expect("stop");
+    helper.join().expect("helper");
+    (before, after, multiproc::open_fd_count())
+}
+
+#[multiproc::test]
+fn dropped_managers_leave_no_connections_behind() {
+    let (before, after, end) = cycle_managers::spawn(50).unwrap().join().unwrap();
+    // The helper thread's connection to the last manager of the loop is still cached: 1 socket + 2
+    // doorbells at most; everything else was released.
+    assert!(
+        after <= before + 3,
+        "{before} descriptors before, {after} after 50 managers"
+    );
+    assert_eq!(end, before, "descriptors left after the helper moved on");
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Point {
+    x: i64,
+    y: i64,
+}
+
+#[multiproc::managed]
+impl Point {
+    pub fn moved(&self, by: Self) -> Self {
+        Point {
+            x: self.x + by.x,
+            y: self.y + by.y,
+        }
+    }
+
+    pub fn checked_scale(&self, k: i64) -> Result<Self, String> {
+        match (self.x.checked_mul(k), self.y.checked_mul(k)) {
+            (Some(x), Some(y)) => Ok(Point { x, y }),
+            _ => Err("overflow".to_string()),
+        }
+    }
+
+    pub fn with_neighbours(&self) -> Vec<Self> {
+        vec![self.moved(Point { x: -1, y: 0 }), self.clone()]
+    }
+}
+
+#[multiproc::test]
+fn methods_taking_and_returning_self_mean_the_served_type() {
+    let mgr = Manager::start().unwrap();
+    let p: PointProxy = mgr.create(Point { x: 1, y: 2 }).unwrap();
+    let moved: Point = p.moved(Point { x: 10, y: 20 }).unwrap();
+    assert_eq!(moved, Point { x: 11, y: 22 });
+    assert_eq!(p.checked_scale(3).unwrap(), Point { x: 3, y: 6 });
+    let err = p.checked_scale(i64::MAX).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Remote { .. }), "{err:?}");
+    assert_eq!(
+        p.with_neighbours().unwrap(),
+        [Point { x: 0, y: 2 }, Point { x: 1, y: 2 }]
+    );
+}
+
+/// A type registered twice under one name, as two copies of a crate would do.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Twice;
+
+impl multiproc::Managed for Twice {
+    type Proxy = ListProxy<u8>;
+    const NAME: &'static str = "manager_basic::Twice";
+}
+
+fn twice_dispatch(
+    _: &mut (dyn std::any::Any + Send),
+    method: &str,
+    _: &[u8],
+    _: &mut Vec<u8>,
+) -> multiproc::Result<()> {
+    Err(multiproc::__private::managed::unknown_method(
+        "Twice", method,
+    ))
+}
+
+const fn twice_entry() -> multiproc::manager::ManagedEntry {
+    multiproc::manager::ManagedEntry {
+        name: <Twice as multiproc::Managed>::NAME,
+        create: multiproc::__private::managed::create::<Twice>,
+        dispatch: twice_dispatch,
+    }
+}
+
+multiproc::__private::inventory::submit! { twice_entry() }
+multiproc::__private::inventory::submit! { twice_entry() }
+
+#[multiproc::test]
+fn a_name_registered_twice_is_refused() {
+    let mgr = Manager::start().unwrap();
+    let err = mgr.create(Twice).unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("several managed types"), "{err}");
+    let c: CounterProxy = mgr.create(Counter { n: 1 }).unwrap();
+    assert_eq!(c.value().unwrap(), 1);
+}

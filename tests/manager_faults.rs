@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-const KEY: &[u8] = b"fault-key";
+const KEY: &[u8] = b"fault-test-authkey-2c72ad0";
 
 fn tcp_addr(mgr: &Manager) -> std::net::SocketAddr {
     match mgr.address() {
@@ -46,7 +46,7 @@ fn wrong_key_garbage_and_huge_header_leave_the_server_serving() {
     let list = server.list::<u32>().unwrap();
     let before = rss_kib(server.pid().unwrap());
 
-    let wrong = Manager::connect(addr, b"not-the-key").unwrap_err();
+    let wrong = Manager::connect(addr, b"not-the-key-the-server-has").unwrap_err();
     assert_eq!(wrong.kind(), &ErrorKind::Authentication, "{wrong}");
     assert!(
         wrong.to_string().contains("rejected the authkey"),
@@ -94,6 +94,73 @@ fn silent_client_does_not_block_others() {
     }
     assert_eq!(d.len().unwrap(), 100);
     drop(silent);
+}
+
+/// The server's soft and hard limits on open descriptors.
+fn nofile_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let mut f = line.split_whitespace().skip(3);
+    (f.next().unwrap().to_string(), f.next().unwrap().to_string())
+}
+
+/// Serves a manager from a process whose soft descriptor limit is 1024 (a common default) and
+/// returns the server's limits.
+#[worker]
+fn low_limit_server() -> (String, String) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on a live local rlimit.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = lim.rlim_max.min(1024);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+    }
+    let server = Manager::serve("127.0.0.1:0", KEY).unwrap();
+    nofile_limits(server.pid().unwrap())
+}
+
+#[multiproc::test]
+fn idle_connections_cannot_exhaust_the_server() {
+    let server = Manager::serve("127.0.0.1:0", KEY).unwrap();
+    let addr = tcp_addr(&server);
+    let (soft, hard) = low_limit_server::spawn().unwrap().join().unwrap();
+    assert_eq!(soft, hard, "the server keeps the default descriptor limit");
+    let idle: Vec<TcpStream> = (0..200)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
+    // Each connection either gets the challenge (it is in the handshake) or is closed at once.
+    let mut in_handshake = 0;
+    for mut s in &idle {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut buf = [0u8; 256];
+        match s.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Ok(_) => in_handshake += 1,
+            Err(e) => panic!("the server neither challenged nor closed a connection: {e}"),
+        }
+    }
+    assert!(
+        in_handshake <= 64,
+        "{in_handshake} idle connections held in the handshake"
+    );
+    // Hanging up frees their places: a real client gets in.
+    drop(idle);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let client = loop {
+        match Manager::connect(addr, KEY) {
+            Ok(c) => break c,
+            Err(e) if e.is_disconnected() && std::time::Instant::now() < deadline => {}
+            Err(e) => panic!("no place for a real client: {e}"),
+        }
+    };
+    assert_eq!(client.value(5u8).unwrap().get().unwrap(), 5);
 }
 
 #[worker]
@@ -206,4 +273,43 @@ fn server_dies_with_the_process_that_started_it() {
         );
         std::thread::yield_now();
     }
+}
+
+#[multiproc::test]
+fn shutdown_of_a_server_that_does_not_answer_kills_it() {
+    for tcp in [false, true] {
+        let mgr = if tcp {
+            Manager::serve("127.0.0.1:0", KEY).unwrap()
+        } else {
+            Manager::start().unwrap()
+        };
+        let list = mgr.list::<u32>().unwrap();
+        list.append(1).unwrap();
+        let pid = mgr.pid().unwrap();
+        // SAFETY: kill(2) on the server process this test started.
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGSTOP) }, 0);
+        let err = mgr.shutdown().unwrap_err();
+        assert!(err.to_string().contains("was killed"), "{err}");
+        assert!(exited(pid), "the stopped server {pid} is still there");
+        assert!(list.len().unwrap_err().is_disconnected());
+    }
+}
+
+#[multiproc::test]
+fn a_reply_over_the_message_limit_is_an_error_and_keeps_the_connection() {
+    let mgr = Manager::start().unwrap();
+    let lock = mgr.lock().unwrap();
+    let list = mgr.list::<String>().unwrap();
+    let guard = lock.acquire().unwrap();
+    // Two items of 129 MiB each: every request fits in a message (256 MiB), the snapshot does not.
+    let big = "x".repeat(129 << 20);
+    list.append(&big).unwrap();
+    list.append(big).unwrap();
+    let err = list.to_vec().unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("256 MiB"), "{err}");
+    // Same connection: the lock this thread holds is still its own.
+    assert_eq!(list.len().unwrap(), 2);
+    assert!(lock.locked().unwrap());
+    guard.release().unwrap();
 }

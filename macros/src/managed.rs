@@ -6,6 +6,7 @@ use crate::check::{Errors, check_type};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
+use syn::visit_mut::{self, VisitMut};
 use syn::{
     FnArg, GenericArgument, ImplItem, ImplItemFn, ItemImpl, PathArguments, ReturnType, Type,
     Visibility, parse2,
@@ -14,7 +15,8 @@ use syn::{
 /// A method the proxy gets.
 struct Method<'a> {
     func: &'a ImplItemFn,
-    types: Vec<&'a Type>,
+    /// Argument types, with `Self` spelled as the impl's type (the proxy's `Self` is the proxy).
+    types: Vec<Type>,
     /// The proxy's `Ok` type, and whether the method returns a `Result` whose error goes back as `Remote`.
     output: TokenStream,
     fallible: bool,
@@ -36,8 +38,30 @@ fn result_ok_type(ty: &Type) -> Option<&Type> {
     }
 }
 
+/// Replaces `Self` with the impl's type: generated code pastes these types where `Self` means the
+/// proxy, or nothing at all.
+struct ReplaceSelf<'a>(&'a Type);
+
+impl VisitMut for ReplaceSelf<'_> {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        if matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.is_ident("Self")) {
+            *ty = self.0.clone();
+        } else {
+            visit_mut::visit_type_mut(self, ty);
+        }
+    }
+}
+
+fn without_self(ty: &Type, self_ty: &Type) -> Type {
+    let mut ty = ty.clone();
+    ReplaceSelf(self_ty).visit_type_mut(&mut ty);
+    ty
+}
+
+/// `pub` methods taking a receiver: the generated proxy is `pub`, and a `pub(crate)` method must not
+/// become reachable through it from outside the crate.
 fn exposed(func: &ImplItemFn) -> bool {
-    !matches!(func.vis, Visibility::Inherited)
+    matches!(func.vis, Visibility::Public(_))
         && matches!(func.sig.inputs.first(), Some(FnArg::Receiver(_)))
 }
 
@@ -85,11 +109,11 @@ fn validate<'a>(item: &'a ItemImpl, errors: &mut Errors) -> Vec<Method<'a>> {
                 "managed methods cannot be generic: the server must know the concrete types",
             );
         }
-        let types: Vec<&Type> = sig
+        let types: Vec<Type> = sig
             .inputs
             .iter()
             .filter_map(|a| match a {
-                FnArg::Typed(pt) => Some(&*pt.ty),
+                FnArg::Typed(pt) => Some(without_self(&pt.ty, &item.self_ty)),
                 FnArg::Receiver(_) => None,
             })
             .collect();
@@ -100,6 +124,7 @@ fn validate<'a>(item: &'a ItemImpl, errors: &mut Errors) -> Vec<Method<'a>> {
             ReturnType::Default => (quote!(()), false),
             ReturnType::Type(_, ty) => {
                 check_type(ty, "managed method", errors);
+                let ty = &without_self(ty, &item.self_ty);
                 match result_ok_type(ty) {
                     Some(ok) => (quote!(#ok), true),
                     None => (quote!(#ty), false),
@@ -230,6 +255,9 @@ fn generate(imp: &ItemImpl, methods: &[Method<'_>]) -> TokenStream {
             const NAME: &'static str = ::core::concat!(::core::module_path!(), "::", #type_name);
         }
 
+        // The proxy is `pub` whatever the type's visibility (an impl block does not tell it): a
+        // private type in a method's signature is no reason to warn.
+        #[allow(private_interfaces)]
         impl #proxy {
             #(#proxy_methods)*
         }

@@ -5,16 +5,17 @@
 use crate::error::{Error, ErrorKind, Result};
 use serde::{Deserialize, Serialize};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener, UnixStream};
+use std::time::Duration;
 
 /// The address of a manager's server. Python: `manager.address`.
 ///
 /// ```no_run
 /// # extern crate multiproc_runtime as multiproc;
 /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
-/// let mgr = multiproc::Manager::serve("127.0.0.1:0", b"secret")?;
+/// let mgr = multiproc::Manager::serve("127.0.0.1:0", b"secret-key-of-16+-bytes")?;
 /// println!("serving on {}", mgr.address());    // tcp://127.0.0.1:PORT
 /// # Ok(()) }
 /// ```
@@ -91,6 +92,7 @@ pub(crate) fn connect(address: &Address) -> Result<OwnedFd> {
             .map(OwnedFd::from),
         Address::Tcp(addr) => TcpStream::connect(addr).and_then(|s| {
             s.set_nodelay(true)?;
+            keepalive(&s);
             Ok(OwnedFd::from(s))
         }),
     };
@@ -110,9 +112,23 @@ pub(crate) fn accept(listener: &Listener) -> std::io::Result<OwnedFd> {
         Listener::Local(l) => l.accept().map(|(s, _)| s.into()),
         Listener::Tcp(l) => l.accept().map(|(s, _)| {
             let _ = s.set_nodelay(true);
+            keepalive(&s);
             s.into()
         }),
     }
+}
+
+/// A TCP peer whose machine vanishes never closes its end: probe an idle connection after 10 s,
+/// every 5 s, and give up after 3 unanswered probes (or data unacknowledged for 25 s), so that a
+/// blocked call or a server thread fails instead of waiting forever. Best effort: a kernel without
+/// these options still connects.
+fn keepalive(s: &TcpStream) {
+    let _ = crate::sys::keepalive::enable(
+        s.as_fd(),
+        Duration::from_secs(10),
+        Duration::from_secs(5),
+        3,
+    );
 }
 
 /// A listening socket in the server process.

@@ -25,6 +25,25 @@ const FAILURE: &[u8] = b"#FAILURE#";
 const NONCE: usize = 32;
 const DIGEST: usize = 32;
 
+/// Shortest authkey `serve` and `connect` accept: a shorter one can be guessed offline from one
+/// recorded handshake.
+pub(crate) const MIN_AUTHKEY: usize = 16;
+
+/// Refuses an authkey shorter than [`MIN_AUTHKEY`].
+pub(crate) fn check_key(authkey: &[u8]) -> Result<()> {
+    if authkey.len() < MIN_AUTHKEY {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "a manager authkey needs at least {MIN_AUTHKEY} bytes, this one has {}: use a long \
+                 random secret",
+                authkey.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// `n` bytes from the kernel's random source.
 pub(crate) fn random_bytes(n: usize) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; n];
@@ -91,11 +110,9 @@ pub(crate) fn client_handshake(chan: &Channel, authkey: &[u8], peer: &str) -> Re
     let mut answer = digest(authkey, &challenge);
     answer.extend_from_slice(&nonce);
     chan.send_raw(&answer, &[])?;
-    let reply = match chan.recv_raw(deadline) {
-        Ok((reply, _)) => reply,
-        Err(e) if e.is_disconnected() => FAILURE.to_vec(),
-        Err(e) => return Err(e),
-    };
+    // A server that hangs up instead of answering (it stopped, or refused the connection) is gone,
+    // not a key mismatch: a wrong key gets the failure message first.
+    let (reply, _) = chan.recv_raw(deadline)?;
     if reply.starts_with(FAILURE) {
         return Err(auth_error(format!(
             "{peer} rejected the authkey: use the key the manager was started with"

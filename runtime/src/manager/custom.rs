@@ -57,18 +57,40 @@ pub struct ManagedEntry {
 
 inventory::collect!(ManagedEntry);
 
-/// The entry registered under `name`.
-pub(crate) fn entry(name: &str) -> Option<&'static ManagedEntry> {
-    static INDEX: OnceLock<HashMap<&'static str, &'static ManagedEntry>> = OnceLock::new();
-    INDEX
-        .get_or_init(|| {
-            inventory::iter::<ManagedEntry>
-                .into_iter()
-                .map(|e| (e.name, e))
-                .collect()
-        })
-        .get(name)
-        .copied()
+/// The entry registered under `name`: [`ErrorKind::NotFound`] if none is, and
+/// [`ErrorKind::InvalidInput`] if two types are (serving either could hand a value to the other's
+/// methods).
+pub(crate) fn entry(name: &str) -> Result<&'static ManagedEntry> {
+    /// Every registered name, with its entry, or `None` when several entries share it.
+    type Index = HashMap<&'static str, Option<&'static ManagedEntry>>;
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let mut index = Index::new();
+        for e in inventory::iter::<ManagedEntry> {
+            index
+                .entry(e.name)
+                .and_modify(|slot| *slot = None)
+                .or_insert(Some(e));
+        }
+        index
+    });
+    match index.get(name) {
+        Some(Some(e)) => Ok(e),
+        Some(None) => Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "several managed types are registered as `{name}` in the server's binary (two \
+                 copies of one crate?): the manager refuses to serve any of them"
+            ),
+        )),
+        None => Err(Error::new(
+            ErrorKind::NotFound,
+            format!(
+                "`{name}` is not a managed type in the server's binary: annotate its impl block \
+                 with #[multiproc::managed] (a remote server must be built with the type too)"
+            ),
+        )),
+    }
 }
 
 /// `ManagedEntry::create` for `T`.

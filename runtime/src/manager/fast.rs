@@ -16,9 +16,10 @@ use super::spin;
 use crate::error::{Error, Result};
 use crate::ipc::channel::Channel;
 use crate::shm::mailbox::{Mailboxes, Posted, Side};
-use crate::sys::{eventfd, process, socket};
+use crate::sys::{self, eventfd, process, socket};
 use std::cell::Cell;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Instant;
 
 /// Bytes of each mailbox: requests and replies up to this size skip the socket.
 const MAILBOX_BYTES: usize = 64 << 10;
@@ -107,8 +108,14 @@ impl Link {
     }
 
     /// Waits for the peer's next message and copies it into `out`. The peer hanging up the socket
-    /// (its process or thread ended) gives `Disconnected`.
-    pub(crate) fn recv(&self, chan: &Channel, out: &mut Vec<u8>) -> Result<()> {
+    /// (its process or thread ended) gives `Disconnected`; passing `deadline` gives `Timeout`, after
+    /// which the link is out of step (the caller drops it).
+    pub(crate) fn recv(
+        &self,
+        chan: &Channel,
+        out: &mut Vec<u8>,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
         let ready = || self.boxes.seq(self.inbox) != self.seen.get();
         let here = process::current_cpu();
         self.boxes.set_reader_cpu(self.inbox, here);
@@ -119,12 +126,12 @@ impl Link {
             spin::briefly(ready)
         };
         if !arrived {
-            self.sleep(chan, ready)?;
+            self.sleep(chan, ready, deadline)?;
         }
         self.seen.set(self.boxes.seq(self.inbox));
         match self.boxes.take(self.inbox, out)? {
             Posted::Inline => Ok(()),
-            Posted::Beside => chan.recv_with(None, |frame, _| {
+            Posted::Beside => chan.recv_with(deadline, |frame, _| {
                 out.clear();
                 out.extend_from_slice(frame.bytes());
                 Ok(())
@@ -132,20 +139,33 @@ impl Link {
         }
     }
 
-    fn sleep(&self, chan: &Channel, ready: impl Fn() -> bool) -> Result<()> {
+    fn sleep(
+        &self,
+        chan: &Channel,
+        ready: impl Fn() -> bool,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
         const HANGUP: libc::c_short = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR;
+        let start = Instant::now();
         loop {
             self.boxes.set_sleeping(self.inbox, true);
             if ready() {
                 self.boxes.set_sleeping(self.inbox, false);
                 return Ok(());
             }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                self.boxes.set_sleeping(self.inbox, false);
+                return Err(Error::timeout(
+                    "waiting for the peer's message",
+                    start.elapsed(),
+                ));
+            }
             let (bell, sock) = socket::poll_two(
                 self.own_bell.as_fd(),
                 libc::POLLIN,
                 chan.socket(),
                 libc::POLLRDHUP,
-                -1,
+                sys::poll_timeout_ms(deadline),
             )
             .map_err(|e| Error::io("poll failed", e))?;
             if bell != 0 {

@@ -6,7 +6,7 @@ use super::containers::{DictProxy, ListProxy, NamespaceProxy, ValueProxy};
 use super::custom::Managed;
 use super::objects::lock;
 use super::protocol::{Blob, CONTROL, control};
-use super::proxy::{Conn, Endpoint, Proxy, ProxyCore};
+use super::proxy::{self, Conn, Endpoint, Proxy, ProxyCore};
 use super::server::{self, ServerArgs};
 use super::sync::{EventProxy, LockProxy, QueueProxy};
 use crate::error::{Error, ErrorKind, Result};
@@ -64,37 +64,41 @@ impl Manager {
 
     /// Starts a manager's server process listening on TCP `addr` (`"0.0.0.0:50000"`, or port 0 for a
     /// free one: see [`address`](Manager::address)); clients on other machines reach it with
-    /// [`connect`](Manager::connect) and the same `authkey`. Python:
+    /// [`connect`](Manager::connect) and the same `authkey`, which must have at least 16 bytes
+    /// ([`ErrorKind::InvalidInput`] otherwise). Python:
     /// `BaseManager(address=('', 50000), authkey=b'abc').start()`.
     ///
     /// ```no_run
     /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
-    /// let server = multiproc::Manager::serve("127.0.0.1:0", b"secret")?;
+    /// let server = multiproc::Manager::serve("127.0.0.1:0", b"secret-key-of-16+-bytes")?;
     /// let jobs = server.queue::<String>()?;
     /// server.publish("jobs", &jobs)?;
     /// println!("serving at {}", server.address());
     /// # Ok(()) }
     /// ```
     pub fn serve(addr: impl ToSocketAddrs, authkey: &[u8]) -> Result<Manager> {
+        auth::check_key(authkey)?;
         let key = auth::random_u64()?;
         let bound = address::bind_tcp(addr)?;
         Manager::spawn(bound, authkey.to_vec(), key)
     }
 
     /// Connects to a manager started with [`serve`](Manager::serve) elsewhere, proving the `authkey`
-    /// (a wrong key gives [`ErrorKind::Authentication`]). The handle does not own the server: dropping
+    /// (a wrong key gives [`ErrorKind::Authentication`], one under 16 bytes
+    /// [`ErrorKind::InvalidInput`]). The handle does not own the server: dropping
     /// it leaves the server running. Python: `BaseManager(address, authkey).connect()`.
     ///
     /// ```no_run
     /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
-    /// let mgr = multiproc::Manager::connect("127.0.0.1:50000", b"secret")?;
+    /// let mgr = multiproc::Manager::connect("127.0.0.1:50000", b"secret-key-of-16+-bytes")?;
     /// let jobs: multiproc::manager::QueueProxy<String> = mgr.lookup("jobs")?;
     /// jobs.put("work".to_string())?;
     /// # Ok(()) }
     /// ```
     pub fn connect(addr: impl ToSocketAddrs, authkey: &[u8]) -> Result<Manager> {
+        auth::check_key(authkey)?;
         let endpoint = Arc::new(Endpoint {
             address: Address::Tcp(address::resolve(addr)?),
             authkey: authkey.to_vec(),
@@ -153,7 +157,7 @@ impl Manager {
     /// ```no_run
     /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
-    /// let server = multiproc::Manager::serve("127.0.0.1:0", b"key")?;
+    /// let server = multiproc::Manager::serve("127.0.0.1:0", b"secret-key-of-16+-bytes")?;
     /// let port = server.socket_addr().unwrap().port();
     /// # Ok(()) }
     /// ```
@@ -183,7 +187,9 @@ impl Manager {
     /// # Ok(()) }
     /// ```
     pub fn shutdown(&self) -> Result<()> {
-        self.inner.shutdown()
+        let res = self.inner.shutdown();
+        proxy::forget(self.inner.endpoint.key);
+        res
     }
 
     fn control<A: Serialize + ?Sized, R: DeserializeOwned>(
@@ -353,7 +359,7 @@ impl Manager {
     /// ```no_run
     /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
-    /// let mgr = multiproc::Manager::serve("127.0.0.1:0", b"key")?;
+    /// let mgr = multiproc::Manager::serve("127.0.0.1:0", b"secret-key-of-16+-bytes")?;
     /// let results = mgr.dict::<u32, u32>()?;
     /// mgr.publish("results", &results)?;
     /// # Ok(()) }
@@ -369,7 +375,7 @@ impl Manager {
     /// ```no_run
     /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
-    /// let mgr = multiproc::Manager::connect("127.0.0.1:50000", b"key")?;
+    /// let mgr = multiproc::Manager::connect("127.0.0.1:50000", b"secret-key-of-16+-bytes")?;
     /// let results: multiproc::manager::DictProxy<u32, u32> = mgr.lookup("results")?;
     /// # Ok(()) }
     /// ```
@@ -382,13 +388,19 @@ impl Manager {
     }
 }
 
+/// How long a shutdown waits for the server's answer, then for its exit, before killing it.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Inner {
     fn shutdown(&self) -> Result<()> {
         let Some(mut process) = lock(&self.process).take() else {
             return Ok(());
         };
-        let asked: Result<()> = lock(&self.control).call(CONTROL, control::SHUTDOWN, &());
-        match asked.and_then(|()| process.join_timeout(Duration::from_secs(5))) {
+        // A server that does not answer (stopped, or stuck) must not hang the caller, nor a drop.
+        let deadline = crate::sys::deadline_after(SHUTDOWN_TIMEOUT);
+        let asked: Result<()> =
+            lock(&self.control).call_until(CONTROL, control::SHUTDOWN, &(), deadline);
+        match asked.and_then(|()| process.join_timeout(SHUTDOWN_TIMEOUT)) {
             Ok(()) => Ok(()),
             Err(e) => {
                 let _ = process.kill();
@@ -404,6 +416,8 @@ impl Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         let _ = self.shutdown();
+        // This thread's connection for proxies; other threads drop theirs when they next open one.
+        proxy::forget(self.endpoint.key);
     }
 }
 

@@ -60,8 +60,13 @@ fn wait_until<'a, T>(
     let deadline = timeout_us.and_then(|us| Instant::now().checked_add(Duration::from_micros(us)));
     loop {
         // A caller that hung up (even before its request was read) must not take the item or the
-        // lock with it.
+        // lock with it. Leaving without it passes the wake-up on: a `notify_one` may have picked
+        // this waiter, and a live one must not wait out its slice. (A timed-out waiter leaves
+        // only when nothing was ready.)
         if (cx.peer_gone)() {
+            if ready(&guard) {
+                cv.notify_one();
+            }
             return (guard, false);
         }
         if ready(&guard) {
@@ -315,11 +320,21 @@ impl Object for LockObj {
             }
             "release" => {
                 let mut owner = owner;
-                if owner.take().is_none() {
-                    return Err(Error::new(
-                        ErrorKind::InvalidInput,
-                        "release of a manager lock that is not held",
-                    ));
+                match *owner {
+                    Some(holder) if holder == cx.conn => *owner = None,
+                    Some(_) => {
+                        return Err(Error::new(
+                            ErrorKind::InvalidInput,
+                            "release of a manager lock held by another connection: a lock is \
+                             released by the thread that acquired it",
+                        ));
+                    }
+                    None => {
+                        return Err(Error::new(
+                            ErrorKind::InvalidInput,
+                            "release of a manager lock that is not held",
+                        ));
+                    }
                 }
                 self.cv.notify_one();
             }

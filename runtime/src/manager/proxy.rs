@@ -17,13 +17,24 @@ use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// How to reach a manager: its address, its authkey, and a key naming it in connection caches.
-#[derive(Serialize, Deserialize, Debug)]
+#[derive(Serialize, Deserialize)]
 pub(crate) struct Endpoint {
     pub address: Address,
     pub authkey: Vec<u8>,
     pub key: u64,
+}
+
+/// The authkey is a secret: debug output (logs, panic messages) names the address only.
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("address", &self.address)
+            .field("authkey", &"<redacted>")
+            .finish()
+    }
 }
 
 /// One authenticated connection to a manager: frames on its socket, or, for a local manager, the
@@ -70,6 +81,14 @@ impl Conn {
         Ok(conn)
     }
 
+    /// True once the server has hung up this connection (it shut down or died): the connection can
+    /// only fail, and holds a socket, two doorbells and a mailbox mapping until dropped.
+    fn hung_up(&self) -> bool {
+        const HANGUP: libc::c_short = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR;
+        crate::sys::socket::poll_one(self.chan.socket(), libc::POLLRDHUP, 0)
+            .is_ok_and(|rev| rev & HANGUP != 0)
+    }
+
     /// Offers the server a mailbox block for this connection's calls. `None` when this process
     /// cannot make one or the server declines: the socket then carries the calls.
     fn attach(&self) -> Result<Option<Link>> {
@@ -102,6 +121,18 @@ impl Conn {
         method: &str,
         args: &A,
     ) -> Result<R> {
+        self.call_until(id, method, args, None)
+    }
+
+    /// [`call`](Conn::call), giving up with `Timeout` at `deadline`; the connection is then out of
+    /// step (a late reply would answer the next call) and must be dropped.
+    pub(crate) fn call_until<A: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        id: u64,
+        method: &str,
+        args: &A,
+        deadline: Option<Instant>,
+    ) -> Result<R> {
         let mut spare = Vec::new();
         let mut borrowed = self.buf.try_borrow_mut();
         let buf = match &mut borrowed {
@@ -114,7 +145,7 @@ impl Conn {
             spin::until_readable(&self.chan);
             return self
                 .chan
-                .recv_with(None, |frame, _| {
+                .recv_with(deadline, |frame, _| {
                     protocol::decode_reply(frame.bytes(), method)
                 })
                 .map_err(reset_is_disconnect);
@@ -126,7 +157,8 @@ impl Conn {
             Err(_) => &mut spare,
         };
         link.send(&self.chan, buf).map_err(reset_is_disconnect)?;
-        link.recv(&self.chan, reply).map_err(reset_is_disconnect)?;
+        link.recv(&self.chan, reply, deadline)
+            .map_err(reset_is_disconnect)?;
         let res = protocol::decode_reply(reply, method);
         if reply.capacity() > MAX_KEPT_REPLY {
             *reply = Vec::new();
@@ -138,20 +170,40 @@ impl Conn {
 /// Largest reply buffer a connection keeps between calls.
 const MAX_KEPT_REPLY: usize = 1 << 20;
 
-/// A server killed with our request unread resets the connection: that is a disconnect too.
+/// A server killed with our request unread resets the connection, and one whose machine vanished
+/// times out (TCP keepalive): both are disconnects too.
 fn reset_is_disconnect(e: Error) -> Error {
-    let reset = std::error::Error::source(&e)
+    let kind = std::error::Error::source(&e)
         .and_then(|s| s.downcast_ref::<std::io::Error>())
-        .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionReset);
-    if reset {
-        Error::disconnected("the manager's server went away (connection reset)")
-    } else {
-        e
+        .map(|io| io.kind());
+    match kind {
+        Some(std::io::ErrorKind::ConnectionReset) => {
+            Error::disconnected("the manager's server went away (connection reset)")
+        }
+        Some(std::io::ErrorKind::TimedOut) => Error::disconnected(
+            "the manager's server stopped answering (the connection timed out: its machine or \
+             the network is down)",
+        ),
+        _ => e,
     }
 }
 
 thread_local! {
     static CONNS: RefCell<HashMap<u64, Rc<Conn>>> = RefCell::new(HashMap::new());
+}
+
+/// Drops this thread's cached connection to the manager `key` (its handle is shutting down).
+pub(crate) fn forget(key: u64) {
+    let _ = CONNS.try_with(|m| m.borrow_mut().remove(&key));
+}
+
+/// Opens a connection for this thread's cache, first dropping cached connections whose manager hung
+/// up: a thread that used many managers keeps no descriptors of the ones that are gone.
+fn open_cached(m: &RefCell<HashMap<u64, Rc<Conn>>>, ep: &Endpoint) -> Result<Rc<Conn>> {
+    m.borrow_mut().retain(|_, c| !c.hung_up());
+    let c = Rc::new(Conn::open(ep)?);
+    m.borrow_mut().insert(ep.key, c.clone());
+    Ok(c)
 }
 
 fn gone() -> Error {
@@ -161,11 +213,21 @@ fn gone() -> Error {
 /// A manager object as seen from any process: where the manager is and which object. What every
 /// proxy wraps; not a public API.
 #[doc(hidden)]
-#[derive(Clone, Serialize, Deserialize, Debug)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct ProxyCore {
     #[serde(with = "shared_endpoint")]
     endpoint: Arc<Endpoint>,
     id: u64,
+}
+
+/// Names the address and the object, never the authkey.
+impl std::fmt::Debug for ProxyCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyCore")
+            .field("address", &self.endpoint.address)
+            .field("id", &self.id)
+            .finish()
+    }
 }
 
 /// Serde for the `Arc` every proxy of one manager shares.
@@ -208,13 +270,9 @@ impl ProxyCore {
             .map_err(|_| gone())?;
         let conn = match cached {
             Some(c) => c,
-            None => {
-                let c = Rc::new(Conn::open(&self.endpoint)?);
-                CONNS
-                    .try_with(|m| m.borrow_mut().insert(key, c.clone()))
-                    .map_err(|_| gone())?;
-                c
-            }
+            None => CONNS
+                .try_with(|m| open_cached(m, &self.endpoint))
+                .map_err(|_| gone())??,
         };
         let res = conn.call(self.id, method, args);
         if let Err(e) = &res {

@@ -57,6 +57,9 @@ struct State {
 
 /// Serves until a `shutdown` request.
 fn run(args: ServerArgs) {
+    // Each client holds a descriptor here: use all the process may have. Failing to raise it
+    // leaves the default, which still works for fewer clients.
+    let _ = sys::rlimit::raise_nofile();
     let listener = Listener::new(args.listener, &args.address);
     let (tx, rx) = mpsc::channel();
     let state = Arc::new(State {
@@ -75,18 +78,64 @@ fn run(args: ServerArgs) {
     }
 }
 
+/// Connections allowed to be in the handshake at once: unauthenticated peers cannot hold more of
+/// the server's threads and descriptors than this.
+const MAX_HANDSHAKES: usize = 64;
+
+/// Counts connections in the handshake.
+struct Handshakes {
+    busy: Mutex<usize>,
+    freed: Condvar,
+}
+
+/// One connection's place in the handshake, given back when dropped.
+struct Slot(Arc<Handshakes>);
+
+impl Handshakes {
+    /// A place for a new connection. When all are taken, a TCP connection is refused (`None`: the
+    /// caller closes it) and a local one waits for a place: a burst of local workers connecting at
+    /// once must not fail, and only processes of this machine can reach a local socket.
+    fn take(self: &Arc<Self>, wait: bool) -> Option<Slot> {
+        let mut busy = lock(&self.busy);
+        while *busy >= MAX_HANDSHAKES {
+            if !wait {
+                return None;
+            }
+            busy = self.freed.wait(busy).unwrap_or_else(|p| p.into_inner());
+        }
+        *busy += 1;
+        Some(Slot(self.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        *lock(&self.0.busy) -= 1;
+        self.0.freed.notify_one();
+    }
+}
+
 fn accept_loop(listener: &Listener, state: &Arc<State>) {
     let next_conn = AtomicU64::new(1);
+    let handshakes = Arc::new(Handshakes {
+        busy: Mutex::new(0),
+        freed: Condvar::new(),
+    });
+    let wait = matches!(listener, Listener::Local(_));
     loop {
         match address::accept(listener) {
             Ok(fd) => {
+                // Over the cap: the connection is closed at once.
+                let Some(slot) = handshakes.take(wait) else {
+                    continue;
+                };
                 let st = state.clone();
                 let conn = next_conn.fetch_add(1, Ordering::Relaxed);
                 // Out of threads: the connection is dropped (closed) and the client sees Disconnected.
                 let _ = std::thread::Builder::new()
                     .name("multiproc-manager-conn".into())
                     .stack_size(1 << 20)
-                    .spawn(move || serve_connection(&st, fd, conn));
+                    .spawn(move || serve_connection(&st, fd, conn, slot));
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             // Out of descriptors or memory: back off briefly instead of spinning.
@@ -95,10 +144,12 @@ fn accept_loop(listener: &Listener, state: &Arc<State>) {
     }
 }
 
-fn serve_connection(state: &State, fd: OwnedFd, conn: u64) {
+fn serve_connection(state: &State, fd: OwnedFd, conn: u64, slot: Slot) {
     let mut chan = Channel::from_fd(fd);
     chan.set_max_message(auth::HANDSHAKE_LIMIT);
-    if auth::serve_handshake(&chan, &state.authkey).is_err() {
+    let shook = auth::serve_handshake(&chan, &state.authkey);
+    drop(slot);
+    if shook.is_err() {
         return;
     }
     chan.set_max_message(MAX_FRAME);
@@ -111,9 +162,6 @@ fn serve_connection(state: &State, fd: OwnedFd, conn: u64) {
         socket: chan.socket().try_clone_to_owned().ok(),
     };
     serve_socket(&chan, &mut session);
-    for obj in session.watched.values() {
-        obj.disconnected(conn);
-    }
 }
 
 /// Serves calls arriving as frames on the socket, until the client hangs up, asks for a shutdown, or
@@ -141,7 +189,7 @@ fn serve_socket(chan: &Channel, session: &mut Session<'_>) {
 fn serve_mailbox(chan: &Channel, link: &Link, session: &mut Session<'_>) {
     let mut request = Vec::new();
     loop {
-        if link.recv(chan, &mut request).is_err() {
+        if link.recv(chan, &mut request, None).is_err() {
             return;
         }
         let Ok(next) = session.handle(&request, Vec::new()) else {
@@ -180,6 +228,15 @@ struct Session<'a> {
     out: Vec<u8>,
     /// The connection's socket, to notice a caller that hangs up while its call waits.
     socket: Option<OwnedFd>,
+}
+
+/// The connection is over, even by a panic: release what it holds (its locks).
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        for obj in self.watched.values() {
+            obj.disconnected(self.conn);
+        }
+    }
 }
 
 impl Session<'_> {
@@ -225,7 +282,15 @@ impl Session<'_> {
             }
         }));
         let err = match res {
-            Ok(Ok(())) => return Ok(next),
+            Ok(Ok(())) if out.len() <= MAX_FRAME => return Ok(next),
+            // Sending it would close the connection (the client refuses such a frame), and with
+            // it the caller's locks: refuse the reply instead.
+            Ok(Ok(())) => WireError::InvalidInput(format!(
+                "the reply to `{method}` is {} bytes, over the {} MiB limit of a manager message: \
+                 fetch the data in smaller parts",
+                out.len(),
+                MAX_FRAME >> 20
+            )),
             Ok(Err(e)) => WireError::from_error(&e),
             Err(panic) => {
                 WireError::Remote(format!("`{method}` panicked: {}", panic_message(&*panic)))
@@ -368,15 +433,7 @@ fn new_object(kind: &str, tag: String, init: Blob) -> Result<Arc<dyn Object>> {
             cv: Condvar::new(),
         }),
         name => {
-            let entry = custom::entry(name).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NotFound,
-                    format!(
-                        "`{name}` is not a managed type in the server's binary: annotate its impl block \
-                         with #[multiproc::managed] (a remote server must be built with the type too)"
-                    ),
-                )
-            })?;
+            let entry = custom::entry(name)?;
             Arc::new(CustomObj {
                 entry,
                 value: Mutex::new((entry.create)(&init.0)?),

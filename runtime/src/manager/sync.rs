@@ -116,14 +116,14 @@ impl LockProxy {
     /// Waits for the lock; it is released when the guard drops. Python: `lock.acquire()`.
     pub fn acquire(&self) -> Result<LockGuard<'_>> {
         while !self.acquire_for(None)? {}
-        Ok(LockGuard { lock: self })
+        Ok(LockGuard::new(self))
     }
 
     /// Like [`acquire`](Self::acquire), giving up with [`ErrorKind::Timeout`] after `timeout`.
     /// Python: `lock.acquire(timeout=t)`.
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<'_>> {
         if self.acquire_for(Some(timeout))? {
-            Ok(LockGuard { lock: self })
+            Ok(LockGuard::new(self))
         } else {
             Err(Error::new(
                 ErrorKind::Timeout,
@@ -136,7 +136,7 @@ impl LockProxy {
     pub fn try_acquire(&self) -> Result<Option<LockGuard<'_>>> {
         Ok(self
             .acquire_for(Some(Duration::ZERO))?
-            .then_some(LockGuard { lock: self }))
+            .then(|| LockGuard::new(self)))
     }
 
     /// True while someone holds the lock. Python: `lock.locked()`.
@@ -146,10 +146,29 @@ impl LockProxy {
 }
 
 /// Holds a [`LockProxy`]'s lock; dropping it releases the lock (errors then are ignored: use
-/// [`release`](LockGuard::release) to see them).
+/// [`release`](LockGuard::release) to see them). The server ties the lock to the connection of the
+/// thread that acquired it, so the guard stays on that thread (it is not `Send`):
+///
+/// ```compile_fail
+/// # extern crate multiproc_runtime as multiproc;
+/// fn send<T: Send>(_: T) {}
+/// fn hand_over(guard: multiproc::manager::LockGuard<'static>) {
+///     send(guard);
+/// }
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a> {
     lock: &'a LockProxy,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl<'a> LockGuard<'a> {
+    fn new(lock: &'a LockProxy) -> LockGuard<'a> {
+        LockGuard {
+            lock,
+            _not_send: std::marker::PhantomData,
+        }
+    }
 }
 
 impl LockGuard<'_> {

@@ -73,13 +73,12 @@ pub(crate) struct Mailboxes {
     cap: usize,
 }
 
-// SAFETY: the header is atomics (and two words written before sharing); mailbox bytes are only
-// touched through raw copies by the one writer before it posts and the one reader after it sees the
-// post, and the traffic alternates (a reply only after its request was read, a request only after
-// the previous reply was read).
+// SAFETY: the mapping may move to another thread: the header is atomics (and two words written
+// before sharing); mailbox bytes are only touched through raw copies by the one writer before it
+// posts and the one reader after it sees the post, and the traffic alternates (a reply only after
+// its request was read, a request only after the previous reply was read). Not `Sync`: two threads
+// of one process posting or taking at once would break the one-writer, one-reader contract.
 unsafe impl Send for Mailboxes {}
-// SAFETY: as above.
-unsafe impl Sync for Mailboxes {}
 
 impl Mailboxes {
     /// Creates a block with two mailboxes of `cap` bytes each (clamped to 4 KiB .. 16 MiB); returns
@@ -115,9 +114,15 @@ impl Mailboxes {
             return Err(invalid("too small"));
         }
         let header = map.as_ptr().cast::<Header>();
-        // SAFETY: the mapping holds at least a Header, page-aligned; these words are written once by
-        // the creator before the block is shared.
-        let (magic, cap) = unsafe { ((*header).magic, (*header).cap) };
+        // SAFETY: the mapping holds at least a Header, page-aligned. The peer can write these words
+        // at any time: they are read through raw pointers (no reference to peer-writable memory),
+        // volatile, and checked below.
+        let (magic, cap) = unsafe {
+            (
+                (&raw const (*header).magic).read_volatile(),
+                (&raw const (*header).cap).read_volatile(),
+            )
+        };
         if magic != MAGIC {
             return Err(invalid("wrong magic"));
         }
@@ -134,9 +139,16 @@ impl Mailboxes {
     }
 
     fn words(&self, side: Side) -> &BoxHeader {
-        // SAFETY: checked at create/attach: the mapping holds a valid Header for as long as `self`.
-        let header = unsafe { &*self.map.as_ptr().cast::<Header>() };
-        &header.boxes[side as usize]
+        let header = self.map.as_ptr().cast::<Header>();
+        // SAFETY: checked at create/attach: the mapping holds a Header for as long as `self`. No
+        // reference to the whole header is made (the peer may write its plain words): the pointer
+        // goes straight to one BoxHeader, which is only atomics, so a shared reference to it is
+        // sound while the peer writes it too.
+        unsafe {
+            &*(&raw const (*header).boxes)
+                .cast::<BoxHeader>()
+                .add(side as usize)
+        }
     }
 
     fn data(&self, side: Side) -> *mut u8 {

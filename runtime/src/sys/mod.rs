@@ -6,10 +6,12 @@ pub(crate) mod abstract_socket;
 pub(crate) mod eventfd;
 pub(crate) mod fd;
 pub(crate) mod futex;
+pub(crate) mod keepalive;
 pub(crate) mod memfd;
 pub(crate) mod mutex;
 pub(crate) mod ofd;
 pub(crate) mod process;
+pub(crate) mod rlimit;
 pub(crate) mod socket;
 pub(crate) mod spawn;
 
