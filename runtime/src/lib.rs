@@ -36,7 +36,7 @@ pub use worker::WorkerFn;
 pub mod __private {
     pub use crate::manager::__private as managed;
     pub use crate::manager::{Dispatch, ManagedEntry, ProxyCore};
-    pub use crate::registry::{Invoke, WorkerEntry, invoke};
+    pub use crate::registry::{Invoke, InvokeBatch, WorkerEntry, invoke, invoke_batch};
     use crate::{Process, Result, WorkerFn};
     pub use inventory;
     pub use serde;

@@ -2,10 +2,11 @@
 //! sent, each worker's jobs in flight, and the rules that send the next job to a worker.
 //!
 //! Callers send directly to an idle worker (no thread hop on the way out); each worker's supervisor
-//! thread receives its results, hands them to their sinks and sends the next jobs. A worker holds at
-//! most [`PREFETCH`] jobs, so that it finds its next task waiting without starving the others; only an
-//! idle worker gets a large job (see [`PREFETCH_BYTES`]).
-//!
+//! thread receives its results, hands them to their sinks and sends the next jobs. A worker holds up
+//! to [`PREFETCH`] small jobs (so that it always finds its next task waiting and reads several per
+//! system call) as long as they fit in [`QUEUED_BYTES`]; only an idle worker gets a large job (see
+//! [`PREFETCH_BYTES`]). Jobs going to the same worker at once leave in one write.
+
 //! Lock order: `state`, then a slot's `io`. A slot's `io` is held while sending to its worker, so the
 //! order of its in-flight queue is the order on the wire.
 
@@ -20,14 +21,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Jobs one worker may hold at once: the one it runs and the next.
-pub(crate) const PREFETCH: usize = 2;
+/// Jobs one worker may hold at once: the one it runs and those queued behind it. A deep queue keeps a
+/// worker of tiny tasks busy and lets both sides move several frames per system call.
+pub(crate) const PREFETCH: usize = 16;
 
 /// Largest job sent to a worker that is still busy. A busy worker does not read, so a larger frame
 /// could fill the socket and block the sender — and a supervisor thread blocked sending to its own
-/// worker, while that worker blocks sending its result back, would deadlock. Smaller frames always fit
+/// worker, while that worker blocks sending its result back, would deadlock. Small frames always fit
 /// in the socket's buffer; larger ones wait for an idle worker, which is reading.
 const PREFETCH_BYTES: usize = 32 * 1024;
+
+/// Bound on the bytes of the jobs one worker holds beyond the next one, for the same reason: what a
+/// busy worker has not read stays well under a Unix socket's buffer (about 208 KiB).
+const QUEUED_BYTES: usize = 64 * 1024;
+
+/// Most jobs coalesced into one write.
+const MAX_BATCH: usize = 32;
 
 /// One chunk of calls of one worker function, and where its outcomes go.
 pub(crate) struct Job {
@@ -55,9 +64,28 @@ pub(crate) struct Load {
     /// Up and accepting jobs.
     pub(crate) live: bool,
     pub(crate) inflight: usize,
+    /// Frame bytes of the jobs in flight.
+    pub(crate) bytes: usize,
     /// Jobs sent to the current process (for `maxtasksperchild`).
     pub(crate) sent: u64,
     pub(crate) pid: u32,
+}
+
+impl Load {
+    /// Whether a job of `size` bytes may go to this worker now (see [`PREFETCH_BYTES`]).
+    fn has_room(&self, size: usize, max_tasks: Option<u64>) -> bool {
+        let fits = self.inflight == 0
+            || (size <= PREFETCH_BYTES
+                && self.inflight < PREFETCH
+                && (self.inflight == 1 || self.bytes + size <= QUEUED_BYTES));
+        self.live && fits && max_tasks.is_none_or(|m| self.sent < m)
+    }
+
+    /// Takes back one job of `size` bytes that left this worker.
+    pub(crate) fn done(&mut self, size: usize) {
+        self.inflight = self.inflight.saturating_sub(1);
+        self.bytes = self.bytes.saturating_sub(size);
+    }
 }
 
 pub(crate) struct State {
@@ -157,47 +185,64 @@ impl Core {
     }
 
     /// Sends pending jobs to workers with room, least loaded first, until none is left or no worker
-    /// has room.
+    /// has room. The jobs one worker can take go out together, in one write when none carries
+    /// descriptors.
     pub(crate) fn dispatch<'a>(&'a self, mut st: MutexGuard<'a, State>) {
+        let max = self.config.maxtasksperchild;
         loop {
-            if st.pending.is_empty() {
+            let Some(size) = st.pending.front().map(|j| j.frame.len()) else {
                 return;
-            }
-            let max = self.config.maxtasksperchild;
-            let small = st
-                .pending
-                .front()
-                .is_some_and(|j| j.frame.len() <= PREFETCH_BYTES);
-            let room = if small { PREFETCH } else { 1 };
+            };
             let pick = st
                 .load
                 .iter()
                 .enumerate()
-                .filter(|(_, l)| l.live && l.inflight < room && max.is_none_or(|m| l.sent < m))
+                .filter(|(_, l)| l.has_room(size, max))
                 .min_by_key(|(_, l)| l.inflight)
                 .map(|(i, _)| i);
             let Some(i) = pick else { return };
-            let Some(mut job) = st.pending.pop_front() else {
-                return;
-            };
-            st.load[i].inflight += 1;
-            st.load[i].sent += 1;
+            let mut batch: Vec<Job> = Vec::new();
+            while batch.len() < MAX_BATCH {
+                let load = &st.load[i];
+                let fits = st.pending.front().is_some_and(|j| {
+                    load.has_room(j.frame.len(), max) && (batch.is_empty() || j.fds.is_empty())
+                });
+                if !fits {
+                    break;
+                }
+                let Some(job) = st.pending.pop_front() else {
+                    break;
+                };
+                let load = &mut st.load[i];
+                load.inflight += 1;
+                load.sent += 1;
+                load.bytes += job.frame.len();
+                let alone = !job.fds.is_empty();
+                batch.push(job);
+                if alone {
+                    break;
+                }
+            }
             let pid = st.load[i].pid;
             let slot = &self.slots[i];
             let mut io = lock(&slot.io);
             drop(st);
             let was_idle = io.inflight.is_empty();
-            job.since = Instant::now();
-            let sent = match &io.chan {
-                Some(chan) => {
+            let now = Instant::now();
+            for job in &mut batch {
+                job.since = now;
+            }
+            let sent = match (&io.chan, batch.as_slice()) {
+                (Some(chan), [job]) => {
                     let fds: Vec<_> = job.fds.iter().map(|f| f.as_fd()).collect();
                     chan.send_raw(&job.frame, &fds)
                 }
-                None => Err(Error::disconnected("worker is being replaced")),
+                (Some(chan), jobs) => chan.send_frames(jobs.iter().map(|j| j.frame.as_slice())),
+                (None, _) => Err(Error::disconnected("worker is being replaced")),
             };
             match sent {
                 Ok(()) => {
-                    io.inflight.push_back(job);
+                    io.inflight.extend(batch);
                     drop(io);
                     if was_idle && self.config.task_timeout.is_some() {
                         sys::socket::poke(slot.wake_tx.as_fd());
@@ -206,14 +251,18 @@ impl Core {
                 }
                 Err(_) => {
                     // The worker is gone; its supervisor thread sees the end of its channel and
-                    // replaces it. The job was never delivered: it goes back to the front.
+                    // replaces it. The jobs were never delivered: they go back to the front.
                     drop(io);
                     st = lock(&self.state);
                     if st.load[i].pid == pid {
-                        st.load[i].inflight = st.load[i].inflight.saturating_sub(1);
+                        for job in &batch {
+                            st.load[i].done(job.frame.len());
+                        }
                         st.load[i].live = false;
                     }
-                    st.pending.push_front(job);
+                    for job in batch.into_iter().rev() {
+                        st.pending.push_front(job);
+                    }
                 }
             }
         }

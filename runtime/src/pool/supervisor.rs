@@ -89,6 +89,7 @@ pub(crate) fn start_worker(core: &Core, i: usize) -> Result<Arc<Channel>> {
     st.load[i] = Load {
         live: true,
         inflight: 0,
+        bytes: 0,
         sent: 0,
         pid,
     };
@@ -107,6 +108,7 @@ pub(crate) fn supervise(core: Arc<Core>, i: usize, mut chan: Arc<Channel>) {
         let pid = st.load[i].pid;
         st.load[i].live = false;
         st.load[i].inflight = 0;
+        st.load[i].bytes = 0;
         let jobs: Vec<Job> = {
             let mut io = lock(&slot.io);
             io.chan = None;
@@ -260,7 +262,7 @@ fn serve(core: &Core, i: usize, chan: &Channel) -> End {
             // The worker's next job goes out before this one's results are decoded, so that it does
             // not sit idle meanwhile.
             let mut st = lock(&core.state);
-            st.load[i].inflight = st.load[i].inflight.saturating_sub(1);
+            st.load[i].done(job.frame.len());
             core.dispatch(st);
             job.sink.deliver(job.start, job.count, frame.bytes(), fds);
             Ok(job)
