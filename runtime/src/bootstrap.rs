@@ -348,9 +348,8 @@ pub(crate) fn failure(report: Report) -> Error {
             },
             format!("worker panicked: {message}"),
         ),
-        Report::Failed(message) => Error::new(
-            ErrorKind::Codec,
-            format!("worker failed: {message}"),
-        ),
+        Report::Failed(message) => {
+            Error::new(ErrorKind::Codec, format!("worker failed: {message}"))
+        }
     }
 }

@@ -195,7 +195,10 @@ impl Channel {
     }
 
     /// Sends several frames without descriptors in one write: one system call for many small frames.
-    pub(crate) fn send_frames<'a>(&self, payloads: impl IntoIterator<Item = &'a [u8]>) -> Result<()> {
+    pub(crate) fn send_frames<'a>(
+        &self,
+        payloads: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<()> {
         let mut buf = lock(&self.tx);
         buf.clear();
         for p in payloads {

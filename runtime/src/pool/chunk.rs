@@ -84,7 +84,10 @@ pub(crate) fn decode_reply<R: DeserializeOwned>(
 ) {
     let whole = |e: &Error, put: &mut dyn FnMut(usize, Result<R>)| {
         for i in start..start + count {
-            put(i, Err(Error::new(e.kind().clone(), e.message().to_string())));
+            put(
+                i,
+                Err(Error::new(e.kind().clone(), e.message().to_string())),
+            );
         }
     };
     match frame.split_first() {
@@ -166,10 +169,17 @@ mod tests {
     #[test]
     fn failed_chunk_fails_every_item() {
         let mut frame = Vec::new();
-        failed_reply(Report::Failed("no such worker".into()), &mut frame, &mut Vec::new());
+        failed_reply(
+            Report::Failed("no such worker".into()),
+            &mut frame,
+            &mut Vec::new(),
+        );
         let got = collect(&frame, 2);
         assert!(got.iter().all(|r| r.is_err()));
-        assert!(collect(&[], 1)[0].is_err(), "garbage is an error, not a panic");
+        assert!(
+            collect(&[], 1)[0].is_err(),
+            "garbage is an error, not a panic"
+        );
         assert!(collect(&[OUTCOMES, 0xff], 1)[0].is_err());
     }
 

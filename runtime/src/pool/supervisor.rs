@@ -94,6 +94,7 @@ pub(crate) fn start_worker(core: &Core, i: usize) -> Result<Arc<Channel>> {
         live: true,
         inflight: 0,
         bytes: 0,
+        quick: false,
         sent: 0,
         pid,
     };
@@ -252,11 +253,12 @@ fn serve(core: &Core, i: usize, chan: &Channel) -> End {
             }
         }
         let received = chan.recv_with(deadline, |frame, fds| {
+            let now = Instant::now();
             let job = {
                 let mut io = lock(&slot.io);
                 let job = io.inflight.pop_front();
                 if let Some(next) = io.inflight.front_mut() {
-                    next.since = Instant::now();
+                    next.since = now;
                 }
                 job
             };
@@ -266,7 +268,10 @@ fn serve(core: &Core, i: usize, chan: &Channel) -> End {
             // The worker's next jobs go out before this one's results are decoded, so that it does
             // not sit idle meanwhile; while it still holds many, they wait to go out together.
             let mut st = lock(&core.state);
-            st.load[i].done(job.frame.len());
+            st.load[i].done(
+                job.frame.len(),
+                Some(now.saturating_duration_since(job.since)),
+            );
             if st.load[i].inflight <= REFILL_AT {
                 core.dispatch(st);
             }
