@@ -260,3 +260,33 @@ fn is_our_child(pid: u32) -> bool {
         Err(_) => false,
     }
 }
+
+#[multiproc::test]
+fn a_panicking_item_fails_only_itself_inside_its_chunk() {
+    let pool = Pool::new(2).unwrap();
+    let mut before = pool.pids();
+    let outcomes: Vec<_> = pool.imap(reject_five, 0..10u64).chunksize(4).collect();
+    assert_eq!(outcomes.len(), 10);
+    for (x, r) in (0..10u64).zip(&outcomes) {
+        match r {
+            Ok(v) => assert_eq!(*v, x, "item {x}"),
+            Err(e) => {
+                assert_eq!(x, 5, "only item 5 fails, not {x}: {e}");
+                assert!(
+                    matches!(e.kind(), ErrorKind::WorkerPanicked { message } if message.contains("five is rejected")),
+                    "{e}"
+                );
+            }
+        }
+    }
+    assert!(outcomes[5].is_err());
+    assert_eq!(
+        pool.map_chunked(reject_five, 0..4u64, 4).unwrap(),
+        [0, 1, 2, 3]
+    );
+    // No worker was replaced: a panic fails the task, not the worker.
+    let mut after = pool.pids();
+    before.sort_unstable();
+    after.sort_unstable();
+    assert_eq!(before, after);
+}

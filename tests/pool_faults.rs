@@ -45,7 +45,9 @@ fn failing_init(log: String) {
         .create(true)
         .open(&log)
         .expect("open log");
-    writeln!(f, "{}", std::process::id()).expect("write log");
+    // One write per line: both workers append at once, and `writeln!` may write in pieces.
+    f.write_all(format!("{}\n", std::process::id()).as_bytes())
+        .expect("write log");
     panic!("cannot connect to the database");
 }
 
@@ -88,6 +90,11 @@ fn an_aborting_worker_fails_only_its_task() {
         pool.map(plus_one, 0..100u64).unwrap(),
         (1..=100).collect::<Vec<_>>()
     );
+    // The replacement starts while the other worker serves: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pool.pids().len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert_eq!(pool.pids().len(), 2);
 }
 

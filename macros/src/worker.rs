@@ -130,6 +130,15 @@ fn generate(func: &ItemFn) -> TokenStream {
                         fds,
                         |(#(#args,)*): (#(#types,)*)| #ident(#(#args),*),
                     ),
+                    invoke_batch: ::core::option::Option::Some(|bytes, fds, out, out_fds| {
+                        ::multiproc::__private::invoke_batch(
+                            bytes,
+                            fds,
+                            out,
+                            out_fds,
+                            |(#(#args,)*): (#(#types,)*)| #ident(#(#args),*),
+                        )
+                    }),
                 }
             }
         };

@@ -33,6 +33,26 @@ pub(crate) enum Report {
     Failed(String),
 }
 
+/// One item's outcome in a pool chunk: its value, or why it has none. Encoded like [`Report`] with
+/// the value inside, so a chunk's outcomes are one `Vec<Outcome<R>>`, encoded and decoded at once.
+#[derive(Serialize, Deserialize)]
+pub(crate) enum Outcome<R> {
+    Ok(R),
+    Panicked(String),
+    Failed(String),
+}
+
+impl<R> Outcome<R> {
+    /// The caller's view of it.
+    pub(crate) fn into_result(self) -> Result<R> {
+        match self {
+            Outcome::Ok(v) => Ok(v),
+            Outcome::Panicked(m) => Err(failure(Report::Panicked(m))),
+            Outcome::Failed(m) => Err(failure(Report::Failed(m))),
+        }
+    }
+}
+
 static IN_CHILD: AtomicBool = AtomicBool::new(false);
 static TEST_NAME: Mutex<Option<String>> = Mutex::new(None);
 
@@ -132,7 +152,7 @@ pub(crate) fn refuse_unbootstrapped_spawn() {
     }
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -233,16 +253,6 @@ pub(crate) fn run_task(bytes: &[u8], fds: Vec<OwnedFd>) -> (Report, Option<codec
         (entry.invoke)(&bytes[used..], fds)
     };
     outcome(catch_unwind(AssertUnwindSafe(run)))
-}
-
-/// Runs one call of an already looked-up entry on its encoded arguments, catching a panic. Pool workers
-/// use it for every item of a chunk after looking the entry up once.
-pub(crate) fn run_invoke(
-    invoke: registry::Invoke,
-    args: &[u8],
-    fds: Vec<OwnedFd>,
-) -> (Report, Option<codec::Encoded>) {
-    outcome(catch_unwind(AssertUnwindSafe(|| invoke(args, fds))))
 }
 
 fn outcome(res: std::thread::Result<Result<codec::Encoded>>) -> (Report, Option<codec::Encoded>) {
@@ -353,15 +363,22 @@ pub(crate) fn decode_report<R: serde::de::DeserializeOwned>(
     let (report, used): (Report, usize) = codec::decode_prefix(bytes, Vec::new())?;
     match report {
         Report::Ok => codec::decode(&bytes[used..], fds),
-        Report::Panicked(message) => Err(Error::new(
+        other => Err(failure(other)),
+    }
+}
+
+/// The error a child's failure report stands for (`WorkerPanicked` for a panic).
+pub(crate) fn failure(report: Report) -> Error {
+    match report {
+        Report::Ok => Error::codec("worker reported success without a value"),
+        Report::Panicked(message) => Error::new(
             ErrorKind::WorkerPanicked {
                 message: message.clone(),
             },
             format!("worker panicked: {message}"),
-        )),
-        Report::Failed(message) => Err(Error::new(
-            ErrorKind::Codec,
-            format!("worker failed: {message}"),
-        )),
+        ),
+        Report::Failed(message) => {
+            Error::new(ErrorKind::Codec, format!("worker failed: {message}"))
+        }
     }
 }

@@ -30,6 +30,7 @@ inventory::submit! {
         invoke: |bytes, fds| -> Result<Encoded> {
             registry::invoke(bytes, fds, |(ctl,): (Channel,)| serve(ctl))
         },
+        invoke_batch: None,
     }
 }
 

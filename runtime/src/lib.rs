@@ -46,7 +46,7 @@ pub use worker::WorkerFn;
 pub mod __private {
     pub use crate::manager::__private as managed;
     pub use crate::manager::{Dispatch, ManagedEntry, ProxyCore};
-    pub use crate::registry::{Invoke, WorkerEntry, invoke};
+    pub use crate::registry::{Invoke, InvokeBatch, WorkerEntry, invoke, invoke_batch};
     pub use crate::shm::{AtomicShareable, Shareable};
     use crate::{Process, Result, WorkerFn};
     pub use inventory;

@@ -44,6 +44,7 @@ inventory::submit! {
         name: ENTRY,
         type_name: || ENTRY,
         invoke: |bytes, fds| registry::invoke(bytes, fds, |(args,): (ServerArgs,)| run(args)),
+        invoke_batch: None,
     }
 }
 

@@ -1,133 +1,124 @@
 //! The wire format of a chunk — several calls of one worker, or their outcomes — and the chunk-size
-//! heuristic. A chunk is a count followed by one record per item: its byte length, its descriptor
-//! count, its bytes. The descriptors of every item ride together beside the frame, in item order.
+//! heuristic. A task chunk is the worker's prefix (tag, entry name) and the items' argument tuples as
+//! one encoded sequence; its reply is a tag and either the sequence of the items' outcomes
+//! ([`Outcome`]) or, when the chunk could not run at all, one failure [`Report`] for every item. Each
+//! side encodes or decodes a whole chunk in one pass of the codec; the descriptors of every item ride
+//! together beside the frame.
 
+use crate::bootstrap::{self, Outcome, Report};
+use crate::codec;
 use crate::error::{Error, Result};
+use serde::de::DeserializeOwned;
+use serde::ser::{Serialize, SerializeSeq, Serializer};
 use std::os::fd::OwnedFd;
 
-const ITEM_HEADER: usize = 8;
+/// Reply tag: the items' outcomes follow.
+pub(crate) const OUTCOMES: u8 = 0;
+/// Reply tag: the chunk could not run; one [`Report`] for all its items follows.
+pub(crate) const FAILED: u8 = 1;
 
-/// Builds a chunk frame item by item.
-pub(crate) struct ChunkWriter {
-    pub(crate) bytes: Vec<u8>,
-    pub(crate) fds: Vec<OwnedFd>,
-    count_at: usize,
-    count: u32,
-}
+/// Appends one chunk of items to encode to a task frame.
+pub(crate) type EncodeFn<T> = fn(&[T], &mut Vec<u8>, &mut Vec<OwnedFd>) -> Result<()>;
 
-impl ChunkWriter {
-    /// A chunk after `prefix` (a tag and entry name for tasks, nothing for results).
-    pub(crate) fn new(prefix: &[u8]) -> ChunkWriter {
-        let mut bytes = Vec::with_capacity(prefix.len() + 64);
-        bytes.extend_from_slice(prefix);
-        let count_at = bytes.len();
-        bytes.extend_from_slice(&0u32.to_le_bytes());
-        ChunkWriter {
-            bytes,
-            fds: Vec::new(),
-            count_at,
-            count: 0,
+/// Items of a one-argument worker (`map`, `imap`), encoded as the argument tuples `(item,)` the
+/// worker decodes.
+struct OneArg<'a, A>(&'a [A]);
+
+impl<A: Serialize> Serialize for OneArg<'_, A> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for item in self.0 {
+            seq.serialize_element(&(item,))?;
         }
+        seq.end()
     }
+}
 
-    /// Empties the chunk, keeping its allocation, for the next one after the same prefix.
-    pub(crate) fn reset(&mut self) {
-        self.bytes.truncate(self.count_at + 4);
-        self.bytes[self.count_at..].copy_from_slice(&0u32.to_le_bytes());
-        self.fds.clear();
-        self.count = 0;
+/// [`EncodeFn`] of a one-argument worker: each item is the tuple `(item,)`.
+pub(crate) fn encode_one<A: Serialize>(
+    items: &[A],
+    bytes: &mut Vec<u8>,
+    fds: &mut Vec<OwnedFd>,
+) -> Result<()> {
+    codec::encode_into(&OneArg(items), bytes, fds)
+}
+
+/// [`EncodeFn`] of items that are argument tuples (`starmap`, `apply`).
+pub(crate) fn encode_args<Args: Serialize>(
+    items: &[Args],
+    bytes: &mut Vec<u8>,
+    fds: &mut Vec<OwnedFd>,
+) -> Result<()> {
+    codec::encode_into(items, bytes, fds)
+}
+
+/// A task frame: `prefix`, then `items` encoded by `encode`; and its descriptors.
+pub(crate) fn task_frame<T>(
+    prefix: &[u8],
+    items: &[T],
+    encode: EncodeFn<T>,
+) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+    let mut bytes = Vec::with_capacity(prefix.len() + 16 + 4 * items.len());
+    bytes.extend_from_slice(prefix);
+    let mut fds = Vec::new();
+    encode(items, &mut bytes, &mut fds)?;
+    Ok((bytes, fds))
+}
+
+/// Appends the reply of a chunk that could not run at all: `report` stands for each of its items.
+pub(crate) fn failed_reply(report: Report, bytes: &mut Vec<u8>, fds: &mut Vec<OwnedFd>) {
+    bytes.push(FAILED);
+    if codec::encode_into(&report, bytes, fds).is_err() {
+        bytes.truncate(1);
     }
+}
 
-    /// Appends one item written by `write` (which appends its bytes and descriptors).
-    pub(crate) fn push_with(
-        &mut self,
-        write: impl FnOnce(&mut Vec<u8>, &mut Vec<OwnedFd>) -> Result<()>,
-    ) -> Result<()> {
-        let head = self.bytes.len();
-        let fds_before = self.fds.len();
-        self.bytes.extend_from_slice(&[0u8; ITEM_HEADER]);
-        if let Err(e) = write(&mut self.bytes, &mut self.fds) {
-            self.bytes.truncate(head);
-            self.fds.truncate(fds_before);
-            return Err(e);
+/// Decodes a chunk's reply into `count` results, calling `put(index, result)` for each from `start`
+/// on; items the reply lacks come back as codec errors.
+pub(crate) fn decode_reply<R: DeserializeOwned>(
+    start: usize,
+    count: usize,
+    frame: &[u8],
+    fds: Vec<OwnedFd>,
+    mut put: impl FnMut(usize, Result<R>),
+) {
+    let whole = |e: &Error, put: &mut dyn FnMut(usize, Result<R>)| {
+        for i in start..start + count {
+            put(
+                i,
+                Err(Error::new(e.kind().clone(), e.message().to_string())),
+            );
         }
-        let len = self.bytes.len() - head - ITEM_HEADER;
-        let nfds = self.fds.len() - fds_before;
-        let (Ok(len), Ok(nfds)) = (u32::try_from(len), u32::try_from(nfds)) else {
-            self.bytes.truncate(head);
-            self.fds.truncate(fds_before);
-            return Err(Error::new(
-                crate::ErrorKind::InvalidInput,
-                "one pool task's arguments or result exceed 4 GiB",
-            ));
-        };
-        self.bytes[head..head + 4].copy_from_slice(&len.to_le_bytes());
-        self.bytes[head + 4..head + 8].copy_from_slice(&nfds.to_le_bytes());
-        self.count += 1;
-        self.bytes[self.count_at..self.count_at + 4].copy_from_slice(&self.count.to_le_bytes());
-        Ok(())
-    }
-
-    /// Items so far.
-    pub(crate) fn len(&self) -> usize {
-        self.count as usize
-    }
-}
-
-/// Reads the items of a chunk (the bytes after its prefix).
-pub(crate) struct ChunkReader<'a> {
-    bytes: &'a [u8],
-    fds: std::vec::IntoIter<OwnedFd>,
-    left: u32,
-}
-
-fn corrupt() -> Error {
-    Error::codec("corrupt pool chunk: an item runs past the end of its frame")
-}
-
-fn read_u32(bytes: &[u8], at: usize) -> Result<u32> {
-    let b = bytes.get(at..at + 4).ok_or_else(corrupt)?;
-    Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-}
-
-impl<'a> ChunkReader<'a> {
-    pub(crate) fn new(bytes: &'a [u8], fds: Vec<OwnedFd>) -> Result<ChunkReader<'a>> {
-        let left = read_u32(bytes, 0)?;
-        Ok(ChunkReader {
-            bytes: &bytes[4..],
-            fds: fds.into_iter(),
-            left,
-        })
-    }
-}
-
-impl<'a> Iterator for ChunkReader<'a> {
-    type Item = Result<(&'a [u8], Vec<OwnedFd>)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.left == 0 {
-            return None;
-        }
-        self.left -= 1;
-        let item = (|| {
-            let len = read_u32(self.bytes, 0)? as usize;
-            let nfds = read_u32(self.bytes, 4)? as usize;
-            let body = self
-                .bytes
-                .get(ITEM_HEADER..ITEM_HEADER + len)
-                .ok_or_else(corrupt)?;
-            self.bytes = &self.bytes[ITEM_HEADER + len..];
-            let fds: Vec<OwnedFd> = if nfds == 0 {
-                Vec::new()
-            } else {
-                self.fds.by_ref().take(nfds).collect()
+    };
+    match frame.split_first() {
+        Some((&OUTCOMES, rest)) => match codec::decode::<Vec<Outcome<R>>>(rest, fds) {
+            Ok(outcomes) => {
+                let got = outcomes.len().min(count);
+                for (i, o) in outcomes.into_iter().take(count).enumerate() {
+                    put(start + i, o.into_result());
+                }
+                for i in got..count {
+                    put(
+                        start + i,
+                        Err(Error::codec(
+                            "the pool worker's reply lacked this task's result",
+                        )),
+                    );
+                }
+            }
+            Err(e) => whole(&e, &mut put),
+        },
+        Some((&FAILED, rest)) => {
+            let e = match codec::decode::<Report>(rest, fds) {
+                Ok(report) => bootstrap::failure(report),
+                Err(e) => e,
             };
-            Ok((body, fds))
-        })();
-        if item.is_err() {
-            self.left = 0;
+            whole(&e, &mut put);
         }
-        Some(item)
+        _ => whole(
+            &Error::codec("the pool worker sent a reply this version does not understand"),
+            &mut put,
+        ),
     }
 }
 
@@ -140,34 +131,56 @@ pub(crate) fn auto_chunksize(len: usize, processes: usize) -> usize {
 mod tests {
     use super::*;
 
-    #[test]
-    fn round_trip() {
-        let mut w = ChunkWriter::new(b"xy");
-        for i in 0..3u8 {
-            w.push_with(|b, _| {
-                b.extend_from_slice(&[i; 2]);
-                Ok(())
-            })
-            .unwrap();
-        }
-        assert_eq!(w.len(), 3);
-        let r = ChunkReader::new(&w.bytes[2..], Vec::new()).unwrap();
-        let items: Vec<Vec<u8>> = r.map(|i| i.unwrap().0.to_vec()).collect();
-        assert_eq!(items, vec![vec![0, 0], vec![1, 1], vec![2, 2]]);
+    fn collect(frame: &[u8], count: usize) -> Vec<Result<u64>> {
+        let mut out = Vec::new();
+        decode_reply::<u64>(0, count, frame, Vec::new(), |i, r| {
+            assert_eq!(i, out.len());
+            out.push(r);
+        });
+        out
     }
 
     #[test]
-    fn truncated_chunk_is_an_error() {
-        let mut w = ChunkWriter::new(b"");
-        w.push_with(|b, _| {
-            b.extend_from_slice(b"abcd");
-            Ok(())
-        })
-        .unwrap();
-        let cut = &w.bytes[..w.bytes.len() - 1];
-        let mut r = ChunkReader::new(cut, Vec::new()).unwrap();
-        assert!(r.next().unwrap().is_err());
-        assert!(r.next().is_none());
+    fn outcomes_round_trip() {
+        let mut frame = vec![OUTCOMES];
+        let outcomes = vec![
+            Outcome::Ok(1u64),
+            Outcome::Panicked("boom".into()),
+            Outcome::Ok(3),
+        ];
+        codec::encode_into(&outcomes, &mut frame, &mut Vec::new()).unwrap();
+        let got = collect(&frame, 4);
+        assert_eq!(got[0].as_ref().unwrap(), &1);
+        assert!(matches!(
+            got[1].as_ref().unwrap_err().kind(),
+            crate::ErrorKind::WorkerPanicked { message } if message == "boom"
+        ));
+        assert_eq!(got[2].as_ref().unwrap(), &3);
+        assert!(got[3].is_err(), "a missing item is an error");
+    }
+
+    #[test]
+    fn one_arg_items_decode_as_tuples() {
+        let (frame, _) = task_frame(b"p", &[5u64, 6], encode_one::<u64>).unwrap();
+        let back: Vec<(u64,)> = codec::decode(&frame[1..], Vec::new()).unwrap();
+        assert_eq!(back, [(5,), (6,)]);
+    }
+
+    #[test]
+    fn failed_chunk_fails_every_item() {
+        let mut frame = Vec::new();
+        failed_reply(
+            Report::Failed("no such worker".into()),
+            &mut frame,
+            &mut Vec::new(),
+        );
+        let got = collect(&frame, 2);
+        assert!(got.iter().all(|r| r.is_err()));
+        assert!(
+            collect(&[], 1)[0].is_err(),
+            "garbage is an error, not a panic"
+        );
+        assert!(collect(&[OUTCOMES, 0xff], 1)[0].is_err());
     }
 
     #[test]

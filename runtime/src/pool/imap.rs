@@ -3,22 +3,17 @@
 //! of tasks in flight, so an endless source works and memory stays flat.
 
 use super::Pool;
-use super::chunk::ChunkWriter;
+use super::chunk::{self, EncodeFn};
 use super::progress::Progress;
 use super::sched::{Job, lock};
-use super::sink::{Sink, decode_chunk};
-use crate::codec;
+use super::sink::Sink;
 use crate::error::{Error, Result};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, VecDeque};
 use std::marker::PhantomData;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
-
-/// Appends one input's encoding (bytes and descriptors) to a chunk.
-pub(crate) type EncodeFn<T> = fn(T, &mut Vec<u8>, &mut Vec<OwnedFd>) -> Result<()>;
 
 /// Results that have arrived and not been taken yet.
 enum Arrived<R> {
@@ -45,7 +40,7 @@ impl<R> ImapSink<R> {
 impl<R: DeserializeOwned + Send + 'static> Sink for ImapSink<R> {
     fn deliver(&self, start: usize, count: usize, frame: &[u8], fds: Vec<OwnedFd>) {
         let mut a = lock(&self.arrived);
-        decode_chunk::<R>(start, count, frame, fds, |i, r| Self::put(&mut a, i, r));
+        chunk::decode_reply::<R>(start, count, frame, fds, |i, r| Self::put(&mut a, i, r));
         self.cond.notify_all();
     }
     fn fail(&self, start: usize, count: usize, err: &dyn Fn() -> Error) {
@@ -190,24 +185,21 @@ impl<'p, I: Iterator, R: DeserializeOwned + Send + 'static> IMap<'p, I, R> {
             return;
         }
         while self.submitted - self.yielded < self.window_items() {
-            let mut chunk = ChunkWriter::new(&self.prefix);
-            while chunk.len() < self.chunksize {
-                let Some(item) = self.source.next() else {
-                    break;
-                };
-                let encode = self.encode;
-                if let Err(e) = chunk.push_with(|b, f| encode(item, b, f)) {
+            let items: Vec<I::Item> = self.source.by_ref().take(self.chunksize).collect();
+            if items.is_empty() {
+                return;
+            }
+            let (frame, fds) = match chunk::task_frame(&self.prefix, &items, self.encode) {
+                Ok(f) => f,
+                Err(e) => {
                     self.failed = Some(e);
                     return;
                 }
-            }
-            if chunk.len() == 0 {
-                return;
-            }
-            let count = chunk.len();
+            };
+            let count = items.len();
             let job = Job {
-                frame: chunk.bytes,
-                fds: chunk.fds,
+                frame,
+                fds,
                 sink: self.sink.clone(),
                 start: self.submitted,
                 count,
@@ -285,22 +277,4 @@ impl<I: Iterator, R: DeserializeOwned + Send + 'static> Iterator for IMap<'_, I,
 impl<I: ExactSizeIterator, R: DeserializeOwned + Send + 'static> ExactSizeIterator
     for IMap<'_, I, R>
 {
-}
-
-/// Encodes one input of a one-argument worker (`map`, `imap`): the tuple `(item,)`.
-pub(crate) fn encode_one<A: Serialize>(
-    item: A,
-    bytes: &mut Vec<u8>,
-    fds: &mut Vec<OwnedFd>,
-) -> Result<()> {
-    codec::encode_into(&(item,), bytes, fds)
-}
-
-/// Encodes one argument tuple (`starmap`, `apply`).
-pub(crate) fn encode_args<Args: Serialize>(
-    args: Args,
-    bytes: &mut Vec<u8>,
-    fds: &mut Vec<OwnedFd>,
-) -> Result<()> {
-    codec::encode_into(&args, bytes, fds)
 }

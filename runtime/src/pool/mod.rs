@@ -27,7 +27,6 @@ pub use result::AsyncResult;
 use crate::error::{Error, ErrorKind, Result};
 use crate::registry;
 use crate::worker::WorkerFn;
-use chunk::ChunkWriter;
 use progress::Progress;
 use result::Cell;
 use sched::{Core, Job, lock};
@@ -220,12 +219,15 @@ impl Pool {
         callback: Option<result::Callback<R>>,
     ) -> Result<AsyncResult<R>> {
         let entry = registry::lookup_fn(type_name)?;
-        let mut chunk = ChunkWriter::new(&worker::chunk_prefix(entry.name)?);
-        chunk.push_with(|b, f| imap::encode_args(args, b, f))?;
+        let (frame, fds) = chunk::task_frame(
+            &worker::chunk_prefix(entry.name)?,
+            std::slice::from_ref(&args),
+            chunk::encode_args::<Args>,
+        )?;
         let cell = Arc::new(Cell::new(callback));
         self.core.submit([Job {
-            frame: chunk.bytes,
-            fds: chunk.fds,
+            frame,
+            fds,
             sink: Arc::new(OneShot(cell.clone())),
             start: 0,
             count: 1,
@@ -282,7 +284,7 @@ impl Pool {
         self.gather(
             f.type_name(),
             iterable,
-            imap::encode_one::<A>,
+            chunk::encode_one::<A>,
             Some(chunksize),
         )?
         .get()
@@ -307,7 +309,7 @@ impl Pool {
         A: Serialize,
         F::Output: DeserializeOwned + Send + 'static,
     {
-        self.gather(f.type_name(), iterable, imap::encode_one::<A>, None)
+        self.gather(f.type_name(), iterable, chunk::encode_one::<A>, None)
     }
 
     /// `f(a, b, ..)` for every argument tuple, results in order. Python: `pool.starmap(f, iterable)`.
@@ -356,7 +358,7 @@ impl Pool {
         self.gather(
             f.type_name(),
             iterable,
-            imap::encode_args::<Args>,
+            chunk::encode_args::<Args>,
             Some(chunksize),
         )?
         .get()
@@ -383,14 +385,14 @@ impl Pool {
         Args: Serialize,
         F::Output: DeserializeOwned + Send + 'static,
     {
-        self.gather(f.type_name(), iterable, imap::encode_args::<Args>, None)
+        self.gather(f.type_name(), iterable, chunk::encode_args::<Args>, None)
     }
 
     fn gather<T, R: DeserializeOwned + Send + 'static>(
         &self,
         type_name: &'static str,
         iterable: impl IntoIterator<Item = T>,
-        encode: imap::EncodeFn<T>,
+        encode: chunk::EncodeFn<T>,
         chunksize: Option<usize>,
     ) -> Result<AsyncResult<Vec<R>>> {
         let entry = registry::lookup_fn(type_name)?;
@@ -414,31 +416,28 @@ impl Pool {
         // Chunks go out in batches of about BATCH_BYTES as they are encoded, so the workers start while
         // the rest is encoded, without a scheduler round per tiny chunk.
         const BATCH_BYTES: usize = 256 * 1024;
-        let mut items = items.into_iter();
         let (mut start, mut sent) = (0, 0);
         let mut batch: Vec<Job> = Vec::new();
         let mut batch_bytes = 0;
         while sent < len {
             let mut outcome = Ok(());
             if start < len {
-                let mut chunk = ChunkWriter::new(&prefix);
-                for item in items.by_ref().take(chunksize) {
-                    outcome = chunk.push_with(|b, f| encode(item, b, f));
-                    if outcome.is_err() {
-                        break;
+                let count = chunksize.min(len - start);
+                match chunk::task_frame(&prefix, &items[start..start + count], encode) {
+                    Ok((frame, fds)) => {
+                        batch_bytes += frame.len();
+                        batch.push(Job {
+                            frame,
+                            fds,
+                            sink: sink.clone(),
+                            start,
+                            count,
+                            since: Instant::now(),
+                        });
+                        start += count;
                     }
+                    Err(e) => outcome = Err(e),
                 }
-                let count = chunk.len();
-                batch_bytes += chunk.bytes.len();
-                batch.push(Job {
-                    frame: chunk.bytes,
-                    fds: chunk.fds,
-                    sink: sink.clone(),
-                    start,
-                    count,
-                    since: Instant::now(),
-                });
-                start += count;
             }
             if outcome.is_ok() && (batch_bytes >= BATCH_BYTES || start >= len) {
                 let count: usize = batch.iter().map(|j| j.count).sum();
@@ -485,7 +484,7 @@ impl Pool {
             self,
             iterable.into_iter(),
             prefix,
-            imap::encode_one::<A>,
+            chunk::encode_one::<A>,
             true,
         )
     }
@@ -515,7 +514,7 @@ impl Pool {
             self,
             iterable.into_iter(),
             prefix,
-            imap::encode_one::<A>,
+            chunk::encode_one::<A>,
             false,
         )
     }

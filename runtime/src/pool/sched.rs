@@ -2,10 +2,13 @@
 //! sent, each worker's jobs in flight, and the rules that send the next job to a worker.
 //!
 //! Callers send directly to an idle worker (no thread hop on the way out); each worker's supervisor
-//! thread receives its results, hands them to their sinks and sends the next jobs. A worker holds at
-//! most [`PREFETCH`] jobs, so that it finds its next task waiting without starving the others; only an
-//! idle worker gets a large job (see [`PREFETCH_BYTES`]).
-//!
+//! thread receives its results, hands them to their sinks and sends the next jobs. A worker holds the
+//! job it runs and the next one, so that it never waits for the parent; a worker whose jobs finish
+//! within [`QUICK_JOB`] (tiny tasks, sent one by one) holds up to [`PREFETCH`], so that each side moves
+//! several frames per system call. Only an idle worker gets a large job (see [`PREFETCH_BYTES`]).
+//! Jobs are spread over the workers one at a time, least loaded first; those going to one worker in
+//! one round leave in one write.
+
 //! Lock order: `state`, then a slot's `io`. A slot's `io` is held while sending to its worker, so the
 //! order of its in-flight queue is the order on the wire.
 
@@ -20,14 +23,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Jobs one worker may hold at once: the one it runs and the next.
-pub(crate) const PREFETCH: usize = 2;
+/// Jobs a worker of quick jobs may hold at once: the one it runs and those queued behind it.
+pub(crate) const PREFETCH: usize = 16;
+
+/// A job that comes back within this time marks its worker as one of quick jobs (and a slower one
+/// unmarks it). Deep queues are only for those: slow jobs queued behind each other on one worker
+/// would leave the others idle at the end of a `map`.
+const QUICK_JOB: Duration = Duration::from_micros(200);
 
 /// Largest job sent to a worker that is still busy. A busy worker does not read, so a larger frame
 /// could fill the socket and block the sender — and a supervisor thread blocked sending to its own
-/// worker, while that worker blocks sending its result back, would deadlock. Smaller frames always fit
+/// worker, while that worker blocks sending its result back, would deadlock. Small frames always fit
 /// in the socket's buffer; larger ones wait for an idle worker, which is reading.
 const PREFETCH_BYTES: usize = 32 * 1024;
+
+/// Bound on the bytes of the jobs one worker holds beyond the next one, for the same reason: what a
+/// busy worker has not read stays well under a Unix socket's buffer (about 208 KiB).
+const QUEUED_BYTES: usize = 64 * 1024;
 
 /// One chunk of calls of one worker function, and where its outcomes go.
 pub(crate) struct Job {
@@ -55,9 +67,35 @@ pub(crate) struct Load {
     /// Up and accepting jobs.
     pub(crate) live: bool,
     pub(crate) inflight: usize,
+    /// Frame bytes of the jobs in flight.
+    pub(crate) bytes: usize,
+    /// Its last job came back within [`QUICK_JOB`].
+    pub(crate) quick: bool,
     /// Jobs sent to the current process (for `maxtasksperchild`).
     pub(crate) sent: u64,
     pub(crate) pid: u32,
+}
+
+impl Load {
+    /// Whether a job of `size` bytes may go to this worker now (see [`PREFETCH_BYTES`]).
+    fn has_room(&self, size: usize, max_tasks: Option<u64>) -> bool {
+        let depth = if self.quick { PREFETCH } else { 2 };
+        let fits = self.inflight == 0
+            || (size <= PREFETCH_BYTES
+                && self.inflight < depth
+                && (self.inflight == 1 || self.bytes + size <= QUEUED_BYTES));
+        self.live && fits && max_tasks.is_none_or(|m| self.sent < m)
+    }
+
+    /// Takes back one job of `size` bytes that left this worker after `took` (or was never
+    /// delivered: `None`).
+    pub(crate) fn done(&mut self, size: usize, took: Option<Duration>) {
+        self.inflight = self.inflight.saturating_sub(1);
+        self.bytes = self.bytes.saturating_sub(size);
+        if let Some(t) = took {
+            self.quick = t < QUICK_JOB;
+        }
+    }
 }
 
 pub(crate) struct State {
@@ -156,65 +194,99 @@ impl Core {
         Ok(())
     }
 
-    /// Sends pending jobs to workers with room, least loaded first, until none is left or no worker
-    /// has room.
+    /// Sends pending jobs to workers with room until none is left or no worker has room: one job at a
+    /// time to the least loaded worker, then each worker's share in one write (a job with descriptors
+    /// goes in a write of its own).
     pub(crate) fn dispatch<'a>(&'a self, mut st: MutexGuard<'a, State>) {
+        let max = self.config.maxtasksperchild;
         loop {
-            if st.pending.is_empty() {
+            let mut shares: Vec<(usize, Vec<Job>)> = Vec::new();
+            while let Some(front) = st.pending.front() {
+                let (size, alone) = (front.frame.len(), !front.fds.is_empty());
+                if alone && !shares.is_empty() {
+                    break;
+                }
+                let pick = st
+                    .load
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| l.has_room(size, max))
+                    .min_by_key(|(_, l)| l.inflight)
+                    .map(|(i, _)| i);
+                let Some(i) = pick else { break };
+                let Some(job) = st.pending.pop_front() else {
+                    break;
+                };
+                let load = &mut st.load[i];
+                load.inflight += 1;
+                load.sent += 1;
+                load.bytes += size;
+                match shares.iter_mut().find(|(w, _)| *w == i) {
+                    Some((_, share)) => share.push(job),
+                    None => shares.push((i, vec![job])),
+                }
+                if alone {
+                    break;
+                }
+            }
+            if shares.is_empty() {
                 return;
             }
-            let max = self.config.maxtasksperchild;
-            let small = st
-                .pending
-                .front()
-                .is_some_and(|j| j.frame.len() <= PREFETCH_BYTES);
-            let room = if small { PREFETCH } else { 1 };
-            let pick = st
-                .load
-                .iter()
-                .enumerate()
-                .filter(|(_, l)| l.live && l.inflight < room && max.is_none_or(|m| l.sent < m))
-                .min_by_key(|(_, l)| l.inflight)
-                .map(|(i, _)| i);
-            let Some(i) = pick else { return };
-            let Some(mut job) = st.pending.pop_front() else {
-                return;
-            };
-            st.load[i].inflight += 1;
-            st.load[i].sent += 1;
-            let pid = st.load[i].pid;
-            let slot = &self.slots[i];
-            let mut io = lock(&slot.io);
-            drop(st);
-            let was_idle = io.inflight.is_empty();
-            job.since = Instant::now();
-            let sent = match &io.chan {
-                Some(chan) => {
-                    let fds: Vec<_> = job.fds.iter().map(|f| f.as_fd()).collect();
-                    chan.send_raw(&job.frame, &fds)
+            for (i, jobs) in shares {
+                st = self.send_share(st, i, jobs);
+            }
+        }
+    }
+
+    /// Sends `jobs` (already counted in worker `i`'s load) to worker `i` in one write; if it is gone,
+    /// they go back to the front of the queue.
+    fn send_share<'a>(
+        &'a self,
+        st: MutexGuard<'a, State>,
+        i: usize,
+        mut jobs: Vec<Job>,
+    ) -> MutexGuard<'a, State> {
+        let pid = st.load[i].pid;
+        let slot = &self.slots[i];
+        let mut io = lock(&slot.io);
+        drop(st);
+        let was_idle = io.inflight.is_empty();
+        let now = Instant::now();
+        for job in &mut jobs {
+            job.since = now;
+        }
+        let sent = match (&io.chan, jobs.as_slice()) {
+            (Some(chan), [job]) => {
+                let fds: Vec<_> = job.fds.iter().map(|f| f.as_fd()).collect();
+                chan.send_raw(&job.frame, &fds)
+            }
+            (Some(chan), jobs) => chan.send_frames(jobs.iter().map(|j| j.frame.as_slice())),
+            (None, _) => Err(Error::disconnected("worker is being replaced")),
+        };
+        match sent {
+            Ok(()) => {
+                io.inflight.extend(jobs);
+                drop(io);
+                if was_idle && self.config.task_timeout.is_some() {
+                    sys::socket::poke(slot.wake_tx.as_fd());
                 }
-                None => Err(Error::disconnected("worker is being replaced")),
-            };
-            match sent {
-                Ok(()) => {
-                    io.inflight.push_back(job);
-                    drop(io);
-                    if was_idle && self.config.task_timeout.is_some() {
-                        sys::socket::poke(slot.wake_tx.as_fd());
+                lock(&self.state)
+            }
+            Err(_) => {
+                // The worker is gone; its supervisor thread sees the end of its channel and replaces
+                // it. The jobs were never delivered: they go back to the front.
+                drop(io);
+                let mut st = lock(&self.state);
+                if st.load[i].pid == pid {
+                    for job in &jobs {
+                        st.load[i].done(job.frame.len(), None);
                     }
-                    st = lock(&self.state);
+                    st.load[i].live = false;
                 }
-                Err(_) => {
-                    // The worker is gone; its supervisor thread sees the end of its channel and
-                    // replaces it. The job was never delivered: it goes back to the front.
-                    drop(io);
-                    st = lock(&self.state);
-                    if st.load[i].pid == pid {
-                        st.load[i].inflight = st.load[i].inflight.saturating_sub(1);
-                        st.load[i].live = false;
-                    }
+                for job in jobs.into_iter().rev() {
                     st.pending.push_front(job);
                 }
+                st
             }
         }
     }

@@ -2,11 +2,10 @@
 //! `map_async`. Sinks decode the worker's reports on the supervisor thread that received them, so the
 //! frame is read in place and the waiting caller gets finished values.
 
-use super::chunk::ChunkReader;
+use super::chunk::decode_reply;
 use super::progress::Progress;
 use super::result::Cell;
-use crate::bootstrap;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use serde::de::DeserializeOwned;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
@@ -19,47 +18,12 @@ pub(crate) trait Sink: Send + Sync {
     fn fail(&self, start: usize, count: usize, err: &dyn Fn() -> Error);
 }
 
-/// Decodes a chunk of reports into `count` results, calling `put(index, result)` for each; items the
-/// chunk lacks come back as codec errors.
-pub(crate) fn decode_chunk<R: DeserializeOwned>(
-    start: usize,
-    count: usize,
-    frame: &[u8],
-    fds: Vec<OwnedFd>,
-    mut put: impl FnMut(usize, Result<R>),
-) {
-    let mut done = 0;
-    match ChunkReader::new(frame, fds) {
-        Ok(reader) => {
-            for item in reader.take(count) {
-                put(
-                    start + done,
-                    item.and_then(|(bytes, fds)| bootstrap::decode_report(bytes, fds)),
-                );
-                done += 1;
-            }
-        }
-        Err(e) => {
-            put(start, Err(e));
-            done = 1;
-        }
-    }
-    for i in done..count {
-        put(
-            start + i,
-            Err(Error::codec(
-                "the pool worker's reply lacked this task's result",
-            )),
-        );
-    }
-}
-
 /// The sink of `apply_async`: one item into one [`Cell`].
 pub(crate) struct OneShot<R>(pub(crate) Arc<Cell<R>>);
 
 impl<R: DeserializeOwned + Send + 'static> Sink for OneShot<R> {
     fn deliver(&self, start: usize, count: usize, frame: &[u8], fds: Vec<OwnedFd>) {
-        decode_chunk::<R>(start, count, frame, fds, |_, r| self.0.set(r));
+        decode_reply::<R>(start, count, frame, fds, |_, r| self.0.set(r));
     }
     fn fail(&self, _: usize, _: usize, err: &dyn Fn() -> Error) {
         self.0.set(Err(err()));
@@ -129,7 +93,7 @@ impl<R: DeserializeOwned + Send + 'static> Sink for MapSink<R> {
     fn deliver(&self, start: usize, count: usize, frame: &[u8], fds: Vec<OwnedFd>) {
         let mut piece = Vec::with_capacity(count);
         let mut error = None;
-        decode_chunk::<R>(start, count, frame, fds, |_, r| match r {
+        decode_reply::<R>(start, count, frame, fds, |_, r| match r {
             Ok(v) => piece.push(v),
             Err(e) => {
                 error.get_or_insert(e);

@@ -4,7 +4,7 @@
 //! it blocks in `recv` on the worker's channel, or, when idle under a timeout, in `poll` on the channel
 //! and a wake-up socket.
 
-use super::sched::{Core, Job, Load, closed_error, lock};
+use super::sched::{Core, Job, Load, PREFETCH, closed_error, lock};
 use super::worker;
 use crate::bootstrap;
 use crate::error::{Error, ErrorKind, Result};
@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 
 /// How long a worker that was told to leave, or whose channel closed, gets to exit before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// A worker gets more jobs when it holds this many or fewer: refilled by half its queue at a time,
+/// the jobs leave in one write, and it reads them in one.
+const REFILL_AT: usize = PREFETCH / 2;
 
 /// Why a worker's service ended.
 enum End {
@@ -89,6 +93,8 @@ pub(crate) fn start_worker(core: &Core, i: usize) -> Result<Arc<Channel>> {
     st.load[i] = Load {
         live: true,
         inflight: 0,
+        bytes: 0,
+        quick: false,
         sent: 0,
         pid,
     };
@@ -107,6 +113,7 @@ pub(crate) fn supervise(core: Arc<Core>, i: usize, mut chan: Arc<Channel>) {
         let pid = st.load[i].pid;
         st.load[i].live = false;
         st.load[i].inflight = 0;
+        st.load[i].bytes = 0;
         let jobs: Vec<Job> = {
             let mut io = lock(&slot.io);
             io.chan = None;
@@ -246,22 +253,28 @@ fn serve(core: &Core, i: usize, chan: &Channel) -> End {
             }
         }
         let received = chan.recv_with(deadline, |frame, fds| {
+            let now = Instant::now();
             let job = {
                 let mut io = lock(&slot.io);
                 let job = io.inflight.pop_front();
                 if let Some(next) = io.inflight.front_mut() {
-                    next.since = Instant::now();
+                    next.since = now;
                 }
                 job
             };
             let Some(job) = job else {
                 return Err(Error::codec("pool worker sent a result nobody asked for"));
             };
-            // The worker's next job goes out before this one's results are decoded, so that it does
-            // not sit idle meanwhile.
+            // The worker's next jobs go out before this one's results are decoded, so that it does
+            // not sit idle meanwhile; while it still holds many, they wait to go out together.
             let mut st = lock(&core.state);
-            st.load[i].inflight = st.load[i].inflight.saturating_sub(1);
-            core.dispatch(st);
+            st.load[i].done(
+                job.frame.len(),
+                Some(now.saturating_duration_since(job.since)),
+            );
+            if st.load[i].inflight <= REFILL_AT {
+                core.dispatch(st);
+            }
             job.sink.deliver(job.start, job.count, frame.bytes(), fds);
             Ok(job)
         });

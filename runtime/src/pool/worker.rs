@@ -3,15 +3,17 @@
 //! Parent → worker frames start with a tag: [`INIT`] (a task frame: the initializer and its arguments),
 //! [`CHUNK`] (an entry name, then a [chunk](super::chunk) of argument tuples), [`EXIT`]. The worker
 //! answers the initializer (or, without one, says it is up) with one report, then each chunk with one
-//! chunk of reports, in order. It leaves when told to or when the parent's end closes.
+//! [reply](super::chunk), in order: the entry's batch entry point decodes the whole chunk, runs each
+//! item behind its own panic boundary and encodes every outcome in one pass. It leaves when told to or when the parent's end closes.
 
-use super::chunk::{ChunkReader, ChunkWriter};
+use super::chunk;
 use crate::bootstrap::{self, Report};
 use crate::codec;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::channel::Channel;
 use crate::registry::{self, WorkerEntry};
 use std::os::fd::{AsFd, OwnedFd};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// The registry name of the worker loop.
 pub(crate) const ENTRY: &str = "multiproc::pool::worker";
@@ -25,6 +27,7 @@ inventory::submit! {
         name: ENTRY,
         type_name: || ENTRY,
         invoke: |bytes, fds| registry::invoke(bytes, fds, |(chan, has_init): (Channel, bool)| serve(chan, has_init)),
+        invoke_batch: None,
     }
 }
 
@@ -55,14 +58,18 @@ fn serve(chan: Channel, has_init: bool) {
     if bootstrap::send_report(&chan, outcome).is_err() || !init_ok {
         return;
     }
-    let mut out = ChunkWriter::new(&[]);
+    let mut out = Vec::new();
+    let mut out_fds = Vec::new();
     loop {
-        out.reset();
-        let step = chan.recv_with(None, |frame, fds| run_frame(frame.bytes(), fds, &mut out));
+        out.clear();
+        out_fds.clear();
+        let step = chan.recv_with(None, |frame, fds| {
+            run_frame(frame.bytes(), fds, &mut out, &mut out_fds)
+        });
         match step {
             Ok(Step::Reply) => {
-                let fds: Vec<_> = out.fds.iter().map(|f| f.as_fd()).collect();
-                if chan.send_raw(&out.bytes, &fds).is_err() {
+                let fds: Vec<_> = out_fds.iter().map(|f| f.as_fd()).collect();
+                if chan.send_raw(&out, &fds).is_err() {
                     return;
                 }
             }
@@ -71,22 +78,33 @@ fn serve(chan: Channel, has_init: bool) {
     }
 }
 
-fn run_frame(bytes: &[u8], fds: Vec<OwnedFd>, out: &mut ChunkWriter) -> Result<Step> {
+fn run_frame(
+    bytes: &[u8],
+    fds: Vec<OwnedFd>,
+    out: &mut Vec<u8>,
+    out_fds: &mut Vec<OwnedFd>,
+) -> Result<Step> {
     match bytes.split_first() {
         Some((&CHUNK, rest)) => {
             let (name, used): (String, usize) = codec::decode_prefix(rest, Vec::new())?;
-            let entry = registry::by_name(&name);
-            for item in ChunkReader::new(&rest[used..], fds)? {
-                let (args, item_fds) = item?;
-                let outcome = match entry {
-                    Some(e) => bootstrap::run_invoke(e.invoke, args, item_fds),
-                    None => (
-                        Report::Failed(format!("no worker named `{name}` in this binary")),
-                        None,
-                    ),
-                };
-                out.push_with(|b, f| bootstrap::encode_report_into(outcome, b, f))?;
-            }
+            let Some(batch) = registry::by_name(&name).and_then(|e| e.invoke_batch) else {
+                let why = format!("no worker named `{name}` in this binary");
+                chunk::failed_reply(Report::Failed(why), out, out_fds);
+                return Ok(Step::Reply);
+            };
+            out.push(chunk::OUTCOMES);
+            let ran = catch_unwind(AssertUnwindSafe(|| {
+                batch(&rest[used..], fds, &mut *out, &mut *out_fds)
+            }));
+            let failed = match ran {
+                Ok(Ok(())) => return Ok(Step::Reply),
+                Ok(Err(e)) => Report::Failed(e.to_string()),
+                Err(panic) => Report::Panicked(bootstrap::panic_message(&*panic)),
+            };
+            // Decoding the chunk, or encoding its outcomes, failed: every item fails with it.
+            out.clear();
+            out_fds.clear();
+            chunk::failed_reply(failed, out, out_fds);
             Ok(Step::Reply)
         }
         Some((&EXIT, _)) => Ok(Step::Exit),
