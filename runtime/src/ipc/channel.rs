@@ -51,7 +51,7 @@ struct RecvState {
     fds: VecDeque<OwnedFd>,
     /// Bytes of a rejected (too large) frame still to discard.
     skip: usize,
-    /// A large frame being read into its own allocation: (bytes so far, bytes received, descriptor count).
+    /// A large frame being read into its own allocation: (bytes so far, its full length, descriptor count).
     partial: Option<(Vec<u8>, usize, usize)>,
     eof: bool,
     /// Descriptors were lost in transit: frames and descriptors can no longer be matched up.
@@ -243,7 +243,9 @@ impl Channel {
             }
         }
         let (frame, nfds) = match st.partial.take() {
-            Some((owned, got, nfds)) => (self.finish_large(st, owned, got, nfds, deadline)?, nfds),
+            Some((owned, total, nfds)) => {
+                (self.finish_large(st, owned, total, nfds, deadline)?, nfds)
+            }
             None => {
                 while st.end - st.start < HEADER {
                     self.fill(st, deadline)?;
@@ -269,11 +271,11 @@ impl Channel {
                     (FrameRef::Buffered(range), nfds)
                 } else {
                     st.start += HEADER;
-                    let mut owned = vec![0u8; len];
+                    let mut owned = Vec::with_capacity(len);
                     let have = (st.end - st.start).min(len);
-                    owned[..have].copy_from_slice(&st.buf[st.start..st.start + have]);
+                    owned.extend_from_slice(&st.buf[st.start..st.start + have]);
                     st.start += have;
-                    (self.finish_large(st, owned, have, nfds, deadline)?, nfds)
+                    (self.finish_large(st, owned, len, nfds, deadline)?, nfds)
                 }
             }
         };
@@ -365,30 +367,25 @@ impl Channel {
         &self,
         st: &mut RecvState,
         mut owned: Vec<u8>,
-        mut got: usize,
+        total: usize,
         nfds: usize,
         deadline: Option<Instant>,
     ) -> Result<FrameRef> {
-        while got < owned.len() {
+        while owned.len() < total {
             if let Some(d) = deadline {
                 if let Err(e) = self.wait_readable(d) {
-                    st.partial = Some((owned, got, nfds));
+                    st.partial = Some((owned, total, nfds));
                     return Err(e);
                 }
             }
-            let n = recv(
-                self.fd.as_fd(),
-                &mut owned[got..],
-                &mut st.fds,
-                &mut st.broken,
-            )?;
-            if n == 0 {
+            let want = total - owned.len();
+            let got = socket::recv_append(self.fd.as_fd(), &mut owned, want, &mut st.fds);
+            if checked(got, &mut st.fds, &mut st.broken)? == 0 {
                 st.eof = true;
                 return Err(Error::disconnected(
                     "peer closed the connection in the middle of a message",
                 ));
             }
-            got += n;
         }
         Ok(FrameRef::Owned(owned))
     }
@@ -464,7 +461,17 @@ fn recv(
     fds: &mut VecDeque<OwnedFd>,
     broken: &mut bool,
 ) -> Result<usize> {
-    match socket::recv_with_fds(fd, buf, fds) {
+    let got = socket::recv_with_fds(fd, buf, fds);
+    checked(got, fds, broken)
+}
+
+/// The outcome of one `recvmsg`, with lost descriptors and resets handled as described at [`recv`].
+fn checked(
+    got: io::Result<socket::Received>,
+    fds: &mut VecDeque<OwnedFd>,
+    broken: &mut bool,
+) -> Result<usize> {
+    match got {
         Ok(r) if r.fds_lost => {
             *broken = true;
             fds.clear();

@@ -111,9 +111,41 @@ pub(crate) fn recv_with_fds(
     buf: &mut [u8],
     fds: &mut impl Extend<OwnedFd>,
 ) -> io::Result<Received> {
+    // SAFETY: `buf` is valid for writes of its length for the whole call.
+    unsafe { recv_into(sock, buf.as_mut_ptr(), buf.len(), fds) }
+}
+
+/// Like [`recv_with_fds`], appending up to `max` bytes to `buf` straight into its spare capacity, with
+/// no zero-filling first (large messages are read this way).
+pub(crate) fn recv_append(
+    sock: BorrowedFd<'_>,
+    buf: &mut Vec<u8>,
+    max: usize,
+    fds: &mut impl Extend<OwnedFd>,
+) -> io::Result<Received> {
+    buf.reserve(max);
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: the spare capacity holds at least `max` bytes (reserved above) and stays valid for writes
+    // during the call; the kernel only writes into it.
+    let got = unsafe { recv_into(sock, spare.as_mut_ptr().cast(), max, fds) }?;
+    // SAFETY: the kernel initialised exactly `got.bytes` bytes right after the current length.
+    unsafe { buf.set_len(buf.len() + got.bytes) };
+    Ok(got)
+}
+
+/// `recvmsg` into `len` bytes at `ptr`, collecting passed descriptors.
+///
+/// # Safety
+/// `ptr` must be valid for writes of `len` bytes for the duration of the call.
+unsafe fn recv_into(
+    sock: BorrowedFd<'_>,
+    ptr: *mut u8,
+    len: usize,
+    fds: &mut impl Extend<OwnedFd>,
+) -> io::Result<Received> {
     let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
+        iov_base: ptr.cast(),
+        iov_len: len,
     };
     let mut cbuf: CmsgBuf = [0; 130];
     // SAFETY: plain data, pointers set to live local buffers below.
