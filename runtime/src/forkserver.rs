@@ -106,6 +106,14 @@ impl Server {
     }
 }
 
+/// A child of a fork server: which server, and its number there. Statuses are asked of that server,
+/// even after another has replaced it.
+#[derive(Clone)]
+pub(crate) struct Forked {
+    server: Arc<Server>,
+    serial: u64,
+}
+
 /// Starts a child by forking the server; returns it and the program's end of its socket.
 pub(crate) fn spawn_child() -> Result<(Child, Channel)> {
     let server = server()?;
@@ -137,25 +145,24 @@ pub(crate) fn spawn_child() -> Result<(Child, Channel)> {
     };
     drop(st);
     let pidfd = sys::process::pidfd_open(pid).ok();
+    let forked = Forked { server, serial };
     Ok((
         Child {
             pid,
             pidfd,
-            serial: Some(serial),
+            forked: Some(forked),
         },
         Channel::from_fd(ours),
     ))
 }
 
-/// How a fork-server child ended: `Some(Some(status))` once the server has reaped it, `Some(None)` if
-/// the server is gone (the status is lost), `None` if it has not been reaped yet (and `block` is false).
-pub(crate) fn exit_status(serial: u64, block: bool) -> Option<Option<ExitStatus>> {
-    let Some(server) = lock(&SERVER).clone() else {
-        return Some(None);
-    };
+/// How a fork-server child ended: `Some(Some(status))` once its server has reaped it, `Some(None)` if
+/// that server is gone (the status is lost), `None` if it has not been reaped yet (and `block` is false).
+pub(crate) fn exit_status(child: &Forked, block: bool) -> Option<Option<ExitStatus>> {
+    let server = &child.server;
     let mut st = lock(&server.state);
     loop {
-        if let Some(status) = st.exited.remove(&serial) {
+        if let Some(status) = st.exited.remove(&child.serial) {
             return Some(Some(status));
         }
         if st.dead {
@@ -172,13 +179,11 @@ pub(crate) fn exit_status(serial: u64, block: bool) -> Option<Option<ExitStatus>
     }
 }
 
-/// The program no longer cares how child `serial` ends (its `Process` was dropped).
-pub(crate) fn forget(serial: u64) {
-    if let Some(server) = lock(&SERVER).clone() {
-        let mut st = lock(&server.state);
-        if st.exited.remove(&serial).is_none() {
-            st.forgotten.insert(serial);
-        }
+/// The program no longer cares how `child` ends (its `Process` was dropped).
+pub(crate) fn forget(child: &Forked) {
+    let mut st = lock(&child.server.state);
+    if st.exited.remove(&child.serial).is_none() {
+        st.forgotten.insert(child.serial);
     }
 }
 

@@ -45,8 +45,8 @@ pub struct Process<R = ()> {
     status: Option<ExitStatus>,
     /// Reaped (by us, by the fork server, or by someone else: then `status` stays unknown).
     gone: bool,
-    /// Set for a child of the fork server, which reaps it and relays its status.
-    serial: Option<u64>,
+    /// Set for a child of a fork server, which reaps it and relays its status.
+    forked: Option<forkserver::Forked>,
     taken: bool,
     _result: PhantomData<fn() -> R>,
 }
@@ -179,7 +179,7 @@ impl ProcessBuilder {
             ready: false,
             status: None,
             gone: false,
-            serial: child.serial,
+            forked: child.forked,
             taken: false,
             _result: PhantomData,
         })
@@ -192,8 +192,8 @@ fn kill_and_reap(child: &Child) {
         Some(fd) => sys::process::pidfd_signal(fd.as_fd(), libc::SIGKILL),
         None => sys::process::kill(child.pid, libc::SIGKILL),
     };
-    match child.serial {
-        Some(serial) => forkserver::forget(serial),
+    match &child.forked {
+        Some(forked) => forkserver::forget(forked),
         None => {
             let _ = sys::process::wait_pid(child.pid, false);
         }
@@ -203,8 +203,8 @@ fn kill_and_reap(child: &Child) {
 pub(crate) struct Child {
     pub pid: libc::pid_t,
     pub pidfd: Option<OwnedFd>,
-    /// The fork server's number for a child it forked.
-    pub serial: Option<u64>,
+    /// Set for a child of a fork server.
+    pub forked: Option<forkserver::Forked>,
 }
 
 /// Starts a copy of this executable wired to the bootstrap; returns it and the parent's end of its
@@ -263,7 +263,7 @@ pub(crate) fn spawn_child() -> Result<(Child, Channel)> {
         Child {
             pid,
             pidfd,
-            serial: None,
+            forked: None,
         },
         Channel::from_fd(parent_end),
     ))
@@ -363,18 +363,17 @@ impl<R: DeserializeOwned> Process<R> {
         if self.gone {
             return;
         }
-        if let Some(serial) = self.serial {
-            // Not our child: the fork server reaps it. Its pidfd says whether it has exited; the server
-            // then relays the status within moments.
-            let exited = block
-                || self.pidfd.as_ref().is_none_or(|fd| {
+        if let Some(forked) = &self.forked {
+            // Not our child: its fork server reaps it and relays the status. The pidfd says whether it
+            // has exited (then the status is moments away); without one, ask without waiting.
+            let wait = block
+                || self.pidfd.as_ref().is_some_and(|fd| {
                     sys::socket::poll_one(fd.as_fd(), libc::POLLIN, 0).is_ok_and(|r| r != 0)
                 });
-            if exited {
-                if let Some(status) = forkserver::exit_status(serial, true) {
-                    self.status = status;
-                    self.gone = true;
-                }
+            let ask = wait || self.pidfd.is_none();
+            if let Some(status) = ask.then(|| forkserver::exit_status(forked, wait)).flatten() {
+                self.status = status;
+                self.gone = true;
             }
             return;
         }
@@ -444,7 +443,7 @@ impl<R> Drop for Process<R> {
             return;
         }
         // Without a pidfd, signal the pid only while it is certainly our unreaped child.
-        if self.serial.is_none()
+        if self.forked.is_none()
             && self.pidfd.is_none()
             && !matches!(sys::process::wait_pid(self.pid, true), Ok(None))
         {
@@ -453,7 +452,7 @@ impl<R> Drop for Process<R> {
         kill_and_reap(&Child {
             pid: self.pid,
             pidfd: self.pidfd.take(),
-            serial: self.serial,
+            forked: self.forked.take(),
         });
     }
 }
