@@ -290,3 +290,36 @@ fn a_panicking_item_fails_only_itself_inside_its_chunk() {
     after.sort_unstable();
     assert_eq!(before, after);
 }
+
+#[multiproc::test]
+fn callbacks_may_call_into_the_pool() {
+    // Many tiny tasks fill the workers' queues deep; each callback, run on a supervisor thread while
+    // its worker still holds queued jobs, submits a follow-up task and reads the pids.
+    let pool = std::sync::Arc::new(Pool::new(2).unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let n = 400u64;
+    for i in 0..n {
+        let weak = std::sync::Arc::downgrade(&pool);
+        let tx = tx.clone();
+        pool.apply_async_with(
+            square,
+            (i,),
+            move |v| {
+                let pool = weak.upgrade().expect("the test holds the pool");
+                assert!(!pool.pids().is_empty());
+                let follow = pool.apply_async(add, (*v, 1));
+                drop(pool);
+                let _ = tx.send(follow);
+            },
+            |e| panic!("{e}"),
+        )
+        .unwrap();
+    }
+    let mut got = HashSet::new();
+    for _ in 0..n {
+        let follow = rx.recv_timeout(Duration::from_secs(20)).unwrap().unwrap();
+        got.insert(follow.get_timeout(Duration::from_secs(20)).unwrap());
+    }
+    let want: HashSet<u64> = (0..n).map(|i| i * i + 1).collect();
+    assert_eq!(got, want);
+}

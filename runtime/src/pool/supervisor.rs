@@ -272,8 +272,12 @@ fn serve(core: &Core, i: usize, chan: &Channel) -> End {
                 job.frame.len(),
                 Some(now.saturating_duration_since(job.since)),
             );
+            // The lock is released before the sink runs: it may run a user callback, which may
+            // call into the pool.
             if st.load[i].inflight <= REFILL_AT {
                 core.dispatch(st);
+            } else {
+                drop(st);
             }
             job.sink.deliver(job.start, job.count, frame.bytes(), fds);
             Ok(job)
