@@ -109,18 +109,38 @@ pub(crate) fn supervise(core: Arc<Core>, i: usize, mut chan: Arc<Channel>) {
         let end = serve(&core, i, &chan);
         let slot = &core.slots[i];
         let process = lock(&slot.process).take();
+        // In one critical section: the jobs queued behind the current one go back to the front of
+        // the queue as this worker's count drops to zero, so that `join` never sees the pool drained
+        // while they are in nobody's hands. Under `terminate` they fail instead (it has emptied the
+        // queue already, or empties it after this).
         let mut st = lock(&core.state);
         let pid = st.load[i].pid;
+        let terminated = core.is_terminated();
+        let (head, dropped) = {
+            let mut io = lock(&slot.io);
+            io.chan = None;
+            let head = io.inflight.pop_front();
+            let rest: Vec<Job> = io.inflight.drain(..).collect();
+            if terminated {
+                (head, rest)
+            } else {
+                for job in rest.into_iter().rev() {
+                    st.pending.push_front(job);
+                }
+                (head, Vec::new())
+            }
+        };
         st.load[i].live = false;
         st.load[i].inflight = 0;
         st.load[i].bytes = 0;
-        let jobs: Vec<Job> = {
-            let mut io = lock(&slot.io);
-            io.chan = None;
-            io.inflight.drain(..).collect()
-        };
         let exiting = st.exiting;
-        drop(st);
+        if terminated || exiting {
+            drop(st);
+        } else {
+            // Jobs taken back go to the other workers now, not after this one is reaped.
+            core.dispatch(st);
+        }
+        Core::fail_jobs(dropped, &closed_error);
         let failure: Option<(ErrorKind, String)> = match end {
             End::Retire | End::Shutdown => {
                 let _ = chan.send_raw(&[worker::EXIT], &[]);
@@ -142,12 +162,11 @@ pub(crate) fn supervise(core: Arc<Core>, i: usize, mut chan: Arc<Channel>) {
                 finish(process, false).map(|e| (e.kind().clone(), e.message().to_string()))
             }
         };
-        let mut jobs = jobs.into_iter();
-        if core.is_terminated() {
-            Core::fail_jobs(jobs, &closed_error);
+        if terminated || core.is_terminated() {
+            Core::fail_jobs(head, &closed_error);
             return;
         }
-        if let Some(head) = jobs.next() {
+        if let Some(head) = head {
             let (kind, msg) = failure.unwrap_or_else(|| {
                 (
                     ErrorKind::Disconnected,
@@ -156,18 +175,18 @@ pub(crate) fn supervise(core: Arc<Core>, i: usize, mut chan: Arc<Channel>) {
             });
             Core::fail_jobs([head], &|| Error::new(kind.clone(), msg.clone()));
         }
-        let rest: Vec<Job> = jobs.collect();
         let mut st = lock(&core.state);
-        for job in rest.into_iter().rev() {
-            st.pending.push_front(job);
-        }
         // The failed task may have been the last one `join` waits for.
         core.notify_if_drained(&st);
         if exiting || st.exiting {
+            // No worker is replaced any more: what is left in the queue would never run.
+            let left: Vec<Job> = st.pending.drain(..).collect();
+            core.notify_if_drained(&st);
+            drop(st);
+            Core::fail_jobs(left, &closed_error);
             return;
         }
-        // Jobs taken back go to the other workers now, not after the replacement is up.
-        core.dispatch(st);
+        drop(st);
         match start_worker(&core, i) {
             Ok(c) => {
                 chan = c;
