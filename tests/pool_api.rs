@@ -2,7 +2,7 @@
 //! explicit chunks), map_async, starmap, imap / imap_unordered (lazy, endless source), initializer,
 //! close/join, and the errors a user mistake gives.
 
-use multiproc::{ErrorKind, Pool, worker};
+use multiproc::{Connection, ErrorKind, Pipe, Pool, worker};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -50,6 +50,11 @@ fn set_seed(seed: u64) {
 #[worker]
 fn read_seed(x: u64) -> u64 {
     SEED.load(Ordering::SeqCst) + x
+}
+
+#[worker]
+fn count_ends(ends: Vec<Connection<u32>>) -> usize {
+    ends.len()
 }
 
 fn not_a_worker(x: u64) -> u64 {
@@ -322,4 +327,28 @@ fn callbacks_may_call_into_the_pool() {
     }
     let want: HashSet<u64> = (0..n).map(|i| i * i + 1).collect();
     assert_eq!(got, want);
+}
+
+#[multiproc::test]
+fn a_task_with_too_many_handles_is_refused_and_the_pool_goes_on() {
+    let pool = Pool::new(2).unwrap();
+    // 254 pipe ends: one more than a message can carry.
+    let ends: Vec<Connection<u32>> = (0..127)
+        .flat_map(|_| {
+            let (a, b) = Pipe::<u32>::new().unwrap();
+            [a, b]
+        })
+        .collect();
+    let fits: Vec<Connection<u32>> = (0..2)
+        .flat_map(|_| {
+            let (a, b) = Pipe::<u32>::new().unwrap();
+            [a, b]
+        })
+        .collect();
+    let err = pool.apply(count_ends, (ends,)).unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::InvalidInput, "{err}");
+    assert_eq!(pool.apply(count_ends, (fits,)).unwrap(), 4);
+    assert_eq!(pool.map(square, 0..100u64).unwrap().len(), 100);
+    pool.close();
+    pool.join().unwrap();
 }
