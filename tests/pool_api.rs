@@ -57,6 +57,16 @@ fn count_ends(ends: Vec<Connection<u32>>) -> usize {
     ends.len()
 }
 
+#[worker]
+fn make_ends(pairs: usize) -> Vec<Connection<u32>> {
+    (0..pairs)
+        .flat_map(|_| {
+            let (a, b) = Pipe::<u32>::new().unwrap();
+            [a, b]
+        })
+        .collect()
+}
+
 fn not_a_worker(x: u64) -> u64 {
     x
 }
@@ -351,4 +361,16 @@ fn a_task_with_too_many_handles_is_refused_and_the_pool_goes_on() {
     assert_eq!(pool.map(square, 0..100u64).unwrap().len(), 100);
     pool.close();
     pool.join().unwrap();
+}
+
+#[multiproc::test]
+fn a_reply_with_too_many_handles_fails_its_task_and_the_worker_lives() {
+    let pool = Pool::new(1).unwrap();
+    let pids = pool.pids();
+    assert_eq!(pool.apply(make_ends, (2,)).unwrap().len(), 4);
+    // 254 pipe ends back: one more than a message can carry.
+    let err = pool.apply(make_ends, (127,)).unwrap_err();
+    assert!(err.to_string().contains("253"), "{err}");
+    assert_eq!(pool.apply(square, (3,)).unwrap(), 9);
+    assert_eq!(pool.pids(), pids);
 }
