@@ -26,6 +26,8 @@ const REFILL_AT: usize = PREFETCH / 2;
 enum End {
     /// Its channel closed: it died, or left after being told to.
     Closed,
+    /// Receiving from it failed otherwise (a frame that cannot be read): kill and replace it.
+    Broken(Error),
     /// Its current task outlived `task_timeout`.
     Timeout,
     /// It reached `maxtasksperchild` and is idle: replace it.
@@ -155,6 +157,16 @@ pub(crate) fn supervise(core: Arc<Core>, i: usize, mut chan: Arc<Channel>) {
                     format!(
                         "the task ran longer than the pool's task_timeout of {t:?}; its worker (pid {pid}) \
                          was killed and replaced"
+                    ),
+                ))
+            }
+            End::Broken(e) => {
+                finish(process, true);
+                Some((
+                    e.kind().clone(),
+                    format!(
+                        "receiving from pool worker pid {pid} failed: {}; it was killed and replaced",
+                        e.message()
                     ),
                 ))
             }
@@ -307,7 +319,8 @@ fn serve(core: &Core, i: usize, chan: &Channel) -> End {
                 core.notify_if_drained(&lock(&core.state));
             }
             Err(e) if e.is_timeout() => return End::Timeout,
-            Err(_) => return End::Closed,
+            Err(e) if e.is_disconnected() => return End::Closed,
+            Err(e) => return End::Broken(e),
         }
     }
 }
