@@ -2,7 +2,7 @@
 //! explicit chunks), map_async, starmap, imap / imap_unordered (lazy, endless source), initializer,
 //! close/join, and the errors a user mistake gives.
 
-use multiproc::{ErrorKind, Pool, worker};
+use multiproc::{Connection, ErrorKind, Pipe, Pool, worker};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -50,6 +50,21 @@ fn set_seed(seed: u64) {
 #[worker]
 fn read_seed(x: u64) -> u64 {
     SEED.load(Ordering::SeqCst) + x
+}
+
+#[worker]
+fn count_ends(ends: Vec<Connection<u32>>) -> usize {
+    ends.len()
+}
+
+#[worker]
+fn make_ends(pairs: usize) -> Vec<Connection<u32>> {
+    (0..pairs)
+        .flat_map(|_| {
+            let (a, b) = Pipe::<u32>::new().unwrap();
+            [a, b]
+        })
+        .collect()
 }
 
 fn not_a_worker(x: u64) -> u64 {
@@ -289,4 +304,73 @@ fn a_panicking_item_fails_only_itself_inside_its_chunk() {
     before.sort_unstable();
     after.sort_unstable();
     assert_eq!(before, after);
+}
+
+#[multiproc::test]
+fn callbacks_may_call_into_the_pool() {
+    // Many tiny tasks fill the workers' queues deep; each callback, run on a supervisor thread while
+    // its worker still holds queued jobs, submits a follow-up task and reads the pids.
+    let pool = std::sync::Arc::new(Pool::new(2).unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let n = 400u64;
+    for i in 0..n {
+        let weak = std::sync::Arc::downgrade(&pool);
+        let tx = tx.clone();
+        pool.apply_async_with(
+            square,
+            (i,),
+            move |v| {
+                let pool = weak.upgrade().expect("the test holds the pool");
+                assert!(!pool.pids().is_empty());
+                let follow = pool.apply_async(add, (*v, 1));
+                drop(pool);
+                let _ = tx.send(follow);
+            },
+            |e| panic!("{e}"),
+        )
+        .unwrap();
+    }
+    let mut got = HashSet::new();
+    for _ in 0..n {
+        let follow = rx.recv_timeout(Duration::from_secs(20)).unwrap().unwrap();
+        got.insert(follow.get_timeout(Duration::from_secs(20)).unwrap());
+    }
+    let want: HashSet<u64> = (0..n).map(|i| i * i + 1).collect();
+    assert_eq!(got, want);
+}
+
+#[multiproc::test]
+fn a_task_with_too_many_handles_is_refused_and_the_pool_goes_on() {
+    let pool = Pool::new(2).unwrap();
+    // 254 pipe ends: one more than a message can carry.
+    let ends: Vec<Connection<u32>> = (0..127)
+        .flat_map(|_| {
+            let (a, b) = Pipe::<u32>::new().unwrap();
+            [a, b]
+        })
+        .collect();
+    let fits: Vec<Connection<u32>> = (0..2)
+        .flat_map(|_| {
+            let (a, b) = Pipe::<u32>::new().unwrap();
+            [a, b]
+        })
+        .collect();
+    let err = pool.apply(count_ends, (ends,)).unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::InvalidInput, "{err}");
+    assert_eq!(pool.apply(count_ends, (fits,)).unwrap(), 4);
+    assert_eq!(pool.map(square, 0..100u64).unwrap().len(), 100);
+    pool.close();
+    pool.join().unwrap();
+}
+
+#[multiproc::test]
+fn a_reply_with_too_many_handles_fails_its_task_and_the_worker_lives() {
+    let pool = Pool::new(1).unwrap();
+    let pids = pool.pids();
+    assert_eq!(pool.apply(make_ends, (2,)).unwrap().len(), 4);
+    // 254 pipe ends back: one more than a message can carry.
+    let err = pool.apply(make_ends, (127,)).unwrap_err();
+    assert!(err.to_string().contains("253"), "{err}");
+    assert_eq!(pool.apply(square, (3,)).unwrap(), 9);
+    assert_eq!(pool.pids(), pids);
 }

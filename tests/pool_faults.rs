@@ -161,6 +161,27 @@ fn join_returns_when_the_last_task_dies() {
 }
 
 #[multiproc::test]
+fn join_runs_the_tasks_queued_behind_a_worker_that_dies() {
+    // Both tasks sit on the one worker: when it dies, the second goes back to the queue while `join`
+    // waits, and must run on the replacement rather than be lost.
+    for _ in 0..3 {
+        let pool = Pool::new(1).unwrap();
+        let doomed = pool.apply_async(abort_at_617, (617,)).unwrap();
+        let queued = pool.apply_async(plus_one, (1,)).unwrap();
+        pool.close();
+        pool.join().unwrap();
+        assert!(matches!(
+            doomed
+                .get_timeout(Duration::from_secs(10))
+                .unwrap_err()
+                .kind(),
+            ErrorKind::WorkerDied { .. }
+        ));
+        assert_eq!(queued.get_timeout(Duration::from_secs(10)).unwrap(), 2);
+    }
+}
+
+#[multiproc::test]
 fn task_timeout_kills_and_replaces_the_worker() {
     let pool = Pool::builder()
         .processes(2)

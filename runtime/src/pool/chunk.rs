@@ -8,6 +8,7 @@
 use crate::bootstrap::{self, Outcome, Report};
 use crate::codec;
 use crate::error::{Error, Result};
+use crate::ipc::channel::{Channel, DEFAULT_MAX_MESSAGE};
 use serde::de::DeserializeOwned;
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use std::os::fd::OwnedFd;
@@ -62,6 +63,8 @@ pub(crate) fn task_frame<T>(
     bytes.extend_from_slice(prefix);
     let mut fds = Vec::new();
     encode(items, &mut bytes, &mut fds)?;
+    // A frame the channel would refuse is the caller's error, not a worker's failure.
+    Channel::check_sendable(bytes.len(), fds.len(), DEFAULT_MAX_MESSAGE)?;
     Ok((bytes, fds))
 }
 

@@ -200,7 +200,7 @@ impl Core {
     pub(crate) fn dispatch<'a>(&'a self, mut st: MutexGuard<'a, State>) {
         let max = self.config.maxtasksperchild;
         loop {
-            let mut shares: Vec<(usize, Vec<Job>)> = Vec::new();
+            let mut shares: Vec<(usize, u32, Vec<Job>)> = Vec::new();
             while let Some(front) = st.pending.front() {
                 let (size, alone) = (front.frame.len(), !front.fds.is_empty());
                 if alone && !shares.is_empty() {
@@ -221,9 +221,10 @@ impl Core {
                 load.inflight += 1;
                 load.sent += 1;
                 load.bytes += size;
-                match shares.iter_mut().find(|(w, _)| *w == i) {
-                    Some((_, share)) => share.push(job),
-                    None => shares.push((i, vec![job])),
+                let pid = load.pid;
+                match shares.iter_mut().find(|(w, _, _)| *w == i) {
+                    Some((_, _, share)) => share.push(job),
+                    None => shares.push((i, pid, vec![job])),
                 }
                 if alone {
                     break;
@@ -232,21 +233,26 @@ impl Core {
             if shares.is_empty() {
                 return;
             }
-            for (i, jobs) in shares {
-                st = self.send_share(st, i, jobs);
+            for (i, pid, jobs) in shares {
+                st = self.send_share(st, i, pid, jobs);
             }
         }
     }
 
-    /// Sends `jobs` (already counted in worker `i`'s load) to worker `i` in one write; if it is gone,
-    /// they go back to the front of the queue.
+    /// Sends `jobs` (already counted in the load of worker `i`, process `pid`) to it in one write. If
+    /// that process is gone, they go back to the front of the queue; if the jobs themselves cannot be
+    /// sent, they fail and the worker stays.
     fn send_share<'a>(
         &'a self,
         st: MutexGuard<'a, State>,
         i: usize,
+        pid: u32,
         mut jobs: Vec<Job>,
     ) -> MutexGuard<'a, State> {
-        let pid = st.load[i].pid;
+        if !st.load[i].live || st.load[i].pid != pid {
+            // Its supervisor took the worker down (and reset its count) after the jobs were counted.
+            return self.requeue(st, jobs);
+        }
         let slot = &self.slots[i];
         let mut io = lock(&slot.io);
         drop(st);
@@ -263,32 +269,67 @@ impl Core {
             (Some(chan), jobs) => chan.send_frames(jobs.iter().map(|j| j.frame.as_slice())),
             (None, _) => Err(Error::disconnected("worker is being replaced")),
         };
-        match sent {
+        let err = match sent {
             Ok(()) => {
                 io.inflight.extend(jobs);
                 drop(io);
                 if was_idle && self.config.task_timeout.is_some() {
                     sys::socket::poke(slot.wake_tx.as_fd());
                 }
-                lock(&self.state)
+                return lock(&self.state);
             }
-            Err(_) => {
-                // The worker is gone; its supervisor thread sees the end of its channel and replaces
-                // it. The jobs were never delivered: they go back to the front.
-                drop(io);
-                let mut st = lock(&self.state);
-                if st.load[i].pid == pid {
-                    for job in &jobs {
-                        st.load[i].done(job.frame.len(), None);
-                    }
-                    st.load[i].live = false;
-                }
-                for job in jobs.into_iter().rev() {
-                    st.pending.push_front(job);
-                }
-                st
+            Err(e) => e,
+        };
+        // Frames are checked when they are built (`chunk::task_frame`); a refusal of the frame itself
+        // still fails only its jobs.
+        let of_the_jobs = matches!(
+            err.kind(),
+            ErrorKind::InvalidInput | ErrorKind::MessageTooLarge { .. }
+        );
+        if !of_the_jobs && io.chan.is_some() {
+            // The channel is broken but the worker may live on: kill it, so that its supervisor sees
+            // the end of the channel and replaces it.
+            if let Some(p) = lock(&slot.process).as_mut() {
+                let _ = p.kill();
             }
         }
+        drop(io);
+        let mut st = lock(&self.state);
+        if st.load[i].pid == pid {
+            for job in &jobs {
+                st.load[i].done(job.frame.len(), None);
+            }
+            if !of_the_jobs {
+                st.load[i].live = false;
+            }
+        }
+        if of_the_jobs || self.is_terminated() {
+            let why = if of_the_jobs { err } else { closed_error() };
+            self.notify_if_drained(&st);
+            drop(st);
+            let (kind, msg) = (why.kind().clone(), why.message().to_string());
+            Core::fail_jobs(jobs, &|| Error::new(kind.clone(), msg.clone()));
+            return lock(&self.state);
+        }
+        self.requeue(st, jobs)
+    }
+
+    /// Puts undelivered `jobs` back at the front of the queue, or fails them if the pool was
+    /// terminated (which empties the queue once).
+    fn requeue<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        jobs: Vec<Job>,
+    ) -> MutexGuard<'a, State> {
+        if self.is_terminated() {
+            drop(st);
+            Core::fail_jobs(jobs, &closed_error);
+            return lock(&self.state);
+        }
+        for job in jobs.into_iter().rev() {
+            st.pending.push_front(job);
+        }
+        st
     }
 
     /// Wakes `join` if the pool has no work left.

@@ -26,6 +26,8 @@ const REFILL_AT: usize = PREFETCH / 2;
 enum End {
     /// Its channel closed: it died, or left after being told to.
     Closed,
+    /// Receiving from it failed otherwise (a frame that cannot be read): kill and replace it.
+    Broken(Error),
     /// Its current task outlived `task_timeout`.
     Timeout,
     /// It reached `maxtasksperchild` and is idle: replace it.
@@ -109,18 +111,38 @@ pub(crate) fn supervise(core: Arc<Core>, i: usize, mut chan: Arc<Channel>) {
         let end = serve(&core, i, &chan);
         let slot = &core.slots[i];
         let process = lock(&slot.process).take();
+        // In one critical section: the jobs queued behind the current one go back to the front of
+        // the queue as this worker's count drops to zero, so that `join` never sees the pool drained
+        // while they are in nobody's hands. Under `terminate` they fail instead (it has emptied the
+        // queue already, or empties it after this).
         let mut st = lock(&core.state);
         let pid = st.load[i].pid;
+        let terminated = core.is_terminated();
+        let (head, dropped) = {
+            let mut io = lock(&slot.io);
+            io.chan = None;
+            let head = io.inflight.pop_front();
+            let rest: Vec<Job> = io.inflight.drain(..).collect();
+            if terminated {
+                (head, rest)
+            } else {
+                for job in rest.into_iter().rev() {
+                    st.pending.push_front(job);
+                }
+                (head, Vec::new())
+            }
+        };
         st.load[i].live = false;
         st.load[i].inflight = 0;
         st.load[i].bytes = 0;
-        let jobs: Vec<Job> = {
-            let mut io = lock(&slot.io);
-            io.chan = None;
-            io.inflight.drain(..).collect()
-        };
         let exiting = st.exiting;
-        drop(st);
+        if terminated || exiting {
+            drop(st);
+        } else {
+            // Jobs taken back go to the other workers now, not after this one is reaped.
+            core.dispatch(st);
+        }
+        Core::fail_jobs(dropped, &closed_error);
         let failure: Option<(ErrorKind, String)> = match end {
             End::Retire | End::Shutdown => {
                 let _ = chan.send_raw(&[worker::EXIT], &[]);
@@ -138,16 +160,25 @@ pub(crate) fn supervise(core: Arc<Core>, i: usize, mut chan: Arc<Channel>) {
                     ),
                 ))
             }
+            End::Broken(e) => {
+                finish(process, true);
+                Some((
+                    e.kind().clone(),
+                    format!(
+                        "receiving from pool worker pid {pid} failed: {}; it was killed and replaced",
+                        e.message()
+                    ),
+                ))
+            }
             End::Closed => {
                 finish(process, false).map(|e| (e.kind().clone(), e.message().to_string()))
             }
         };
-        let mut jobs = jobs.into_iter();
-        if core.is_terminated() {
-            Core::fail_jobs(jobs, &closed_error);
+        if terminated || core.is_terminated() {
+            Core::fail_jobs(head, &closed_error);
             return;
         }
-        if let Some(head) = jobs.next() {
+        if let Some(head) = head {
             let (kind, msg) = failure.unwrap_or_else(|| {
                 (
                     ErrorKind::Disconnected,
@@ -156,18 +187,18 @@ pub(crate) fn supervise(core: Arc<Core>, i: usize, mut chan: Arc<Channel>) {
             });
             Core::fail_jobs([head], &|| Error::new(kind.clone(), msg.clone()));
         }
-        let rest: Vec<Job> = jobs.collect();
         let mut st = lock(&core.state);
-        for job in rest.into_iter().rev() {
-            st.pending.push_front(job);
-        }
         // The failed task may have been the last one `join` waits for.
         core.notify_if_drained(&st);
         if exiting || st.exiting {
+            // No worker is replaced any more: what is left in the queue would never run.
+            let left: Vec<Job> = st.pending.drain(..).collect();
+            core.notify_if_drained(&st);
+            drop(st);
+            Core::fail_jobs(left, &closed_error);
             return;
         }
-        // Jobs taken back go to the other workers now, not after the replacement is up.
-        core.dispatch(st);
+        drop(st);
         match start_worker(&core, i) {
             Ok(c) => {
                 chan = c;
@@ -272,8 +303,12 @@ fn serve(core: &Core, i: usize, chan: &Channel) -> End {
                 job.frame.len(),
                 Some(now.saturating_duration_since(job.since)),
             );
+            // The lock is released before the sink runs: it may run a user callback, which may
+            // call into the pool.
             if st.load[i].inflight <= REFILL_AT {
                 core.dispatch(st);
+            } else {
+                drop(st);
             }
             job.sink.deliver(job.start, job.count, frame.bytes(), fds);
             Ok(job)
@@ -284,7 +319,8 @@ fn serve(core: &Core, i: usize, chan: &Channel) -> End {
                 core.notify_if_drained(&lock(&core.state));
             }
             Err(e) if e.is_timeout() => return End::Timeout,
-            Err(_) => return End::Closed,
+            Err(e) if e.is_disconnected() => return End::Closed,
+            Err(e) => return End::Broken(e),
         }
     }
 }

@@ -68,6 +68,14 @@ fn serve(chan: Channel, has_init: bool) {
         });
         match step {
             Ok(Step::Reply) => {
+                if let Err(e) =
+                    Channel::check_sendable(out.len(), out_fds.len(), chan.max_message())
+                {
+                    // A reply the channel refuses fails its chunk; the worker lives on.
+                    out.clear();
+                    out_fds.clear();
+                    chunk::failed_reply(Report::Failed(e.to_string()), &mut out, &mut out_fds);
+                }
                 let fds: Vec<_> = out_fds.iter().map(|f| f.as_fd()).collect();
                 if chan.send_raw(&out, &fds).is_err() {
                     return;
