@@ -37,9 +37,23 @@ inventory::submit! {
 /// What the server tells the program.
 #[derive(Serialize, Deserialize)]
 enum Event {
-    Forked { serial: u64, pid: i32 },
-    Exited { serial: u64, status: ExitStatus },
-    Failed { serial: u64, error: String },
+    /// The child's pidfd comes along, opened by the server while the child cannot yet have been
+    /// reaped, so the program never signals or watches a pid that may have been reused.
+    Forked {
+        serial: u64,
+        pid: i32,
+        #[serde(with = "crate::codec::fd")]
+        pidfd: OwnedFd,
+    },
+    /// `None` when the status could not be read (the server's `waitpid` failed).
+    Exited {
+        serial: u64,
+        status: Option<ExitStatus>,
+    },
+    Failed {
+        serial: u64,
+        error: String,
+    },
 }
 
 struct Server {
@@ -51,7 +65,7 @@ struct Server {
 #[derive(Default)]
 struct State {
     next_serial: u64,
-    exited: HashMap<u64, ExitStatus>,
+    exited: HashMap<u64, Option<ExitStatus>>,
     forgotten: HashSet<u64>,
     dead: bool,
 }
@@ -88,9 +102,13 @@ fn server() -> Result<Arc<Server>> {
 
 impl Server {
     /// Handles one event; returns it if it is the answer to request `serial`.
-    fn absorb(&self, st: &mut State, event: Event, serial: u64) -> Option<Result<i32>> {
+    fn absorb(&self, st: &mut State, event: Event, serial: u64) -> Option<Result<(i32, OwnedFd)>> {
         match event {
-            Event::Forked { serial: s, pid } if s == serial => Some(Ok(pid)),
+            Event::Forked {
+                serial: s,
+                pid,
+                pidfd,
+            } if s == serial => Some(Ok((pid, pidfd))),
             Event::Failed { serial: s, error } if s == serial => Some(Err(Error::new(
                 ErrorKind::Io,
                 format!("the fork server could not fork: {error}"),
@@ -130,7 +148,7 @@ pub(crate) fn spawn_child() -> Result<(Child, Channel)> {
         return Err(if e.is_disconnected() { gone() } else { e });
     }
     drop(theirs);
-    let pid = loop {
+    let (pid, pidfd) = loop {
         match server.ctl.recv_value::<Event>(None) {
             Ok(event) => {
                 if let Some(answer) = server.absorb(&mut st, event, serial) {
@@ -144,12 +162,11 @@ pub(crate) fn spawn_child() -> Result<(Child, Channel)> {
         }
     };
     drop(st);
-    let pidfd = sys::process::pidfd_open(pid).ok();
     let forked = Forked { server, serial };
     Ok((
         Child {
             pid,
-            pidfd,
+            pidfd: Some(pidfd),
             forked: Some(forked),
         },
         Channel::from_fd(ours),
@@ -157,13 +174,18 @@ pub(crate) fn spawn_child() -> Result<(Child, Channel)> {
 }
 
 /// How a fork-server child ended: `Some(Some(status))` once its server has reaped it, `Some(None)` if
-/// that server is gone (the status is lost), `None` if it has not been reaped yet (and `block` is false).
+/// the status is lost (that server is gone, or could not read it), `None` if it has not been reaped yet
+/// (and `block` is false).
+///
+/// A blocking call holds the server's state lock while it waits for the status, which the server sends
+/// as soon as it reaps the child; a child stuck in its own exit (an atexit handler that never returns)
+/// therefore also holds up other fork-server spawns and status checks of this program until it ends.
 pub(crate) fn exit_status(child: &Forked, block: bool) -> Option<Option<ExitStatus>> {
     let server = &child.server;
     let mut st = lock(&server.state);
     loop {
         if let Some(status) = st.exited.remove(&child.serial) {
-            return Some(Some(status));
+            return Some(status);
         }
         if st.dead {
             return Some(None);
@@ -194,6 +216,9 @@ fn serve(ctl: Channel) {
         pid: libc::pid_t,
         pidfd: OwnedFd,
     }
+    // An ignored SIGCHLD (inherited from a program that ignores it) would have the kernel reap the
+    // children before the server can read their statuses.
+    sys::process::default_sigchld();
     let mut kids: Vec<Kid> = Vec::new();
     loop {
         let mut fds = vec![libc::pollfd {
@@ -215,10 +240,7 @@ fn serve(ctl: Channel) {
             if fds[i].revents == 0 {
                 return true;
             }
-            let status = sys::process::wait_pid(k.pid, false)
-                .ok()
-                .flatten()
-                .unwrap_or(ExitStatus::Code(-1));
+            let status = sys::process::wait_pid(k.pid, false).ok().flatten();
             let _ = ctl.send_value(&Event::Exited {
                 serial: k.serial,
                 status,
@@ -235,10 +257,19 @@ fn serve(ctl: Channel) {
         else {
             continue;
         };
+        drop(sockets); // anything else that came with a malformed request
+        // Under a test harness the server is a test thread beside libtest's own: hold the standard
+        // stream locks across the fork so that no child starts with one held by a thread it lacks.
+        let out = std::io::stdout().lock();
+        let err = std::io::stderr().lock();
         let serial = u64::from_le_bytes(serial);
-        // SAFETY: this is the server's only working thread; its other thread (the parent watch) only
-        // sleeps in poll. The child never returns from `serve_one_task`.
-        match unsafe { sys::process::fork() } {
+        // SAFETY: the server's other threads hold no lock the child uses: the parent watch only sleeps in
+        // poll, libtest's thread (in tests) can only hold the stream locks, which we hold; glibc takes
+        // the malloc locks across fork. The child never returns from `serve_one_task`.
+        let forked = unsafe { sys::process::fork() };
+        drop(err);
+        drop(out);
+        match forked {
             Ok(0) => {
                 sys::process::close_raw(kids.iter().map(|k| k.pidfd.as_raw_fd()));
                 sys::process::close_raw([ctl.socket().as_raw_fd()]);
@@ -249,8 +280,12 @@ fn serve(ctl: Channel) {
                 drop(socket);
                 match sys::process::pidfd_open(pid) {
                     Ok(pidfd) => {
-                        kids.push(Kid { serial, pid, pidfd });
-                        let _ = ctl.send_value(&Event::Forked { serial, pid });
+                        // The program gets a duplicate (the codec dups it); the server keeps this one.
+                        let event = Event::Forked { serial, pid, pidfd };
+                        let _ = ctl.send_value(&event);
+                        if let Event::Forked { pidfd, .. } = event {
+                            kids.push(Kid { serial, pid, pidfd });
+                        }
                     }
                     Err(e) => {
                         let _ = sys::process::kill(pid, libc::SIGKILL);

@@ -183,3 +183,9 @@ pub(crate) fn current_cpu() -> Option<u32> {
     let cpu = unsafe { libc::sched_getcpu() };
     u32::try_from(cpu).ok()
 }
+
+/// Restores the default action for `SIGCHLD`, so that children stay waitable (zombies) until reaped.
+pub(crate) fn default_sigchld() {
+    // SAFETY: installing the default disposition for one signal; no handler code is involved.
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+}

@@ -126,7 +126,7 @@ pub(crate) fn spawn_self(req: &SpawnRequest<'_>) -> io::Result<libc::pid_t> {
 struct SpawnAttr(libc::posix_spawnattr_t);
 
 impl SpawnAttr {
-    /// Empty signal mask; SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE back to their default actions.
+    /// Empty signal mask; SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD back to their default actions.
     fn new() -> io::Result<SpawnAttr> {
         // SAFETY: the attribute object is initialised before use and destroyed by Drop; the sigsets are
         // initialised by sigemptyset before being read.
@@ -148,6 +148,7 @@ impl SpawnAttr {
                 libc::SIGHUP,
                 libc::SIGQUIT,
                 libc::SIGPIPE,
+                libc::SIGCHLD,
             ] {
                 libc::sigaddset(defaults.as_mut_ptr(), sig);
             }
