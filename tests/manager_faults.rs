@@ -245,13 +245,15 @@ fn own_manager(report: multiproc::manager::ValueProxy<u32>, ready: EventProxy) {
 }
 
 /// True once `pid` has exited (gone, or a zombie waiting for its new parent to reap it).
+/// The process state letter from /proc/<pid>/stat, or None once it is gone.
+fn state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next())
+}
+
 fn exited(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
-    }
+    state(pid).is_none_or(|s| s == 'Z' || s == 'X')
 }
 
 #[multiproc::test]
@@ -288,6 +290,13 @@ fn shutdown_of_a_server_that_does_not_answer_kills_it() {
         let pid = mgr.pid().unwrap();
         // SAFETY: kill(2) on the server process this test started.
         assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGSTOP) }, 0);
+        // kill(2) returns before the target stops: wait until it really has, or the server may still
+        // answer the shutdown below.
+        let end = std::time::Instant::now() + Duration::from_secs(20);
+        while state(pid) != Some('T') && std::time::Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(state(pid), Some('T'), "the server {pid} did not stop");
         let err = mgr.shutdown().unwrap_err();
         assert!(err.to_string().contains("was killed"), "{err}");
         assert!(exited(pid), "the stopped server {pid} is still there");

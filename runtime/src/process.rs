@@ -306,13 +306,23 @@ impl<R: DeserializeOwned> Process<R> {
                 Ok((bytes, fds)) => {
                     self.taken = true;
                     let result = bootstrap::decode_report(&bytes, fds);
-                    self.reap_blocking();
+                    // The child exits right after its report; a stopped one is reaped later (by
+                    // exit_status or Drop), not waited for past the caller's deadline.
+                    self.reap_until(deadline);
                     return result;
                 }
                 Err(e) if e.is_disconnected() => {
+                    if !self.reap_until(deadline) {
+                        return Err(Error::new(
+                            ErrorKind::Timeout,
+                            format!(
+                                "{} closed its socket but has not exited yet (stopped?)",
+                                self.name
+                            ),
+                        ));
+                    }
                     self.taken = true;
-                    let status = self.reap_blocking();
-                    return Err(self.death_error(status));
+                    return Err(self.death_error(self.status));
                 }
                 Err(e) => return Err(e),
             }
@@ -387,9 +397,25 @@ impl<R: DeserializeOwned> Process<R> {
         }
     }
 
-    fn reap_blocking(&mut self) -> Option<ExitStatus> {
-        self.reap(true);
-        self.status
+    /// Reaps the child, waiting until `deadline` at most (forever for `None`); true once it is gone.
+    fn reap_until(&mut self, deadline: Option<Instant>) -> bool {
+        let Some(deadline) = deadline else {
+            self.reap(true);
+            return self.gone;
+        };
+        loop {
+            self.reap(false);
+            if self.gone || Instant::now() >= deadline {
+                return self.gone;
+            }
+            let ms = sys::poll_timeout_ms(Some(deadline)).clamp(0, 10);
+            match &self.pidfd {
+                Some(fd) => {
+                    let _ = sys::socket::poll_one(fd.as_fd(), libc::POLLIN, ms);
+                }
+                None => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
     }
 
     /// True while the child runs. Python: `p.is_alive()`.
