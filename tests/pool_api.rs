@@ -2,6 +2,9 @@
 //! explicit chunks), map_async, starmap, imap / imap_unordered (lazy, endless source), initializer,
 //! close/join, and the errors a user mistake gives.
 
+mod common;
+
+use common::is_our_child;
 use multiproc::{Connection, ErrorKind, Pipe, Pool, worker};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -258,22 +261,6 @@ fn cpu_count_is_positive() {
     assert!(multiproc::cpu_count() >= 1);
     let pids = pid_of(0);
     assert_eq!(pids, std::process::id());
-}
-
-/// True if `pid` is still a child of this process (alive or unreaped).
-fn is_our_child(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let after = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
-            let ppid: u32 = after
-                .split_whitespace()
-                .nth(1)
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            ppid == std::process::id()
-        }
-        Err(_) => false,
-    }
 }
 
 #[multiproc::test]

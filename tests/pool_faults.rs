@@ -2,6 +2,9 @@
 //! task past `task_timeout`, a panicking initializer, worker recycling by `maxtasksperchild`, terminate
 //! with tasks in flight, and `get_timeout`. None of them may hang the pool (Python's bpo-22393).
 
+mod common;
+
+use common::is_our_child;
 use multiproc::{Connection, ErrorKind, Pipe, Pool, worker};
 use std::collections::HashSet;
 use std::io::Write;
@@ -49,21 +52,6 @@ fn failing_init(log: String) {
     f.write_all(format!("{}\n", std::process::id()).as_bytes())
         .expect("write log");
     panic!("cannot connect to the database");
-}
-
-fn is_our_child(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let after = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
-            let ppid: u32 = after
-                .split_whitespace()
-                .nth(1)
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            ppid == std::process::id()
-        }
-        Err(_) => false,
-    }
 }
 
 #[multiproc::test]

@@ -1,4 +1,6 @@
-//! Helpers shared by the process-level tests.
+//! Helpers shared by the process-level tests. Each test binary includes this module and uses only
+//! some of it.
+#![allow(dead_code)]
 
 use std::time::{Duration, Instant};
 
@@ -23,4 +25,17 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(2));
     }
     cond()
+}
+
+/// True if `pid` is still a child of this process (alive or unreaped).
+pub fn is_our_child(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let after = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
+    after
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u32>().ok())
+        == Some(std::process::id())
 }

@@ -7,7 +7,6 @@ use super::address::{self, Address};
 use super::auth;
 use super::fast::Link;
 use super::protocol::{self, CONTROL, MAX_FRAME, control};
-use super::spin;
 use crate::error::{Error, Result};
 use crate::ipc::channel::Channel;
 use serde::de::DeserializeOwned;
@@ -142,7 +141,6 @@ impl Conn {
         protocol::encode_request(buf, id, method, args)?;
         let Some(link) = &self.link else {
             self.chan.send_raw(buf, &[]).map_err(reset_is_disconnect)?;
-            spin::until_readable(&self.chan);
             return self
                 .chan
                 .recv_with(deadline, |frame, _| {

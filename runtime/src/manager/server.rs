@@ -180,8 +180,6 @@ fn serve_socket(chan: &Channel, session: &mut Session<'_>) {
             Next::Attach(link) => return serve_mailbox(chan, &link, session),
         }
         session.trim();
-        // The client's next request usually follows at once: catch it without sleeping.
-        super::spin::until_readable(chan);
     }
 }
 

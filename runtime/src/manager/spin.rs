@@ -3,16 +3,14 @@
 //! in deep power states that is 10–30 µs apiece. So a caller that has sent a request, and a server
 //! thread that has sent a reply, first check for the answer for a short while, and only then block.
 //!
-//! Two flavours, measured on the 2-core machine:
-//! - socket connections poll the socket, yielding the core between polls so that a busy machine
-//!   loses nothing (idle: 28–31k calls/s without spinning, 100–150k with; loaded: the same either way);
-//! - shared-memory connections ([`fast`](super::fast)) load a sequence word, pausing the CPU between
+//! Socket connections get this from the channel itself (a receive polls for up to 20 µs, yielding
+//! the core, before sleeping: idle 28–31k calls/s without, 100–150k with). This module is for
+//! shared-memory connections ([`fast`](super::fast)) load a sequence word, pausing the CPU between
 //!   loads, and only when the peer last ran on another CPU: spinning where the peer cannot run at the
 //!   same time only delays it, and yielding between checks lost to the rest of a busy machine
 //!   (idle: 1.2–2.5M calls/s; one core busy with another process: 125–190k spinning only across CPUs,
 //!   50–100k spinning with yields as the socket does).
 
-use crate::ipc::channel::Channel;
 use std::time::{Duration, Instant};
 
 /// How long to check before blocking.
@@ -44,15 +42,4 @@ pub(crate) fn briefly(ready: impl Fn() -> bool) -> bool {
         std::hint::spin_loop();
     }
     false
-}
-
-/// Returns when `chan` has a frame (or end of stream) to read, or after [`SPIN`].
-pub(crate) fn until_readable(chan: &Channel) {
-    let start = Instant::now();
-    while !chan.poll(Duration::ZERO).unwrap_or(true) {
-        if start.elapsed() >= SPIN {
-            return;
-        }
-        std::thread::yield_now();
-    }
 }
