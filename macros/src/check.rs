@@ -11,11 +11,33 @@ use syn::visit::Visit;
 pub(crate) struct Errors(pub(crate) Option<syn::Error>);
 
 impl Errors {
+    /// Records a mistake at `span`.
     pub(crate) fn push(&mut self, span: Span, msg: impl std::fmt::Display) {
-        let e = syn::Error::new(span, msg);
+        self.push_error(syn::Error::new(span, msg));
+    }
+
+    /// Records an error that already carries its span (a parse error, say).
+    pub(crate) fn push_error(&mut self, e: syn::Error) {
         match &mut self.0 {
             Some(all) => all.combine(e),
             None => self.0 = Some(e),
+        }
+    }
+
+    /// True when nothing was recorded.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// `output` as it is when nothing was recorded; otherwise every error, followed by `output` so
+    /// that the user's item still exists for the rest of the crate (no follow-on errors).
+    pub(crate) fn finish(self, output: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+        match self.0 {
+            Some(e) => {
+                let e = e.to_compile_error();
+                quote::quote!(#e #output)
+            }
+            None => output,
         }
     }
 }

@@ -1,97 +1,69 @@
 //! `#[multiproc::main]` and `#[multiproc::test]`: insert the bootstrap call before the user's code.
 
+use crate::check::Errors;
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{ItemFn, parse2};
 
-fn no_args(attr: &TokenStream, name: &str) -> Option<syn::Error> {
-    if attr.is_empty() {
-        None
-    } else {
-        Some(syn::Error::new(
+fn no_args(attr: &TokenStream, name: &str) -> Errors {
+    let mut errors = Errors::default();
+    if !attr.is_empty() {
+        errors.push(
             attr.span(),
             format!("#[multiproc::{name}] takes no arguments"),
-        ))
+        );
     }
-}
-
-fn finish(item: TokenStream, errors: Option<syn::Error>) -> TokenStream {
-    match errors {
-        Some(e) => {
-            let e = e.to_compile_error();
-            quote!(#e #item)
-        }
-        None => item,
-    }
-}
-
-fn combine(a: Option<syn::Error>, b: syn::Error) -> Option<syn::Error> {
-    match a {
-        Some(mut a) => {
-            a.combine(b);
-            Some(a)
-        }
-        None => Some(b),
-    }
+    errors
 }
 
 pub(crate) fn expand_main(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = no_args(&attr, "main");
     let mut func: ItemFn = match parse2(item.clone()) {
         Ok(f) => f,
-        Err(e) => return finish(item, combine(errors, e)),
+        Err(e) => {
+            errors.push_error(e);
+            return errors.finish(item);
+        }
     };
     if func.sig.ident != "main" {
-        errors = combine(
-            errors,
-            syn::Error::new(
-                func.sig.ident.span(),
-                "#[multiproc::main] goes on `fn main`; use #[multiproc::worker] for workers",
-            ),
+        errors.push(
+            func.sig.ident.span(),
+            "#[multiproc::main] goes on `fn main`; use #[multiproc::worker] for workers",
         );
     }
     if !func.sig.inputs.is_empty() {
-        errors = combine(
-            errors,
-            syn::Error::new(func.sig.inputs.span(), "`main` takes no arguments"),
-        );
+        errors.push(func.sig.inputs.span(), "`main` takes no arguments");
     }
     let span = func.sig.ident.span();
     let call: syn::Stmt = syn::parse_quote_spanned!(span=> ::multiproc::__private::bootstrap(););
     func.block.stmts.insert(0, call);
-    finish(quote!(#func), errors)
+    errors.finish(quote!(#func))
 }
 
 pub(crate) fn expand_test(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = no_args(&attr, "test");
     let mut func: ItemFn = match parse2(item.clone()) {
         Ok(f) => f,
-        Err(e) => return finish(item, combine(errors, e)),
+        Err(e) => {
+            errors.push_error(e);
+            return errors.finish(item);
+        }
     };
     if let Some(a) = func.attrs.iter().find(|a| a.path().is_ident("test")) {
-        errors = combine(
-            errors,
-            syn::Error::new(
-                a.span(),
-                "remove #[test]: #[multiproc::test] already makes this a test",
-            ),
+        errors.push(
+            a.span(),
+            "remove #[test]: #[multiproc::test] already makes this a test",
         );
     }
     if func.sig.asyncness.is_some() {
-        errors = combine(
-            errors,
-            syn::Error::new(
-                func.sig.asyncness.span(),
-                "#[multiproc::test] functions cannot be async",
-            ),
+        errors.push(
+            func.sig.asyncness.span(),
+            "#[multiproc::test] functions cannot be async",
         );
     }
     if !func.sig.inputs.is_empty() {
-        errors = combine(
-            errors,
-            syn::Error::new(func.sig.inputs.span(), "test functions take no arguments"),
-        );
+        errors.push(func.sig.inputs.span(), "test functions take no arguments");
     }
     let ident = &func.sig.ident;
     let name = ident.to_string();
@@ -101,5 +73,5 @@ pub(crate) fn expand_test(attr: TokenStream, item: TokenStream) -> TokenStream {
     );
     func.block.stmts.insert(0, call);
     let marker = quote_spanned!(span=> #[::core::prelude::v1::test]);
-    finish(quote!(#marker #func), errors)
+    errors.finish(quote!(#marker #func))
 }

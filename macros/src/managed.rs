@@ -138,7 +138,7 @@ fn validate<'a>(item: &'a ItemImpl, errors: &mut Errors) -> Vec<Method<'a>> {
             fallible,
         });
     }
-    if methods.is_empty() && errors.0.is_none() {
+    if methods.is_empty() && errors.is_empty() {
         errors.push(
             item.self_ty.span(),
             "#[multiproc::managed] found no `pub` method taking `&self` or `&mut self`: the proxy would have nothing to call",
@@ -155,14 +155,13 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let imp: ItemImpl = match parse2(item.clone()) {
         Ok(i) => i,
         Err(e) => {
-            let e = e.to_compile_error();
-            return quote!(#e #item);
+            errors.push_error(e);
+            return errors.finish(item);
         }
     };
     let methods = validate(&imp, &mut errors);
-    if let Some(e) = errors.0 {
-        let e = e.to_compile_error();
-        return quote!(#e #imp);
+    if !errors.is_empty() {
+        return errors.finish(quote!(#imp));
     }
     generate(&imp, &methods)
 }

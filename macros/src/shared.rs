@@ -2,25 +2,12 @@
 //! a compile-time check that every field is `Shareable` (each error spanned at its field) and the
 //! `Shareable` impl.
 
+use crate::check::Errors;
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::visit::Visit;
 use syn::{Item, ItemStruct, parse2};
-
-/// Every mistake found, each with its span, reported together.
-#[derive(Default)]
-struct Errors(Option<syn::Error>);
-
-impl Errors {
-    fn push(&mut self, span: Span, msg: impl std::fmt::Display) {
-        let e = syn::Error::new(span, msg);
-        match &mut self.0 {
-            Some(all) => all.combine(e),
-            None => self.0 = Some(e),
-        }
-    }
-}
 
 /// Finds what can never live in shared memory, with a message saying why.
 struct Unshareable(Option<(Span, &'static str)>);
@@ -105,22 +92,20 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let strukt = match parse2::<Item>(item.clone()) {
         Ok(Item::Struct(s)) => s,
         Ok(other) => {
-            let e = syn::Error::new(
+            errors.push(
                 kind_span(&other),
                 "#[multiproc::shared] goes on a struct: enums and unions have values that are not valid as all-zero shared memory; use integer fields instead",
-            )
-            .to_compile_error();
-            return quote!(#e #item);
+            );
+            return errors.finish(item);
         }
         Err(e) => {
-            let e = e.to_compile_error();
-            return quote!(#e #item);
+            errors.push_error(e);
+            return errors.finish(item);
         }
     };
     validate(&strukt, &mut errors);
-    if let Some(e) = errors.0 {
-        let e = e.to_compile_error();
-        return quote!(#e #strukt);
+    if !errors.is_empty() {
+        return errors.finish(quote!(#strukt));
     }
     generate(&strukt)
 }

@@ -52,22 +52,20 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let func: ItemFn = match parse2::<syn::Item>(item.clone()) {
         Ok(syn::Item::Fn(f)) => f,
         Ok(other) => {
-            let e = syn::Error::new(
+            errors.push(
                 other.span(),
                 "#[multiproc::worker] goes on a free function: `fn name(args..) -> R { .. }`",
-            )
-            .to_compile_error();
-            return quote!(#e #item);
+            );
+            return errors.finish(item);
         }
         Err(e) => {
-            let e = e.to_compile_error();
-            return quote!(#e #item);
+            errors.push_error(e);
+            return errors.finish(item);
         }
     };
     validate(&func, &mut errors);
-    if let Some(e) = errors.0 {
-        let e = e.to_compile_error();
-        return quote!(#e #func);
+    if !errors.is_empty() {
+        return errors.finish(quote!(#func));
     }
     generate(&func)
 }
