@@ -241,13 +241,13 @@ fn serve(ctl: Channel) {
         };
         let mut ready = ready.into_iter();
         let request = ready.next().unwrap_or(false);
-        children.retain(|k| {
+        children.retain(|c| {
             if !ready.next().unwrap_or(false) {
                 return true;
             }
-            let status = sys::process::wait_pid(k.pid, false).ok().flatten();
+            let status = sys::process::wait_pid(c.pid, false).ok().flatten();
             let _ = ctl.send_value(&Event::Exited {
-                serial: k.serial,
+                serial: c.serial,
                 status,
             });
             false
