@@ -6,14 +6,14 @@
 // Examples show `fn main` on purpose: that is where #[multiproc::main] / init() go.
 #![allow(clippy::needless_doctest_main)]
 
-mod bootstrap;
 pub mod codec;
 mod error;
-mod forkserver;
 pub mod ipc;
+mod launch;
 pub mod manager;
 mod pool;
 mod process;
+mod protocol;
 mod queue;
 mod registry;
 mod shm;
@@ -21,13 +21,13 @@ mod sync;
 mod sys;
 mod worker;
 
-pub use bootstrap::init;
 pub use error::{Error, ErrorKind, Result};
 pub use ipc::{Connection, Pipe};
+pub use launch::{StartMethod, get_start_method, init, set_start_method};
 pub use manager::{Managed, Manager};
 pub use multiproc_macros::{main, managed, shared, test, worker};
 pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, cpu_count};
-pub use process::{Process, ProcessBuilder, StartMethod, get_start_method, set_start_method};
+pub use process::{Process, ProcessBuilder};
 pub use queue::{JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue};
 pub use shm::{
     Array, ArrayGuard, AtomicShareable, RawArray, RawValue, Shareable, SharedMemory, Value,
@@ -56,12 +56,12 @@ pub mod __private {
 
     /// `#[multiproc::main]`: run the worker if this process is a child.
     pub fn bootstrap() {
-        crate::bootstrap::run_child_if_spawned();
+        crate::launch::run_child_if_spawned();
     }
 
     /// `#[multiproc::test]`: run the worker if this is a child, else note the test name.
     pub fn test_entry(path: &str) {
-        crate::bootstrap::test_entry(path);
+        crate::launch::test_entry(path);
     }
 
     /// `name::spawn(args..)`.

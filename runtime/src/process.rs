@@ -1,18 +1,15 @@
 //! [`Process`]: a worker running in a child process, Python's `multiprocessing.Process`.
 
-use crate::bootstrap::{self, READY};
 use crate::error::{Error, ErrorKind, Result};
-use crate::forkserver;
-use crate::ipc::channel::{Channel, DEFAULT_MAX_MESSAGE};
+use crate::launch::{self, Child, StartMethod, get_start_method};
+use crate::protocol::child as protocol;
 use crate::registry;
 use crate::sys::{self, process::ExitStatus};
 use crate::worker::WorkerFn;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::ffi::OsString;
 use std::marker::PhantomData;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// A worker function running in a child process; `R` is what it returns.
@@ -37,17 +34,9 @@ use std::time::{Duration, Instant};
 /// ```
 #[must_use = "a Process is killed when dropped; call join() to wait for its result"]
 pub struct Process<R = ()> {
-    pid: libc::pid_t,
     name: String,
-    pidfd: Option<OwnedFd>,
-    chan: Channel,
-    ready: bool,
-    status: Option<ExitStatus>,
-    /// Reaped (by us, by the fork server, or by someone else: then `status` stays unknown).
-    gone: bool,
-    /// Set for a child of a fork server, which reaps it and relays its status.
-    forked: Option<forkserver::Forked>,
-    taken: bool,
+    child: Child,
+    joined: bool,
     _result: PhantomData<fn() -> R>,
 }
 
@@ -66,48 +55,6 @@ pub struct Process<R = ()> {
 pub struct ProcessBuilder {
     name: Option<String>,
     start_method: Option<StartMethod>,
-}
-
-/// How a child process starts. Python: `multiprocessing.set_start_method`.
-///
-/// ```no_run
-/// # extern crate multiproc_runtime as multiproc;
-/// #[multiproc::worker]
-/// fn noop() {}
-///
-/// #[multiproc::main]
-/// fn main() -> multiproc::Result<()> {
-///     multiproc::set_start_method(multiproc::StartMethod::ForkServer);
-///     noop::spawn()?.join()?; // forked from the fork server: no exec
-///     Ok(())
-/// }
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum StartMethod {
-    /// Re-execute this binary (`posix_spawn` of `/proc/self/exe`). Python's `spawn`: a fresh process
-    /// that has run none of the program's code. The default.
-    #[default]
-    Spawn,
-    /// Fork a *fork server*: a copy of this binary started once (by `Spawn`) and kept right after the
-    /// bootstrap, so it too has run none of the program's code, but each child skips `exec`, dynamic
-    /// loading and runtime start-up. Python's `forkserver`. Several times faster to start.
-    ForkServer,
-}
-
-static DEFAULT_METHOD: AtomicU8 = AtomicU8::new(0);
-
-/// Sets how children start from now on (default [`StartMethod::Spawn`]). Python:
-/// `multiprocessing.set_start_method(..)`; unlike Python it may be called again.
-pub fn set_start_method(method: StartMethod) {
-    DEFAULT_METHOD.store(method as u8, Ordering::Relaxed);
-}
-
-/// How children start by default. Python: `multiprocessing.get_start_method()`.
-pub fn get_start_method() -> StartMethod {
-    match DEFAULT_METHOD.load(Ordering::Relaxed) {
-        1 => StartMethod::ForkServer,
-        _ => StartMethod::Spawn,
-    }
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(1);
@@ -151,128 +98,25 @@ impl ProcessBuilder {
         entry_name: &str,
         args: Args,
     ) -> Result<Process<R>> {
-        let task = bootstrap::encode_task(entry_name, &args)?;
+        let task = protocol::encode_task(entry_name, &args)?;
         drop(args);
-        Channel::check_sendable(task.bytes.len(), task.fds.len(), DEFAULT_MAX_MESSAGE)?;
-        let (child, chan) = match self.start_method.unwrap_or_else(get_start_method) {
-            StartMethod::Spawn => spawn_child()?,
-            StartMethod::ForkServer => forkserver::spawn_child()?,
-        };
-        let borrowed: Vec<_> = task.fds.iter().map(|f| f.as_fd()).collect();
-        match chan.send_raw(&task.bytes, &borrowed) {
-            // A child that dies before reading its task is reported by join, with its exit status.
-            Ok(()) => {}
-            Err(e) if e.is_disconnected() => {}
-            Err(e) => {
-                kill_and_reap(&child);
-                return Err(e);
-            }
-        }
+        let child = launch::start(self.start_method.unwrap_or_else(get_start_method), &task)?;
         let name = self
             .name
             .unwrap_or_else(|| format!("Process-{}", COUNTER.fetch_add(1, Ordering::Relaxed)));
         Ok(Process {
-            pid: child.pid,
             name,
-            pidfd: child.pidfd,
-            chan,
-            ready: false,
-            status: None,
-            gone: false,
-            forked: child.forked,
-            taken: false,
+            child,
+            joined: false,
             _result: PhantomData,
         })
     }
 }
 
-/// SIGKILLs a child we started and reaps it (or leaves that to the fork server).
-fn kill_and_reap(child: &Child) {
-    let _ = match &child.pidfd {
-        Some(fd) => sys::process::pidfd_signal(fd.as_fd(), libc::SIGKILL),
-        None => sys::process::kill(child.pid, libc::SIGKILL),
-    };
-    match &child.forked {
-        Some(forked) => forkserver::forget(forked),
-        None => {
-            let _ = sys::process::wait_pid(child.pid, false);
-        }
-    }
-}
-
-pub(crate) struct Child {
-    pub pid: libc::pid_t,
-    pub pidfd: Option<OwnedFd>,
-    /// Set for a child of a fork server.
-    pub forked: Option<forkserver::Forked>,
-}
-
-/// Starts a copy of this executable wired to the bootstrap; returns it and the parent's end of its
-/// socket. The runtime's own long-lived children (pool workers, manager servers) start here too.
-pub(crate) fn spawn_child() -> Result<(Child, Channel)> {
-    bootstrap::refuse_unbootstrapped_spawn();
-    let (parent_end, child_end) =
-        sys::socket::socketpair().map_err(|e| Error::io("socketpair failed", e))?;
-    let test = bootstrap::test_name();
-    let saved_stdout = match test {
-        Some(_) => Some(
-            std::io::stdout()
-                .as_fd()
-                .try_clone_to_owned()
-                .map_err(|e| Error::io("dup of stdout failed", e))?,
-        ),
-        None => None,
-    };
-    let argv: Vec<OsString> = match &test {
-        Some(name) => {
-            let exe = std::env::args_os()
-                .next()
-                .unwrap_or_else(|| "multiproc-child".into());
-            [
-                exe.as_os_str(),
-                name.as_ref(),
-                "--exact".as_ref(),
-                "--nocapture".as_ref(),
-                "--include-ignored".as_ref(),
-            ]
-            .iter()
-            .map(|s| s.to_os_string())
-            .collect()
-        }
-        None => std::env::args_os().collect(),
-    };
-    let mut boot = format!("{}:{}", sys::process::getpid(), child_end.as_raw_fd());
-    let mut keep = vec![child_end.as_fd()];
-    if let Some(out) = &saved_stdout {
-        boot.push_str(&format!(":{}", out.as_raw_fd()));
-        keep.push(out.as_fd());
-    }
-    let req = sys::spawn::SpawnRequest {
-        argv,
-        env: vec![(bootstrap::BOOT_ENV, boot)],
-        keep,
-        stdout_to_null: saved_stdout.is_some(),
-    };
-    let pid = sys::spawn::spawn_self(&req)
-        .map_err(|e| Error::io("could not start the child process", e))?;
-    drop(req);
-    drop(child_end);
-    drop(saved_stdout);
-    let pidfd = sys::process::pidfd_open(pid).ok();
-    Ok((
-        Child {
-            pid,
-            pidfd,
-            forked: None,
-        },
-        Channel::from_fd(parent_end),
-    ))
-}
-
 impl<R: DeserializeOwned> Process<R> {
     /// The child's process id.
     pub fn pid(&self) -> u32 {
-        self.pid as u32
+        self.child.pid() as u32
     }
 
     /// The name given at spawn (default `Process-N`).
@@ -293,53 +137,50 @@ impl<R: DeserializeOwned> Process<R> {
     }
 
     fn wait_result(&mut self, deadline: Option<Instant>) -> Result<R> {
-        if self.taken {
+        if self.joined {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 format!("{} was already joined", self.name),
             ));
         }
-        loop {
-            let frame = self.chan.recv_raw(deadline);
-            match frame {
-                Ok((bytes, _)) if !self.ready && bytes == READY => self.ready = true,
-                Ok((bytes, fds)) => {
-                    self.taken = true;
-                    let result = bootstrap::decode_report(&bytes, fds);
-                    // The child exits right after its report; a stopped one is reaped later (by
-                    // exit_status or Drop), not waited for past the caller's deadline.
-                    self.reap_until(deadline);
-                    return result;
-                }
-                Err(e) if e.is_disconnected() => {
-                    if !self.reap_until(deadline) {
-                        return Err(Error::new(
-                            ErrorKind::Timeout,
-                            format!(
-                                "{} closed its socket but has not exited yet (stopped?)",
-                                self.name
-                            ),
-                        ));
-                    }
-                    self.taken = true;
-                    return Err(self.death_error(self.status));
-                }
-                Err(e) => return Err(e),
+        match self.child.recv_report(deadline) {
+            Ok((bytes, fds)) => {
+                self.joined = true;
+                let result = protocol::decode_report(&bytes, fds);
+                // The child exits right after its report; a stopped one is reaped later (by
+                // exit_status or Drop), not waited for past the caller's deadline.
+                self.child.reap_until(deadline);
+                result
             }
+            Err(e) if e.is_disconnected() => {
+                if !self.child.reap_until(deadline) {
+                    return Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "{} closed its socket but has not exited yet (stopped?)",
+                            self.name
+                        ),
+                    ));
+                }
+                self.joined = true;
+                Err(self.death_error())
+            }
+            Err(e) => Err(e),
         }
     }
 
-    fn death_error(&self, status: Option<ExitStatus>) -> Error {
+    fn death_error(&self) -> Error {
+        let status = self.child.status();
+        let pid = self.child.pid();
         // A child that exited by itself without ever saying "ready" ran the user's main instead of the
         // bootstrap; one killed by a signal before that point simply died early.
-        if !self.ready && matches!(status, Some(ExitStatus::Code(_))) {
+        if !self.child.said_ready() && matches!(status, Some(ExitStatus::Code(_))) {
             return Error::new(
                 ErrorKind::NotBootstrapped,
                 format!(
-                    "child {} (pid {}) never reached multiproc's bootstrap ({}): annotate `fn main` with \
+                    "child {} (pid {pid}) never reached multiproc's bootstrap ({}): annotate `fn main` with \
                      #[multiproc::main] (tests with #[multiproc::test]) or call multiproc::init() first thing in main",
                     self.name,
-                    self.pid,
                     status.map_or_else(|| "status unknown".to_string(), |s| s.to_string()),
                 ),
             );
@@ -355,67 +196,12 @@ impl<R: DeserializeOwned> Process<R> {
             _ => "disappeared".to_string(),
         };
         Error::new(
-            ErrorKind::WorkerDied {
-                pid: self.pid,
-                signal,
-                code,
-            },
+            ErrorKind::WorkerDied { pid, signal, code },
             format!(
-                "worker process {} (pid {}) {how} before returning a result",
-                self.name, self.pid
+                "worker process {} (pid {pid}) {how} before returning a result",
+                self.name
             ),
         )
-    }
-
-    /// Reaps the child if it has exited (waiting for that when `block`). A child reaped by someone else
-    /// (`SIGCHLD` ignored, a `waitpid(-1)` elsewhere) counts as gone with an unknown status.
-    fn reap(&mut self, block: bool) {
-        if self.gone {
-            return;
-        }
-        if let Some(forked) = &self.forked {
-            // Not our child: its fork server reaps it and relays the status. The pidfd says whether it
-            // has exited (then the status is moments away); without one, ask without waiting.
-            let wait = block
-                || self.pidfd.as_ref().is_some_and(|fd| {
-                    sys::socket::poll_one(fd.as_fd(), libc::POLLIN, 0).is_ok_and(|r| r != 0)
-                });
-            let ask = wait || self.pidfd.is_none();
-            if let Some(status) = ask.then(|| forkserver::exit_status(forked, wait)).flatten() {
-                self.status = status;
-                self.gone = true;
-            }
-            return;
-        }
-        match sys::process::wait_pid(self.pid, !block) {
-            Ok(Some(status)) => {
-                self.status = Some(status);
-                self.gone = true;
-            }
-            Ok(None) => {}
-            Err(_) => self.gone = true,
-        }
-    }
-
-    /// Reaps the child, waiting until `deadline` at most (forever for `None`); true once it is gone.
-    fn reap_until(&mut self, deadline: Option<Instant>) -> bool {
-        let Some(deadline) = deadline else {
-            self.reap(true);
-            return self.gone;
-        };
-        loop {
-            self.reap(false);
-            if self.gone || Instant::now() >= deadline {
-                return self.gone;
-            }
-            let ms = sys::poll_timeout_ms(Some(deadline)).clamp(0, 10);
-            match &self.pidfd {
-                Some(fd) => {
-                    let _ = sys::socket::poll_one(fd.as_fd(), libc::POLLIN, ms);
-                }
-                None => std::thread::sleep(Duration::from_millis(1)),
-            }
-        }
     }
 
     /// True while the child runs. Python: `p.is_alive()`.
@@ -424,62 +210,31 @@ impl<R: DeserializeOwned> Process<R> {
     /// than the socket buffer (~200 KiB) stays alive until somebody `join`s it, so wait with
     /// [`join_timeout`](Self::join_timeout) rather than a loop on `is_alive`.
     pub fn is_alive(&mut self) -> bool {
-        self.reap(false);
-        !self.gone
+        self.child.reap(false);
+        !self.child.has_ended()
     }
 
     /// How the child ended, or `None` while it runs (or if another part of the program reaped it).
     /// Python: `p.exitcode` (see [`ExitStatus::exitcode`]).
     pub fn exit_status(&mut self) -> Option<ExitStatus> {
-        self.reap(false);
-        self.status
+        self.child.reap(false);
+        self.child.status()
     }
 
     fn signal(&mut self, sig: i32) -> Result<()> {
-        self.reap(false);
-        if self.gone {
-            return Ok(());
-        }
-        let res = match &self.pidfd {
-            Some(fd) => sys::process::pidfd_signal(fd.as_fd(), sig),
-            None => sys::process::kill(self.pid, sig),
-        };
-        match res {
-            Err(e) if e.raw_os_error() != Some(libc::ESRCH) => {
-                Err(Error::io("could not signal the child", e))
-            }
-            _ => Ok(()),
-        }
+        self.child
+            .signal(sig)
+            .map_err(|e| Error::io("could not signal the child", e))
     }
 
     /// Sends `SIGTERM`. Python: `p.terminate()`.
     pub fn terminate(&mut self) -> Result<()> {
-        self.signal(libc::SIGTERM)
+        self.signal(sys::child::SIGTERM)
     }
 
     /// Sends `SIGKILL`. Python: `p.kill()`.
     pub fn kill(&mut self) -> Result<()> {
-        self.signal(libc::SIGKILL)
-    }
-}
-
-impl<R> Drop for Process<R> {
-    fn drop(&mut self) {
-        if self.gone {
-            return;
-        }
-        // Without a pidfd, signal the pid only while it is certainly our unreaped child.
-        if self.forked.is_none()
-            && self.pidfd.is_none()
-            && !matches!(sys::process::wait_pid(self.pid, true), Ok(None))
-        {
-            return;
-        }
-        kill_and_reap(&Child {
-            pid: self.pid,
-            pidfd: self.pidfd.take(),
-            forked: self.forked.take(),
-        });
+        self.signal(sys::child::SIGKILL)
     }
 }
 
@@ -487,8 +242,8 @@ impl<R> std::fmt::Debug for Process<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Process")
             .field("name", &self.name)
-            .field("pid", &self.pid)
-            .field("status", &self.status)
+            .field("pid", &self.child.pid())
+            .field("status", &self.child.status())
             .finish()
     }
 }

@@ -1,10 +1,10 @@
 //! The link-time table of entry points (`inventory`): every `#[worker]` function, and the runtime's own
 //! entry points (pool worker loop, manager server), by name. The parent finds an entry by the function's
-//! type name and sends the entry's name; the child, being the same binary, finds it by name.
+//! type name and sends the entry's name; the child, being the same binary, finds it by name and runs it.
 
-use crate::bootstrap::{Outcome, panic_message};
 use crate::codec::{self, Encoded};
 use crate::error::{Error, ErrorKind, Result};
+use crate::protocol::child::{self as protocol, Outcome, Report};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -71,6 +71,31 @@ pub(crate) fn by_name(name: &str) -> Option<&'static WorkerEntry> {
     index().by_name.get(name).copied()
 }
 
+/// The error of a task naming an entry this binary lacks.
+pub(crate) fn not_found(name: &str) -> Error {
+    Error::new(
+        ErrorKind::NotAWorker {
+            name: name.to_string(),
+        },
+        format!("no worker named `{name}` in this binary"),
+    )
+}
+
+/// Runs one task frame — the entry's name, then its encoded arguments — catching a panic. Used for a
+/// started child's single task and by long-lived workers (pools) for each of theirs.
+pub(crate) fn run_task(bytes: &[u8], fds: Vec<OwnedFd>) -> (Report, Option<Encoded>) {
+    let run = || -> Result<Encoded> {
+        let (name, args) = protocol::decode_task(bytes)?;
+        let entry = by_name(&name).ok_or_else(|| not_found(&name))?;
+        (entry.invoke)(args, fds)
+    };
+    match catch_unwind(AssertUnwindSafe(run)) {
+        Ok(Ok(enc)) => (Report::Ok, Some(enc)),
+        Ok(Err(e)) => (Report::failed(&e), None),
+        Err(panic) => (Report::Panicked(protocol::panic_message(&*panic)), None),
+    }
+}
+
 /// The entry for the function whose type name is `type_name`, or `NotAWorker` naming it.
 pub(crate) fn lookup_fn(type_name: &'static str) -> Result<&'static WorkerEntry> {
     if index().ambiguous.contains(type_name) {
@@ -120,31 +145,29 @@ pub fn invoke_batch<A: DeserializeOwned, R: Serialize>(
         .into_iter()
         .map(|a| match catch_unwind(AssertUnwindSafe(|| f(a))) {
             Ok(v) => Outcome::Ok(v),
-            Err(panic) => Outcome::Panicked(panic_message(&*panic)),
+            Err(panic) => Outcome::Panicked(protocol::panic_message(&*panic)),
         })
         .collect();
-    let (len, nfds) = (out.len(), out_fds.len());
-    if codec::encode_into(&outcomes, out, out_fds).is_ok() {
-        return Ok(());
-    }
-    out.truncate(len);
-    out_fds.truncate(nfds);
-    // Some result does not encode: find it (them) and send the others.
-    let mut scratch = Encoded::default();
-    let checked: Vec<Outcome<&R>> = outcomes
-        .iter()
-        .map(|o| match o {
-            Outcome::Ok(v) => {
-                scratch.bytes.clear();
-                scratch.fds.clear();
-                match codec::encode_into(v, &mut scratch.bytes, &mut scratch.fds) {
-                    Ok(()) => Outcome::Ok(v),
-                    Err(e) => Outcome::Failed(e.to_string()),
-                }
+    protocol::encode_outcomes(&outcomes, out, out_fds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_entry_fails_as_not_a_worker_across_the_report() {
+        let task = protocol::encode_task("no::such::worker", &()).unwrap();
+        let mut bytes = Vec::new();
+        protocol::encode_report_into(run_task(&task.bytes, task.fds), &mut bytes, &mut Vec::new())
+            .unwrap();
+        let err = protocol::decode_report::<()>(&bytes, Vec::new()).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            &ErrorKind::NotAWorker {
+                name: "no::such::worker".into()
             }
-            Outcome::Panicked(m) => Outcome::Panicked(m.clone()),
-            Outcome::Failed(m) => Outcome::Failed(m.clone()),
-        })
-        .collect();
-    codec::encode_into(&checked, out, out_fds)
+        );
+        assert!(err.to_string().contains("no worker named"), "{err}");
+    }
 }

@@ -2,8 +2,8 @@
 
 use super::sched::{Config, Core};
 use super::{Pool, supervisor, worker};
-use crate::bootstrap;
 use crate::error::{Error, ErrorKind, Result};
+use crate::protocol::child as protocol;
 use crate::registry;
 use crate::worker::WorkerFn;
 use serde::Serialize;
@@ -69,7 +69,7 @@ impl PoolBuilder {
         Args: Serialize,
     {
         let task = registry::lookup_fn(f.type_name()).and_then(|e| {
-            let enc = bootstrap::encode_task(e.name, &args)?;
+            let enc = protocol::encode_task(e.name, &args)?;
             let mut frame = Vec::with_capacity(enc.bytes.len() + 1);
             frame.push(worker::INIT);
             frame.extend_from_slice(&enc.bytes);

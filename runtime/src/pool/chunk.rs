@@ -5,10 +5,10 @@
 //! side encodes or decodes a whole chunk in one pass of the codec; the descriptors of every item ride
 //! together beside the frame.
 
-use crate::bootstrap::{self, Outcome, Report};
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::ipc::channel::{Channel, DEFAULT_MAX_MESSAGE};
+use crate::protocol::child::{self as protocol, Outcome, Report};
 use serde::de::DeserializeOwned;
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use std::os::fd::OwnedFd;
@@ -113,7 +113,7 @@ pub(crate) fn decode_reply<R: DeserializeOwned>(
         },
         Some((&FAILED, rest)) => {
             let e = match codec::decode::<Report>(rest, fds) {
-                Ok(report) => bootstrap::failure(report),
+                Ok(report) => protocol::failure(report),
                 Err(e) => e,
             };
             whole(&e, &mut put);
@@ -173,7 +173,7 @@ mod tests {
     fn failed_chunk_fails_every_item() {
         let mut frame = Vec::new();
         failed_reply(
-            Report::Failed("no such worker".into()),
+            Report::failed(&Error::codec("no such worker")),
             &mut frame,
             &mut Vec::new(),
         );

@@ -6,10 +6,10 @@
 
 use super::sched::{Core, Job, Load, PREFETCH, closed_error, lock};
 use super::worker;
-use crate::bootstrap;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::channel::Channel;
 use crate::process::ProcessBuilder;
+use crate::protocol::child as protocol;
 use crate::sys;
 use std::os::fd::AsFd;
 use std::sync::Arc;
@@ -61,7 +61,7 @@ pub(crate) fn start_worker(core: &Core, i: usize) -> Result<Arc<Channel>> {
         let _ = mine.send_raw(frame, &fds);
     }
     let ack = mine.recv_with(None, |frame, fds| {
-        Ok(bootstrap::decode_report::<()>(frame.bytes(), fds))
+        Ok(protocol::decode_report::<()>(frame.bytes(), fds))
     });
     let failure = match ack {
         Ok(Ok(())) => None,

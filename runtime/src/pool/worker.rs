@@ -7,10 +7,10 @@
 //! item behind its own panic boundary and encodes every outcome in one pass. It leaves when told to or when the parent's end closes.
 
 use super::chunk;
-use crate::bootstrap::{self, Report};
 use crate::codec;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::channel::Channel;
+use crate::protocol::child::{self as protocol, Report};
 use crate::registry::{self, WorkerEntry};
 use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -47,7 +47,7 @@ enum Step {
 fn serve(chan: Channel, has_init: bool) {
     let started = if has_init {
         chan.recv_with(None, |frame, fds| match frame.bytes().split_first() {
-            Some((&INIT, task)) => Ok(bootstrap::run_task(task, fds)),
+            Some((&INIT, task)) => Ok(registry::run_task(task, fds)),
             _ => Err(Error::codec("pool worker expected its initializer first")),
         })
     } else {
@@ -55,7 +55,7 @@ fn serve(chan: Channel, has_init: bool) {
     };
     let Ok(outcome) = started else { return };
     let init_ok = matches!(outcome.0, Report::Ok);
-    if bootstrap::send_report(&chan, outcome).is_err() || !init_ok {
+    if protocol::send_report(&chan, outcome).is_err() || !init_ok {
         return;
     }
     let mut out = Vec::new();
@@ -74,7 +74,7 @@ fn serve(chan: Channel, has_init: bool) {
                     // A reply the channel refuses fails its chunk; the worker lives on.
                     out.clear();
                     out_fds.clear();
-                    chunk::failed_reply(Report::Failed(e.to_string()), &mut out, &mut out_fds);
+                    chunk::failed_reply(Report::failed(&e), &mut out, &mut out_fds);
                 }
                 let fds: Vec<_> = out_fds.iter().map(|f| f.as_fd()).collect();
                 if chan.send_raw(&out, &fds).is_err() {
@@ -96,8 +96,7 @@ fn run_frame(
         Some((&CHUNK, rest)) => {
             let (name, used): (String, usize) = codec::decode_prefix(rest, Vec::new())?;
             let Some(batch) = registry::by_name(&name).and_then(|e| e.invoke_batch) else {
-                let why = format!("no worker named `{name}` in this binary");
-                chunk::failed_reply(Report::Failed(why), out, out_fds);
+                chunk::failed_reply(Report::failed(&registry::not_found(&name)), out, out_fds);
                 return Ok(Step::Reply);
             };
             out.push(chunk::OUTCOMES);
@@ -106,8 +105,8 @@ fn run_frame(
             }));
             let failed = match ran {
                 Ok(Ok(())) => return Ok(Step::Reply),
-                Ok(Err(e)) => Report::Failed(e.to_string()),
-                Err(panic) => Report::Panicked(bootstrap::panic_message(&*panic)),
+                Ok(Err(e)) => Report::failed(&e),
+                Err(panic) => Report::Panicked(protocol::panic_message(&*panic)),
             };
             // Decoding the chunk, or encoding its outcomes, failed: every item fails with it.
             out.clear();

@@ -3,6 +3,7 @@
 //! here). Linux is the target; another platform gets its own files behind `cfg` here and nowhere else.
 
 pub(crate) mod abstract_socket;
+pub(crate) mod child;
 pub(crate) mod eventfd;
 pub(crate) mod fd;
 pub(crate) mod futex;

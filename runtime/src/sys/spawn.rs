@@ -1,22 +1,30 @@
 //! Starting the child: `posix_spawn` of `/proc/self/exe`, nothing run between fork and exec. Only the
-//! descriptors named in `keep` reach the child, under their own numbers: the parent makes a close-on-exec
-//! duplicate of each and the spawn's file actions `dup2(duplicate, fd)` inside the child, which leaves
-//! `fd` without close-on-exec there only (a dup2 between two numbers always clears the flag, on every
-//! libc). The parent's flags never change, so a concurrent spawn on another thread inherits nothing.
+//! descriptors named in `pass` reach the child (besides stdin, stdout and stderr), as numbers
+//! [`FIRST_PASSED_FD`], +1, ... in order: the parent makes a close-on-exec duplicate of each above those
+//! numbers and the spawn's file actions `dup2(duplicate, n)` inside the child, which leaves `n` without
+//! close-on-exec there only (a dup2 between two numbers always clears the flag, on every libc), then
+//! close every descriptor above the passed ones, including those the parent opened without close-on-exec
+//! (a C library's). The parent's flags never change, so a concurrent spawn on another thread inherits
+//! nothing.
 //! The child starts with an empty signal mask and default dispositions for the usual termination
 //! signals, whatever the spawning thread had.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::sync::OnceLock;
+
+/// The number the first passed descriptor has in the child; the others follow it.
+pub(crate) const FIRST_PASSED_FD: RawFd = 3;
 
 /// What to start and how.
 pub(crate) struct SpawnRequest<'a> {
     pub argv: Vec<OsString>,
     /// Environment variables added to (or replacing those in) the parent's environment.
     pub env: Vec<(&'a str, String)>,
-    pub keep: Vec<BorrowedFd<'a>>,
+    /// Descriptors the child gets, as [`FIRST_PASSED_FD`] and up, in order.
+    pub pass: Vec<BorrowedFd<'a>>,
     /// Start with stdout on /dev/null (the child restores it from a kept duplicate).
     pub stdout_to_null: bool,
 }
@@ -77,21 +85,20 @@ pub(crate) fn spawn_self(req: &SpawnRequest<'_>) -> io::Result<libc::pid_t> {
         check(libc::posix_spawn_file_actions_init(fa.as_mut_ptr()))?;
         FileActions(fa.assume_init())
     };
+    // Every alias lies above every target number, so no dup2 overwrites an alias still to be read.
+    let after_passed = FIRST_PASSED_FD + req.pass.len() as RawFd;
     let aliases: Vec<OwnedFd> = req
-        .keep
+        .pass
         .iter()
-        .map(|fd| fd.try_clone_to_owned())
+        .map(|fd| dup_cloexec_above(*fd, after_passed))
         .collect::<io::Result<_>>()?;
-    for (fd, alias) in req.keep.iter().zip(&aliases) {
-        // SAFETY: valid file-actions object; both descriptors stay open for the duration of the spawn.
+    for (target, alias) in (FIRST_PASSED_FD..).zip(&aliases) {
+        // SAFETY: valid file-actions object; the alias stays open for the duration of the spawn.
         check(unsafe {
-            libc::posix_spawn_file_actions_adddup2(
-                &mut actions.0,
-                alias.as_raw_fd(),
-                fd.as_raw_fd(),
-            )
+            libc::posix_spawn_file_actions_adddup2(&mut actions.0, alias.as_raw_fd(), target)
         })?;
     }
+    close_from(&mut actions, after_passed)?;
     let attr = SpawnAttr::new()?;
     if req.stdout_to_null {
         // SAFETY: valid file-actions object and a NUL-terminated path.
@@ -121,6 +128,59 @@ pub(crate) fn spawn_self(req: &SpawnRequest<'_>) -> io::Result<libc::pid_t> {
     drop(aliases);
     check(rc)?;
     Ok(pid)
+}
+
+/// A close-on-exec duplicate of `fd` numbered `min` or above.
+fn dup_cloexec_above(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: fcntl on a borrowed, open descriptor with integer arguments; returns a new descriptor.
+    let dup = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+    if dup < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this new descriptor; we own it.
+    Ok(unsafe { OwnedFd::from_raw_fd(dup) })
+}
+
+/// `posix_spawn_file_actions_addclosefrom_np` (glibc >= 2.34), looked up at run time so that the
+/// runtime still builds and runs against an older glibc.
+type AddCloseFrom =
+    unsafe extern "C" fn(*mut libc::posix_spawn_file_actions_t, libc::c_int) -> libc::c_int;
+
+fn addclosefrom() -> Option<AddCloseFrom> {
+    static FOUND: OnceLock<Option<AddCloseFrom>> = OnceLock::new();
+    *FOUND.get_or_init(|| {
+        let name = c"posix_spawn_file_actions_addclosefrom_np";
+        // SAFETY: dlsym with a NUL-terminated name; RTLD_DEFAULT searches the objects already loaded.
+        let sym = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+        // SAFETY: a non-null result is glibc's function of exactly this signature.
+        (!sym.is_null())
+            .then(|| unsafe { std::mem::transmute::<*mut libc::c_void, AddCloseFrom>(sym) })
+    })
+}
+
+/// Adds file actions closing every descriptor from `first` up in the child. Without
+/// `addclosefrom_np`, closes each descriptor the parent holds without close-on-exec (those with it
+/// close at exec anyway); glibc ignores a close of a number that was closed meanwhile.
+fn close_from(actions: &mut FileActions, first: RawFd) -> io::Result<()> {
+    if let Some(add) = addclosefrom() {
+        // SAFETY: valid file-actions object; `add` is glibc's addclosefrom_np.
+        return check(unsafe { add(&mut actions.0, first) });
+    }
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return Ok(());
+    };
+    let open: Vec<RawFd> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in open.into_iter().filter(|&fd| fd >= first) {
+        // SAFETY: F_GETFD on a number: an invalid one just fails.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+            // SAFETY: valid file-actions object; the number is only closed in the child.
+            check(unsafe { libc::posix_spawn_file_actions_addclose(&mut actions.0, fd) })?;
+        }
+    }
+    Ok(())
 }
 
 struct SpawnAttr(libc::posix_spawnattr_t);

@@ -5,16 +5,25 @@
 //! their exit statuses; each child still watches its own socket to the program, so it dies with the
 //! program like any other child.
 //!
+//! A forked child keeps only its own socket (and stdin, stdout, stderr): every other descriptor of the
+//! server is closed before it runs anything.
+//!
 //! Protocol on the control channel: the program sends a request (a serial number, with the new child's
 //! socket as a descriptor); the server answers `Forked`, and later `Exited` when that child is reaped.
 
-use crate::bootstrap;
+use super::StartMethod;
+use super::child::{Child, Reaper};
+use super::serve;
 use crate::codec::Encoded;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::channel::Channel;
-use crate::process::{Child, Process, ProcessBuilder, StartMethod};
+use crate::protocol::child as protocol;
 use crate::registry::{self, WorkerEntry};
-use crate::sys::{self, process::ExitStatus};
+use crate::sys::{
+    self,
+    child::{RawPid, SIGKILL},
+    process::ExitStatus,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -41,7 +50,7 @@ enum Event {
     /// reaped, so the program never signals or watches a pid that may have been reused.
     Forked {
         serial: u64,
-        pid: i32,
+        pid: RawPid,
         #[serde(with = "crate::codec::fd")]
         pidfd: OwnedFd,
     },
@@ -57,7 +66,8 @@ enum Event {
 }
 
 struct Server {
-    _process: Process<()>,
+    /// The server process itself: killed and reaped when the last of its children's handles goes.
+    _child: Child,
     ctl: Channel,
     state: Mutex<State>,
 }
@@ -87,12 +97,10 @@ fn server() -> Result<Arc<Server>> {
         return Ok(s.clone());
     }
     let (ctl, theirs) = Channel::pair()?;
-    let process = ProcessBuilder::default()
-        .name("multiproc-forkserver")
-        .start_method(StartMethod::Spawn)
-        .spawn_entry::<_, ()>(ENTRY, (theirs,))?;
+    let task = protocol::encode_task(ENTRY, &(theirs,))?;
+    let child = super::start(StartMethod::Spawn, &task)?;
     let server = Arc::new(Server {
-        _process: process,
+        _child: child,
         ctl,
         state: Mutex::default(),
     });
@@ -102,7 +110,12 @@ fn server() -> Result<Arc<Server>> {
 
 impl Server {
     /// Handles one event; returns it if it is the answer to request `serial`.
-    fn absorb(&self, st: &mut State, event: Event, serial: u64) -> Option<Result<(i32, OwnedFd)>> {
+    fn absorb(
+        &self,
+        st: &mut State,
+        event: Event,
+        serial: u64,
+    ) -> Option<Result<(RawPid, OwnedFd)>> {
         match event {
             Event::Forked {
                 serial: s,
@@ -126,14 +139,13 @@ impl Server {
 
 /// A child of a fork server: which server, and its number there. Statuses are asked of that server,
 /// even after another has replaced it.
-#[derive(Clone)]
-pub(crate) struct Forked {
+pub(super) struct Forked {
     server: Arc<Server>,
     serial: u64,
 }
 
-/// Starts a child by forking the server; returns it and the program's end of its socket.
-pub(crate) fn spawn_child() -> Result<(Child, Channel)> {
+/// Starts a child by forking the server.
+pub(super) fn start() -> Result<Child> {
     let server = server()?;
     let (ours, theirs) =
         sys::socket::socketpair().map_err(|e| Error::io("socketpair failed", e))?;
@@ -163,91 +175,84 @@ pub(crate) fn spawn_child() -> Result<(Child, Channel)> {
     };
     drop(st);
     let forked = Forked { server, serial };
-    Ok((
-        Child {
-            pid,
-            pidfd: Some(pidfd),
-            forked: Some(forked),
-        },
+    Ok(Child::new(
+        pid,
+        Some(pidfd),
         Channel::from_fd(ours),
+        Reaper::Server(forked),
     ))
 }
 
-/// How a fork-server child ended: `Some(Some(status))` once its server has reaped it, `Some(None)` if
-/// the status is lost (that server is gone, or could not read it), `None` if it has not been reaped yet
-/// (and `block` is false).
-///
-/// A blocking call holds the server's state lock while it waits for the status, which the server sends
-/// as soon as it reaps the child; a child stuck in its own exit (an atexit handler that never returns)
-/// therefore also holds up other fork-server spawns and status checks of this program until it ends.
-pub(crate) fn exit_status(child: &Forked, block: bool) -> Option<Option<ExitStatus>> {
-    let server = &child.server;
-    let mut st = lock(&server.state);
-    loop {
-        if let Some(status) = st.exited.remove(&child.serial) {
-            return Some(status);
-        }
-        if st.dead {
-            return Some(None);
-        }
-        let deadline = if block { None } else { Some(Instant::now()) };
-        match server.ctl.recv_value::<Event>(deadline) {
-            Ok(event) => {
-                server.absorb(&mut st, event, u64::MAX);
+impl Forked {
+    /// How a fork-server child ended: `Some(Some(status))` once its server has reaped it, `Some(None)` if
+    /// the status is lost (that server is gone, or could not read it), `None` if it has not been reaped yet
+    /// (and `block` is false).
+    ///
+    /// A blocking call holds the server's state lock while it waits for the status, which the server sends
+    /// as soon as it reaps the child; a child stuck in its own exit (an atexit handler that never returns)
+    /// therefore also holds up other fork-server spawns and status checks of this program until it ends.
+    pub(super) fn exit_status(&self, block: bool) -> Option<Option<ExitStatus>> {
+        let server = &self.server;
+        let mut st = lock(&server.state);
+        loop {
+            if let Some(status) = st.exited.remove(&self.serial) {
+                return Some(status);
             }
-            Err(e) if e.is_timeout() => return None,
-            Err(_) => st.dead = true,
+            if st.dead {
+                return Some(None);
+            }
+            let deadline = if block { None } else { Some(Instant::now()) };
+            match server.ctl.recv_value::<Event>(deadline) {
+                Ok(event) => {
+                    server.absorb(&mut st, event, u64::MAX);
+                }
+                Err(e) if e.is_timeout() => return None,
+                Err(_) => st.dead = true,
+            }
         }
     }
-}
 
-/// The program no longer cares how `child` ends (its `Process` was dropped).
-pub(crate) fn forget(child: &Forked) {
-    let mut st = lock(&child.server.state);
-    if st.exited.remove(&child.serial).is_none() {
-        st.forgotten.insert(child.serial);
+    /// The program no longer cares how `child` ends (its `Process` was dropped).
+    pub(super) fn forget(&self) {
+        let mut st = lock(&self.server.state);
+        if st.exited.remove(&self.serial).is_none() {
+            st.forgotten.insert(self.serial);
+        }
     }
 }
 
 /// The server's loop: fork on request, reap and report exits, stop when the program goes away.
 fn serve(ctl: Channel) {
-    struct Kid {
+    /// A child the server forked and has yet to reap.
+    struct Tracked {
         serial: u64,
-        pid: libc::pid_t,
+        pid: RawPid,
         pidfd: OwnedFd,
     }
     // An ignored SIGCHLD (inherited from a program that ignores it) would have the kernel reap the
     // children before the server can read their statuses.
     sys::process::default_sigchld();
-    let mut kids: Vec<Kid> = Vec::new();
+    let mut children: Vec<Tracked> = Vec::new();
     loop {
-        let mut fds = vec![libc::pollfd {
-            fd: ctl.socket().as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        fds.extend(kids.iter().map(|k| libc::pollfd {
-            fd: k.pidfd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }));
-        if sys::socket::poll_fds(&mut fds, -1).is_err() {
+        let mut fds = vec![ctl.socket()];
+        fds.extend(children.iter().map(|c| c.pidfd.as_fd()));
+        let Ok(ready) = sys::child::wait_readable(&fds) else {
             return;
-        }
-        let mut i = 0;
-        kids.retain(|k| {
-            i += 1;
-            if fds[i].revents == 0 {
+        };
+        let mut ready = ready.into_iter();
+        let request = ready.next().unwrap_or(false);
+        children.retain(|c| {
+            if !ready.next().unwrap_or(false) {
                 return true;
             }
-            let status = sys::process::wait_pid(k.pid, false).ok().flatten();
+            let status = sys::process::wait_pid(c.pid, false).ok().flatten();
             let _ = ctl.send_value(&Event::Exited {
-                serial: k.serial,
+                serial: c.serial,
                 status,
             });
             false
         });
-        if fds[0].revents == 0 {
+        if !request {
             continue;
         }
         let Ok((bytes, mut sockets)) = ctl.recv_raw(None) else {
@@ -271,10 +276,10 @@ fn serve(ctl: Channel) {
         drop(out);
         match forked {
             Ok(0) => {
-                sys::process::close_raw(kids.iter().map(|k| k.pidfd.as_raw_fd()));
-                sys::process::close_raw([ctl.socket().as_raw_fd()]);
-                bootstrap::close_inherited_bootstrap();
-                bootstrap::serve_one_task(socket);
+                // The child holds only its socket: not the server's control channel, its bootstrap
+                // socket and parent watch, nor its other children's pidfds.
+                sys::child::close_all_except(&[socket.as_raw_fd()]);
+                serve::serve_one_task(socket);
             }
             Ok(pid) => {
                 drop(socket);
@@ -284,11 +289,11 @@ fn serve(ctl: Channel) {
                         let event = Event::Forked { serial, pid, pidfd };
                         let _ = ctl.send_value(&event);
                         if let Event::Forked { pidfd, .. } = event {
-                            kids.push(Kid { serial, pid, pidfd });
+                            children.push(Tracked { serial, pid, pidfd });
                         }
                     }
                     Err(e) => {
-                        let _ = sys::process::kill(pid, libc::SIGKILL);
+                        let _ = sys::child::signal(pid, None, SIGKILL);
                         let _ = sys::process::wait_pid(pid, false);
                         let _ = ctl.send_value(&Event::Failed {
                             serial,

@@ -1,0 +1,33 @@
+//! The parent watch: a child dies with the program that started it. The parent's end of the bootstrap
+//! socket closes when the parent process dies (for any reason), which a small thread watches for on
+//! its own duplicate of the socket (so worker code that closes descriptors cannot blind it or make it
+//! spin).
+
+use crate::sys::{self, child::Hangup};
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd};
+
+/// Starts the thread that kills this process once the peer of `socket` is gone.
+pub(super) fn watch_parent(socket: BorrowedFd<'_>) {
+    let Ok(own) = socket.try_clone_to_owned() else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "multiproc: could not watch the parent process"
+        );
+        return;
+    };
+    let spawned = std::thread::Builder::new()
+        .name("multiproc-parent-watch".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            if let Hangup::Peer = sys::child::wait_hangup(own.as_fd()) {
+                let _ = sys::child::signal(sys::process::getpid(), None, sys::child::SIGKILL);
+            }
+        });
+    if spawned.is_err() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "multiproc: could not start the parent watch thread"
+        );
+    }
+}

@@ -1,0 +1,383 @@
+//! The child protocol: what a parent and a child it started (or a pool and its worker) exchange about
+//! one task, whatever started the child.
+//!
+//! - [`READY`]: the first frame a started child sends, once it has reached the runtime.
+//! - A task frame ([`encode_task`], [`decode_task`]): the registry name of the entry point, then its
+//!   encoded arguments, with their descriptors.
+//! - A report ([`encode_report_into`], [`decode_report`]): a [`Report`], followed on success by the
+//!   encoded result. Success is a fixed byte string checked without the codec (pool replies carry one
+//!   per item).
+//! - A chunk's outcomes ([`encode_outcomes`]): one `Vec<Outcome<R>>`, an [`Outcome`] per item.
+//!
+//! A failure travels as a [`Failure`]: its [`ErrorKind`] (see [`Kind`] for the encoding) and message,
+//! so that a child's `NotAWorker` is a `NotAWorker` in the parent too.
+
+use crate::codec::{self, Encoded};
+use crate::error::{Error, ErrorKind, Result};
+use crate::ipc::channel::Channel;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::os::fd::OwnedFd;
+
+/// First frame a child sends: it reached the runtime.
+pub(crate) const READY: &[u8] = b"multiproc-ready";
+
+/// What a child reports after running its task.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Report {
+    /// The result follows in the same frame, after this tag.
+    Ok,
+    Panicked(String),
+    Failed(Failure),
+}
+
+impl Report {
+    /// The report of a task that failed with `error`.
+    pub(crate) fn failed(error: &Error) -> Report {
+        Report::Failed(Failure::of(error))
+    }
+}
+
+/// One item's outcome in a pool chunk: its value, or why it has none. Encoded like [`Report`] with
+/// the value inside, so a chunk's outcomes are one `Vec<Outcome<R>>`, encoded and decoded at once.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Outcome<R> {
+    Ok(R),
+    Panicked(String),
+    Failed(Failure),
+}
+
+impl<R> Outcome<R> {
+    /// The caller's view of it.
+    pub(crate) fn into_result(self) -> Result<R> {
+        match self {
+            Outcome::Ok(v) => Ok(v),
+            Outcome::Panicked(m) => Err(failure(Report::Panicked(m))),
+            Outcome::Failed(f) => Err(failure(Report::Failed(f))),
+        }
+    }
+}
+
+/// An error of the child's, on its way to the parent: its kind and its message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Failure {
+    kind: Kind,
+    message: String,
+}
+
+impl Failure {
+    /// The failure that stands for `error`.
+    pub(crate) fn of(error: &Error) -> Failure {
+        Failure {
+            kind: Kind::from(error.kind()),
+            message: error.to_string(),
+        }
+    }
+}
+
+/// [`ErrorKind`] on the wire. The codec writes the variant's index, one byte: the order here is the
+/// encoding, so new kinds go at the end and none is ever reordered or removed. The conversions both
+/// ways are exhaustive matches, so a new `ErrorKind` does not compile until it has its number here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Kind {
+    WorkerPanicked {
+        message: String,
+    },
+    WorkerDied {
+        pid: i32,
+        signal: Option<String>,
+        code: Option<i32>,
+    },
+    Timeout,
+    Disconnected,
+    Codec,
+    MessageTooLarge {
+        size: u64,
+        limit: u64,
+    },
+    NotAWorker {
+        name: String,
+    },
+    NotBootstrapped,
+    InvalidHandle,
+    InvalidInput,
+    Full,
+    Empty,
+    Closed,
+    NotFound,
+    OwnerDied,
+    BrokenBarrier,
+    Remote {
+        message: String,
+    },
+    Authentication,
+    Io,
+}
+
+impl From<&ErrorKind> for Kind {
+    fn from(kind: &ErrorKind) -> Kind {
+        match kind.clone() {
+            ErrorKind::WorkerPanicked { message } => Kind::WorkerPanicked { message },
+            ErrorKind::WorkerDied { pid, signal, code } => Kind::WorkerDied { pid, signal, code },
+            ErrorKind::Timeout => Kind::Timeout,
+            ErrorKind::Disconnected => Kind::Disconnected,
+            ErrorKind::Codec => Kind::Codec,
+            ErrorKind::MessageTooLarge { size, limit } => Kind::MessageTooLarge {
+                size: size as u64,
+                limit: limit as u64,
+            },
+            ErrorKind::NotAWorker { name } => Kind::NotAWorker { name },
+            ErrorKind::NotBootstrapped => Kind::NotBootstrapped,
+            ErrorKind::InvalidHandle => Kind::InvalidHandle,
+            ErrorKind::InvalidInput => Kind::InvalidInput,
+            ErrorKind::Full => Kind::Full,
+            ErrorKind::Empty => Kind::Empty,
+            ErrorKind::Closed => Kind::Closed,
+            ErrorKind::NotFound => Kind::NotFound,
+            ErrorKind::OwnerDied => Kind::OwnerDied,
+            ErrorKind::BrokenBarrier => Kind::BrokenBarrier,
+            ErrorKind::Remote { message } => Kind::Remote { message },
+            ErrorKind::Authentication => Kind::Authentication,
+            ErrorKind::Io => Kind::Io,
+        }
+    }
+}
+
+impl From<Kind> for ErrorKind {
+    fn from(kind: Kind) -> ErrorKind {
+        match kind {
+            Kind::WorkerPanicked { message } => ErrorKind::WorkerPanicked { message },
+            Kind::WorkerDied { pid, signal, code } => ErrorKind::WorkerDied { pid, signal, code },
+            Kind::Timeout => ErrorKind::Timeout,
+            Kind::Disconnected => ErrorKind::Disconnected,
+            Kind::Codec => ErrorKind::Codec,
+            Kind::MessageTooLarge { size, limit } => ErrorKind::MessageTooLarge {
+                size: usize::try_from(size).unwrap_or(usize::MAX),
+                limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            },
+            Kind::NotAWorker { name } => ErrorKind::NotAWorker { name },
+            Kind::NotBootstrapped => ErrorKind::NotBootstrapped,
+            Kind::InvalidHandle => ErrorKind::InvalidHandle,
+            Kind::InvalidInput => ErrorKind::InvalidInput,
+            Kind::Full => ErrorKind::Full,
+            Kind::Empty => ErrorKind::Empty,
+            Kind::Closed => ErrorKind::Closed,
+            Kind::NotFound => ErrorKind::NotFound,
+            Kind::OwnerDied => ErrorKind::OwnerDied,
+            Kind::BrokenBarrier => ErrorKind::BrokenBarrier,
+            Kind::Remote { message } => ErrorKind::Remote { message },
+            Kind::Authentication => ErrorKind::Authentication,
+            Kind::Io => ErrorKind::Io,
+        }
+    }
+}
+
+/// The error a child's failure report stands for (`WorkerPanicked` for a panic; a failure keeps the
+/// kind it had in the child).
+pub(crate) fn failure(report: Report) -> Error {
+    match report {
+        Report::Ok => Error::codec("worker reported success without a value"),
+        Report::Panicked(message) => Error::new(
+            ErrorKind::WorkerPanicked {
+                message: message.clone(),
+            },
+            format!("worker panicked: {message}"),
+        ),
+        Report::Failed(Failure { kind, message }) => {
+            Error::new(kind.into(), format!("worker failed: {message}"))
+        }
+    }
+}
+
+/// The message of a caught panic's payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "worker panicked with a non-string payload".to_string()
+    }
+}
+
+/// Encodes a task frame: the entry's name, then the arguments.
+pub(crate) fn encode_task<A: Serialize + ?Sized>(entry_name: &str, args: &A) -> Result<Encoded> {
+    let mut task = codec::encode(entry_name)?;
+    codec::encode_into(args, &mut task.bytes, &mut task.fds)?;
+    Ok(task)
+}
+
+/// Splits a task frame into the entry's name and the encoded arguments.
+pub(crate) fn decode_task(bytes: &[u8]) -> Result<(String, &[u8])> {
+    let (name, used): (String, usize) = codec::decode_prefix(bytes, Vec::new())?;
+    Ok((name, &bytes[used..]))
+}
+
+/// Sends a task's outcome as one frame: the report, then the result bytes, with the result's
+/// descriptors. [`decode_report`] reads it.
+pub(crate) fn send_report(chan: &Channel, outcome: (Report, Option<Encoded>)) -> Result<()> {
+    let mut bytes = Vec::new();
+    let mut fds = Vec::new();
+    encode_report_into(outcome, &mut bytes, &mut fds)?;
+    let borrowed: Vec<_> = fds.iter().map(std::os::fd::AsFd::as_fd).collect();
+    chan.send_raw(&bytes, &borrowed)
+}
+
+/// Appends a task's outcome (the report, then the result bytes) to `bytes` and its descriptors to
+/// `fds`: the format [`decode_report`] reads, in a frame of its own or inside a pool's result chunk.
+pub(crate) fn encode_report_into(
+    (report, payload): (Report, Option<Encoded>),
+    bytes: &mut Vec<u8>,
+    fds: &mut Vec<OwnedFd>,
+) -> Result<()> {
+    match report {
+        Report::Ok if !ok_tag().is_empty() => bytes.extend_from_slice(ok_tag()),
+        other => codec::encode_into(&other, bytes, fds)?,
+    }
+    if let Some(enc) = payload {
+        bytes.extend_from_slice(&enc.bytes);
+        fds.extend(enc.fds);
+    }
+    Ok(())
+}
+
+/// The encoding of [`Report::Ok`], computed once: the common case of every report, written and
+/// recognised without going through the codec (pool tasks send one per item).
+fn ok_tag() -> &'static [u8] {
+    static TAG: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| {
+        codec::encode(&Report::Ok)
+            .map(|e| e.bytes)
+            .unwrap_or_default()
+    })
+}
+
+/// Decodes a child's final frame into the worker's result.
+pub(crate) fn decode_report<R: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<R> {
+    let ok = ok_tag();
+    if !ok.is_empty() && bytes.starts_with(ok) {
+        return codec::decode(&bytes[ok.len()..], fds);
+    }
+    let (report, used): (Report, usize) = codec::decode_prefix(bytes, Vec::new())?;
+    match report {
+        Report::Ok => codec::decode(&bytes[used..], fds),
+        other => Err(failure(other)),
+    }
+}
+
+/// Appends a chunk's outcomes to `out` and their descriptors to `out_fds`, all at once. A result
+/// that cannot be encoded fails only its own item: the others still go.
+pub(crate) fn encode_outcomes<R: Serialize>(
+    outcomes: &[Outcome<R>],
+    out: &mut Vec<u8>,
+    out_fds: &mut Vec<OwnedFd>,
+) -> Result<()> {
+    let (len, nfds) = (out.len(), out_fds.len());
+    if codec::encode_into(outcomes, out, out_fds).is_ok() {
+        return Ok(());
+    }
+    out.truncate(len);
+    out_fds.truncate(nfds);
+    // Some result does not encode: find it (them) and send the others.
+    let mut scratch = Encoded::default();
+    let checked: Vec<Outcome<&R>> = outcomes
+        .iter()
+        .map(|o| match o {
+            Outcome::Ok(v) => {
+                scratch.bytes.clear();
+                scratch.fds.clear();
+                match codec::encode_into(v, &mut scratch.bytes, &mut scratch.fds) {
+                    Ok(()) => Outcome::Ok(v),
+                    Err(e) => Outcome::Failed(Failure::of(&e)),
+                }
+            }
+            Outcome::Panicked(m) => Outcome::Panicked(m.clone()),
+            Outcome::Failed(f) => Outcome::Failed(f.clone()),
+        })
+        .collect();
+    codec::encode_into(&checked, out, out_fds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_kind() -> Vec<ErrorKind> {
+        vec![
+            ErrorKind::WorkerPanicked {
+                message: "p".into(),
+            },
+            ErrorKind::WorkerDied {
+                pid: 7,
+                signal: Some("SIGKILL".into()),
+                code: None,
+            },
+            ErrorKind::Timeout,
+            ErrorKind::Disconnected,
+            ErrorKind::Codec,
+            ErrorKind::MessageTooLarge { size: 9, limit: 4 },
+            ErrorKind::NotAWorker { name: "w".into() },
+            ErrorKind::NotBootstrapped,
+            ErrorKind::InvalidHandle,
+            ErrorKind::InvalidInput,
+            ErrorKind::Full,
+            ErrorKind::Empty,
+            ErrorKind::Closed,
+            ErrorKind::NotFound,
+            ErrorKind::OwnerDied,
+            ErrorKind::BrokenBarrier,
+            ErrorKind::Remote {
+                message: "r".into(),
+            },
+            ErrorKind::Authentication,
+            ErrorKind::Io,
+        ]
+    }
+
+    #[test]
+    fn every_kind_crosses_a_report_intact() {
+        for kind in every_kind() {
+            let err = Error::new(kind.clone(), "it went wrong");
+            let mut bytes = Vec::new();
+            encode_report_into((Report::failed(&err), None), &mut bytes, &mut Vec::new()).unwrap();
+            let back = decode_report::<()>(&bytes, Vec::new()).unwrap_err();
+            assert_eq!(back.kind(), &kind);
+            assert_eq!(back.to_string(), "worker failed: it went wrong");
+        }
+    }
+
+    #[test]
+    fn kinds_are_one_byte_in_a_fixed_order() {
+        for (i, kind) in every_kind().iter().enumerate() {
+            let bytes = codec::encode(&Kind::from(kind)).unwrap().bytes;
+            assert_eq!(bytes[0] as usize, i, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn ok_report_carries_the_value() {
+        let mut bytes = Vec::new();
+        let value = codec::encode(&42u32).unwrap();
+        encode_report_into((Report::Ok, Some(value)), &mut bytes, &mut Vec::new()).unwrap();
+        assert_eq!(decode_report::<u32>(&bytes, Vec::new()).unwrap(), 42);
+    }
+
+    #[test]
+    fn task_frame_round_trip() {
+        let task = encode_task("some::worker", &(1u8, "two")).unwrap();
+        let (name, args) = decode_task(&task.bytes).unwrap();
+        assert_eq!(name, "some::worker");
+        let args: (u8, String) = codec::decode(args, Vec::new()).unwrap();
+        assert_eq!(args, (1, "two".to_string()));
+    }
+
+    #[test]
+    fn panic_payloads() {
+        assert_eq!(panic_message(&"static"), "static");
+        assert_eq!(panic_message(&String::from("owned")), "owned");
+        assert_eq!(
+            panic_message(&7u8),
+            "worker panicked with a non-string payload"
+        );
+    }
+}
