@@ -213,6 +213,13 @@ fn a_panicking_initializer_is_a_clear_error_without_respawns() {
         other => panic!("expected WorkerPanicked, got {other:?}: {err}"),
     }
     assert!(err.to_string().contains("initializer"), "{err}");
+    // The initializer's failure is the cause, printed once: in `source()`, not in the message.
+    assert!(std::error::Error::source(&err).is_some(), "{err:?}");
+    assert!(!err.to_string().contains("cannot connect"), "{err}");
+    assert!(
+        format!("{err:#}").contains("cannot connect to the database"),
+        "{err:#}"
+    );
     // Each of the two workers ran it once; none was restarted.
     let pids: Vec<u32> = text.lines().map(|l| l.parse().unwrap()).collect();
     assert_eq!(pids.len(), 2, "{text}");

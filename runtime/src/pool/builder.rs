@@ -1,9 +1,11 @@
 //! [`PoolBuilder`]: the options of a [`Pool`], Python's `Pool(...)` keyword arguments.
 
-use super::sched::{Config, Core};
-use super::{Pool, supervisor, worker};
-use crate::error::{Error, ErrorKind, Result};
+use super::sched::{Config, Scheduler};
+use super::transport::LocalProcesses;
+use super::{Pool, supervisor};
 use crate::protocol::child as protocol;
+use crate::error::{Error, ErrorKind, Result};
+use crate::protocol::pool::init_frame;
 use crate::registry;
 use crate::worker::WorkerFn;
 use serde::Serialize;
@@ -70,10 +72,7 @@ impl PoolBuilder {
     {
         let task = registry::lookup_fn(f.type_name()).and_then(|e| {
             let enc = protocol::encode_task(e.name, &args)?;
-            let mut frame = Vec::with_capacity(enc.bytes.len() + 1);
-            frame.push(worker::INIT);
-            frame.extend_from_slice(&enc.bytes);
-            Ok((frame, enc.fds))
+            Ok((init_frame(&enc.bytes), enc.fds))
         });
         self.init = Some(task);
         self
@@ -152,29 +151,32 @@ impl PoolBuilder {
             ));
         }
         let init = self.init.transpose()?;
-        let core = Arc::new(Core::new(Config {
-            processes,
-            maxtasksperchild: self.maxtasksperchild,
-            task_timeout: self.task_timeout,
-            init,
-        })?);
+        let sched = Arc::new(Scheduler::new(
+            Config {
+                processes,
+                maxtasksperchild: self.maxtasksperchild,
+                task_timeout: self.task_timeout,
+                init,
+            },
+            Box::new(LocalProcesses),
+        ));
         let pool = Pool {
-            core: core.clone(),
+            sched: sched.clone(),
             threads: std::sync::Mutex::new(Vec::with_capacity(processes)),
             default_chunksize: self.chunksize,
             progress: self.progress,
         };
         let (tx, rx) = std::sync::mpsc::channel::<Result<()>>();
         for i in 0..processes {
-            let core = core.clone();
+            let sched = sched.clone();
             let tx = tx.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("multiproc-pool-{}", i + 1))
-                .spawn(move || match supervisor::start_worker(&core, i) {
-                    Ok(chan) => {
+                .spawn(move || match supervisor::start_worker(&sched, i) {
+                    Ok(link) => {
                         let _ = tx.send(Ok(()));
                         drop(tx);
-                        supervisor::supervise(core, i, chan);
+                        supervisor::supervise(sched, i, link);
                     }
                     Err(e) => {
                         let _ = tx.send(Err(e));

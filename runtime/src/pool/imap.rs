@@ -4,16 +4,17 @@
 
 use super::Pool;
 use super::chunk::{self, EncodeFn};
+use super::lock;
 use super::progress::Progress;
-use super::sched::{Job, lock};
+use super::sched::Job;
 use super::sink::Sink;
 use crate::error::{Error, Result};
+use crate::protocol::pool::decode_reply;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, VecDeque};
 use std::marker::PhantomData;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Instant;
 
 /// Results that have arrived and not been taken yet.
 enum Arrived<R> {
@@ -40,13 +41,13 @@ impl<R> ImapSink<R> {
 impl<R: DeserializeOwned + Send + 'static> Sink for ImapSink<R> {
     fn deliver(&self, start: usize, count: usize, frame: &[u8], fds: Vec<OwnedFd>) {
         let mut a = lock(&self.arrived);
-        chunk::decode_reply::<R>(start, count, frame, fds, |i, r| Self::put(&mut a, i, r));
+        decode_reply::<R>(start, count, frame, fds, |i, r| Self::put(&mut a, i, r));
         self.cond.notify_all();
     }
-    fn fail(&self, start: usize, count: usize, err: &dyn Fn() -> Error) {
+    fn fail(&self, start: usize, count: usize, err: &Error) {
         let mut a = lock(&self.arrived);
         for i in start..start + count {
-            Self::put(&mut a, i, Err(err()));
+            Self::put(&mut a, i, Err(err.clone()));
         }
         self.cond.notify_all();
     }
@@ -197,15 +198,8 @@ impl<'p, I: Iterator, R: DeserializeOwned + Send + 'static> IMap<'p, I, R> {
                 }
             };
             let count = items.len();
-            let job = Job {
-                frame,
-                fds,
-                sink: self.sink.clone(),
-                start: self.submitted,
-                count,
-                since: Instant::now(),
-            };
-            if let Err(e) = self.pool.core.submit([job]) {
+            let job = Job::new(frame, fds, self.sink.clone(), self.submitted, count);
+            if let Err(e) = self.pool.sched.submit([job]) {
                 self.failed = Some(e);
                 return;
             }

@@ -3,10 +3,14 @@
 //! supervision: a worker that panics, dies or outlives `task_timeout` fails only its own task and is
 //! replaced; nothing ever hangs (Python does, bpo-22393).
 //!
-//! - `chunk`: the wire format of a chunk of tasks or results, and Python's chunk-size rule
-//! - `worker`: the child side, the loop each worker process runs
-//! - `sched`: the scheduler (pending jobs, jobs in flight, dispatch)
+//! - `sched`: the [`Scheduler`](sched::Scheduler), the internal core behind [`Pool`]: pending jobs,
+//!   jobs in flight, dispatch, a worker's life; private state behind methods, lock order in its types
 //! - `supervisor`: one thread per worker: results, deaths, timeouts, replacements
+//! - `transport`: the link to the workers behind two traits (`Transport`, `WorkerLink`); local child
+//!   processes over a `Channel` are the first implementation
+//! - `worker`: the child side, the loop each local worker process runs
+//! - `chunk`: encoding a chunk of tasks, and Python's chunk-size rule (the frames themselves are in
+//!   [`crate::protocol::pool`])
 //! - `sink`, `result`, `imap`: where results go — [`AsyncResult`], [`IMap`]
 //! - `progress`: the terminal progress bar
 
@@ -18,24 +22,27 @@ mod result;
 mod sched;
 mod sink;
 mod supervisor;
+#[cfg(test)]
+mod tests;
+mod transport;
 mod worker;
 
 pub use builder::PoolBuilder;
 pub use imap::IMap;
 pub use result::AsyncResult;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
+use crate::protocol::pool::chunk_prefix;
 use crate::registry;
 use crate::worker::WorkerFn;
 use progress::Progress;
 use result::Cell;
-use sched::{Core, Job, lock};
+use sched::{Job, Scheduler};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sink::{MapSink, OneShot};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Instant;
 
 /// The number of CPUs this process may use: its CPU affinity mask, capped by a cgroup (v1 or v2) CPU
 /// quota when there is one (as `std::thread::available_parallelism` reads them); at least 1. The
@@ -75,8 +82,9 @@ pub fn cpu_count() -> usize {
 /// }
 /// ```
 pub struct Pool {
-    core: Arc<Core>,
-    threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// The internal core, shared with the supervisor threads.
+    sched: Arc<Scheduler>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
     default_chunksize: Option<usize>,
     progress: bool,
 }
@@ -119,7 +127,7 @@ impl Pool {
     /// # Ok(()) }
     /// ```
     pub fn processes(&self) -> usize {
-        self.core.config.processes
+        self.sched.config().processes
     }
 
     /// The process ids of the workers running now (they change as workers are replaced).
@@ -132,12 +140,7 @@ impl Pool {
     /// # Ok(()) }
     /// ```
     pub fn pids(&self) -> Vec<u32> {
-        lock(&self.core.state)
-            .load
-            .iter()
-            .filter(|l| l.live)
-            .map(|l| l.pid)
-            .collect()
+        self.sched.pids()
     }
 
     /// Runs `f(args..)` in a worker and waits for its value. Python: `pool.apply(f, args)`.
@@ -220,19 +223,13 @@ impl Pool {
     ) -> Result<AsyncResult<R>> {
         let entry = registry::lookup_fn(type_name)?;
         let (frame, fds) = chunk::task_frame(
-            &worker::chunk_prefix(entry.name)?,
+            &chunk_prefix(entry.name)?,
             std::slice::from_ref(&args),
             chunk::encode_args::<Args>,
         )?;
         let cell = Arc::new(Cell::new(callback));
-        self.core.submit([Job {
-            frame,
-            fds,
-            sink: Arc::new(OneShot(cell.clone())),
-            start: 0,
-            count: 1,
-            since: Instant::now(),
-        }])?;
+        self.sched
+            .submit([Job::new(frame, fds, Arc::new(OneShot(cell.clone())), 0, 1)])?;
         Ok(AsyncResult::new(cell))
     }
 
@@ -396,7 +393,7 @@ impl Pool {
         chunksize: Option<usize>,
     ) -> Result<AsyncResult<Vec<R>>> {
         let entry = registry::lookup_fn(type_name)?;
-        let prefix = worker::chunk_prefix(entry.name)?;
+        let prefix = chunk_prefix(entry.name)?;
         let items: Vec<T> = iterable.into_iter().collect();
         let len = items.len();
         let chunksize = chunksize
@@ -426,22 +423,15 @@ impl Pool {
                 match chunk::task_frame(&prefix, &items[start..start + count], encode) {
                     Ok((frame, fds)) => {
                         batch_bytes += frame.len();
-                        batch.push(Job {
-                            frame,
-                            fds,
-                            sink: sink.clone(),
-                            start,
-                            count,
-                            since: Instant::now(),
-                        });
+                        batch.push(Job::new(frame, fds, sink.clone(), start, count));
                         start += count;
                     }
                     Err(e) => outcome = Err(e),
                 }
             }
             if outcome.is_ok() && (batch_bytes >= BATCH_BYTES || start >= len) {
-                let count: usize = batch.iter().map(|j| j.count).sum();
-                outcome = self.core.submit(batch.drain(..));
+                let count: usize = batch.iter().map(Job::count).sum();
+                outcome = self.sched.submit(batch.drain(..));
                 batch_bytes = 0;
                 if outcome.is_ok() {
                     sent += count;
@@ -449,9 +439,7 @@ impl Pool {
             }
             if let Err(e) = outcome {
                 // Chunks already sent still finish; the rest count as failed so the result settles.
-                let (kind, msg) = (e.kind().clone(), e.message().to_string());
-                let fail = || Error::new(kind.clone(), msg.clone());
-                sink::Sink::fail(&*sink, sent, len - sent, &fail);
+                sink::Sink::fail(&*sink, sent, len - sent, &e);
                 return Err(e);
             }
         }
@@ -479,7 +467,7 @@ impl Pool {
         A: Serialize,
         F::Output: DeserializeOwned + Send + 'static,
     {
-        let prefix = registry::lookup_fn(f.type_name()).and_then(|e| worker::chunk_prefix(e.name));
+        let prefix = registry::lookup_fn(f.type_name()).and_then(|e| chunk_prefix(e.name));
         IMap::new(
             self,
             iterable.into_iter(),
@@ -509,7 +497,7 @@ impl Pool {
         A: Serialize,
         F::Output: DeserializeOwned + Send + 'static,
     {
-        let prefix = registry::lookup_fn(f.type_name()).and_then(|e| worker::chunk_prefix(e.name));
+        let prefix = registry::lookup_fn(f.type_name()).and_then(|e| chunk_prefix(e.name));
         IMap::new(
             self,
             iterable.into_iter(),
@@ -533,11 +521,11 @@ impl Pool {
     /// # Ok(()) }
     /// ```
     pub fn close(&self) {
-        lock(&self.core.state).closed = true;
+        self.sched.close();
     }
 
     /// Waits for every submitted task to finish, then stops the workers. Call [`close`](Pool::close)
-    /// first ([`ErrorKind::InvalidInput`] otherwise, as Python raises `ValueError`). Python: `pool.join()`.
+    /// first ([`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) otherwise, as Python raises `ValueError`). Python: `pool.join()`.
     ///
     /// ```no_run
     /// # extern crate multiproc_runtime as multiproc;
@@ -548,33 +536,12 @@ impl Pool {
     /// # Ok(()) }
     /// ```
     pub fn join(&self) -> Result<()> {
-        let mut st = lock(&self.core.state);
-        if !st.closed {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                "join() needs close() (or terminate()) first: the pool would wait for tasks forever",
-            ));
-        }
-        while !(st.pending.is_empty() && st.load.iter().all(|l| l.inflight == 0)) {
-            st = self
-                .core
-                .drained
-                .wait(st)
-                .unwrap_or_else(|p| p.into_inner());
-        }
-        st.exiting = true;
-        drop(st);
-        for slot in &self.core.slots {
-            if let Some(chan) = &lock(&slot.io).chan {
-                let _ = chan.send_raw(&[worker::EXIT], &[]);
-            }
-            sys_poke(slot);
-        }
+        self.sched.finish()?;
         self.join_threads();
         Ok(())
     }
 
-    /// Stops now: pending tasks fail with [`ErrorKind::Closed`], workers are killed and reaped. Python:
+    /// Stops now: pending tasks fail with [`ErrorKind::Closed`](crate::ErrorKind::Closed), workers are killed and reaped. Python:
     /// `pool.terminate()`; dropping the pool does the same.
     ///
     /// ```no_run
@@ -586,7 +553,7 @@ impl Pool {
     /// # Ok(()) }
     /// ```
     pub fn terminate(&self) {
-        self.core.terminate();
+        self.sched.terminate();
         self.join_threads();
     }
 
@@ -598,9 +565,10 @@ impl Pool {
     }
 }
 
-fn sys_poke(slot: &sched::Slot) {
-    use std::os::fd::AsFd;
-    crate::sys::socket::poke(slot.wake_tx.as_fd());
+/// Locks `m`, going on past a poisoned lock: the pool's locks guard no invariant that a panic
+/// elsewhere (a user callback) breaks halfway.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Drop for Pool {

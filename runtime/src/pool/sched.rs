@@ -1,5 +1,8 @@
-//! The scheduler shared by the pool's handle and its supervisor threads: the queue of jobs not yet
-//! sent, each worker's jobs in flight, and the rules that send the next job to a worker.
+//! The [`Scheduler`]: the pool's internal core, shared by the public [`Pool`](super::Pool) handle and
+//! the supervisor threads (as rayon-core's `Registry` sits under its `ThreadPool`). It owns the queue
+//! of jobs not yet sent, each worker's jobs in flight and its load, and the rules that send the next
+//! job to a worker; its state is private, changed only by methods named for what happens (`submit`,
+//! `complete`, `take_down`, `finish`, `terminate`, ...).
 //!
 //! Callers send directly to an idle worker (no thread hop on the way out); each worker's supervisor
 //! thread receives its results, hands them to their sinks and sends the next jobs. A worker holds the
@@ -8,23 +11,33 @@
 //! several frames per system call. Only an idle worker gets a large job (see [`PREFETCH_BYTES`]).
 //! Jobs are spread over the workers one at a time, least loaded first; those going to one worker in
 //! one round leave in one write.
+//!
+//! **Lock order**: the state, then a worker's in-flight queue. It is kept by the types: the state is
+//! locked only inside this module, as a [`Locked`] guard, and a worker's queue is reached only through
+//! that guard — borrowed from it ([`Locked::inflight`]), so that it is released before the state, or
+//! handed over by it ([`Locked::hand_over`], which locks the queue and then releases the state, for a
+//! send). No code can hold a queue and then wait for the state. A queue stays locked while its
+//! worker is sent to, so the order of the queue is the order on the wire. A link's own locks (see
+//! `transport`) are leaves: nothing is locked while they are held.
 
-//! Lock order: `state`, then a slot's `io`. A slot's `io` is held while sending to its worker, so the
-//! order of its in-flight queue is the order on the wire.
-
+use super::lock;
 use super::sink::Sink;
+use super::transport::{Transport, WorkerLink};
 use crate::error::{Error, ErrorKind, Result};
-use crate::ipc::channel::Channel;
-use crate::process::Process;
-use crate::sys;
+use crate::protocol::pool::EXIT_FRAME;
 use std::collections::VecDeque;
+use std::ops::{Deref, DerefMut};
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Jobs a worker of quick jobs may hold at once: the one it runs and those queued behind it.
-pub(crate) const PREFETCH: usize = 16;
+const PREFETCH: usize = 16;
+
+/// A worker gets more jobs when it holds this many or fewer: refilled by half its queue at a time,
+/// the jobs leave in one write, and it reads them in one.
+const REFILL_AT: usize = PREFETCH / 2;
 
 /// A job that comes back within this time marks its worker as one of quick jobs (and a slower one
 /// unmarks it). Deep queues are only for those: slow jobs queued behind each other on one worker
@@ -43,13 +56,57 @@ const QUEUED_BYTES: usize = 64 * 1024;
 
 /// One chunk of calls of one worker function, and where its outcomes go.
 pub(crate) struct Job {
-    pub(crate) frame: Vec<u8>,
-    pub(crate) fds: Vec<OwnedFd>,
-    pub(crate) sink: Arc<dyn Sink>,
-    pub(crate) start: usize,
-    pub(crate) count: usize,
+    frame: Vec<u8>,
+    fds: Vec<OwnedFd>,
+    sink: Arc<dyn Sink>,
+    start: usize,
+    count: usize,
     /// When the worker started on it (or may have): the base of its `task_timeout`.
-    pub(crate) since: Instant,
+    since: Instant,
+}
+
+impl Job {
+    /// Items `start..start + count` of a call, encoded in `frame` (a `CHUNK` request) with `fds`;
+    /// their outcomes go to `sink`.
+    pub(crate) fn new(
+        frame: Vec<u8>,
+        fds: Vec<OwnedFd>,
+        sink: Arc<dyn Sink>,
+        start: usize,
+        count: usize,
+    ) -> Job {
+        Job {
+            frame,
+            fds,
+            sink,
+            start,
+            count,
+            since: Instant::now(),
+        }
+    }
+
+    /// How many items it carries.
+    pub(crate) fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Hands the worker's reply to the job's sink. Call with no lock held: a sink runs the user's
+    /// callbacks, which may call into the pool.
+    pub(crate) fn deliver(self, reply: &[u8], fds: Vec<OwnedFd>) {
+        self.sink.deliver(self.start, self.count, reply, fds);
+    }
+
+    /// Fails every item of the job with `err`. Call with no lock held (see [`deliver`](Job::deliver)).
+    pub(crate) fn fail(self, err: &Error) {
+        self.sink.fail(self.start, self.count, err);
+    }
+}
+
+/// Fails every job of `jobs` with `err`, with no lock held.
+fn fail_all(jobs: impl IntoIterator<Item = Job>, err: &Error) {
+    for job in jobs {
+        job.fail(err);
+    }
 }
 
 /// The pool's options, fixed at build time.
@@ -57,23 +114,25 @@ pub(crate) struct Config {
     pub(crate) processes: usize,
     pub(crate) maxtasksperchild: Option<u64>,
     pub(crate) task_timeout: Option<Duration>,
-    /// The initializer's task frame (tag, entry name, arguments) and descriptors.
+    /// The initializer's `INIT` request and its descriptors.
     pub(crate) init: Option<(Vec<u8>, Vec<OwnedFd>)>,
 }
 
 /// What the scheduler knows of one worker.
 #[derive(Default)]
-pub(crate) struct Load {
+struct Load {
+    /// The current worker, from its start until it is taken down (`terminate` kills it through this).
+    link: Option<Arc<dyn WorkerLink>>,
     /// Up and accepting jobs.
-    pub(crate) live: bool,
-    pub(crate) inflight: usize,
+    live: bool,
+    inflight: usize,
     /// Frame bytes of the jobs in flight.
-    pub(crate) bytes: usize,
+    bytes: usize,
     /// Its last job came back within [`QUICK_JOB`].
-    pub(crate) quick: bool,
-    /// Jobs sent to the current process (for `maxtasksperchild`).
-    pub(crate) sent: u64,
-    pub(crate) pid: u32,
+    quick: bool,
+    /// Jobs sent to the current worker (for `maxtasksperchild`).
+    sent: u64,
+    pid: u32,
 }
 
 impl Load {
@@ -89,7 +148,7 @@ impl Load {
 
     /// Takes back one job of `size` bytes that left this worker after `took` (or was never
     /// delivered: `None`).
-    pub(crate) fn done(&mut self, size: usize, took: Option<Duration>) {
+    fn done(&mut self, size: usize, took: Option<Duration>) {
         self.inflight = self.inflight.saturating_sub(1);
         self.bytes = self.bytes.saturating_sub(size);
         if let Some(t) = took {
@@ -98,43 +157,108 @@ impl Load {
     }
 }
 
-pub(crate) struct State {
-    pub(crate) pending: VecDeque<Job>,
-    pub(crate) load: Vec<Load>,
-    pub(crate) closed: bool,
-    /// Set by `join` once the work is done: workers leave and are not replaced.
-    pub(crate) exiting: bool,
+struct State {
+    pending: VecDeque<Job>,
+    workers: Vec<Load>,
+    closed: bool,
+    /// Set by `finish` once the work is done: workers leave and are not replaced.
+    exiting: bool,
     /// Why the pool cannot start workers any more (a failing initializer), if so.
-    pub(crate) broken: Option<(ErrorKind, String)>,
+    broken: Option<Error>,
 }
 
-/// The parts of one worker the supervisor thread and the senders share.
-pub(crate) struct Slot {
-    pub(crate) io: Mutex<SlotIo>,
-    pub(crate) process: Mutex<Option<Process<()>>>,
-    /// Poked (one byte) to wake the supervisor thread when it waits idle.
-    pub(crate) wake_tx: OwnedFd,
-    pub(crate) wake_rx: OwnedFd,
+impl State {
+    fn is_drained(&self) -> bool {
+        self.pending.is_empty() && self.workers.iter().all(|l| l.inflight == 0)
+    }
 }
 
-pub(crate) struct SlotIo {
-    pub(crate) chan: Option<Arc<Channel>>,
-    pub(crate) inflight: VecDeque<Job>,
+/// The pool's core. See the module's documentation for the lock order.
+pub(crate) struct Scheduler {
+    state: Mutex<State>,
+    /// Signalled when the pool runs out of work (for `finish`).
+    drained: Condvar,
+    /// Each worker's jobs in flight, oldest first: the second lock, reached through [`Locked`].
+    inflight: Vec<Mutex<VecDeque<Job>>>,
+    config: Config,
+    transport: Box<dyn Transport>,
+    terminated: AtomicBool,
 }
 
-pub(crate) struct Core {
-    pub(crate) state: Mutex<State>,
-    /// Signalled when the pool runs out of work (for `join`).
-    pub(crate) drained: Condvar,
-    pub(crate) slots: Vec<Slot>,
-    pub(crate) config: Config,
-    pub(crate) terminated: AtomicBool,
+/// The state, locked: the first lock of the order. A worker's in-flight queue (the second) is
+/// reached only through this guard.
+struct Locked<'a> {
+    sched: &'a Scheduler,
+    st: MutexGuard<'a, State>,
 }
 
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+impl<'a> Locked<'a> {
+    /// Worker `i`'s in-flight queue, locked while the state stays locked; the borrow ends before
+    /// the state's guard can be used or dropped again.
+    fn inflight(&mut self, i: usize) -> MutexGuard<'_, VecDeque<Job>> {
+        lock(&self.sched.inflight[i])
+    }
+
+    /// Locks worker `i`'s in-flight queue, then releases the state: for a send, which may take long
+    /// and must not hold the whole pool, while the queue keeps the order of the wire.
+    fn hand_over(self, i: usize) -> MutexGuard<'a, VecDeque<Job>> {
+        let queue = lock(&self.sched.inflight[i]);
+        drop(self.st);
+        queue
+    }
+
+    /// Waits (releasing the state) until the pool may have run out of work.
+    fn wait_drained(self) -> Locked<'a> {
+        let st = self
+            .sched
+            .drained
+            .wait(self.st)
+            .unwrap_or_else(|p| p.into_inner());
+        Locked {
+            sched: self.sched,
+            st,
+        }
+    }
 }
 
+impl Deref for Locked<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.st
+    }
+}
+
+impl DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.st
+    }
+}
+
+/// What a worker's supervisor does next (see [`Scheduler::next`]).
+pub(crate) enum Next {
+    /// Its worker should leave: the pool is shutting down.
+    Shutdown,
+    /// Its worker reached `maxtasksperchild` and is idle: replace it.
+    Retire,
+    /// Its worker has nothing to do: wait for a frame or a wake-up.
+    Idle,
+    /// Its worker runs a job: receive its reply, until the job's deadline under `task_timeout`.
+    Busy(Option<Instant>),
+}
+
+/// A worker taken out of service (see [`Scheduler::take_down`]).
+pub(crate) struct Down {
+    /// The job it was running, if any: it failed with the worker.
+    pub(crate) running: Option<Job>,
+    /// The pid it had.
+    pub(crate) pid: u32,
+    /// The pool was terminated: nothing is to be replaced or retried.
+    pub(crate) terminated: bool,
+    /// The pool was finishing (`join`): the worker is not replaced.
+    pub(crate) exiting: bool,
+}
+
+/// The error of a task the pool dropped because it was terminated.
 pub(crate) fn closed_error() -> Error {
     Error::new(
         ErrorKind::Closed,
@@ -142,64 +266,288 @@ pub(crate) fn closed_error() -> Error {
     )
 }
 
-impl Core {
-    pub(crate) fn new(config: Config) -> Result<Core> {
-        let mut slots = Vec::with_capacity(config.processes);
-        for _ in 0..config.processes {
-            let (wake_tx, wake_rx) =
-                sys::socket::socketpair().map_err(|e| Error::io("socketpair failed", e))?;
-            slots.push(Slot {
-                io: Mutex::new(SlotIo {
-                    chan: None,
-                    inflight: VecDeque::new(),
-                }),
-                process: Mutex::new(None),
-                wake_tx,
-                wake_rx,
-            });
-        }
-        Ok(Core {
+impl Scheduler {
+    /// A scheduler for `config.processes` workers, started by `transport` (none is started yet).
+    pub(crate) fn new(config: Config, transport: Box<dyn Transport>) -> Scheduler {
+        Scheduler {
             state: Mutex::new(State {
                 pending: VecDeque::new(),
-                load: (0..config.processes).map(|_| Load::default()).collect(),
+                workers: (0..config.processes).map(|_| Load::default()).collect(),
                 closed: false,
                 exiting: false,
                 broken: None,
             }),
             drained: Condvar::new(),
-            slots,
+            inflight: (0..config.processes)
+                .map(|_| Mutex::new(VecDeque::new()))
+                .collect(),
             config,
+            transport,
             terminated: AtomicBool::new(false),
-        })
+        }
+    }
+
+    fn lock(&self) -> Locked<'_> {
+        Locked {
+            sched: self,
+            st: lock(&self.state),
+        }
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
     }
 
     pub(crate) fn is_terminated(&self) -> bool {
         self.terminated.load(Ordering::SeqCst)
     }
 
+    /// The pids of the workers up now.
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        self.lock()
+            .workers
+            .iter()
+            .filter(|l| l.live)
+            .map(|l| l.pid)
+            .collect()
+    }
+
+    // ---- the pool's handle ----
+
     /// Queues `jobs` and sends what the workers can take now.
     pub(crate) fn submit(&self, jobs: impl IntoIterator<Item = Job>) -> Result<()> {
-        let mut st = lock(&self.state);
+        let mut st = self.lock();
         if st.closed || self.is_terminated() {
             return Err(Error::new(
                 ErrorKind::Closed,
                 "the pool is closed: it takes no new tasks after close() or terminate()",
             ));
         }
-        if let Some((kind, msg)) = &st.broken {
-            return Err(Error::new(kind.clone(), msg.clone()));
+        if let Some(e) = &st.broken {
+            return Err(e.clone());
         }
         st.pending.extend(jobs);
         self.dispatch(st);
         Ok(())
     }
 
+    /// Takes no more jobs; those submitted still run.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+    }
+
+    /// Waits until every submitted job is done, then tells the workers to leave; they are not
+    /// replaced. `InvalidInput` if the pool is not closed (it would wait forever).
+    pub(crate) fn finish(&self) -> Result<()> {
+        let mut st = self.lock();
+        if !st.closed {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "join() needs close() (or terminate()) first: the pool would wait for tasks forever",
+            ));
+        }
+        while !st.is_drained() {
+            st = st.wait_drained();
+        }
+        st.exiting = true;
+        let links: Vec<(bool, Arc<dyn WorkerLink>)> = st
+            .workers
+            .iter()
+            .filter_map(|l| l.link.clone().map(|link| (l.live, link)))
+            .collect();
+        drop(st);
+        for (live, link) in links {
+            if live {
+                let _ = link.send(EXIT_FRAME, &[]);
+            }
+            // Its supervisor may wait idle: it sees `exiting` and leaves.
+            link.wake();
+        }
+        Ok(())
+    }
+
+    /// Stops at once: no new jobs, pending ones fail with `Closed`, every worker is killed. The
+    /// supervisor threads then fail the jobs in flight and leave.
+    pub(crate) fn terminate(&self) {
+        self.terminated.store(true, Ordering::SeqCst);
+        let mut st = self.lock();
+        st.closed = true;
+        let dropped: Vec<Job> = st.pending.drain(..).collect();
+        let links: Vec<Arc<dyn WorkerLink>> =
+            st.workers.iter().filter_map(|l| l.link.clone()).collect();
+        drop(st);
+        fail_all(dropped, &closed_error());
+        for link in links {
+            link.kill();
+            link.wake();
+        }
+    }
+
+    // ---- a worker's life, for its supervisor ----
+
+    /// Starts worker `i` through the transport and registers it, so that `terminate` can kill it
+    /// while it starts; it takes no jobs until [`up`](Scheduler::up).
+    pub(crate) fn launch(&self, i: usize) -> Result<Arc<dyn WorkerLink>> {
+        let link = self.transport.start(i, self.config.init.is_some())?;
+        self.lock().workers[i].link = Some(link.clone());
+        // `terminate` sets the flag before it collects the links: either it saw this one, or this
+        // sees the flag.
+        if self.is_terminated() {
+            link.kill();
+            self.lock().workers[i].link = None;
+            return Err(closed_error());
+        }
+        Ok(link)
+    }
+
+    /// Worker `i` could not start: forgets its link.
+    pub(crate) fn abandon(&self, i: usize) {
+        self.lock().workers[i].link = None;
+    }
+
+    /// Worker `i` is up on `link` (its initializer ran): it takes jobs from now on.
+    pub(crate) fn up(&self, i: usize, link: Arc<dyn WorkerLink>) {
+        let mut st = self.lock();
+        st.workers[i] = Load {
+            pid: link.id(),
+            link: Some(link),
+            live: true,
+            ..Load::default()
+        };
+        self.dispatch(st);
+    }
+
+    /// What worker `i`'s supervisor does next. Also wakes `finish` if the reply just delivered was
+    /// the last work of the pool.
+    pub(crate) fn next(&self, i: usize) -> Next {
+        let mut st = self.lock();
+        self.notify_if_drained(&st);
+        if let Some(since) = st.inflight(i).front().map(|job| job.since) {
+            return Next::Busy(self.config.task_timeout.map(|t| since + t));
+        }
+        let load = &st.workers[i];
+        if self.is_terminated() || st.exiting {
+            Next::Shutdown
+        } else if load.inflight == 0 && self.config.maxtasksperchild.is_some_and(|m| load.sent >= m)
+        {
+            Next::Retire
+        } else {
+            Next::Idle
+        }
+    }
+
+    /// A reply from worker `i` arrived at `now`: takes back the job it answers (the oldest in
+    /// flight; `None` if there is none) for the caller to deliver, starts the clock of the next
+    /// one, and refills the worker before the reply is decoded, so that it does not sit idle
+    /// meanwhile (while it still holds many jobs, they wait to go out together).
+    pub(crate) fn complete(&self, i: usize, now: Instant) -> Option<Job> {
+        let mut st = self.lock();
+        let job = {
+            let mut queue = st.inflight(i);
+            let job = queue.pop_front();
+            if let Some(next) = queue.front_mut() {
+                next.since = now;
+            }
+            job
+        }?;
+        st.workers[i].done(
+            job.frame.len(),
+            Some(now.saturating_duration_since(job.since)),
+        );
+        if st.workers[i].inflight <= REFILL_AT {
+            self.dispatch(st);
+        }
+        Some(job)
+    }
+
+    /// Worker `i` is over (its link ended, it timed out, retired, or the pool shuts down): takes it
+    /// out of service. In one critical section the jobs queued behind its current one go back to the
+    /// front of the queue as its count drops to zero, so that `finish` never sees the pool drained
+    /// while they are in nobody's hands; under `terminate` they fail instead (it has emptied the
+    /// queue already, or empties it after this). The jobs taken back go to the other workers at
+    /// once, not after this one is reaped.
+    pub(crate) fn take_down(&self, i: usize) -> Down {
+        let mut st = self.lock();
+        let terminated = self.is_terminated();
+        let (running, behind) = {
+            let mut queue = st.inflight(i);
+            (queue.pop_front(), queue.drain(..).collect::<Vec<Job>>())
+        };
+        let load = &mut st.workers[i];
+        let pid = load.pid;
+        load.link = None;
+        load.live = false;
+        load.inflight = 0;
+        load.bytes = 0;
+        let exiting = st.exiting;
+        let dropped = if terminated {
+            behind
+        } else {
+            for job in behind.into_iter().rev() {
+                st.pending.push_front(job);
+            }
+            Vec::new()
+        };
+        if terminated || exiting {
+            drop(st);
+        } else {
+            self.dispatch(st);
+        }
+        fail_all(dropped, &closed_error());
+        Down {
+            running,
+            pid,
+            terminated,
+            exiting,
+        }
+    }
+
+    /// After a worker went down and its job failed: wakes `finish` if that was the last work, and
+    /// says whether to start a replacement — not once the pool is finishing, and then what is left
+    /// in the queue fails, since no worker would run it.
+    pub(crate) fn may_replace(&self, exiting: bool) -> bool {
+        let mut st = self.lock();
+        self.notify_if_drained(&st);
+        if !(exiting || st.exiting) {
+            return true;
+        }
+        let left: Vec<Job> = st.pending.drain(..).collect();
+        self.notify_if_drained(&st);
+        drop(st);
+        fail_all(left, &closed_error());
+        false
+    }
+
+    /// A replacement could not start (`why`): the pool starts no more workers; the jobs waiting
+    /// fail with that error, and so does every later `submit`.
+    pub(crate) fn break_down(&self, why: Error) {
+        let mut st = self.lock();
+        if !self.is_terminated() && st.broken.is_none() {
+            st.broken = Some(why);
+        }
+        let err = st.broken.clone().unwrap_or_else(closed_error);
+        let dropped: Vec<Job> = st.pending.drain(..).collect();
+        self.notify_if_drained(&st);
+        drop(st);
+        fail_all(dropped, &err);
+    }
+
+    // ---- dispatch ----
+
+    /// Wakes `finish` if the pool has no work left.
+    fn notify_if_drained(&self, st: &State) {
+        if st.is_drained() {
+            self.drained.notify_all();
+        }
+    }
+
     /// Sends pending jobs to workers with room until none is left or no worker has room: one job at a
     /// time to the least loaded worker, then each worker's share in one write (a job with descriptors
     /// goes in a write of its own).
-    pub(crate) fn dispatch<'a>(&'a self, mut st: MutexGuard<'a, State>) {
+    fn dispatch<'a>(&'a self, mut st: Locked<'a>) {
         let max = self.config.maxtasksperchild;
         loop {
+            // Deal the queue's head out, job by job, counting each in its worker's load.
             let mut shares: Vec<(usize, u32, Vec<Job>)> = Vec::new();
             while let Some(front) = st.pending.front() {
                 let (size, alone) = (front.frame.len(), !front.fds.is_empty());
@@ -207,7 +555,7 @@ impl Core {
                     break;
                 }
                 let pick = st
-                    .load
+                    .workers
                     .iter()
                     .enumerate()
                     .filter(|(_, l)| l.has_room(size, max))
@@ -217,7 +565,7 @@ impl Core {
                 let Some(job) = st.pending.pop_front() else {
                     break;
                 };
-                let load = &mut st.load[i];
+                let load = &mut st.workers[i];
                 load.inflight += 1;
                 load.sent += 1;
                 load.bytes += size;
@@ -233,6 +581,8 @@ impl Core {
             if shares.is_empty() {
                 return;
             }
+            // Each share leaves in one write; the state is released meanwhile, so more may have
+            // queued up by the time the round ends: deal again.
             for (i, pid, jobs) in shares {
                 st = self.send_share(st, i, pid, jobs);
             }
@@ -244,39 +594,42 @@ impl Core {
     /// sent, they fail and the worker stays.
     fn send_share<'a>(
         &'a self,
-        st: MutexGuard<'a, State>,
+        st: Locked<'a>,
         i: usize,
         pid: u32,
         mut jobs: Vec<Job>,
-    ) -> MutexGuard<'a, State> {
-        if !st.load[i].live || st.load[i].pid != pid {
+    ) -> Locked<'a> {
+        let load = &st.workers[i];
+        let link = match &load.link {
+            Some(link) if load.live && load.pid == pid => link.clone(),
             // Its supervisor took the worker down (and reset its count) after the jobs were counted.
-            return self.requeue(st, jobs);
-        }
-        let slot = &self.slots[i];
-        let mut io = lock(&slot.io);
-        drop(st);
-        let was_idle = io.inflight.is_empty();
+            _ => return self.requeue(st, jobs),
+        };
+        // The queue is locked before the state is released: the jobs join it in their wire order,
+        // and `take_down` (state, then queue) waits until they are on the wire or given back.
+        let mut queue = st.hand_over(i);
+        let was_idle = queue.is_empty();
         let now = Instant::now();
         for job in &mut jobs {
             job.since = now;
         }
-        let sent = match (&io.chan, jobs.as_slice()) {
-            (Some(chan), [job]) => {
+        let sent = match jobs.as_slice() {
+            [job] => {
                 let fds: Vec<_> = job.fds.iter().map(|f| f.as_fd()).collect();
-                chan.send_raw(&job.frame, &fds)
+                link.send(&job.frame, &fds)
             }
-            (Some(chan), jobs) => chan.send_frames(jobs.iter().map(|j| j.frame.as_slice())),
-            (None, _) => Err(Error::disconnected("worker is being replaced")),
+            jobs => link.send_many(&mut jobs.iter().map(|j| j.frame.as_slice())),
         };
         let err = match sent {
             Ok(()) => {
-                io.inflight.extend(jobs);
-                drop(io);
+                queue.extend(jobs);
+                drop(queue);
+                // An idle supervisor under `task_timeout` waits without a deadline: wake it, so that
+                // it receives with this job's.
                 if was_idle && self.config.task_timeout.is_some() {
-                    sys::socket::poke(slot.wake_tx.as_fd());
+                    link.wake();
                 }
-                return lock(&self.state);
+                return self.lock();
             }
             Err(e) => e,
         };
@@ -286,80 +639,43 @@ impl Core {
             err.kind(),
             ErrorKind::InvalidInput | ErrorKind::MessageTooLarge { .. }
         );
-        if !of_the_jobs && io.chan.is_some() {
-            // The channel is broken but the worker may live on: kill it, so that its supervisor sees
-            // the end of the channel and replaces it.
-            if let Some(p) = lock(&slot.process).as_mut() {
-                let _ = p.kill();
-            }
+        if !of_the_jobs {
+            // The link is broken but the worker may live on: kill it, so that its supervisor sees
+            // the end of the link and replaces it.
+            link.kill();
         }
-        drop(io);
-        let mut st = lock(&self.state);
-        if st.load[i].pid == pid {
+        drop(queue);
+        let mut st = self.lock();
+        let load = &mut st.workers[i];
+        if load.pid == pid {
             for job in &jobs {
-                st.load[i].done(job.frame.len(), None);
+                load.done(job.frame.len(), None);
             }
             if !of_the_jobs {
-                st.load[i].live = false;
+                load.live = false;
             }
         }
         if of_the_jobs || self.is_terminated() {
             let why = if of_the_jobs { err } else { closed_error() };
             self.notify_if_drained(&st);
             drop(st);
-            let (kind, msg) = (why.kind().clone(), why.message().to_string());
-            Core::fail_jobs(jobs, &|| Error::new(kind.clone(), msg.clone()));
-            return lock(&self.state);
+            fail_all(jobs, &why);
+            return self.lock();
         }
         self.requeue(st, jobs)
     }
 
     /// Puts undelivered `jobs` back at the front of the queue, or fails them if the pool was
     /// terminated (which empties the queue once).
-    fn requeue<'a>(
-        &'a self,
-        mut st: MutexGuard<'a, State>,
-        jobs: Vec<Job>,
-    ) -> MutexGuard<'a, State> {
+    fn requeue<'a>(&'a self, mut st: Locked<'a>, jobs: Vec<Job>) -> Locked<'a> {
         if self.is_terminated() {
             drop(st);
-            Core::fail_jobs(jobs, &closed_error);
-            return lock(&self.state);
+            fail_all(jobs, &closed_error());
+            return self.lock();
         }
         for job in jobs.into_iter().rev() {
             st.pending.push_front(job);
         }
         st
-    }
-
-    /// Wakes `join` if the pool has no work left.
-    pub(crate) fn notify_if_drained(&self, st: &State) {
-        if st.pending.is_empty() && st.load.iter().all(|l| l.inflight == 0) {
-            self.drained.notify_all();
-        }
-    }
-
-    /// Fails `jobs` with `err`. Call without holding a lock: a sink runs the user's callbacks.
-    pub(crate) fn fail_jobs(jobs: impl IntoIterator<Item = Job>, err: &dyn Fn() -> Error) {
-        for j in jobs {
-            j.sink.fail(j.start, j.count, err);
-        }
-    }
-
-    /// Stops at once: no new tasks, pending ones fail with `Closed`, every worker is killed. The
-    /// supervisor threads then fail the jobs in flight and leave.
-    pub(crate) fn terminate(&self) {
-        self.terminated.store(true, Ordering::SeqCst);
-        let mut st = lock(&self.state);
-        st.closed = true;
-        let dropped: Vec<Job> = st.pending.drain(..).collect();
-        drop(st);
-        Core::fail_jobs(dropped, &closed_error);
-        for slot in &self.slots {
-            if let Some(p) = lock(&slot.process).as_mut() {
-                let _ = p.kill();
-            }
-            sys::socket::poke(slot.wake_tx.as_fd());
-        }
     }
 }

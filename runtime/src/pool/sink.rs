@@ -2,10 +2,11 @@
 //! `map_async`. Sinks decode the worker's reports on the supervisor thread that received them, so the
 //! frame is read in place and the waiting caller gets finished values.
 
-use super::chunk::decode_reply;
+use super::lock;
 use super::progress::Progress;
 use super::result::Cell;
 use crate::error::Error;
+use crate::protocol::pool::decode_reply;
 use serde::de::DeserializeOwned;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
@@ -15,7 +16,7 @@ pub(crate) trait Sink: Send + Sync {
     /// The worker's chunk of reports for the items from `start` on.
     fn deliver(&self, start: usize, count: usize, frame: &[u8], fds: Vec<OwnedFd>);
     /// The job failed as a whole (its worker died, timed out, or the pool was terminated).
-    fn fail(&self, start: usize, count: usize, err: &dyn Fn() -> Error);
+    fn fail(&self, start: usize, count: usize, err: &Error);
 }
 
 /// The sink of `apply_async`: one item into one [`Cell`].
@@ -25,8 +26,8 @@ impl<R: DeserializeOwned + Send + 'static> Sink for OneShot<R> {
     fn deliver(&self, start: usize, count: usize, frame: &[u8], fds: Vec<OwnedFd>) {
         decode_reply::<R>(start, count, frame, fds, |_, r| self.0.set(r));
     }
-    fn fail(&self, _: usize, _: usize, err: &dyn Fn() -> Error) {
-        self.0.set(Err(err()));
+    fn fail(&self, _: usize, _: usize, err: &Error) {
+        self.0.set(Err(err.clone()));
     }
 }
 
@@ -85,10 +86,6 @@ impl<R> MapSink<R> {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl<R: DeserializeOwned + Send + 'static> Sink for MapSink<R> {
     fn deliver(&self, start: usize, count: usize, frame: &[u8], fds: Vec<OwnedFd>) {
         let mut piece = Vec::with_capacity(count);
@@ -111,9 +108,9 @@ impl<R: DeserializeOwned + Send + 'static> Sink for MapSink<R> {
         self.finish_some(g, count);
     }
 
-    fn fail(&self, _: usize, count: usize, err: &dyn Fn() -> Error) {
+    fn fail(&self, _: usize, count: usize, err: &Error) {
         let mut g = lock(&self.gather);
-        g.error.get_or_insert_with(err);
+        g.error.get_or_insert_with(|| err.clone());
         self.finish_some(g, count);
     }
 }

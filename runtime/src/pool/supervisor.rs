@@ -1,30 +1,28 @@
-//! One thread per worker: starts the worker process (and its replacements), receives its results and
-//! hands them to their sinks, sends it its next job, and notices its end — the end of its channel when
-//! it dies (SIGKILL, abort, OOM), the deadline of its task under `task_timeout` — without polling:
-//! it blocks in `recv` on the worker's channel, or, when idle under a timeout, in `poll` on the channel
-//! and a wake-up socket.
+//! One thread per worker: starts the worker (and its replacements) through the scheduler's
+//! transport, receives its results and hands them to their sinks, sends it its next jobs, and notices
+//! its end — the end of its link when it dies (SIGKILL, abort, OOM), the deadline of its task under
+//! `task_timeout` — without polling: it blocks in [`WorkerLink::recv`], or, when idle under a
+//! timeout, in [`WorkerLink::wait`], which a new job or a shutdown ends.
+//!
+//! The thread changes no shared state itself: it tells the [`Scheduler`] what happened
+//! (`complete`, `take_down`, ...) and runs what comes back — sinks, reaping, a replacement — with no
+//! lock held.
 
-use super::sched::{Core, Job, Load, PREFETCH, closed_error, lock};
-use super::worker;
-use crate::error::{Error, ErrorKind, Result};
-use crate::ipc::channel::Channel;
-use crate::process::ProcessBuilder;
+use super::sched::{Next, Scheduler, closed_error};
+use super::transport::WorkerLink;
 use crate::protocol::child as protocol;
-use crate::sys;
+use crate::error::{Error, ErrorKind, Result};
+use crate::protocol::pool::EXIT_FRAME;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How long a worker that was told to leave, or whose channel closed, gets to exit before it is killed.
+/// How long a worker that was told to leave, or whose link closed, gets to exit before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(5);
-
-/// A worker gets more jobs when it holds this many or fewer: refilled by half its queue at a time,
-/// the jobs leave in one write, and it reads them in one.
-const REFILL_AT: usize = PREFETCH / 2;
 
 /// Why a worker's service ended.
 enum End {
-    /// Its channel closed: it died, or left after being told to.
+    /// Its link closed: it died, or left after being told to.
     Closed,
     /// Receiving from it failed otherwise (a frame that cannot be read): kill and replace it.
     Broken(Error),
@@ -36,123 +34,71 @@ enum End {
     Shutdown,
 }
 
-/// Starts worker `i`, runs the initializer there, and registers it with the scheduler.
-pub(crate) fn start_worker(core: &Core, i: usize) -> Result<Arc<Channel>> {
-    let (mine, theirs) = Channel::pair()?;
-    let has_init = core.config.init.is_some();
-    let mut process = ProcessBuilder::default()
-        .name(format!("PoolWorker-{}", i + 1))
-        .spawn_entry::<_, ()>(worker::ENTRY, (theirs, has_init))?;
-    let pid = process.pid();
-    let slot = &core.slots[i];
-    if core.is_terminated() {
-        let _ = process.kill();
-        return Err(closed_error());
-    }
-    *lock(&slot.process) = Some(process);
-    if core.is_terminated() {
-        if let Some(p) = lock(&slot.process).as_mut() {
-            let _ = p.kill();
-        }
-    }
-    if let Some((frame, fds)) = &core.config.init {
+/// Starts worker `i`, runs the initializer there, and puts it in service.
+pub(crate) fn start_worker(sched: &Scheduler, i: usize) -> Result<Arc<dyn WorkerLink>> {
+    // Registered from here on: `terminate` can kill it while it starts.
+    let link = sched.launch(i)?;
+    let pid = link.id();
+    if let Some((frame, fds)) = &sched.config().init {
         let fds: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
         // A worker that died before reading it is reported by the receive below.
-        let _ = mine.send_raw(frame, &fds);
+        let _ = link.send(frame, &fds);
     }
-    let ack = mine.recv_with(None, |frame, fds| {
-        Ok(protocol::decode_report::<()>(frame.bytes(), fds))
+    // Its first frame is one report: the initializer's outcome, or, without one, that it is up.
+    let mut report = None;
+    let received = link.recv(None, &mut |frame, fds| {
+        report = Some(protocol::decode_report::<()>(frame, fds));
+        Ok(())
     });
-    let failure = match ack {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(Error::new(
-            e.kind().clone(),
-            format!(
-                "the pool's initializer failed in worker pid {pid}: {e}; the pool starts no more workers"
-            ),
-        )),
-        Err(_) => {
-            let taken = lock(&slot.process).take();
-            let why = match taken {
-                Some(mut p) => match p.join_timeout(EXIT_GRACE) {
-                    Err(e) => e,
-                    Ok(()) => Error::disconnected("it closed its channel"),
-                },
-                None => closed_error(),
-            };
-            Some(Error::new(
-                why.kind().clone(),
-                format!("a pool worker could not start: {why}"),
-            ))
+    let failure = match (received, report) {
+        (Ok(()), Some(Ok(()))) => None,
+        // The initializer failed (its error, a panic, keeps its kind): no respawn storm, the pool
+        // starts no more workers.
+        (_, Some(Err(e))) => Some(
+            Error::new(
+                e.kind().clone(),
+                format!(
+                    "the pool's initializer failed in worker pid {pid} (the pool starts no more workers)"
+                ),
+            )
+            .with_source(e),
+        ),
+        // It never answered: how it ended says why.
+        _ => {
+            let why = link
+                .reap(EXIT_GRACE)
+                .unwrap_or_else(|| Error::disconnected("it closed its channel"));
+            Some(Error::new(why.kind().clone(), "a pool worker could not start").with_source(why))
         }
     };
     if let Some(e) = failure {
-        drop(lock(&slot.process).take());
+        // Dropping the last handle on the link kills and reaps whatever is left of the worker.
+        sched.abandon(i);
         return Err(e);
     }
-    let chan = Arc::new(mine);
-    let mut st = lock(&core.state);
-    st.load[i] = Load {
-        live: true,
-        inflight: 0,
-        bytes: 0,
-        quick: false,
-        sent: 0,
-        pid,
-    };
-    lock(&slot.io).chan = Some(chan.clone());
-    drop(st);
-    Ok(chan)
+    sched.up(i, link.clone());
+    Ok(link)
 }
 
-/// The supervisor thread of worker `i`, whose first process is already up on `chan`.
-pub(crate) fn supervise(core: Arc<Core>, i: usize, mut chan: Arc<Channel>) {
+/// The supervisor thread of worker `i`, whose first worker is already up on `link`.
+pub(crate) fn supervise(sched: Arc<Scheduler>, i: usize, mut link: Arc<dyn WorkerLink>) {
     loop {
-        let end = serve(&core, i, &chan);
-        let slot = &core.slots[i];
-        let process = lock(&slot.process).take();
-        // In one critical section: the jobs queued behind the current one go back to the front of
-        // the queue as this worker's count drops to zero, so that `join` never sees the pool drained
-        // while they are in nobody's hands. Under `terminate` they fail instead (it has emptied the
-        // queue already, or empties it after this).
-        let mut st = lock(&core.state);
-        let pid = st.load[i].pid;
-        let terminated = core.is_terminated();
-        let (head, dropped) = {
-            let mut io = lock(&slot.io);
-            io.chan = None;
-            let head = io.inflight.pop_front();
-            let rest: Vec<Job> = io.inflight.drain(..).collect();
-            if terminated {
-                (head, rest)
-            } else {
-                for job in rest.into_iter().rev() {
-                    st.pending.push_front(job);
-                }
-                (head, Vec::new())
-            }
-        };
-        st.load[i].live = false;
-        st.load[i].inflight = 0;
-        st.load[i].bytes = 0;
-        let exiting = st.exiting;
-        if terminated || exiting {
-            drop(st);
-        } else {
-            // Jobs taken back go to the other workers now, not after this one is reaped.
-            core.dispatch(st);
-        }
-        Core::fail_jobs(dropped, &closed_error);
-        let failure: Option<(ErrorKind, String)> = match end {
+        let end = serve(&sched, i, &*link);
+        // Out of service first (the jobs queued behind its current one go to the other workers
+        // now); then the worker is told to leave or killed, and reaped, with no lock held.
+        let down = sched.take_down(i);
+        let pid = down.pid;
+        let failure: Option<Error> = match end {
             End::Retire | End::Shutdown => {
-                let _ = chan.send_raw(&[worker::EXIT], &[]);
-                finish(process, false);
+                let _ = link.send(EXIT_FRAME, &[]);
+                link.reap(EXIT_GRACE);
                 None
             }
             End::Timeout => {
-                finish(process, true);
-                let t = core.config.task_timeout.unwrap_or_default();
-                Some((
+                link.kill();
+                link.reap(EXIT_GRACE);
+                let t = sched.config().task_timeout.unwrap_or_default();
+                Some(Error::new(
                     ErrorKind::Timeout,
                     format!(
                         "the task ran longer than the pool's task_timeout of {t:?}; its worker (pid {pid}) \
@@ -161,163 +107,85 @@ pub(crate) fn supervise(core: Arc<Core>, i: usize, mut chan: Arc<Channel>) {
                 ))
             }
             End::Broken(e) => {
-                finish(process, true);
-                Some((
-                    e.kind().clone(),
-                    format!(
-                        "receiving from pool worker pid {pid} failed: {}; it was killed and replaced",
-                        e.message()
-                    ),
-                ))
-            }
-            End::Closed => {
-                finish(process, false).map(|e| (e.kind().clone(), e.message().to_string()))
-            }
-        };
-        if terminated || core.is_terminated() {
-            Core::fail_jobs(head, &closed_error);
-            return;
-        }
-        if let Some(head) = head {
-            let (kind, msg) = failure.unwrap_or_else(|| {
-                (
-                    ErrorKind::Disconnected,
-                    format!("pool worker pid {pid} closed its channel while running this task"),
+                link.kill();
+                link.reap(EXIT_GRACE);
+                Some(
+                    Error::new(
+                        e.kind().clone(),
+                        format!(
+                            "receiving from pool worker pid {pid} failed; it was killed and replaced"
+                        ),
+                    )
+                    .with_source(e),
                 )
-            });
-            Core::fail_jobs([head], &|| Error::new(kind.clone(), msg.clone()));
-        }
-        let mut st = lock(&core.state);
-        // The failed task may have been the last one `join` waits for.
-        core.notify_if_drained(&st);
-        if exiting || st.exiting {
-            // No worker is replaced any more: what is left in the queue would never run.
-            let left: Vec<Job> = st.pending.drain(..).collect();
-            core.notify_if_drained(&st);
-            drop(st);
-            Core::fail_jobs(left, &closed_error);
+            }
+            // Its exit status names the signal (`WorkerDied`), if it did not leave cleanly.
+            End::Closed => link.reap(EXIT_GRACE),
+        };
+        // Under `terminate` the running job fails as `Closed`, whatever ended its worker, and nothing
+        // is replaced.
+        if down.terminated || sched.is_terminated() {
+            if let Some(job) = down.running {
+                job.fail(&closed_error());
+            }
             return;
         }
-        drop(st);
-        match start_worker(&core, i) {
-            Ok(c) => {
-                chan = c;
-                core.dispatch(lock(&core.state));
-            }
+        if let Some(job) = down.running {
+            let why = failure.unwrap_or_else(|| {
+                Error::disconnected(format!(
+                    "pool worker pid {pid} closed its channel while running this task"
+                ))
+            });
+            job.fail(&why);
+        }
+        if !sched.may_replace(down.exiting) {
+            return;
+        }
+        match start_worker(&sched, i) {
+            Ok(next) => link = next,
             Err(e) => {
-                let mut st = lock(&core.state);
-                if !core.is_terminated() && st.broken.is_none() {
-                    st.broken = Some((e.kind().clone(), e.message().to_string()));
-                }
-                let (kind, msg) = st
-                    .broken
-                    .clone()
-                    .unwrap_or_else(|| (ErrorKind::Closed, closed_error().message().to_string()));
-                let dropped: Vec<Job> = st.pending.drain(..).collect();
-                core.notify_if_drained(&st);
-                drop(st);
-                Core::fail_jobs(dropped, &|| Error::new(kind.clone(), msg.clone()));
+                // A failing initializer (or a failing start) stops the pool from starting workers:
+                // the jobs waiting for this one fail with its error.
+                sched.break_down(e);
                 return;
             }
         }
     }
 }
 
-/// Reaps a worker that is over (killing it first if asked, or if it does not leave in time); returns
-/// how it ended when that was a failure.
-fn finish(process: Option<crate::process::Process<()>>, kill: bool) -> Option<Error> {
-    let mut p = process?;
-    if kill {
-        let _ = p.kill();
-    }
-    match p.join_timeout(EXIT_GRACE) {
-        Ok(()) => None,
-        Err(e) if e.is_timeout() => {
-            let _ = p.kill();
-            None
-        }
-        Err(e) => Some(e),
-    }
-}
-
 /// Receives worker `i`'s results until it ends.
-fn serve(core: &Core, i: usize, chan: &Channel) -> End {
-    let slot = &core.slots[i];
-    let timeout = core.config.task_timeout;
+fn serve(sched: &Scheduler, i: usize, link: &dyn WorkerLink) -> End {
+    let with_timeout = sched.config().task_timeout.is_some();
     loop {
-        let (idle, deadline) = {
-            let io = lock(&slot.io);
-            let head = io.inflight.front();
-            (
-                head.is_none(),
-                head.and_then(|j| timeout.map(|t| j.since + t)),
-            )
-        };
-        if idle {
-            if core.is_terminated() {
-                return End::Shutdown;
-            }
-            {
-                let st = lock(&core.state);
-                if st.exiting {
-                    return End::Shutdown;
-                }
-                let load = &st.load[i];
-                if load.inflight == 0
-                    && core.config.maxtasksperchild.is_some_and(|m| load.sent >= m)
-                {
-                    return End::Retire;
-                }
-            }
-            if timeout.is_some() {
-                match sys::socket::poll_readable([chan.socket(), slot.wake_rx.as_fd()], -1) {
-                    Ok([chan_ready, woken]) => {
-                        if woken {
-                            sys::socket::drain(slot.wake_rx.as_fd());
-                        }
-                        if !chan_ready {
-                            continue;
-                        }
+        let deadline = match sched.next(i) {
+            Next::Shutdown => return End::Shutdown,
+            Next::Retire => return End::Retire,
+            Next::Busy(deadline) => deadline,
+            Next::Idle => {
+                // Without a timeout an idle worker is simply received from (its next reply, or its
+                // end). Under one, the next job's deadline is not known yet: wait until a frame is
+                // ready or a sender wakes us with a job, then look again.
+                if with_timeout {
+                    match link.wait() {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(_) => return End::Closed,
                     }
-                    Err(_) => return End::Closed,
                 }
+                None
             }
-        }
-        let received = chan.recv_with(deadline, |frame, fds| {
-            let now = Instant::now();
-            let job = {
-                let mut io = lock(&slot.io);
-                let job = io.inflight.pop_front();
-                if let Some(next) = io.inflight.front_mut() {
-                    next.since = now;
-                }
-                job
-            };
-            let Some(job) = job else {
-                return Err(Error::codec("pool worker sent a result nobody asked for"));
-            };
-            // The worker's next jobs go out before this one's results are decoded, so that it does
-            // not sit idle meanwhile; while it still holds many, they wait to go out together.
-            let mut st = lock(&core.state);
-            st.load[i].done(
-                job.frame.len(),
-                Some(now.saturating_duration_since(job.since)),
-            );
-            // The lock is released before the sink runs: it may run a user callback, which may
-            // call into the pool.
-            if st.load[i].inflight <= REFILL_AT {
-                core.dispatch(st);
-            } else {
-                drop(st);
-            }
-            job.sink.deliver(job.start, job.count, frame.bytes(), fds);
-            Ok(job)
+        };
+        let received = link.recv(deadline, &mut |reply, fds| {
+            // The job this reply answers is the oldest in flight; the scheduler refills the worker
+            // before the reply is decoded here, in place, by the job's sink.
+            let job = sched
+                .complete(i, Instant::now())
+                .ok_or_else(|| Error::codec("pool worker sent a result nobody asked for"))?;
+            job.deliver(reply, fds);
+            Ok(())
         });
         match received {
-            Ok(job) => {
-                drop(job);
-                core.notify_if_drained(&lock(&core.state));
-            }
+            Ok(()) => {}
             Err(e) if e.is_timeout() => return End::Timeout,
             Err(e) if e.is_disconnected() => return End::Closed,
             Err(e) => return End::Broken(e),

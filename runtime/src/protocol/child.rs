@@ -70,7 +70,8 @@ impl Failure {
     pub(crate) fn of(error: &Error) -> Failure {
         Failure {
             kind: Kind::from(error.kind()),
-            message: error.to_string(),
+            // Only text crosses the process boundary: the whole chain goes, causes included.
+            message: format!("{error:#}"),
         }
     }
 }

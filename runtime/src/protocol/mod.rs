@@ -3,3 +3,4 @@
 //! which all read these formats from here; nothing here reaches up to them.
 
 pub(crate) mod child;
+pub(crate) mod pool;

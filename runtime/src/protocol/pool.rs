@@ -1,0 +1,204 @@
+//! The pool's wire messages: every frame between the pool and a worker, built and read here.
+//!
+//! Parent → worker: a [`Request`] — one tag byte, then
+//! - [`INIT`]: a task frame (the initializer's entry name and arguments, [`child::encode_task`]);
+//! - [`CHUNK`]: a [`chunk_prefix`] (the entry's name), then the items' argument tuples as one encoded
+//!   sequence, with the descriptors of every item beside the frame;
+//! - [`EXIT`]: nothing; the worker leaves.
+//!
+//! Worker → parent: first one report ([`child::send_report`]) that says the initializer ran, or
+//! that the worker is up; then one reply per chunk, in order — [`OUTCOMES`] and the sequence of the
+//! items' [`Outcome`]s, or [`FAILED`] and one [`Report`] that stands for every item of a chunk that
+//! could not run at all. Each side encodes or decodes a whole chunk in one pass of the codec.
+
+use super::child::{self, Outcome, Report};
+use crate::codec;
+use crate::error::{Error, Result};
+use serde::de::DeserializeOwned;
+use std::os::fd::OwnedFd;
+
+/// Request tag: the initializer's task frame follows.
+pub(crate) const INIT: u8 = 0;
+/// Request tag: an entry name and a chunk of argument tuples follow.
+pub(crate) const CHUNK: u8 = 1;
+/// Request tag: leave.
+pub(crate) const EXIT: u8 = 2;
+
+/// The whole [`EXIT`] request.
+pub(crate) const EXIT_FRAME: &[u8] = &[EXIT];
+
+/// Reply tag: the items' outcomes follow.
+pub(crate) const OUTCOMES: u8 = 0;
+/// Reply tag: the chunk could not run; one [`Report`] for all its items follows.
+pub(crate) const FAILED: u8 = 1;
+
+/// A request as the worker reads it.
+pub(crate) enum Request<'a> {
+    /// Run the initializer: a task frame for `registry::run_task`.
+    Init(&'a [u8]),
+    /// Run `entry` on each item of `items` (the encoded sequence of argument tuples).
+    Chunk { entry: String, items: &'a [u8] },
+    /// Leave.
+    Exit,
+}
+
+impl<'a> Request<'a> {
+    /// Reads a request frame.
+    pub(crate) fn parse(frame: &'a [u8]) -> Result<Request<'a>> {
+        match frame.split_first() {
+            Some((&INIT, task)) => Ok(Request::Init(task)),
+            Some((&CHUNK, rest)) => {
+                let (entry, used): (String, usize) = codec::decode_prefix(rest, Vec::new())?;
+                Ok(Request::Chunk {
+                    entry,
+                    items: &rest[used..],
+                })
+            }
+            Some((&EXIT, _)) => Ok(Request::Exit),
+            _ => Err(Error::codec(
+                "pool worker received a frame it does not understand",
+            )),
+        }
+    }
+}
+
+/// The [`INIT`] request for a task frame.
+pub(crate) fn init_frame(task: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(task.len() + 1);
+    frame.push(INIT);
+    frame.extend_from_slice(task);
+    frame
+}
+
+/// The start of every [`CHUNK`] request for `entry_name`; the items' encoding follows.
+pub(crate) fn chunk_prefix(entry_name: &str) -> Result<Vec<u8>> {
+    let mut bytes = vec![CHUNK];
+    codec::encode_into(entry_name, &mut bytes, &mut Vec::new())?;
+    Ok(bytes)
+}
+
+/// Starts an [`OUTCOMES`] reply in `bytes`; the batch entry point appends the outcomes.
+pub(crate) fn begin_outcomes(bytes: &mut Vec<u8>) {
+    bytes.push(OUTCOMES);
+}
+
+/// Appends the reply of a chunk that could not run at all: `report` stands for each of its items.
+pub(crate) fn failed_reply(report: Report, bytes: &mut Vec<u8>, fds: &mut Vec<OwnedFd>) {
+    bytes.push(FAILED);
+    if codec::encode_into(&report, bytes, fds).is_err() {
+        bytes.truncate(1);
+    }
+}
+
+/// Decodes a chunk's reply into `count` results, calling `put(index, result)` for each from `start`
+/// on; items the reply lacks come back as codec errors.
+pub(crate) fn decode_reply<R: DeserializeOwned>(
+    start: usize,
+    count: usize,
+    frame: &[u8],
+    fds: Vec<OwnedFd>,
+    mut put: impl FnMut(usize, Result<R>),
+) {
+    let mut whole = |e: Error| {
+        for i in start..start + count {
+            put(i, Err(e.clone()));
+        }
+    };
+    match frame.split_first() {
+        Some((&OUTCOMES, rest)) => match codec::decode::<Vec<Outcome<R>>>(rest, fds) {
+            Ok(outcomes) => {
+                let got = outcomes.len().min(count);
+                for (i, o) in outcomes.into_iter().take(count).enumerate() {
+                    put(start + i, o.into_result());
+                }
+                for i in got..count {
+                    put(
+                        start + i,
+                        Err(Error::codec(
+                            "the pool worker's reply lacked this task's result",
+                        )),
+                    );
+                }
+            }
+            Err(e) => whole(e),
+        },
+        Some((&FAILED, rest)) => whole(match codec::decode::<Report>(rest, fds) {
+            Ok(report) => child::failure(report),
+            Err(e) => e,
+        }),
+        _ => whole(Error::codec(
+            "the pool worker sent a reply this version does not understand",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(frame: &[u8], count: usize) -> Vec<Result<u64>> {
+        let mut out = Vec::new();
+        decode_reply::<u64>(0, count, frame, Vec::new(), |i, r| {
+            assert_eq!(i, out.len());
+            out.push(r);
+        });
+        out
+    }
+
+    #[test]
+    fn outcomes_round_trip() {
+        let mut frame = Vec::new();
+        begin_outcomes(&mut frame);
+        let outcomes = vec![
+            Outcome::Ok(1u64),
+            Outcome::Panicked("boom".into()),
+            Outcome::Ok(3),
+        ];
+        codec::encode_into(&outcomes, &mut frame, &mut Vec::new()).unwrap();
+        let got = collect(&frame, 4);
+        assert_eq!(got[0].as_ref().unwrap(), &1);
+        assert!(matches!(
+            got[1].as_ref().unwrap_err().kind(),
+            crate::ErrorKind::WorkerPanicked { message } if message == "boom"
+        ));
+        assert_eq!(got[2].as_ref().unwrap(), &3);
+        assert!(got[3].is_err(), "a missing item is an error");
+    }
+
+    #[test]
+    fn failed_chunk_fails_every_item() {
+        let mut frame = Vec::new();
+        failed_reply(
+            Report::failed(&Error::codec("no such worker")),
+            &mut frame,
+            &mut Vec::new(),
+        );
+        let got = collect(&frame, 2);
+        assert!(got.iter().all(|r| r.is_err()));
+        assert!(
+            collect(&[], 1)[0].is_err(),
+            "garbage is an error, not a panic"
+        );
+        assert!(collect(&[OUTCOMES, 0xff], 1)[0].is_err());
+    }
+
+    #[test]
+    fn requests_round_trip() {
+        let mut chunk = chunk_prefix("square").unwrap();
+        chunk.extend_from_slice(b"items");
+        match Request::parse(&chunk).unwrap() {
+            Request::Chunk { entry, items } => {
+                assert_eq!(entry, "square");
+                assert_eq!(items, b"items");
+            }
+            _ => panic!("a chunk reads back as a chunk"),
+        }
+        assert!(matches!(
+            Request::parse(&init_frame(b"task")).unwrap(),
+            Request::Init(b"task")
+        ));
+        assert!(matches!(Request::parse(EXIT_FRAME).unwrap(), Request::Exit));
+        assert!(Request::parse(&[]).is_err());
+        assert!(Request::parse(&[9]).is_err());
+    }
+}
