@@ -333,9 +333,9 @@ impl Channel {
                 Err(std::sync::TryLockError::WouldBlock) => {}
             }
             let ms = crate::sys::poll_timeout_ms(deadline);
-            let rev = socket::poll_one(self.fd.as_fd(), libc::POLLIN, ms)
+            let readable = socket::readable_within(self.fd.as_fd(), ms)
                 .map_err(|e| Error::io("poll failed", e))?;
-            if rev != 0 && self.rx.try_lock().is_ok() {
+            if readable && self.rx.try_lock().is_ok() {
                 return Ok(true);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -347,9 +347,9 @@ impl Channel {
     fn wait_readable(&self, deadline: Instant) -> Result<()> {
         loop {
             let ms = crate::sys::poll_timeout_ms(Some(deadline));
-            let rev = socket::poll_one(self.fd.as_fd(), libc::POLLIN, ms)
+            let readable = socket::readable_within(self.fd.as_fd(), ms)
                 .map_err(|e| Error::io("poll failed", e))?;
-            if rev != 0 {
+            if readable {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -397,8 +397,8 @@ impl Channel {
         let start = Instant::now();
         let limit = deadline.map_or(SPIN, |d| d.saturating_duration_since(start).min(SPIN));
         loop {
-            match socket::poll_one(self.fd.as_fd(), libc::POLLIN, 0) {
-                Ok(0) => {}
+            match socket::readable_within(self.fd.as_fd(), 0) {
+                Ok(false) => {}
                 _ => return,
             }
             if start.elapsed() >= limit {
@@ -478,17 +478,16 @@ fn checked(
             Err(broken_error())
         }
         Ok(r) => Ok(r.bytes),
-        Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => Ok(0),
+        Err(e) if crate::sys::errors::peer_reset(&e) => Ok(0),
         Err(e) => Err(Error::io("recv failed", e)),
     }
 }
 
 fn send_error(e: io::Error) -> Error {
-    match e.raw_os_error() {
-        Some(libc::EPIPE) | Some(libc::ECONNRESET) => Error::disconnected(
-            "peer closed the connection (its process exited or dropped its end)",
-        ),
-        _ => Error::io("send failed", e),
+    if crate::sys::errors::peer_gone(&e) {
+        Error::disconnected("peer closed the connection (its process exited or dropped its end)")
+    } else {
+        Error::io("send failed", e)
     }
 }
 

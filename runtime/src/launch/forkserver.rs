@@ -19,11 +19,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::channel::Channel;
 use crate::protocol::child as protocol;
 use crate::registry::{self, WorkerEntry};
-use crate::sys::{
-    self,
-    child::{RawPid, SIGKILL},
-    process::ExitStatus,
-};
+use crate::sys::{self, child::SIGKILL, identity::Pid, process::ExitStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -50,7 +46,7 @@ enum Event {
     /// reaped, so the program never signals or watches a pid that may have been reused.
     Forked {
         serial: u64,
-        pid: RawPid,
+        pid: Pid,
         #[serde(with = "crate::codec::fd")]
         pidfd: OwnedFd,
     },
@@ -110,12 +106,7 @@ fn server() -> Result<Arc<Server>> {
 
 impl Server {
     /// Handles one event; returns it if it is the answer to request `serial`.
-    fn absorb(
-        &self,
-        st: &mut State,
-        event: Event,
-        serial: u64,
-    ) -> Option<Result<(RawPid, OwnedFd)>> {
+    fn absorb(&self, st: &mut State, event: Event, serial: u64) -> Option<Result<(Pid, OwnedFd)>> {
         match event {
             Event::Forked {
                 serial: s,
@@ -226,7 +217,7 @@ fn serve(ctl: Channel) {
     /// A child the server forked and has yet to reap.
     struct Tracked {
         serial: u64,
-        pid: RawPid,
+        pid: Pid,
         pidfd: OwnedFd,
     }
     // An ignored SIGCHLD (inherited from a program that ignores it) would have the kernel reap the
@@ -275,13 +266,13 @@ fn serve(ctl: Channel) {
         drop(err);
         drop(out);
         match forked {
-            Ok(0) => {
+            Ok(sys::process::Forked::Child) => {
                 // The child holds only its socket: not the server's control channel, its bootstrap
                 // socket and parent watch, nor its other children's pidfds.
                 sys::child::close_all_except(&[socket.as_raw_fd()]);
                 serve::serve_one_task(socket);
             }
-            Ok(pid) => {
+            Ok(sys::process::Forked::Parent(pid)) => {
                 drop(socket);
                 match sys::process::pidfd_open(pid) {
                     Ok(pidfd) => {

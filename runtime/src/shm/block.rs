@@ -4,7 +4,7 @@
 
 use crate::codec;
 use crate::error::{Error, ErrorKind, Result};
-use crate::sys::memfd;
+use crate::sys;
 use crate::sys::mutex::RobustMutex;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::marker::PhantomData;
@@ -21,14 +21,14 @@ pub(crate) struct Block {
 impl Block {
     /// A new zero-filled block of `size` bytes (at least one), its size sealed.
     pub(crate) fn create(what: &str, size: usize) -> Result<Block> {
-        let fd = memfd::create(&format!("multiproc:{what}"), size.max(1))
+        let fd = sys::block::create(&format!("multiproc:{what}"), size.max(1))
             .map_err(|e| Error::io(format!("could not create shared memory for a {what}"), e))?;
         Block::from_fd(fd)
     }
 
     /// Maps the block behind a received descriptor.
     pub(crate) fn from_fd(fd: OwnedFd) -> Result<Block> {
-        let map = memfd::map(fd.as_fd()).map_err(|e| {
+        let map = sys::block::map(fd.as_fd()).map_err(|e| {
             if e.kind() == std::io::ErrorKind::InvalidData {
                 Error::new(
                     ErrorKind::InvalidHandle,

@@ -85,7 +85,7 @@ pub(crate) struct Published {
 pub(crate) fn publish(name: &str, block: Arc<Block>) -> Result<Published> {
     let server = server()?;
     let listener = sock::listen(&format!("{PREFIX}{name}")).map_err(|e| {
-        if e.raw_os_error() == Some(libc::EADDRINUSE) {
+        if crate::sys::errors::name_taken(&e) {
             Error::new(
                 ErrorKind::InvalidInput,
                 format!(

@@ -17,7 +17,7 @@ mod wait;
 pub(crate) use slots::Member;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::sys::memfd;
+use crate::sys;
 use crate::sys::mutex::{Locked, RobustMutex};
 use layout::{DATA_OFFSET, Header, MAGIC, MAX_RING, MIN_RING, Waiters};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -87,9 +87,10 @@ impl Ring {
             ));
         }
         let cap = ring_bytes.clamp(MIN_RING, MAX_RING).next_power_of_two();
-        let fd = memfd::create("multiproc-queue", DATA_OFFSET + cap)
+        let fd = sys::block::create("multiproc-queue", DATA_OFFSET + cap)
             .map_err(|e| Error::io("could not create the queue's shared memory", e))?;
-        let map = memfd::map(fd.as_fd()).map_err(|e| Error::io("could not map the queue", e))?;
+        let map =
+            sys::block::map(fd.as_fd()).map_err(|e| Error::io("could not map the queue", e))?;
         let header = map.as_mut_ptr().cast::<Header>();
         // SAFETY: the mapping is fresh, zero-filled, large enough and page-aligned for a Header, and no
         // other process has the descriptor yet.
@@ -117,7 +118,8 @@ impl Ring {
                 format!("the descriptor received for a queue is not a queue block: {why}"),
             )
         };
-        let map = memfd::map(fd.as_fd()).map_err(|e| Error::io("could not map the queue", e))?;
+        let map =
+            sys::block::map(fd.as_fd()).map_err(|e| Error::io("could not map the queue", e))?;
         if map.len() < DATA_OFFSET {
             return Err(invalid("too small"));
         }

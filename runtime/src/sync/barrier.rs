@@ -5,8 +5,8 @@
 use super::held::{self, Wait};
 use crate::error::{Error, ErrorKind, Result};
 use crate::shm::block::{Mapped, State};
-use crate::sys::futex;
 use crate::sys::mutex::{MutexKind, RobustMutex};
+use crate::sys::wait;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -149,7 +149,7 @@ impl Barrier {
     pub fn abort(&self) {
         let s = self.state();
         s.word.fetch_or(BROKEN, Ordering::SeqCst);
-        futex::wake_all(&s.word);
+        wait::wake_all(&s.word);
     }
 
     /// With the lock held: ends the round of generation `word` (moves the generation on unless the
@@ -166,7 +166,7 @@ impl Barrier {
                 )
                 .is_ok();
         s.count.store(0, Ordering::SeqCst);
-        futex::wake_all(&s.word);
+        wait::wake_all(&s.word);
         released
     }
 
@@ -222,7 +222,7 @@ impl Barrier {
                             )
                             .is_ok()
                         {
-                            futex::wake_all(&s.word);
+                            wait::wake_all(&s.word);
                             return Err(Error::timeout(
                                 "Barrier wait",
                                 timeout.unwrap_or_default(),
@@ -233,7 +233,7 @@ impl Barrier {
                 },
                 None => None,
             };
-            futex::wait(&s.word, word, left);
+            wait::wait(&s.word, word, left);
         }
     }
 

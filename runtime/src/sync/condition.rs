@@ -4,8 +4,8 @@
 use super::held::{self, Held, Wait};
 use crate::error::Result;
 use crate::shm::block::{Mapped, State};
-use crate::sys::futex;
 use crate::sys::mutex::{MutexKind, RobustMutex};
+use crate::sys::wait;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -153,7 +153,7 @@ impl Condition {
     pub fn notify(&self, n: usize) {
         let seq = &self.mapped.state().seq;
         seq.fetch_add(1, Ordering::SeqCst);
-        futex::wake(seq, n.min(i32::MAX as usize) as i32);
+        wait::wake(seq, n.min(i32::MAX as usize) as i32);
     }
 
     /// Wakes every waiter. Python: `cond.notify_all()`.
@@ -166,7 +166,7 @@ impl Condition {
     pub fn notify_all(&self) {
         let seq = &self.mapped.state().seq;
         seq.fetch_add(1, Ordering::SeqCst);
-        futex::wake_all(seq);
+        wait::wake_all(seq);
     }
 }
 
@@ -191,7 +191,7 @@ impl ConditionGuard<'_> {
         let woke = if left.is_some_and(|l| l.is_zero()) {
             false
         } else {
-            futex::wait(self.seq, seen, left) == futex::Wait::Woken
+            wait::wait(self.seq, seen, left) == wait::Waited::Woken
         };
         self.held.relock(WHAT)?;
         Ok(woke || self.seq.load(Ordering::SeqCst) != seen)

@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::shm::block::{Mapped, State};
-use crate::sys::futex;
+use crate::sys::wait;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -106,7 +106,7 @@ impl Event {
             })
             .is_err();
         if !already && s.waiters.load(Ordering::SeqCst) > 0 {
-            futex::wake_all(&s.word);
+            wait::wake_all(&s.word);
         }
     }
 
@@ -144,7 +144,7 @@ impl Event {
                 },
                 None => None,
             };
-            futex::wait(&s.word, start, left);
+            wait::wait(&s.word, start, left);
         };
         s.waiters.fetch_sub(1, Ordering::SeqCst);
         set

@@ -52,7 +52,7 @@ impl Drop for Held<'_> {
 
 #[cold]
 fn lock_error(what: &str, e: std::io::Error) -> Error {
-    if e.raw_os_error() == Some(libc::EDEADLK) {
+    if crate::sys::errors::already_held(&e) {
         Error::new(
             ErrorKind::InvalidInput,
             format!(
@@ -75,7 +75,7 @@ pub(crate) fn acquire<'a>(
         Wait::Block => Some(mutex.lock()),
         // The holding thread trying again just finds it taken (Python: `acquire(False)` is False).
         Wait::Try => match mutex.try_lock() {
-            Err(e) if e.raw_os_error() == Some(libc::EDEADLK) => None,
+            Err(e) if crate::sys::errors::already_held(&e) => None,
             other => other.transpose(),
         },
         Wait::Timeout(t) => match crate::sys::deadline_after(t) {

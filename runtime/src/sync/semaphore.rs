@@ -5,7 +5,7 @@
 use super::holders::Holders;
 use crate::error::{Error, ErrorKind, Result};
 use crate::shm::block::{Mapped, State};
-use crate::sys::futex;
+use crate::sys::wait;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -128,7 +128,7 @@ impl<const BOUNDED: bool> Sem<BOUNDED> {
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
                     Some(v.saturating_add(freed).min(cap.max(v)))
                 });
-            futex::wake(&s.value, freed.min(i32::MAX as u32) as i32);
+            wait::wake(&s.value, freed.min(i32::MAX as u32) as i32);
         }
     }
 
@@ -150,7 +150,7 @@ impl<const BOUNDED: bool> Sem<BOUNDED> {
                     _ => break false,
                 }
             }
-            if futex::wait(&s.value, 0, Some(slice)) == futex::Wait::TimedOut {
+            if wait::wait(&s.value, 0, Some(slice)) == wait::Waited::TimedOut {
                 self.reclaim_dead();
             }
         };
@@ -213,7 +213,7 @@ impl<const BOUNDED: bool> Sem<BOUNDED> {
             ));
         }
         if s.waiters.load(Ordering::SeqCst) > 0 {
-            futex::wake(&s.value, 1);
+            wait::wake(&s.value, 1);
         }
         Ok(())
     }
@@ -270,7 +270,7 @@ impl Drop for SemaphoreGuard<'_> {
             .value
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_add(1));
         if self.waiters.load(Ordering::SeqCst) > 0 {
-            futex::wake(self.value, 1);
+            wait::wake(self.value, 1);
         }
     }
 }

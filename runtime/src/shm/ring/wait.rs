@@ -4,7 +4,7 @@
 //! somebody sleeps. Sleeps are cut in slices so that sleepers notice dead peers.
 
 use super::layout::Waiters;
-use crate::sys::futex;
+use crate::sys::wait;
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
@@ -54,7 +54,7 @@ pub(super) fn sleep(w: &Waiters, ready: impl Fn() -> bool, deadline: Option<Inst
     let outcome = if ready() {
         Slept::Ready
     } else {
-        futex::wait(&w.seq, seq, Some(slice));
+        wait::wait(&w.seq, seq, Some(slice));
         if ready() {
             Slept::Ready
         } else if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -71,6 +71,6 @@ pub(super) fn sleep(w: &Waiters, ready: impl Fn() -> bool, deadline: Option<Inst
 pub(super) fn notify(w: &Waiters) {
     if w.sleepers.load(SeqCst) > 0 {
         w.seq.fetch_add(1, SeqCst);
-        futex::wake_all(&w.seq);
+        wait::wake_all(&w.seq);
     }
 }
