@@ -22,7 +22,7 @@ pub(crate) struct Header {
 
 // SAFETY: repr(C), magic first, zero-valid, no pointers (a pthread mutex is plain data).
 unsafe impl State for Header {
-    const MAGIC: u32 = 0x6d70_7632; // "mpv2"
+    const MAGIC: u32 = 0x6d70_7633; // "mpv3": the mutex records its holder
     const WHAT: &'static str = "shared value or array";
     unsafe fn init(this: *mut Self) -> std::io::Result<()> {
         // SAFETY: `this` is exclusively ours (the State contract); the mutex field is in bounds.

@@ -25,7 +25,8 @@ pub(crate) struct BarrierState {
 
 // SAFETY: repr(C), magic first, zero-valid, no pointers.
 unsafe impl State for BarrierState {
-    const MAGIC: u32 = 0x6d70_6272;
+    // Version 2: the mutex records its holder.
+    const MAGIC: u32 = 0x6d70_6232;
     const WHAT: &'static str = "Barrier";
     unsafe fn init(this: *mut Self) -> std::io::Result<()> {
         // SAFETY: `this` is exclusively ours (the State contract).

@@ -19,7 +19,8 @@ pub(crate) struct ConditionState {
 
 // SAFETY: repr(C), magic first, zero-valid, no pointers.
 unsafe impl State for ConditionState {
-    const MAGIC: u32 = 0x6d70_6376;
+    // Version 2: the mutex records its holder.
+    const MAGIC: u32 = 0x6d70_6332;
     const WHAT: &'static str = "Condition";
     unsafe fn init(this: *mut Self) -> std::io::Result<()> {
         // SAFETY: `this` is exclusively ours (the State contract).

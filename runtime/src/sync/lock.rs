@@ -16,7 +16,8 @@ pub(crate) struct MutexState<const RECURSIVE: bool> {
 
 // SAFETY: repr(C), magic first, zero-valid, no pointers.
 unsafe impl<const RECURSIVE: bool> State for MutexState<RECURSIVE> {
-    const MAGIC: u32 = if RECURSIVE { 0x6d70_726c } else { 0x6d70_6c6b };
+    // Version 2: the mutex records its holder.
+    const MAGIC: u32 = if RECURSIVE { 0x6d70_7232 } else { 0x6d70_6c32 };
     const WHAT: &'static str = if RECURSIVE { "RLock" } else { "Lock" };
     unsafe fn init(this: *mut Self) -> std::io::Result<()> {
         let kind = if RECURSIVE {

@@ -7,7 +7,7 @@ use crate::sys::mutex::RobustMutex;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 /// Identifies a queue block (and its layout version: 3 stores a registration's process as a packed
-/// `ProcessId`).
+/// `ProcessId`, and its robust mutexes record their holder).
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mpqring3");
 /// Handles tracked for liveness in the table; more are counted by pins (see `slots`).
 pub(crate) const SLOTS: usize = 256;
