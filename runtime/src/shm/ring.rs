@@ -17,6 +17,7 @@ mod wait;
 pub(crate) use slots::Member;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::shm::guard::MutexGuard;
 use crate::sys;
 use crate::sys::mutex::{Locked, RobustMutex};
 use layout::{DATA_OFFSET, Header, MAGIC, MAX_RING, MIN_RING, Waiters};
@@ -36,15 +37,6 @@ pub(crate) enum Patience {
 
 /// How long `try_put` / `try_get` wait for a peer that holds the lock while copying.
 const TRY_GRACE: std::time::Duration = std::time::Duration::from_millis(10);
-
-/// A held robust lock, released on drop (also when unwinding).
-struct Held<'a>(&'a RobustMutex);
-
-impl Drop for Held<'_> {
-    fn drop(&mut self) {
-        self.0.unlock();
-    }
-}
 
 /// After taking a lock whose holder died: that holder may have died asleep on `busy`, the one word
 /// only a holder of the lock sleeps on, leaving its count of sleepers raised for ever (a futex wake
@@ -224,7 +216,7 @@ impl Ring {
         lock: &'a RobustMutex,
         busy: &Waiters,
         patience: Patience,
-    ) -> Result<Option<Held<'a>>> {
+    ) -> Result<Option<MutexGuard<'a>>> {
         let got = match patience {
             Patience::Never => match lock.try_lock() {
                 // The holder sleeps waiting for its peer: the queue is full (or empty).
@@ -239,7 +231,7 @@ impl Ring {
         got.map(|g| {
             g.map(|locked| {
                 recovered(locked, busy);
-                Held(lock)
+                MutexGuard::adopt(lock, locked)
             })
         })
         .map_err(|e| Error::io("could not lock the queue", e))

@@ -2,9 +2,9 @@
 //! mutex; waiters sleep on a futex word holding the generation, whose top bit marks a broken barrier.
 //! Python: `multiprocessing.Barrier`.
 
-use super::held::{self, Wait};
 use crate::error::{Error, ErrorKind, Result};
 use crate::shm::block::{Mapped, State};
+use crate::shm::guard::{self, Acquire};
 use crate::sys::mutex::{MutexKind, RobustMutex};
 use crate::sys::wait;
 use serde::{Deserialize, Serialize};
@@ -175,10 +175,10 @@ impl Barrier {
         let deadline = timeout.and_then(crate::sys::deadline_after);
         let s = self.state();
         let wait = match timeout {
-            Some(t) => Wait::Timeout(t),
-            None => Wait::Block,
+            Some(t) => Acquire::Timeout(t),
+            None => Acquire::Block,
         };
-        let held = held::acquire_some(&s.mutex, "Barrier's lock", wait)?;
+        let held = guard::acquire_some(&s.mutex, "Barrier's lock", wait)?;
         let parties = s.parties.load(Ordering::SeqCst);
         if held.owner_died() && s.count.load(Ordering::SeqCst) >= parties {
             // The last party of a round died between counting itself and resetting the count (the

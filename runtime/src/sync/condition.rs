@@ -1,9 +1,9 @@
 //! [`Condition`]: a condition variable shared by processes, with its own robust lock and a futex
 //! sequence word that notifications bump. Python: `multiprocessing.Condition`.
 
-use super::held::{self, Held, Wait};
 use crate::error::Result;
 use crate::shm::block::{Mapped, State};
+use crate::shm::guard::{self, Acquire, MutexGuard};
 use crate::sys::mutex::{MutexKind, RobustMutex};
 use crate::sys::wait;
 use serde::{Deserialize, Serialize};
@@ -78,7 +78,7 @@ pub struct Condition {
 /// # Ok::<(), multiproc::Error>(())
 /// ```
 pub struct ConditionGuard<'a> {
-    held: Held<'a>,
+    held: MutexGuard<'a>,
     seq: &'a AtomicU32,
 }
 
@@ -98,7 +98,7 @@ impl Condition {
         })
     }
 
-    fn guard<'a>(&'a self, held: Held<'a>) -> ConditionGuard<'a> {
+    fn guard<'a>(&'a self, held: MutexGuard<'a>) -> ConditionGuard<'a> {
         ConditionGuard {
             held,
             seq: &self.mapped.state().seq,
@@ -115,7 +115,7 @@ impl Condition {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn acquire(&self) -> Result<ConditionGuard<'_>> {
-        held::acquire_some(&self.mapped.state().mutex, WHAT, Wait::Block).map(|h| self.guard(h))
+        guard::acquire_some(&self.mapped.state().mutex, WHAT, Acquire::Block).map(|h| self.guard(h))
     }
 
     /// Takes the lock if it is free: `Ok(None)` if it is held.
@@ -127,7 +127,7 @@ impl Condition {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn try_acquire(&self) -> Result<Option<ConditionGuard<'_>>> {
-        Ok(held::acquire(&self.mapped.state().mutex, WHAT, Wait::Try)?.map(|h| self.guard(h)))
+        Ok(guard::acquire(&self.mapped.state().mutex, WHAT, Acquire::Try)?.map(|h| self.guard(h)))
     }
 
     /// Takes the lock, giving up with [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) after `timeout`.
@@ -139,7 +139,7 @@ impl Condition {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<ConditionGuard<'_>> {
-        held::acquire_some(&self.mapped.state().mutex, WHAT, Wait::Timeout(timeout))
+        guard::acquire_some(&self.mapped.state().mutex, WHAT, Acquire::Timeout(timeout))
             .map(|h| self.guard(h))
     }
 

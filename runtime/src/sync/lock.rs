@@ -1,9 +1,9 @@
 //! [`Lock`]: a robust, process-shared, non-re-entrant mutex (a glibc robust pthread mutex in shared
 //! memory). Python: `multiprocessing.Lock`.
 
-use super::held::{self, Held, Wait};
 use crate::error::Result;
 use crate::shm::block::{Mapped, State};
+use crate::shm::guard::{self, Acquire, MutexGuard};
 use crate::sys::mutex::{MutexKind, RobustMutex};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -74,7 +74,7 @@ pub struct Lock {
 /// # Ok::<(), multiproc::Error>(())
 /// ```
 pub struct LockGuard<'a> {
-    held: Held<'a>,
+    held: MutexGuard<'a>,
 }
 
 impl Lock {
@@ -108,7 +108,7 @@ impl Lock {
     /// ```
     #[inline]
     pub fn acquire(&self) -> Result<LockGuard<'_>> {
-        held::acquire_some(self.mutex(), "Lock", Wait::Block).map(|held| LockGuard { held })
+        guard::acquire_some(self.mutex(), "Lock", Acquire::Block).map(|held| LockGuard { held })
     }
 
     /// Takes the lock if it is free: `Ok(None)` if it is held. Python: `lock.acquire(block=False)`.
@@ -123,7 +123,7 @@ impl Lock {
     /// ```
     #[inline]
     pub fn try_acquire(&self) -> Result<Option<LockGuard<'_>>> {
-        Ok(held::acquire(self.mutex(), "Lock", Wait::Try)?.map(|held| LockGuard { held }))
+        Ok(guard::acquire(self.mutex(), "Lock", Acquire::Try)?.map(|held| LockGuard { held }))
     }
 
     /// Takes the lock, giving up with [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) after
@@ -137,7 +137,7 @@ impl Lock {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<'_>> {
-        held::acquire_some(self.mutex(), "Lock", Wait::Timeout(timeout))
+        guard::acquire_some(self.mutex(), "Lock", Acquire::Timeout(timeout))
             .map(|held| LockGuard { held })
     }
 }
