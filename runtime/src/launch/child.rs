@@ -137,7 +137,8 @@ impl Child {
             if self.has_ended() || Instant::now() >= deadline {
                 return self.has_ended();
             }
-            let ms = sys::poll_timeout_ms(Some(deadline)).clamp(0, 10);
+            let slice = crate::policy::LIVENESS_SLICE.as_millis() as i32;
+            let ms = sys::poll_timeout_ms(Some(deadline)).clamp(0, slice);
             match &self.pidfd {
                 Some(fd) => {
                     sys::child::has_exited(fd.as_fd(), ms);

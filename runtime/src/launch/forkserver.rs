@@ -23,7 +23,7 @@ use crate::sys::{self, child::SIGKILL, identity::Pid, process::ExitStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 const ENTRY: &str = "multiproc::forkserver";
@@ -78,9 +78,7 @@ struct State {
 
 static SERVER: Mutex<Option<Arc<Server>>> = Mutex::new(None);
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::poison::lock;
 
 fn gone() -> Error {
     Error::disconnected("the fork server died; the next fork-server spawn starts a new one")

@@ -35,9 +35,6 @@ pub(crate) enum Patience {
     Until(Option<Instant>),
 }
 
-/// How long `try_put` / `try_get` wait for a peer that holds the lock while copying.
-const TRY_GRACE: std::time::Duration = std::time::Duration::from_millis(10);
-
 /// After taking a lock whose holder died: that holder may have died asleep on `busy`, the one word
 /// only a holder of the lock sleeps on, leaving its count of sleepers raised for ever (a futex wake
 /// on every commit, and `try_put` / `try_get` taking the next holder for asleep). Nobody else can be
@@ -222,7 +219,7 @@ impl Ring {
                 // The holder sleeps waiting for its peer: the queue is full (or empty).
                 Ok(None) if busy.sleepers.load(std::sync::atomic::Ordering::SeqCst) > 0 => Ok(None),
                 // The holder is copying: that takes microseconds.
-                Ok(None) => lock.lock_until(Instant::now() + TRY_GRACE),
+                Ok(None) => lock.lock_until(Instant::now() + crate::policy::TRY_GRACE),
                 other => other,
             },
             Patience::Until(None) => lock.lock().map(Some),

@@ -10,9 +10,6 @@ use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// How long a waiter sleeps before it checks whether a holder died.
-const DEATH_CHECK: Duration = Duration::from_millis(10);
-
 #[repr(C)]
 pub(crate) struct SemState<const BOUNDED: bool> {
     magic: u32,
@@ -143,7 +140,7 @@ impl<const BOUNDED: bool> Sem<BOUNDED> {
             if self.take() {
                 break true;
             }
-            let mut slice = DEATH_CHECK;
+            let mut slice = crate::policy::LIVENESS_SLICE;
             if let Some(d) = deadline {
                 match d.checked_duration_since(Instant::now()) {
                     Some(left) if !left.is_zero() => slice = slice.min(left),

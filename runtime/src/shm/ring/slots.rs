@@ -165,7 +165,7 @@ impl Member {
     /// Frees the slot: this handle no longer counts as a peer. Idempotent.
     pub(crate) fn leave(&self) {
         if !self.left.swap(true, SeqCst) {
-            self.pin.lock().unwrap_or_else(|e| e.into_inner()).take();
+            crate::poison::lock(&self.pin).take();
             free(&self.ring, self.slot);
         }
     }
@@ -214,7 +214,7 @@ impl Member {
     /// True if a pin other than this handle's own is held. A test that fails counts as held: better
     /// to wait than to report a live queue abandoned.
     fn pins_elsewhere(&self) -> bool {
-        let own = self.pin.lock().unwrap_or_else(|e| e.into_inner());
+        let own = crate::poison::lock(&self.pin);
         let probe = own.as_ref().map_or(self.ring.fd(), |fd| fd.as_fd());
         sys::pin::held_elsewhere(probe, PIN_BYTE).unwrap_or(true)
     }
