@@ -3,7 +3,7 @@
 //! Python: `multiprocessing.Barrier`.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::shm::block::{Mapped, State};
+use crate::shm::block::{Mapped, MutexHeader};
 use crate::shm::guard::{self, Acquire};
 use crate::sys::mutex::{MutexKind, RobustMutex};
 use crate::sys::wait;
@@ -23,18 +23,13 @@ pub(crate) struct BarrierState {
     mutex: RobustMutex,
 }
 
-// SAFETY: repr(C), magic first, zero-valid, no pointers.
-unsafe impl State for BarrierState {
+// SAFETY: repr(C), magic first, zero-valid, no pointers; MUTEX_AT is the offset of `mutex`.
+unsafe impl MutexHeader for BarrierState {
     // Version 2: the mutex records its holder.
     const MAGIC: u32 = 0x6d70_6232;
     const WHAT: &'static str = "Barrier";
-    unsafe fn init(this: *mut Self) -> std::io::Result<()> {
-        // SAFETY: `this` is exclusively ours (the State contract).
-        unsafe { RobustMutex::init_kind(&raw mut (*this).mutex, MutexKind::ErrorCheck) }
-    }
-    fn mutex(&self) -> Option<&RobustMutex> {
-        Some(&self.mutex)
-    }
+    const KIND: MutexKind = MutexKind::ErrorCheck;
+    const MUTEX_AT: usize = std::mem::offset_of!(BarrierState, mutex);
 }
 
 /// A barrier for `parties` processes (or threads): [`wait`](Barrier::wait) blocks until that many
@@ -94,12 +89,12 @@ impl Barrier {
             ));
         }
         let mapped = Mapped::<BarrierState>::create(0)?;
-        mapped.state().parties.store(parties, Ordering::SeqCst);
+        mapped.header().parties.store(parties, Ordering::SeqCst);
         Ok(Barrier { mapped })
     }
 
     fn state(&self) -> &BarrierState {
-        self.mapped.state()
+        self.mapped.header()
     }
 
     /// The number of parties. Python: `barrier.parties`.

@@ -2,7 +2,7 @@
 //! sequence word that notifications bump. Python: `multiprocessing.Condition`.
 
 use crate::error::Result;
-use crate::shm::block::{Mapped, State};
+use crate::shm::block::{Mapped, MutexHeader};
 use crate::shm::guard::{self, Acquire, MutexGuard};
 use crate::sys::mutex::{MutexKind, RobustMutex};
 use crate::sys::wait;
@@ -17,18 +17,13 @@ pub(crate) struct ConditionState {
     mutex: RobustMutex,
 }
 
-// SAFETY: repr(C), magic first, zero-valid, no pointers.
-unsafe impl State for ConditionState {
+// SAFETY: repr(C), magic first, zero-valid, no pointers; MUTEX_AT is the offset of `mutex`.
+unsafe impl MutexHeader for ConditionState {
     // Version 2: the mutex records its holder.
     const MAGIC: u32 = 0x6d70_6332;
     const WHAT: &'static str = "Condition";
-    unsafe fn init(this: *mut Self) -> std::io::Result<()> {
-        // SAFETY: `this` is exclusively ours (the State contract).
-        unsafe { RobustMutex::init_kind(&raw mut (*this).mutex, MutexKind::ErrorCheck) }
-    }
-    fn mutex(&self) -> Option<&RobustMutex> {
-        Some(&self.mutex)
-    }
+    const KIND: MutexKind = MutexKind::ErrorCheck;
+    const MUTEX_AT: usize = std::mem::offset_of!(ConditionState, mutex);
 }
 
 /// A condition variable shared by processes. Take its lock with [`acquire`](Condition::acquire),
@@ -101,7 +96,7 @@ impl Condition {
     fn guard<'a>(&'a self, held: MutexGuard<'a>) -> ConditionGuard<'a> {
         ConditionGuard {
             held,
-            seq: &self.mapped.state().seq,
+            seq: &self.mapped.header().seq,
         }
     }
 
@@ -115,7 +110,8 @@ impl Condition {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn acquire(&self) -> Result<ConditionGuard<'_>> {
-        guard::acquire_some(&self.mapped.state().mutex, WHAT, Acquire::Block).map(|h| self.guard(h))
+        guard::acquire_some(&self.mapped.header().mutex, WHAT, Acquire::Block)
+            .map(|h| self.guard(h))
     }
 
     /// Takes the lock if it is free: `Ok(None)` if it is held.
@@ -127,7 +123,7 @@ impl Condition {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn try_acquire(&self) -> Result<Option<ConditionGuard<'_>>> {
-        Ok(guard::acquire(&self.mapped.state().mutex, WHAT, Acquire::Try)?.map(|h| self.guard(h)))
+        Ok(guard::acquire(&self.mapped.header().mutex, WHAT, Acquire::Try)?.map(|h| self.guard(h)))
     }
 
     /// Takes the lock, giving up with [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) after `timeout`.
@@ -139,7 +135,7 @@ impl Condition {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<ConditionGuard<'_>> {
-        guard::acquire_some(&self.mapped.state().mutex, WHAT, Acquire::Timeout(timeout))
+        guard::acquire_some(&self.mapped.header().mutex, WHAT, Acquire::Timeout(timeout))
             .map(|h| self.guard(h))
     }
 
@@ -152,7 +148,7 @@ impl Condition {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn notify(&self, n: usize) {
-        let seq = &self.mapped.state().seq;
+        let seq = &self.mapped.header().seq;
         seq.fetch_add(1, Ordering::SeqCst);
         wait::wake(seq, n.min(i32::MAX as usize) as i32);
     }
@@ -165,7 +161,7 @@ impl Condition {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn notify_all(&self) {
-        let seq = &self.mapped.state().seq;
+        let seq = &self.mapped.header().seq;
         seq.fetch_add(1, Ordering::SeqCst);
         wait::wake_all(seq);
     }

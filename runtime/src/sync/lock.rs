@@ -2,7 +2,7 @@
 //! memory). Python: `multiprocessing.Lock`.
 
 use crate::error::Result;
-use crate::shm::block::{Mapped, State};
+use crate::shm::block::{Mapped, MutexHeader};
 use crate::shm::guard::{self, Acquire, MutexGuard};
 use crate::sys::mutex::{MutexKind, RobustMutex};
 use serde::{Deserialize, Serialize};
@@ -14,23 +14,17 @@ pub(crate) struct MutexState<const RECURSIVE: bool> {
     pub(crate) mutex: RobustMutex,
 }
 
-// SAFETY: repr(C), magic first, zero-valid, no pointers.
-unsafe impl<const RECURSIVE: bool> State for MutexState<RECURSIVE> {
+// SAFETY: repr(C), magic first, zero-valid, no pointers; MUTEX_AT is the offset of `mutex`.
+unsafe impl<const RECURSIVE: bool> MutexHeader for MutexState<RECURSIVE> {
     // Version 2: the mutex records its holder.
     const MAGIC: u32 = if RECURSIVE { 0x6d70_7232 } else { 0x6d70_6c32 };
     const WHAT: &'static str = if RECURSIVE { "RLock" } else { "Lock" };
-    unsafe fn init(this: *mut Self) -> std::io::Result<()> {
-        let kind = if RECURSIVE {
-            MutexKind::Recursive
-        } else {
-            MutexKind::ErrorCheck
-        };
-        // SAFETY: `this` is exclusively ours (the State contract).
-        unsafe { RobustMutex::init_kind(&raw mut (*this).mutex, kind) }
-    }
-    fn mutex(&self) -> Option<&RobustMutex> {
-        Some(&self.mutex)
-    }
+    const KIND: MutexKind = if RECURSIVE {
+        MutexKind::Recursive
+    } else {
+        MutexKind::ErrorCheck
+    };
+    const MUTEX_AT: usize = std::mem::offset_of!(MutexState<RECURSIVE>, mutex);
 }
 
 /// A lock shared by processes. If its holder dies (even by `SIGKILL`), the next acquirer gets it at
@@ -93,7 +87,7 @@ impl Lock {
 
     #[inline]
     fn mutex(&self) -> &RobustMutex {
-        &self.mapped.state().mutex
+        &self.mapped.header().mutex
     }
 
     /// Takes the lock, waiting while another thread or process holds it. Python: `lock.acquire()`.

@@ -65,7 +65,7 @@ impl RLock {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn acquire(&self) -> Result<RLockGuard<'_>> {
-        guard::acquire_some(&self.mapped.state().mutex, "RLock", Acquire::Block)
+        guard::acquire_some(&self.mapped.header().mutex, "RLock", Acquire::Block)
             .map(|held| RLockGuard { held })
     }
 
@@ -81,7 +81,7 @@ impl RLock {
     /// ```
     pub fn try_acquire(&self) -> Result<Option<RLockGuard<'_>>> {
         Ok(
-            guard::acquire(&self.mapped.state().mutex, "RLock", Acquire::Try)?
+            guard::acquire(&self.mapped.header().mutex, "RLock", Acquire::Try)?
                 .map(|held| RLockGuard { held }),
         )
     }
@@ -96,7 +96,7 @@ impl RLock {
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<RLockGuard<'_>> {
         guard::acquire_some(
-            &self.mapped.state().mutex,
+            &self.mapped.header().mutex,
             "RLock",
             Acquire::Timeout(timeout),
         )

@@ -4,7 +4,7 @@
 
 use super::holders::Holders;
 use crate::error::{Error, ErrorKind, Result};
-use crate::shm::block::{Mapped, State};
+use crate::shm::block::{BlockHeader, Mapped};
 use crate::sys::wait;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -23,7 +23,7 @@ pub(crate) struct SemState<const BOUNDED: bool> {
 }
 
 // SAFETY: repr(C), magic first, zero-valid (no permits, empty table), atomics only.
-unsafe impl<const BOUNDED: bool> State for SemState<BOUNDED> {
+unsafe impl<const BOUNDED: bool> BlockHeader for SemState<BOUNDED> {
     const MAGIC: u32 = if BOUNDED { 0x6d70_6273 } else { 0x6d70_736d };
     const WHAT: &'static str = if BOUNDED {
         "BoundedSemaphore"
@@ -67,13 +67,13 @@ pub struct SemaphoreGuard<'a> {
 impl<const BOUNDED: bool> Sem<BOUNDED> {
     fn new(value: u32) -> Result<Self> {
         let mapped = Mapped::<SemState<BOUNDED>>::create(0)?;
-        mapped.state().value.store(value, Ordering::SeqCst);
-        mapped.state().max.store(value, Ordering::SeqCst);
+        mapped.header().value.store(value, Ordering::SeqCst);
+        mapped.header().max.store(value, Ordering::SeqCst);
         Ok(Sem { mapped })
     }
 
     fn state(&self) -> &SemState<BOUNDED> {
-        self.mapped.state()
+        self.mapped.header()
     }
 
     fn take(&self) -> bool {
