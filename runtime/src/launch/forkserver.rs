@@ -15,7 +15,7 @@ use super::StartMethod;
 use super::child::{Child, Reaper};
 use super::serve;
 use crate::codec::Encoded;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::ipc::channel::Channel;
 use crate::protocol::child as protocol;
 use crate::registry::{self, WorkerEntry};
@@ -55,10 +55,24 @@ enum Event {
         serial: u64,
         status: Option<ExitStatus>,
     },
+    /// The fork (or opening the child's pidfd) failed: the system's error number, and its text
+    /// when it has none.
     Failed {
         serial: u64,
+        errno: Option<i32>,
         error: String,
     },
+}
+
+impl Event {
+    /// The answer to request `serial` when `e` stopped the fork.
+    fn failed(serial: u64, e: &std::io::Error) -> Event {
+        Event::Failed {
+            serial,
+            errno: e.raw_os_error(),
+            error: e.to_string(),
+        }
+    }
 }
 
 struct Server {
@@ -111,10 +125,17 @@ impl Server {
                 pid,
                 pidfd,
             } if s == serial => Some(Ok((pid, pidfd))),
-            Event::Failed { serial: s, error } if s == serial => Some(Err(Error::new(
-                ErrorKind::Io,
-                format!("the fork server could not fork: {error}"),
-            ))),
+            Event::Failed {
+                serial: s,
+                errno,
+                error,
+            } if s == serial => {
+                let cause = match errno {
+                    Some(n) => std::io::Error::from_raw_os_error(n),
+                    None => std::io::Error::other(error),
+                };
+                Some(Err(Error::io("the fork server could not fork", cause)))
+            }
             Event::Exited { serial: s, status } => {
                 if !st.forgotten.remove(&s) {
                     st.exited.insert(s, status);
@@ -284,18 +305,12 @@ fn serve(ctl: Channel) {
                     Err(e) => {
                         let _ = sys::child::signal(pid, None, SIGKILL);
                         let _ = sys::process::wait_pid(pid, false);
-                        let _ = ctl.send_value(&Event::Failed {
-                            serial,
-                            error: e.to_string(),
-                        });
+                        let _ = ctl.send_value(&Event::failed(serial, &e));
                     }
                 }
             }
             Err(e) => {
-                let _ = ctl.send_value(&Event::Failed {
-                    serial,
-                    error: e.to_string(),
-                });
+                let _ = ctl.send_value(&Event::failed(serial, &e));
             }
         }
     }

@@ -32,8 +32,9 @@ impl Block {
             if e.kind() == std::io::ErrorKind::InvalidData {
                 Error::new(
                     ErrorKind::InvalidHandle,
-                    format!("received shared memory was refused: {e}"),
+                    "received shared memory was refused",
                 )
+                .with_source(e)
             } else {
                 Error::io("could not map a shared-memory block", e)
             }
