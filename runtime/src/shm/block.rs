@@ -236,6 +236,6 @@ impl<'de, S: BlockHeader> Deserialize<'de> for Mapped<S> {
         let fd = codec::deserialize_fd(d)?;
         Block::from_fd(fd)
             .and_then(Mapped::from_block)
-            .map_err(D::Error::custom)
+            .map_err(|e| D::Error::custom(format_args!("{e:#}")))
     }
 }

@@ -213,6 +213,6 @@ impl<'de, T: Shareable> Deserialize<'de> for Data<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         use serde::de::Error as _;
         let mapped = Mapped::<Header>::deserialize(d)?;
-        Data::from_mapped(mapped).map_err(D::Error::custom)
+        Data::from_mapped(mapped).map_err(|e| D::Error::custom(format_args!("{e:#}")))
     }
 }

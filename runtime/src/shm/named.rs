@@ -365,7 +365,7 @@ impl<'de> Deserialize<'de> for SharedMemory {
         #[derive(Deserialize)]
         struct Wire(String, #[serde(with = "codec::fd")] OwnedFd);
         let Wire(name, fd) = Wire::deserialize(d)?;
-        let block = Block::from_fd(fd).map_err(D::Error::custom)?;
+        let block = Block::from_fd(fd).map_err(|e| D::Error::custom(format_args!("{e:#}")))?;
         Ok(SharedMemory {
             name,
             block: Arc::new(block),
