@@ -11,6 +11,8 @@ mod error;
 pub mod ipc;
 mod launch;
 pub mod manager;
+mod poison;
+mod policy;
 mod pool;
 mod process;
 mod protocol;

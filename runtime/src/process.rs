@@ -116,7 +116,7 @@ impl ProcessBuilder {
 impl<R: DeserializeOwned> Process<R> {
     /// The child's process id.
     pub fn pid(&self) -> u32 {
-        self.child.pid() as u32
+        self.child.pid().as_u32()
     }
 
     /// The name given at spawn (default `Process-N`).
@@ -196,7 +196,11 @@ impl<R: DeserializeOwned> Process<R> {
             _ => "disappeared".to_string(),
         };
         Error::new(
-            ErrorKind::WorkerDied { pid, signal, code },
+            ErrorKind::WorkerDied {
+                pid: pid.raw(),
+                signal,
+                code,
+            },
             format!(
                 "worker process {} (pid {pid}) {how} before returning a result",
                 self.name

@@ -6,19 +6,19 @@
 
 use crate::codec;
 use crate::error::{Error, ErrorKind, Result};
+use crate::poison::{lock, try_lock};
+use crate::policy::{self, Between};
 use crate::sys::socket::{self, MAX_FDS_PER_MSG};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const HEADER: usize = 8;
 const READ_AHEAD: usize = 64 * 1024;
-/// How long a receive polls before sleeping in the kernel (see `Channel::spin_until_readable`).
-const SPIN: Duration = Duration::from_micros(20);
 /// Default largest payload a channel accepts (1 GiB); see [`Channel::set_max_message`].
 pub const DEFAULT_MAX_MESSAGE: usize = 1 << 30;
 
@@ -83,10 +83,6 @@ pub struct Channel {
     rx: Mutex<RecvState>,
     tx: Mutex<Vec<u8>>,
     max_message: usize,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Channel {
@@ -314,28 +310,19 @@ impl Channel {
     pub(crate) fn poll(&self, timeout: Duration) -> Result<bool> {
         let deadline = crate::sys::deadline_after(timeout);
         loop {
-            match self.rx.try_lock() {
-                Ok(st) => {
-                    if st.eof
-                        || st.broken
-                        || (st.skip == 0 && st.end > st.start)
-                        || st.partial.is_some()
-                    {
-                        return Ok(true);
-                    }
+            if let Some(st) = try_lock(&self.rx) {
+                if st.eof
+                    || st.broken
+                    || (st.skip == 0 && st.end > st.start)
+                    || st.partial.is_some()
+                {
+                    return Ok(true);
                 }
-                Err(std::sync::TryLockError::Poisoned(p)) => {
-                    let st = p.into_inner();
-                    if st.eof || st.end > st.start {
-                        return Ok(true);
-                    }
-                }
-                Err(std::sync::TryLockError::WouldBlock) => {}
             }
             let ms = crate::sys::poll_timeout_ms(deadline);
-            let rev = socket::poll_one(self.fd.as_fd(), libc::POLLIN, ms)
+            let readable = socket::readable_within(self.fd.as_fd(), ms)
                 .map_err(|e| Error::io("poll failed", e))?;
-            if rev != 0 && self.rx.try_lock().is_ok() {
+            if readable && try_lock(&self.rx).is_some() {
                 return Ok(true);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -347,9 +334,9 @@ impl Channel {
     fn wait_readable(&self, deadline: Instant) -> Result<()> {
         loop {
             let ms = crate::sys::poll_timeout_ms(Some(deadline));
-            let rev = socket::poll_one(self.fd.as_fd(), libc::POLLIN, ms)
+            let readable = socket::readable_within(self.fd.as_fd(), ms)
                 .map_err(|e| Error::io("poll failed", e))?;
-            if rev != 0 {
+            if readable {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -390,22 +377,13 @@ impl Channel {
         Ok(FrameRef::Owned(owned))
     }
 
-    /// Polls the socket for up to [`SPIN`] (yielding the core between polls) before the caller blocks in
-    /// the kernel. A request/reply peer usually answers within a few microseconds; sleeping at once costs
+    /// Polls the socket for up to [`policy::SPIN_WINDOW`] (yielding the core between polls) before the
+    /// caller blocks in the kernel. A request/reply peer usually answers within a few microseconds; sleeping at once costs
     /// a wake-up per message, 10-30 µs on machines whose idle cores sit in deep power states.
     fn spin_until_readable(&self, deadline: Option<Instant>) {
-        let start = Instant::now();
-        let limit = deadline.map_or(SPIN, |d| d.saturating_duration_since(start).min(SPIN));
-        loop {
-            match socket::poll_one(self.fd.as_fd(), libc::POLLIN, 0) {
-                Ok(0) => {}
-                _ => return,
-            }
-            if start.elapsed() >= limit {
-                return;
-            }
-            std::thread::yield_now();
-        }
+        // A failed poll ends the spin too: the receive that follows reports the error.
+        let ready = || !matches!(socket::readable_within(self.fd.as_fd(), 0), Ok(false));
+        policy::for_window(ready, deadline, Between::Yield);
     }
 
     /// Reads more bytes into the buffer, compacting first.
@@ -478,17 +456,16 @@ fn checked(
             Err(broken_error())
         }
         Ok(r) => Ok(r.bytes),
-        Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => Ok(0),
+        Err(e) if crate::sys::errors::peer_reset(&e) => Ok(0),
         Err(e) => Err(Error::io("recv failed", e)),
     }
 }
 
 fn send_error(e: io::Error) -> Error {
-    match e.raw_os_error() {
-        Some(libc::EPIPE) | Some(libc::ECONNRESET) => Error::disconnected(
-            "peer closed the connection (its process exited or dropped its end)",
-        ),
-        _ => Error::io("send failed", e),
+    if crate::sys::errors::peer_gone(&e) {
+        Error::disconnected("peer closed the connection (its process exited or dropped its end)")
+    } else {
+        Error::io("send failed", e)
     }
 }
 
@@ -512,14 +489,10 @@ impl Serialize for Channel {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::Error as _;
         // What this end had read ahead moves with it (it is not copied: a message is delivered once).
-        let mut st = match self.rx.try_lock() {
-            Ok(st) => st,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => {
-                return Err(S::Error::custom(
-                    "cannot send a connection while another thread is receiving on it",
-                ));
-            }
+        let Some(mut st) = try_lock(&self.rx) else {
+            return Err(S::Error::custom(
+                "cannot send a connection while another thread is receiving on it",
+            ));
         };
         if st.partial.is_some() || st.broken {
             return Err(S::Error::custom(

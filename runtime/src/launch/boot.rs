@@ -25,7 +25,7 @@ pub(super) fn mark_in_child() {
 /// The value of [`BOOT_ENV`] for a child of `parent` that finds its socket (and, under a test harness,
 /// the parent's stdout) at these numbers.
 pub(super) fn env_value(
-    parent: sys::child::RawPid,
+    parent: sys::identity::Pid,
     socket: RawFd,
     stdout: Option<RawFd>,
 ) -> String {
@@ -57,7 +57,7 @@ fn boot_env() -> BootEnv {
         return BootEnv::None;
     };
     let stdout = parts.next().flatten();
-    if sys::process::getppid() != ppid {
+    if sys::process::getppid() != sys::identity::Pid::from_raw(ppid) {
         // Either a grandchild that inherited the variable through some other spawn (run normally), or
         // our parent died before we got here (leave).
         return if sys::fd::is_unix_socket(socket) {

@@ -7,7 +7,7 @@ use crate::codec::Encoded;
 use crate::error::Result;
 use crate::ipc::channel::Channel;
 use crate::protocol::child::READY;
-use crate::sys::{self, child::RawPid, process::ExitStatus};
+use crate::sys::{self, identity::Pid, process::ExitStatus};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -30,7 +30,7 @@ enum Life {
 
 /// A started child process; see the module documentation.
 pub(crate) struct Child {
-    pid: RawPid,
+    pid: Pid,
     pidfd: Option<OwnedFd>,
     chan: Channel,
     reaper: Reaper,
@@ -40,7 +40,7 @@ pub(crate) struct Child {
 }
 
 impl Child {
-    pub(super) fn new(pid: RawPid, pidfd: Option<OwnedFd>, chan: Channel, reaper: Reaper) -> Child {
+    pub(super) fn new(pid: Pid, pidfd: Option<OwnedFd>, chan: Channel, reaper: Reaper) -> Child {
         Child {
             pid,
             pidfd,
@@ -52,7 +52,7 @@ impl Child {
     }
 
     /// The child's process id.
-    pub(crate) fn pid(&self) -> RawPid {
+    pub(crate) fn pid(&self) -> Pid {
         self.pid
     }
 
@@ -137,7 +137,8 @@ impl Child {
             if self.has_ended() || Instant::now() >= deadline {
                 return self.has_ended();
             }
-            let ms = sys::poll_timeout_ms(Some(deadline)).clamp(0, 10);
+            let slice = crate::policy::LIVENESS_SLICE.as_millis() as i32;
+            let ms = sys::poll_timeout_ms(Some(deadline)).clamp(0, slice);
             match &self.pidfd {
                 Some(fd) => {
                     sys::child::has_exited(fd.as_fd(), ms);

@@ -15,19 +15,15 @@ use super::StartMethod;
 use super::child::{Child, Reaper};
 use super::serve;
 use crate::codec::Encoded;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::ipc::channel::Channel;
 use crate::protocol::child as protocol;
 use crate::registry::{self, WorkerEntry};
-use crate::sys::{
-    self,
-    child::{RawPid, SIGKILL},
-    process::ExitStatus,
-};
+use crate::sys::{self, child::SIGKILL, identity::Pid, process::ExitStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 const ENTRY: &str = "multiproc::forkserver";
@@ -50,7 +46,7 @@ enum Event {
     /// reaped, so the program never signals or watches a pid that may have been reused.
     Forked {
         serial: u64,
-        pid: RawPid,
+        pid: Pid,
         #[serde(with = "crate::codec::fd")]
         pidfd: OwnedFd,
     },
@@ -59,10 +55,24 @@ enum Event {
         serial: u64,
         status: Option<ExitStatus>,
     },
+    /// The fork (or opening the child's pidfd) failed: the system's error number, and its text
+    /// when it has none.
     Failed {
         serial: u64,
+        errno: Option<i32>,
         error: String,
     },
+}
+
+impl Event {
+    /// The answer to request `serial` when `e` stopped the fork.
+    fn failed(serial: u64, e: &std::io::Error) -> Event {
+        Event::Failed {
+            serial,
+            errno: e.raw_os_error(),
+            error: e.to_string(),
+        }
+    }
 }
 
 struct Server {
@@ -82,9 +92,7 @@ struct State {
 
 static SERVER: Mutex<Option<Arc<Server>>> = Mutex::new(None);
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::poison::lock;
 
 fn gone() -> Error {
     Error::disconnected("the fork server died; the next fork-server spawn starts a new one")
@@ -110,22 +118,24 @@ fn server() -> Result<Arc<Server>> {
 
 impl Server {
     /// Handles one event; returns it if it is the answer to request `serial`.
-    fn absorb(
-        &self,
-        st: &mut State,
-        event: Event,
-        serial: u64,
-    ) -> Option<Result<(RawPid, OwnedFd)>> {
+    fn absorb(&self, st: &mut State, event: Event, serial: u64) -> Option<Result<(Pid, OwnedFd)>> {
         match event {
             Event::Forked {
                 serial: s,
                 pid,
                 pidfd,
             } if s == serial => Some(Ok((pid, pidfd))),
-            Event::Failed { serial: s, error } if s == serial => Some(Err(Error::new(
-                ErrorKind::Io,
-                format!("the fork server could not fork: {error}"),
-            ))),
+            Event::Failed {
+                serial: s,
+                errno,
+                error,
+            } if s == serial => {
+                let cause = match errno {
+                    Some(n) => std::io::Error::from_raw_os_error(n),
+                    None => std::io::Error::other(error),
+                };
+                Some(Err(Error::io("the fork server could not fork", cause)))
+            }
             Event::Exited { serial: s, status } => {
                 if !st.forgotten.remove(&s) {
                     st.exited.insert(s, status);
@@ -226,7 +236,7 @@ fn serve(ctl: Channel) {
     /// A child the server forked and has yet to reap.
     struct Tracked {
         serial: u64,
-        pid: RawPid,
+        pid: Pid,
         pidfd: OwnedFd,
     }
     // An ignored SIGCHLD (inherited from a program that ignores it) would have the kernel reap the
@@ -275,13 +285,13 @@ fn serve(ctl: Channel) {
         drop(err);
         drop(out);
         match forked {
-            Ok(0) => {
+            Ok(sys::process::Forked::Child) => {
                 // The child holds only its socket: not the server's control channel, its bootstrap
                 // socket and parent watch, nor its other children's pidfds.
                 sys::child::close_all_except(&[socket.as_raw_fd()]);
                 serve::serve_one_task(socket);
             }
-            Ok(pid) => {
+            Ok(sys::process::Forked::Parent(pid)) => {
                 drop(socket);
                 match sys::process::pidfd_open(pid) {
                     Ok(pidfd) => {
@@ -295,18 +305,12 @@ fn serve(ctl: Channel) {
                     Err(e) => {
                         let _ = sys::child::signal(pid, None, SIGKILL);
                         let _ = sys::process::wait_pid(pid, false);
-                        let _ = ctl.send_value(&Event::Failed {
-                            serial,
-                            error: e.to_string(),
-                        });
+                        let _ = ctl.send_value(&Event::failed(serial, &e));
                     }
                 }
             }
             Err(e) => {
-                let _ = ctl.send_value(&Event::Failed {
-                    serial,
-                    error: e.to_string(),
-                });
+                let _ = ctl.send_value(&Event::failed(serial, &e));
             }
         }
     }

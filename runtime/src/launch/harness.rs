@@ -12,12 +12,12 @@ static TEST_NAME: Mutex<Option<String>> = Mutex::new(None);
 pub(crate) fn test_entry(path: &str) {
     super::run_child_if_spawned();
     let name = path.split_once("::").map_or(path, |(_crate, rest)| rest);
-    *TEST_NAME.lock().unwrap_or_else(|p| p.into_inner()) = Some(name.to_string());
+    *crate::poison::lock(&TEST_NAME) = Some(name.to_string());
 }
 
 /// The test the current binary's children re-run to reach the bootstrap, if this is a test binary.
 pub(super) fn test_name() -> Option<String> {
-    TEST_NAME.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    crate::poison::lock(&TEST_NAME).clone()
 }
 
 /// The command line of a re-executed child: the test harness's filter to `test`, or (outside a test

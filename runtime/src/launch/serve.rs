@@ -40,8 +40,9 @@ pub(super) fn serve_one_task(socket: OwnedFd) -> ! {
             // The result itself could not go (too large, too many handles): say so instead.
             let why = Error::new(
                 e.kind().clone(),
-                format!("the worker's result could not be sent back: {e}"),
-            );
+                "the worker's result could not be sent back",
+            )
+            .with_source(e.clone());
             sent = protocol::send_report(&chan, (Report::failed(&why), None));
         }
     }
@@ -50,7 +51,7 @@ pub(super) fn serve_one_task(socket: OwnedFd) -> ! {
         if !e.is_disconnected() {
             let _ = writeln!(
                 std::io::stderr(),
-                "multiproc: worker could not send its result: {e}"
+                "multiproc: worker could not send its result: {e:#}"
             );
         }
         std::process::exit(1);

@@ -220,7 +220,7 @@ impl<'p, I: Iterator, R: DeserializeOwned + Send + 'static> IMap<'p, I, R> {
             if self.yielded >= self.submitted {
                 return None;
             }
-            a = self.sink.cond.wait(a).unwrap_or_else(|p| p.into_inner());
+            a = crate::poison::wait(&self.sink.cond, a);
         }
     }
 }

@@ -41,7 +41,7 @@ use sched::{Job, Scheduler};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sink::{MapSink, OneShot};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// The number of CPUs this process may use: its CPU affinity mask, capped by a cgroup (v1 or v2) CPU
@@ -567,9 +567,7 @@ impl Pool {
 
 /// Locks `m`, going on past a poisoned lock: the pool's locks guard no invariant that a panic
 /// elsewhere (a user callback) breaks halfway.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub(crate) use crate::poison::lock;
 
 impl Drop for Pool {
     fn drop(&mut self) {

@@ -28,7 +28,7 @@ impl<T> Cell<T> {
     }
 
     fn lock(&self) -> MutexGuard<'_, State<T>> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        crate::poison::lock(&self.state)
     }
 
     /// Stores the outcome (the first one wins) after running the callback, and wakes the waiters.
@@ -56,17 +56,13 @@ impl<T> Cell<T> {
                 return (st, true);
             }
             match deadline {
-                None => st = self.ready.wait(st).unwrap_or_else(|p| p.into_inner()),
+                None => st = crate::poison::wait(&self.ready, st),
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
                         return (st, false);
                     }
-                    st = self
-                        .ready
-                        .wait_timeout(st, d - now)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0;
+                    st = crate::poison::wait_timeout(&self.ready, st, d - now);
                 }
             }
         }

@@ -209,11 +209,7 @@ impl<'a> Locked<'a> {
 
     /// Waits (releasing the state) until the pool may have run out of work.
     fn wait_drained(self) -> Locked<'a> {
-        let st = self
-            .sched
-            .drained
-            .wait(self.st)
-            .unwrap_or_else(|p| p.into_inner());
+        let st = crate::poison::wait(&self.sched.drained, self.st);
         Locked {
             sched: self.sched,
             st,

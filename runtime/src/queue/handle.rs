@@ -441,7 +441,7 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         use serde::de::Error as _;
         let wire = WireIn::deserialize(d)?;
-        let ring = Ring::attach(wire.fd).map_err(D::Error::custom)?;
+        let ring = Ring::attach(wire.fd).map_err(|e| D::Error::custom(format_args!("{e:#}")))?;
         let member = Member::redeem(Arc::new(ring), wire.ticket);
         if wire.closed {
             member.leave();

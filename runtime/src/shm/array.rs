@@ -5,7 +5,7 @@ use super::data::Data;
 use super::shareable::{AtomicShareable, Shareable};
 use super::value::handle_impls;
 use crate::error::{Error, ErrorKind, Result};
-use crate::sync::held::{self, Held, Wait};
+use crate::shm::guard::{self, Acquire, MutexGuard};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
@@ -47,7 +47,7 @@ pub struct Array<T: Shareable> {
 /// # Ok::<(), multiproc::Error>(())
 /// ```
 pub struct ArrayGuard<'a, T: Shareable> {
-    held: Held<'a>,
+    held: MutexGuard<'a>,
     ptr: *mut T,
     len: usize,
 }
@@ -121,7 +121,7 @@ impl<T: Shareable> Array<T> {
     }
 
     #[inline]
-    fn wrap<'a>(&'a self, held: Held<'a>) -> ArrayGuard<'a, T> {
+    fn wrap<'a>(&'a self, held: MutexGuard<'a>) -> ArrayGuard<'a, T> {
         ArrayGuard {
             held,
             ptr: self.data.ptr(),
@@ -141,7 +141,7 @@ impl<T: Shareable> Array<T> {
     /// ```
     #[inline]
     pub fn lock(&self) -> Result<ArrayGuard<'_, T>> {
-        held::acquire_some(self.data.lock(), WHAT, Wait::Block).map(|h| self.wrap(h))
+        guard::acquire_some(self.data.lock(), WHAT, Acquire::Block).map(|h| self.wrap(h))
     }
 
     /// Takes the lock if it is free: `Ok(None)` if another holds it.
@@ -153,7 +153,7 @@ impl<T: Shareable> Array<T> {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn try_lock(&self) -> Result<Option<ArrayGuard<'_, T>>> {
-        Ok(held::acquire(self.data.lock(), WHAT, Wait::Try)?.map(|h| self.wrap(h)))
+        Ok(guard::acquire(self.data.lock(), WHAT, Acquire::Try)?.map(|h| self.wrap(h)))
     }
 
     /// Takes the lock, giving up with [`ErrorKind::Timeout`] after `timeout`.
@@ -166,7 +166,7 @@ impl<T: Shareable> Array<T> {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn lock_timeout(&self, timeout: Duration) -> Result<ArrayGuard<'_, T>> {
-        held::acquire_some(self.data.lock(), WHAT, Wait::Timeout(timeout)).map(|h| self.wrap(h))
+        guard::acquire_some(self.data.lock(), WHAT, Acquire::Timeout(timeout)).map(|h| self.wrap(h))
     }
 
     /// Element `index`, read under the lock. Python: `a[i]`.

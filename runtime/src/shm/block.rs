@@ -4,8 +4,8 @@
 
 use crate::codec;
 use crate::error::{Error, ErrorKind, Result};
-use crate::sys::memfd;
-use crate::sys::mutex::RobustMutex;
+use crate::sys;
+use crate::sys::mutex::{MutexKind, RobustMutex};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
@@ -21,19 +21,20 @@ pub(crate) struct Block {
 impl Block {
     /// A new zero-filled block of `size` bytes (at least one), its size sealed.
     pub(crate) fn create(what: &str, size: usize) -> Result<Block> {
-        let fd = memfd::create(&format!("multiproc:{what}"), size.max(1))
+        let fd = sys::block::create(&format!("multiproc:{what}"), size.max(1))
             .map_err(|e| Error::io(format!("could not create shared memory for a {what}"), e))?;
         Block::from_fd(fd)
     }
 
     /// Maps the block behind a received descriptor.
     pub(crate) fn from_fd(fd: OwnedFd) -> Result<Block> {
-        let map = memfd::map(fd.as_fd()).map_err(|e| {
+        let map = sys::block::map(fd.as_fd()).map_err(|e| {
             if e.kind() == std::io::ErrorKind::InvalidData {
                 Error::new(
                     ErrorKind::InvalidHandle,
-                    format!("received shared memory was refused: {e}"),
+                    "received shared memory was refused",
                 )
+                .with_source(e)
             } else {
                 Error::io("could not map a shared-memory block", e)
             }
@@ -61,24 +62,24 @@ impl Block {
 /// The mapping is never unmapped while a thread of this process holds the state's robust mutex (a
 /// guard kept with `mem::forget`): glibc links held robust mutexes into a per-thread list through their
 /// own memory, so the last handle's drop then leaks the mapping instead.
-pub(crate) struct Mapped<S: State> {
+pub(crate) struct Mapped<S: BlockHeader> {
     block: ManuallyDrop<Arc<Block>>,
     /// The start of the block, as an `S` (kept here so that reaching it is one load).
     state: *mut S,
     _state: PhantomData<S>,
 }
 
-// SAFETY: `state` points into the block the Arc keeps mapped; S is Send + Sync (the State bound).
-unsafe impl<S: State> Send for Mapped<S> {}
+// SAFETY: `state` points into the block the Arc keeps mapped; S is Send + Sync (the BlockHeader bound).
+unsafe impl<S: BlockHeader> Send for Mapped<S> {}
 // SAFETY: as above.
-unsafe impl<S: State> Sync for Mapped<S> {}
+unsafe impl<S: BlockHeader> Sync for Mapped<S> {}
 
 /// A state that lives at the start of a [`Mapped`] block.
 ///
 /// # Safety
-/// `Self` is `#[repr(C)]`, starts with a `u32` holding [`State::MAGIC`] (written by [`State::init`]),
+/// `Self` is `#[repr(C)]`, starts with a `u32` holding [`BlockHeader::MAGIC`] (written by [`BlockHeader::init`]),
 /// is valid when all-zero, and contains no pointers: only atomics, plain integers and robust mutexes.
-pub(crate) unsafe trait State: Sync + Send + 'static {
+pub(crate) unsafe trait BlockHeader: Sync + Send + 'static {
     /// Tags blocks of this kind.
     const MAGIC: u32;
     /// What it is, for messages.
@@ -95,7 +96,43 @@ pub(crate) unsafe trait State: Sync + Send + 'static {
     }
 }
 
-impl<S: State> Mapped<S> {
+/// A [`BlockHeader`] with one robust mutex, which is all its initialisation sets up (the rest starts
+/// zero). Implement this rather than [`BlockHeader`]: the header's `init` and `mutex` come with it.
+///
+/// # Safety
+/// As for [`BlockHeader`] (`#[repr(C)]`, magic first, zero-valid, no pointers), and [`MUTEX_AT`]
+/// (Self::MUTEX_AT) is the offset of a [`RobustMutex`] field of `Self` (`offset_of!`).
+pub(crate) unsafe trait MutexHeader: Sync + Send + 'static {
+    /// Tags blocks of this kind.
+    const MAGIC: u32;
+    /// What it is, for messages.
+    const WHAT: &'static str;
+    /// How the mutex behaves when its holder locks it again.
+    const KIND: MutexKind;
+    /// Where the mutex lies in `Self`.
+    const MUTEX_AT: usize;
+}
+
+// SAFETY: the MutexHeader contract is the BlockHeader contract plus the mutex's place.
+unsafe impl<H: MutexHeader> BlockHeader for H {
+    const MAGIC: u32 = H::MAGIC;
+    const WHAT: &'static str = H::WHAT;
+    unsafe fn init(this: *mut Self) -> std::io::Result<()> {
+        // SAFETY: `this` is a zero-filled, exclusively owned `Self` (our contract) and `MUTEX_AT` is the
+        // offset of its mutex (the MutexHeader contract).
+        unsafe { RobustMutex::init_kind(this.byte_add(H::MUTEX_AT).cast(), H::KIND) }
+    }
+    fn mutex(&self) -> Option<&RobustMutex> {
+        // SAFETY: `MUTEX_AT` is the offset of a RobustMutex field of `self` (the MutexHeader contract).
+        Some(unsafe {
+            &*(self as *const Self)
+                .byte_add(H::MUTEX_AT)
+                .cast::<RobustMutex>()
+        })
+    }
+}
+
+impl<S: BlockHeader> Mapped<S> {
     /// A new block holding an initialised `S` and `extra` bytes after it.
     pub(crate) fn create(extra: usize) -> Result<Mapped<S>> {
         let block = Block::create(S::WHAT, std::mem::size_of::<S>() + extra)?;
@@ -103,7 +140,7 @@ impl<S: State> Mapped<S> {
         // SAFETY: the block is fresh (zero-filled), page-aligned, large enough and not yet shared.
         unsafe { S::init(this) }
             .map_err(|e| Error::io(format!("could not initialise a {}", S::WHAT), e))?;
-        // SAFETY: as above; the magic number goes first (the State contract).
+        // SAFETY: as above; the magic number goes first (the BlockHeader contract).
         unsafe { this.cast::<u32>().write(S::MAGIC) };
         Ok(Mapped::wrap(block))
     }
@@ -134,15 +171,15 @@ impl<S: State> Mapped<S> {
     }
 
     #[inline]
-    pub(crate) fn state(&self) -> &S {
+    pub(crate) fn header(&self) -> &S {
         // SAFETY: the block holds an initialised S (created or checked above) for as long as we hold the
         // Arc; S is Sync and only mutated through atomics and mutexes.
         unsafe { &*self.state }
     }
 
     /// The state as a raw pointer derived from the mapping (for writes made before the block is
-    /// shared, which must not go through the `&S` of [`state`](Self::state)).
-    pub(crate) fn state_ptr(&self) -> *mut S {
+    /// shared, which must not go through the `&S` of [`header`](Self::header)).
+    pub(crate) fn header_ptr(&self) -> *mut S {
         self.state
     }
 
@@ -162,7 +199,7 @@ impl<S: State> Mapped<S> {
     }
 }
 
-impl<S: State> Clone for Mapped<S> {
+impl<S: BlockHeader> Clone for Mapped<S> {
     fn clone(&self) -> Self {
         Mapped {
             block: ManuallyDrop::new(Arc::clone(&self.block)),
@@ -172,7 +209,7 @@ impl<S: State> Clone for Mapped<S> {
     }
 }
 
-impl<S: State> Drop for Mapped<S> {
+impl<S: BlockHeader> Drop for Mapped<S> {
     fn drop(&mut self) {
         // SAFETY: taken once, here, and never used again.
         let block = unsafe { ManuallyDrop::take(&mut self.block) };
@@ -187,18 +224,18 @@ impl<S: State> Drop for Mapped<S> {
     }
 }
 
-impl<S: State> Serialize for Mapped<S> {
+impl<S: BlockHeader> Serialize for Mapped<S> {
     fn serialize<Z: Serializer>(&self, s: Z) -> std::result::Result<Z::Ok, Z::Error> {
         codec::serialize_fd(self.block.fd(), s)
     }
 }
 
-impl<'de, S: State> Deserialize<'de> for Mapped<S> {
+impl<'de, S: BlockHeader> Deserialize<'de> for Mapped<S> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         use serde::de::Error as _;
         let fd = codec::deserialize_fd(d)?;
         Block::from_fd(fd)
             .and_then(Mapped::from_block)
-            .map_err(D::Error::custom)
+            .map_err(|e| D::Error::custom(format_args!("{e:#}")))
     }
 }

@@ -1,7 +1,7 @@
 //! The block layout under [`Value`](super::Value), [`Array`](super::Array) and their raw forms: a header
 //! (element size and alignment, length, a robust mutex) and then the elements, aligned.
 
-use super::block::{Mapped, State};
+use super::block::{Mapped, MutexHeader};
 use super::shareable::Shareable;
 use super::volatile;
 use crate::error::{Error, ErrorKind, Result};
@@ -20,17 +20,13 @@ pub(crate) struct Header {
     pub(crate) lock: RobustMutex,
 }
 
-// SAFETY: repr(C), magic first, zero-valid, no pointers (a pthread mutex is plain data).
-unsafe impl State for Header {
-    const MAGIC: u32 = 0x6d70_7632; // "mpv2"
+// SAFETY: repr(C), magic first, zero-valid, no pointers (a pthread mutex is plain data); MUTEX_AT
+// is the offset of `lock`.
+unsafe impl MutexHeader for Header {
+    const MAGIC: u32 = 0x6d70_7633; // "mpv3": the mutex records its holder
     const WHAT: &'static str = "shared value or array";
-    unsafe fn init(this: *mut Self) -> std::io::Result<()> {
-        // SAFETY: `this` is exclusively ours (the State contract); the mutex field is in bounds.
-        unsafe { RobustMutex::init_kind(&raw mut (*this).lock, MutexKind::ErrorCheck) }
-    }
-    fn mutex(&self) -> Option<&RobustMutex> {
-        Some(&self.lock)
-    }
+    const KIND: MutexKind = MutexKind::ErrorCheck;
+    const MUTEX_AT: usize = std::mem::offset_of!(Header, lock);
 }
 
 /// `len` elements of `T` in a block after a [`Header`].
@@ -83,7 +79,7 @@ impl<T: Shareable> Data<T> {
             ));
         }
         let mapped = Mapped::<Header>::create(bytes)?;
-        let head = mapped.state_ptr();
+        let head = mapped.header_ptr();
         // SAFETY: `head` comes from the mapping itself (not from a shared reference); the block is ours
         // alone until this handle is cloned or sent, and these plain fields are written once, here,
         // before anyone else reads them.
@@ -97,7 +93,7 @@ impl<T: Shareable> Data<T> {
     }
 
     fn from_mapped(mapped: Mapped<Header>) -> Result<Data<T>> {
-        let head = mapped.state();
+        let head = mapped.header();
         let (extra, extra_len) = mapped.extra();
         let pad = offset::<T>() - std::mem::size_of::<Header>();
         let len = head.len as usize;
@@ -179,7 +175,7 @@ impl<T: Shareable> Data<T> {
     }
 
     pub(crate) fn lock(&self) -> &RobustMutex {
-        &self.mapped.state().lock
+        &self.mapped.header().lock
     }
 
     pub(crate) fn same(&self, other: &Data<T>) -> bool {
@@ -217,6 +213,6 @@ impl<'de, T: Shareable> Deserialize<'de> for Data<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         use serde::de::Error as _;
         let mapped = Mapped::<Header>::deserialize(d)?;
-        Data::from_mapped(mapped).map_err(D::Error::custom)
+        Data::from_mapped(mapped).map_err(|e| D::Error::custom(format_args!("{e:#}")))
     }
 }

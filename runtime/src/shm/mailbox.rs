@@ -9,7 +9,7 @@
 //! doorbells and liveness are the caller's.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::sys::memfd;
+use crate::sys;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -85,9 +85,10 @@ impl Mailboxes {
     /// it with its descriptor, to send to the peer.
     pub(crate) fn create(cap: usize) -> Result<(Mailboxes, OwnedFd)> {
         let cap = cap.clamp(MIN_CAP, MAX_CAP).next_multiple_of(4096);
-        let fd = memfd::create("multiproc-mailbox", DATA_OFFSET + 2 * cap)
+        let fd = sys::block::create("multiproc-mailbox", DATA_OFFSET + 2 * cap)
             .map_err(|e| Error::io("could not create a mailbox block", e))?;
-        let map = memfd::map(fd.as_fd()).map_err(|e| Error::io("could not map a mailbox", e))?;
+        let map =
+            sys::block::map(fd.as_fd()).map_err(|e| Error::io("could not map a mailbox", e))?;
         let header = map.as_mut_ptr().cast::<Header>();
         // SAFETY: the mapping is fresh, zero-filled, page-aligned and larger than a Header, and no
         // other process has the descriptor yet.
@@ -106,10 +107,11 @@ impl Mailboxes {
                 format!("the descriptor received for a mailbox is not a mailbox block: {why}"),
             )
         };
-        if !memfd::is_size_sealed(fd) {
+        if !sys::block::is_size_sealed(fd) {
             return Err(invalid("its size is not sealed"));
         }
-        let map = memfd::map(fd.as_fd()).map_err(|e| Error::io("could not map a mailbox", e))?;
+        let map =
+            sys::block::map(fd.as_fd()).map_err(|e| Error::io("could not map a mailbox", e))?;
         if map.len() < DATA_OFFSET + 2 * MIN_CAP {
             return Err(invalid("too small"));
         }

@@ -5,6 +5,7 @@
 mod array;
 pub(crate) mod block;
 mod data;
+pub(crate) mod guard;
 pub(crate) mod mailbox;
 mod named;
 mod publish;

@@ -137,14 +137,15 @@ impl SharedMemory {
         };
         // One deadline covers both the connect (which waits while the creator's backlog is full) and
         // the answer: a creator that is stopped or wedged must not hang us.
-        let conn =
-            sock::connect_until(&format!("{PREFIX}{name}"), deadline).map_err(|e| {
-                match (e.kind(), e.raw_os_error()) {
-                    (std::io::ErrorKind::TimedOut, _) => timed_out(),
-                    (_, Some(libc::ECONNREFUSED) | Some(libc::ENOENT)) => not_found(),
-                    _ => Error::io(format!("could not look up shared memory named {name:?}"), e),
-                }
-            })?;
+        let conn = sock::connect_until(&format!("{PREFIX}{name}"), deadline).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::TimedOut {
+                timed_out()
+            } else if crate::sys::errors::nobody_listening(&e) {
+                not_found()
+            } else {
+                Error::io(format!("could not look up shared memory named {name:?}"), e)
+            }
+        })?;
         // Anyone may bind an abstract name first: take a descriptor only from our own user.
         let me = sock::my_uid();
         let owner = sock::peer_uid(conn.as_fd())
@@ -167,9 +168,10 @@ impl SharedMemory {
         // A reset means the name was withdrawn after we connected (a copy of the listening socket
         // can outlive the creator's close for a moment, in a child between its fork and exec).
         let n = socket::recv_with_fds(conn.as_fd(), &mut buf, &mut fds).map_err(|e| {
-            match e.raw_os_error() {
-                Some(libc::ECONNRESET) => not_found(),
-                _ => Error::io(format!("could not attach to shared memory {name:?}"), e),
+            if crate::sys::errors::peer_reset(&e) {
+                not_found()
+            } else {
+                Error::io(format!("could not attach to shared memory {name:?}"), e)
             }
         })?;
         let fd = match (n.bytes, n.fds_lost, fds.pop()) {
@@ -363,7 +365,7 @@ impl<'de> Deserialize<'de> for SharedMemory {
         #[derive(Deserialize)]
         struct Wire(String, #[serde(with = "codec::fd")] OwnedFd);
         let Wire(name, fd) = Wire::deserialize(d)?;
-        let block = Block::from_fd(fd).map_err(D::Error::custom)?;
+        let block = Block::from_fd(fd).map_err(|e| D::Error::custom(format_args!("{e:#}")))?;
         Ok(SharedMemory {
             name,
             block: Arc::new(block),

@@ -22,7 +22,7 @@ struct Server {
 }
 
 fn entries(server: &Server) -> MutexGuard<'_, HashMap<i32, (OwnedFd, Arc<Block>)>> {
-    server.entries.lock().unwrap_or_else(|p| p.into_inner())
+    crate::poison::lock(&server.entries)
 }
 
 fn serve(server: &Server) {
@@ -53,7 +53,7 @@ fn server() -> Result<&'static Server> {
     if let Some(server) = SERVER.get() {
         return Ok(server);
     }
-    let _one_at_a_time = STARTING.lock().unwrap_or_else(|p| p.into_inner());
+    let _one_at_a_time = crate::poison::lock(&STARTING);
     if let Some(server) = SERVER.get() {
         return Ok(server);
     }
@@ -85,7 +85,7 @@ pub(crate) struct Published {
 pub(crate) fn publish(name: &str, block: Arc<Block>) -> Result<Published> {
     let server = server()?;
     let listener = sock::listen(&format!("{PREFIX}{name}")).map_err(|e| {
-        if e.raw_os_error() == Some(libc::EADDRINUSE) {
+        if crate::sys::errors::name_taken(&e) {
             Error::new(
                 ErrorKind::InvalidInput,
                 format!(

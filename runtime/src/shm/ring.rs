@@ -17,7 +17,8 @@ mod wait;
 pub(crate) use slots::Member;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::sys::memfd;
+use crate::shm::guard::MutexGuard;
+use crate::sys;
 use crate::sys::mutex::{Locked, RobustMutex};
 use layout::{DATA_OFFSET, Header, MAGIC, MAX_RING, MIN_RING, Waiters};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -32,18 +33,6 @@ pub(crate) enum Patience {
     Never,
     /// Until the deadline, or for ever.
     Until(Option<Instant>),
-}
-
-/// How long `try_put` / `try_get` wait for a peer that holds the lock while copying.
-const TRY_GRACE: std::time::Duration = std::time::Duration::from_millis(10);
-
-/// A held robust lock, released on drop (also when unwinding).
-struct Held<'a>(&'a RobustMutex);
-
-impl Drop for Held<'_> {
-    fn drop(&mut self) {
-        self.0.unlock();
-    }
 }
 
 /// After taking a lock whose holder died: that holder may have died asleep on `busy`, the one word
@@ -87,9 +76,10 @@ impl Ring {
             ));
         }
         let cap = ring_bytes.clamp(MIN_RING, MAX_RING).next_power_of_two();
-        let fd = memfd::create("multiproc-queue", DATA_OFFSET + cap)
+        let fd = sys::block::create("multiproc-queue", DATA_OFFSET + cap)
             .map_err(|e| Error::io("could not create the queue's shared memory", e))?;
-        let map = memfd::map(fd.as_fd()).map_err(|e| Error::io("could not map the queue", e))?;
+        let map =
+            sys::block::map(fd.as_fd()).map_err(|e| Error::io("could not map the queue", e))?;
         let header = map.as_mut_ptr().cast::<Header>();
         // SAFETY: the mapping is fresh, zero-filled, large enough and page-aligned for a Header, and no
         // other process has the descriptor yet.
@@ -117,7 +107,8 @@ impl Ring {
                 format!("the descriptor received for a queue is not a queue block: {why}"),
             )
         };
-        let map = memfd::map(fd.as_fd()).map_err(|e| Error::io("could not map the queue", e))?;
+        let map =
+            sys::block::map(fd.as_fd()).map_err(|e| Error::io("could not map the queue", e))?;
         if map.len() < DATA_OFFSET {
             return Err(invalid("too small"));
         }
@@ -222,13 +213,13 @@ impl Ring {
         lock: &'a RobustMutex,
         busy: &Waiters,
         patience: Patience,
-    ) -> Result<Option<Held<'a>>> {
+    ) -> Result<Option<MutexGuard<'a>>> {
         let got = match patience {
             Patience::Never => match lock.try_lock() {
                 // The holder sleeps waiting for its peer: the queue is full (or empty).
                 Ok(None) if busy.sleepers.load(std::sync::atomic::Ordering::SeqCst) > 0 => Ok(None),
                 // The holder is copying: that takes microseconds.
-                Ok(None) => lock.lock_until(Instant::now() + TRY_GRACE),
+                Ok(None) => lock.lock_until(Instant::now() + crate::policy::TRY_GRACE),
                 other => other,
             },
             Patience::Until(None) => lock.lock().map(Some),
@@ -237,7 +228,7 @@ impl Ring {
         got.map(|g| {
             g.map(|locked| {
                 recovered(locked, busy);
-                Held(lock)
+                MutexGuard::adopt(lock, locked)
             })
         })
         .map_err(|e| Error::io("could not lock the queue", e))

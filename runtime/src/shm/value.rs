@@ -4,7 +4,7 @@
 use super::data::Data;
 use super::shareable::{AtomicShareable, Shareable};
 use crate::error::Result;
-use crate::sync::held::{self, Held, Wait};
+use crate::shm::guard::{self, Acquire, MutexGuard};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
@@ -52,7 +52,7 @@ pub struct Value<T: Shareable> {
 /// # Ok::<(), multiproc::Error>(())
 /// ```
 pub struct ValueGuard<'a, T: Shareable> {
-    held: Held<'a>,
+    held: MutexGuard<'a>,
     ptr: *mut T,
 }
 
@@ -75,9 +75,9 @@ impl<T: Shareable> Value<T> {
     }
 
     #[inline]
-    fn guard(&self, wait: Wait) -> Result<Option<ValueGuard<'_, T>>> {
+    fn guard(&self, wait: Acquire) -> Result<Option<ValueGuard<'_, T>>> {
         Ok(
-            held::acquire(self.data.lock(), WHAT, wait)?.map(|held| ValueGuard {
+            guard::acquire(self.data.lock(), WHAT, wait)?.map(|held| ValueGuard {
                 held,
                 ptr: self.data.ptr(),
             }),
@@ -85,8 +85,8 @@ impl<T: Shareable> Value<T> {
     }
 
     #[inline]
-    fn guard_some(&self, wait: Wait) -> Result<ValueGuard<'_, T>> {
-        held::acquire_some(self.data.lock(), WHAT, wait).map(|held| ValueGuard {
+    fn guard_some(&self, wait: Acquire) -> Result<ValueGuard<'_, T>> {
+        guard::acquire_some(self.data.lock(), WHAT, wait).map(|held| ValueGuard {
             held,
             ptr: self.data.ptr(),
         })
@@ -106,7 +106,7 @@ impl<T: Shareable> Value<T> {
     /// ```
     #[inline]
     pub fn lock(&self) -> Result<ValueGuard<'_, T>> {
-        self.guard_some(Wait::Block)
+        self.guard_some(Acquire::Block)
     }
 
     /// Takes the lock if it is free: `Ok(None)` if another holds it.
@@ -119,7 +119,7 @@ impl<T: Shareable> Value<T> {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn try_lock(&self) -> Result<Option<ValueGuard<'_, T>>> {
-        self.guard(Wait::Try)
+        self.guard(Acquire::Try)
     }
 
     /// Takes the lock, giving up with [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) after `timeout`.
@@ -133,7 +133,7 @@ impl<T: Shareable> Value<T> {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn lock_timeout(&self, timeout: Duration) -> Result<ValueGuard<'_, T>> {
-        self.guard_some(Wait::Timeout(timeout))
+        self.guard_some(Acquire::Timeout(timeout))
     }
 
     /// A copy of the value, read under the lock. Python: `v.value`.

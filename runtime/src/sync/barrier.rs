@@ -2,11 +2,11 @@
 //! mutex; waiters sleep on a futex word holding the generation, whose top bit marks a broken barrier.
 //! Python: `multiprocessing.Barrier`.
 
-use super::held::{self, Wait};
 use crate::error::{Error, ErrorKind, Result};
-use crate::shm::block::{Mapped, State};
-use crate::sys::futex;
+use crate::shm::block::{Mapped, MutexHeader};
+use crate::shm::guard::{self, Acquire};
 use crate::sys::mutex::{MutexKind, RobustMutex};
+use crate::sys::wait;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -23,17 +23,13 @@ pub(crate) struct BarrierState {
     mutex: RobustMutex,
 }
 
-// SAFETY: repr(C), magic first, zero-valid, no pointers.
-unsafe impl State for BarrierState {
-    const MAGIC: u32 = 0x6d70_6272;
+// SAFETY: repr(C), magic first, zero-valid, no pointers; MUTEX_AT is the offset of `mutex`.
+unsafe impl MutexHeader for BarrierState {
+    // Version 2: the mutex records its holder.
+    const MAGIC: u32 = 0x6d70_6232;
     const WHAT: &'static str = "Barrier";
-    unsafe fn init(this: *mut Self) -> std::io::Result<()> {
-        // SAFETY: `this` is exclusively ours (the State contract).
-        unsafe { RobustMutex::init_kind(&raw mut (*this).mutex, MutexKind::ErrorCheck) }
-    }
-    fn mutex(&self) -> Option<&RobustMutex> {
-        Some(&self.mutex)
-    }
+    const KIND: MutexKind = MutexKind::ErrorCheck;
+    const MUTEX_AT: usize = std::mem::offset_of!(BarrierState, mutex);
 }
 
 /// A barrier for `parties` processes (or threads): [`wait`](Barrier::wait) blocks until that many
@@ -93,12 +89,12 @@ impl Barrier {
             ));
         }
         let mapped = Mapped::<BarrierState>::create(0)?;
-        mapped.state().parties.store(parties, Ordering::SeqCst);
+        mapped.header().parties.store(parties, Ordering::SeqCst);
         Ok(Barrier { mapped })
     }
 
     fn state(&self) -> &BarrierState {
-        self.mapped.state()
+        self.mapped.header()
     }
 
     /// The number of parties. Python: `barrier.parties`.
@@ -149,7 +145,7 @@ impl Barrier {
     pub fn abort(&self) {
         let s = self.state();
         s.word.fetch_or(BROKEN, Ordering::SeqCst);
-        futex::wake_all(&s.word);
+        wait::wake_all(&s.word);
     }
 
     /// With the lock held: ends the round of generation `word` (moves the generation on unless the
@@ -166,7 +162,7 @@ impl Barrier {
                 )
                 .is_ok();
         s.count.store(0, Ordering::SeqCst);
-        futex::wake_all(&s.word);
+        wait::wake_all(&s.word);
         released
     }
 
@@ -174,10 +170,10 @@ impl Barrier {
         let deadline = timeout.and_then(crate::sys::deadline_after);
         let s = self.state();
         let wait = match timeout {
-            Some(t) => Wait::Timeout(t),
-            None => Wait::Block,
+            Some(t) => Acquire::Timeout(t),
+            None => Acquire::Block,
         };
-        let held = held::acquire_some(&s.mutex, "Barrier's lock", wait)?;
+        let held = guard::acquire_some(&s.mutex, "Barrier's lock", wait)?;
         let parties = s.parties.load(Ordering::SeqCst);
         if held.owner_died() && s.count.load(Ordering::SeqCst) >= parties {
             // The last party of a round died between counting itself and resetting the count (the
@@ -222,7 +218,7 @@ impl Barrier {
                             )
                             .is_ok()
                         {
-                            futex::wake_all(&s.word);
+                            wait::wake_all(&s.word);
                             return Err(Error::timeout(
                                 "Barrier wait",
                                 timeout.unwrap_or_default(),
@@ -233,7 +229,7 @@ impl Barrier {
                 },
                 None => None,
             };
-            futex::wait(&s.word, word, left);
+            wait::wait(&s.word, word, left);
         }
     }
 

@@ -1,11 +1,11 @@
 //! [`Condition`]: a condition variable shared by processes, with its own robust lock and a futex
 //! sequence word that notifications bump. Python: `multiprocessing.Condition`.
 
-use super::held::{self, Held, Wait};
 use crate::error::Result;
-use crate::shm::block::{Mapped, State};
-use crate::sys::futex;
+use crate::shm::block::{Mapped, MutexHeader};
+use crate::shm::guard::{self, Acquire, MutexGuard};
 use crate::sys::mutex::{MutexKind, RobustMutex};
+use crate::sys::wait;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -17,17 +17,13 @@ pub(crate) struct ConditionState {
     mutex: RobustMutex,
 }
 
-// SAFETY: repr(C), magic first, zero-valid, no pointers.
-unsafe impl State for ConditionState {
-    const MAGIC: u32 = 0x6d70_6376;
+// SAFETY: repr(C), magic first, zero-valid, no pointers; MUTEX_AT is the offset of `mutex`.
+unsafe impl MutexHeader for ConditionState {
+    // Version 2: the mutex records its holder.
+    const MAGIC: u32 = 0x6d70_6332;
     const WHAT: &'static str = "Condition";
-    unsafe fn init(this: *mut Self) -> std::io::Result<()> {
-        // SAFETY: `this` is exclusively ours (the State contract).
-        unsafe { RobustMutex::init_kind(&raw mut (*this).mutex, MutexKind::ErrorCheck) }
-    }
-    fn mutex(&self) -> Option<&RobustMutex> {
-        Some(&self.mutex)
-    }
+    const KIND: MutexKind = MutexKind::ErrorCheck;
+    const MUTEX_AT: usize = std::mem::offset_of!(ConditionState, mutex);
 }
 
 /// A condition variable shared by processes. Take its lock with [`acquire`](Condition::acquire),
@@ -77,7 +73,7 @@ pub struct Condition {
 /// # Ok::<(), multiproc::Error>(())
 /// ```
 pub struct ConditionGuard<'a> {
-    held: Held<'a>,
+    held: MutexGuard<'a>,
     seq: &'a AtomicU32,
 }
 
@@ -97,10 +93,10 @@ impl Condition {
         })
     }
 
-    fn guard<'a>(&'a self, held: Held<'a>) -> ConditionGuard<'a> {
+    fn guard<'a>(&'a self, held: MutexGuard<'a>) -> ConditionGuard<'a> {
         ConditionGuard {
             held,
-            seq: &self.mapped.state().seq,
+            seq: &self.mapped.header().seq,
         }
     }
 
@@ -114,7 +110,8 @@ impl Condition {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn acquire(&self) -> Result<ConditionGuard<'_>> {
-        held::acquire_some(&self.mapped.state().mutex, WHAT, Wait::Block).map(|h| self.guard(h))
+        guard::acquire_some(&self.mapped.header().mutex, WHAT, Acquire::Block)
+            .map(|h| self.guard(h))
     }
 
     /// Takes the lock if it is free: `Ok(None)` if it is held.
@@ -126,7 +123,7 @@ impl Condition {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn try_acquire(&self) -> Result<Option<ConditionGuard<'_>>> {
-        Ok(held::acquire(&self.mapped.state().mutex, WHAT, Wait::Try)?.map(|h| self.guard(h)))
+        Ok(guard::acquire(&self.mapped.header().mutex, WHAT, Acquire::Try)?.map(|h| self.guard(h)))
     }
 
     /// Takes the lock, giving up with [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) after `timeout`.
@@ -138,7 +135,7 @@ impl Condition {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<ConditionGuard<'_>> {
-        held::acquire_some(&self.mapped.state().mutex, WHAT, Wait::Timeout(timeout))
+        guard::acquire_some(&self.mapped.header().mutex, WHAT, Acquire::Timeout(timeout))
             .map(|h| self.guard(h))
     }
 
@@ -151,9 +148,9 @@ impl Condition {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn notify(&self, n: usize) {
-        let seq = &self.mapped.state().seq;
+        let seq = &self.mapped.header().seq;
         seq.fetch_add(1, Ordering::SeqCst);
-        futex::wake(seq, n.min(i32::MAX as usize) as i32);
+        wait::wake(seq, n.min(i32::MAX as usize) as i32);
     }
 
     /// Wakes every waiter. Python: `cond.notify_all()`.
@@ -164,9 +161,9 @@ impl Condition {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn notify_all(&self) {
-        let seq = &self.mapped.state().seq;
+        let seq = &self.mapped.header().seq;
         seq.fetch_add(1, Ordering::SeqCst);
-        futex::wake_all(seq);
+        wait::wake_all(seq);
     }
 }
 
@@ -191,7 +188,7 @@ impl ConditionGuard<'_> {
         let woke = if left.is_some_and(|l| l.is_zero()) {
             false
         } else {
-            futex::wait(self.seq, seen, left) == futex::Wait::Woken
+            wait::wait(self.seq, seen, left) == wait::Waited::Woken
         };
         self.held.relock(WHAT)?;
         Ok(woke || self.seq.load(Ordering::SeqCst) != seen)

@@ -1,8 +1,8 @@
 //! [`Event`]: a flag that processes wait on, on one futex word. Python: `multiprocessing.Event`.
 
 use crate::error::Result;
-use crate::shm::block::{Mapped, State};
-use crate::sys::futex;
+use crate::shm::block::{BlockHeader, Mapped};
+use crate::sys::wait;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ pub(crate) struct EventState {
 }
 
 // SAFETY: repr(C), magic first, zero-valid (unset, no waiters), atomics only.
-unsafe impl State for EventState {
+unsafe impl BlockHeader for EventState {
     const MAGIC: u32 = 0x6d70_6576;
     const WHAT: &'static str = "Event";
     unsafe fn init(_: *mut Self) -> std::io::Result<()> {
@@ -71,7 +71,7 @@ impl Event {
     }
 
     fn state(&self) -> &EventState {
-        self.mapped.state()
+        self.mapped.header()
     }
 
     /// True once set (until cleared). Python: `event.is_set()`.
@@ -106,7 +106,7 @@ impl Event {
             })
             .is_err();
         if !already && s.waiters.load(Ordering::SeqCst) > 0 {
-            futex::wake_all(&s.word);
+            wait::wake_all(&s.word);
         }
     }
 
@@ -144,7 +144,7 @@ impl Event {
                 },
                 None => None,
             };
-            futex::wait(&s.word, start, left);
+            wait::wait(&s.word, start, left);
         };
         s.waiters.fetch_sub(1, Ordering::SeqCst);
         set

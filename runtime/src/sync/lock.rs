@@ -1,9 +1,9 @@
 //! [`Lock`]: a robust, process-shared, non-re-entrant mutex (a glibc robust pthread mutex in shared
 //! memory). Python: `multiprocessing.Lock`.
 
-use super::held::{self, Held, Wait};
 use crate::error::Result;
-use crate::shm::block::{Mapped, State};
+use crate::shm::block::{Mapped, MutexHeader};
+use crate::shm::guard::{self, Acquire, MutexGuard};
 use crate::sys::mutex::{MutexKind, RobustMutex};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -14,22 +14,17 @@ pub(crate) struct MutexState<const RECURSIVE: bool> {
     pub(crate) mutex: RobustMutex,
 }
 
-// SAFETY: repr(C), magic first, zero-valid, no pointers.
-unsafe impl<const RECURSIVE: bool> State for MutexState<RECURSIVE> {
-    const MAGIC: u32 = if RECURSIVE { 0x6d70_726c } else { 0x6d70_6c6b };
+// SAFETY: repr(C), magic first, zero-valid, no pointers; MUTEX_AT is the offset of `mutex`.
+unsafe impl<const RECURSIVE: bool> MutexHeader for MutexState<RECURSIVE> {
+    // Version 2: the mutex records its holder.
+    const MAGIC: u32 = if RECURSIVE { 0x6d70_7232 } else { 0x6d70_6c32 };
     const WHAT: &'static str = if RECURSIVE { "RLock" } else { "Lock" };
-    unsafe fn init(this: *mut Self) -> std::io::Result<()> {
-        let kind = if RECURSIVE {
-            MutexKind::Recursive
-        } else {
-            MutexKind::ErrorCheck
-        };
-        // SAFETY: `this` is exclusively ours (the State contract).
-        unsafe { RobustMutex::init_kind(&raw mut (*this).mutex, kind) }
-    }
-    fn mutex(&self) -> Option<&RobustMutex> {
-        Some(&self.mutex)
-    }
+    const KIND: MutexKind = if RECURSIVE {
+        MutexKind::Recursive
+    } else {
+        MutexKind::ErrorCheck
+    };
+    const MUTEX_AT: usize = std::mem::offset_of!(MutexState<RECURSIVE>, mutex);
 }
 
 /// A lock shared by processes. If its holder dies (even by `SIGKILL`), the next acquirer gets it at
@@ -73,7 +68,7 @@ pub struct Lock {
 /// # Ok::<(), multiproc::Error>(())
 /// ```
 pub struct LockGuard<'a> {
-    held: Held<'a>,
+    held: MutexGuard<'a>,
 }
 
 impl Lock {
@@ -92,7 +87,7 @@ impl Lock {
 
     #[inline]
     fn mutex(&self) -> &RobustMutex {
-        &self.mapped.state().mutex
+        &self.mapped.header().mutex
     }
 
     /// Takes the lock, waiting while another thread or process holds it. Python: `lock.acquire()`.
@@ -107,7 +102,7 @@ impl Lock {
     /// ```
     #[inline]
     pub fn acquire(&self) -> Result<LockGuard<'_>> {
-        held::acquire_some(self.mutex(), "Lock", Wait::Block).map(|held| LockGuard { held })
+        guard::acquire_some(self.mutex(), "Lock", Acquire::Block).map(|held| LockGuard { held })
     }
 
     /// Takes the lock if it is free: `Ok(None)` if it is held. Python: `lock.acquire(block=False)`.
@@ -122,7 +117,7 @@ impl Lock {
     /// ```
     #[inline]
     pub fn try_acquire(&self) -> Result<Option<LockGuard<'_>>> {
-        Ok(held::acquire(self.mutex(), "Lock", Wait::Try)?.map(|held| LockGuard { held }))
+        Ok(guard::acquire(self.mutex(), "Lock", Acquire::Try)?.map(|held| LockGuard { held }))
     }
 
     /// Takes the lock, giving up with [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) after
@@ -136,7 +131,7 @@ impl Lock {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<'_>> {
-        held::acquire_some(self.mutex(), "Lock", Wait::Timeout(timeout))
+        guard::acquire_some(self.mutex(), "Lock", Acquire::Timeout(timeout))
             .map(|held| LockGuard { held })
     }
 }

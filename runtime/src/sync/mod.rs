@@ -5,7 +5,6 @@
 mod barrier;
 mod condition;
 mod event;
-pub(crate) mod held;
 mod holders;
 mod lock;
 mod rlock;

@@ -1,10 +1,10 @@
 //! [`RLock`]: a robust, process-shared, re-entrant mutex (a recursive glibc robust pthread mutex).
 //! Python: `multiprocessing.RLock`.
 
-use super::held::{self, Held, Wait};
 use super::lock::MutexState;
 use crate::error::Result;
 use crate::shm::block::Mapped;
+use crate::shm::guard::{self, Acquire, MutexGuard};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -38,7 +38,7 @@ pub struct RLock {
 /// # Ok::<(), multiproc::Error>(())
 /// ```
 pub struct RLockGuard<'a> {
-    held: Held<'a>,
+    held: MutexGuard<'a>,
 }
 
 impl RLock {
@@ -65,7 +65,7 @@ impl RLock {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn acquire(&self) -> Result<RLockGuard<'_>> {
-        held::acquire_some(&self.mapped.state().mutex, "RLock", Wait::Block)
+        guard::acquire_some(&self.mapped.header().mutex, "RLock", Acquire::Block)
             .map(|held| RLockGuard { held })
     }
 
@@ -81,7 +81,7 @@ impl RLock {
     /// ```
     pub fn try_acquire(&self) -> Result<Option<RLockGuard<'_>>> {
         Ok(
-            held::acquire(&self.mapped.state().mutex, "RLock", Wait::Try)?
+            guard::acquire(&self.mapped.header().mutex, "RLock", Acquire::Try)?
                 .map(|held| RLockGuard { held }),
         )
     }
@@ -95,8 +95,12 @@ impl RLock {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<RLockGuard<'_>> {
-        held::acquire_some(&self.mapped.state().mutex, "RLock", Wait::Timeout(timeout))
-            .map(|held| RLockGuard { held })
+        guard::acquire_some(
+            &self.mapped.header().mutex,
+            "RLock",
+            Acquire::Timeout(timeout),
+        )
+        .map(|held| RLockGuard { held })
     }
 }
 

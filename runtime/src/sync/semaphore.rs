@@ -4,14 +4,11 @@
 
 use super::holders::Holders;
 use crate::error::{Error, ErrorKind, Result};
-use crate::shm::block::{Mapped, State};
-use crate::sys::futex;
+use crate::shm::block::{BlockHeader, Mapped};
+use crate::sys::wait;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-
-/// How long a waiter sleeps before it checks whether a holder died.
-const DEATH_CHECK: Duration = Duration::from_millis(10);
 
 #[repr(C)]
 pub(crate) struct SemState<const BOUNDED: bool> {
@@ -26,7 +23,7 @@ pub(crate) struct SemState<const BOUNDED: bool> {
 }
 
 // SAFETY: repr(C), magic first, zero-valid (no permits, empty table), atomics only.
-unsafe impl<const BOUNDED: bool> State for SemState<BOUNDED> {
+unsafe impl<const BOUNDED: bool> BlockHeader for SemState<BOUNDED> {
     const MAGIC: u32 = if BOUNDED { 0x6d70_6273 } else { 0x6d70_736d };
     const WHAT: &'static str = if BOUNDED {
         "BoundedSemaphore"
@@ -70,13 +67,13 @@ pub struct SemaphoreGuard<'a> {
 impl<const BOUNDED: bool> Sem<BOUNDED> {
     fn new(value: u32) -> Result<Self> {
         let mapped = Mapped::<SemState<BOUNDED>>::create(0)?;
-        mapped.state().value.store(value, Ordering::SeqCst);
-        mapped.state().max.store(value, Ordering::SeqCst);
+        mapped.header().value.store(value, Ordering::SeqCst);
+        mapped.header().max.store(value, Ordering::SeqCst);
         Ok(Sem { mapped })
     }
 
     fn state(&self) -> &SemState<BOUNDED> {
-        self.mapped.state()
+        self.mapped.header()
     }
 
     fn take(&self) -> bool {
@@ -128,7 +125,7 @@ impl<const BOUNDED: bool> Sem<BOUNDED> {
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
                     Some(v.saturating_add(freed).min(cap.max(v)))
                 });
-            futex::wake(&s.value, freed.min(i32::MAX as u32) as i32);
+            wait::wake(&s.value, freed.min(i32::MAX as u32) as i32);
         }
     }
 
@@ -143,14 +140,14 @@ impl<const BOUNDED: bool> Sem<BOUNDED> {
             if self.take() {
                 break true;
             }
-            let mut slice = DEATH_CHECK;
+            let mut slice = crate::policy::LIVENESS_SLICE;
             if let Some(d) = deadline {
                 match d.checked_duration_since(Instant::now()) {
                     Some(left) if !left.is_zero() => slice = slice.min(left),
                     _ => break false,
                 }
             }
-            if futex::wait(&s.value, 0, Some(slice)) == futex::Wait::TimedOut {
+            if wait::wait(&s.value, 0, Some(slice)) == wait::Waited::TimedOut {
                 self.reclaim_dead();
             }
         };
@@ -213,7 +210,7 @@ impl<const BOUNDED: bool> Sem<BOUNDED> {
             ));
         }
         if s.waiters.load(Ordering::SeqCst) > 0 {
-            futex::wake(&s.value, 1);
+            wait::wake(&s.value, 1);
         }
         Ok(())
     }
@@ -270,7 +267,7 @@ impl Drop for SemaphoreGuard<'_> {
             .value
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_add(1));
         if self.waiters.load(Ordering::SeqCst) > 0 {
-            futex::wake(self.value, 1);
+            wait::wake(self.value, 1);
         }
     }
 }

@@ -5,8 +5,8 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-/// A process id as the kernel gives it.
-pub(crate) type RawPid = libc::pid_t;
+/// The process id type (see `sys::identity`).
+pub(crate) use super::identity::Pid;
 
 /// Ends a process at once.
 pub(crate) const SIGKILL: i32 = libc::SIGKILL;
@@ -15,7 +15,7 @@ pub(crate) const SIGTERM: i32 = libc::SIGTERM;
 
 /// Sends `sig` to a child, through its pidfd when there is one (no pid-reuse race). A child that is
 /// already gone (`ESRCH`) is not an error.
-pub(crate) fn signal(pid: RawPid, pidfd: Option<BorrowedFd<'_>>, sig: i32) -> io::Result<()> {
+pub(crate) fn signal(pid: Pid, pidfd: Option<BorrowedFd<'_>>, sig: i32) -> io::Result<()> {
     let res = match pidfd {
         Some(fd) => super::process::pidfd_signal(fd, sig),
         None => super::process::kill(pid, sig),

@@ -1,20 +1,27 @@
-//! The only module that calls libc / nix for process, socket and descriptor work (shared memory and
-//! futex-based synchronization keep their own `unsafe` in `shm/` and `sync/`, on top of the primitives
-//! here). Linux is the target; another platform gets its own files behind `cfg` here and nowhere else.
+//! The only module that calls libc / nix: what the runtime needs from the system, named by what it
+//! gives (who a process is, a shared block, sleeping on a shared word, pinning a block, a robust
+//! mutex), not by the Linux mechanism behind it. `shm/` and `sync/` keep their own `unsafe` for the
+//! memory they map, on top of the primitives here. Linux is the target; another platform gets its own
+//! files behind `cfg` here and nowhere else.
 
 pub(crate) mod abstract_socket;
+/// Shared-memory blocks (memfd, size sealed).
+pub(crate) mod block;
 pub(crate) mod child;
+pub(crate) mod errors;
 pub(crate) mod eventfd;
 pub(crate) mod fd;
-pub(crate) mod futex;
+pub(crate) mod identity;
 pub(crate) mod keepalive;
-pub(crate) mod memfd;
 pub(crate) mod mutex;
-pub(crate) mod ofd;
+/// Pins: locks owned by an open file description (OFD locks), counted by any holder of the file.
+pub(crate) mod pin;
 pub(crate) mod process;
 pub(crate) mod rlimit;
 pub(crate) mod socket;
 pub(crate) mod spawn;
+/// Sleeping on a word of shared memory until another process wakes it (futex).
+pub(crate) mod wait;
 
 use std::time::{Duration, Instant};
 

@@ -1,8 +1,14 @@
 //! Robust, process-shared pthread mutexes living in shared memory. If a holder dies, the next locker
 //! gets the mutex with [`Locked::OwnerDied`] and the mutex is made consistent again.
+//!
+//! Beside the pthread mutex each one records its holder itself (process and recursion depth, written
+//! by our lock and unlock while the mutex is held), so whether this process holds it is answered from
+//! our own field, never from the C library's private layout.
 
+use super::identity::ProcessId;
 use std::cell::UnsafeCell;
 use std::io;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 unsafe extern "C" {
@@ -14,9 +20,17 @@ unsafe extern "C" {
     ) -> libc::c_int;
 }
 
-/// A `pthread_mutex_t` to be placed in shared memory and initialised once with [`RobustMutex::init`].
+/// A `pthread_mutex_t` to be placed in shared memory and initialised once with [`RobustMutex::init`],
+/// with the record of its holder. All-zero bytes are the record of a free mutex.
 #[repr(C)]
-pub(crate) struct RobustMutex(UnsafeCell<libc::pthread_mutex_t>);
+pub(crate) struct RobustMutex {
+    mutex: UnsafeCell<libc::pthread_mutex_t>,
+    /// The holding process as a packed [`ProcessId`], 0 when free. Written only by the holder, after
+    /// locking and before unlocking; a holder that dies leaves its own, replaced by the next locker.
+    holder: AtomicU64,
+    /// How many times the holder has locked it (above 1 only for [`MutexKind::Recursive`]).
+    depth: AtomicU32,
+}
 
 // SAFETY: a process-shared pthread mutex is designed to be used concurrently from many threads/processes.
 unsafe impl Sync for RobustMutex {}
@@ -88,7 +102,7 @@ impl RobustMutex {
                 ))
             })
             .and_then(|_| check(libc::pthread_mutexattr_settype(attr_ptr, kind)))
-            .and_then(|_| check(libc::pthread_mutex_init((*this).0.get(), attr_ptr)));
+            .and_then(|_| check(libc::pthread_mutex_init((*this).mutex.get(), attr_ptr)));
             libc::pthread_mutexattr_destroy(attr_ptr);
             res
         }
@@ -97,10 +111,20 @@ impl RobustMutex {
     #[inline]
     fn outcome(&self, rc: libc::c_int) -> io::Result<Locked> {
         match rc {
-            0 => Ok(Locked::Clean),
+            0 => {
+                // Held now: the record is ours to write. A relock by a recursive holder adds a level.
+                self.depth.fetch_add(1, Ordering::Relaxed);
+                self.holder
+                    .store(ProcessId::this().pack(), Ordering::Release);
+                Ok(Locked::Clean)
+            }
             libc::EOWNERDEAD => {
                 // SAFETY: we hold the mutex (EOWNERDEAD means acquired); mark it usable again.
-                unsafe { libc::pthread_mutex_consistent(self.0.get()) };
+                unsafe { libc::pthread_mutex_consistent(self.mutex.get()) };
+                // The dead holder's record (and its depth) is replaced by ours.
+                self.depth.store(1, Ordering::Relaxed);
+                self.holder
+                    .store(ProcessId::this().pack(), Ordering::Release);
                 Ok(Locked::OwnerDied)
             }
             e => Err(io::Error::from_raw_os_error(e)),
@@ -111,14 +135,14 @@ impl RobustMutex {
     #[inline]
     pub(crate) fn lock(&self) -> io::Result<Locked> {
         // SAFETY: initialised robust mutex in mapped shared memory.
-        self.outcome(unsafe { libc::pthread_mutex_lock(self.0.get()) })
+        self.outcome(unsafe { libc::pthread_mutex_lock(self.mutex.get()) })
     }
 
     /// Locks if free; `Ok(None)` if another holds it.
     #[inline]
     pub(crate) fn try_lock(&self) -> io::Result<Option<Locked>> {
         // SAFETY: as in `lock`.
-        let rc = unsafe { libc::pthread_mutex_trylock(self.0.get()) };
+        let rc = unsafe { libc::pthread_mutex_trylock(self.mutex.get()) };
         if rc == libc::EBUSY {
             Ok(None)
         } else {
@@ -146,7 +170,7 @@ impl RobustMutex {
             tv_nsec: nsec as libc::c_long,
         };
         // SAFETY: as in `lock`, with a valid absolute CLOCK_MONOTONIC timeout.
-        let rc = unsafe { pthread_mutex_clocklock(self.0.get(), libc::CLOCK_MONOTONIC, &abs) };
+        let rc = unsafe { pthread_mutex_clocklock(self.mutex.get(), libc::CLOCK_MONOTONIC, &abs) };
         if rc == libc::ETIMEDOUT {
             Ok(None)
         } else {
@@ -155,24 +179,74 @@ impl RobustMutex {
     }
 
     /// True if a thread of this process holds the mutex (so it is on that thread's robust list, which
-    /// glibc and the kernel walk through the mutex's own memory: it must stay mapped).
+    /// the C library and the kernel walk through the mutex's own memory: it must stay mapped). Read
+    /// from the holder record our lock and unlock keep.
     pub(crate) fn held_in_this_process(&self) -> bool {
-        // The robust-futex protocol keeps the owner's thread id in the low 30 bits of the lock word,
-        // the first field of glibc's pthread_mutex_t.
-        // SAFETY: the mutex is initialised, aligned, in mapped memory, and its first 4 bytes are the
-        // lock word that every locker changes atomically; an atomic load of it is race-free.
-        let word = unsafe {
-            (*self.0.get().cast::<std::sync::atomic::AtomicU32>())
-                .load(std::sync::atomic::Ordering::SeqCst)
-        };
-        let tid = word & libc::FUTEX_TID_MASK;
-        tid != 0 && std::path::Path::new(&format!("/proc/self/task/{tid}")).exists()
+        self.holder.load(Ordering::Acquire) == ProcessId::this().pack()
     }
 
     /// Unlocks; the caller must hold the mutex.
     #[inline]
     pub(crate) fn unlock(&self) {
+        // Still held: the record is ours to write. The last level clears it before the mutex is free.
+        if self.depth.load(Ordering::Relaxed) <= 1 {
+            self.depth.store(0, Ordering::Relaxed);
+            self.holder.store(0, Ordering::Release);
+        } else {
+            self.depth.fetch_sub(1, Ordering::Relaxed);
+        }
         // SAFETY: initialised mutex held by this thread (callers guarantee it through their guards).
-        unsafe { libc::pthread_mutex_unlock(self.0.get()) };
+        unsafe { libc::pthread_mutex_unlock(self.mutex.get()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mutex(kind: MutexKind) -> Box<RobustMutex> {
+        // SAFETY: all-zero bytes are a valid (uninitialised) pthread_mutex_t and a free record.
+        let mut m: Box<RobustMutex> = Box::new(unsafe { std::mem::zeroed() });
+        // SAFETY: exclusively ours, aligned, writable.
+        unsafe { RobustMutex::init_kind(&raw mut *m, kind) }.unwrap();
+        m
+    }
+
+    #[test]
+    fn the_holder_record_follows_lock_and_unlock() {
+        let m = mutex(MutexKind::ErrorCheck);
+        assert!(!m.held_in_this_process());
+        assert_eq!(m.lock().unwrap(), Locked::Clean);
+        assert!(m.held_in_this_process());
+        m.unlock();
+        assert!(!m.held_in_this_process());
+        assert_eq!(m.try_lock().unwrap(), Some(Locked::Clean));
+        assert!(m.held_in_this_process());
+        m.unlock();
+        assert!(!m.held_in_this_process());
+    }
+
+    #[test]
+    fn a_recursive_holder_is_recorded_until_its_last_unlock() {
+        let m = mutex(MutexKind::Recursive);
+        m.lock().unwrap();
+        m.lock().unwrap();
+        m.unlock();
+        assert!(m.held_in_this_process());
+        m.unlock();
+        assert!(!m.held_in_this_process());
+    }
+
+    #[test]
+    fn a_holder_in_another_thread_of_this_process_counts() {
+        let m = mutex(MutexKind::Normal);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                m.lock().unwrap();
+                assert!(m.held_in_this_process());
+                m.unlock();
+            });
+        });
+        assert!(!m.held_in_this_process());
     }
 }

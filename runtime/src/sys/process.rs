@@ -1,5 +1,6 @@
 //! Child processes: reaping, pidfds, signals.
 
+use super::identity::Pid;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
@@ -53,12 +54,18 @@ fn decode_status(status: libc::c_int) -> ExitStatus {
 }
 
 /// Reaps `pid`: `Ok(None)` if `nohang` and it still runs.
-pub(crate) fn wait_pid(pid: libc::pid_t, nohang: bool) -> io::Result<Option<ExitStatus>> {
+pub(crate) fn wait_pid(pid: Pid, nohang: bool) -> io::Result<Option<ExitStatus>> {
     let mut status = 0;
     loop {
         // SAFETY: waitpid writes the status into a local.
-        let rc = unsafe { libc::waitpid(pid, &mut status, if nohang { libc::WNOHANG } else { 0 }) };
-        if rc == pid {
+        let rc = unsafe {
+            libc::waitpid(
+                pid.raw(),
+                &mut status,
+                if nohang { libc::WNOHANG } else { 0 },
+            )
+        };
+        if rc == pid.raw() {
             return Ok(Some(decode_status(status)));
         }
         if rc == 0 {
@@ -72,10 +79,10 @@ pub(crate) fn wait_pid(pid: libc::pid_t, nohang: bool) -> io::Result<Option<Exit
 }
 
 /// A pidfd for `pid` (Linux >= 5.3), readable once the process has exited.
-pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+pub(crate) fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
     // SAFETY: raw syscall with integer arguments; returns a new descriptor or -1.
     // pidfds are always close-on-exec.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.raw(), 0) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -103,9 +110,9 @@ pub(crate) fn pidfd_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
 }
 
 /// Sends `sig` to `pid`.
-pub(crate) fn kill(pid: libc::pid_t, sig: i32) -> io::Result<()> {
+pub(crate) fn kill(pid: Pid, sig: i32) -> io::Result<()> {
     // SAFETY: kill with integer arguments.
-    if unsafe { libc::kill(pid, sig) } < 0 {
+    if unsafe { libc::kill(pid.raw(), sig) } < 0 {
         Err(io::Error::last_os_error())
     } else {
         Ok(())
@@ -113,15 +120,13 @@ pub(crate) fn kill(pid: libc::pid_t, sig: i32) -> io::Result<()> {
 }
 
 /// This process's id.
-pub(crate) fn getpid() -> libc::pid_t {
-    // SAFETY: always succeeds.
-    unsafe { libc::getpid() }
+pub(crate) fn getpid() -> Pid {
+    Pid::this()
 }
 
 /// The parent's id.
-pub(crate) fn getppid() -> libc::pid_t {
-    // SAFETY: always succeeds.
-    unsafe { libc::getppid() }
+pub(crate) fn getppid() -> Pid {
+    Pid::parent()
 }
 
 /// Names this process (`comm`, shown by `ps`/`top`) after its executable: a child started through
@@ -143,7 +148,7 @@ pub(crate) fn name_after_executable() {
 
 /// True while `pid` runs: false once it has exited, even while it is an unreaped zombie (which `kill(pid,
 /// 0)` would still report as alive). A pid reused by a new process reads as alive.
-pub(crate) fn pid_alive(pid: libc::pid_t) -> bool {
+pub(crate) fn is_running(pid: Pid) -> bool {
     match pidfd_open(pid) {
         // A pidfd polls readable once its process has exited; a failed poll tells nothing: alive.
         Ok(fd) => {
@@ -153,19 +158,28 @@ pub(crate) fn pid_alive(pid: libc::pid_t) -> bool {
     }
 }
 
-/// `fork(2)`: `Ok(0)` in the child, the child's pid in the parent.
+/// Which side of a [`fork`] this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Forked {
+    /// The new process.
+    Child,
+    /// The process that forked, with the new process's id.
+    Parent(Pid),
+}
+
+/// `fork(2)`.
 ///
 /// # Safety
 /// The caller must be the only thread that can touch shared state the child uses afterwards (the fork
 /// server forks from its one serving thread; its only other thread sleeps in `poll`), and the child must
 /// end with `exit`, never return into code that assumes the parent's threads exist.
-pub(crate) unsafe fn fork() -> io::Result<libc::pid_t> {
+pub(crate) unsafe fn fork() -> io::Result<Forked> {
     // SAFETY: per this function's contract.
     let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(pid)
+    match pid {
+        0 => Ok(Forked::Child),
+        p if p > 0 => Ok(Forked::Parent(Pid::from_raw(p))),
+        _ => Err(io::Error::last_os_error()),
     }
 }
 

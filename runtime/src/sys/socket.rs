@@ -226,6 +226,12 @@ pub(crate) fn poll_one(
     Ok(pfd[0].revents)
 }
 
+/// Waits up to `timeout_ms` (< 0: forever, 0: just looks) until `fd` is readable (or hung up, or in
+/// error: a read will then not block). True once it is.
+pub(crate) fn readable_within(fd: BorrowedFd<'_>, timeout_ms: i32) -> io::Result<bool> {
+    poll_one(fd, libc::POLLIN, timeout_ms).map(|rev| rev != 0)
+}
+
 /// Waits until one of `fds` has `POLLIN` (or an error/hang-up), up to `timeout_ms` (< 0: forever).
 /// Returns, for each descriptor in order, whether it is ready (none on timeout or interruption).
 pub(crate) fn poll_readable<const N: usize>(

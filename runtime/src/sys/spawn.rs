@@ -52,7 +52,7 @@ impl Drop for FileActions {
 }
 
 /// Spawns the current executable and returns the child's pid.
-pub(crate) fn spawn_self(req: &SpawnRequest<'_>) -> io::Result<libc::pid_t> {
+pub(crate) fn spawn_self(req: &SpawnRequest<'_>) -> io::Result<super::identity::Pid> {
     let exe = c"/proc/self/exe";
     let argv: Vec<CString> = req
         .argv
@@ -127,7 +127,7 @@ pub(crate) fn spawn_self(req: &SpawnRequest<'_>) -> io::Result<libc::pid_t> {
     };
     drop(aliases);
     check(rc)?;
-    Ok(pid)
+    Ok(super::identity::Pid::from_raw(pid))
 }
 
 /// A close-on-exec duplicate of `fd` numbered `min` or above.

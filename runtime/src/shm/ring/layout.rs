@@ -6,8 +6,9 @@
 use crate::sys::mutex::RobustMutex;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
-/// Identifies a queue block (and its layout version).
-pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mpqring2");
+/// Identifies a queue block (and its layout version: 3 stores a registration's process as a packed
+/// `ProcessId`, and its robust mutexes record their holder).
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mpqring3");
 /// Handles tracked for liveness in the table; more are counted by pins (see `slots`).
 pub(crate) const SLOTS: usize = 256;
 /// Bytes of a record header: payload length and flags.
@@ -67,13 +68,13 @@ pub(crate) struct Waiters {
 
 /// One handle's entry in the liveness table.
 #[repr(C)]
-pub(crate) struct Slot {
+pub(crate) struct Registration {
     /// `generation:24 | roles:8 | pid:32` ([`PUT`] / [`GOT`] and a claim-in-progress bit); pid 0 is
     /// a free slot. Changed only by compare-and-swap (see `slots`).
     pub owner: AtomicU64,
-    /// The owner's start time (clock ticks since boot, from `/proc`), 0 while unknown; written by
-    /// the claimer while the owner word says the claim is in progress.
-    pub start: AtomicU64,
+    /// The owner as a packed `sys::identity::ProcessId` (pid and start time), 0 while unknown;
+    /// written by the claimer while the owner word says the claim is in progress.
+    pub process: AtomicU64,
 }
 
 /// The start of every queue block. Zero bytes are a valid state for every atomic field; `magic`,
@@ -107,7 +108,7 @@ pub(crate) struct Header {
     /// count to 64 bits (only the `put_lock` holder writes it).
     pub puts_base: Padded<AtomicU64>,
     pub joiners: Padded<Waiters>,
-    pub slots: [Slot; SLOTS],
+    pub slots: [Registration; SLOTS],
 }
 
 /// Offset of the ring bytes in the block.

@@ -1,9 +1,9 @@
-//! Who holds the queue: every handle registers in a slot of the block (pid, start time, roles), so a
+//! Who holds the queue: every handle registers in a slot of the block (its process, roles), so a
 //! blocked caller can tell a peer that has gone — dropped its handle, or was killed — from one that is
 //! only slow. Slots of dead processes are reclaimed by whoever notices.
 //!
 //! Handles that have no slot are counted by *pins*: a pin is an open file description of the queue's
-//! block holding a shared lock on byte [`PIN_BYTE`] (`sys::ofd`). A handle in flight to another process
+//! block holding a shared lock on byte [`PIN_BYTE`] (`sys::pin`). A handle in flight to another process
 //! (a [`ticket`](Member::ticket)) is such a pin, serialized beside the block's descriptor: it lives
 //! exactly as long as the encoded message — in the sender's buffers, in a socket, in the receiver until
 //! it has registered — and the kernel drops its lock when the message is dropped undelivered or every
@@ -11,14 +11,14 @@
 //! and a failed send leaves nothing behind. A handle that found the table full holds a pin of its own.
 
 use super::Ring;
-use super::layout::{Slot, Waiters};
+use super::layout::{Registration, Waiters};
 use super::wait::notify;
-use crate::sys::ofd;
-use crate::sys::process::{getpid, kill};
+use crate::sys;
+use crate::sys::identity::{Pid, ProcessId};
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::{AtomicBool, AtomicU32};
-use std::sync::{Arc, OnceLock};
 
 /// The byte of the block's file that pins lock (locks are advisory and may lie anywhere).
 const PIN_BYTE: u64 = 0;
@@ -36,62 +36,20 @@ pub(crate) struct Member {
 
 /// A new pin on `ring`: counts as one live handle until the descriptor (and every duplicate) is closed.
 fn pin(ring: &Ring) -> std::io::Result<OwnedFd> {
-    let fd = ofd::reopen(ring.fd())?;
-    ofd::share(fd.as_fd(), PIN_BYTE)?;
+    let fd = sys::pin::reopen(ring.fd())?;
+    sys::pin::share(fd.as_fd(), PIN_BYTE)?;
     Ok(fd)
 }
 
-/// `/proc/<pid>/stat`: (state, start time in clock ticks since boot).
-fn proc_stat(pid: u32) -> std::io::Result<Option<(u8, u64)>> {
-    let text = std::fs::read(format!("/proc/{pid}/stat"))?;
-    let after = text
-        .iter()
-        .rposition(|&b| b == b')')
-        .map(|i| &text[i + 1..]);
-    let mut fields = after
-        .unwrap_or_default()
-        .split(|b| b.is_ascii_whitespace())
-        .filter(|f| !f.is_empty());
-    let state = fields.next().and_then(|f| f.first().copied());
-    let start = fields
-        .nth(18)
-        .and_then(|f| std::str::from_utf8(f).ok()?.parse().ok());
-    Ok(state.zip(start))
-}
-
-fn my_start() -> u64 {
-    static START: OnceLock<u64> = OnceLock::new();
-    *START.get_or_init(|| {
-        proc_stat(getpid() as u32)
-            .ok()
-            .flatten()
-            .map_or(0, |(_, s)| s)
-    })
-}
-
-/// False once `pid` has exited (zombies included) or was replaced by another process with the same id.
-fn alive(pid: u32, start: u64) -> bool {
-    match proc_stat(pid) {
-        Ok(Some((state, now_start))) => {
-            !matches!(state, b'Z' | b'X' | b'x') && (start == 0 || start == now_start)
-        }
-        Ok(None) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        Err(_) => {
-            kill(pid as i32, 0).map_or_else(|e| e.raw_os_error() == Some(libc::EPERM), |_| true)
-        }
-    }
-}
-
 /// The owner word of a slot: `generation:24 | roles:8 | pid:32`, pid 0 for a free slot. Everything
-/// about a slot but its start time lives in this one word and changes only by compare-and-swap, so a
+/// about a slot but its process record lives in this one word and changes only by compare-and-swap, so a
 /// late scanner can never wipe a new owner's roles, and the generation (bumped by every claim) tells
 /// a new owner from the one a scanner read.
 const PID: u64 = 0xffff_ffff;
 const ROLES: u64 = 0xff << 32;
 const GENERATION: u64 = !(PID | ROLES);
 const ONE_GENERATION: u64 = 1 << 40;
-/// A role bit of the owner word: the claimer is writing `start`. Scanners count such a slot alive.
+/// A role bit of the owner word: the claimer is writing its process record. Scanners count such a slot alive.
 const BUSY: u64 = 0x80 << 32;
 
 /// The owner word without its roles: who holds the slot, in which generation.
@@ -103,10 +61,10 @@ fn roles_of(word: u64) -> u32 {
     ((word & ROLES) >> 32) as u32
 }
 
-/// Takes a free slot for this process with start time `start`; returns its index and identity.
-/// The slot is marked [`BUSY`] until `start` is written, so no scanner judges it by a stale start.
-fn claim(ring: &Ring, start: u64) -> Option<(usize, u64)> {
-    let pid = u64::from(getpid() as u32);
+/// Takes a free slot for this process, recording it as `me`; returns its index and identity. The
+/// slot is marked [`BUSY`] until `me` is written, so no scanner judges it by a stale record.
+fn claim(ring: &Ring, me: ProcessId) -> Option<(usize, u64)> {
+    let pid = u64::from(me.pid().as_u32());
     for (i, slot) in ring.header().slots.iter().enumerate() {
         let word = slot.owner.load(SeqCst);
         if word & PID != 0 {
@@ -118,7 +76,7 @@ fn claim(ring: &Ring, start: u64) -> Option<(usize, u64)> {
             .compare_exchange(word, mine | BUSY, SeqCst, SeqCst)
             .is_ok()
         {
-            slot.start.store(start, SeqCst);
+            slot.process.store(me.pack(), SeqCst);
             // Nobody else writes a busy slot: this cannot fail.
             let _ = slot
                 .owner
@@ -132,7 +90,7 @@ fn claim(ring: &Ring, start: u64) -> Option<(usize, u64)> {
 /// Gives `slot` up if it still belongs to `id`: one compare-and-swap of the owner word to a free
 /// word of the same generation. Nothing else is written after that, as the slot may be claimed
 /// again at once.
-fn release(slot: &Slot, id: u64) {
+fn release(slot: &Registration, id: u64) {
     let _ = slot.owner.fetch_update(SeqCst, SeqCst, |w| {
         (identity(w) == id && w & BUSY == 0).then_some(w & GENERATION)
     });
@@ -151,7 +109,7 @@ fn free(ring: &Ring, slot: Option<(usize, u64)>) {
 impl Member {
     /// Registers a new handle of this process.
     pub(crate) fn join(ring: Arc<Ring>) -> Member {
-        let slot = claim(&ring, my_start());
+        let slot = claim(&ring, ProcessId::this());
         let pin = match slot {
             Some(_) => None,
             None => pin(&ring).ok(),
@@ -207,7 +165,7 @@ impl Member {
     /// Frees the slot: this handle no longer counts as a peer. Idempotent.
     pub(crate) fn leave(&self) {
         if !self.left.swap(true, SeqCst) {
-            self.pin.lock().unwrap_or_else(|e| e.into_inner()).take();
+            crate::poison::lock(&self.pin).take();
             free(&self.ring, self.slot);
         }
     }
@@ -216,7 +174,7 @@ impl Member {
     /// dead processes on the way. Pins (handles in flight, handles without a slot) always count.
     pub(crate) fn others_alive(&self, counts: impl Fn(u32) -> bool) -> bool {
         let h = self.ring.header();
-        let me = getpid() as u32;
+        let me = ProcessId::this();
         let mut found = false;
         for (i, slot) in h.slots.iter().enumerate() {
             let word = slot.owner.load(SeqCst);
@@ -228,18 +186,21 @@ impl Member {
                 found |= counts(0); // being claimed: a new handle
                 continue;
             }
-            let start = slot.start.load(SeqCst);
+            let record = slot.process.load(SeqCst);
             if slot.owner.load(SeqCst) != word {
                 found |= counts(roles_of(word)); // changed meanwhile: judge it next time
                 continue;
             }
-            // `start` belongs to `word`'s owner: it was written before the slot stopped being busy,
+            // `record` belongs to `word`'s owner: it was written before the slot stopped being busy,
             // and a new claim would have changed the generation.
-            let gone = if pid == me {
+            let owner = ProcessId::unpack(record).filter(|p| p.pid().as_u32() == pid);
+            let gone = if pid == me.pid().as_u32() {
                 // A slot left by a dead process whose pid this process now has.
-                start != 0 && start != my_start()
+                owner.is_some_and(|p| p != me)
             } else {
-                !alive(pid, start)
+                !owner
+                    .unwrap_or_else(|| ProcessId::unknown_start(Pid::from_u32(pid)))
+                    .is_alive()
             };
             if gone {
                 release(slot, identity(word));
@@ -253,9 +214,9 @@ impl Member {
     /// True if a pin other than this handle's own is held. A test that fails counts as held: better
     /// to wait than to report a live queue abandoned.
     fn pins_elsewhere(&self) -> bool {
-        let own = self.pin.lock().unwrap_or_else(|e| e.into_inner());
+        let own = crate::poison::lock(&self.pin);
         let probe = own.as_ref().map_or(self.ring.fd(), |fd| fd.as_fd());
-        ofd::held_elsewhere(probe, PIN_BYTE).unwrap_or(true)
+        sys::pin::held_elsewhere(probe, PIN_BYTE).unwrap_or(true)
     }
 }
 
@@ -282,7 +243,7 @@ mod tests {
         let ring = ring();
         let me = Member::join(Arc::clone(&ring));
         let slot = &ring.header().slots[200];
-        // Claimed by another process that has not written its start time yet.
+        // Claimed by another process that has not written its process record yet.
         let word = (7 * ONE_GENERATION) | BUSY | DEAD;
         slot.owner.store(word, SeqCst);
         assert!(me.others_alive(|roles| roles == 0));

@@ -4,17 +4,10 @@
 //! somebody sleeps. Sleeps are cut in slices so that sleepers notice dead peers.
 
 use super::layout::Waiters;
-use crate::sys::futex;
+use crate::policy::{self, Between};
+use crate::sys::wait;
 use std::sync::atomic::Ordering::SeqCst;
-use std::time::{Duration, Instant};
-
-/// How often a sleeper wakes to check that its peers are alive.
-pub(super) const SLICE: Duration = Duration::from_millis(20);
-
-/// Busy checks before sleeping: a peer on another core usually answers within a few microseconds,
-/// which is cheaper than a futex round trip.
-const SPINS: u32 = 64;
-const YIELDS: u32 = 4;
+use std::time::Instant;
 
 /// Why [`sleep`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,34 +20,23 @@ pub(super) enum Slept {
     Deadline,
 }
 
-/// Waits on `w` until `ready()` holds, a slice passes, or `deadline`.
+/// Waits on `w` until `ready()` holds, a slice ([`policy::LIVENESS_SLICE`]) passes, or `deadline`.
+/// Checks first for [`policy::SPIN_WINDOW`]: a peer on another core usually answers within a few
+/// microseconds, which is cheaper than a futex round trip. The core is yielded between checks, as
+/// the peer may be waiting for this very CPU.
 pub(super) fn sleep(w: &Waiters, ready: impl Fn() -> bool, deadline: Option<Instant>) -> Slept {
-    for i in 0..SPINS + YIELDS {
-        if ready() {
-            return Slept::Ready;
-        }
-        if i < SPINS {
-            std::hint::spin_loop();
-        } else {
-            std::thread::yield_now();
-        }
+    if policy::briefly(&ready) || policy::for_window(&ready, deadline, Between::Yield) {
+        return Slept::Ready;
     }
-    let slice = match deadline {
-        None => SLICE,
-        Some(d) => {
-            let left = d.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Slept::Deadline;
-            }
-            left.min(SLICE)
-        }
+    let Some(slice) = policy::slice_until(deadline) else {
+        return Slept::Deadline;
     };
     w.sleepers.fetch_add(1, SeqCst);
     let seq = w.seq.load(SeqCst);
     let outcome = if ready() {
         Slept::Ready
     } else {
-        futex::wait(&w.seq, seq, Some(slice));
+        wait::wait(&w.seq, seq, Some(slice));
         if ready() {
             Slept::Ready
         } else if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -71,6 +53,6 @@ pub(super) fn sleep(w: &Waiters, ready: impl Fn() -> bool, deadline: Option<Inst
 pub(super) fn notify(w: &Waiters) {
     if w.sleepers.load(SeqCst) > 0 {
         w.seq.fetch_add(1, SeqCst);
-        futex::wake_all(&w.seq);
+        wait::wake_all(&w.seq);
     }
 }

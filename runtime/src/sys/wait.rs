@@ -4,9 +4,9 @@
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
-/// Outcome of [`wait`].
+/// How a [`wait`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wait {
+pub(crate) enum Waited {
     /// Woken, or the word no longer held `expected` (re-check the condition).
     Woken,
     /// The timeout passed.
@@ -14,7 +14,7 @@ pub(crate) enum Wait {
 }
 
 /// Sleeps while `*word == expected`, at most `timeout`. Spurious wake-ups are possible: callers loop.
-pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Wait {
+pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Waited {
     let ts = timeout.map(|t| libc::timespec {
         tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
         tv_nsec: t.subsec_nanos() as libc::c_long,
@@ -33,9 +33,9 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -
         )
     };
     if rc < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ETIMEDOUT) {
-        Wait::TimedOut
+        Waited::TimedOut
     } else {
-        Wait::Woken
+        Waited::Woken
     }
 }
 
