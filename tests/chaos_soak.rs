@@ -34,9 +34,9 @@ struct Msg {
 }
 
 fn checksum(producer: u64, seq: u64, payload: &[u8]) -> u64 {
-    payload
-        .iter()
-        .fold(producer << 32 ^ seq, |h, &b| h.rotate_left(7) ^ u64::from(b))
+    payload.iter().fold(producer << 32 ^ seq, |h, &b| {
+        h.rotate_left(7) ^ u64::from(b)
+    })
 }
 
 #[worker]
@@ -193,7 +193,10 @@ fn lock_side(s: &Shared, dict: &DictProxy<u64, u64>) -> u64 {
         dict.insert(0, me).unwrap();
         assert_eq!(dict.get(0).unwrap(), Some(me));
         if began {
-            assert!(dict.get(me).unwrap().is_some(), "holder {me} wrote while it ran");
+            assert!(
+                dict.get(me).unwrap().is_some(),
+                "holder {me} wrote while it ran"
+            );
         }
         drop(g);
         s.holders.lock().unwrap().retain(|&x| x != p.pid());
@@ -262,7 +265,9 @@ fn chaos_soak() {
                     }
                     Err(e) => {
                         let kind = match e.kind() {
-                            ErrorKind::WorkerDied { signal, .. } => format!("WorkerDied({signal:?})"),
+                            ErrorKind::WorkerDied { signal, .. } => {
+                                format!("WorkerDied({signal:?})")
+                            }
                             other => format!("{other:?}"),
                         };
                         *errors.entry(kind).or_default() += 1
@@ -294,7 +299,10 @@ fn chaos_soak() {
     assert_eq!(ok + total_err, TASKS * rounds);
     assert!(ok > 0, "no task succeeded: {errors:?}");
     for kind in errors.keys() {
-        assert!(kind.starts_with("WorkerDied"), "unexpected task errors: {errors:?}");
+        assert!(
+            kind.starts_with("WorkerDied"),
+            "unexpected task errors: {errors:?}"
+        );
     }
     assert_eq!(dict.get(0).unwrap(), Some(holders));
     mgr.shutdown().unwrap();

@@ -145,7 +145,16 @@ fn integers_at_varint_boundaries() {
     for v in [0u32, 250, 251, 65535, 65536, u32::MAX] {
         round_trip(v);
     }
-    for v in [0u64, 250, 251, 65535, 65536, 1 << 32, (1 << 32) - 1, u64::MAX] {
+    for v in [
+        0u64,
+        250,
+        251,
+        65535,
+        65536,
+        1 << 32,
+        (1 << 32) - 1,
+        u64::MAX,
+    ] {
         round_trip(v);
     }
     for v in [0u128, 250, 251, 1 << 64, (1 << 64) - 1, u128::MAX] {
@@ -160,10 +169,29 @@ fn integers_at_varint_boundaries() {
     for v in [0i16, -1, 125, -126, 126, i16::MIN, i16::MAX] {
         round_trip(v);
     }
-    for v in [0i32, -1, 125, -126, 126, 32767, -32768, 32768, i32::MIN, i32::MAX] {
+    for v in [
+        0i32,
+        -1,
+        125,
+        -126,
+        126,
+        32767,
+        -32768,
+        32768,
+        i32::MIN,
+        i32::MAX,
+    ] {
         round_trip(v);
     }
-    for v in [0i64, -126, 126, i32::MIN as i64, i32::MAX as i64 + 1, i64::MIN, i64::MAX] {
+    for v in [
+        0i64,
+        -126,
+        126,
+        i32::MIN as i64,
+        i32::MAX as i64 + 1,
+        i64::MIN,
+        i64::MAX,
+    ] {
         round_trip(v);
     }
     for v in [0i128, -1, i64::MIN as i128 - 1, i128::MIN, i128::MAX] {
@@ -177,7 +205,18 @@ fn integers_at_varint_boundaries() {
 fn scalars_and_strings() {
     round_trip(true);
     round_trip(false);
-    for c in ['a', '\0', 'é', '€', '😀', char::MAX, '\u{7f}', '\u{80}', '\u{7ff}', '\u{800}'] {
+    for c in [
+        'a',
+        '\0',
+        'é',
+        '€',
+        '😀',
+        char::MAX,
+        '\u{7f}',
+        '\u{80}',
+        '\u{7ff}',
+        '\u{800}',
+    ] {
         round_trip(c);
     }
     round_trip(1.5f32);
@@ -203,7 +242,9 @@ fn containers_and_enums() {
     round_trip(None::<String>);
     round_trip(Some(Some(None::<u32>)));
     round_trip(vec![Shape::Empty, Shape::Circle(2.5), Shape::Pair(1, -2)]);
-    round_trip(Shape::Nested(Box::new(Shape::Nested(Box::new(Shape::Empty)))));
+    round_trip(Shape::Nested(Box::new(Shape::Nested(Box::new(
+        Shape::Empty,
+    )))));
     round_trip((1u8, -2i32, "three".to_string(), 4.0f64, 'v'));
     round_trip(vec![(); 1000]);
     round_trip(vec![vec![1u64, 2], vec![], vec![u64::MAX]]);
@@ -434,10 +475,29 @@ fn random_frames_agree_with_bincode() {
     }
     differential::<String>(&bin(&"hello"), &mut rng, frames);
     differential::<Vec<u64>>(&bin(&vec![1u64, 300, 70000, 1 << 40]), &mut rng, frames);
-    differential::<(i16, i32, i64, i128, u128)>(&bin(&(-300i16, 5i32, -1i64, 7i128, 9u128)), &mut rng, frames);
-    differential::<(char, bool, Option<u32>, f32)>(&bin(&('é', true, Some(3u32), 1.0f32)), &mut rng, frames);
-    differential::<Vec<Shape>>(&bin(&vec![Shape::Nested(Box::new(Shape::Circle(1.0))), Shape::Pair(1, 2)]), &mut rng, frames);
-    differential::<BTreeMap<u32, ByteBuf>>(&bin(&BTreeMap::from([(1u32, ByteBuf(vec![1, 2]))])), &mut rng, frames);
+    differential::<(i16, i32, i64, i128, u128)>(
+        &bin(&(-300i16, 5i32, -1i64, 7i128, 9u128)),
+        &mut rng,
+        frames,
+    );
+    differential::<(char, bool, Option<u32>, f32)>(
+        &bin(&('é', true, Some(3u32), 1.0f32)),
+        &mut rng,
+        frames,
+    );
+    differential::<Vec<Shape>>(
+        &bin(&vec![
+            Shape::Nested(Box::new(Shape::Circle(1.0))),
+            Shape::Pair(1, 2),
+        ]),
+        &mut rng,
+        frames,
+    );
+    differential::<BTreeMap<u32, ByteBuf>>(
+        &bin(&BTreeMap::from([(1u32, ByteBuf(vec![1, 2]))])),
+        &mut rng,
+        frames,
+    );
 }
 
 /// Decode speed against bincode's decoder, release build:
@@ -463,16 +523,29 @@ fn decode_speed() {
             black_box(x);
         }
         let ours = t.elapsed();
+        let t = Instant::now();
+        for _ in 0..n {
+            let x = T::deserialize(&mut de::Decoder::new(black_box(&bytes))).unwrap();
+            black_box(x);
+        }
+        let raw = t.elapsed();
+        let ns = |d: std::time::Duration| d.as_nanos() as f64 / n as f64;
         println!(
-            "{name:<28} {n} decodes of {} bytes: bincode {:>7.1} ns, ours {:>7.1} ns ({:.2}x)",
+            "{name:<28} {n} decodes of {} bytes: bincode {:>7.1} ns, our decoder {:>7.1} ns ({:.2}x), \
+             codec::decode {:>7.1} ns",
             bytes.len(),
-            theirs.as_nanos() as f64 / n as f64,
-            ours.as_nanos() as f64 / n as f64,
-            theirs.as_secs_f64() / ours.as_secs_f64()
+            ns(theirs),
+            ns(raw),
+            theirs.as_secs_f64() / raw.as_secs_f64(),
+            ns(ours),
         );
     }
     let n = 1_000_000;
-    bench("Vec<u64> (100, mixed sizes)", &(0..100u64).map(|i| i * i * i * 977).collect::<Vec<_>>(), n);
+    bench(
+        "Vec<u64> (100, mixed sizes)",
+        &(0..100u64).map(|i| i * i * i * 977).collect::<Vec<_>>(),
+        n,
+    );
     bench("String (64 bytes)", &"x".repeat(64), n);
     bench("Mixed struct", &mixed(7), n);
     bench("u64", &123_456u64, n);

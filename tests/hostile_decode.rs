@@ -312,8 +312,16 @@ fn random_frames_through_a_pipe() {
     }
     assert_eq!(here.recv().unwrap(), good(u64::MAX));
     p.join().unwrap();
-    eprintln!("pipe: {n} frames, {} decoded, {} refused, {:?}", tally.0, tally.1, started.elapsed());
-    assert!(tally.0 > 0 && tally.1 > 0, "{tally:?}: the frames must exercise both paths");
+    eprintln!(
+        "pipe: {n} frames, {} decoded, {} refused, {:?}",
+        tally.0,
+        tally.1,
+        started.elapsed()
+    );
+    assert!(
+        tally.0 > 0 && tally.1 > 0,
+        "{tally:?}: the frames must exercise both paths"
+    );
 }
 
 #[multiproc::test]
@@ -332,7 +340,12 @@ fn random_frames_through_a_queue() {
     }
     assert_eq!(q.get().unwrap(), Evil::Got(good(u64::MAX)));
     p.join().unwrap();
-    eprintln!("queue: {n} frames, {} decoded, {} refused, {:?}", tally.0, tally.1, started.elapsed());
+    eprintln!(
+        "queue: {n} frames, {} decoded, {} refused, {:?}",
+        tally.0,
+        tally.1,
+        started.elapsed()
+    );
     assert!(tally.0 > 0 && tally.1 > 0, "{tally:?}");
 }
 
@@ -343,7 +356,9 @@ fn random_frames_in_pool_replies() {
     let pool = Pool::new(2).unwrap();
     let mut tally = (0, 0);
     // Chunks of one item: every reply frame holds one random outcome.
-    let results = pool.imap(random_reply, (0..n).map(|i| (seed, i))).chunksize(1);
+    let results = pool
+        .imap(random_reply, (0..n).map(|i| (seed, i)))
+        .chunksize(1);
     for (i, r) in results.enumerate() {
         let i = i as u64;
         let got = r.map(|e| match e {
@@ -357,6 +372,11 @@ fn random_frames_in_pool_replies() {
         pool.map(plus_one, 0..10u64).unwrap(),
         (1..=10).collect::<Vec<_>>()
     );
-    eprintln!("pool: {n} replies, {} decoded, {} refused, {:?}", tally.0, tally.1, started.elapsed());
+    eprintln!(
+        "pool: {n} replies, {} decoded, {} refused, {:?}",
+        tally.0,
+        tally.1,
+        started.elapsed()
+    );
     assert!(tally.0 > 0 && tally.1 > 0, "{tally:?}");
 }

@@ -38,8 +38,9 @@ const U64_BYTE: u8 = 253;
 const U128_BYTE: u8 = 254;
 
 /// Why a frame did not decode; `mod.rs` turns it into an [`crate::error::Error`] of kind Codec.
+/// A boxed str so that `Result<u8, DeError>` stays small on the hot path.
 #[derive(Debug)]
-pub struct DeError(pub(crate) String);
+pub struct DeError(Box<str>);
 
 impl fmt::Display for DeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -47,11 +48,17 @@ impl fmt::Display for DeError {
     }
 }
 
+#[cold]
+#[inline(never)]
+fn err(msg: String) -> DeError {
+    DeError(msg.into_boxed_str())
+}
+
 impl std::error::Error for DeError {}
 
 impl de::Error for DeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        DeError(msg.to_string())
+        err(msg.to_string())
     }
 }
 
@@ -82,7 +89,7 @@ impl<'de> Decoder<'de> {
     #[cold]
     #[inline(never)]
     fn eof(&self, wanted: usize) -> DeError {
-        DeError(format!(
+        err(format!(
             "the frame ends early: {wanted} more bytes wanted, {} left",
             self.input.len()
         ))
@@ -125,9 +132,7 @@ impl<'de> Decoder<'de> {
     #[inline(never)]
     fn varint_wide(&mut self, first: u8, max: u8, ty: &str) -> Result<u128> {
         if first > max || first == 255 {
-            return Err(DeError(format!(
-                "invalid varint marker {first} for a {ty}"
-            )));
+            return Err(err(format!("invalid varint marker {first} for a {ty}")));
         }
         Ok(match first {
             U16_BYTE => u16::from_le_bytes(self.array()?) as u128,
@@ -173,7 +178,7 @@ impl<'de> Decoder<'de> {
     fn body(&mut self, what: &str) -> Result<&'de [u8]> {
         let len = self.len()?;
         if len > self.input.len() as u64 {
-            return Err(DeError(format!(
+            return Err(err(format!(
                 "a {what} claims {len} bytes but only {} are left in the frame",
                 self.input.len()
             )));
@@ -184,14 +189,14 @@ impl<'de> Decoder<'de> {
     #[inline]
     fn str(&mut self) -> Result<&'de str> {
         let bytes = self.body("string")?;
-        std::str::from_utf8(bytes).map_err(|e| DeError(format!("a string is not UTF-8: {e}")))
+        std::str::from_utf8(bytes).map_err(|e| err(format!("a string is not UTF-8: {e}")))
     }
 
     /// Charges `len` claimed elements to the budget.
     #[inline]
     fn claim(&mut self, len: u64, what: &str) -> Result<usize> {
         if len > self.budget {
-            return Err(DeError(format!(
+            return Err(err(format!(
                 "a {what} claims {len} elements, more than the {} this {}-byte frame may hold",
                 self.budget,
                 self.input.len()
@@ -204,7 +209,7 @@ impl<'de> Decoder<'de> {
     #[inline]
     fn enter(&mut self) -> Result<()> {
         if self.depth >= MAX_DEPTH {
-            return Err(DeError(format!(
+            return Err(err(format!(
                 "the value nests deeper than {MAX_DEPTH} levels"
             )));
         }
@@ -224,18 +229,18 @@ impl<'de> Decoder<'de> {
             0xc2..=0xdf => 2,
             0xe0..=0xef => 3,
             0xf0..=0xf4 => 4,
-            _ => return Err(DeError(format!("invalid char: first byte {first:#x}"))),
+            _ => return Err(err(format!("invalid char: first byte {first:#x}"))),
         };
         let mut buf = [first, 0, 0, 0];
         buf[1..width].copy_from_slice(self.take(width - 1)?);
         std::str::from_utf8(&buf[..width])
             .ok()
             .and_then(|s| s.chars().next())
-            .ok_or_else(|| DeError(format!("invalid char encoding {:x?}", &buf[..width])))
+            .ok_or_else(|| err(format!("invalid char encoding {:x?}", &buf[..width])))
     }
 
     fn unsupported(what: &str) -> DeError {
-        DeError(format!(
+        err(format!(
             "{what} is not supported by the multiproc codec (bincode format): the type must not use \
              self-describing serde features"
         ))
@@ -271,7 +276,7 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
         match self.byte()? {
             0 => visitor.visit_bool(false),
             1 => visitor.visit_bool(true),
-            x => Err(DeError(format!("invalid bool {x}: expected 0 or 1"))),
+            x => Err(err(format!("invalid bool {x}: expected 0 or 1"))),
         }
     }
 
@@ -356,7 +361,7 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
                 self.leave();
                 Ok(v)
             }
-            x => Err(DeError(format!("invalid Option tag {x}: expected 0 or 1"))),
+            x => Err(err(format!("invalid Option tag {x}: expected 0 or 1"))),
         }
     }
 
