@@ -1,5 +1,6 @@
-//! The one place that serializes: serde + bincode 2 (pinned), with file descriptors carried beside the
-//! bytes. Handles (pipe ends, queues, shared blocks, locks, proxies) serialize themselves with
+//! The one place that serializes: serde + bincode 2 (pinned) to encode, our own bounded decoder for
+//! the same format ([`de`]) to decode, with file descriptors carried beside the bytes. Decoding never
+//! allocates more than the bytes that arrived: see [`de`] for the limits. Handles (pipe ends, queues, shared blocks, locks, proxies) serialize themselves with
 //! [`serialize_fd`] / [`deserialize_fd`]: the fd goes into a side list and only its index into the bytes;
 //! the transport (`ipc`) passes the list with `SCM_RIGHTS`.
 
@@ -8,6 +9,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cell::RefCell;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+pub mod de;
 
 fn config() -> bincode::config::Configuration {
     bincode::config::standard()
@@ -103,14 +106,18 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T>
 /// Decodes a `T` from the start of `bytes`, returning it and the number of bytes it used.
 pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<(T, usize)> {
     let scope = Scope::enter(&RECV_FDS, fds.into_iter().map(Some).collect());
-    let res = bincode::serde::decode_from_slice::<T, _>(bytes, config());
+    let mut decoder = de::Decoder::new(bytes);
+    let res = T::deserialize(&mut decoder);
     scope.finish();
-    res.map_err(|e| {
-        Error::codec(format!(
-            "received bytes do not decode as {}: {e}",
-            std::any::type_name::<T>()
-        ))
-    })
+    match res {
+        Ok(value) => Ok((value, bytes.len() - decoder.remaining())),
+        Err(e) => Err(Error::codec(format!(
+            "received bytes do not decode as {}: {e} (at byte {} of {})",
+            std::any::type_name::<T>(),
+            bytes.len() - decoder.remaining(),
+            bytes.len()
+        ))),
+    }
 }
 
 /// Serializes a descriptor as part of a handle: a duplicate goes into the side list of the encode in
