@@ -150,6 +150,15 @@ fn queue_side(s: &Shared) -> (u64, u64) {
                     messages += 1;
                 }
                 Err(e) if e.is_timeout() => {}
+                // The promise: once no producer is left, `get` on an empty queue says so. It must
+                // never say so while the producer still runs.
+                Err(e) if e.is_disconnected() => {
+                    // The ring judges a process by /proc, which shows it gone as its exit begins,
+                    // a moment before the kernel lets its parent reap it.
+                    let gone = wait_until(Duration::from_secs(5), || !p.is_alive());
+                    assert!(gone, "Disconnected while the producer runs: {e}");
+                    break;
+                }
                 Err(e) => panic!("queue get: {e}"),
             }
             if exited_at.is_none() && !p.is_alive() {
