@@ -42,6 +42,84 @@ struct Inner {
     endpoint: Arc<Endpoint>,
     control: Mutex<Conn>,
     process: Mutex<Option<Process<()>>>,
+    /// The owner token, in the process that started the server only: it is never serialized.
+    owner: Option<Vec<u8>>,
+}
+
+/// Options for a manager's server, before it starts: [`Manager::builder`].
+///
+/// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
+/// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+/// let mgr = multiproc::Manager::builder()
+///     .clients_may_republish(true)
+///     .serve("127.0.0.1:0", b"secret-key-of-16+-bytes")?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ManagerBuilder {
+    clients_may_republish: bool,
+}
+
+impl ManagerBuilder {
+    /// Whether any client that knows the authkey may replace an object published under a name that
+    /// is taken (default `false`: only the process that started the manager may).
+    pub fn clients_may_republish(mut self, yes: bool) -> ManagerBuilder {
+        self.clients_may_republish = yes;
+        self
+    }
+
+    /// [`Manager::start`] with these options.
+    pub fn start(self) -> Result<Manager> {
+        let key = auth::random_u64()?;
+        let bound = address::bind_local(key)?;
+        self.spawn(bound, auth::random_bytes(32)?, key)
+    }
+
+    /// [`Manager::serve`] with these options.
+    pub fn serve(self, addr: impl ToSocketAddrs, authkey: &[u8]) -> Result<Manager> {
+        auth::check_key(authkey)?;
+        let key = auth::random_u64()?;
+        let bound = address::bind_tcp(addr)?;
+        self.spawn(bound, authkey.to_vec(), key)
+    }
+
+    fn spawn(self, bound: address::Bound, authkey: Vec<u8>, key: u64) -> Result<Manager> {
+        let endpoint = Arc::new(Endpoint {
+            address: bound.address.clone(),
+            proxy_key: auth::proxy_key(&authkey),
+            key,
+        });
+        let owner = auth::random_bytes(32)?;
+        let args = ServerArgs {
+            listener: bound.listener,
+            address: bound.address,
+            authkey: authkey.clone(),
+            owner: owner.clone(),
+            clients_may_republish: self.clients_may_republish,
+        };
+        let mut process: Process<()> = ProcessBuilder::default()
+            .name("Manager")
+            .spawn_entry(server::ENTRY, (args,))?;
+        let control = match Conn::open(&endpoint.address, &authkey) {
+            Ok(c) => c,
+            Err(e) => {
+                // Say why the server is not there, if it died.
+                return Err(match process.join_timeout(Duration::from_secs(1)) {
+                    Err(died) if !died.is_timeout() => died,
+                    _ => e,
+                });
+            }
+        };
+        Ok(Manager {
+            inner: Arc::new(Inner {
+                endpoint,
+                control: Mutex::new(control),
+                process: Mutex::new(Some(process)),
+                owner: Some(owner),
+            }),
+        })
+    }
 }
 
 impl Manager {
@@ -57,16 +135,24 @@ impl Manager {
     /// # Ok(()) }
     /// ```
     pub fn start() -> Result<Manager> {
-        let key = auth::random_u64()?;
-        let bound = address::bind_local(key)?;
-        Manager::spawn(bound, auth::random_bytes(32)?, key)
+        ManagerBuilder::default().start()
     }
 
-    /// Starts a manager's server process listening on TCP `addr` (`"0.0.0.0:50000"`, or port 0 for a
-    /// free one: see [`address`](Manager::address)); clients on other machines reach it with
+    /// Options for the server before it starts ([`ManagerBuilder`]), then
+    /// [`start`](ManagerBuilder::start) or [`serve`](ManagerBuilder::serve).
+    pub fn builder() -> ManagerBuilder {
+        ManagerBuilder::default()
+    }
+
+    /// Starts a manager's server process listening on TCP `addr` (`"127.0.0.1:50000"`, or port 0 for
+    /// a free one: see [`address`](Manager::address)); clients on other machines reach it with
     /// [`connect`](Manager::connect) and the same `authkey`, which must have at least 16 bytes
     /// ([`ErrorKind::InvalidInput`] otherwise). Python:
     /// `BaseManager(address=('', 50000), authkey=b'abc').start()`.
+    ///
+    /// The handshake proves the authkey but the calls that follow travel in clear, unprotected:
+    /// bind a public interface (`"0.0.0.0:…"`) only on a network you trust, or use TLS (the `tls`
+    /// feature). See the Security section of `docs/manager.md`.
     ///
     /// ```no_run
     /// # extern crate multiproc_runtime as multiproc;
@@ -78,10 +164,7 @@ impl Manager {
     /// # Ok(()) }
     /// ```
     pub fn serve(addr: impl ToSocketAddrs, authkey: &[u8]) -> Result<Manager> {
-        auth::check_key(authkey)?;
-        let key = auth::random_u64()?;
-        let bound = address::bind_tcp(addr)?;
-        Manager::spawn(bound, authkey.to_vec(), key)
+        ManagerBuilder::default().serve(addr, authkey)
     }
 
     /// Connects to a manager started with [`serve`](Manager::serve) elsewhere, proving the `authkey`
@@ -101,48 +184,16 @@ impl Manager {
         auth::check_key(authkey)?;
         let endpoint = Arc::new(Endpoint {
             address: Address::Tcp(address::resolve(addr)?),
-            authkey: authkey.to_vec(),
+            proxy_key: auth::proxy_key(authkey),
             key: auth::random_u64()?,
         });
-        let control = Conn::open(&endpoint)?;
+        let control = Conn::open(&endpoint.address, authkey)?;
         Ok(Manager {
             inner: Arc::new(Inner {
                 endpoint,
                 control: Mutex::new(control),
                 process: Mutex::new(None),
-            }),
-        })
-    }
-
-    fn spawn(bound: address::Bound, authkey: Vec<u8>, key: u64) -> Result<Manager> {
-        let endpoint = Arc::new(Endpoint {
-            address: bound.address.clone(),
-            authkey: authkey.clone(),
-            key,
-        });
-        let args = ServerArgs {
-            listener: bound.listener,
-            address: bound.address,
-            authkey,
-        };
-        let mut process: Process<()> = ProcessBuilder::default()
-            .name("Manager")
-            .spawn_entry(server::ENTRY, (args,))?;
-        let control = match Conn::open(&endpoint) {
-            Ok(c) => c,
-            Err(e) => {
-                // Say why the server is not there, if it died.
-                return Err(match process.join_timeout(Duration::from_secs(1)) {
-                    Err(died) if !died.is_timeout() => died,
-                    _ => e,
-                });
-            }
-        };
-        Ok(Manager {
-            inner: Arc::new(Inner {
-                endpoint,
-                control: Mutex::new(control),
-                process: Mutex::new(Some(process)),
+                owner: None,
             }),
         })
     }
@@ -197,14 +248,14 @@ impl Manager {
         method: &str,
         args: &A,
     ) -> Result<R> {
-        lock(&self.inner.control).call(CONTROL, method, args)
+        lock(&self.inner.control).call((CONTROL, 0), method, args)
     }
 
     fn new_proxy<P: Proxy>(&self, kind: &str, init: Blob) -> Result<P> {
-        let id: u64 = self.control(control::CREATE, &(kind, P::tag(), init))?;
+        let object: (u128, u128) = self.control(control::CREATE, &(kind, P::tag(), init))?;
         Ok(P::from_core(ProxyCore::new(
             self.inner.endpoint.clone(),
-            id,
+            object,
         )))
     }
 
@@ -354,6 +405,9 @@ impl Manager {
     }
 
     /// Publishes `proxy`'s object under `name`, for clients that [`lookup`](Manager::lookup) it.
+    /// A name already taken by another object is replaced only by the handle that started the
+    /// manager (or by any client, with [`ManagerBuilder::clients_may_republish`]); otherwise
+    /// [`ErrorKind::Authentication`]. A proxy of another manager gives [`ErrorKind::NotFound`].
     /// Python: `BaseManager.register('get_queue', callable=lambda: queue)`.
     ///
     /// ```no_run
@@ -365,7 +419,8 @@ impl Manager {
     /// # Ok(()) }
     /// ```
     pub fn publish<P: Proxy>(&self, name: &str, proxy: &P) -> Result<()> {
-        self.control(control::PUBLISH, &(name, proxy.core().id()))
+        let (id, cap) = proxy.core().object();
+        self.control(control::PUBLISH, &(name, id, cap, &self.inner.owner))
     }
 
     /// The object published under `name`, as proxy type `P`: [`ErrorKind::NotFound`] if nothing is
@@ -380,10 +435,10 @@ impl Manager {
     /// # Ok(()) }
     /// ```
     pub fn lookup<P: Proxy>(&self, name: &str) -> Result<P> {
-        let id: u64 = self.control(control::LOOKUP, &(name, P::tag()))?;
+        let object: (u128, u128) = self.control(control::LOOKUP, &(name, P::tag()))?;
         Ok(P::from_core(ProxyCore::new(
             self.inner.endpoint.clone(),
-            id,
+            object,
         )))
     }
 }
@@ -399,15 +454,16 @@ impl Inner {
         // A server that does not answer (stopped, or stuck) must not hang the caller, nor a drop.
         let deadline = crate::sys::deadline_after(SHUTDOWN_TIMEOUT);
         let asked: Result<()> =
-            lock(&self.control).call_until(CONTROL, control::SHUTDOWN, &(), deadline);
+            lock(&self.control).call_until((CONTROL, 0), control::SHUTDOWN, &self.owner, deadline);
         match asked.and_then(|()| process.join_timeout(SHUTDOWN_TIMEOUT)) {
             Ok(()) => Ok(()),
             Err(e) => {
                 let _ = process.kill();
                 Err(Error::new(
                     ErrorKind::Io,
-                    format!("the manager's server did not shut down cleanly ({e}); it was killed"),
-                ))
+                    "the manager's server did not shut down cleanly; it was killed",
+                )
+                .with_source(e))
             }
         }
     }

@@ -27,6 +27,7 @@ mod auth;
 mod containers;
 mod custom;
 mod fast;
+mod gate;
 mod handle;
 mod objects;
 mod protocol;
@@ -40,7 +41,7 @@ pub use containers::{DictProxy, ListProxy, NamespaceProxy, ValueProxy};
 pub use custom::Managed;
 #[doc(hidden)]
 pub use custom::{Dispatch, ManagedEntry};
-pub use handle::Manager;
+pub use handle::{Manager, ManagerBuilder};
 pub use proxy::{Proxy, ProxyCore};
 pub use sync::{EventProxy, LockGuard, LockProxy, QueueProxy};
 

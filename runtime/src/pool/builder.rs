@@ -3,8 +3,8 @@
 use super::sched::{Config, Scheduler};
 use super::transport::LocalProcesses;
 use super::{Pool, supervisor};
-use crate::protocol::child as protocol;
 use crate::error::{Error, ErrorKind, Result};
+use crate::protocol::child as protocol;
 use crate::protocol::pool::init_frame;
 use crate::registry;
 use crate::worker::WorkerFn;

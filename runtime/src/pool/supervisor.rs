@@ -10,8 +10,8 @@
 
 use super::sched::{Next, Scheduler, closed_error};
 use super::transport::WorkerLink;
-use crate::protocol::child as protocol;
 use crate::error::{Error, ErrorKind, Result};
+use crate::protocol::child as protocol;
 use crate::protocol::pool::EXIT_FRAME;
 use std::os::fd::AsFd;
 use std::sync::Arc;

@@ -9,10 +9,10 @@
 //! This is the child's side of the local transport (`super::transport::LocalProcesses`): it reads a
 //! [`Channel`].
 
-use crate::protocol::child::{self as protocol, Report};
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::ipc::channel::Channel;
+use crate::protocol::child::{self as protocol, Report};
 use crate::protocol::pool::{self as wire, Request};
 use crate::registry::{self, WorkerEntry};
 use std::os::fd::{AsFd, OwnedFd};

@@ -10,6 +10,7 @@ pub(crate) mod futex;
 pub(crate) mod keepalive;
 pub(crate) mod memfd;
 pub(crate) mod mutex;
+pub(crate) mod net;
 pub(crate) mod ofd;
 pub(crate) mod process;
 pub(crate) mod rlimit;
