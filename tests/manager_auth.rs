@@ -26,6 +26,7 @@ struct Endpoint {
     address: Address,
     proxy_key: Vec<u8>,
     key: u64,
+    tls_cert: Option<Vec<u8>>,
 }
 
 fn core_of<P: Proxy>(p: &P) -> Core {

@@ -10,7 +10,6 @@
 //! under the authkey, so only the server and the authkey's holders can make one.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::ipc::channel::Channel;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::io::Read;
@@ -165,9 +164,14 @@ pub(crate) fn check_answer(
 }
 
 /// Client side: answer the server's challenge, challenge it back, check its answer.
-pub(crate) fn client_handshake(chan: &Channel, authkey: &[u8], peer: &str) -> Result<()> {
+pub(crate) fn client_handshake(
+    send: &dyn Fn(&[u8]) -> Result<()>,
+    recv: &dyn Fn(Option<Instant>) -> Result<Vec<u8>>,
+    authkey: &[u8],
+    peer: &str,
+) -> Result<()> {
     let deadline = Some(Instant::now() + CLIENT_HANDSHAKE_TIMEOUT);
-    let (challenge, _) = chan.recv_raw(deadline)?;
+    let challenge = recv(deadline)?;
     if !challenge.starts_with(CHALLENGE) || challenge.len() != CHALLENGE.len() + NONCE {
         return Err(auth_error(format!(
             "{peer} did not send a multiproc manager challenge: is it a multiproc manager?"
@@ -176,10 +180,10 @@ pub(crate) fn client_handshake(chan: &Channel, authkey: &[u8], peer: &str) -> Re
     let nonce = random_bytes(NONCE)?;
     let mut answer = digest(authkey, &challenge);
     answer.extend_from_slice(&nonce);
-    chan.send_raw(&answer, &[])?;
+    send(&answer)?;
     // A server that hangs up instead of answering (it stopped, or refused the connection) is gone,
     // not a key mismatch: a wrong key gets the failure message first.
-    let (reply, _) = chan.recv_raw(deadline)?;
+    let reply = recv(deadline)?;
     if reply.starts_with(FAILURE) {
         return Err(auth_error(format!(
             "{peer} rejected the authkey: use the key the manager was started with"

@@ -13,7 +13,9 @@
 //!   kernel's backlog): a burst of local workers must not fail, and only this machine can connect.
 //!
 //! The gate reads exactly the answer frame, never past it, so the authenticated connection's first
-//! request is left in the socket for the thread that serves it.
+//! request is left in the socket for the thread that serves it. With TLS (the `tls` feature) the
+//! gate runs the TLS handshake the same way, then the authkey handshake inside it, and hands the
+//! TLS state on with the socket.
 
 use super::address::{self, Listener};
 use super::auth::{self, Keys, Level};
@@ -23,6 +25,17 @@ use std::io::ErrorKind;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
+
+/// A server TLS configuration (with the `tls` feature; without it there is none).
+#[cfg(feature = "tls")]
+pub(crate) type TlsConfig = std::sync::Arc<rustls::ServerConfig>;
+/// The server side of a TLS connection.
+#[cfg(feature = "tls")]
+pub(crate) type TlsConn = Box<rustls::ServerConnection>;
+#[cfg(not(feature = "tls"))]
+pub(crate) enum TlsConfig {}
+#[cfg(not(feature = "tls"))]
+pub(crate) enum TlsConn {}
 
 /// How long a TCP peer has to complete the handshake after it connects.
 pub(crate) const TCP_DEADLINE: Duration = Duration::from_secs(2);
@@ -50,6 +63,7 @@ struct Pending {
     challenge: Vec<u8>,
     /// The answer frame as received so far.
     got: Vec<u8>,
+    tls: Option<TlsConn>,
 }
 
 /// What reading from a pending connection led to.
@@ -59,10 +73,79 @@ enum Step {
     Done(Level),
 }
 
+/// Starts TLS on a new connection (queues the server's first flight).
+#[cfg(feature = "tls")]
+fn start_tls(config: &TlsConfig) -> Option<TlsConn> {
+    rustls::ServerConnection::new(config.clone())
+        .ok()
+        .map(Box::new)
+}
+#[cfg(not(feature = "tls"))]
+fn start_tls(config: &TlsConfig) -> Option<TlsConn> {
+    match *config {}
+}
+
+/// Sends one handshake frame, in clear or through TLS; false unless all of it went out at once (a
+/// handshake frame always fits an empty socket buffer: a peer whose buffer is full is not a
+/// client).
+fn send_frame(fd: &OwnedFd, tls: Option<&mut TlsConn>, payload: &[u8]) -> bool {
+    let mut frame = Vec::with_capacity(HEADER + payload.len());
+    frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    frame.extend_from_slice(&0u32.to_le_bytes());
+    frame.extend_from_slice(payload);
+    match tls {
+        None => net::send_now(fd.as_fd(), &frame).is_ok_and(|n| n == frame.len()),
+        #[cfg(feature = "tls")]
+        Some(conn) => {
+            use std::io::Write;
+            conn.writer().write_all(&frame).is_ok() && super::tls::flush(conn, fd)
+        }
+        #[cfg(not(feature = "tls"))]
+        Some(conn) => match *conn {},
+    }
+}
+
+/// Receives what has arrived of the handshake's plaintext, up to `buf.len()` bytes: 0 when the peer
+/// closed, `WouldBlock` when nothing is there yet. Through TLS this first feeds the TLS state what
+/// the socket holds, and sends what it answers.
+fn recv(fd: &OwnedFd, tls: Option<&mut TlsConn>, buf: &mut [u8]) -> std::io::Result<usize> {
+    match tls {
+        None => net::recv_now(fd.as_fd(), buf),
+        #[cfg(feature = "tls")]
+        Some(conn) => {
+            use std::io::Read;
+            loop {
+                match conn.read_tls(&mut super::tls::NonBlocking(fd.as_fd())) {
+                    Ok(0) => return Ok(0),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(e),
+                }
+                if let Err(e) = conn.process_new_packets() {
+                    // Tell the peer why (an alert), then give up on it.
+                    super::tls::flush(conn, fd);
+                    return Err(std::io::Error::new(ErrorKind::InvalidData, e));
+                }
+            }
+            if !super::tls::flush(conn, fd) {
+                return Err(ErrorKind::WriteZero.into());
+            }
+            conn.reader().read(buf)
+        }
+        #[cfg(not(feature = "tls"))]
+        Some(conn) => match *conn {},
+    }
+}
+
 /// Accepts and authenticates connections on `listener` for ever, handing each authenticated one
 /// (a blocking socket, its next byte the client's first request) to `admit` with what the client
 /// proved it knows.
-pub(crate) fn run(listener: &Listener, keys: &Keys, mut admit: impl FnMut(OwnedFd, Level)) {
+pub(crate) fn run(
+    listener: &Listener,
+    keys: &Keys,
+    tls: Option<&TlsConfig>,
+    mut admit: impl FnMut(OwnedFd, Level, Option<TlsConn>),
+) {
     let local = matches!(listener, Listener::Local(_));
     let window = if local { LOCAL_DEADLINE } else { TCP_DEADLINE };
     // Without a non-blocking listener the gate could block in accept with handshakes pending: then
@@ -92,7 +175,10 @@ pub(crate) fn run(listener: &Listener, keys: &Keys, mut admit: impl FnMut(OwnedF
             match step(&mut pending[i], keys) {
                 Step::Wait => {}
                 Step::Drop => drop(pending.swap_remove(i)),
-                Step::Done(level) => admit(pending.swap_remove(i).fd, level),
+                Step::Done(level) => {
+                    let p = pending.swap_remove(i);
+                    admit(p.fd, level, p.tls);
+                }
             }
         }
         let now = Instant::now();
@@ -119,7 +205,15 @@ pub(crate) fn run(listener: &Listener, keys: &Keys, mut admit: impl FnMut(OwnedF
             let Ok(challenge) = auth::challenge() else {
                 continue;
             };
-            if !send_frame(&fd, &challenge) {
+            let mut conn = match tls {
+                Some(config) => match start_tls(config) {
+                    Some(c) => Some(c),
+                    None => continue,
+                },
+                None => None,
+            };
+            // Through TLS the challenge waits in the TLS state until the TLS handshake is done.
+            if !send_frame(&fd, conn.as_mut(), &challenge) {
                 continue;
             }
             seq += 1;
@@ -130,6 +224,7 @@ pub(crate) fn run(listener: &Listener, keys: &Keys, mut admit: impl FnMut(OwnedF
                 seq,
                 challenge,
                 got: Vec::with_capacity(ANSWER_FRAME),
+                tls: conn,
             });
             if !nonblocking {
                 break;
@@ -168,7 +263,7 @@ fn evict_oldest(pending: &mut Vec<Pending>, which: impl Fn(&Pending) -> bool) {
 fn step(p: &mut Pending, keys: &Keys) -> Step {
     let mut buf = [0u8; ANSWER_FRAME];
     let want = ANSWER_FRAME - p.got.len();
-    match net::recv_now(p.fd.as_fd(), &mut buf[..want]) {
+    match recv(&p.fd, p.tls.as_mut(), &mut buf[..want]) {
         Ok(0) => return Step::Drop,
         Ok(n) => p.got.extend_from_slice(&buf[..n]),
         Err(e) if e.kind() == ErrorKind::WouldBlock => return Step::Wait,
@@ -185,22 +280,12 @@ fn step(p: &mut Pending, keys: &Keys) -> Step {
         return Step::Wait;
     }
     match auth::check_answer(keys, &p.challenge, &p.got[HEADER..]) {
-        Some((level, welcome)) if send_frame(&p.fd, &welcome) => Step::Done(level),
+        Some((level, welcome)) if send_frame(&p.fd, p.tls.as_mut(), &welcome) => Step::Done(level),
         Some(_) => Step::Drop,
         None => {
             // Best effort: the client learns the key was wrong rather than seeing a hang-up.
-            send_frame(&p.fd, auth::FAILURE);
+            send_frame(&p.fd, p.tls.as_mut(), auth::FAILURE);
             Step::Drop
         }
     }
-}
-
-/// Sends one small frame without blocking; false unless all of it went out at once (a handshake
-/// frame always fits an empty socket buffer: a peer whose buffer is full is not a client).
-fn send_frame(fd: &OwnedFd, payload: &[u8]) -> bool {
-    let mut frame = Vec::with_capacity(HEADER + payload.len());
-    frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    frame.extend_from_slice(&0u32.to_le_bytes());
-    frame.extend_from_slice(payload);
-    net::send_now(fd.as_fd(), &frame).is_ok_and(|n| n == frame.len())
 }

@@ -56,9 +56,21 @@ struct Inner {
 ///     .serve("127.0.0.1:0", b"secret-key-of-16+-bytes")?;
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct ManagerBuilder {
     clients_may_republish: bool,
+    /// Certificate chain and private key (DER).
+    tls: Option<(Vec<Vec<u8>>, Vec<u8>)>,
+}
+
+/// Shows the options, never the private key.
+impl std::fmt::Debug for ManagerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagerBuilder")
+            .field("clients_may_republish", &self.clients_may_republish)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 impl ManagerBuilder {
@@ -69,8 +81,37 @@ impl ManagerBuilder {
         self
     }
 
+    /// Serves over TLS (the `tls` feature): `cert_chain` is the server's certificate chain in DER,
+    /// end entity first, and `key_der` its private key in DER (PKCS#8, PKCS#1 or SEC1). Clients
+    /// connect with [`Manager::connect_tls`], pinning the first certificate; the authkey handshake
+    /// still runs, inside TLS. Only for [`serve`](ManagerBuilder::serve) (a local manager's socket
+    /// never leaves the machine).
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// # let (cert_der, key_der) = (Vec::<u8>::new(), Vec::<u8>::new());
+    /// let mgr = multiproc::Manager::builder()
+    ///     .tls(&[cert_der.clone()], &key_der)
+    ///     .serve("0.0.0.0:50000", b"secret-key-of-16+-bytes")?;
+    /// // elsewhere:
+    /// let client = multiproc::Manager::connect_tls("server:50000", b"secret-key-of-16+-bytes", &cert_der)?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, cert_chain: &[Vec<u8>], key_der: &[u8]) -> ManagerBuilder {
+        self.tls = Some((cert_chain.to_vec(), key_der.to_vec()));
+        self
+    }
+
     /// [`Manager::start`] with these options.
     pub fn start(self) -> Result<Manager> {
+        if self.tls.is_some() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "TLS is for managers served over TCP: use serve(addr, key), not start()",
+            ));
+        }
         let key = auth::random_u64()?;
         let bound = address::bind_local(key)?;
         self.spawn(bound, auth::random_bytes(32)?, key)
@@ -85,10 +126,15 @@ impl ManagerBuilder {
     }
 
     fn spawn(self, bound: address::Bound, authkey: Vec<u8>, key: u64) -> Result<Manager> {
+        let tls_cert = match &self.tls {
+            None => None,
+            Some((chain, key_der)) => Some(check_tls(chain, key_der)?),
+        };
         let endpoint = Arc::new(Endpoint {
             address: bound.address.clone(),
             proxy_key: auth::proxy_key(&authkey),
             key,
+            tls_cert,
         });
         let owner = auth::random_bytes(32)?;
         let args = ServerArgs {
@@ -97,11 +143,12 @@ impl ManagerBuilder {
             authkey: authkey.clone(),
             owner: owner.clone(),
             clients_may_republish: self.clients_may_republish,
+            tls: self.tls,
         };
         let mut process: Process<()> = ProcessBuilder::default()
             .name("Manager")
             .spawn_entry(server::ENTRY, (args,))?;
-        let control = match Conn::open(&endpoint.address, &authkey) {
+        let control = match Conn::open(&endpoint.address, &authkey, endpoint.tls_cert.as_deref()) {
             Ok(c) => c,
             Err(e) => {
                 // Say why the server is not there, if it died.
@@ -181,13 +228,35 @@ impl Manager {
     /// # Ok(()) }
     /// ```
     pub fn connect(addr: impl ToSocketAddrs, authkey: &[u8]) -> Result<Manager> {
+        Manager::connect_with(addr, authkey, None)
+    }
+
+    /// [`connect`](Manager::connect) over TLS (the `tls` feature) to a manager served with
+    /// [`ManagerBuilder::tls`]: `cert_der` is the server's certificate, pinned (the connection is
+    /// refused with [`ErrorKind::Authentication`] if the server presents another). Proxies from
+    /// this handle pin it too.
+    #[cfg(feature = "tls")]
+    pub fn connect_tls(
+        addr: impl ToSocketAddrs,
+        authkey: &[u8],
+        cert_der: &[u8],
+    ) -> Result<Manager> {
+        Manager::connect_with(addr, authkey, Some(cert_der.to_vec()))
+    }
+
+    fn connect_with(
+        addr: impl ToSocketAddrs,
+        authkey: &[u8],
+        tls_cert: Option<Vec<u8>>,
+    ) -> Result<Manager> {
         auth::check_key(authkey)?;
         let endpoint = Arc::new(Endpoint {
             address: Address::Tcp(address::resolve(addr)?),
             proxy_key: auth::proxy_key(authkey),
             key: auth::random_u64()?,
+            tls_cert,
         });
-        let control = Conn::open(&endpoint.address, authkey)?;
+        let control = Conn::open(&endpoint.address, authkey, endpoint.tls_cert.as_deref())?;
         Ok(Manager {
             inner: Arc::new(Inner {
                 endpoint,
@@ -441,6 +510,27 @@ impl Manager {
             object,
         )))
     }
+}
+
+/// Checks a TLS identity in this process (a bad one fails here, not in the server) and returns the
+/// certificate clients pin.
+#[cfg(feature = "tls")]
+fn check_tls(chain: &[Vec<u8>], key_der: &[u8]) -> Result<Vec<u8>> {
+    super::tls::server_config(chain, key_der)?;
+    chain.first().cloned().ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            "the TLS certificate chain is empty: pass the server's certificate first",
+        )
+    })
+}
+
+#[cfg(not(feature = "tls"))]
+fn check_tls(_: &[Vec<u8>], _: &[u8]) -> Result<Vec<u8>> {
+    Err(Error::new(
+        ErrorKind::InvalidInput,
+        "TLS needs the `tls` feature",
+    ))
 }
 
 /// How long a shutdown waits for the server's answer, then for its exit, before killing it.

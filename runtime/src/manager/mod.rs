@@ -35,6 +35,8 @@ mod proxy;
 mod server;
 mod spin;
 mod sync;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use address::Address;
 pub use containers::{DictProxy, ListProxy, NamespaceProxy, ValueProxy};

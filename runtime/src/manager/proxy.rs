@@ -25,6 +25,8 @@ pub(crate) struct Endpoint {
     pub address: Address,
     pub proxy_key: Vec<u8>,
     pub key: u64,
+    /// The server's pinned TLS certificate (DER), for a manager served with TLS.
+    pub tls_cert: Option<Vec<u8>>,
 }
 
 /// The proxy key is a secret: debug output (logs, panic messages) names the address only.
@@ -40,7 +42,7 @@ impl std::fmt::Debug for Endpoint {
 /// One authenticated connection to a manager: frames on its socket, or, for a local manager, the
 /// shared-memory mailboxes of [`fast`](super::fast) with the socket kept as the liveness signal.
 pub(crate) struct Conn {
-    chan: Channel,
+    wire: Wire,
     link: Option<Link>,
     buf: RefCell<Vec<u8>>,
     reply: RefCell<Vec<u8>>,
@@ -48,12 +50,18 @@ pub(crate) struct Conn {
 
 impl Conn {
     /// Connects to the manager at `address` and authenticates with `key` (the authkey or the proxy
-    /// key); a local connection then moves to shared memory.
-    pub(crate) fn open(address: &Address, key: &[u8]) -> Result<Conn> {
+    /// key), inside TLS pinning `tls_cert` if given; a local connection then moves to shared memory.
+    pub(crate) fn open(address: &Address, key: &[u8], tls_cert: Option<&[u8]>) -> Result<Conn> {
         let fd = address::connect(address)?;
-        let mut chan = Channel::from_fd(fd);
-        chan.set_max_message(auth::HANDSHAKE_LIMIT);
-        auth::client_handshake(&chan, key, &format!("the manager at {address}")).map_err(|e| {
+        let mut wire = Wire::new(fd, tls_cert)?;
+        wire.set_max_message(auth::HANDSHAKE_LIMIT);
+        auth::client_handshake(
+            &|b| wire.send(b),
+            &|d| wire.recv(d),
+            key,
+            &format!("the manager at {address}"),
+        )
+        .map_err(|e| {
             let e = reset_is_disconnect(e);
             if e.is_disconnected() {
                 Error::disconnected(format!(
@@ -63,14 +71,14 @@ impl Conn {
                 e
             }
         })?;
-        chan.set_max_message(MAX_FRAME);
+        wire.set_max_message(MAX_FRAME);
         let mut conn = Conn {
-            chan,
+            wire,
             link: None,
             buf: RefCell::new(Vec::new()),
             reply: RefCell::new(Vec::new()),
         };
-        if let Address::Local(_) = address {
+        if let (Address::Local(_), Wire::Plain(_)) = (address, &conn.wire) {
             conn.link = conn.attach()?;
         }
         Ok(conn)
@@ -80,24 +88,25 @@ impl Conn {
     /// only fail, and holds a socket, two doorbells and a mailbox mapping until dropped.
     fn hung_up(&self) -> bool {
         const HANGUP: libc::c_short = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR;
-        crate::sys::socket::poll_one(self.chan.socket(), libc::POLLRDHUP, 0)
+        crate::sys::socket::poll_one(self.wire.socket(), libc::POLLRDHUP, 0)
             .is_ok_and(|rev| rev & HANGUP != 0)
     }
 
     /// Offers the server a mailbox block for this connection's calls. `None` when this process
     /// cannot make one or the server declines: the socket then carries the calls.
     fn attach(&self) -> Result<Option<Link>> {
+        let Some(chan) = self.wire.plain() else {
+            return Ok(None);
+        };
         let Ok((link, block)) = Link::offer() else {
             return Ok(None);
         };
         let mut request = Vec::new();
         protocol::encode_request(&mut request, CONTROL, 0, control::ATTACH, &())?;
         let [server_bell, client_bell] = link.bells();
-        self.chan
-            .send_raw(&request, &[block.as_fd(), server_bell, client_bell])
+        chan.send_raw(&request, &[block.as_fd(), server_bell, client_bell])
             .map_err(reset_is_disconnect)?;
-        let accepted = self
-            .chan
+        let accepted = chan
             .recv_with(None, |frame, _| {
                 protocol::decode_reply::<()>(frame.bytes(), control::ATTACH)
             })
@@ -137,13 +146,29 @@ impl Conn {
         };
         protocol::encode_request(buf, id, cap, method, args)?;
         let Some(link) = &self.link else {
-            self.chan.send_raw(buf, &[]).map_err(reset_is_disconnect)?;
-            return self
-                .chan
+            #[cfg(feature = "tls")]
+            if let Wire::Tls(tls) = &self.wire {
+                tls.send(buf)?;
+                return protocol::decode_reply(&tls.recv(deadline)?, method);
+            }
+            let Some(chan) = self.wire.plain() else {
+                return Err(Error::new(
+                    crate::ErrorKind::InvalidInput,
+                    "a connection that is neither plain nor TLS",
+                ));
+            };
+            chan.send_raw(buf, &[]).map_err(reset_is_disconnect)?;
+            return chan
                 .recv_with(deadline, |frame, _| {
                     protocol::decode_reply(frame.bytes(), method)
                 })
                 .map_err(reset_is_disconnect);
+        };
+        let Some(chan) = self.wire.plain() else {
+            return Err(Error::new(
+                crate::ErrorKind::InvalidInput,
+                "a TLS connection has no mailboxes",
+            ));
         };
         let mut spare = Vec::new();
         let mut borrowed = self.reply.try_borrow_mut();
@@ -151,8 +176,8 @@ impl Conn {
             Ok(b) => &mut **b,
             Err(_) => &mut spare,
         };
-        link.send(&self.chan, buf).map_err(reset_is_disconnect)?;
-        link.recv(&self.chan, reply, deadline)
+        link.send(chan, buf).map_err(reset_is_disconnect)?;
+        link.recv(chan, reply, deadline)
             .map_err(reset_is_disconnect)?;
         let res = protocol::decode_reply(reply, method);
         if reply.capacity() > MAX_KEPT_REPLY {
@@ -164,6 +189,70 @@ impl Conn {
 
 /// Largest reply buffer a connection keeps between calls.
 const MAX_KEPT_REPLY: usize = 1 << 20;
+
+/// How a connection's frames travel: the runtime's `Channel` on the socket, or TLS.
+enum Wire {
+    Plain(Channel),
+    #[cfg(feature = "tls")]
+    Tls(Box<super::tls::Client>),
+}
+
+impl Wire {
+    fn new(fd: std::os::fd::OwnedFd, tls_cert: Option<&[u8]>) -> Result<Wire> {
+        match tls_cert {
+            None => Ok(Wire::Plain(Channel::from_fd(fd))),
+            #[cfg(feature = "tls")]
+            Some(cert) => Ok(Wire::Tls(Box::new(super::tls::Client::new(fd, cert)?))),
+            #[cfg(not(feature = "tls"))]
+            Some(_) => Err(Error::new(
+                crate::ErrorKind::InvalidInput,
+                "this manager is served with TLS, and this program was built without the `tls` \
+                 feature: enable the `tls` feature of multiproc",
+            )),
+        }
+    }
+
+    /// The channel of a plain connection (the one that can carry descriptors and mailboxes).
+    fn plain(&self) -> Option<&Channel> {
+        match self {
+            Wire::Plain(c) => Some(c),
+            #[cfg(feature = "tls")]
+            Wire::Tls(_) => None,
+        }
+    }
+
+    fn set_max_message(&mut self, limit: usize) {
+        match self {
+            Wire::Plain(c) => c.set_max_message(limit),
+            #[cfg(feature = "tls")]
+            Wire::Tls(t) => t.set_max_message(limit),
+        }
+    }
+
+    fn socket(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            Wire::Plain(c) => c.socket(),
+            #[cfg(feature = "tls")]
+            Wire::Tls(t) => t.socket(),
+        }
+    }
+
+    fn send(&self, payload: &[u8]) -> Result<()> {
+        match self {
+            Wire::Plain(c) => c.send_raw(payload, &[]),
+            #[cfg(feature = "tls")]
+            Wire::Tls(t) => t.send(payload),
+        }
+    }
+
+    fn recv(&self, deadline: Option<Instant>) -> Result<Vec<u8>> {
+        match self {
+            Wire::Plain(c) => c.recv_raw(deadline).map(|(bytes, _)| bytes),
+            #[cfg(feature = "tls")]
+            Wire::Tls(t) => t.recv(deadline),
+        }
+    }
+}
 
 /// A server killed with our request unread resets the connection, and one whose machine vanished
 /// times out (TCP keepalive): both are disconnects too.
@@ -196,7 +285,11 @@ pub(crate) fn forget(key: u64) {
 /// up: a thread that used many managers keeps no descriptors of the ones that are gone.
 fn open_cached(m: &RefCell<HashMap<u64, Rc<Conn>>>, ep: &Endpoint) -> Result<Rc<Conn>> {
     m.borrow_mut().retain(|_, c| !c.hung_up());
-    let c = Rc::new(Conn::open(&ep.address, &ep.proxy_key)?);
+    let c = Rc::new(Conn::open(
+        &ep.address,
+        &ep.proxy_key,
+        ep.tls_cert.as_deref(),
+    )?);
     m.borrow_mut().insert(ep.key, c.clone());
     Ok(c)
 }

@@ -13,7 +13,7 @@ use super::address::{Address, Listener};
 use super::auth::{self, Keys, Level};
 use super::custom::{self, CustomObj};
 use super::fast::Link;
-use super::gate;
+use super::gate::{self, TlsConfig, TlsConn};
 use super::objects::{
     Cx, DictObj, EventObj, ListObj, LockObj, NamespaceObj, Object, QueueObj, ValueObj, lock,
 };
@@ -48,6 +48,8 @@ pub(crate) struct ServerArgs {
     pub owner: Vec<u8>,
     /// Whether any authkey holder may replace a published name.
     pub clients_may_republish: bool,
+    /// TLS: the certificate chain and private key (DER), with the `tls` feature.
+    pub tls: Option<(Vec<Vec<u8>>, Vec<u8>)>,
 }
 
 inventory::submit! {
@@ -74,6 +76,10 @@ fn run(args: ServerArgs) {
     // leaves the default, which still works for fewer clients.
     let _ = sys::rlimit::raise_nofile();
     let listener = Listener::new(args.listener, &args.address);
+    // The parent checked the certificate and key before starting this process.
+    let Ok(tls) = tls_config(args.tls.as_ref()) else {
+        return;
+    };
     let (tx, rx) = mpsc::channel();
     let state = Arc::new(State {
         objects: RwLock::new(HashMap::new()),
@@ -86,15 +92,33 @@ fn run(args: ServerArgs) {
     let acceptor = state.clone();
     let started = std::thread::Builder::new()
         .name("multiproc-manager-accept".into())
-        .spawn(move || accept_loop(&listener, &acceptor));
+        .spawn(move || accept_loop(&listener, &acceptor, tls.as_ref()));
     if started.is_ok() {
         let _ = rx.recv();
     }
 }
 
-fn accept_loop(listener: &Listener, state: &Arc<State>) {
+#[cfg(feature = "tls")]
+fn tls_config(identity: Option<&(Vec<Vec<u8>>, Vec<u8>)>) -> Result<Option<TlsConfig>> {
+    identity
+        .map(|(certs, key)| super::tls::server_config(certs, key))
+        .transpose()
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_config(identity: Option<&(Vec<Vec<u8>>, Vec<u8>)>) -> Result<Option<TlsConfig>> {
+    match identity {
+        None => Ok(None),
+        Some(_) => Err(Error::new(
+            ErrorKind::InvalidInput,
+            "this server was built without the `tls` feature",
+        )),
+    }
+}
+
+fn accept_loop(listener: &Listener, state: &Arc<State>, tls: Option<&TlsConfig>) {
     let mut next_conn = 1u64;
-    gate::run(listener, &state.keys, |fd, level| {
+    gate::run(listener, &state.keys, tls, |fd, level, tls| {
         let st = state.clone();
         let conn = next_conn;
         next_conn += 1;
@@ -102,12 +126,15 @@ fn accept_loop(listener: &Listener, state: &Arc<State>) {
         let _ = std::thread::Builder::new()
             .name("multiproc-manager-conn".into())
             .stack_size(1 << 20)
-            .spawn(move || serve_connection(&st, fd, conn, level));
+            .spawn(move || serve_connection(&st, fd, conn, level, tls));
     });
 }
 
 /// Serves one connection that passed the handshake.
-fn serve_connection(state: &State, fd: OwnedFd, conn: u64, level: Level) {
+fn serve_connection(state: &State, fd: OwnedFd, conn: u64, level: Level, tls: Option<TlsConn>) {
+    if let Some(tls) = tls {
+        return serve_tls(state, fd, conn, level, tls);
+    }
     let mut chan = Channel::from_fd(fd);
     chan.set_max_message(MAX_FRAME);
     let mut session = Session {
@@ -120,6 +147,44 @@ fn serve_connection(state: &State, fd: OwnedFd, conn: u64, level: Level) {
         socket: chan.socket().try_clone_to_owned().ok(),
     };
     serve_socket(&chan, &mut session);
+}
+
+/// Serves calls arriving as frames through TLS, until the client hangs up or asks for a shutdown.
+#[cfg(feature = "tls")]
+fn serve_tls(state: &State, fd: OwnedFd, conn: u64, level: Level, tls: TlsConn) {
+    use super::tls::{read_frame, write_frame};
+    let socket = fd.try_clone().ok();
+    let mut stream = rustls::StreamOwned::new(*tls, std::net::TcpStream::from(fd));
+    let mut session = Session {
+        state,
+        conn,
+        level,
+        cache: HashMap::new(),
+        watched: HashMap::new(),
+        out: Vec::new(),
+        socket,
+    };
+    loop {
+        let Ok(request) = read_frame(&mut stream, MAX_FRAME) else {
+            return;
+        };
+        // No descriptors travel over TLS: a mailbox offer fails and the client stays on frames.
+        let Ok(next) = session.handle(&request, Vec::new()) else {
+            return;
+        };
+        if write_frame(&mut stream, &session.out).is_err() {
+            return;
+        }
+        if let Next::Stop = next {
+            return session.stop();
+        }
+        session.trim();
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn serve_tls(_: &State, _: OwnedFd, _: u64, _: Level, tls: TlsConn) {
+    match tls {}
 }
 
 /// Serves calls arriving as frames on the socket, until the client hangs up, asks for a shutdown, or
