@@ -262,12 +262,16 @@ fn evict_oldest(pending: &mut Vec<Pending>, which: impl Fn(&Pending) -> bool) {
 /// Reads what has arrived of the answer, and checks it once complete.
 fn step(p: &mut Pending, keys: &Keys) -> Step {
     let mut buf = [0u8; ANSWER_FRAME];
-    let want = ANSWER_FRAME - p.got.len();
-    match recv(&p.fd, p.tls.as_mut(), &mut buf[..want]) {
-        Ok(0) => return Step::Drop,
-        Ok(n) => p.got.extend_from_slice(&buf[..n]),
-        Err(e) if e.kind() == ErrorKind::WouldBlock => return Step::Wait,
-        Err(_) => return Step::Drop,
+    // Until the answer is complete or nothing more is there: through TLS, what is left in the TLS
+    // state after one read would get no wake-up from the socket.
+    while p.got.len() < ANSWER_FRAME {
+        let want = ANSWER_FRAME - p.got.len();
+        match recv(&p.fd, p.tls.as_mut(), &mut buf[..want]) {
+            Ok(0) => return Step::Drop,
+            Ok(n) => p.got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(_) => return Step::Drop,
+        }
     }
     if p.got.len() >= HEADER {
         let len = u32::from_le_bytes([p.got[0], p.got[1], p.got[2], p.got[3]]) as usize;
