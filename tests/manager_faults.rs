@@ -134,32 +134,21 @@ fn idle_connections_cannot_exhaust_the_server() {
     let idle: Vec<TcpStream> = (0..200)
         .map(|_| TcpStream::connect(addr).unwrap())
         .collect();
-    // Each connection either gets the challenge (it is in the handshake) or is closed at once.
-    let mut in_handshake = 0;
+    // Each connection gets the challenge, then is closed: by its deadline, or sooner when newer
+    // connections from the same address evict it. None is left waiting for nothing.
     for mut s in &idle {
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         let mut buf = [0u8; 256];
         match s.read(&mut buf) {
-            Ok(0) => {}
+            Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
-            Ok(_) => in_handshake += 1,
             Err(e) => panic!("the server neither challenged nor closed a connection: {e}"),
         }
     }
-    assert!(
-        in_handshake <= 64,
-        "{in_handshake} idle connections held in the handshake"
-    );
-    // Hanging up frees their places: a real client gets in.
-    drop(idle);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let client = loop {
-        match Manager::connect(addr, KEY) {
-            Ok(c) => break c,
-            Err(e) if e.is_disconnected() && std::time::Instant::now() < deadline => {}
-            Err(e) => panic!("no place for a real client: {e}"),
-        }
-    };
+    // With all of them still open on this side, a real client gets in at once.
+    let started = std::time::Instant::now();
+    let client = Manager::connect(addr, KEY).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1));
     assert_eq!(client.value(5u8).unwrap().get().unwrap(), 5);
 }
 

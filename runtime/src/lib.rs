@@ -26,7 +26,7 @@ mod worker;
 pub use error::{Error, ErrorKind, Result};
 pub use ipc::{Connection, Pipe};
 pub use launch::{StartMethod, get_start_method, init, set_start_method};
-pub use manager::{Managed, Manager};
+pub use manager::{Managed, Manager, ManagerBuilder};
 pub use multiproc_macros::{main, managed, shared, test, worker};
 pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, cpu_count};
 pub use process::{Process, ProcessBuilder};

@@ -2,7 +2,9 @@
 //! holding one cannot leave the runtime's bookkeeping half-updated in a way that matters more than
 //! stopping every other thread would, so the state is used as it is.
 
-use std::sync::{Condvar, Mutex, MutexGuard, TryLockError};
+use std::sync::{
+    Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError,
+};
 use std::time::Duration;
 
 /// Locks `m`, waiting for it.
@@ -19,6 +21,18 @@ pub(crate) fn try_lock<T: ?Sized>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
         Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
         Err(TryLockError::WouldBlock) => None,
     }
+}
+
+/// Locks `l` for reading, waiting for it.
+#[inline]
+pub(crate) fn read<T: ?Sized>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Locks `l` for writing, waiting for it.
+#[inline]
+pub(crate) fn write<T: ?Sized>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Waits on `cond`, releasing `guard` meanwhile.

@@ -4,8 +4,8 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use serde::{Deserialize, Serialize};
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::os::fd::{AsFd, OwnedFd};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener, UnixStream};
 use std::time::Duration;
@@ -106,14 +106,15 @@ pub(crate) fn connect(address: &Address) -> Result<OwnedFd> {
     })
 }
 
-/// Accepts one connection on a listener of either kind.
-pub(crate) fn accept(listener: &Listener) -> std::io::Result<OwnedFd> {
+/// Accepts one connection on a listener of either kind, with the peer's IP address for TCP. The
+/// connection is a blocking socket whatever the listener's mode.
+pub(crate) fn accept(listener: &Listener) -> std::io::Result<(OwnedFd, Option<IpAddr>)> {
     match listener {
-        Listener::Local(l) => l.accept().map(|(s, _)| s.into()),
-        Listener::Tcp(l) => l.accept().map(|(s, _)| {
+        Listener::Local(l) => l.accept().map(|(s, _)| (s.into(), None)),
+        Listener::Tcp(l) => l.accept().map(|(s, peer)| {
             let _ = s.set_nodelay(true);
             keepalive(&s);
-            s.into()
+            (s.into(), Some(peer.ip()))
         }),
     }
 }
@@ -137,7 +138,24 @@ pub(crate) enum Listener {
     Tcp(TcpListener),
 }
 
+impl AsFd for Listener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Listener::Local(l) => l.as_fd(),
+            Listener::Tcp(l) => l.as_fd(),
+        }
+    }
+}
+
 impl Listener {
+    /// Makes `accept` return `WouldBlock` instead of waiting.
+    pub(crate) fn set_nonblocking(&self) -> std::io::Result<()> {
+        match self {
+            Listener::Local(l) => l.set_nonblocking(true),
+            Listener::Tcp(l) => l.set_nonblocking(true),
+        }
+    }
+
     pub(crate) fn new(fd: OwnedFd, address: &Address) -> Listener {
         match address {
             Address::Local(_) => Listener::Local(UnixListener::from(fd)),

@@ -21,7 +21,7 @@ macro_rules! proxy_type {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_struct(stringify!($name))
                     .field("address", &self.core.endpoint().address)
-                    .field("id", &self.core.id())
+                    .field("id", &format_args!("{:032x}", self.core.object().0))
                     .finish()
             }
         }

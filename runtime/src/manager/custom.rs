@@ -2,10 +2,11 @@
 //! ([`ManagedEntry`], in a link-time table like workers) and implements [`Managed`] for it, naming the
 //! typed proxy it generates. Python: `BaseManager.register('Counter', Counter)`.
 
-use super::objects::{Cx, Object, lock};
+use super::objects::{Cx, Object};
 use super::protocol;
 use super::proxy::Proxy;
 use crate::error::{Error, ErrorKind, Result};
+use crate::poison::lock;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::any::Any;

@@ -9,12 +9,12 @@
 //! at once. A message larger than a mailbox is sent as a frame on the socket, and the mailbox post
 //! only says so. TCP connections never take this path.
 //!
-//! A waiting side spins (see [`spin`]) only when the peer last waited on another CPU: two threads
+//! A waiting side spins (see [`crate::policy`]) only when the peer last waited on another CPU: two threads
 //! sharing a CPU hand over faster by sleeping than by spinning against each other.
 
-use super::spin;
 use crate::error::{Error, Result};
 use crate::ipc::channel::Channel;
+use crate::policy::{self, Between};
 use crate::shm::mailbox::{Mailboxes, Posted, Side};
 use crate::sys::{self, eventfd, process, socket};
 use std::cell::Cell;
@@ -121,9 +121,9 @@ impl Link {
         self.boxes.set_reader_cpu(self.inbox, here);
         let apart = here.is_none() || here != self.boxes.reader_cpu(self.outbox);
         let arrived = if apart {
-            spin::until(ready)
+            policy::for_window(ready, None, Between::Pause)
         } else {
-            spin::briefly(ready)
+            policy::briefly(ready)
         };
         if !arrived {
             self.sleep(chan, ready, deadline)?;
@@ -145,7 +145,6 @@ impl Link {
         ready: impl Fn() -> bool,
         deadline: Option<Instant>,
     ) -> Result<()> {
-        const HANGUP: libc::c_short = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR;
         let start = Instant::now();
         loop {
             self.boxes.set_sleeping(self.inbox, true);
@@ -160,15 +159,13 @@ impl Link {
                     start.elapsed(),
                 ));
             }
-            let (bell, sock) = socket::poll_two(
+            let woken = socket::bell_or_hangup(
                 self.own_bell.as_fd(),
-                libc::POLLIN,
                 chan.socket(),
-                libc::POLLRDHUP,
                 sys::poll_timeout_ms(deadline),
             )
             .map_err(|e| Error::io("poll failed", e))?;
-            if bell != 0 {
+            if woken.bell {
                 eventfd::drain(self.own_bell.as_fd());
             }
             // A reply posted just before the peer exited (a shutdown) is still a reply.
@@ -176,7 +173,7 @@ impl Link {
                 self.boxes.set_sleeping(self.inbox, false);
                 return Ok(());
             }
-            if sock & HANGUP != 0 {
+            if woken.hung_up {
                 return Err(Error::disconnected(
                     "peer closed the connection (its process exited or dropped its end)",
                 ));

@@ -4,12 +4,12 @@ use super::address::{self, Address};
 use super::auth;
 use super::containers::{DictProxy, ListProxy, NamespaceProxy, ValueProxy};
 use super::custom::Managed;
-use super::objects::lock;
 use super::protocol::{Blob, CONTROL, control};
 use super::proxy::{self, Conn, Endpoint, Proxy, ProxyCore};
 use super::server::{self, ServerArgs};
 use super::sync::{EventProxy, LockProxy, QueueProxy};
 use crate::error::{Error, ErrorKind, Result};
+use crate::poison::lock;
 use crate::process::{Process, ProcessBuilder};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -42,6 +42,131 @@ struct Inner {
     endpoint: Arc<Endpoint>,
     control: Mutex<Conn>,
     process: Mutex<Option<Process<()>>>,
+    /// The owner token, in the process that started the server only: it is never serialized.
+    owner: Option<Vec<u8>>,
+}
+
+/// Options for a manager's server, before it starts: [`Manager::builder`].
+///
+/// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
+/// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+/// let mgr = multiproc::Manager::builder()
+///     .clients_may_republish(true)
+///     .serve("127.0.0.1:0", b"secret-key-of-16+-bytes")?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Default)]
+pub struct ManagerBuilder {
+    clients_may_republish: bool,
+    /// Certificate chain and private key (DER).
+    tls: Option<(Vec<Vec<u8>>, Vec<u8>)>,
+}
+
+/// Shows the options, never the private key.
+impl std::fmt::Debug for ManagerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagerBuilder")
+            .field("clients_may_republish", &self.clients_may_republish)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+impl ManagerBuilder {
+    /// Whether any client that knows the authkey may replace an object published under a name that
+    /// is taken (default `false`: only the process that started the manager may).
+    pub fn clients_may_republish(mut self, yes: bool) -> ManagerBuilder {
+        self.clients_may_republish = yes;
+        self
+    }
+
+    /// Serves over TLS (the `tls` feature): `cert_chain` is the server's certificate chain in DER,
+    /// end entity first, and `key_der` its private key in DER (PKCS#8, PKCS#1 or SEC1). Clients
+    /// connect with [`Manager::connect_tls`], pinning the first certificate; the authkey handshake
+    /// still runs, inside TLS. Only for [`serve`](ManagerBuilder::serve) (a local manager's socket
+    /// never leaves the machine).
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// # let (cert_der, key_der) = (Vec::<u8>::new(), Vec::<u8>::new());
+    /// let mgr = multiproc::Manager::builder()
+    ///     .tls(&[cert_der.clone()], &key_der)
+    ///     .serve("0.0.0.0:50000", b"secret-key-of-16+-bytes")?;
+    /// // elsewhere:
+    /// let client = multiproc::Manager::connect_tls("server:50000", b"secret-key-of-16+-bytes", &cert_der)?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, cert_chain: &[Vec<u8>], key_der: &[u8]) -> ManagerBuilder {
+        self.tls = Some((cert_chain.to_vec(), key_der.to_vec()));
+        self
+    }
+
+    /// [`Manager::start`] with these options.
+    pub fn start(self) -> Result<Manager> {
+        if self.tls.is_some() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "TLS is for managers served over TCP: use serve(addr, key), not start()",
+            ));
+        }
+        let key = auth::random_u64()?;
+        let bound = address::bind_local(key)?;
+        self.spawn(bound, auth::random_bytes(32)?, key)
+    }
+
+    /// [`Manager::serve`] with these options.
+    pub fn serve(self, addr: impl ToSocketAddrs, authkey: &[u8]) -> Result<Manager> {
+        auth::check_key(authkey)?;
+        let key = auth::random_u64()?;
+        let bound = address::bind_tcp(addr)?;
+        self.spawn(bound, authkey.to_vec(), key)
+    }
+
+    fn spawn(self, bound: address::Bound, authkey: Vec<u8>, key: u64) -> Result<Manager> {
+        let tls_cert = match &self.tls {
+            None => None,
+            Some((chain, key_der)) => Some(check_tls(chain, key_der)?),
+        };
+        let endpoint = Arc::new(Endpoint {
+            address: bound.address.clone(),
+            proxy_key: auth::proxy_key(&authkey),
+            key,
+            tls_cert,
+        });
+        let owner = auth::random_bytes(32)?;
+        let args = ServerArgs {
+            listener: bound.listener,
+            address: bound.address,
+            authkey: authkey.clone(),
+            owner: owner.clone(),
+            clients_may_republish: self.clients_may_republish,
+            tls: self.tls,
+        };
+        let mut process: Process<()> = ProcessBuilder::default()
+            .name("Manager")
+            .spawn_entry(server::ENTRY, (args,))?;
+        let control = match Conn::open(&endpoint.address, &authkey, endpoint.tls_cert.as_deref()) {
+            Ok(c) => c,
+            Err(e) => {
+                // Say why the server is not there, if it died.
+                return Err(match process.join_timeout(Duration::from_secs(1)) {
+                    Err(died) if !died.is_timeout() => died,
+                    _ => e,
+                });
+            }
+        };
+        Ok(Manager {
+            inner: Arc::new(Inner {
+                endpoint,
+                control: Mutex::new(control),
+                process: Mutex::new(Some(process)),
+                owner: Some(owner),
+            }),
+        })
+    }
 }
 
 impl Manager {
@@ -57,16 +182,24 @@ impl Manager {
     /// # Ok(()) }
     /// ```
     pub fn start() -> Result<Manager> {
-        let key = auth::random_u64()?;
-        let bound = address::bind_local(key)?;
-        Manager::spawn(bound, auth::random_bytes(32)?, key)
+        ManagerBuilder::default().start()
     }
 
-    /// Starts a manager's server process listening on TCP `addr` (`"0.0.0.0:50000"`, or port 0 for a
-    /// free one: see [`address`](Manager::address)); clients on other machines reach it with
+    /// Options for the server before it starts ([`ManagerBuilder`]), then
+    /// [`start`](ManagerBuilder::start) or [`serve`](ManagerBuilder::serve).
+    pub fn builder() -> ManagerBuilder {
+        ManagerBuilder::default()
+    }
+
+    /// Starts a manager's server process listening on TCP `addr` (`"127.0.0.1:50000"`, or port 0 for
+    /// a free one: see [`address`](Manager::address)); clients on other machines reach it with
     /// [`connect`](Manager::connect) and the same `authkey`, which must have at least 16 bytes
     /// ([`ErrorKind::InvalidInput`] otherwise). Python:
     /// `BaseManager(address=('', 50000), authkey=b'abc').start()`.
+    ///
+    /// The handshake proves the authkey but the calls that follow travel in clear, unprotected:
+    /// bind a public interface (`"0.0.0.0:…"`) only on a network you trust, or use TLS (the `tls`
+    /// feature). See the Security section of `docs/manager.md`.
     ///
     /// ```no_run
     /// # extern crate multiproc_runtime as multiproc;
@@ -78,10 +211,7 @@ impl Manager {
     /// # Ok(()) }
     /// ```
     pub fn serve(addr: impl ToSocketAddrs, authkey: &[u8]) -> Result<Manager> {
-        auth::check_key(authkey)?;
-        let key = auth::random_u64()?;
-        let bound = address::bind_tcp(addr)?;
-        Manager::spawn(bound, authkey.to_vec(), key)
+        ManagerBuilder::default().serve(addr, authkey)
     }
 
     /// Connects to a manager started with [`serve`](Manager::serve) elsewhere, proving the `authkey`
@@ -98,51 +228,41 @@ impl Manager {
     /// # Ok(()) }
     /// ```
     pub fn connect(addr: impl ToSocketAddrs, authkey: &[u8]) -> Result<Manager> {
+        Manager::connect_with(addr, authkey, None)
+    }
+
+    /// [`connect`](Manager::connect) over TLS (the `tls` feature) to a manager served with
+    /// [`ManagerBuilder::tls`]: `cert_der` is the server's certificate, pinned (the connection is
+    /// refused with [`ErrorKind::Authentication`] if the server presents another). Proxies from
+    /// this handle pin it too.
+    #[cfg(feature = "tls")]
+    pub fn connect_tls(
+        addr: impl ToSocketAddrs,
+        authkey: &[u8],
+        cert_der: &[u8],
+    ) -> Result<Manager> {
+        Manager::connect_with(addr, authkey, Some(cert_der.to_vec()))
+    }
+
+    fn connect_with(
+        addr: impl ToSocketAddrs,
+        authkey: &[u8],
+        tls_cert: Option<Vec<u8>>,
+    ) -> Result<Manager> {
         auth::check_key(authkey)?;
         let endpoint = Arc::new(Endpoint {
             address: Address::Tcp(address::resolve(addr)?),
-            authkey: authkey.to_vec(),
+            proxy_key: auth::proxy_key(authkey),
             key: auth::random_u64()?,
+            tls_cert,
         });
-        let control = Conn::open(&endpoint)?;
+        let control = Conn::open(&endpoint.address, authkey, endpoint.tls_cert.as_deref())?;
         Ok(Manager {
             inner: Arc::new(Inner {
                 endpoint,
                 control: Mutex::new(control),
                 process: Mutex::new(None),
-            }),
-        })
-    }
-
-    fn spawn(bound: address::Bound, authkey: Vec<u8>, key: u64) -> Result<Manager> {
-        let endpoint = Arc::new(Endpoint {
-            address: bound.address.clone(),
-            authkey: authkey.clone(),
-            key,
-        });
-        let args = ServerArgs {
-            listener: bound.listener,
-            address: bound.address,
-            authkey,
-        };
-        let mut process: Process<()> = ProcessBuilder::default()
-            .name("Manager")
-            .spawn_entry(server::ENTRY, (args,))?;
-        let control = match Conn::open(&endpoint) {
-            Ok(c) => c,
-            Err(e) => {
-                // Say why the server is not there, if it died.
-                return Err(match process.join_timeout(Duration::from_secs(1)) {
-                    Err(died) if !died.is_timeout() => died,
-                    _ => e,
-                });
-            }
-        };
-        Ok(Manager {
-            inner: Arc::new(Inner {
-                endpoint,
-                control: Mutex::new(control),
-                process: Mutex::new(Some(process)),
+                owner: None,
             }),
         })
     }
@@ -197,14 +317,14 @@ impl Manager {
         method: &str,
         args: &A,
     ) -> Result<R> {
-        lock(&self.inner.control).call(CONTROL, method, args)
+        lock(&self.inner.control).call((CONTROL, 0), method, args)
     }
 
     fn new_proxy<P: Proxy>(&self, kind: &str, init: Blob) -> Result<P> {
-        let id: u64 = self.control(control::CREATE, &(kind, P::tag(), init))?;
+        let object: (u128, u128) = self.control(control::CREATE, &(kind, P::tag(), init))?;
         Ok(P::from_core(ProxyCore::new(
             self.inner.endpoint.clone(),
-            id,
+            object,
         )))
     }
 
@@ -354,6 +474,9 @@ impl Manager {
     }
 
     /// Publishes `proxy`'s object under `name`, for clients that [`lookup`](Manager::lookup) it.
+    /// A name already taken by another object is replaced only by the handle that started the
+    /// manager (or by any client, with [`ManagerBuilder::clients_may_republish`]); otherwise
+    /// [`ErrorKind::Authentication`]. A proxy of another manager gives [`ErrorKind::NotFound`].
     /// Python: `BaseManager.register('get_queue', callable=lambda: queue)`.
     ///
     /// ```no_run
@@ -365,7 +488,8 @@ impl Manager {
     /// # Ok(()) }
     /// ```
     pub fn publish<P: Proxy>(&self, name: &str, proxy: &P) -> Result<()> {
-        self.control(control::PUBLISH, &(name, proxy.core().id()))
+        let (id, cap) = proxy.core().object();
+        self.control(control::PUBLISH, &(name, id, cap, &self.inner.owner))
     }
 
     /// The object published under `name`, as proxy type `P`: [`ErrorKind::NotFound`] if nothing is
@@ -380,12 +504,33 @@ impl Manager {
     /// # Ok(()) }
     /// ```
     pub fn lookup<P: Proxy>(&self, name: &str) -> Result<P> {
-        let id: u64 = self.control(control::LOOKUP, &(name, P::tag()))?;
+        let object: (u128, u128) = self.control(control::LOOKUP, &(name, P::tag()))?;
         Ok(P::from_core(ProxyCore::new(
             self.inner.endpoint.clone(),
-            id,
+            object,
         )))
     }
+}
+
+/// Checks a TLS identity in this process (a bad one fails here, not in the server) and returns the
+/// certificate clients pin.
+#[cfg(feature = "tls")]
+fn check_tls(chain: &[Vec<u8>], key_der: &[u8]) -> Result<Vec<u8>> {
+    super::tls::server_config(chain, key_der)?;
+    chain.first().cloned().ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            "the TLS certificate chain is empty: pass the server's certificate first",
+        )
+    })
+}
+
+#[cfg(not(feature = "tls"))]
+fn check_tls(_: &[Vec<u8>], _: &[u8]) -> Result<Vec<u8>> {
+    Err(Error::new(
+        ErrorKind::InvalidInput,
+        "TLS needs the `tls` feature",
+    ))
 }
 
 /// How long a shutdown waits for the server's answer, then for its exit, before killing it.
@@ -399,15 +544,16 @@ impl Inner {
         // A server that does not answer (stopped, or stuck) must not hang the caller, nor a drop.
         let deadline = crate::sys::deadline_after(SHUTDOWN_TIMEOUT);
         let asked: Result<()> =
-            lock(&self.control).call_until(CONTROL, control::SHUTDOWN, &(), deadline);
+            lock(&self.control).call_until((CONTROL, 0), control::SHUTDOWN, &self.owner, deadline);
         match asked.and_then(|()| process.join_timeout(SHUTDOWN_TIMEOUT)) {
             Ok(()) => Ok(()),
             Err(e) => {
                 let _ = process.kill();
                 Err(Error::new(
                     ErrorKind::Io,
-                    format!("the manager's server did not shut down cleanly ({e}); it was killed"),
-                ))
+                    "the manager's server did not shut down cleanly; it was killed",
+                )
+                .with_source(e))
             }
         }
     }

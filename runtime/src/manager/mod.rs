@@ -27,20 +27,22 @@ mod auth;
 mod containers;
 mod custom;
 mod fast;
+mod gate;
 mod handle;
 mod objects;
 mod protocol;
 mod proxy;
 mod server;
-mod spin;
 mod sync;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use address::Address;
 pub use containers::{DictProxy, ListProxy, NamespaceProxy, ValueProxy};
 pub use custom::Managed;
 #[doc(hidden)]
 pub use custom::{Dispatch, ManagedEntry};
-pub use handle::Manager;
+pub use handle::{Manager, ManagerBuilder};
 pub use proxy::{Proxy, ProxyCore};
 pub use sync::{EventProxy, LockGuard, LockProxy, QueueProxy};
 

@@ -5,6 +5,8 @@
 
 use super::protocol::{Blob, args, ret};
 use crate::error::{Error, ErrorKind, Result};
+use crate::poison::{self, lock};
+use crate::policy::LIVENESS_SLICE;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -27,10 +29,6 @@ pub(crate) trait Object: Send + Sync {
     fn call(&self, cx: &mut Cx<'_>, method: &str, args: &[u8], out: &mut Vec<u8>) -> Result<()>;
     /// The connection `conn` closed (only for objects that set [`Cx::watch`]).
     fn disconnected(&self, _conn: u64) {}
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 pub(crate) fn no_method(tag: &str, method: &str) -> Error {
@@ -56,7 +54,6 @@ fn wait_until<'a, T>(
     cx: &Cx<'_>,
     ready: impl Fn(&T) -> bool,
 ) -> (MutexGuard<'a, T>, bool) {
-    const SLICE: Duration = Duration::from_millis(50);
     let deadline = timeout_us.and_then(|us| Instant::now().checked_add(Duration::from_micros(us)));
     loop {
         // A caller that hung up (even before its request was read) must not take the item or the
@@ -76,11 +73,8 @@ fn wait_until<'a, T>(
         if deadline.is_some_and(|d| now >= d) {
             return (guard, false);
         }
-        let slice = deadline.map_or(SLICE, |d| (d - now).min(SLICE));
-        guard = cv
-            .wait_timeout(guard, slice)
-            .unwrap_or_else(|p| p.into_inner())
-            .0;
+        let slice = deadline.map_or(LIVENESS_SLICE, |d| (d - now).min(LIVENESS_SLICE));
+        guard = poison::wait_timeout(cv, guard, slice);
     }
 }
 

@@ -1,6 +1,7 @@
 //! The wire format between proxies and the server, one frame each way per call. A request is the
-//! target object's id and the method's name, then the method's encoded arguments; a reply is a
-//! [`Status`], then the encoded return value. Object `0` is the server itself ([`control`] methods).
+//! target object's id, its capability and the method's name, then the method's encoded arguments; a
+//! reply is a [`Status`], then the encoded return value. Object `0` is the server itself ([`control`]
+//! methods, capability `0`).
 //! Values stored by the built-in containers stay encoded on the server: it never needs their type.
 
 use crate::codec;
@@ -11,17 +12,17 @@ use serde::{Deserialize, Serialize};
 pub(crate) const MAX_FRAME: usize = 256 << 20;
 
 /// The id of the server's own control object.
-pub(crate) const CONTROL: u64 = 0;
+pub(crate) const CONTROL: u128 = 0;
 
 /// Methods of the control object.
 pub(crate) mod control {
-    /// `(kind, tag, init bytes) -> id`: a new object.
+    /// `(kind, tag, init bytes) -> (id, capability)`: a new object.
     pub const CREATE: &str = "create";
-    /// `(name, id)`: give an object a name others can look up.
+    /// `(name, id, capability, owner token)`: give an object a name others can look up.
     pub const PUBLISH: &str = "publish";
-    /// `(name, tag) -> id`: the object published under `name`, if its tag matches.
+    /// `(name, tag) -> (id, capability)`: the object published under `name`, if its tag matches.
     pub const LOOKUP: &str = "lookup";
-    /// `()`: stop the server after replying.
+    /// `owner token`: stop the server after replying.
     pub const SHUTDOWN: &str = "shutdown";
     /// `()` with a mailbox block and two doorbells beside it: carry this connection's later calls
     /// through shared memory (local managers only; see `manager/fast.rs`).
@@ -44,17 +45,20 @@ pub(crate) enum WireError {
     Timeout(String),
     Empty(String),
     Codec(String),
+    Authentication(String),
 }
 
 impl WireError {
     pub(crate) fn from_error(e: &Error) -> WireError {
-        let m = e.message().to_string();
+        // The message and its causes: the caller gets the whole story, not just the last word.
+        let m = format!("{e:#}");
         match e.kind() {
             ErrorKind::NotFound => WireError::NotFound(m),
             ErrorKind::InvalidInput => WireError::InvalidInput(m),
             ErrorKind::Timeout => WireError::Timeout(m),
             ErrorKind::Empty => WireError::Empty(m),
             ErrorKind::Codec => WireError::Codec(m),
+            ErrorKind::Authentication => WireError::Authentication(m),
             _ => WireError::Remote(m),
         }
     }
@@ -72,6 +76,7 @@ impl WireError {
             WireError::Timeout(m) => Error::new(ErrorKind::Timeout, m),
             WireError::Empty(m) => Error::new(ErrorKind::Empty, m),
             WireError::Codec(m) => Error::new(ErrorKind::Codec, m),
+            WireError::Authentication(m) => Error::new(ErrorKind::Authentication, m),
         }
     }
 }
@@ -80,13 +85,14 @@ impl WireError {
 /// server keeps bytes only, and a descriptor would not survive the trip to another process through it.
 pub(crate) fn encode_request<A: Serialize + ?Sized>(
     buf: &mut Vec<u8>,
-    id: u64,
+    id: u128,
+    cap: u128,
     method: &str,
     args: &A,
 ) -> Result<()> {
     buf.clear();
     let mut fds = Vec::new();
-    codec::encode_into(&(id, method), buf, &mut fds)?;
+    codec::encode_into(&(id, cap, method), buf, &mut fds)?;
     codec::encode_into(args, buf, &mut fds)?;
     if !fds.is_empty() {
         buf.clear();
@@ -101,10 +107,11 @@ pub(crate) fn encode_request<A: Serialize + ?Sized>(
     Ok(())
 }
 
-/// Splits a request frame into `(id, method, argument bytes)`.
-pub(crate) fn decode_request(frame: &[u8]) -> Result<(u64, String, &[u8])> {
-    let ((id, method), used): ((u64, String), usize) = codec::decode_prefix(frame, Vec::new())?;
-    Ok((id, method, &frame[used..]))
+/// Splits a request frame into `(id, capability, method, argument bytes)`.
+pub(crate) fn decode_request(frame: &[u8]) -> Result<(u128, u128, String, &[u8])> {
+    let ((id, cap, method), used): ((u128, u128, String), usize) =
+        codec::decode_prefix(frame, Vec::new())?;
+    Ok((id, cap, method, &frame[used..]))
 }
 
 /// Decodes a reply frame as `R`, or the error it carries.

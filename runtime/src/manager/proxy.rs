@@ -1,5 +1,5 @@
-//! The client side: a [`ProxyCore`] names a manager (address, authkey) and an object on it, and makes
-//! calls. Each thread keeps one authenticated connection per manager, opened on first use — a proxy
+//! The client side: a [`ProxyCore`] names a manager (address, proxy key) and an object on it (id,
+//! capability), and makes calls. Each thread keeps one authenticated connection per manager, opened on first use — a proxy
 //! that arrives in a worker connects when first called — so a call is one frame out and one back with
 //! no lock shared between threads, and a blocking call (queue `get`) holds up no other thread.
 
@@ -18,20 +18,23 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// How to reach a manager: its address, its authkey, and a key naming it in connection caches.
+/// How proxies reach a manager: its address, the proxy key (derived from the authkey, which it does
+/// not reveal: see [`auth::proxy_key`]), and a key naming it in connection caches.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Endpoint {
     pub address: Address,
-    pub authkey: Vec<u8>,
+    pub proxy_key: Vec<u8>,
     pub key: u64,
+    /// The server's pinned TLS certificate (DER), for a manager served with TLS.
+    pub tls_cert: Option<Vec<u8>>,
 }
 
-/// The authkey is a secret: debug output (logs, panic messages) names the address only.
+/// The proxy key is a secret: debug output (logs, panic messages) names the address only.
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Endpoint")
             .field("address", &self.address)
-            .field("authkey", &"<redacted>")
+            .field("proxy_key", &"<redacted>")
             .finish()
     }
 }
@@ -39,42 +42,43 @@ impl std::fmt::Debug for Endpoint {
 /// One authenticated connection to a manager: frames on its socket, or, for a local manager, the
 /// shared-memory mailboxes of [`fast`](super::fast) with the socket kept as the liveness signal.
 pub(crate) struct Conn {
-    chan: Channel,
+    wire: Wire,
     link: Option<Link>,
     buf: RefCell<Vec<u8>>,
     reply: RefCell<Vec<u8>>,
 }
 
 impl Conn {
-    /// Connects and authenticates; a local connection then moves to shared memory.
-    pub(crate) fn open(ep: &Endpoint) -> Result<Conn> {
-        let fd = address::connect(&ep.address)?;
-        let mut chan = Channel::from_fd(fd);
-        chan.set_max_message(auth::HANDSHAKE_LIMIT);
+    /// Connects to the manager at `address` and authenticates with `key` (the authkey or the proxy
+    /// key), inside TLS pinning `tls_cert` if given; a local connection then moves to shared memory.
+    pub(crate) fn open(address: &Address, key: &[u8], tls_cert: Option<&[u8]>) -> Result<Conn> {
+        let fd = address::connect(address)?;
+        let mut wire = Wire::new(fd, tls_cert)?;
+        wire.set_max_message(auth::HANDSHAKE_LIMIT);
         auth::client_handshake(
-            &chan,
-            &ep.authkey,
-            &format!("the manager at {}", ep.address),
+            &|b| wire.send(b),
+            &|d| wire.recv(d),
+            key,
+            &format!("the manager at {address}"),
         )
         .map_err(|e| {
             let e = reset_is_disconnect(e);
             if e.is_disconnected() {
                 Error::disconnected(format!(
-                    "the manager at {} closed the connection during the handshake",
-                    ep.address
+                    "the manager at {address} closed the connection during the handshake"
                 ))
             } else {
                 e
             }
         })?;
-        chan.set_max_message(MAX_FRAME);
+        wire.set_max_message(MAX_FRAME);
         let mut conn = Conn {
-            chan,
+            wire,
             link: None,
             buf: RefCell::new(Vec::new()),
             reply: RefCell::new(Vec::new()),
         };
-        if let Address::Local(_) = ep.address {
+        if let (Address::Local(_), Wire::Plain(_)) = (address, &conn.wire) {
             conn.link = conn.attach()?;
         }
         Ok(conn)
@@ -83,25 +87,24 @@ impl Conn {
     /// True once the server has hung up this connection (it shut down or died): the connection can
     /// only fail, and holds a socket, two doorbells and a mailbox mapping until dropped.
     fn hung_up(&self) -> bool {
-        const HANGUP: libc::c_short = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR;
-        crate::sys::socket::poll_one(self.chan.socket(), libc::POLLRDHUP, 0)
-            .is_ok_and(|rev| rev & HANGUP != 0)
+        crate::sys::socket::peer_hung_up(self.wire.socket())
     }
 
     /// Offers the server a mailbox block for this connection's calls. `None` when this process
     /// cannot make one or the server declines: the socket then carries the calls.
     fn attach(&self) -> Result<Option<Link>> {
+        let Some(chan) = self.wire.plain() else {
+            return Ok(None);
+        };
         let Ok((link, block)) = Link::offer() else {
             return Ok(None);
         };
         let mut request = Vec::new();
-        protocol::encode_request(&mut request, CONTROL, control::ATTACH, &())?;
+        protocol::encode_request(&mut request, CONTROL, 0, control::ATTACH, &())?;
         let [server_bell, client_bell] = link.bells();
-        self.chan
-            .send_raw(&request, &[block.as_fd(), server_bell, client_bell])
+        chan.send_raw(&request, &[block.as_fd(), server_bell, client_bell])
             .map_err(reset_is_disconnect)?;
-        let accepted = self
-            .chan
+        let accepted = chan
             .recv_with(None, |frame, _| {
                 protocol::decode_reply::<()>(frame.bytes(), control::ATTACH)
             })
@@ -113,21 +116,22 @@ impl Conn {
         }
     }
 
-    /// One call: `method` on object `id` with `args`, returning its decoded result.
+    /// One call: `method` on object `id` (presenting its capability `cap`) with `args`, returning
+    /// its decoded result.
     pub(crate) fn call<A: Serialize + ?Sized, R: DeserializeOwned>(
         &self,
-        id: u64,
+        (id, cap): (u128, u128),
         method: &str,
         args: &A,
     ) -> Result<R> {
-        self.call_until(id, method, args, None)
+        self.call_until((id, cap), method, args, None)
     }
 
     /// [`call`](Conn::call), giving up with `Timeout` at `deadline`; the connection is then out of
     /// step (a late reply would answer the next call) and must be dropped.
     pub(crate) fn call_until<A: Serialize + ?Sized, R: DeserializeOwned>(
         &self,
-        id: u64,
+        (id, cap): (u128, u128),
         method: &str,
         args: &A,
         deadline: Option<Instant>,
@@ -138,15 +142,31 @@ impl Conn {
             Ok(b) => &mut **b,
             Err(_) => &mut spare,
         };
-        protocol::encode_request(buf, id, method, args)?;
+        protocol::encode_request(buf, id, cap, method, args)?;
         let Some(link) = &self.link else {
-            self.chan.send_raw(buf, &[]).map_err(reset_is_disconnect)?;
-            return self
-                .chan
+            #[cfg(feature = "tls")]
+            if let Wire::Tls(tls) = &self.wire {
+                tls.send(buf)?;
+                return protocol::decode_reply(&tls.recv(deadline)?, method);
+            }
+            let Some(chan) = self.wire.plain() else {
+                return Err(Error::new(
+                    crate::ErrorKind::InvalidInput,
+                    "a connection that is neither plain nor TLS",
+                ));
+            };
+            chan.send_raw(buf, &[]).map_err(reset_is_disconnect)?;
+            return chan
                 .recv_with(deadline, |frame, _| {
                     protocol::decode_reply(frame.bytes(), method)
                 })
                 .map_err(reset_is_disconnect);
+        };
+        let Some(chan) = self.wire.plain() else {
+            return Err(Error::new(
+                crate::ErrorKind::InvalidInput,
+                "a TLS connection has no mailboxes",
+            ));
         };
         let mut spare = Vec::new();
         let mut borrowed = self.reply.try_borrow_mut();
@@ -154,8 +174,8 @@ impl Conn {
             Ok(b) => &mut **b,
             Err(_) => &mut spare,
         };
-        link.send(&self.chan, buf).map_err(reset_is_disconnect)?;
-        link.recv(&self.chan, reply, deadline)
+        link.send(chan, buf).map_err(reset_is_disconnect)?;
+        link.recv(chan, reply, deadline)
             .map_err(reset_is_disconnect)?;
         let res = protocol::decode_reply(reply, method);
         if reply.capacity() > MAX_KEPT_REPLY {
@@ -167,6 +187,70 @@ impl Conn {
 
 /// Largest reply buffer a connection keeps between calls.
 const MAX_KEPT_REPLY: usize = 1 << 20;
+
+/// How a connection's frames travel: the runtime's `Channel` on the socket, or TLS.
+enum Wire {
+    Plain(Channel),
+    #[cfg(feature = "tls")]
+    Tls(Box<super::tls::Client>),
+}
+
+impl Wire {
+    fn new(fd: std::os::fd::OwnedFd, tls_cert: Option<&[u8]>) -> Result<Wire> {
+        match tls_cert {
+            None => Ok(Wire::Plain(Channel::from_fd(fd))),
+            #[cfg(feature = "tls")]
+            Some(cert) => Ok(Wire::Tls(Box::new(super::tls::Client::new(fd, cert)?))),
+            #[cfg(not(feature = "tls"))]
+            Some(_) => Err(Error::new(
+                crate::ErrorKind::InvalidInput,
+                "this manager is served with TLS, and this program was built without the `tls` \
+                 feature: enable the `tls` feature of multiproc",
+            )),
+        }
+    }
+
+    /// The channel of a plain connection (the one that can carry descriptors and mailboxes).
+    fn plain(&self) -> Option<&Channel> {
+        match self {
+            Wire::Plain(c) => Some(c),
+            #[cfg(feature = "tls")]
+            Wire::Tls(_) => None,
+        }
+    }
+
+    fn set_max_message(&mut self, limit: usize) {
+        match self {
+            Wire::Plain(c) => c.set_max_message(limit),
+            #[cfg(feature = "tls")]
+            Wire::Tls(t) => t.set_max_message(limit),
+        }
+    }
+
+    fn socket(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            Wire::Plain(c) => c.socket(),
+            #[cfg(feature = "tls")]
+            Wire::Tls(t) => t.socket(),
+        }
+    }
+
+    fn send(&self, payload: &[u8]) -> Result<()> {
+        match self {
+            Wire::Plain(c) => c.send_raw(payload, &[]),
+            #[cfg(feature = "tls")]
+            Wire::Tls(t) => t.send(payload),
+        }
+    }
+
+    fn recv(&self, deadline: Option<Instant>) -> Result<Vec<u8>> {
+        match self {
+            Wire::Plain(c) => c.recv_raw(deadline).map(|(bytes, _)| bytes),
+            #[cfg(feature = "tls")]
+            Wire::Tls(t) => t.recv(deadline),
+        }
+    }
+}
 
 /// A server killed with our request unread resets the connection, and one whose machine vanished
 /// times out (TCP keepalive): both are disconnects too.
@@ -199,7 +283,11 @@ pub(crate) fn forget(key: u64) {
 /// up: a thread that used many managers keeps no descriptors of the ones that are gone.
 fn open_cached(m: &RefCell<HashMap<u64, Rc<Conn>>>, ep: &Endpoint) -> Result<Rc<Conn>> {
     m.borrow_mut().retain(|_, c| !c.hung_up());
-    let c = Rc::new(Conn::open(ep)?);
+    let c = Rc::new(Conn::open(
+        &ep.address,
+        &ep.proxy_key,
+        ep.tls_cert.as_deref(),
+    )?);
     m.borrow_mut().insert(ep.key, c.clone());
     Ok(c)
 }
@@ -208,22 +296,24 @@ fn gone() -> Error {
     Error::disconnected("manager proxy used while its thread is exiting")
 }
 
-/// A manager object as seen from any process: where the manager is and which object. What every
-/// proxy wraps; not a public API.
+/// A manager object as seen from any process: where the manager is, which object, and the object's
+/// capability (the credential the server checks on every call). What every proxy wraps; not a
+/// public API.
 #[doc(hidden)]
 #[derive(Clone, Serialize, Deserialize)]
 pub struct ProxyCore {
     #[serde(with = "shared_endpoint")]
     endpoint: Arc<Endpoint>,
-    id: u64,
+    id: u128,
+    cap: u128,
 }
 
-/// Names the address and the object, never the authkey.
+/// Names the address and the object, never a key or the capability.
 impl std::fmt::Debug for ProxyCore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProxyCore")
             .field("address", &self.endpoint.address)
-            .field("id", &self.id)
+            .field("id", &format_args!("{:032x}", self.id))
             .finish()
     }
 }
@@ -244,12 +334,13 @@ mod shared_endpoint {
 }
 
 impl ProxyCore {
-    pub(crate) fn new(endpoint: Arc<Endpoint>, id: u64) -> ProxyCore {
-        ProxyCore { endpoint, id }
+    pub(crate) fn new(endpoint: Arc<Endpoint>, (id, cap): (u128, u128)) -> ProxyCore {
+        ProxyCore { endpoint, id, cap }
     }
 
-    pub(crate) fn id(&self) -> u64 {
-        self.id
+    /// The object's id and capability.
+    pub(crate) fn object(&self) -> (u128, u128) {
+        (self.id, self.cap)
     }
 
     pub(crate) fn endpoint(&self) -> &Arc<Endpoint> {
@@ -272,7 +363,7 @@ impl ProxyCore {
                 .try_with(|m| open_cached(m, &self.endpoint))
                 .map_err(|_| gone())??,
         };
-        let res = conn.call(self.id, method, args);
+        let res = conn.call((self.id, self.cap), method, args);
         if let Err(e) = &res {
             if e.is_disconnected() || matches!(e.kind(), crate::ErrorKind::Io) {
                 // The connection is unusable; the next call reconnects (or reports the manager gone).
@@ -284,7 +375,8 @@ impl ProxyCore {
 }
 
 /// A typed handle to an object held by a [`Manager`](super::Manager). Every proxy is `Clone` and a
-/// valid worker argument: it carries the manager's address and the object's id, never the data.
+/// valid worker argument: it carries the manager's address, the object's id and its capability (a
+/// credential for this object only), never the data nor the authkey.
 pub trait Proxy: Clone + Serialize + DeserializeOwned {
     /// The server-side type tag, checked by [`Manager::lookup`](super::Manager::lookup).
     #[doc(hidden)]

@@ -1,26 +1,34 @@
 //! The manager's server process: it owns the objects and serves each client connection on its own
 //! thread (one slow or silent client holds up nobody else). A connection must pass the authkey
-//! handshake before anything else is read; any malformed frame closes just that connection. The
-//! server stops on a `shutdown` request, and dies with the process that started it.
+//! handshake in the [`gate`](super::gate) before it gets a thread; any malformed frame closes just
+//! that connection. The server stops on a `shutdown` request from its owner, and dies with the
+//! process that started it.
+//!
+//! Authorization: objects have random 128-bit ids, and a call on one must present its capability
+//! (see [`auth::capability`]); a connection made with the proxy key only calls objects, one made
+//! with the authkey also creates, publishes and looks up; `shutdown` and replacing a published name
+//! need the owner token, which never leaves the process that started the manager.
 
-use super::address::{self, Address, Listener};
-use super::auth;
+use super::address::{Address, Listener};
+use super::auth::{self, Keys, Level};
 use super::custom::{self, CustomObj};
 use super::fast::Link;
+use super::gate::{self, TlsConfig, TlsConn};
 use super::objects::{
-    Cx, DictObj, EventObj, ListObj, LockObj, NamespaceObj, Object, QueueObj, ValueObj, lock,
+    Cx, DictObj, EventObj, ListObj, LockObj, NamespaceObj, Object, QueueObj, ValueObj,
 };
 use super::protocol::{self, Blob, CONTROL, MAX_FRAME, Status, WireError, control};
 use crate::codec;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::channel::Channel;
+use crate::poison::{self, lock};
+use crate::protocol::child::panic_message;
 use crate::registry::{self, WorkerEntry};
 use crate::sys;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
@@ -37,6 +45,12 @@ pub(crate) struct ServerArgs {
     pub listener: OwnedFd,
     pub address: Address,
     pub authkey: Vec<u8>,
+    /// Proof of ownership: `shutdown` and replacing a published name present it.
+    pub owner: Vec<u8>,
+    /// Whether any authkey holder may replace a published name.
+    pub clients_may_republish: bool,
+    /// TLS: the certificate chain and private key (DER), with the `tls` feature.
+    pub tls: Option<(Vec<Vec<u8>>, Vec<u8>)>,
 }
 
 inventory::submit! {
@@ -49,10 +63,11 @@ inventory::submit! {
 }
 
 struct State {
-    objects: RwLock<HashMap<u64, Arc<dyn Object>>>,
-    names: Mutex<HashMap<String, u64>>,
-    next_id: AtomicU64,
-    authkey: Vec<u8>,
+    objects: RwLock<HashMap<u128, Arc<dyn Object>>>,
+    names: Mutex<HashMap<String, u128>>,
+    keys: Keys,
+    owner: Vec<u8>,
+    clients_may_republish: bool,
     shutdown: Mutex<Option<mpsc::Sender<()>>>,
 }
 
@@ -62,107 +77,115 @@ fn run(args: ServerArgs) {
     // leaves the default, which still works for fewer clients.
     let _ = sys::rlimit::raise_nofile();
     let listener = Listener::new(args.listener, &args.address);
+    // The parent checked the certificate and key before starting this process.
+    let Ok(tls) = tls_config(args.tls.as_ref()) else {
+        return;
+    };
     let (tx, rx) = mpsc::channel();
     let state = Arc::new(State {
         objects: RwLock::new(HashMap::new()),
         names: Mutex::new(HashMap::new()),
-        next_id: AtomicU64::new(CONTROL + 1),
-        authkey: args.authkey,
+        keys: Keys::new(args.authkey),
+        owner: args.owner,
+        clients_may_republish: args.clients_may_republish,
         shutdown: Mutex::new(Some(tx)),
     });
     let acceptor = state.clone();
     let started = std::thread::Builder::new()
         .name("multiproc-manager-accept".into())
-        .spawn(move || accept_loop(&listener, &acceptor));
+        .spawn(move || accept_loop(&listener, &acceptor, tls.as_ref()));
     if started.is_ok() {
         let _ = rx.recv();
     }
 }
 
-/// Connections allowed to be in the handshake at once: unauthenticated peers cannot hold more of
-/// the server's threads and descriptors than this.
-const MAX_HANDSHAKES: usize = 64;
-
-/// Counts connections in the handshake.
-struct Handshakes {
-    busy: Mutex<usize>,
-    freed: Condvar,
+#[cfg(feature = "tls")]
+fn tls_config(identity: Option<&(Vec<Vec<u8>>, Vec<u8>)>) -> Result<Option<TlsConfig>> {
+    identity
+        .map(|(certs, key)| super::tls::server_config(certs, key))
+        .transpose()
 }
 
-/// One connection's place in the handshake, given back when dropped.
-struct Slot(Arc<Handshakes>);
-
-impl Handshakes {
-    /// A place for a new connection. When all are taken, a TCP connection is refused (`None`: the
-    /// caller closes it) and a local one waits for a place: a burst of local workers connecting at
-    /// once must not fail, and only processes of this machine can reach a local socket.
-    fn take(self: &Arc<Self>, wait: bool) -> Option<Slot> {
-        let mut busy = lock(&self.busy);
-        while *busy >= MAX_HANDSHAKES {
-            if !wait {
-                return None;
-            }
-            busy = self.freed.wait(busy).unwrap_or_else(|p| p.into_inner());
-        }
-        *busy += 1;
-        Some(Slot(self.clone()))
+#[cfg(not(feature = "tls"))]
+fn tls_config(identity: Option<&(Vec<Vec<u8>>, Vec<u8>)>) -> Result<Option<TlsConfig>> {
+    match identity {
+        None => Ok(None),
+        Some(_) => Err(Error::new(
+            ErrorKind::InvalidInput,
+            "this server was built without the `tls` feature",
+        )),
     }
 }
 
-impl Drop for Slot {
-    fn drop(&mut self) {
-        *lock(&self.0.busy) -= 1;
-        self.0.freed.notify_one();
-    }
-}
-
-fn accept_loop(listener: &Listener, state: &Arc<State>) {
-    let next_conn = AtomicU64::new(1);
-    let handshakes = Arc::new(Handshakes {
-        busy: Mutex::new(0),
-        freed: Condvar::new(),
+fn accept_loop(listener: &Listener, state: &Arc<State>, tls: Option<&TlsConfig>) {
+    let mut next_conn = 1u64;
+    gate::run(listener, &state.keys, tls, |fd, level, tls| {
+        let st = state.clone();
+        let conn = next_conn;
+        next_conn += 1;
+        // Out of threads: the connection is dropped (closed) and the client sees Disconnected.
+        let _ = std::thread::Builder::new()
+            .name("multiproc-manager-conn".into())
+            .stack_size(1 << 20)
+            .spawn(move || serve_connection(&st, fd, conn, level, tls));
     });
-    let wait = matches!(listener, Listener::Local(_));
-    loop {
-        match address::accept(listener) {
-            Ok(fd) => {
-                // Over the cap: the connection is closed at once.
-                let Some(slot) = handshakes.take(wait) else {
-                    continue;
-                };
-                let st = state.clone();
-                let conn = next_conn.fetch_add(1, Ordering::Relaxed);
-                // Out of threads: the connection is dropped (closed) and the client sees Disconnected.
-                let _ = std::thread::Builder::new()
-                    .name("multiproc-manager-conn".into())
-                    .stack_size(1 << 20)
-                    .spawn(move || serve_connection(&st, fd, conn, slot));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            // Out of descriptors or memory: back off briefly instead of spinning.
-            Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
-        }
-    }
 }
 
-fn serve_connection(state: &State, fd: OwnedFd, conn: u64, slot: Slot) {
-    let mut chan = Channel::from_fd(fd);
-    chan.set_max_message(auth::HANDSHAKE_LIMIT);
-    let shook = auth::serve_handshake(&chan, &state.authkey);
-    drop(slot);
-    if shook.is_err() {
-        return;
+/// Serves one connection that passed the handshake.
+fn serve_connection(state: &State, fd: OwnedFd, conn: u64, level: Level, tls: Option<TlsConn>) {
+    if let Some(tls) = tls {
+        return serve_tls(state, fd, conn, level, tls);
     }
+    let mut chan = Channel::from_fd(fd);
     chan.set_max_message(MAX_FRAME);
     let mut session = Session {
         state,
         conn,
+        level,
         cache: HashMap::new(),
         watched: HashMap::new(),
         out: Vec::new(),
         socket: chan.socket().try_clone_to_owned().ok(),
     };
     serve_socket(&chan, &mut session);
+}
+
+/// Serves calls arriving as frames through TLS, until the client hangs up or asks for a shutdown.
+#[cfg(feature = "tls")]
+fn serve_tls(state: &State, fd: OwnedFd, conn: u64, level: Level, tls: TlsConn) {
+    use super::tls::{read_frame, write_frame};
+    let socket = fd.try_clone().ok();
+    let mut stream = rustls::StreamOwned::new(*tls, std::net::TcpStream::from(fd));
+    let mut session = Session {
+        state,
+        conn,
+        level,
+        cache: HashMap::new(),
+        watched: HashMap::new(),
+        out: Vec::new(),
+        socket,
+    };
+    loop {
+        let Ok(request) = read_frame(&mut stream, MAX_FRAME) else {
+            return;
+        };
+        // No descriptors travel over TLS: a mailbox offer fails and the client stays on frames.
+        let Ok(next) = session.handle(&request, Vec::new()) else {
+            return;
+        };
+        if write_frame(&mut stream, &session.out).is_err() {
+            return;
+        }
+        if let Next::Stop = next {
+            return session.stop();
+        }
+        session.trim();
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn serve_tls(_: &State, _: OwnedFd, _: u64, _: Level, tls: TlsConn) {
+    match tls {}
 }
 
 /// Serves calls arriving as frames on the socket, until the client hangs up, asks for a shutdown, or
@@ -219,10 +242,13 @@ enum Next {
 struct Session<'a> {
     state: &'a State,
     conn: u64,
-    /// Objects this connection has used (saves the shared table's lock).
-    cache: HashMap<u64, Arc<dyn Object>>,
+    /// What the connection proved it knows.
+    level: Level,
+    /// Objects this connection has used, their capabilities checked (saves the shared table's
+    /// lock and the check).
+    cache: HashMap<u128, Arc<dyn Object>>,
     /// Objects to tell when this connection closes (a lock it holds).
-    watched: HashMap<u64, Arc<dyn Object>>,
+    watched: HashMap<u128, Arc<dyn Object>>,
     /// The reply being built.
     out: Vec<u8>,
     /// The connection's socket, to notice a caller that hangs up while its call waits.
@@ -245,18 +271,18 @@ impl Session<'_> {
         let Session {
             state,
             conn,
+            level,
             cache,
             watched,
             out,
             socket,
         } = self;
-        let (id, method, args) = protocol::decode_request(frame)?;
+        let (id, cap, method, args) = protocol::decode_request(frame)?;
         out.clear();
         codec::encode_into(&Status::Ok, out, &mut Vec::new())?;
         let socket = &*socket;
         let peer_gone = || match socket {
-            Some(s) => sys::socket::poll_one(s.as_fd(), libc::POLLRDHUP, 0)
-                .is_ok_and(|rev| rev & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0),
+            Some(s) => sys::socket::peer_hung_up(s.as_fd()),
             None => false,
         };
         let mut cx = Cx {
@@ -267,7 +293,7 @@ impl Session<'_> {
         let mut next = Next::Serve;
         let res = catch_unwind(AssertUnwindSafe(|| {
             if id != CONTROL {
-                let obj = object(state, cache, id)?;
+                let obj = object(state, cache, id, cap)?;
                 let r = obj.call(&mut cx, &method, args, out);
                 if cx.watch {
                     watched.insert(id, obj);
@@ -277,7 +303,7 @@ impl Session<'_> {
                 next = Next::Attach(Link::accept(fds)?);
                 Ok(())
             } else {
-                control_call(state, &method, args, out, &mut next)
+                control_call(state, *level, &method, args, out, &mut next)
             }
         }));
         let err = match res {
@@ -315,55 +341,85 @@ impl Session<'_> {
     }
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_string())
-}
-
+/// The object `id`, if `cap` is its capability. A wrong capability and a missing object give the
+/// same error: a client learns nothing about ids it holds no capability for.
 fn object(
     state: &State,
-    cache: &mut HashMap<u64, Arc<dyn Object>>,
-    id: u64,
+    cache: &mut HashMap<u128, Arc<dyn Object>>,
+    id: u128,
+    cap: u128,
 ) -> Result<Arc<dyn Object>> {
     if let Some(o) = cache.get(&id) {
         return Ok(o.clone());
     }
-    let objects = state.objects.read().unwrap_or_else(|p| p.into_inner());
-    let o = objects.get(&id).cloned().ok_or_else(|| {
+    let missing = || {
         Error::new(
             ErrorKind::NotFound,
-            format!("the manager holds no object #{id}"),
+            "the manager holds no such object, or the proxy's credential for it is wrong (a proxy \
+             of another manager, or of a server that restarted)",
         )
-    })?;
+    };
+    let expected = auth::capability(&state.keys.authkey, id);
+    if !auth::same(&expected.to_le_bytes(), &cap.to_le_bytes()) {
+        return Err(missing());
+    }
+    let objects = poison::read(&state.objects);
+    let o = objects.get(&id).cloned().ok_or_else(missing)?;
     cache.insert(id, o.clone());
     Ok(o)
 }
 
+/// True if `token` is the owner's.
+fn is_owner(state: &State, token: Option<&[u8]>) -> bool {
+    token.is_some_and(|t| auth::same(t, &state.owner))
+}
+
+fn denied(what: &str) -> Error {
+    Error::new(ErrorKind::Authentication, what.to_string())
+}
+
 fn control_call(
     state: &State,
+    level: Level,
     method: &str,
     args: &[u8],
     out: &mut Vec<u8>,
     next: &mut Next,
 ) -> Result<()> {
+    if level == Level::Proxy && method != control::SHUTDOWN {
+        return Err(denied(&format!(
+            "`{method}` needs a connection made with the authkey (Manager::connect): a proxy's \
+             credential only reaches its own object"
+        )));
+    }
     match method {
         control::CREATE => {
             let (kind, tag, init): (String, String, Blob) = protocol::args(args)?;
             let obj = new_object(&kind, tag, init)?;
-            let id = state.next_id.fetch_add(1, Ordering::Relaxed);
-            state
-                .objects
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(id, obj);
-            protocol::ret(out, &id)
+            let mut objects = poison::write(&state.objects);
+            let id = loop {
+                let id = auth::random_u128()?;
+                if id != CONTROL && !objects.contains_key(&id) {
+                    break id;
+                }
+            };
+            objects.insert(id, obj);
+            drop(objects);
+            protocol::ret(out, &(id, auth::capability(&state.keys.authkey, id)))
         }
         control::PUBLISH => {
-            let (name, id): (String, u64) = protocol::args(args)?;
-            lock(&state.names).insert(name, id);
+            let (name, id, cap, owner): (String, u128, u128, Option<Vec<u8>>) =
+                protocol::args(args)?;
+            object(state, &mut HashMap::new(), id, cap)?;
+            let mut names = lock(&state.names);
+            let taken = names.get(&name).is_some_and(|&was| was != id);
+            if taken && !state.clients_may_republish && !is_owner(state, owner.as_deref()) {
+                return Err(denied(&format!(
+                    "`{name}` is already published, and only the process that started the manager \
+                     may replace it (or start it with Manager::builder().clients_may_republish(true))"
+                )));
+            }
+            names.insert(name, id);
             Ok(())
         }
         control::LOOKUP => {
@@ -374,7 +430,7 @@ fn control_call(
                     format!("the manager has no object published as `{name}`"),
                 )
             })?;
-            let objects = state.objects.read().unwrap_or_else(|p| p.into_inner());
+            let objects = poison::read(&state.objects);
             let have = objects.get(&id).map(|o| o.tag().to_string());
             if have.as_deref() != Some(tag.as_str()) {
                 return Err(Error::new(
@@ -382,9 +438,15 @@ fn control_call(
                     format!("`{name}` is a {}, not a {tag}", have.unwrap_or_default()),
                 ));
             }
-            protocol::ret(out, &id)
+            protocol::ret(out, &(id, auth::capability(&state.keys.authkey, id)))
         }
         control::SHUTDOWN => {
+            let owner: Option<Vec<u8>> = protocol::args(args)?;
+            if !is_owner(state, owner.as_deref()) {
+                return Err(denied(
+                    "only the process that started the manager may shut it down",
+                ));
+            }
             *next = Next::Stop;
             Ok(())
         }

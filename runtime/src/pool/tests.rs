@@ -2,7 +2,6 @@
 //! a second implementation of [`Transport`] looks like (an MPI backend would be one), and the
 //! supervision protocol checked without starting a process.
 
-use super::lock;
 use super::result::{AsyncResult, Cell};
 use super::sched::{Config, Job, Scheduler};
 use super::sink::OneShot;
@@ -10,6 +9,7 @@ use super::supervisor;
 use super::transport::{OnFrame, Transport, WorkerLink};
 use crate::codec;
 use crate::error::{Error, ErrorKind, Result};
+use crate::poison::{self, lock};
 use crate::protocol::child::{self as protocol, Outcome, Report};
 use crate::protocol::pool::{self as wire, Request};
 use std::collections::VecDeque;
@@ -66,16 +66,13 @@ impl Pipe {
                 return Ok(None);
             }
             st = match deadline {
-                None => self.changed.wait(st).unwrap_or_else(|p| p.into_inner()),
+                None => poison::wait(&self.changed, st),
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return Err(Error::timeout("fake recv", Duration::ZERO));
                     }
-                    self.changed
-                        .wait_timeout(st, left)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0
+                    poison::wait_timeout(&self.changed, st, left)
                 }
             };
         }
@@ -122,11 +119,7 @@ impl WorkerLink for ThreadLink {
             if std::mem::take(&mut st.woken) {
                 return Ok(false);
             }
-            st = self
-                .from_worker
-                .changed
-                .wait(st)
-                .unwrap_or_else(|p| p.into_inner());
+            st = poison::wait(&self.from_worker.changed, st);
         }
     }
 

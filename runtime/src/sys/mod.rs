@@ -14,6 +14,7 @@ pub(crate) mod fd;
 pub(crate) mod identity;
 pub(crate) mod keepalive;
 pub(crate) mod mutex;
+pub(crate) mod net;
 /// Pins: locks owned by an open file description (OFD locks), counted by any holder of the file.
 pub(crate) mod pin;
 pub(crate) mod process;

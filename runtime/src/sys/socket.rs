@@ -275,16 +275,35 @@ pub(crate) fn poke(fd: BorrowedFd<'_>) {
         );
     }
 }
-/// Waits until `a` has one of `events_a` or `b` has one of `events_b` (either may also report an
-/// error or hang-up); returns both `revents`, zeros on timeout or interruption. `timeout_ms` < 0: no timeout.
-pub(crate) fn poll_two(
-    a: BorrowedFd<'_>,
-    events_a: libc::c_short,
-    b: BorrowedFd<'_>,
-    events_b: libc::c_short,
+/// What the peer of a connected socket may report: it hung up, or the socket is in error.
+const HANGUP: libc::c_short = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR;
+
+/// True once the peer of the connected socket `fd` has hung up (or the socket is in error). Never
+/// blocks.
+pub(crate) fn peer_hung_up(fd: BorrowedFd<'_>) -> bool {
+    poll_one(fd, libc::POLLRDHUP, 0).is_ok_and(|rev| rev & HANGUP != 0)
+}
+
+/// What [`bell_or_hangup`] saw; both false on timeout or interruption by a signal.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Woken {
+    /// The doorbell is readable.
+    pub(crate) bell: bool,
+    /// The socket's peer hung up, or the socket is in error.
+    pub(crate) hung_up: bool,
+}
+
+/// Waits until `bell` is readable or the peer of the connected socket `sock` hangs up, for up to
+/// `timeout_ms` (< 0: no timeout).
+pub(crate) fn bell_or_hangup(
+    bell: BorrowedFd<'_>,
+    sock: BorrowedFd<'_>,
     timeout_ms: i32,
-) -> io::Result<(libc::c_short, libc::c_short)> {
-    let mut pfds = [pollfd(a, events_a), pollfd(b, events_b)];
+) -> io::Result<Woken> {
+    let mut pfds = [pollfd(bell, libc::POLLIN), pollfd(sock, libc::POLLRDHUP)];
     poll_fds(&mut pfds, timeout_ms)?;
-    Ok((pfds[0].revents, pfds[1].revents))
+    Ok(Woken {
+        bell: pfds[0].revents != 0,
+        hung_up: pfds[1].revents & HANGUP != 0,
+    })
 }
