@@ -41,7 +41,7 @@ pub use sync::{
 };
 pub use sys::fd::open_fd_count;
 pub use sys::process::{ExitStatus, signal_name};
-pub use worker::WorkerFn;
+pub use worker::{MapFn, WorkerFn};
 
 /// What generated code reaches; not a public API.
 #[doc(hidden)]
@@ -50,6 +50,7 @@ pub mod __private {
     pub use crate::manager::{Dispatch, ManagedEntry, ProxyCore};
     pub use crate::registry::{Invoke, InvokeBatch, WorkerEntry, invoke, invoke_batch};
     pub use crate::shm::{AtomicShareable, Shareable};
+    pub use crate::worker::travel::{Check, Stays, Travel, Travels, Unserializable, ViaSerde};
     use crate::{Process, Result, WorkerFn};
     pub use inventory;
     pub use serde;
