@@ -22,6 +22,7 @@ mod shm;
 mod sync;
 mod sys;
 mod worker;
+mod worker_error;
 
 pub use error::{Error, ErrorKind, Result};
 pub use ipc::{Connection, Pipe};
@@ -42,6 +43,7 @@ pub use sync::{
 pub use sys::fd::open_fd_count;
 pub use sys::process::{ExitStatus, signal_name};
 pub use worker::{MapFn, WorkerFn};
+pub use worker_error::WorkerError;
 
 /// What generated code reaches; not a public API.
 #[doc(hidden)]
