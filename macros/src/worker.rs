@@ -235,6 +235,7 @@ fn generate(func: &ItemFn, krate: &syn::Path) -> TokenStream {
         #map_fn
 
         #(#cfgs)*
+        #[allow(dead_code)]
         impl #ident {
             #[doc = #spawn_doc]
             #vis fn spawn(#(#args: #types),*) -> #krate::Result<#krate::Process<#output>> {
