@@ -53,11 +53,8 @@ pub mod __private {
     pub use crate::registry::{Invoke, InvokeBatch, WorkerEntry, invoke, invoke_batch};
     pub use crate::shm::{AtomicShareable, Shareable};
     pub use crate::worker::travel::{Check, Stays, Travel, Travels, Unserializable, ViaSerde};
-    use crate::{Process, Result, WorkerFn};
     pub use inventory;
     pub use serde;
-    use serde::Serialize;
-    use serde::de::DeserializeOwned;
 
     /// `#[multiproc::main]`: run the worker if this process is a child.
     pub fn bootstrap() {
@@ -67,20 +64,5 @@ pub mod __private {
     /// `#[multiproc::test]`: run the worker if this is a child, else note the test name.
     pub fn test_entry(path: &str) {
         crate::launch::test_entry(path);
-    }
-
-    /// `name::spawn(args..)`.
-    pub fn spawn<F, Args>(worker: F, args: Args) -> Result<Process<F::Output>>
-    where
-        F: WorkerFn<Args>,
-        Args: Serialize,
-        F::Output: DeserializeOwned,
-    {
-        Process::builder().spawn(worker, args)
-    }
-
-    /// `std::any::type_name_of_val` for the registry.
-    pub fn type_name_of<T>(_: &T) -> &'static str {
-        std::any::type_name::<T>()
     }
 }

@@ -18,7 +18,7 @@ use std::fmt;
 /// it into a `Box<dyn Error + Send + Sync>` or a [`multiproc::Error`](crate::Error) (kind
 /// [`Remote`](crate::ErrorKind::Remote)).
 ///
-/// ```no_run
+/// ```
 /// # extern crate multiproc_runtime as multiproc;
 /// use multiproc::{WorkerError, worker};
 ///
@@ -34,13 +34,12 @@ use std::fmt;
 ///
 /// #[multiproc::main]
 /// fn main() -> multiproc::Result<()> {
-///     match line_count::spawn("/no/such/file".into())?.join()? {
-///         Ok(n) => println!("{n} lines"),
-///         Err(e) => {
-///             assert_eq!(e.kind(), "NotFound");
-///             println!("{e:#}"); // cannot read /no/such/file: No such file or directory (os error 2)
-///         }
-///     }
+///     let err = line_count::spawn("/no/such/file".into())?.join()?.unwrap_err();
+///     assert_eq!(err.kind(), "NotFound");
+///     assert_eq!(
+///         format!("{err:#}"),
+///         "cannot read /no/such/file: No such file or directory (os error 2)"
+///     );
 ///     Ok(())
 /// }
 /// ```
