@@ -98,3 +98,31 @@ pub(crate) fn check_type(ty: &Type, what: &'static str, errors: &mut Errors) {
         errors.push(span, msg);
     }
 }
+
+/// Parses the arguments every attribute macro accepts: nothing, or `crate = path` naming the
+/// `multiproc` crate when it is reached through another path (a re-export), as serde's and tokio's
+/// `crate` options do. Returns the path generated code starts from (`::multiproc` by default).
+pub(crate) fn crate_path(
+    attr: proc_macro2::TokenStream,
+    macro_name: &str,
+    errors: &mut Errors,
+) -> syn::Path {
+    let mut krate: Option<syn::Path> = None;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("crate") {
+            if krate.is_some() {
+                return Err(meta.error("`crate` given twice"));
+            }
+            krate = Some(meta.value()?.parse()?);
+            Ok(())
+        } else {
+            Err(meta.error(format!(
+                "#[multiproc::{macro_name}] takes no arguments other than `crate = path::to::multiproc`"
+            )))
+        }
+    });
+    if let Err(e) = syn::parse::Parser::parse2(parser, attr) {
+        errors.push_error(e);
+    }
+    krate.unwrap_or_else(|| syn::parse_quote!(::multiproc))
+}

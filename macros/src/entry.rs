@@ -1,24 +1,14 @@
 //! `#[multiproc::main]` and `#[multiproc::test]`: insert the bootstrap call before the user's code.
 
-use crate::check::Errors;
+use crate::check::{Errors, crate_path};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{ItemFn, parse2};
 
-fn no_args(attr: &TokenStream, name: &str) -> Errors {
-    let mut errors = Errors::default();
-    if !attr.is_empty() {
-        errors.push(
-            attr.span(),
-            format!("#[multiproc::{name}] takes no arguments"),
-        );
-    }
-    errors
-}
-
 pub(crate) fn expand_main(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let mut errors = no_args(&attr, "main");
+    let mut errors = Errors::default();
+    let krate = crate_path(attr, "main", &mut errors);
     let mut func: ItemFn = match parse2(item.clone()) {
         Ok(f) => f,
         Err(e) => {
@@ -36,13 +26,14 @@ pub(crate) fn expand_main(attr: TokenStream, item: TokenStream) -> TokenStream {
         errors.push(func.sig.inputs.span(), "`main` takes no arguments");
     }
     let span = func.sig.ident.span();
-    let call: syn::Stmt = syn::parse_quote_spanned!(span=> ::multiproc::__private::bootstrap(););
+    let call: syn::Stmt = syn::parse_quote_spanned!(span=> #krate::__private::bootstrap(););
     func.block.stmts.insert(0, call);
     errors.finish(quote!(#func))
 }
 
 pub(crate) fn expand_test(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let mut errors = no_args(&attr, "test");
+    let mut errors = Errors::default();
+    let krate = crate_path(attr, "test", &mut errors);
     let mut func: ItemFn = match parse2(item.clone()) {
         Ok(f) => f,
         Err(e) => {
@@ -69,7 +60,7 @@ pub(crate) fn expand_test(attr: TokenStream, item: TokenStream) -> TokenStream {
     let name = ident.to_string();
     let span = ident.span();
     let call: syn::Stmt = syn::parse_quote_spanned!(span=>
-        ::multiproc::__private::test_entry(::core::concat!(::core::module_path!(), "::", #name));
+        #krate::__private::test_entry(::core::concat!(::core::module_path!(), "::", #name));
     );
     func.block.stmts.insert(0, call);
     let marker = quote_spanned!(span=> #[::core::prelude::v1::test]);

@@ -1,5 +1,5 @@
 //! Attribute macros of multiproc. This file only dispatches; each macro parses, validates and expands
-//! in its own module. Generated code reaches the runtime only through `::multiproc::__private`.
+//! in its own module. Generated code reaches the runtime only through `::multiproc::__private` (or `<crate = path>::__private`).
 
 use proc_macro::TokenStream;
 
@@ -9,11 +9,17 @@ mod managed;
 mod shared;
 mod worker;
 
-/// Registers a free function as a worker that can run in a child process, and generates
-/// `name::spawn(args..) -> multiproc::Result<multiproc::Process<R>>`. The function stays callable.
+/// Registers a free function as a worker that can run in a child process. Under the function's name it
+/// generates a zero-sized handle that calls like the function (`name(..)`; `*name` is a `fn` pointer),
+/// implements `WorkerFn` (what `Process::builder().spawn` and `Pool` accept: a closure or a plain `fn`
+/// is a compile error) and has `name::spawn(args..) -> multiproc::Result<multiproc::Process<R>>`.
 ///
-/// Arguments and the return value must be `Serialize + DeserializeOwned` and own their data; generic,
-/// `async`, `self`-taking and borrowing workers are rejected at compile time.
+/// Arguments and the return value must be `Serialize + DeserializeOwned` and own their data (a type that
+/// is not gets one error, at that type); generic, `async`, `self`-taking and borrowing workers are
+/// rejected at compile time. To fail, return `Result<T, multiproc::WorkerError>`.
+///
+/// Every attribute macro of multiproc takes `crate = path` when multiproc is reached through a
+/// re-export: `#[multiproc::worker(crate = my_framework::multiproc)]`.
 #[proc_macro_attribute]
 pub fn worker(attr: TokenStream, item: TokenStream) -> TokenStream {
     worker::expand(attr.into(), item.into()).into()

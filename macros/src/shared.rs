@@ -2,7 +2,7 @@
 //! a compile-time check that every field is `Shareable` (each error spanned at its field) and the
 //! `Shareable` impl.
 
-use crate::check::Errors;
+use crate::check::{Errors, crate_path};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -86,9 +86,7 @@ fn validate(item: &ItemStruct, errors: &mut Errors) {
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
-    if !attr.is_empty() {
-        errors.push(attr.span(), "#[multiproc::shared] takes no arguments");
-    }
+    let krate = crate_path(attr, "shared", &mut errors);
     let strukt = match parse2::<Item>(item.clone()) {
         Ok(Item::Struct(s)) => s,
         Ok(other) => {
@@ -107,7 +105,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     if !errors.is_empty() {
         return errors.finish(quote!(#strukt));
     }
-    generate(&strukt)
+    generate(&strukt, &krate)
 }
 
 fn kind_span(item: &Item) -> Span {
@@ -131,7 +129,7 @@ fn mentions(ty: &syn::Type, params: &[&syn::Ident]) -> bool {
     f.1
 }
 
-fn generate(item: &ItemStruct) -> TokenStream {
+fn generate(item: &ItemStruct, krate: &syn::Path) -> TokenStream {
     let ident = &item.ident;
     let params: Vec<&syn::Ident> = item.generics.type_params().map(|p| &p.ident).collect();
     let mut impl_bounds = item.generics.clone();
@@ -141,7 +139,7 @@ fn generate(item: &ItemStruct) -> TokenStream {
             let ty = &f.ty;
             clause
                 .predicates
-                .push(syn::parse_quote!(#ty: ::multiproc::__private::Shareable));
+                .push(syn::parse_quote!(#ty: #krate::__private::Shareable));
         }
     }
     let (_, _, impl_where) = impl_bounds.split_for_impl();
@@ -156,7 +154,7 @@ fn generate(item: &ItemStruct) -> TokenStream {
     for f in &item.fields {
         let ty = &f.ty;
         atomic_clause.predicates.push(syn::parse_quote!(
-            for<'__multiproc> #ty: ::multiproc::__private::AtomicShareable
+            for<'__multiproc> #ty: #krate::__private::AtomicShareable
         ));
     }
     let (_, _, atomic_where) = atomic_generics.split_for_impl();
@@ -169,7 +167,7 @@ fn generate(item: &ItemStruct) -> TokenStream {
         #item
 
         const _: () = {
-            const fn __multiproc_assert_shareable<T: ::multiproc::__private::Shareable>() -> bool {
+            const fn __multiproc_assert_shareable<T: #krate::__private::Shareable>() -> bool {
                 T::TEARABLE
             }
 
@@ -180,13 +178,15 @@ fn generate(item: &ItemStruct) -> TokenStream {
 
             // SAFETY: #[repr(C)], and every field is Shareable (checked above for every instantiation
             // the struct's bounds allow), so the struct holds no pointers and is valid when all-zero.
-            unsafe impl #impl_generics ::multiproc::__private::Shareable for #ident #ty_generics #impl_where {
+            #[automatically_derived]
+            unsafe impl #impl_generics #krate::__private::Shareable for #ident #ty_generics #impl_where {
                 const TEARABLE: bool = false #(#tearable)*;
             }
 
             // SAFETY: applies only when every field is made only of atomics (the higher-ranked bounds
             // keep it from being an error when some field is not).
-            unsafe impl #impl_generics ::multiproc::__private::AtomicShareable for #ident #ty_generics #atomic_where {}
+            #[automatically_derived]
+            unsafe impl #impl_generics #krate::__private::AtomicShareable for #ident #ty_generics #atomic_where {}
         };
     }
 }

@@ -41,7 +41,9 @@ pub enum ErrorKind {
         /// The limit in force.
         limit: usize,
     },
-    /// The function passed as a worker is not annotated with `#[multiproc::worker]`.
+    /// The worker named is not in this binary's registry: a `WorkerFn` implemented by hand, two workers
+    /// registered under one name, or a task naming an entry the child lacks. (A closure or a function
+    /// without `#[multiproc::worker]` is a compile error, not this.)
     NotAWorker {
         /// The name of the function (or type) that was passed.
         name: String,

@@ -22,6 +22,7 @@ mod shm;
 mod sync;
 mod sys;
 mod worker;
+mod worker_error;
 
 pub use error::{Error, ErrorKind, Result};
 pub use ipc::{Connection, Pipe};
@@ -41,7 +42,8 @@ pub use sync::{
 };
 pub use sys::fd::open_fd_count;
 pub use sys::process::{ExitStatus, signal_name};
-pub use worker::WorkerFn;
+pub use worker::{MapFn, WorkerFn};
+pub use worker_error::WorkerError;
 
 /// What generated code reaches; not a public API.
 #[doc(hidden)]
@@ -50,11 +52,9 @@ pub mod __private {
     pub use crate::manager::{Dispatch, ManagedEntry, ProxyCore};
     pub use crate::registry::{Invoke, InvokeBatch, WorkerEntry, invoke, invoke_batch};
     pub use crate::shm::{AtomicShareable, Shareable};
-    use crate::{Process, Result, WorkerFn};
+    pub use crate::worker::travel::{Check, Stays, Travel, Travels, Unserializable, ViaSerde};
     pub use inventory;
     pub use serde;
-    use serde::Serialize;
-    use serde::de::DeserializeOwned;
 
     /// `#[multiproc::main]`: run the worker if this process is a child.
     pub fn bootstrap() {
@@ -64,20 +64,5 @@ pub mod __private {
     /// `#[multiproc::test]`: run the worker if this is a child, else note the test name.
     pub fn test_entry(path: &str) {
         crate::launch::test_entry(path);
-    }
-
-    /// `name::spawn(args..)`.
-    pub fn spawn<F, Args>(worker: F, args: Args) -> Result<Process<F::Output>>
-    where
-        F: WorkerFn<Args>,
-        Args: Serialize,
-        F::Output: DeserializeOwned,
-    {
-        Process::builder().spawn(worker, args)
-    }
-
-    /// `std::any::type_name_of_val` for the registry.
-    pub fn type_name_of<T>(_: &T) -> &'static str {
-        std::any::type_name::<T>()
     }
 }

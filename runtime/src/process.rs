@@ -87,7 +87,7 @@ impl ProcessBuilder {
         Args: Serialize,
         F::Output: DeserializeOwned,
     {
-        let entry = registry::lookup_fn(worker.type_name())?;
+        let entry = registry::lookup_fn(worker.entry_name())?;
         self.spawn_entry(entry.name, args)
     }
 

@@ -1,6 +1,6 @@
 //! The link-time table of entry points (`inventory`): every `#[worker]` function, and the runtime's own
-//! entry points (pool worker loop, manager server), by name. The parent finds an entry by the function's
-//! type name and sends the entry's name; the child, being the same binary, finds it by name and runs it.
+//! entry points (pool worker loop, manager server), by name. The parent finds a worker's entry by the name
+//! its `WorkerFn::ENTRY` gives and sends that name; the child, being the same binary, finds it by name and runs it.
 
 use crate::codec::{self, Encoded};
 use crate::error::{Error, ErrorKind, Result};
@@ -24,7 +24,7 @@ pub type InvokeBatch = fn(&[u8], Vec<OwnedFd>, &mut Vec<u8>, &mut Vec<OwnedFd>) 
 pub struct WorkerEntry {
     /// Unique name: `module::path::function`.
     pub name: &'static str,
-    /// `std::any::type_name` of the function item, the key the parent looks it up by.
+    /// The Rust name of what runs, for diagnostics (workers and the parent look entries up by `name`).
     pub type_name: fn() -> &'static str,
     /// Runs it in the child.
     pub invoke: Invoke,
@@ -37,7 +37,6 @@ inventory::collect!(WorkerEntry);
 
 struct Index {
     by_name: HashMap<&'static str, &'static WorkerEntry>,
-    by_type: HashMap<&'static str, &'static WorkerEntry>,
     /// Names registered twice (two versions of one crate linked into the binary): never guessed at.
     ambiguous: std::collections::HashSet<&'static str>,
 }
@@ -47,20 +46,15 @@ fn index() -> &'static Index {
     INDEX.get_or_init(|| {
         let mut idx = Index {
             by_name: HashMap::new(),
-            by_type: HashMap::new(),
             ambiguous: Default::default(),
         };
         for e in inventory::iter::<WorkerEntry> {
             if idx.by_name.insert(e.name, e).is_some() {
                 idx.ambiguous.insert(e.name);
             }
-            if idx.by_type.insert((e.type_name)(), e).is_some() {
-                idx.ambiguous.insert((e.type_name)());
-            }
         }
         for name in &idx.ambiguous {
             idx.by_name.remove(name);
-            idx.by_type.remove(name);
         }
         idx
     })
@@ -96,25 +90,30 @@ pub(crate) fn run_task(bytes: &[u8], fds: Vec<OwnedFd>) -> (Report, Option<Encod
     }
 }
 
-/// The entry for the function whose type name is `type_name`, or `NotAWorker` naming it.
-pub(crate) fn lookup_fn(type_name: &'static str) -> Result<&'static WorkerEntry> {
-    if index().ambiguous.contains(type_name) {
+/// The entry that `#[worker]` registered under `name` (a [`WorkerFn::ENTRY`](crate::WorkerFn)), or
+/// `NotAWorker` naming it. Only a `#[worker]` implements `WorkerFn`, so this fails only when the name is
+/// registered twice (two versions of one crate, or two workers of one name in one module) or when
+/// `WorkerFn` was implemented by hand.
+pub(crate) fn lookup_fn(name: &'static str) -> Result<&'static WorkerEntry> {
+    if index().ambiguous.contains(name) {
         return Err(Error::new(
             ErrorKind::NotAWorker {
-                name: type_name.to_string(),
+                name: name.to_string(),
             },
             format!(
-                "two workers are registered as `{type_name}` (two versions of one crate in this binary?); \
-                 rename one of them"
+                "two workers are registered as `{name}` (two versions of one crate in this binary, or two \
+                 workers of that name in one module?); rename one of them"
             ),
         ));
     }
-    index().by_type.get(type_name).copied().ok_or_else(|| {
+    by_name(name).ok_or_else(|| {
         Error::new(
-            ErrorKind::NotAWorker { name: type_name.to_string() },
+            ErrorKind::NotAWorker {
+                name: name.to_string(),
+            },
             format!(
-                "`{type_name}` is not a registered worker: annotate the function with #[multiproc::worker] \
-                 (closures and function pointers cannot run in another process; pass the worker by name)"
+                "`{name}` is not a registered worker: implement `WorkerFn` only through \
+                 #[multiproc::worker] on the function"
             ),
         )
     })

@@ -70,7 +70,7 @@ impl PoolBuilder {
         F: WorkerFn<Args, Output = ()>,
         Args: Serialize,
     {
-        let task = registry::lookup_fn(f.type_name()).and_then(|e| {
+        let task = registry::lookup_fn(f.entry_name()).and_then(|e| {
             let enc = protocol::encode_task(e.name, &args)?;
             Ok((init_frame(&enc.bytes), enc.fds))
         });

@@ -34,7 +34,7 @@ pub use result::AsyncResult;
 use crate::error::{Error, Result};
 use crate::protocol::pool::chunk_prefix;
 use crate::registry;
-use crate::worker::WorkerFn;
+use crate::worker::{MapFn, WorkerFn};
 use progress::Progress;
 use result::Cell;
 use sched::{Job, Scheduler};
@@ -179,7 +179,7 @@ impl Pool {
         Args: Serialize,
         F::Output: DeserializeOwned + Send + 'static,
     {
-        self.apply_inner(f.type_name(), args, None)
+        self.apply_inner(f.entry_name(), args, None)
     }
 
     /// [`apply_async`](Pool::apply_async) with callbacks, run on the pool's supervisor thread when the
@@ -212,7 +212,7 @@ impl Pool {
             Ok(v) => callback(v),
             Err(e) => error_callback(e),
         });
-        self.apply_inner(f.type_name(), args, Some(cb))
+        self.apply_inner(f.entry_name(), args, Some(cb))
     }
 
     fn apply_inner<Args: Serialize, R: DeserializeOwned + Send + 'static>(
@@ -247,7 +247,7 @@ impl Pool {
     /// ```
     pub fn map<F, A, I>(&self, f: F, iterable: I) -> Result<Vec<F::Output>>
     where
-        F: WorkerFn<(A,)>,
+        F: MapFn<A>,
         I: IntoIterator<Item = A>,
         A: Serialize,
         F::Output: DeserializeOwned + Send + 'static,
@@ -273,13 +273,13 @@ impl Pool {
         chunksize: usize,
     ) -> Result<Vec<F::Output>>
     where
-        F: WorkerFn<(A,)>,
+        F: MapFn<A>,
         I: IntoIterator<Item = A>,
         A: Serialize,
         F::Output: DeserializeOwned + Send + 'static,
     {
         self.gather(
-            f.type_name(),
+            f.entry_name(),
             iterable,
             chunk::encode_one::<A>,
             Some(chunksize),
@@ -301,12 +301,12 @@ impl Pool {
     /// ```
     pub fn map_async<F, A, I>(&self, f: F, iterable: I) -> Result<AsyncResult<Vec<F::Output>>>
     where
-        F: WorkerFn<(A,)>,
+        F: MapFn<A>,
         I: IntoIterator<Item = A>,
         A: Serialize,
         F::Output: DeserializeOwned + Send + 'static,
     {
-        self.gather(f.type_name(), iterable, chunk::encode_one::<A>, None)
+        self.gather(f.entry_name(), iterable, chunk::encode_one::<A>, None)
     }
 
     /// `f(a, b, ..)` for every argument tuple, results in order. Python: `pool.starmap(f, iterable)`.
@@ -353,7 +353,7 @@ impl Pool {
         F::Output: DeserializeOwned + Send + 'static,
     {
         self.gather(
-            f.type_name(),
+            f.entry_name(),
             iterable,
             chunk::encode_args::<Args>,
             Some(chunksize),
@@ -382,7 +382,7 @@ impl Pool {
         Args: Serialize,
         F::Output: DeserializeOwned + Send + 'static,
     {
-        self.gather(f.type_name(), iterable, chunk::encode_args::<Args>, None)
+        self.gather(f.entry_name(), iterable, chunk::encode_args::<Args>, None)
     }
 
     fn gather<T, R: DeserializeOwned + Send + 'static>(
@@ -462,12 +462,12 @@ impl Pool {
     /// ```
     pub fn imap<F, A, I>(&self, f: F, iterable: I) -> IMap<'_, I::IntoIter, F::Output>
     where
-        F: WorkerFn<(A,)>,
+        F: MapFn<A>,
         I: IntoIterator<Item = A>,
         A: Serialize,
         F::Output: DeserializeOwned + Send + 'static,
     {
-        let prefix = registry::lookup_fn(f.type_name()).and_then(|e| chunk_prefix(e.name));
+        let prefix = registry::lookup_fn(f.entry_name()).and_then(|e| chunk_prefix(e.name));
         IMap::new(
             self,
             iterable.into_iter(),
@@ -492,12 +492,12 @@ impl Pool {
     /// ```
     pub fn imap_unordered<F, A, I>(&self, f: F, iterable: I) -> IMap<'_, I::IntoIter, F::Output>
     where
-        F: WorkerFn<(A,)>,
+        F: MapFn<A>,
         I: IntoIterator<Item = A>,
         A: Serialize,
         F::Output: DeserializeOwned + Send + 'static,
     {
-        let prefix = registry::lookup_fn(f.type_name()).and_then(|e| chunk_prefix(e.name));
+        let prefix = registry::lookup_fn(f.entry_name()).and_then(|e| chunk_prefix(e.name));
         IMap::new(
             self,
             iterable.into_iter(),
