@@ -51,3 +51,20 @@ pub use sync::{EventProxy, LockGuard, LockProxy, QueueProxy};
 pub mod __private {
     pub use super::custom::{call, call_result, create, downcast, unknown_method};
 }
+
+/// The manager's wire decoders as the server and the client run them, for hostile-input tests
+/// (`tests/manager_hostile.rs`); not a public API.
+#[doc(hidden)]
+pub mod __testing {
+    use crate::error::Result;
+
+    /// Splits `frame` as the server splits a request: `(object id, capability, method)`.
+    pub fn decode_request(frame: &[u8]) -> Result<(u128, u128, String)> {
+        super::protocol::decode_request(frame).map(|(id, cap, method, _)| (id, cap, method))
+    }
+
+    /// Decodes `frame` as a client decodes the reply to a call returning `R`.
+    pub fn decode_reply<R: serde::de::DeserializeOwned>(frame: &[u8]) -> Result<R> {
+        super::protocol::decode_reply(frame, "test")
+    }
+}
