@@ -5,6 +5,7 @@
 //! and [`init`] call [`run_child_if_spawned`] before any user code; in a child it never returns.
 
 use super::serve;
+use crate::error::{Error, ErrorKind, Result};
 use crate::sys;
 use std::io::Write;
 use std::os::fd::RawFd;
@@ -16,6 +17,8 @@ pub(super) const BOOT_ENV: &str = "MULTIPROC_BOOTSTRAP";
 const EXIT_NOT_BOOTSTRAPPED: i32 = 87;
 
 static IN_CHILD: AtomicBool = AtomicBool::new(false);
+/// Set once an entry point (`#[multiproc::main]`, `#[multiproc::test]`, [`init`]) has run in a parent.
+static PASSED: AtomicBool = AtomicBool::new(false);
 
 /// Notes that this process is a child serving its task: it may start children of its own.
 pub(super) fn mark_in_child() {
@@ -95,10 +98,24 @@ pub fn init() {
 /// See [`init`].
 pub(crate) fn run_child_if_spawned() {
     match boot_env() {
-        BootEnv::None => {}
+        BootEnv::None => PASSED.store(true, Ordering::Relaxed),
         BootEnv::Orphaned => std::process::exit(1),
         BootEnv::Ours(boot) => child_main(boot),
     }
+}
+
+/// Called by every spawn in a parent: a process that never passed an entry point would start children
+/// that run its `main` (or, in a test binary, its tests) again instead of the worker.
+pub(super) fn check_passed() -> Result<()> {
+    if PASSED.load(Ordering::Relaxed) || IN_CHILD.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::NotBootstrapped,
+        "this process never passed multiproc's bootstrap, so its children could not either: annotate \
+         `fn main` with #[multiproc::main], tests that start processes with #[multiproc::test] (not \
+         #[test]), or call multiproc::init() first thing in main",
+    ))
 }
 
 /// Called by every spawn: a child that reaches a spawn without having passed the bootstrap would

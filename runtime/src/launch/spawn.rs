@@ -17,9 +17,10 @@ use std::os::fd::AsFd;
 /// Starts a copy of this executable wired to the bootstrap.
 pub(super) fn start() -> Result<Child> {
     boot::refuse_unbootstrapped_spawn();
+    boot::check_passed()?;
+    let test = harness::test_name()?;
     let (parent_end, child_end) =
         sys::socket::socketpair().map_err(|e| Error::io("socketpair failed", e))?;
-    let test = harness::test_name();
     let saved_stdout = match test {
         Some(_) => Some(
             std::io::stdout()
