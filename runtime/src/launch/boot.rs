@@ -20,6 +20,15 @@ static IN_CHILD: AtomicBool = AtomicBool::new(false);
 /// Set once an entry point (`#[multiproc::main]`, `#[multiproc::test]`, [`init`]) has run in a parent.
 static PASSED: AtomicBool = AtomicBool::new(false);
 
+/// Set in a child of a test binary (one whose stdout was parked until the bootstrap): its own children
+/// re-run the same filtered test, and their libtest header must be parked as well.
+static TEST_CHILD: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process is a child re-run of a test binary.
+pub(super) fn is_test_child() -> bool {
+    TEST_CHILD.load(Ordering::Relaxed)
+}
+
 /// Notes that this process is a child serving its task: it may start children of its own.
 pub(super) fn mark_in_child() {
     IN_CHILD.store(true, Ordering::Relaxed);
@@ -139,6 +148,7 @@ fn child_main(boot: Boot) -> ! {
     mark_in_child();
     sys::process::name_after_executable();
     if let Some(saved) = boot.stdout {
+        TEST_CHILD.store(true, Ordering::Relaxed);
         sys::child::restore_stdout(saved);
     }
     serve::serve_one_task(sys::child::adopt_passed(boot.socket))

@@ -21,14 +21,17 @@ pub(super) fn start() -> Result<Child> {
     let test = harness::test_name()?;
     let (parent_end, child_end) =
         sys::socket::socketpair().map_err(|e| Error::io("socketpair failed", e))?;
-    let saved_stdout = match test {
-        Some(_) => Some(
+    // A child of a test binary (or a grandchild: its parent re-ran the test too) prints libtest's
+    // header before it reaches the bootstrap: park stdout until then.
+    let saved_stdout = if test.is_some() || boot::is_test_child() {
+        Some(
             std::io::stdout()
                 .as_fd()
                 .try_clone_to_owned()
                 .map_err(|e| Error::io("dup of stdout failed", e))?,
-        ),
-        None => None,
+        )
+    } else {
+        None
     };
     // The socket arrives as the first passed descriptor, the saved stdout as the second.
     let mut pass = vec![child_end.as_fd()];
