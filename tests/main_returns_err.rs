@@ -19,7 +19,10 @@ fn main() -> multiproc::Result<()> {
     let first = stderr.lines().next().unwrap_or_default();
     assert!(first.starts_with("Error: NotFound: "), "{stderr}");
     assert!(first.contains("multiproc-test-no-such-block"), "{stderr}");
-    assert!(!stderr.contains("Error {") && !stderr.contains("kind:"), "{stderr}");
+    assert!(
+        !stderr.contains("Error {") && !stderr.contains("kind:"),
+        "{stderr}"
+    );
     println!("main_returns_err: ok ({first})");
     Ok(())
 }

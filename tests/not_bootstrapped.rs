@@ -17,7 +17,11 @@ fn spawning_from_an_unannotated_entry_point_is_an_error_not_a_fork_bomb() {
     let err = unreachable_worker::spawn().unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::NotBootstrapped, "{err:?}");
     let msg = err.to_string();
-    for needle in ["#[multiproc::main]", "#[multiproc::test]", "multiproc::init()"] {
+    for needle in [
+        "#[multiproc::main]",
+        "#[multiproc::test]",
+        "multiproc::init()",
+    ] {
         assert!(msg.contains(needle), "{needle} missing from: {msg}");
     }
     // Refused before anything was opened for a child.

@@ -31,10 +31,18 @@ fn only_the_parents_libtest_lines_reach_stdout() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let count = |needle: &str| stdout.lines().filter(|l| l.starts_with(needle)).count();
     assert_eq!(count("running "), 1, "one header, the parent's:\n{stdout}");
-    assert_eq!(count("test result:"), 1, "one summary, the parent's:\n{stdout}");
+    assert_eq!(
+        count("test result:"),
+        1,
+        "one summary, the parent's:\n{stdout}"
+    );
     assert_eq!(count("test nested_spawn"), 1, "{stdout}");
     assert!(stdout.contains("the middle worker prints"), "{stdout}");
     assert!(stdout.contains("the leaf worker prints"), "{stdout}");

@@ -24,6 +24,8 @@ pub mod ipc;
 #[cfg(target_os = "linux")]
 mod launch;
 #[cfg(target_os = "linux")]
+mod logging;
+#[cfg(target_os = "linux")]
 pub mod manager;
 #[cfg(target_os = "linux")]
 mod poison;
@@ -54,6 +56,8 @@ pub use error::{Error, ErrorKind, Result};
 pub use ipc::{Connection, Pipe};
 #[cfg(target_os = "linux")]
 pub use launch::{StartMethod, get_start_method, init, set_start_method};
+#[cfg(target_os = "linux")]
+pub use logging::{LevelFilter, log_to_stderr};
 #[cfg(target_os = "linux")]
 pub use manager::{Managed, Manager};
 #[cfg(target_os = "linux")]

@@ -7,7 +7,6 @@
 use super::serve;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys;
-use std::io::Write;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -81,9 +80,9 @@ fn boot_env() -> BootEnv {
     if !sys::fd::is_unix_socket(socket) {
         // Started by multiproc but the socket did not arrive: never fall back to running `main` as a
         // parent, which would spawn again.
-        let _ = writeln!(
-            std::io::stderr(),
-            "multiproc: this process was started as a worker but its bootstrap socket (fd {socket}) did not arrive"
+        log::error!(
+            target: "multiproc::boot",
+            "this process was started as a worker but its bootstrap socket (fd {socket}) did not arrive"
         );
         std::process::exit(EXIT_NOT_BOOTSTRAPPED);
     }
@@ -134,9 +133,9 @@ pub(super) fn refuse_unbootstrapped_spawn() {
         return;
     }
     if let BootEnv::Ours(_) = boot_env() {
-        let _ = writeln!(
-            std::io::stderr(),
-            "multiproc: this process was started as a worker but its main never reached multiproc's bootstrap; \
+        log::error!(
+            target: "multiproc::boot",
+            "this process was started as a worker but its main never reached multiproc's bootstrap; \
              annotate `fn main` with #[multiproc::main] (or tests with #[multiproc::test]), or call \
              multiproc::init() first thing in main"
         );
@@ -146,6 +145,8 @@ pub(super) fn refuse_unbootstrapped_spawn() {
 
 fn child_main(boot: Boot) -> ! {
     mark_in_child();
+    crate::logging::inherit();
+    log::debug!(target: "multiproc::boot", "child pid {} serving its task", sys::process::getpid());
     sys::process::name_after_executable();
     if let Some(saved) = boot.stdout {
         TEST_CHILD.store(true, Ordering::Relaxed);

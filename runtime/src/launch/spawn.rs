@@ -43,12 +43,15 @@ pub(super) fn start() -> Result<Child> {
     );
     let req = SpawnRequest {
         argv: harness::child_argv(test.as_deref()),
-        env: vec![(boot::BOOT_ENV, boot)],
+        env: std::iter::once((boot::BOOT_ENV, boot))
+            .chain(crate::logging::child_env().map(|level| (crate::logging::LOG_ENV, level)))
+            .collect(),
         pass,
         stdout_to_null: saved_stdout.is_some(),
     };
     let pid = sys::spawn::spawn_self(&req)
         .map_err(|e| Error::io("could not start the child process", e))?;
+    log::debug!(target: "multiproc::spawn", "started child pid {pid} (spawn)");
     drop(req);
     drop(child_end);
     drop(saved_stdout);
