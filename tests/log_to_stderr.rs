@@ -43,7 +43,10 @@ fn records_reach_stderr_from_parent_and_child() {
         .and_then(|rest| rest.split(' ').next())
         .unwrap_or_else(|| panic!("no spawn record from the parent:\n{stderr}"));
     let serving = format!("[DEBUG/{child_pid}] multiproc::boot: child pid {child_pid} serving");
-    assert!(stderr.contains(&serving), "no record from the child:\n{stderr}");
+    assert!(
+        stderr.contains(&serving),
+        "no record from the child:\n{stderr}"
+    );
     let exiting = format!("[DEBUG/{child_pid}] multiproc::serve: child exiting with code 0");
     assert!(stderr.contains(&exiting), "{stderr}");
 }
@@ -66,7 +69,11 @@ fn a_second_logger_is_refused_with_a_clear_error() {
             .env("MULTIPROC_TEST_OTHER_LOGGER", "1")
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         return;
     }
     log::set_logger(&OTHER).unwrap();
