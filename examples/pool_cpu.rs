@@ -36,7 +36,11 @@ pub fn run() -> multiproc::Result<()> {
     let t_serial = t.elapsed();
 
     let workers = multiproc::cpu_count();
-    let pool = Pool::builder().processes(workers).progress(true).build()?; // Pool()
+    let builder = Pool::builder().processes(workers); // Pool()
+    // A progress bar on stderr when it is a terminal: `cargo run --example pool_cpu --features progress`.
+    #[cfg(feature = "progress")]
+    let builder = builder.progress(true);
+    let pool = builder.build()?;
     let t = Instant::now();
     let parallel = pool.map_chunked(cpu, tasks, 1)?; // pool.map(cpu, tasks, chunksize=1)
     let t_pool = t.elapsed();

@@ -19,5 +19,10 @@ fi
 if [ "${1:-}" = "--bench" ] && ! command -v python3 >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq python3
 fi
+# cargo-deny checks advisories, licenses and sources (deny.toml); built from source once (a few minutes).
+if ! cargo deny --version >/dev/null 2>&1; then
+  cargo install --locked cargo-deny
+fi
 cargo --version
 rustc --version
+cargo deny --version

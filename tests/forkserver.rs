@@ -99,7 +99,7 @@ fn status_and_liveness_without_join() {
 fn handles_travel_and_drop_kills() {
     let (a, b) = Pipe::<String>::new().unwrap();
     let p = forked().spawn(echo, (b,)).unwrap();
-    a.send(&"forked".into()).unwrap();
+    a.send("forked").unwrap();
     assert_eq!(a.recv_timeout(Duration::from_secs(20)).unwrap(), "FORKED");
     let pid = p.pid();
     drop(p);

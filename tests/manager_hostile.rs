@@ -54,11 +54,11 @@ impl Rng {
 
 /// The length claims the issue names, as bincode varints: 2^32-1, 2^60, 2^64-1.
 fn claims() -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    out.push([&[0xfcu8][..], &u32::MAX.to_le_bytes()].concat());
-    out.push([&[0xfdu8][..], &(1u64 << 60).to_le_bytes()].concat());
-    out.push([&[0xfdu8][..], &u64::MAX.to_le_bytes()].concat());
-    out
+    vec![
+        [&[0xfcu8][..], &u32::MAX.to_le_bytes()].concat(),
+        [&[0xfdu8][..], &(1u64 << 60).to_le_bytes()].concat(),
+        [&[0xfdu8][..], &u64::MAX.to_le_bytes()].concat(),
+    ]
 }
 
 /// A proxy as it travels (the layout of the runtime's `ProxyCore`), to learn an object's id and
@@ -146,7 +146,7 @@ fn still_serving(
     dict: &DictProxy<String, u32>,
 ) {
     assert_eq!(list.to_vec().unwrap(), ["kept"]);
-    assert_eq!(dict.get(&"k".to_string()).unwrap(), Some(7));
+    assert_eq!(dict.get("k".to_string()).unwrap(), Some(7));
     let other = Manager::connect(addr, KEY).unwrap();
     let fresh = other.list_from(["new".to_string()]).unwrap();
     assert_eq!(fresh.to_vec().unwrap(), ["new"]);

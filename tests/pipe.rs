@@ -137,7 +137,7 @@ fn peer_dropped_is_disconnected() {
 fn child_exit_disconnects_its_pipe() {
     let (here, there) = Pipe::<String>::new().unwrap();
     let mut p = echo::spawn(there).unwrap();
-    here.send(&"x".into()).unwrap();
+    here.send("x").unwrap();
     assert_eq!(here.recv().unwrap(), "X");
     p.kill().unwrap();
     let t = Instant::now();

@@ -6,47 +6,91 @@
 // Examples show `fn main` on purpose: that is where #[multiproc::main] / init() go.
 #![allow(clippy::needless_doctest_main)]
 
+// multiproc is Linux only: it is built on memfd, pidfd, eventfd, futex, abstract sockets and
+// /proc/self/exe. Everything below is compiled for Linux only, so that another target sees this one
+// message and no cascade. A port goes in `sys/` (see its module docs).
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "multiproc supports Linux only: it needs memfd, pidfd, eventfd, futex, abstract Unix sockets and \
+     /proc/self/exe, which this target does not have (a port would add them under runtime/src/sys/)"
+);
+
+#[cfg(target_os = "linux")]
 pub mod codec;
+#[cfg(target_os = "linux")]
 mod error;
+#[cfg(target_os = "linux")]
 pub mod ipc;
+#[cfg(target_os = "linux")]
 mod launch;
+#[cfg(target_os = "linux")]
+mod logging;
+#[cfg(target_os = "linux")]
 pub mod manager;
+#[cfg(target_os = "linux")]
 mod poison;
+#[cfg(target_os = "linux")]
 mod policy;
+#[cfg(target_os = "linux")]
 mod pool;
+#[cfg(target_os = "linux")]
 mod process;
+#[cfg(target_os = "linux")]
 mod protocol;
+#[cfg(target_os = "linux")]
 mod queue;
+#[cfg(target_os = "linux")]
 mod registry;
+#[cfg(target_os = "linux")]
 mod shm;
+#[cfg(target_os = "linux")]
 mod sync;
+#[cfg(target_os = "linux")]
 mod sys;
+#[cfg(target_os = "linux")]
 mod worker;
+#[cfg(target_os = "linux")]
 mod worker_error;
 
+#[cfg(target_os = "linux")]
 pub use error::{Error, ErrorKind, Result};
+#[cfg(target_os = "linux")]
 pub use ipc::{Connection, Pipe};
+#[cfg(target_os = "linux")]
 pub use launch::{StartMethod, get_start_method, init, set_start_method};
+#[cfg(target_os = "linux")]
+pub use logging::{LevelFilter, log_to_stderr};
+#[cfg(target_os = "linux")]
 pub use manager::{Managed, Manager, ManagerBuilder};
 pub use multiproc_macros::{main, managed, shared, test, worker};
+#[cfg(target_os = "linux")]
 pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, cpu_count};
+#[cfg(target_os = "linux")]
 pub use process::{Process, ProcessBuilder};
+#[cfg(target_os = "linux")]
 pub use queue::{JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue};
+#[cfg(target_os = "linux")]
 pub use shm::{
     Array, ArrayGuard, AtomicShareable, RawArray, RawValue, Shareable, SharedMemory, Value,
     ValueGuard,
 };
+#[cfg(target_os = "linux")]
 pub use sync::{
     Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard, RLock,
     RLockGuard, Semaphore, SemaphoreGuard,
 };
+#[cfg(target_os = "linux")]
 pub use sys::fd::open_fd_count;
+#[cfg(target_os = "linux")]
 pub use sys::process::{ExitStatus, signal_name};
+#[cfg(target_os = "linux")]
 pub use worker::{MapFn, WorkerFn};
+#[cfg(target_os = "linux")]
 pub use worker_error::WorkerError;
 
 /// What generated code reaches; not a public API.
 #[doc(hidden)]
+#[cfg(target_os = "linux")]
 pub mod __private {
     pub use crate::manager::__private as managed;
     pub use crate::manager::{Dispatch, ManagedEntry, ProxyCore};

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 const HEADER: usize = 8;
 const READ_AHEAD: usize = 64 * 1024;
-/// Default largest payload a channel accepts (1 GiB); see [`Channel::set_max_message`].
+/// Default largest payload a channel accepts (1 GiB); see
+/// [`Connection::set_max_message`](crate::Connection::set_max_message).
 pub const DEFAULT_MAX_MESSAGE: usize = 1 << 30;
 
 /// A received frame: borrowed from the read-ahead buffer, or owned when it was large.

@@ -4,6 +4,7 @@ use super::channel::Channel;
 use crate::error::{Error, ErrorKind, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::borrow::Borrow;
 use std::marker::PhantomData;
 use std::time::Duration;
 
@@ -112,7 +113,26 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
     }
 
     /// Sends a value. Errors with [`ErrorKind::Disconnected`] if the other end is gone.
-    pub fn send(&self, value: &T) -> Result<()> {
+    ///
+    /// Takes any borrowed form of `T` (as `HashMap::get` does): `send("hi")` on a
+    /// `Connection<String>`, `send(&[1, 2][..])` on a `Connection<Vec<u8>>`. The borrowed forms of the
+    /// standard types (`str`/`String`, `[T]`/`Vec<T>`, `T`/`Box<T>`) encode exactly as the owned ones,
+    /// so the receiver reads a `T`. Sending only borrows: the value stays yours.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let (a, b) = multiproc::Pipe::<String>::new()?;
+    /// a.send("hi")?;
+    /// a.send(&"there".to_string())?;
+    /// assert_eq!(b.recv()?, "hi");
+    /// assert_eq!(b.recv()?, "there");
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn send<Q>(&self, value: &Q) -> Result<()>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
         self.check_writable()?;
         self.channel.send_value(value)
     }

@@ -5,8 +5,8 @@
 //! and [`init`] call [`run_child_if_spawned`] before any user code; in a child it never returns.
 
 use super::serve;
+use crate::error::{Error, ErrorKind, Result};
 use crate::sys;
-use std::io::Write;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -16,6 +16,17 @@ pub(super) const BOOT_ENV: &str = "MULTIPROC_BOOTSTRAP";
 const EXIT_NOT_BOOTSTRAPPED: i32 = 87;
 
 static IN_CHILD: AtomicBool = AtomicBool::new(false);
+/// Set once an entry point (`#[multiproc::main]`, `#[multiproc::test]`, [`init`]) has run in a parent.
+static PASSED: AtomicBool = AtomicBool::new(false);
+
+/// Set in a child of a test binary (one whose stdout was parked until the bootstrap): its own children
+/// re-run the same filtered test, and their libtest header must be parked as well.
+static TEST_CHILD: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process is a child re-run of a test binary.
+pub(super) fn is_test_child() -> bool {
+    TEST_CHILD.load(Ordering::Relaxed)
+}
 
 /// Notes that this process is a child serving its task: it may start children of its own.
 pub(super) fn mark_in_child() {
@@ -69,9 +80,9 @@ fn boot_env() -> BootEnv {
     if !sys::fd::is_unix_socket(socket) {
         // Started by multiproc but the socket did not arrive: never fall back to running `main` as a
         // parent, which would spawn again.
-        let _ = writeln!(
-            std::io::stderr(),
-            "multiproc: this process was started as a worker but its bootstrap socket (fd {socket}) did not arrive"
+        log::error!(
+            target: "multiproc::boot",
+            "this process was started as a worker but its bootstrap socket (fd {socket}) did not arrive"
         );
         std::process::exit(EXIT_NOT_BOOTSTRAPPED);
     }
@@ -95,10 +106,24 @@ pub fn init() {
 /// See [`init`].
 pub(crate) fn run_child_if_spawned() {
     match boot_env() {
-        BootEnv::None => {}
+        BootEnv::None => PASSED.store(true, Ordering::Relaxed),
         BootEnv::Orphaned => std::process::exit(1),
         BootEnv::Ours(boot) => child_main(boot),
     }
+}
+
+/// Called by every spawn in a parent: a process that never passed an entry point would start children
+/// that run its `main` (or, in a test binary, its tests) again instead of the worker.
+pub(super) fn check_passed() -> Result<()> {
+    if PASSED.load(Ordering::Relaxed) || IN_CHILD.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::NotBootstrapped,
+        "this process never passed multiproc's bootstrap, so its children could not either: annotate \
+         `fn main` with #[multiproc::main], tests that start processes with #[multiproc::test] (not \
+         #[test]), or call multiproc::init() first thing in main",
+    ))
 }
 
 /// Called by every spawn: a child that reaches a spawn without having passed the bootstrap would
@@ -108,9 +133,9 @@ pub(super) fn refuse_unbootstrapped_spawn() {
         return;
     }
     if let BootEnv::Ours(_) = boot_env() {
-        let _ = writeln!(
-            std::io::stderr(),
-            "multiproc: this process was started as a worker but its main never reached multiproc's bootstrap; \
+        log::error!(
+            target: "multiproc::boot",
+            "this process was started as a worker but its main never reached multiproc's bootstrap; \
              annotate `fn main` with #[multiproc::main] (or tests with #[multiproc::test]), or call \
              multiproc::init() first thing in main"
         );
@@ -120,8 +145,11 @@ pub(super) fn refuse_unbootstrapped_spawn() {
 
 fn child_main(boot: Boot) -> ! {
     mark_in_child();
+    crate::logging::inherit();
+    log::debug!(target: "multiproc::boot", "child pid {} serving its task", sys::process::getpid());
     sys::process::name_after_executable();
     if let Some(saved) = boot.stdout {
+        TEST_CHILD.store(true, Ordering::Relaxed);
         sys::child::restore_stdout(saved);
     }
     serve::serve_one_task(sys::child::adopt_passed(boot.socket))

@@ -49,12 +49,10 @@ pub(super) fn serve_one_task(socket: OwnedFd) -> ! {
     if let Err(e) = sent {
         // With the parent gone there is nobody to tell (the fork server ends this way).
         if !e.is_disconnected() {
-            let _ = writeln!(
-                std::io::stderr(),
-                "multiproc: worker could not send its result: {e:#}"
-            );
+            log::error!(target: "multiproc::serve", "worker could not send its result: {e:#}");
         }
         std::process::exit(1);
     }
+    log::debug!(target: "multiproc::serve", "child exiting with code {code}");
     std::process::exit(code)
 }

@@ -17,17 +17,21 @@ use std::os::fd::AsFd;
 /// Starts a copy of this executable wired to the bootstrap.
 pub(super) fn start() -> Result<Child> {
     boot::refuse_unbootstrapped_spawn();
+    boot::check_passed()?;
+    let test = harness::test_name()?;
     let (parent_end, child_end) =
         sys::socket::socketpair().map_err(|e| Error::io("socketpair failed", e))?;
-    let test = harness::test_name();
-    let saved_stdout = match test {
-        Some(_) => Some(
+    // A child of a test binary (or a grandchild: its parent re-ran the test too) prints libtest's
+    // header before it reaches the bootstrap: park stdout until then.
+    let saved_stdout = if test.is_some() || boot::is_test_child() {
+        Some(
             std::io::stdout()
                 .as_fd()
                 .try_clone_to_owned()
                 .map_err(|e| Error::io("dup of stdout failed", e))?,
-        ),
-        None => None,
+        )
+    } else {
+        None
     };
     // The socket arrives as the first passed descriptor, the saved stdout as the second.
     let mut pass = vec![child_end.as_fd()];
@@ -39,12 +43,15 @@ pub(super) fn start() -> Result<Child> {
     );
     let req = SpawnRequest {
         argv: harness::child_argv(test.as_deref()),
-        env: vec![(boot::BOOT_ENV, boot)],
+        env: std::iter::once((boot::BOOT_ENV, boot))
+            .chain(crate::logging::child_env().map(|level| (crate::logging::LOG_ENV, level)))
+            .collect(),
         pass,
         stdout_to_null: saved_stdout.is_some(),
     };
     let pid = sys::spawn::spawn_self(&req)
         .map_err(|e| Error::io("could not start the child process", e))?;
+    log::debug!(target: "multiproc::spawn", "started child pid {pid} (spawn)");
     drop(req);
     drop(child_end);
     drop(saved_stdout);

@@ -4,16 +4,12 @@
 //! spin).
 
 use crate::sys::{self, child::Hangup};
-use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd};
 
 /// Starts the thread that kills this process once the peer of `socket` is gone.
 pub(super) fn watch_parent(socket: BorrowedFd<'_>) {
     let Ok(own) = socket.try_clone_to_owned() else {
-        let _ = writeln!(
-            std::io::stderr(),
-            "multiproc: could not watch the parent process"
-        );
+        log::warn!(target: "multiproc::watch", "could not watch the parent process (dup of the bootstrap socket failed): this child will not die with it");
         return;
     };
     let spawned = std::thread::Builder::new()
@@ -25,9 +21,6 @@ pub(super) fn watch_parent(socket: BorrowedFd<'_>) {
             }
         });
     if spawned.is_err() {
-        let _ = writeln!(
-            std::io::stderr(),
-            "multiproc: could not start the parent watch thread"
-        );
+        log::warn!(target: "multiproc::watch", "could not start the parent watch thread: this child will not die with its parent");
     }
 }

@@ -25,7 +25,6 @@ use std::time::Duration;
 ///     .initializer(setup, ("db".to_string(),))        //      initializer=setup, initargs=("db",),
 ///     .maxtasksperchild(1000)                         //      maxtasksperchild=1000)
 ///     .task_timeout(std::time::Duration::from_secs(60))
-///     .progress(true)
 ///     .build()?;
 /// # Ok(()) }
 /// ```
@@ -121,7 +120,9 @@ impl PoolBuilder {
     }
 
     /// Draws a progress bar on stderr for `map`/`starmap` and the `imap` iterators, when stderr is a
-    /// terminal (never otherwise).
+    /// terminal (never otherwise). Needs the `progress` cargo feature (indicatif): without it this
+    /// method does not exist, so a program that asks for a bar fails to compile rather than silently
+    /// drawing none.
     ///
     /// ```no_run
     /// # extern crate multiproc_runtime as multiproc;
@@ -129,6 +130,7 @@ impl PoolBuilder {
     /// let pool = multiproc::Pool::builder().progress(true).build()?;
     /// # Ok(()) }
     /// ```
+    #[cfg(feature = "progress")]
     pub fn progress(mut self, on: bool) -> Self {
         self.progress = on;
         self

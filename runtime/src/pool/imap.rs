@@ -57,7 +57,7 @@ impl<R: DeserializeOwned + Send + 'static> Sink for ImapSink<R> {
 ///
 /// A failed task yields its error in its place (panic, worker death, timeout) and iteration goes on.
 /// [`completed`](IMap::completed) and [`size_hint`](Iterator::size_hint) report progress; with the pool's
-/// `progress(true)` option a terminal progress bar is drawn. Python: `IMapIterator`.
+/// `progress(true)` option (feature `progress`) a terminal progress bar is drawn. Python: `IMapIterator`.
 ///
 /// ```no_run
 /// # extern crate multiproc_runtime as multiproc;

@@ -1,10 +1,30 @@
 //! The terminal progress bar of long maps (indicatif), drawn on stderr only when it is a terminal.
+//! Only with the `progress` feature; without it the bar is never drawn (and
+//! [`PoolBuilder::progress`](super::PoolBuilder) does not exist, so it cannot be asked for).
 
+#[cfg(feature = "progress")]
 use std::io::IsTerminal;
 
 /// A progress bar, or nothing when progress is off or stderr is not a terminal.
+#[cfg(feature = "progress")]
 pub(crate) struct Progress(Option<indicatif::ProgressBar>);
 
+/// Without the `progress` feature: nothing to draw.
+#[cfg(not(feature = "progress"))]
+pub(crate) struct Progress;
+
+#[cfg(not(feature = "progress"))]
+impl Progress {
+    pub(crate) fn new(_enabled: bool, _total: Option<usize>) -> Progress {
+        Progress
+    }
+
+    pub(crate) fn inc(&self, _n: usize) {}
+
+    pub(crate) fn finish(&self) {}
+}
+
+#[cfg(feature = "progress")]
 impl Progress {
     /// A bar over `total` items (a spinner with a count when the total is unknown), if `enabled` and
     /// stderr is a terminal.

@@ -258,6 +258,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// [`PutError`]: [`ErrorKind::Disconnected`] if the queue stays full and no other handle that
     /// could get is alive, [`ErrorKind::Closed`] after [`close`](Self::close). Python: `q.put(obj)`.
     ///
+    /// It takes the value, unlike [`Connection::send`](crate::Connection::send) which borrows it: a put
+    /// that fails hands the value back in [`PutError`] (Python's `put` loses nothing either), which
+    /// a borrowed put could not do without a clone.
+    ///
     /// ```
     /// # extern crate multiproc_runtime as multiproc;
     /// let q = multiproc::Queue::<(u32, String)>::new()?;
