@@ -3,7 +3,8 @@
 //! behaviours Python has and we did not: invalid pool sizes, shared memory names, `unlink` from an
 //! attached handle, closed queues, `locked()`, and the manager list / dict proxy methods.
 
-use multiproc::{ErrorKind, Pool, worker};
+use multiproc::{ErrorKind, Pool, SharedMemory, worker};
+use std::time::Duration;
 
 #[worker]
 fn square(x: u64) -> u64 {
@@ -66,4 +67,142 @@ fn chunksize_zero_is_invalid_input() {
     );
 
     assert_eq!(pool.map_chunked(square, 0..4u64, 1).unwrap(), [0, 1, 4, 9]);
+}
+
+/// In a fresh process (its name counter at 0), takes the name `SharedMemory::new` would pick first,
+/// then asks `new` for a block: returns the taken name and the one `new` chose.
+#[worker]
+fn new_when_first_name_taken() -> (String, String, bool) {
+    let first = format!("mp_{}_0", std::process::id());
+    let squatter = SharedMemory::create(&first, 8).unwrap();
+    let fresh = SharedMemory::new(16).unwrap();
+    fresh.write_at(0, b"ok").unwrap();
+    let again = SharedMemory::attach(fresh.name()).unwrap();
+    let mut buf = [0u8; 2];
+    again.read_at(0, &mut buf).unwrap();
+    drop(squatter);
+    (
+        first,
+        fresh.name().to_string(),
+        &buf == b"ok" && again.size() == 16,
+    )
+}
+
+/// `_TestSharedMemory.test_shared_memory_basics`, its "`_make_filename` returns an existing name"
+/// part: when the generated name is taken, `SharedMemory(create=True)` picks another.
+#[multiproc::test]
+fn shared_memory_test_shared_memory_basics_name_taken() {
+    let (taken, chosen, works) = new_when_first_name_taken::spawn().unwrap().join().unwrap();
+    assert_ne!(taken, chosen);
+    assert!(
+        chosen.starts_with(&taken),
+        "{chosen} is {taken} plus a suffix"
+    );
+    assert!(works);
+    assert_eq!(
+        SharedMemory::new(0).unwrap_err().kind(),
+        &ErrorKind::InvalidInput
+    );
+}
+
+/// Attaches to `name` and unlinks it from there (not the creator's process); then a second unlink.
+#[worker]
+fn unlink_attached(name: String) -> (bool, String) {
+    let mut shm = SharedMemory::attach(&name).unwrap();
+    shm.unlink_timeout(Duration::from_secs(10)).unwrap();
+    let gone = SharedMemory::attach(&name).unwrap_err().kind() == &ErrorKind::NotFound;
+    let second = shm.unlink().unwrap_err();
+    (gone, format!("{:?}", second.kind()))
+}
+
+/// Unlinks a block received as an argument (attached by the codec, not by name).
+#[worker]
+fn unlink_passed(mut shm: SharedMemory) -> Option<String> {
+    shm.unlink().err().map(|e| format!("{:?}", e.kind()))
+}
+
+/// `_TestSharedMemory.test_shared_memory_across_processes` ends with `sms.unlink()` from a process
+/// that only attached, and `test_shared_memory_basics` checks that a second `unlink` raises
+/// `FileNotFoundError`: an attached handle's `unlink` removes the name (here by asking the creator's
+/// name server), and a second `unlink`, from any handle, is `NotFound`. The memory stays mapped.
+#[multiproc::test]
+fn shared_memory_test_shared_memory_across_processes_unlink() {
+    let name = format!("conf13-unlink-{}", std::process::id());
+    let mut owner = SharedMemory::create(&name, 64).unwrap();
+    owner.write_at(0, b"kept").unwrap();
+    let (gone, second) = unlink_attached::spawn(name.clone())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(
+        gone,
+        "the name is gone after the attached process unlinked it"
+    );
+    assert_eq!(second, "NotFound");
+    assert_eq!(
+        SharedMemory::attach(&name).unwrap_err().kind(),
+        &ErrorKind::NotFound
+    );
+    let err = owner.unlink().unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::NotFound, "{err}");
+    let mut buf = [0u8; 4];
+    owner.read_at(0, &mut buf).unwrap();
+    assert_eq!(&buf, b"kept", "the memory outlives its name");
+
+    // The name can be taken again; the old owner's handle must not withdraw the new block's name.
+    let mut second_owner = SharedMemory::create(&name, 8).unwrap();
+    drop(owner);
+    assert_eq!(SharedMemory::attach(&name).unwrap().size(), 8);
+
+    // A handle passed as a worker argument unlinks too.
+    assert_eq!(
+        unlink_passed::spawn(SharedMemory::attach(&name).unwrap())
+            .unwrap()
+            .join()
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        SharedMemory::attach(&name).unwrap_err().kind(),
+        &ErrorKind::NotFound
+    );
+    assert_eq!(
+        second_owner.unlink().unwrap_err().kind(),
+        &ErrorKind::NotFound
+    );
+
+    // The creator's own unlink, twice.
+    let mut third = SharedMemory::create(&name, 8).unwrap();
+    third.unlink().unwrap();
+    assert_eq!(third.unlink().unwrap_err().kind(), &ErrorKind::NotFound);
+}
+
+/// An attached handle whose name now belongs to another block does not remove that block's name.
+#[multiproc::test]
+fn shared_memory_unlink_spares_a_new_block_under_the_same_name() {
+    let name = format!("conf13-respawn-{}", std::process::id());
+    let owner = SharedMemory::create(&name, 16).unwrap();
+    let mut stale = SharedMemory::attach(&name).unwrap();
+    drop(owner);
+    let _new_owner = SharedMemory::create(&name, 32).unwrap();
+    let err = stale.unlink().unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::NotFound, "{err:#}");
+    assert_eq!(SharedMemory::attach(&name).unwrap().size(), 32);
+}
+
+/// Many unlinks from attached handles in a row: each removes its name, whichever of the request and
+/// the server's accept comes first.
+#[multiproc::test]
+fn shared_memory_unlink_from_attached_many_times() {
+    for i in 0..300 {
+        let name = format!("conf13-many-{}-{i}", std::process::id());
+        let owner = SharedMemory::create(&name, 8).unwrap();
+        let mut attached = SharedMemory::attach(&name).unwrap();
+        attached.unlink().unwrap();
+        assert_eq!(
+            SharedMemory::attach(&name).unwrap_err().kind(),
+            &ErrorKind::NotFound
+        );
+        drop(owner);
+    }
 }
