@@ -3,7 +3,7 @@
 //! behaviours Python has and we did not: invalid pool sizes, shared memory names, `unlink` from an
 //! attached handle, closed queues, `locked()`, and the manager list / dict proxy methods.
 
-use multiproc::{ErrorKind, Pool, SharedMemory, worker};
+use multiproc::{ErrorKind, JoinableQueue, Pool, Queue, SharedMemory, SimpleQueue, worker};
 use std::time::Duration;
 
 #[worker]
@@ -205,4 +205,43 @@ fn shared_memory_unlink_from_attached_many_times() {
         );
         drop(owner);
     }
+}
+
+/// `_TestQueue.test_closed_queue_put_get_exceptions`: after `close()`, `put` and `get` raise
+/// `ValueError("... is closed")`, for `Queue` and `JoinableQueue`; here `ErrorKind::Closed`, for
+/// `SimpleQueue` too. `len`/`is_empty` keep answering (documented); `is_closed` tells.
+#[multiproc::test]
+fn queue_test_closed_queue_put_get_exceptions() {
+    let q = Queue::<String>::new().unwrap();
+    let jq = JoinableQueue::<String>::new().unwrap();
+    let other = q.clone();
+    q.put("queued".into()).unwrap();
+    for q in [&q, &*jq] {
+        assert!(!q.is_closed());
+        q.close();
+        assert!(q.is_closed());
+        let err = q.put("foo".into()).unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Closed);
+        assert!(err.to_string().contains("closed"), "{err}");
+        let err = q.get().unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Closed);
+        assert!(err.to_string().contains("closed"), "{err}");
+        assert_eq!(
+            q.get_timeout(Duration::from_millis(10)).unwrap_err().kind(),
+            &ErrorKind::Closed
+        );
+    }
+    assert!(jq.is_closed());
+    // The queue's state, not the handle's: the message put before the close is still there.
+    assert_eq!(q.len(), 1);
+    assert!(!q.is_empty());
+    assert!(!other.is_closed());
+    assert_eq!(other.get().unwrap(), "queued");
+
+    let sq = SimpleQueue::<u8>::new().unwrap();
+    assert!(!sq.is_closed());
+    sq.close();
+    assert!(sq.is_closed());
+    assert_eq!(sq.put(1).unwrap_err().kind(), &ErrorKind::Closed);
+    assert_eq!(sq.get().unwrap_err().kind(), &ErrorKind::Closed);
 }
