@@ -3,7 +3,9 @@
 //! behaviours Python has and we did not: invalid pool sizes, shared memory names, `unlink` from an
 //! attached handle, closed queues, `locked()`, and the manager list / dict proxy methods.
 
-use multiproc::{ErrorKind, JoinableQueue, Pool, Queue, SharedMemory, SimpleQueue, worker};
+use multiproc::{
+    ErrorKind, Event, JoinableQueue, Lock, Pool, Queue, RLock, SharedMemory, SimpleQueue, worker,
+};
 use std::time::Duration;
 
 #[worker]
@@ -244,4 +246,105 @@ fn queue_test_closed_queue_put_get_exceptions() {
     assert!(sq.is_closed());
     assert_eq!(sq.put(1).unwrap_err().kind(), &ErrorKind::Closed);
     assert_eq!(sq.get().unwrap_err().kind(), &ErrorKind::Closed);
+}
+
+/// Takes `lock` and exits holding it (the guard forgotten), after reporting what it saw.
+#[worker]
+fn hold_and_exit(lock: Lock) -> (bool, String) {
+    let guard = lock.acquire().unwrap();
+    let seen = (lock.locked(), format!("{lock:?}"));
+    std::mem::forget(guard);
+    seen
+}
+
+/// Reports what another process's held lock looks like from here.
+#[worker]
+fn look_at(lock: Lock, rlock: RLock) -> (bool, String, bool, String) {
+    (
+        lock.locked(),
+        format!("{lock:?}"),
+        rlock.locked(),
+        format!("{rlock:?}"),
+    )
+}
+
+/// Holds `rlock` twice until `release` is set.
+#[worker]
+fn hold_rlock_twice(rlock: RLock, held: Event, release: Event) {
+    let _a = rlock.acquire().unwrap();
+    let _b = rlock.acquire().unwrap();
+    held.set();
+    release.wait();
+}
+
+/// `_TestLock.test_lock` and `test_rlock` as of Python 3.14, which added `locked()`: false when
+/// free, true while held (by this process or another), false again after release; `Debug` names the
+/// holding process (and an `RLock`'s depth). A holder that died leaves it locked until the next
+/// acquire recovers it.
+#[multiproc::test]
+fn lock_test_lock_locked() {
+    let me = std::process::id();
+    let lock = Lock::new().unwrap();
+    let rlock = RLock::new().unwrap();
+    assert!(!lock.locked());
+    assert_eq!(format!("{lock:?}"), "Lock { locked: false, holder: None }");
+    {
+        let _held = lock.acquire().unwrap();
+        assert!(lock.locked());
+        assert_eq!(
+            format!("{lock:?}"),
+            format!("Lock {{ locked: true, holder: Some({me}) }}")
+        );
+        let _r1 = rlock.acquire().unwrap();
+        let _r2 = rlock.acquire().unwrap();
+        assert!(rlock.locked());
+        assert_eq!(
+            format!("{rlock:?}"),
+            format!("RLock {{ locked: true, holder: Some({me}), depth: Some(2) }}")
+        );
+        let (l, ld, r, rd) = look_at::spawn(lock.clone(), rlock.clone())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(l && r, "another process sees both held");
+        assert!(ld.contains(&format!("holder: Some({me})")), "{ld}");
+        assert!(rd.contains(&format!("holder: Some({me})")), "{rd}");
+    }
+    assert!(!lock.locked());
+    assert!(!rlock.locked());
+    assert_eq!(
+        format!("{rlock:?}"),
+        "RLock { locked: false, holder: None, depth: None }"
+    );
+
+    // Held by another process.
+    let (held, release) = (Event::new().unwrap(), Event::new().unwrap());
+    let p = hold_rlock_twice::spawn(rlock.clone(), held.clone(), release.clone()).unwrap();
+    assert!(held.wait_timeout(Duration::from_secs(10)));
+    assert!(rlock.locked());
+    let pid = p.pid();
+    assert_eq!(
+        format!("{rlock:?}"),
+        format!("RLock {{ locked: true, holder: Some({pid}), depth: Some(2) }}")
+    );
+    assert!(rlock.try_acquire().unwrap().is_none());
+    release.set();
+    p.join().unwrap();
+    assert!(!rlock.locked());
+
+    // Its holder died holding it.
+    let (was_locked, debug) = hold_and_exit::spawn(lock.clone()).unwrap().join().unwrap();
+    assert!(was_locked);
+    assert!(
+        debug.starts_with("Lock { locked: true, holder: Some("),
+        "{debug}"
+    );
+    assert!(
+        lock.locked(),
+        "a dead holder's lock reads locked until recovered"
+    );
+    let recovered = lock.acquire_timeout(Duration::from_secs(10)).unwrap();
+    assert!(recovered.owner_died());
+    drop(recovered);
+    assert!(!lock.locked());
 }
