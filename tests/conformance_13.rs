@@ -3,8 +3,10 @@
 //! behaviours Python has and we did not: invalid pool sizes, shared memory names, `unlink` from an
 //! attached handle, closed queues, `locked()`, and the manager list / dict proxy methods.
 
+use multiproc::manager::{DictProxy, ListProxy};
 use multiproc::{
-    ErrorKind, Event, JoinableQueue, Lock, Pool, Queue, RLock, SharedMemory, SimpleQueue, worker,
+    ErrorKind, Event, JoinableQueue, Lock, Manager, Pool, Queue, RLock, SharedMemory, SimpleQueue,
+    worker,
 };
 use std::time::Duration;
 
@@ -347,4 +349,163 @@ fn lock_test_lock_locked() {
     assert!(recovered.owner_died());
     drop(recovered);
     assert!(!lock.locked());
+}
+
+/// Sorts, reverses and edits a managed list from a worker process.
+#[worker]
+fn edit_list(list: ListProxy<i64>) -> usize {
+    list.sort().unwrap();
+    list.remove_value(7).unwrap();
+    list.count(3).unwrap()
+}
+
+/// `_TestContainers.test_list`, with the list methods it and Python's `list` have: `extend`,
+/// `count`, `remove` (by value; ours is `remove_value`, `remove` being by index as `pop(i)`),
+/// `reverse`, `sort`. A worker edits the same list.
+#[multiproc::test]
+fn containers_test_list() {
+    let mgr = Manager::start().unwrap();
+    let b = mgr.list::<i64>().unwrap();
+    assert_eq!(b.to_vec().unwrap(), Vec::<i64>::new());
+    b.extend(0..5).unwrap();
+    assert_eq!(b.to_vec().unwrap(), [0, 1, 2, 3, 4]);
+    assert_eq!(b.get(2).unwrap(), Some(2));
+    b.extend(b.to_vec().unwrap()).unwrap(); // b *= 2
+    assert_eq!(b.to_vec().unwrap(), [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]);
+    assert_eq!(b.count(3).unwrap(), 2);
+    assert_eq!(b.count(9).unwrap(), 0);
+
+    b.remove_value(3).unwrap();
+    assert_eq!(b.to_vec().unwrap(), [0, 1, 2, 4, 0, 1, 2, 3, 4]);
+    let err = b.remove_value(9).unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::NotFound);
+    assert!(err.to_string().contains("list.remove"), "{err}");
+
+    b.reverse().unwrap();
+    assert_eq!(b.to_vec().unwrap(), [4, 3, 2, 1, 0, 4, 2, 1, 0]);
+    b.sort().unwrap();
+    assert_eq!(b.to_vec().unwrap(), [0, 0, 1, 1, 2, 2, 3, 4, 4]);
+    // Order by value, not by encoded bytes: negatives and large numbers.
+    b.clear().unwrap();
+    b.extend([300, -1, 2, -200, 70_000]).unwrap();
+    b.sort().unwrap();
+    assert_eq!(b.to_vec().unwrap(), [-200, -1, 2, 300, 70_000]);
+    b.sort_by(|x, y| y.cmp(x)).unwrap();
+    assert_eq!(b.to_vec().unwrap(), [70_000, 300, 2, -1, -200]);
+    // Stable: equal keys keep their order.
+    let words = mgr.list::<(u8, String)>().unwrap();
+    words
+        .extend([
+            (2, "b".to_string()),
+            (1, "z".into()),
+            (2, "a".into()),
+            (1, "y".into()),
+        ])
+        .unwrap();
+    words.sort_by(|x, y| x.0.cmp(&y.0)).unwrap();
+    assert_eq!(
+        words.to_vec().unwrap(),
+        [
+            (1, "z".to_string()),
+            (1, "y".into()),
+            (2, "b".into()),
+            (2, "a".into())
+        ]
+    );
+
+    // From another process.
+    b.clear().unwrap();
+    b.extend([9, 3, 7, 3, 1]).unwrap();
+    assert_eq!(edit_list::spawn(b.clone()).unwrap().join().unwrap(), 2);
+    assert_eq!(b.to_vec().unwrap(), [1, 3, 3, 9]);
+    let empty = mgr.list::<i64>().unwrap();
+    empty.sort().unwrap();
+    empty.reverse().unwrap();
+    assert!(empty.is_empty().unwrap());
+}
+
+/// Appends to `list` `n` times.
+#[worker]
+fn append_many(list: ListProxy<i64>, n: i64) {
+    for i in 0..n {
+        list.append(-i).unwrap();
+    }
+}
+
+/// A sort racing with appends from another process never loses an item: it writes its result back
+/// only over the list it read.
+#[multiproc::test]
+fn containers_list_sort_races_appends() {
+    let mgr = Manager::start().unwrap();
+    let list = mgr.list::<i64>().unwrap();
+    list.extend(0..200).unwrap();
+    let mut writer = append_many::spawn(list.clone(), 300).unwrap();
+    let mut sorts = 0;
+    while writer.is_alive() || sorts == 0 {
+        match list.sort() {
+            Ok(()) => sorts += 1,
+            Err(e) => assert_eq!(e.kind(), &ErrorKind::Timeout, "{e}"),
+        }
+    }
+    writer.join().unwrap();
+    list.sort().unwrap();
+    let got = list.to_vec().unwrap();
+    assert_eq!(got.len(), 500, "no append was lost");
+    assert!(got.windows(2).all(|w| w[0] <= w[1]));
+}
+
+/// Pops the newest entry of a managed dict from a worker.
+#[worker]
+fn pop_newest(d: DictProxy<u32, char>) -> Option<(u32, char)> {
+    d.popitem().unwrap()
+}
+
+/// `_TestContainers.test_dict`, plus `popitem` (LIFO, as Python's) and content equality:
+/// `eq_contents`, since `==` cannot report an error.
+#[multiproc::test]
+fn containers_test_dict() {
+    let mgr = Manager::start().unwrap();
+    let d = mgr.dict::<u32, char>().unwrap();
+    let indices: Vec<u32> = (65..70).collect();
+    for &i in &indices {
+        d.insert(i, char::from_u32(i).unwrap()).unwrap();
+    }
+    let want: Vec<(u32, char)> = indices
+        .iter()
+        .map(|&i| (i, char::from_u32(i).unwrap()))
+        .collect();
+    assert_eq!(d.items().unwrap(), want);
+
+    // Equality of contents, whatever the insertion order.
+    let e = mgr.dict::<u32, char>().unwrap();
+    assert!(!d.eq_contents(&e).unwrap());
+    for &(k, v) in want.iter().rev() {
+        e.insert(k, v).unwrap();
+    }
+    assert!(d.eq_contents(&e).unwrap());
+    assert!(e.eq_contents(&d).unwrap());
+    assert!(d.eq_contents(&d).unwrap());
+    e.insert(65, 'x').unwrap();
+    assert!(!d.eq_contents(&e).unwrap(), "a different value");
+    e.insert(65, 'A').unwrap();
+    e.remove(69).unwrap();
+    e.insert(70, 'E').unwrap();
+    assert!(!d.eq_contents(&e).unwrap(), "a different key");
+
+    // popitem: the most recently inserted first, from here and from a worker.
+    assert_eq!(d.popitem().unwrap(), Some((69, 'E')));
+    d.insert(66, 'b').unwrap(); // an update keeps its place
+    assert_eq!(
+        pop_newest::spawn(d.clone()).unwrap().join().unwrap(),
+        Some((68, 'D'))
+    );
+    assert_eq!(d.popitem().unwrap(), Some((67, 'C')));
+    d.insert(1, '1').unwrap();
+    assert_eq!(d.popitem().unwrap(), Some((1, '1')));
+    assert_eq!(d.popitem().unwrap(), Some((66, 'b')));
+    assert_eq!(d.popitem().unwrap(), Some((65, 'A')));
+    assert_eq!(d.popitem().unwrap(), None);
+    assert!(d.is_empty().unwrap());
+    let empty = mgr.dict::<u32, char>().unwrap();
+    assert!(d.eq_contents(&empty).unwrap());
 }
