@@ -147,6 +147,72 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
         self.core.call("contains", &Blob::encode(value.borrow())?)
     }
 
+    /// How many items equal `value` (compared as encoded bytes). Python: `list.count(value)`.
+    pub fn count(&self, value: impl Borrow<T>) -> Result<usize> {
+        Ok(self
+            .core
+            .call::<_, u64>("count", &Blob::encode(value.borrow())?)? as usize)
+    }
+
+    /// Removes the first item equal to `value` (compared as encoded bytes); [`ErrorKind::NotFound`]
+    /// if there is none. Python: `list.remove(value)` (`ValueError` there). [`remove`](Self::remove)
+    /// is by index (Python's `list.pop(i)`).
+    pub fn remove_value(&self, value: impl Borrow<T>) -> Result<()> {
+        if self
+            .core
+            .call("remove_value", &Blob::encode(value.borrow())?)?
+        {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::NotFound,
+                "list.remove(x): no item equals x (check with contains, or use index)",
+            ))
+        }
+    }
+
+    /// Reverses the list in place, on the server. Python: `list.reverse()`.
+    pub fn reverse(&self) -> Result<()> {
+        self.core.call("reverse", &())
+    }
+
+    /// Sorts the list (stable, ascending). Python: `list.sort()`. See [`sort_by`](Self::sort_by).
+    pub fn sort(&self) -> Result<()>
+    where
+        T: Ord,
+    {
+        self.sort_by(T::cmp)
+    }
+
+    /// Sorts the list with `compare` (stable). Python: `list.sort(key=...)`. Only this process can
+    /// compare the items (the server holds them encoded), so it reads the list, sorts it here and
+    /// writes it back only if nobody changed it meanwhile, retrying otherwise; after
+    /// [`SORT_TRIES`](Self::SORT_TRIES) changed reads it gives up with [`ErrorKind::Timeout`] and the
+    /// list as another caller left it.
+    pub fn sort_by(&self, mut compare: impl FnMut(&T, &T) -> std::cmp::Ordering) -> Result<()> {
+        for _ in 0..Self::SORT_TRIES {
+            let blobs: Vec<Blob> = self.core.call("snapshot", &())?;
+            let values: Vec<T> = decode_all(blobs.clone())?;
+            let mut order: Vec<usize> = (0..values.len()).collect();
+            order.sort_by(|&a, &b| compare(&values[a], &values[b]));
+            let sorted: Vec<&Blob> = order.iter().map(|&i| &blobs[i]).collect();
+            if self.core.call("replace_if", &(&blobs, sorted))? {
+                return Ok(());
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "list.sort(): the list changed during each of {} tries; sort when fewer processes write it",
+                Self::SORT_TRIES
+            ),
+        ))
+    }
+
+    /// How many times [`sort`](Self::sort) reads the list again when another call changed it
+    /// meanwhile.
+    pub const SORT_TRIES: usize = 64;
+
     /// Position of the first item equal to `value`. Python: `list.index(value)`.
     pub fn index(&self, value: impl Borrow<T>) -> Result<Option<usize>> {
         let i: Option<u64> = self.core.call("index", &Blob::encode(value.borrow())?)?;
@@ -217,6 +283,39 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
     pub fn remove(&self, key: impl Borrow<K>) -> Result<Option<V>> {
         let b: Option<Blob> = self.core.call("remove", &Blob::encode(key.borrow())?)?;
         b.map(|b| b.decode()).transpose()
+    }
+
+    /// Removes and returns the most recently inserted entry, `None` when empty (Python raises
+    /// `KeyError`). Python: `d.popitem()`.
+    pub fn popitem(&self) -> Result<Option<(K, V)>> {
+        let pair: Option<(Blob, Blob)> = self.core.call("popitem", &())?;
+        pair.map(|(k, v)| Ok((k.decode()?, v.decode()?)))
+            .transpose()
+    }
+
+    /// True if both dicts have the same keys (compared as encoded bytes, as the dict does) with
+    /// equal values (`V: PartialEq`), in any order. Python: `dict(a) == dict(b)`. A method, not
+    /// `PartialEq`: it makes two round trips, which can fail, and `==` cannot return an error. The two
+    /// reads are not one atomic snapshot when other processes write meanwhile.
+    pub fn eq_contents(&self, other: &DictProxy<K, V>) -> Result<bool>
+    where
+        V: PartialEq,
+    {
+        let mine: Vec<(Blob, Blob)> = self.core.call("items", &())?;
+        let theirs: Vec<(Blob, Blob)> = other.core.call("items", &())?;
+        if mine.len() != theirs.len() {
+            return Ok(false);
+        }
+        let theirs: std::collections::HashMap<Blob, Blob> = theirs.into_iter().collect();
+        for (k, v) in &mine {
+            let Some(w) = theirs.get(k) else {
+                return Ok(false);
+            };
+            if v != w && v.decode::<V>()? != w.decode::<V>()? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// The value of `key`, inserting `default` first if absent. Python: `d.setdefault(key, default)`.

@@ -117,6 +117,29 @@ impl Object for ListObj {
             "len" => ret(out, &(items.len() as u64))?,
             "clear" => items.clear(),
             "contains" => ret(out, &items.contains(&args(a)?))?,
+            "count" => {
+                let v: Blob = args(a)?;
+                ret(out, &(items.iter().filter(|x| **x == v).count() as u64))?
+            }
+            "remove_value" => {
+                let v: Blob = args(a)?;
+                let at = items.iter().position(|x| *x == v);
+                if let Some(i) = at {
+                    items.remove(i);
+                }
+                ret(out, &at.is_some())?
+            }
+            "reverse" => items.reverse(),
+            // Replaces the whole list if it still is `expected` (a sort done by the client, which
+            // alone can compare the items): false, and nothing changed, if another call came first.
+            "replace_if" => {
+                let (expected, new): (Vec<Blob>, Vec<Blob>) = args(a)?;
+                let same = *items == expected;
+                if same {
+                    *items = new;
+                }
+                ret(out, &same)?
+            }
             "index" => {
                 let v: Blob = args(a)?;
                 ret(out, &items.iter().position(|x| *x == v).map(|i| i as u64))?
@@ -174,6 +197,16 @@ impl Object for DictObj {
             "get" => ret(out, &d.map.get(&args::<Blob>(a)?).map(|e| &e.1))?,
             "contains" => ret(out, &d.map.contains_key(&args::<Blob>(a)?))?,
             "remove" => ret(out, &d.map.remove(&args::<Blob>(a)?).map(|e| e.1))?,
+            // The most recently inserted entry, as Python's LIFO `popitem`.
+            "popitem" => {
+                let last = d
+                    .map
+                    .iter()
+                    .max_by_key(|(_, (seq, _))| *seq)
+                    .map(|(k, _)| k.clone());
+                let pair = last.and_then(|k| d.map.remove(&k).map(|(_, v)| (k, v)));
+                ret(out, &pair)?
+            }
             "setdefault" => {
                 let (k, v): (Blob, Blob) = args(a)?;
                 let cur = match d.map.get(&k) {

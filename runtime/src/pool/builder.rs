@@ -78,7 +78,8 @@ impl PoolBuilder {
     }
 
     /// Replaces a worker after it has run this many tasks (a chunk counts as one), freeing whatever
-    /// it held. Python: `maxtasksperchild`.
+    /// it held. Python: `maxtasksperchild`. It must be at least 1: [`build`](Self::build) fails with
+    /// [`ErrorKind::InvalidInput`] for 0 (Python raises `ValueError`).
     ///
     /// ```no_run
     /// # extern crate multiproc_runtime as multiproc;
@@ -87,7 +88,7 @@ impl PoolBuilder {
     /// # Ok(()) }
     /// ```
     pub fn maxtasksperchild(mut self, tasks: u64) -> Self {
-        self.maxtasksperchild = Some(tasks.max(1));
+        self.maxtasksperchild = Some(tasks);
         self
     }
 
@@ -106,7 +107,8 @@ impl PoolBuilder {
     }
 
     /// Default items per task for `map`, `starmap` and `imap` (instead of Python's rule for `map` and 1
-    /// for `imap`).
+    /// for `imap`). It must be at least 1: [`build`](Self::build) fails with [`ErrorKind::InvalidInput`]
+    /// for 0 (Python raises `ValueError`).
     ///
     /// ```no_run
     /// # extern crate multiproc_runtime as multiproc;
@@ -115,7 +117,7 @@ impl PoolBuilder {
     /// # Ok(()) }
     /// ```
     pub fn chunksize(mut self, chunksize: usize) -> Self {
-        self.chunksize = Some(chunksize.max(1));
+        self.chunksize = Some(chunksize);
         self
     }
 
@@ -150,6 +152,18 @@ impl PoolBuilder {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 "a pool needs at least one process",
+            ));
+        }
+        if self.maxtasksperchild == Some(0) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "maxtasksperchild must be at least 1 (leave it unset to never replace workers)",
+            ));
+        }
+        if self.chunksize == Some(0) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "chunksize must be at least 1 (leave it unset for the automatic size)",
             ));
         }
         let init = self.init.transpose()?;

@@ -8,7 +8,7 @@ use super::lock;
 use super::progress::Progress;
 use super::sched::Job;
 use super::sink::Sink;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::pool::decode_reply;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, VecDeque};
@@ -125,6 +125,8 @@ impl<'p, I: Iterator, R: DeserializeOwned + Send + 'static> IMap<'p, I, R> {
 
     /// Items per task sent to a worker (default 1, as in Python, or the pool's `chunksize`). Larger
     /// chunks make tiny tasks cheap; a worker that dies fails its whole chunk. Call before iterating.
+    /// It must be at least 1: for 0 the iterator yields one [`ErrorKind::InvalidInput`] error and
+    /// ends (Python raises `ValueError`).
     ///
     /// ```no_run
     /// # extern crate multiproc_runtime as multiproc;
@@ -135,7 +137,14 @@ impl<'p, I: Iterator, R: DeserializeOwned + Send + 'static> IMap<'p, I, R> {
     /// # Ok(()) }
     /// ```
     pub fn chunksize(mut self, chunksize: usize) -> Self {
-        self.chunksize = chunksize.max(1);
+        if chunksize == 0 {
+            self.failed.get_or_insert(Error::new(
+                ErrorKind::InvalidInput,
+                "chunksize must be at least 1",
+            ));
+        } else {
+            self.chunksize = chunksize;
+        }
         self
     }
 

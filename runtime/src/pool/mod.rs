@@ -31,7 +31,7 @@ pub use builder::PoolBuilder;
 pub use imap::IMap;
 pub use result::AsyncResult;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::pool::chunk_prefix;
 use crate::registry;
 use crate::worker::{MapFn, WorkerFn};
@@ -256,7 +256,8 @@ impl Pool {
     }
 
     /// [`map`](Pool::map) with an explicit chunk size: items sent to a worker per task. Python:
-    /// `pool.map(f, iterable, chunksize)`.
+    /// `pool.map(f, iterable, chunksize)`. A chunk size of 0 fails with [`ErrorKind::InvalidInput`]
+    /// (Python raises `ValueError`).
     ///
     /// ```no_run
     /// # extern crate multiproc_runtime as multiproc;
@@ -330,7 +331,7 @@ impl Pool {
     }
 
     /// [`starmap`](Pool::starmap) with an explicit chunk size. Python: `pool.starmap(f, iterable,
-    /// chunksize)`.
+    /// chunksize)`. A chunk size of 0 fails with [`ErrorKind::InvalidInput`].
     ///
     /// ```no_run
     /// # extern crate multiproc_runtime as multiproc;
@@ -392,14 +393,19 @@ impl Pool {
         encode: chunk::EncodeFn<T>,
         chunksize: Option<usize>,
     ) -> Result<AsyncResult<Vec<R>>> {
+        if chunksize == Some(0) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "chunksize must be at least 1 (use map/starmap for the automatic size)",
+            ));
+        }
         let entry = registry::lookup_fn(type_name)?;
         let prefix = chunk_prefix(entry.name)?;
         let items: Vec<T> = iterable.into_iter().collect();
         let len = items.len();
         let chunksize = chunksize
             .or(self.default_chunksize)
-            .unwrap_or_else(|| chunk::auto_chunksize(len, self.processes()))
-            .max(1);
+            .unwrap_or_else(|| chunk::auto_chunksize(len, self.processes()));
         let cell = Arc::new(Cell::new(None));
         if len == 0 {
             cell.set(Ok(Vec::new()));

@@ -111,7 +111,10 @@ impl<T> Queue<T> {
     }
 
     /// Messages in the queue now (a snapshot: other processes may change it at once). Python:
-    /// `q.qsize()`.
+    /// `q.qsize()`. It answers on a closed handle too (the queue's state, read from the shared ring,
+    /// which the handle keeps mapped), where Python's `qsize()`/`empty()` raise "is closed": check
+    /// [`is_closed`](Self::is_closed) where that matters. The same holds for
+    /// [`is_empty`](Self::is_empty) and [`is_full`](Self::is_full).
     ///
     /// ```
     /// # extern crate multiproc_runtime as multiproc;
@@ -190,7 +193,9 @@ impl<T> Queue<T> {
         self.member.leave();
     }
 
-    /// True once [`close`](Self::close) was called on this handle.
+    /// True once [`close`](Self::close) was called on this handle (its `put` and `get` then fail with
+    /// [`ErrorKind::Closed`]; [`len`](Self::len), [`is_empty`](Self::is_empty) and
+    /// [`is_full`](Self::is_full) still answer).
     ///
     /// ```
     /// # extern crate multiproc_runtime as multiproc;

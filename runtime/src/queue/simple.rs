@@ -86,7 +86,8 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
         self.0.try_get()
     }
 
-    /// True if no message is queued. Python: `q.empty()`.
+    /// True if no message is queued. Python: `q.empty()`. Unlike Python it answers on a closed
+    /// handle too (the queue's state, seen through the shared ring); see [`is_closed`](Self::is_closed).
     ///
     /// ```
     /// # extern crate multiproc_runtime as multiproc;
@@ -108,6 +109,22 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
     /// ```
     pub fn close(&self) {
         self.0.close()
+    }
+
+    /// True once [`close`](Self::close) was called on this handle. [`is_empty`](Self::is_empty)
+    /// still answers for a closed handle (Python's `empty()` raises); check this first where that
+    /// matters.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let q = multiproc::SimpleQueue::<u8>::new()?;
+    /// assert!(!q.is_closed());
+    /// q.close();
+    /// assert!(q.is_closed());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.0.is_closed()
     }
 }
 

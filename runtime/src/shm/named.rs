@@ -25,8 +25,9 @@ const ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
 /// A block of `size` bytes of shared memory, found by other processes by its name.
 ///
 /// The creator owns the name: [`unlink`](SharedMemory::unlink) or dropping the creator's handle
-/// removes it, and so does the creator's death, even by `SIGKILL`. Processes that attached keep their
-/// mapping until they drop it.
+/// removes it, and so does the creator's death, even by `SIGKILL`. An attached handle's `unlink` asks
+/// the creator to remove it, as Python's `unlink` from any process does. Processes that attached keep
+/// their mapping until they drop it.
 ///
 /// ```
 /// # extern crate multiproc_runtime as multiproc;
@@ -46,6 +47,18 @@ pub struct SharedMemory {
     name: String,
     block: Arc<Block>,
     published: Option<Published>,
+    /// This handle's `unlink` removed the name (or found it gone): a second one is `NotFound`.
+    unlinked: bool,
+}
+
+/// How many names [`SharedMemory::new`] tries before giving up.
+const NAME_TRIES: u32 = 64;
+
+fn zero_size() -> Error {
+    Error::new(
+        ErrorKind::InvalidInput,
+        "a shared memory block needs a size of at least one byte",
+    )
 }
 
 impl SharedMemory {
@@ -60,10 +73,7 @@ impl SharedMemory {
     /// ```
     pub fn create(name: &str, size: usize) -> Result<SharedMemory> {
         if size == 0 {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                "a shared memory block needs a size of at least one byte",
-            ));
+            return Err(zero_size());
         }
         let block = Arc::new(Block::create("SharedMemory", size)?);
         let published = publish::publish(name, Arc::clone(&block))?;
@@ -71,11 +81,13 @@ impl SharedMemory {
             name: name.to_string(),
             block,
             published: Some(published),
+            unlinked: false,
         })
     }
 
-    /// A block with a fresh unique name (see [`name`](Self::name)). Python: `SharedMemory(create=True,
-    /// size=n)`.
+    /// A block with a fresh unique name (see [`name`](Self::name)): `mp_<pid>_<n>`, or, if another
+    /// process holds that name already, the same with a random suffix (as Python picks another random
+    /// name when its first is taken). Python: `SharedMemory(create=True, size=n)`.
     ///
     /// ```
     /// # extern crate multiproc_runtime as multiproc;
@@ -86,12 +98,44 @@ impl SharedMemory {
     /// ```
     pub fn new(size: usize) -> Result<SharedMemory> {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
+        if size == 0 {
+            return Err(zero_size());
+        }
+        let block = Arc::new(Block::create("SharedMemory", size)?);
+        let base = format!(
             "mp_{}_{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
-        SharedMemory::create(&name, size)
+        let random = std::collections::hash_map::RandomState::new();
+        for attempt in 0..NAME_TRIES {
+            let name = if attempt == 0 {
+                base.clone()
+            } else {
+                use std::hash::BuildHasher;
+                let salt = random.hash_one((attempt, Instant::now())) as u32;
+                format!("{base}_{salt:08x}")
+            };
+            match publish::publish(&name, Arc::clone(&block)) {
+                Ok(published) => {
+                    return Ok(SharedMemory {
+                        name,
+                        block,
+                        published: Some(published),
+                        unlinked: false,
+                    });
+                }
+                // The name is taken (publish's only InvalidInput): try another.
+                Err(e) if e.kind() == &ErrorKind::InvalidInput => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "every one of {NAME_TRIES} generated shared memory names ({base} and {base}_<random>) is taken: pass a name of your own to SharedMemory::create"
+            ),
+        ))
     }
 
     /// Attaches to the block named `name`. Fails with [`ErrorKind::NotFound`] if there is none (never
@@ -184,6 +228,7 @@ impl SharedMemory {
             name: name.to_string(),
             block: Arc::new(block),
             published: None,
+            unlinked: false,
         })
     }
 
@@ -249,15 +294,144 @@ impl SharedMemory {
     /// Removes the name: later [`attach`](Self::attach)es fail, existing mappings stay valid. Done
     /// automatically when the creator's handle drops or the creator dies. Python: `shm.unlink()`.
     ///
+    /// Any handle may unlink, as in Python: an attached handle (or one received as a worker argument)
+    /// asks the creator's process to remove the name, waiting up to 10 s for its answer
+    /// ([`unlink_timeout`](Self::unlink_timeout) to choose). Fails with [`ErrorKind::NotFound`] (Python:
+    /// `FileNotFoundError`) when the name is already gone: unlinked before (by this or another handle),
+    /// its creator exited, or it now names another block.
+    ///
     /// ```
     /// # extern crate multiproc_runtime as multiproc;
     /// let mut a = multiproc::SharedMemory::create("doc-unlink", 8)?;
-    /// a.unlink();
+    /// let mut b = multiproc::SharedMemory::attach("doc-unlink")?;
+    /// b.unlink()?;                                                     // from the attached handle
     /// assert!(multiproc::SharedMemory::attach("doc-unlink").is_err());
+    /// assert_eq!(a.unlink().unwrap_err().kind(), &multiproc::ErrorKind::NotFound);
     /// # Ok::<(), multiproc::Error>(())
     /// ```
-    pub fn unlink(&mut self) {
-        self.published = None;
+    pub fn unlink(&mut self) -> Result<()> {
+        self.unlink_timeout(ATTACH_TIMEOUT)
+    }
+
+    /// [`unlink`](Self::unlink), giving up with [`ErrorKind::Timeout`] after `timeout` when this
+    /// handle is attached and the creator does not answer (it is stopped or wedged). The creator's own
+    /// handle never waits.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// use std::time::Duration;
+    /// let a = multiproc::SharedMemory::new(8)?;
+    /// let mut b = multiproc::SharedMemory::attach(a.name())?;
+    /// b.unlink_timeout(Duration::from_secs(1))?;
+    /// assert!(multiproc::SharedMemory::attach(a.name()).is_err());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn unlink_timeout(&mut self, timeout: Duration) -> Result<()> {
+        let name = &self.name;
+        let gone = || {
+            Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "no shared memory block named {name:?} to unlink: it was unlinked already, or its creator exited"
+                ),
+            )
+        };
+        if self.unlinked {
+            return Err(gone());
+        }
+        self.unlinked = true;
+        if let Some(published) = self.published.take() {
+            return if published.withdraw() {
+                Ok(())
+            } else {
+                Err(gone())
+            };
+        }
+        match self.ask_creator_to_unlink(timeout) {
+            Err(e) if e.kind() == &ErrorKind::Timeout => {
+                // Not answered: the name may still be there, so a retry may go ahead.
+                self.unlinked = false;
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    /// Asks the process serving this block's name to withdraw it (see `publish`).
+    fn ask_creator_to_unlink(&self, timeout: Duration) -> Result<()> {
+        let name = &self.name;
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
+        let gone = || {
+            Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "no shared memory block named {name:?} to unlink: it was unlinked already, or its creator exited"
+                ),
+            )
+        };
+        let timed_out = || {
+            Error::timeout(
+                &format!("unlinking shared memory {name:?} (is its creator stopped?)"),
+                timeout,
+            )
+        };
+        let io = |e| Error::io(format!("could not unlink shared memory {name:?}"), e);
+        let request = publish::unlink_request(&self.block).map_err(io)?;
+        loop {
+            let conn = sock::connect_until(&format!("{PREFIX}{name}"), deadline).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::TimedOut {
+                    timed_out()
+                } else if crate::sys::errors::nobody_listening(&e) {
+                    gone()
+                } else {
+                    io(e)
+                }
+            })?;
+            // The request goes out at once, to be queued before the server accepts (see `publish`).
+            // A broken pipe means it answered (as to an attach) and closed first: read that answer.
+            match socket::send_parts(conn.as_fd(), &[&request], &[]) {
+                Ok(_) => {}
+                Err(e) if crate::sys::errors::peer_gone(&e) => {}
+                Err(e) => return Err(io(e)),
+            }
+            // Only a process of our own user may withdraw it (and only such a one answers us).
+            let owner = sock::peer_uid(conn.as_fd()).map_err(io)?;
+            if owner != sock::my_uid() {
+                return Err(Error::new(
+                    ErrorKind::Authentication,
+                    format!(
+                        "the name {name:?} is held by user {owner}, not by this user: refusing to ask it to unlink"
+                    ),
+                ));
+            }
+            if !sock::readable_until(conn.as_fd(), deadline).map_err(io)? {
+                return Err(timed_out());
+            }
+            let mut buf = [0u8; 8];
+            let mut fds: Vec<OwnedFd> = Vec::new();
+            let got = socket::recv_with_fds(conn.as_fd(), &mut buf, &mut fds).map_err(|e| {
+                if crate::sys::errors::peer_reset(&e) {
+                    gone()
+                } else {
+                    io(e)
+                }
+            })?;
+            match (got.bytes, buf) {
+                (8, publish::UNLINKED) if fds.is_empty() => return Ok(()),
+                (8, publish::NOT_SAME) if fds.is_empty() => return Err(gone()),
+                // The server accepted before our request arrived and answered as to an attach: ask
+                // again (the descriptor it sent is dropped here).
+                (8, _) if !fds.is_empty() || got.fds_lost => {
+                    if Instant::now() >= deadline {
+                        return Err(timed_out());
+                    }
+                }
+                // Closed without an answer: the name was withdrawn meanwhile.
+                _ => return Err(gone()),
+            }
+        }
     }
 
     /// The first byte of the mapping, for building your own views. Other processes read and write it
@@ -328,7 +502,8 @@ impl SharedMemory {
 
 impl Drop for SharedMemory {
     fn drop(&mut self) {
-        self.unlink();
+        // The creator's handle withdraws its name; an attached one leaves it.
+        self.published = None;
     }
 }
 
@@ -338,6 +513,7 @@ impl std::fmt::Debug for SharedMemory {
             .field("name", &self.name)
             .field("size", &self.size())
             .field("owner", &self.is_owner())
+            .field("unlinked", &self.unlinked)
             .finish()
     }
 }
@@ -370,6 +546,7 @@ impl<'de> Deserialize<'de> for SharedMemory {
             name,
             block: Arc::new(block),
             published: None,
+            unlinked: false,
         })
     }
 }

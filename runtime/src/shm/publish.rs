@@ -2,6 +2,12 @@
 //! thread per process (started on first use) that answers every connection with the block's size and
 //! descriptor, for the same user only. A name exists exactly as long as its socket: withdrawn on drop,
 //! and gone with the process even on `SIGKILL`.
+//!
+//! A connection that arrives with an [`UNLINK_REQUEST`] packet already queued (sent right after
+//! `connect`) asks the server to withdraw the name instead: it does so when the request names the
+//! published block (its memfd's device and inode), answering [`UNLINKED`], or answers [`NOT_SAME`].
+//! A request that arrives only after the accept gets the ordinary answer (size and descriptor); the
+//! asker sees the descriptor and asks again.
 
 use super::block::Block;
 use crate::error::{Error, ErrorKind, Result};
@@ -9,38 +15,92 @@ use crate::sys::abstract_socket::{self as sock, Epoll};
 use crate::sys::socket;
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 /// Prefix of every published name in the abstract namespace.
 pub(crate) const PREFIX: &str = "multiproc.shm.";
 
+/// First byte of an unlink request; the device and inode of the block follow (little-endian u64s).
+pub(crate) const UNLINK_REQUEST: u8 = b'U';
+/// Length of an unlink request.
+pub(crate) const UNLINK_REQUEST_LEN: usize = 17;
+/// Answer to an unlink request: the name is withdrawn.
+pub(crate) const UNLINKED: [u8; 8] = *b"unlinked";
+/// Answer to an unlink request naming another block than the one published under the name.
+pub(crate) const NOT_SAME: [u8; 8] = *b"notsame\0";
+
+/// The unlink request for the block behind `block`.
+pub(crate) fn unlink_request(block: &Block) -> std::io::Result<[u8; UNLINK_REQUEST_LEN]> {
+    let (dev, ino) = crate::sys::block::identity(block.fd())?;
+    let mut req = [0u8; UNLINK_REQUEST_LEN];
+    req[0] = UNLINK_REQUEST;
+    req[1..9].copy_from_slice(&dev.to_le_bytes());
+    req[9..].copy_from_slice(&ino.to_le_bytes());
+    Ok(req)
+}
+
+/// One published name: its listening socket, its block, and the id of the [`Published`] that owns it
+/// (descriptor numbers are reused once a name is withdrawn, ids never are).
+struct Entry {
+    listener: OwnedFd,
+    block: Arc<Block>,
+    id: u64,
+}
+
 struct Server {
     epoll: Epoll,
     /// Listening socket (by descriptor number) → its socket and block. Held while answering, so that a
     /// withdrawn descriptor number cannot be reused under the server's feet.
-    entries: Mutex<HashMap<i32, (OwnedFd, Arc<Block>)>>,
+    entries: Mutex<HashMap<i32, Entry>>,
 }
 
-fn entries(server: &Server) -> MutexGuard<'_, HashMap<i32, (OwnedFd, Arc<Block>)>> {
+fn entries(server: &Server) -> MutexGuard<'_, HashMap<i32, Entry>> {
     crate::poison::lock(&server.entries)
+}
+
+/// An unlink request already queued on `conn`, if any (never waits: an attach sends nothing).
+fn queued_unlink_request(conn: &OwnedFd) -> Option<[u8; UNLINK_REQUEST_LEN]> {
+    if !socket::readable_within(conn.as_fd(), 0).unwrap_or(false) {
+        return None;
+    }
+    let mut buf = [0u8; UNLINK_REQUEST_LEN + 1];
+    let mut fds: Vec<OwnedFd> = Vec::new();
+    let got = socket::recv_with_fds(conn.as_fd(), &mut buf, &mut fds).ok()?;
+    let req: [u8; UNLINK_REQUEST_LEN] = buf[..UNLINK_REQUEST_LEN].try_into().ok()?;
+    (got.bytes == UNLINK_REQUEST_LEN && req[0] == UNLINK_REQUEST).then_some(req)
 }
 
 fn serve(server: &Server) {
     let me = sock::my_uid();
     let mut ready = Vec::new();
     while server.epoll.wait(&mut ready).is_ok() {
-        let map = entries(server);
+        let mut map = entries(server);
         for fd in &ready {
-            let Some((listener, block)) = map.get(fd) else {
+            let Some(entry) = map.get(fd) else {
                 continue;
             };
-            let size = (block.len() as u64).to_le_bytes();
             // One connection per readiness: epoll is level-triggered and reports the rest.
-            if let Ok(conn) = sock::accept(listener.as_fd()) {
-                if sock::peer_uid(conn.as_fd()).is_ok_and(|uid| uid == me) {
-                    let _ = socket::send_parts(conn.as_fd(), &[&size], &[block.fd()]);
-                }
+            let Ok(conn) = sock::accept(entry.listener.as_fd()) else {
+                continue;
+            };
+            if !sock::peer_uid(conn.as_fd()).is_ok_and(|uid| uid == me) {
+                continue;
             }
+            if let Some(req) = queued_unlink_request(&conn) {
+                let ours = unlink_request(&entry.block).is_ok_and(|mine| mine == req);
+                if ours {
+                    if let Some(gone) = map.remove(fd) {
+                        let _ = server.epoll.remove(gone.listener.as_fd());
+                    }
+                    let _ = socket::send_parts(conn.as_fd(), &[&UNLINKED], &[]);
+                } else {
+                    let _ = socket::send_parts(conn.as_fd(), &[&NOT_SAME], &[]);
+                }
+                continue;
+            }
+            let size = (entry.block.len() as u64).to_le_bytes();
+            let _ = socket::send_parts(conn.as_fd(), &[&size], &[entry.block.fd()]);
         }
     }
 }
@@ -79,6 +139,7 @@ fn server() -> Result<&'static Server> {
 /// A name under which a block is published; withdrawn when dropped.
 pub(crate) struct Published {
     fd: i32,
+    id: u64,
 }
 
 /// Publishes `block` under `name`; `InvalidInput` if the name is taken.
@@ -96,24 +157,51 @@ pub(crate) fn publish(name: &str, block: Arc<Block>) -> Result<Published> {
             Error::io(format!("could not publish shared memory named {name:?}"), e)
         }
     })?;
+    static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let fd = listener.as_raw_fd();
     let mut map = entries(server);
     server
         .epoll
         .add(listener.as_fd())
         .map_err(|e| Error::io("could not watch a shared memory name", e))?;
-    map.insert(fd, (listener, block));
-    Ok(Published { fd })
+    map.insert(
+        fd,
+        Entry {
+            listener,
+            block,
+            id,
+        },
+    );
+    Ok(Published { fd, id })
+}
+
+impl Published {
+    /// Withdraws the name; false if it was already withdrawn (by an unlink request from an attached
+    /// handle).
+    pub(crate) fn withdraw(self) -> bool {
+        // Dropping it afterwards finds nothing left to remove.
+        self.remove()
+    }
+
+    fn remove(&self) -> bool {
+        // A published name means the server runs: this only looks it up.
+        let Ok(server) = server() else {
+            return false;
+        };
+        let mut map = entries(server);
+        if map.get(&self.fd).is_none_or(|e| e.id != self.id) {
+            return false;
+        }
+        if let Some(gone) = map.remove(&self.fd) {
+            let _ = server.epoll.remove(gone.listener.as_fd());
+        }
+        true
+    }
 }
 
 impl Drop for Published {
     fn drop(&mut self) {
-        // A published name means the server runs: this only looks it up.
-        if let Ok(server) = server() {
-            let mut map = entries(server);
-            if let Some((listener, _)) = map.remove(&self.fd) {
-                let _ = server.epoll.remove(listener.as_fd());
-            }
-        }
+        self.remove();
     }
 }

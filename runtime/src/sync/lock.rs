@@ -134,6 +134,23 @@ impl Lock {
         guard::acquire_some(self.mutex(), "Lock", Acquire::Timeout(timeout))
             .map(|held| LockGuard { held })
     }
+    /// True while some thread or process holds the lock (a snapshot: it may change at once). A lock
+    /// whose holder died holding it reads as locked until the next acquire recovers it (with
+    /// `owner_died`). Python (3.14): `lock.locked()`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let lock = multiproc::Lock::new()?;
+    /// assert!(!lock.locked());
+    /// let held = lock.acquire()?;
+    /// assert!(lock.locked());
+    /// drop(held);
+    /// assert!(!lock.locked());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn locked(&self) -> bool {
+        self.mutex().holder().is_some()
+    }
 }
 
 impl LockGuard<'_> {
@@ -151,9 +168,14 @@ impl LockGuard<'_> {
     }
 }
 
+/// Shows whether it is held and by which process (its pid), from the holder record.
 impl std::fmt::Debug for Lock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Lock")
+        let holder = self.mutex().holder();
+        f.debug_struct("Lock")
+            .field("locked", &holder.is_some())
+            .field("holder", &holder.map(|(p, _)| p.pid().as_u32()))
+            .finish()
     }
 }
 

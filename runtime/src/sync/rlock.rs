@@ -102,6 +102,24 @@ impl RLock {
         )
         .map(|held| RLockGuard { held })
     }
+    /// True while some thread or process holds the lock (a snapshot: it may change at once). A lock
+    /// whose holder died holding it reads as locked until the next acquire recovers it (with
+    /// `owner_died`). Python (3.14): `rlock.locked()`.
+    /// For an `RLock` the holder may be this very thread: `locked()` says nothing of who.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let rlock = multiproc::RLock::new()?;
+    /// assert!(!rlock.locked());
+    /// let held = rlock.acquire()?;
+    /// assert!(rlock.locked());
+    /// drop(held);
+    /// assert!(!rlock.locked());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn locked(&self) -> bool {
+        self.mapped.header().mutex.holder().is_some()
+    }
 }
 
 impl RLockGuard<'_> {
@@ -119,9 +137,15 @@ impl RLockGuard<'_> {
     }
 }
 
+/// Shows whether it is held and by which process (its pid) and how deep, from the holder record.
 impl std::fmt::Debug for RLock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RLock")
+        let holder = self.mapped.header().mutex.holder();
+        f.debug_struct("RLock")
+            .field("locked", &holder.is_some())
+            .field("holder", &holder.map(|(p, _)| p.pid().as_u32()))
+            .field("depth", &holder.map(|(_, depth)| depth))
+            .finish()
     }
 }
 

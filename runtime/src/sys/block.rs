@@ -39,6 +39,18 @@ pub(crate) fn size(fd: impl AsFd) -> io::Result<usize> {
     Ok(st.st_size as usize)
 }
 
+/// The device and inode of the block behind `fd`: the same in every process that holds it, and
+/// unique among the blocks alive.
+pub(crate) fn identity(fd: impl AsFd) -> io::Result<(u64, u64)> {
+    // SAFETY: stat is plain data; all zeroes is a valid value for fstat to overwrite.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on a borrowed, open descriptor writes into the local stat buffer.
+    if unsafe { libc::fstat(fd.as_fd().as_raw_fd(), &mut st) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((st.st_dev, st.st_ino))
+}
+
 /// Maps the whole block behind `fd` shared, read-write. Refuses (`InvalidData`) a descriptor that is
 /// not a memfd whose size is sealed: another process could otherwise shrink it under our mapping
 /// (our accesses would then fault) or hand us a file it keeps changing.

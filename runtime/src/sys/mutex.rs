@@ -185,6 +185,14 @@ impl RobustMutex {
         self.holder.load(Ordering::Acquire) == ProcessId::this().pack()
     }
 
+    /// The holding process and how many times it has locked, from the holder record; `None` when
+    /// free. A snapshot: the record is written just after locking and cleared just before unlocking,
+    /// and a holder that died keeps its record until the next locker replaces it.
+    pub(crate) fn holder(&self) -> Option<(ProcessId, u32)> {
+        ProcessId::unpack(self.holder.load(Ordering::Acquire))
+            .map(|p| (p, self.depth.load(Ordering::Relaxed).max(1)))
+    }
+
     /// Unlocks; the caller must hold the mutex.
     #[inline]
     pub(crate) fn unlock(&self) {
