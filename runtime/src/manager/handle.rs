@@ -2,15 +2,21 @@
 
 use super::address::{self, Address};
 use super::auth;
+use super::collections::{ArrayProxy, SetProxy};
 use super::containers::{DictProxy, ListProxy, NamespaceProxy, ValueProxy};
 use super::custom::Managed;
+use super::initializer;
 use super::protocol::{Blob, CONTROL, control};
 use super::proxy::{self, Conn, Endpoint, Proxy, ProxyCore};
 use super::server::{self, ServerArgs};
 use super::sync::{EventProxy, LockProxy, QueueProxy};
+use super::sync_more::{
+    BarrierProxy, ConditionProxy, JoinableQueueProxy, RLockProxy, SemaphoreProxy,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::poison::lock;
 use crate::process::{Process, ProcessBuilder};
+use crate::worker::WorkerFn;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::net::ToSocketAddrs;
@@ -61,6 +67,8 @@ pub struct ManagerBuilder {
     clients_may_republish: bool,
     /// Certificate chain and private key (DER).
     tls: Option<(Vec<Vec<u8>>, Vec<u8>)>,
+    /// Run in the server before it serves.
+    init: Option<initializer::Encoded>,
 }
 
 /// Shows the options, never the private key.
@@ -69,6 +77,7 @@ impl std::fmt::Debug for ManagerBuilder {
         f.debug_struct("ManagerBuilder")
             .field("clients_may_republish", &self.clients_may_republish)
             .field("tls", &self.tls.is_some())
+            .field("initializer", &self.init.is_some())
             .finish()
     }
 }
@@ -101,6 +110,29 @@ impl ManagerBuilder {
     #[cfg(feature = "tls")]
     pub fn tls(mut self, cert_chain: &[Vec<u8>], key_der: &[u8]) -> ManagerBuilder {
         self.tls = Some((cert_chain.to_vec(), key_der.to_vec()));
+        self
+    }
+
+    /// Runs `f(args..)` once in the server process before it serves; `start` / `serve` return only
+    /// after it finished (within the 30 s a client waits for the server's handshake), and fail with
+    /// its error or panic if it fails (the server then exits). `f` is a `#[multiproc::worker]`
+    /// function, passed as for [`PoolBuilder::initializer`](crate::PoolBuilder::initializer).
+    /// Python: `manager.start(initializer, initargs)`.
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// #[multiproc::worker]
+    /// fn setup(level: u32) { /* configure logging, load data, ... */ }
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let mgr = multiproc::Manager::builder().initializer(setup, (3,)).start()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn initializer<F, Args>(mut self, f: F, args: Args) -> ManagerBuilder
+    where
+        F: WorkerFn<Args, Output = ()>,
+        Args: Serialize,
+    {
+        self.init = Some(initializer::encode(f, args));
         self
     }
 
@@ -144,6 +176,7 @@ impl ManagerBuilder {
             owner: owner.clone(),
             clients_may_republish: self.clients_may_republish,
             tls: self.tls,
+            init: self.init.as_ref().map(initializer::task).transpose()?,
         };
         let mut process: Process<()> = ProcessBuilder::default()
             .name("Manager")
@@ -471,6 +504,157 @@ impl Manager {
     /// ```
     pub fn event(&self) -> Result<EventProxy> {
         self.new_proxy("event", Blob::default())
+    }
+
+    /// A new FIFO queue holding at most `maxsize` items (0: no bound), with `task_done` / `join`.
+    /// Python: `manager.Queue(maxsize)`.
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let q = multiproc::Manager::start()?.queue_bounded::<u32>(2)?;
+    /// q.put(1)?;
+    /// q.put(2)?;
+    /// assert!(q.is_full()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn queue_bounded<T: Serialize + DeserializeOwned>(
+        &self,
+        maxsize: usize,
+    ) -> Result<JoinableQueueProxy<T>> {
+        self.new_proxy("jqueue", Blob::encode(&(maxsize as u64))?)
+    }
+
+    /// A new unbounded joinable queue. Python: `manager.JoinableQueue()` (bounded:
+    /// [`queue_bounded`](Manager::queue_bounded), which returns the same proxy type).
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let q = multiproc::Manager::start()?.joinable_queue::<u32>()?;
+    /// q.put(1)?;
+    /// q.get()?;
+    /// q.task_done()?;
+    /// q.join()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn joinable_queue<T: Serialize + DeserializeOwned>(&self) -> Result<JoinableQueueProxy<T>> {
+        self.queue_bounded(0)
+    }
+
+    /// A new reentrant lock, released by the server if its holder's process dies. Python:
+    /// `manager.RLock()`.
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let rlock = multiproc::Manager::start()?.rlock()?;
+    /// let _a = rlock.acquire()?;
+    /// let _b = rlock.acquire()?;   // the same thread again
+    /// # Ok(()) }
+    /// ```
+    pub fn rlock(&self) -> Result<RLockProxy> {
+        self.new_proxy("rlock", Blob::default())
+    }
+
+    /// A new semaphore with `value` units. Python: `manager.Semaphore(value)`.
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let sem = multiproc::Manager::start()?.semaphore(3)?;
+    /// sem.acquire()?;
+    /// sem.release()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn semaphore(&self, value: u64) -> Result<SemaphoreProxy> {
+        self.new_proxy("semaphore", Blob::encode(&(value, false))?)
+    }
+
+    /// A new semaphore that refuses to be released past `value`. Python:
+    /// `manager.BoundedSemaphore(value)`.
+    pub fn bounded_semaphore(&self, value: u64) -> Result<SemaphoreProxy> {
+        self.new_proxy("semaphore", Blob::encode(&(value, true))?)
+    }
+
+    /// A new condition variable with its own reentrant lock. Python: `manager.Condition()`.
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let cond = multiproc::Manager::start()?.condition()?;
+    /// let _g = cond.acquire()?;
+    /// cond.notify_all()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn condition(&self) -> Result<ConditionProxy> {
+        self.new_proxy("condition", Blob::default())
+    }
+
+    /// A new barrier for `parties` callers (at least 1: [`ErrorKind::InvalidInput`] for 0). Python:
+    /// `manager.Barrier(parties)`.
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let barrier = multiproc::Manager::start()?.barrier(1)?;
+    /// barrier.wait()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn barrier(&self, parties: u64) -> Result<BarrierProxy> {
+        if parties == 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "a barrier needs at least 1 party",
+            ));
+        }
+        self.new_proxy("barrier", Blob::encode(&parties)?)
+    }
+
+    /// A new empty shared set.
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let s = multiproc::Manager::start()?.set::<u32>()?;
+    /// s.add(1)?;
+    /// assert!(s.contains(1)?);
+    /// # Ok(()) }
+    /// ```
+    pub fn set<T: Serialize + DeserializeOwned>(&self) -> Result<SetProxy<T>> {
+        self.set_from(std::iter::empty::<T>())
+    }
+
+    /// A new shared set holding `items` (duplicates once).
+    pub fn set_from<T: Serialize + DeserializeOwned>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+    ) -> Result<SetProxy<T>> {
+        let blobs = items
+            .into_iter()
+            .map(|v| Blob::encode(&v))
+            .collect::<Result<Vec<_>>>()?;
+        self.new_proxy("set", Blob::encode(&blobs)?)
+    }
+
+    /// A new shared array of fixed length holding `items`. Python: `manager.Array('i', [1, 2])`.
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let arr = multiproc::Manager::start()?.array([1u8, 2, 3])?;
+    /// assert_eq!(arr.get(2)?, 3);
+    /// # Ok(()) }
+    /// ```
+    pub fn array<T: Serialize + DeserializeOwned>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+    ) -> Result<ArrayProxy<T>> {
+        let blobs = items
+            .into_iter()
+            .map(|v| Blob::encode(&v))
+            .collect::<Result<Vec<_>>>()?;
+        self.new_proxy("array", Blob::encode(&blobs)?)
     }
 
     /// Publishes `proxy`'s object under `name`, for clients that [`lookup`](Manager::lookup) it.

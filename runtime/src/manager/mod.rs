@@ -24,20 +24,25 @@
 
 mod address;
 mod auth;
+mod collections;
 mod containers;
 mod custom;
 mod fast;
 mod gate;
 mod handle;
+mod initializer;
 mod objects;
+mod objects_more;
 mod protocol;
 mod proxy;
 mod server;
 mod sync;
+mod sync_more;
 #[cfg(feature = "tls")]
 mod tls;
 
 pub use address::Address;
+pub use collections::{ArrayProxy, SetProxy};
 pub use containers::{DictProxy, ListProxy, NamespaceProxy, ValueProxy};
 pub use custom::Managed;
 #[doc(hidden)]
@@ -45,6 +50,10 @@ pub use custom::{Dispatch, ManagedEntry};
 pub use handle::{Manager, ManagerBuilder};
 pub use proxy::{Proxy, ProxyCore};
 pub use sync::{EventProxy, LockGuard, LockProxy, QueueProxy};
+pub use sync_more::{
+    BarrierProxy, ConditionGuard, ConditionProxy, JoinableQueueProxy, RLockGuard, RLockProxy,
+    SemaphoreProxy,
+};
 
 /// What `#[multiproc::managed]` expands to reaches these.
 #[doc(hidden)]

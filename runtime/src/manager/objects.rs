@@ -47,7 +47,7 @@ fn out_of_range(index: u64, len: usize) -> Error {
 
 /// Waits on `cv` until `ready` holds, the optional timeout (µs) passes, or the caller hangs up.
 /// Returns the guard and whether `ready` held.
-fn wait_until<'a, T>(
+pub(crate) fn wait_until<'a, T>(
     cv: &Condvar,
     mut guard: MutexGuard<'a, T>,
     timeout_us: Option<u64>,

@@ -17,13 +17,16 @@ use super::gate::{self, TlsConfig, TlsConn};
 use super::objects::{
     Cx, DictObj, EventObj, ListObj, LockObj, NamespaceObj, Object, QueueObj, ValueObj,
 };
+use super::objects_more::{
+    ArrayObj, BarrierObj, ConditionObj, JoinableQueueObj, RLockObj, SemaphoreObj, SetObj,
+};
 use super::protocol::{self, Blob, CONTROL, MAX_FRAME, Status, WireError, control};
 use crate::codec;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::channel::Channel;
 use crate::poison::{self, lock};
 use crate::protocol::child::panic_message;
-use crate::registry::{self, WorkerEntry};
+use crate::registry::WorkerEntry;
 use crate::sys;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -51,13 +54,19 @@ pub(crate) struct ServerArgs {
     pub clients_may_republish: bool,
     /// TLS: the certificate chain and private key (DER), with the `tls` feature.
     pub tls: Option<(Vec<Vec<u8>>, Vec<u8>)>,
+    /// Run once before serving (`ManagerBuilder::initializer`).
+    pub init: Option<super::initializer::InitTask>,
 }
 
 inventory::submit! {
     WorkerEntry {
         name: ENTRY,
         type_name: || ENTRY,
-        invoke: |bytes, fds| registry::invoke(bytes, fds, |(args,): (ServerArgs,)| run(args)),
+        invoke: |bytes, fds| {
+            let (args,): (ServerArgs,) = codec::decode(bytes, fds)?;
+            run(args)?;
+            codec::encode(&())
+        },
         invoke_batch: None,
     }
 }
@@ -71,15 +80,18 @@ struct State {
     shutdown: Mutex<Option<mpsc::Sender<()>>>,
 }
 
-/// Serves until a `shutdown` request.
-fn run(args: ServerArgs) {
+/// Serves until a `shutdown` request; fails (before serving) only if the initializer does.
+fn run(args: ServerArgs) -> Result<()> {
     // Each client holds a descriptor here: use all the process may have. Failing to raise it
     // leaves the default, which still works for fewer clients.
     let _ = sys::rlimit::raise_nofile();
+    if let Some(init) = args.init {
+        super::initializer::run(init)?;
+    }
     let listener = Listener::new(args.listener, &args.address);
     // The parent checked the certificate and key before starting this process.
     let Ok(tls) = tls_config(args.tls.as_ref()) else {
-        return;
+        return Ok(());
     };
     let (tx, rx) = mpsc::channel();
     let state = Arc::new(State {
@@ -97,6 +109,7 @@ fn run(args: ServerArgs) {
     if started.is_ok() {
         let _ = rx.recv();
     }
+    Ok(())
 }
 
 #[cfg(feature = "tls")]
@@ -492,6 +505,36 @@ fn new_object(kind: &str, tag: String, init: Blob) -> Result<Arc<dyn Object>> {
         "event" => Arc::new(EventObj {
             flag: Mutex::new(false),
             cv: Condvar::new(),
+        }),
+        "jqueue" => Arc::new(JoinableQueueObj::new(tag, init.decode()?)),
+        "rlock" => Arc::new(RLockObj {
+            holder: Mutex::new(None),
+            cv: Condvar::new(),
+        }),
+        "semaphore" => {
+            let (value, bounded): (u64, bool) = init.decode()?;
+            Arc::new(SemaphoreObj {
+                bound: bounded.then_some(value),
+                value: Mutex::new(value),
+                cv: Condvar::new(),
+            })
+        }
+        "condition" => Arc::new(ConditionObj {
+            state: Mutex::default(),
+            cv: Condvar::new(),
+        }),
+        "barrier" => Arc::new(BarrierObj {
+            parties: init.decode()?,
+            state: Mutex::default(),
+            cv: Condvar::new(),
+        }),
+        "set" => Arc::new(SetObj {
+            tag,
+            items: Mutex::new(init.decode::<Vec<Blob>>()?.into_iter().collect()),
+        }),
+        "array" => Arc::new(ArrayObj {
+            tag,
+            items: Mutex::new(init.decode()?),
         }),
         name => {
             let entry = custom::entry(name)?;
