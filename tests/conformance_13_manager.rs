@@ -57,7 +57,7 @@ fn manager_queue_test_put() {
     assert_took_about(start, SHORT);
 
     // A blocking put waits for the child's get.
-    let child = take_after::spawn(q.clone(), 2, 200).unwrap();
+    let child = take_after::spawn(q.clone(), 2, 400).unwrap();
     let start = Instant::now();
     q.put(7).unwrap();
     assert!(

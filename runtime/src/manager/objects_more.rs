@@ -294,9 +294,11 @@ impl Object for ConditionObj {
                 s.waiting.push_back(ticket);
                 s.holder = None;
                 self.cv.notify_all();
-                let (mut s, notified) =
+                let (mut s, _) =
                     wait_until(&self.cv, s, timeout, cx, |s| s.notified.contains(&ticket));
-                if !s.notified.remove(&ticket) {
+                // A notify that came as the time ran out still counts.
+                let notified = s.notified.remove(&ticket);
+                if !notified {
                     s.waiting.retain(|t| *t != ticket);
                 }
                 // Back to the lock: no timeout, as in Python, but a caller that hangs up leaves.
