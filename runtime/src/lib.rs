@@ -76,8 +76,8 @@ pub use shm::{
 };
 #[cfg(target_os = "linux")]
 pub use sync::{
-    Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard, RLock,
-    RLockGuard, Semaphore, SemaphoreGuard,
+    Barrier, BarrierBuilder, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard,
+    RLock, RLockGuard, Semaphore, SemaphoreGuard,
 };
 #[cfg(target_os = "linux")]
 pub use sys::fd::open_fd_count;

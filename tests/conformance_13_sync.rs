@@ -1,0 +1,301 @@
+//! Python conformance (issue 13, part 2, synchronisation and shared memory): CPython's
+//! `Lib/test/_test_multiprocessing.py` tests of `_TestBarrier`, `_TestValue`, `_TestArray`,
+//! `_TestSharedMemory` and `_TestPool` ported where one maps (named `<class>_<method>` after the CPython
+//! test): the barrier's action, default timeout and reset; values and arrays under a lock the caller
+//! supplies; the shared-memory manager and `ShareableList`; `map_async` / `starmap_async` callbacks.
+
+use multiproc::{Barrier, ErrorKind, Pool, Value, worker};
+use std::time::Duration;
+
+const N: u32 = 5;
+
+/// An error's kind as text (`ErrorKind` does not travel): `Debug` of the kind.
+fn kind(e: &multiproc::Error) -> String {
+    format!("{:?}", e.kind())
+}
+
+/// The barrier action of `test_action`: Python's `AppendTrue(results)`.
+#[worker]
+fn append_true(results: Value<u32>) {
+    *results.lock().unwrap() += 1;
+}
+
+/// `_test_action_f`, for `rounds` rounds: after each wait the action has run exactly once per round.
+#[worker]
+fn action_party(b: Barrier, results: Value<u32>, rounds: u32) -> Vec<u32> {
+    (0..rounds)
+        .map(|_| {
+            b.wait().unwrap();
+            results.get().unwrap()
+        })
+        .collect()
+}
+
+/// `_TestBarrier.test_action`: `Barrier(N, action=AppendTrue(results))`; every party sees the action's
+/// effect once it is released, and it ran once. Here over three rounds, the action given as a
+/// `#[worker]` with its argument (a shared value), run by whichever process arrives last.
+#[multiproc::test]
+fn barrier_test_action() {
+    let results = Value::new(0u32).unwrap();
+    let b = Barrier::builder(N)
+        .action(append_true, (results.clone(),))
+        .build()
+        .unwrap();
+    let ps: Vec<_> = (0..N)
+        .map(|_| action_party::spawn(b.clone(), results.clone(), 3).unwrap())
+        .collect();
+    for p in ps {
+        assert_eq!(p.join().unwrap(), [1, 2, 3]);
+    }
+    assert_eq!(results.get().unwrap(), 3);
+}
+
+#[worker]
+fn panicking_action() {
+    panic!("action failed on purpose");
+}
+
+#[worker]
+fn wait_kind(b: Barrier) -> Option<String> {
+    b.wait().err().map(|e| kind(&e))
+}
+
+/// Python's `_release`: an action that raises breaks the barrier; the party that ran it gets the
+/// error, the others `BrokenBarrierError`.
+#[multiproc::test]
+fn barrier_action_failure_breaks_the_barrier() {
+    let b = Barrier::builder(3)
+        .action(panicking_action, ())
+        .build()
+        .unwrap();
+    let ps: Vec<_> = (0..3)
+        .map(|_| wait_kind::spawn(b.clone()).unwrap())
+        .collect();
+    let mut kinds: Vec<_> = ps.into_iter().map(|p| p.join().unwrap()).collect();
+    kinds.sort();
+    assert_eq!(kinds[0].as_deref(), Some("BrokenBarrier"));
+    assert_eq!(kinds[1].as_deref(), Some("BrokenBarrier"));
+    assert!(
+        kinds[2]
+            .as_deref()
+            .is_some_and(|k| k.starts_with("WorkerPanicked") && k.contains("on purpose")),
+        "{kinds:?}"
+    );
+    assert!(b.is_broken());
+    assert_eq!(b.n_waiting(), 0);
+}
+
+/// `with_action` sets the action of one handle; a handle without one runs none.
+#[multiproc::test]
+fn barrier_with_action_per_handle() {
+    let results = Value::new(0u32).unwrap();
+    let plain = Barrier::new(1).unwrap();
+    plain.wait().unwrap();
+    assert_eq!(results.get().unwrap(), 0);
+    let acting = plain
+        .clone()
+        .with_action(append_true, (results.clone(),))
+        .unwrap();
+    acting.wait().unwrap();
+    plain.wait().unwrap();
+    assert_eq!(results.get().unwrap(), 1);
+}
+
+/// `_test_reset_f`: the party with index N/2 resets the barrier once the N-1 others wait on it again;
+/// they get `BrokenBarrier`; then all pass it once more. Returns (passed, broken, passed again).
+#[worker]
+fn reset_party(b: Barrier) -> (u32, u32, u32) {
+    let (mut r1, mut r2) = (0, 0);
+    let i = b.wait().unwrap();
+    if i == N / 2 {
+        while b.n_waiting() < N - 1 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        b.reset().unwrap();
+    } else {
+        match b.wait() {
+            Ok(_) => r1 += 1,
+            Err(e) if e.kind() == &ErrorKind::BrokenBarrier => r2 += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    b.wait().unwrap();
+    (r1, r2, 1)
+}
+
+fn sum3(ps: Vec<(u32, u32, u32)>) -> (u32, u32, u32) {
+    ps.into_iter()
+        .fold((0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2))
+}
+
+/// `_TestBarrier.test_reset`.
+#[multiproc::test]
+fn barrier_test_reset() {
+    let b = Barrier::new(N).unwrap();
+    let ps: Vec<_> = (0..N)
+        .map(|_| reset_party::spawn(b.clone()).unwrap())
+        .collect();
+    let got = sum3(ps.into_iter().map(|p| p.join().unwrap()).collect());
+    assert_eq!(got, (0, N - 1, N));
+    assert!(!b.is_broken());
+}
+
+/// `_test_abort_and_reset_f`.
+#[worker]
+fn abort_and_reset_party(b: Barrier, b2: Barrier) -> (u32, u32, u32) {
+    let (mut r1, mut r2) = (0, 0);
+    match b.wait() {
+        Ok(i) if i == N / 2 => b.abort(),
+        Ok(_) => match b.wait() {
+            Ok(_) => r1 += 1,
+            Err(e) if e.kind() == &ErrorKind::BrokenBarrier => r2 += 1,
+            Err(e) => panic!("{e}"),
+        },
+        Err(e) if e.kind() == &ErrorKind::BrokenBarrier => r2 += 1,
+        Err(e) => panic!("{e}"),
+    }
+    // Everyone has left `b` before the reset, and nobody enters it before.
+    if b2.wait().unwrap() == N / 2 {
+        b.reset().unwrap();
+    }
+    b2.wait().unwrap();
+    b.wait().unwrap();
+    (r1, r2, 1)
+}
+
+/// `_TestBarrier.test_abort_and_reset`.
+#[multiproc::test]
+fn barrier_test_abort_and_reset() {
+    let b = Barrier::new(N).unwrap();
+    let b2 = Barrier::new(N).unwrap();
+    let ps: Vec<_> = (0..N)
+        .map(|_| abort_and_reset_party::spawn(b.clone(), b2.clone()).unwrap())
+        .collect();
+    let got = sum3(ps.into_iter().map(|p| p.join().unwrap()).collect());
+    assert_eq!(got, (0, N - 1, N));
+}
+
+/// `_test_default_timeout_f`: the party with index N/2 arrives late at the second wait; every party
+/// fails it (Python: all `BrokenBarrierError`; here the one whose default timeout expired gets
+/// `Timeout`, the others `BrokenBarrier`).
+#[worker]
+fn default_timeout_party(b: Barrier) -> Option<String> {
+    let i = b.wait().unwrap();
+    if i == N / 2 {
+        std::thread::sleep(Duration::from_millis(1000));
+    }
+    b.wait().err().map(|e| kind(&e))
+}
+
+/// `_TestBarrier.test_default_timeout`: `Barrier(N, timeout=0.3)`.
+#[multiproc::test]
+fn barrier_test_default_timeout() {
+    let b = Barrier::builder(N)
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    assert_eq!(b.timeout(), Some(Duration::from_millis(300)));
+    let ps: Vec<_> = (0..N)
+        .map(|_| default_timeout_party::spawn(b.clone()).unwrap())
+        .collect();
+    let kinds: Vec<_> = ps.into_iter().map(|p| p.join().unwrap()).collect();
+    let timeouts = kinds
+        .iter()
+        .filter(|k| k.as_deref() == Some("Timeout"))
+        .count();
+    let broken = kinds
+        .iter()
+        .filter(|k| k.as_deref() == Some("BrokenBarrier"))
+        .count();
+    assert!(timeouts >= 1, "{kinds:?}");
+    assert_eq!(timeouts + broken, N as usize, "{kinds:?}");
+    assert!(b.is_broken());
+}
+
+#[worker]
+fn parse(s: String) -> i64 {
+    s.parse().expect("not a number")
+}
+
+#[worker]
+fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+#[derive(Debug, PartialEq)]
+enum Called {
+    Value(Vec<i64>),
+    Error(String),
+}
+
+/// `_TestPool.test_map_async_callbacks`: `map_async(int, ['1'], callback=.., error_callback=..)` calls
+/// the callback with `[1]`; with `['a']`, the error callback with the error. The callback has run when
+/// `wait()` returns, on a pool thread.
+#[multiproc::test]
+fn pool_test_map_async_callbacks() {
+    let pool = Pool::new(2).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let main = std::thread::current().id();
+    let (t1, t2) = (tx.clone(), tx.clone());
+    let r = pool
+        .map_async_with(
+            parse,
+            ["1".to_string()],
+            move |v| {
+                assert_ne!(std::thread::current().id(), main);
+                t1.send(Called::Value(v.clone())).unwrap()
+            },
+            move |e| t2.send(Called::Error(e.to_string())).unwrap(),
+        )
+        .unwrap();
+    r.wait();
+    assert_eq!(rx.try_recv().unwrap(), Called::Value(vec![1]));
+
+    let (t1, t2) = (tx.clone(), tx.clone());
+    let r = pool
+        .map_async_with(
+            parse,
+            ["a".to_string()],
+            move |v| t1.send(Called::Value(v.clone())).unwrap(),
+            move |e| t2.send(Called::Error(e.to_string())).unwrap(),
+        )
+        .unwrap();
+    r.wait();
+    match rx.try_recv().unwrap() {
+        Called::Error(e) => assert!(e.contains("not a number"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(rx.try_recv().is_err(), "one callback per call");
+    assert!(r.get().is_err());
+}
+
+/// `starmap_async` with callbacks (Python: `pool.starmap_async(f, it, callback=..)`), and an empty
+/// input calls the callback at once with `[]` (Python's `MapResult` with no chunks).
+#[multiproc::test]
+fn pool_starmap_async_callbacks() {
+    let pool = Pool::new(2).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t2 = tx.clone();
+    let r = pool
+        .starmap_async_with(
+            add,
+            [(1i64, 2i64), (3, 4)],
+            move |v| tx.send(Called::Value(v.clone())).unwrap(),
+            move |e| t2.send(Called::Error(e.to_string())).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(r.get().unwrap(), [3, 7]);
+    assert_eq!(rx.recv().unwrap(), Called::Value(vec![3, 7]));
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let r = pool
+        .map_async_with(
+            parse,
+            Vec::<String>::new(),
+            move |v| tx.send(v.len()).unwrap(),
+            |_| {},
+        )
+        .unwrap();
+    assert_eq!(rx.try_recv().unwrap(), 0);
+    assert!(r.get().unwrap().is_empty());
+}
