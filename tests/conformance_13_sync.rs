@@ -4,7 +4,7 @@
 //! test): the barrier's action, default timeout and reset; values and arrays under a lock the caller
 //! supplies; the shared-memory manager and `ShareableList`; `map_async` / `starmap_async` callbacks.
 
-use multiproc::{Barrier, ErrorKind, Pool, Value, worker};
+use multiproc::{AnyLock, Array, Barrier, ErrorKind, Lock, Pool, RLock, RawValue, Value, worker};
 use std::time::Duration;
 
 const N: u32 = 5;
@@ -298,4 +298,62 @@ fn pool_starmap_async_callbacks() {
         .unwrap();
     assert_eq!(rx.try_recv().unwrap(), 0);
     assert!(r.get().unwrap().is_empty());
+}
+
+/// In a child: whether the value's guard was free (the parent holds the supplied lock, so it must not
+/// be), then adds 1 under the guard once the parent lets go.
+#[worker]
+fn locked_out_then_add(v: Value<i32>, a: Array<i32>) -> (bool, bool) {
+    let v_free = v.try_lock().unwrap().is_some();
+    let a_free = a.try_lock().unwrap().is_some();
+    *v.lock().unwrap() += 1;
+    a.lock().unwrap()[0] += 1;
+    (v_free, a_free)
+}
+
+/// `_TestValue.test_getobj_getlock` and `_TestArray.test_getobj_getlock_obj`: `Value('i', 5,
+/// lock=lock)` uses that lock (`get_lock()` is it), `lock=None` a new one, `lock=False` none at all
+/// (here `RawValue`, which has no lock methods). Checked across processes: the supplied lock travels
+/// with the handles, and while the parent holds it a child cannot take the value's or array's guard.
+#[multiproc::test]
+fn value_test_getobj_getlock() {
+    let own = Value::new(5i32).unwrap();
+    assert!(own.supplied_lock().is_none());
+
+    let lock = Lock::new().unwrap();
+    let v = Value::with_lock(5i32, lock.clone()).unwrap();
+    let a = Array::from_slice_with_lock(&[5i32, 6], lock.clone()).unwrap();
+    assert!(matches!(v.supplied_lock(), Some(AnyLock::Lock(_))));
+    assert!(matches!(a.supplied_lock(), Some(AnyLock::Lock(_))));
+
+    let held = lock.acquire().unwrap();
+    assert!(v.try_lock().unwrap().is_none());
+    assert!(
+        v.lock().is_err(),
+        "this thread holds the Lock: an error, not a hang"
+    );
+    let mut p = locked_out_then_add::spawn(v.clone(), a.clone()).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(p.is_alive(), "the child waits for the supplied lock");
+    drop(held);
+    assert_eq!(p.join().unwrap(), (false, false));
+    assert_eq!(v.get().unwrap(), 6);
+    assert_eq!(a.to_vec().unwrap(), [6, 6]);
+    // The supplied lock is free again and the value's own block lock was never used.
+    assert!(lock.try_acquire().unwrap().is_some());
+
+    let raw = RawValue::new(5i32).unwrap(); // lock=False
+    assert_eq!(raw.get(), 5);
+}
+
+/// `Array('i', 4, lock=rlock)`: with an RLock the holding thread may take the array's guard too.
+#[multiproc::test]
+fn array_test_getobj_getlock_obj_rlock() {
+    let rlock = RLock::new().unwrap();
+    let a = Array::<i32>::with_lock(4, rlock.clone()).unwrap();
+    assert!(matches!(a.supplied_lock(), Some(AnyLock::RLock(_))));
+    let outer = rlock.acquire().unwrap();
+    a.lock().unwrap()[3] = 7;
+    drop(outer);
+    assert_eq!(a.get(3).unwrap(), 7);
 }

@@ -17,4 +17,4 @@ mod volatile;
 pub use array::{Array, ArrayGuard, RawArray};
 pub use named::SharedMemory;
 pub use shareable::{AtomicShareable, Shareable};
-pub use value::{RawValue, Value, ValueGuard};
+pub use value::{AnyLock, RawValue, Value, ValueGuard};
