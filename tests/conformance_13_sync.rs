@@ -4,7 +4,10 @@
 //! test): the barrier's action, default timeout and reset; values and arrays under a lock the caller
 //! supplies; the shared-memory manager and `ShareableList`; `map_async` / `starmap_async` callbacks.
 
-use multiproc::{AnyLock, Array, Barrier, ErrorKind, Lock, Pool, RLock, RawValue, Value, worker};
+use multiproc::{
+    AnyLock, Array, Barrier, ErrorKind, Lock, Pool, RLock, RawValue, ShareableList, SharedMemory,
+    SharedMemoryManager, Value, worker,
+};
 use std::time::Duration;
 
 const N: u32 = 5;
@@ -356,4 +359,194 @@ fn array_test_getobj_getlock_obj_rlock() {
     a.lock().unwrap()[3] = 7;
     drop(outer);
     assert_eq!(a.get(3).unwrap(), 7);
+}
+
+/// `_TestSharedMemory.test_shared_memory_SharedMemoryManager_basics`: lists and blocks made by a
+/// manager are found by name while it runs; after `shutdown()` (or the end of a `with` block: here
+/// the drop of the handle) their names are gone.
+#[multiproc::test]
+fn shared_memory_test_shared_memory_shared_memory_manager_basics() {
+    let smm1 = SharedMemoryManager::start().unwrap();
+    let lol: Vec<_> = (5..10i64)
+        .map(|i| smm1.shareable_list(&(0..i).collect::<Vec<_>>()).unwrap())
+        .collect();
+    let lom: Vec<_> = (32..128)
+        .step_by(8)
+        .map(|i| smm1.shared_memory(i).unwrap())
+        .collect();
+    let doppleganger_list0 = ShareableList::<i64>::attach(lol[0].shm().name()).unwrap();
+    assert_eq!(doppleganger_list0.len(), 5);
+    assert_eq!(doppleganger_list0.to_vec().unwrap(), [0, 1, 2, 3, 4]);
+    let doppleganger_shm0 = SharedMemory::attach(lom[0].name()).unwrap();
+    assert!(doppleganger_shm0.size() >= 32);
+    let held_name = lom[0].name().to_string();
+    // The handles that asked for the blocks are only attached: dropping them leaves the blocks.
+    drop(lom);
+    assert!(SharedMemory::attach(&held_name).is_ok());
+    smm1.shutdown().unwrap();
+    assert_eq!(
+        SharedMemory::attach(&held_name).unwrap_err().kind(),
+        &ErrorKind::NotFound
+    );
+    // Attached handles keep their memory.
+    assert_eq!(doppleganger_list0.get(4).unwrap(), 4);
+    assert!(smm1.shared_memory(8).is_err());
+    smm1.shutdown().unwrap();
+
+    let held_name = {
+        let smm2 = SharedMemoryManager::start().unwrap();
+        let sl = smm2.shareable_list(&["howdy".to_string()]).unwrap();
+        let _shm = smm2.shared_memory(128).unwrap();
+        sl.shm().name().to_string()
+    };
+    assert_eq!(
+        ShareableList::<String>::attach(&held_name)
+            .unwrap_err()
+            .kind(),
+        &ErrorKind::NotFound
+    );
+}
+
+/// In a child: writes `value` into the manager's list (found by name), then dies by SIGABRT.
+#[worker]
+fn write_and_die(name: String, value: i64) {
+    let sl = ShareableList::<i64>::attach(&name).unwrap();
+    sl.set(0, value).unwrap();
+    std::process::abort();
+}
+
+/// The blocks live as long as the manager, not as the processes that use them: a process that wrote
+/// one and was killed leaves it there; killing the manager itself takes the names with it.
+#[multiproc::test]
+fn shared_memory_manager_outlives_users_not_itself() {
+    let smm = SharedMemoryManager::start().unwrap();
+    let sl = smm.shareable_list(&[0i64]).unwrap();
+    let name = sl.shm().name().to_string();
+    drop(sl);
+    let err = write_and_die::spawn(name.clone(), 42)
+        .unwrap()
+        .join()
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::WorkerDied { .. }), "{err}");
+    assert_eq!(
+        ShareableList::<i64>::attach(&name).unwrap().get(0).unwrap(),
+        42
+    );
+
+    let pid = smm.pid();
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while SharedMemory::attach(&name).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the name outlived the manager"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Shutting a dead manager down reports, never hangs.
+    let _ = smm.shutdown();
+}
+
+/// `_TestSharedMemory.test_shared_memory_ShareableList_basics` (the parts that map to a list of one
+/// item type): len, get/set, index and count, a string that outgrows its slot, attaching by name, and
+/// attaching as the wrong item type.
+#[multiproc::test]
+fn shared_memory_test_shared_memory_shareable_list_basics() {
+    let sl = ShareableList::new(&[
+        "howdy".to_string(),
+        "HoWdY".into(),
+        "HOWDY".into(),
+        "howdy".into(),
+    ])
+    .unwrap();
+    assert_eq!(sl.len(), 4);
+    assert_eq!(sl.get(2).unwrap(), "HOWDY");
+    assert_eq!(sl.index(&"howdy".to_string()).unwrap(), 0);
+    assert_eq!(sl.count(&"howdy".to_string()).unwrap(), 2);
+    assert_eq!(
+        sl.index(&"nope".to_string()).unwrap_err().kind(),
+        &ErrorKind::NotFound
+    );
+    // Python: slots are rounded to 8 bytes; 'encore' fits, a longer string does not.
+    sl.set(1, "encore".into()).unwrap();
+    assert_eq!(sl.get(1).unwrap(), "encore");
+    let err = sl.set(2, "encore, et encore!".into()).unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::InvalidInput);
+    assert_eq!(sl.get(2).unwrap(), "HOWDY");
+    assert!(sl.get(4).is_err());
+
+    let other = ShareableList::<String>::attach(sl.shm().name()).unwrap();
+    assert_eq!(
+        other.to_vec().unwrap(),
+        ["howdy", "encore", "HOWDY", "howdy"]
+    );
+    assert_eq!(
+        ShareableList::<i64>::attach(sl.shm().name())
+            .unwrap_err()
+            .kind(),
+        &ErrorKind::InvalidHandle
+    );
+
+    let nums = ShareableList::new(&[3.5f64, -1.0, 3.5]).unwrap();
+    nums.set(1, 2.25).unwrap();
+    assert_eq!(nums.to_vec().unwrap(), [3.5, 2.25, 3.5]);
+    assert_eq!(nums.count(&3.5).unwrap(), 2);
+    let flags = ShareableList::new(&[true, false]).unwrap();
+    flags.set(1, true).unwrap();
+    assert_eq!(flags.count(&true).unwrap(), 2);
+    let raw = ShareableList::new(&[b"ab".to_vec()]).unwrap();
+    raw.set(0, b"12345678".to_vec()).unwrap();
+    assert_eq!(raw.get(0).unwrap(), b"12345678");
+    let empty = ShareableList::<u8>::new(&[]).unwrap();
+    assert!(empty.is_empty());
+}
+
+#[worker]
+fn bump_list(sl: ShareableList<u32>) -> Vec<u32> {
+    for i in 0..sl.len() {
+        sl.set(i, sl.get(i).unwrap() + 1).unwrap();
+    }
+    sl.to_vec().unwrap()
+}
+
+/// `_TestSharedMemory.test_shared_memory_ShareableList_pickling`: a list sent to another process is
+/// the same memory there.
+#[multiproc::test]
+fn shared_memory_test_shared_memory_shareable_list_pickling() {
+    let sl = ShareableList::new(&[1u32, 2, 3]).unwrap();
+    assert_eq!(
+        bump_list::spawn(ShareableList::attach(sl.shm().name()).unwrap())
+            .unwrap()
+            .join()
+            .unwrap(),
+        [2, 3, 4]
+    );
+    assert_eq!(sl.to_vec().unwrap(), [2, 3, 4]);
+}
+
+/// A block that is not a list, or a list whose header lies about its items, is refused with an
+/// error (bad bytes really written to the block).
+#[multiproc::test]
+fn shareable_list_refuses_bad_bytes() {
+    let shm = SharedMemory::new(64).unwrap();
+    shm.write_at(0, &[0xff; 16]).unwrap();
+    let err = ShareableList::<u8>::attach(shm.name()).unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::InvalidHandle);
+
+    let sl = ShareableList::new(&[7u64, 8]).unwrap();
+    // Claim a huge count.
+    sl.shm().write_at(8, &u64::MAX.to_le_bytes()).unwrap();
+    assert_eq!(
+        ShareableList::<u64>::attach(sl.shm().name())
+            .unwrap_err()
+            .kind(),
+        &ErrorKind::InvalidHandle
+    );
+    sl.shm().write_at(8, &2u64.to_le_bytes()).unwrap();
+    // Make slot 1 end outside the block.
+    sl.shm().write_at(16 + 16, &u64::MAX.to_le_bytes()).unwrap();
+    assert_eq!(sl.get(0).unwrap(), 7);
+    assert_eq!(sl.get(1).unwrap_err().kind(), &ErrorKind::InvalidHandle);
 }

@@ -71,8 +71,8 @@ pub use process::{Process, ProcessBuilder};
 pub use queue::{JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue};
 #[cfg(target_os = "linux")]
 pub use shm::{
-    AnyLock, Array, ArrayGuard, AtomicShareable, RawArray, RawValue, Shareable, SharedMemory,
-    Value, ValueGuard,
+    AnyLock, Array, ArrayGuard, AtomicShareable, ListItem, RawArray, RawValue, Shareable,
+    ShareableList, SharedMemory, SharedMemoryManager, Value, ValueGuard,
 };
 #[cfg(target_os = "linux")]
 pub use sync::{
