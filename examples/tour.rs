@@ -54,6 +54,10 @@ mod shared_array;
 #[path = "shared_struct.rs"]
 mod shared_struct;
 
+#[allow(dead_code)]
+#[path = "shared_memory_manager.rs"]
+mod shared_memory_manager;
+
 type Example = (
     &'static str,
     &'static str,
@@ -139,6 +143,12 @@ const EXAMPLES: &[Example] = &[
         "class Stats(ctypes.Structure): ...; stats = Value(Stats)",
         "a #[shared] struct of counters and a histogram updated by four workers",
         shared_struct::run,
+    ),
+    (
+        "shared_memory_manager",
+        "with SharedMemoryManager() as smm: sl = smm.ShareableList(range(8)); shm = smm.SharedMemory(size=64)",
+        "a manager process owns a ShareableList that two workers square in place, and a block that outlives its creator's handle; shutdown unlinks both",
+        shared_memory_manager::run,
     ),
 ];
 

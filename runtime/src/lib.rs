@@ -71,13 +71,13 @@ pub use process::{Process, ProcessBuilder};
 pub use queue::{JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue};
 #[cfg(target_os = "linux")]
 pub use shm::{
-    Array, ArrayGuard, AtomicShareable, RawArray, RawValue, Shareable, SharedMemory, Value,
-    ValueGuard,
+    AnyLock, Array, ArrayGuard, AtomicShareable, ListItem, RawArray, RawValue, Shareable,
+    ShareableList, SharedMemory, SharedMemoryManager, Value, ValueGuard,
 };
 #[cfg(target_os = "linux")]
 pub use sync::{
-    Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard, RLock,
-    RLockGuard, Semaphore, SemaphoreGuard,
+    Barrier, BarrierBuilder, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard,
+    RLock, RLockGuard, Semaphore, SemaphoreGuard,
 };
 #[cfg(target_os = "linux")]
 pub use sys::fd::open_fd_count;

@@ -208,11 +208,7 @@ impl Pool {
         Args: Serialize,
         F::Output: DeserializeOwned + Send + 'static,
     {
-        let cb = Box::new(move |r: &Result<F::Output>| match r {
-            Ok(v) => callback(v),
-            Err(e) => error_callback(e),
-        });
-        self.apply_inner(f.entry_name(), args, Some(cb))
+        self.apply_inner(f.entry_name(), args, Some(both(callback, error_callback)))
     }
 
     fn apply_inner<Args: Serialize, R: DeserializeOwned + Send + 'static>(
@@ -284,6 +280,7 @@ impl Pool {
             iterable,
             chunk::encode_one::<A>,
             Some(chunksize),
+            None,
         )?
         .get()
     }
@@ -307,7 +304,45 @@ impl Pool {
         A: Serialize,
         F::Output: DeserializeOwned + Send + 'static,
     {
-        self.gather(f.entry_name(), iterable, chunk::encode_one::<A>, None)
+        self.gather(f.entry_name(), iterable, chunk::encode_one::<A>, None, None)
+    }
+
+    /// [`map_async`](Pool::map_async) with callbacks, run once on the pool's supervisor thread when the
+    /// whole list is in (keep them short), with no pool lock held: `callback` with the results, or
+    /// `error_callback` with the first error. With an empty `iterable` the callback runs at once, in
+    /// this thread (as in Python). Python: `pool.map_async(f, iterable, callback=.., error_callback=..)`.
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::worker] fn square(x: u64) -> u64 { x * x }
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let pool = multiproc::Pool::new(2)?;
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// pool.map_async_with(square, 0..3, move |v| tx.send(v.clone()).unwrap(), |e| eprintln!("{e}"))?;
+    /// assert_eq!(rx.recv().unwrap(), [0, 1, 4]);
+    /// # Ok(()) }
+    /// ```
+    pub fn map_async_with<F, A, I>(
+        &self,
+        f: F,
+        iterable: I,
+        callback: impl FnOnce(&Vec<F::Output>) + Send + 'static,
+        error_callback: impl FnOnce(&Error) + Send + 'static,
+    ) -> Result<AsyncResult<Vec<F::Output>>>
+    where
+        F: MapFn<A>,
+        I: IntoIterator<Item = A>,
+        A: Serialize,
+        F::Output: DeserializeOwned + Send + 'static,
+    {
+        let cb = both(callback, error_callback);
+        self.gather(
+            f.entry_name(),
+            iterable,
+            chunk::encode_one::<A>,
+            None,
+            Some(cb),
+        )
     }
 
     /// `f(a, b, ..)` for every argument tuple, results in order. Python: `pool.starmap(f, iterable)`.
@@ -358,6 +393,7 @@ impl Pool {
             iterable,
             chunk::encode_args::<Args>,
             Some(chunksize),
+            None,
         )?
         .get()
     }
@@ -383,7 +419,50 @@ impl Pool {
         Args: Serialize,
         F::Output: DeserializeOwned + Send + 'static,
     {
-        self.gather(f.entry_name(), iterable, chunk::encode_args::<Args>, None)
+        self.gather(
+            f.entry_name(),
+            iterable,
+            chunk::encode_args::<Args>,
+            None,
+            None,
+        )
+    }
+
+    /// [`starmap_async`](Pool::starmap_async) with callbacks, as in
+    /// [`map_async_with`](Pool::map_async_with). Python: `pool.starmap_async(f, iterable,
+    /// callback=.., error_callback=..)`.
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::worker] fn add(a: u64, b: u64) -> u64 { a + b }
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let pool = multiproc::Pool::new(2)?;
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// pool.starmap_async_with(add, [(1, 2)], move |v| tx.send(v[0]).unwrap(), |_| {})?;
+    /// assert_eq!(rx.recv().unwrap(), 3);
+    /// # Ok(()) }
+    /// ```
+    pub fn starmap_async_with<F, Args, I>(
+        &self,
+        f: F,
+        iterable: I,
+        callback: impl FnOnce(&Vec<F::Output>) + Send + 'static,
+        error_callback: impl FnOnce(&Error) + Send + 'static,
+    ) -> Result<AsyncResult<Vec<F::Output>>>
+    where
+        F: WorkerFn<Args>,
+        I: IntoIterator<Item = Args>,
+        Args: Serialize,
+        F::Output: DeserializeOwned + Send + 'static,
+    {
+        let cb = both(callback, error_callback);
+        self.gather(
+            f.entry_name(),
+            iterable,
+            chunk::encode_args::<Args>,
+            None,
+            Some(cb),
+        )
     }
 
     fn gather<T, R: DeserializeOwned + Send + 'static>(
@@ -392,6 +471,7 @@ impl Pool {
         iterable: impl IntoIterator<Item = T>,
         encode: chunk::EncodeFn<T>,
         chunksize: Option<usize>,
+        callback: Option<result::Callback<Vec<R>>>,
     ) -> Result<AsyncResult<Vec<R>>> {
         if chunksize == Some(0) {
             return Err(Error::new(
@@ -406,7 +486,7 @@ impl Pool {
         let chunksize = chunksize
             .or(self.default_chunksize)
             .unwrap_or_else(|| chunk::auto_chunksize(len, self.processes()));
-        let cell = Arc::new(Cell::new(None));
+        let cell = Arc::new(Cell::new(callback));
         if len == 0 {
             cell.set(Ok(Vec::new()));
             return Ok(AsyncResult::new(cell));
@@ -588,4 +668,15 @@ impl std::fmt::Debug for Pool {
             .field("pids", &self.pids())
             .finish()
     }
+}
+
+/// One [`result::Callback`] from Python's pair: `callback` on a value, `error_callback` on an error.
+fn both<T: 'static>(
+    callback: impl FnOnce(&T) + Send + 'static,
+    error_callback: impl FnOnce(&Error) + Send + 'static,
+) -> result::Callback<T> {
+    Box::new(move |r: &Result<T>| match r {
+        Ok(v) => callback(v),
+        Err(e) => error_callback(e),
+    })
 }

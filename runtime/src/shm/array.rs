@@ -3,7 +3,7 @@
 
 use super::data::Data;
 use super::shareable::{AtomicShareable, Shareable};
-use super::value::handle_impls;
+use super::value::{AnyLock, handle_impls};
 use crate::error::{Error, ErrorKind, Result};
 use crate::shm::guard::{self, Acquire, MutexGuard};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -34,6 +34,8 @@ use std::time::Duration;
 /// ```
 pub struct Array<T: Shareable> {
     data: Data<T>,
+    /// A lock the caller supplied, taken instead of the block's own.
+    lock: Option<AnyLock>,
 }
 
 /// Exclusive access to an [`Array`]'s elements while its lock is held; derefs to `[T]` and unlocks
@@ -78,7 +80,61 @@ impl<T: Shareable> Array<T> {
     pub fn new(len: usize) -> Result<Array<T>> {
         Ok(Array {
             data: Data::zeroed(len)?,
+            lock: None,
         })
+    }
+
+    /// `len` zero-valued elements guarded by `lock`, a [`Lock`](crate::Lock) or
+    /// [`RLock`](crate::RLock) the caller supplies, instead of a lock of their own (see
+    /// [`Value::with_lock`](crate::Value::with_lock)). Python: `Array('d', 8, lock=my_lock)`. (Python's
+    /// `lock=False` is [`RawArray`].)
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let lock = multiproc::Lock::new()?;
+    /// let a = multiproc::Array::<u32>::with_lock(3, lock.clone())?;
+    /// let held = lock.acquire()?;
+    /// assert!(a.try_lock()?.is_none());
+    /// # drop(held);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn with_lock(len: usize, lock: impl Into<AnyLock>) -> Result<Array<T>> {
+        Ok(Array {
+            data: Data::zeroed(len)?,
+            lock: Some(lock.into()),
+        })
+    }
+
+    /// A copy of `values` guarded by `lock` (see [`with_lock`](Self::with_lock)). Python:
+    /// `Array('i', [1, 2, 3], lock=my_lock)`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let a = multiproc::Array::from_slice_with_lock(&[1, 2], multiproc::RLock::new()?)?;
+    /// assert_eq!(a.to_vec()?, [1, 2]);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn from_slice_with_lock(values: &[T], lock: impl Into<AnyLock>) -> Result<Array<T>>
+    where
+        T: Copy,
+    {
+        let mut a = Array::from_slice(values)?;
+        a.lock = Some(lock.into());
+        Ok(a)
+    }
+
+    /// The lock given to [`with_lock`](Self::with_lock), if any (`None`: the array has its own).
+    /// Python: `a.get_lock()` for an array made with `lock=`.
+    pub fn supplied_lock(&self) -> Option<&AnyLock> {
+        self.lock.as_ref()
+    }
+
+    #[inline]
+    fn mutex(&self) -> &crate::sys::mutex::RobustMutex {
+        match &self.lock {
+            Some(l) => l.mutex(),
+            None => self.data.lock(),
+        }
     }
 
     /// A copy of `values`. Python: `Array('i', [1, 2, 3])`.
@@ -95,7 +151,7 @@ impl<T: Shareable> Array<T> {
     {
         let data = Data::zeroed(values.len())?;
         copy_in(&data, values);
-        Ok(Array { data })
+        Ok(Array { data, lock: None })
     }
 
     /// Number of elements. Python: `len(a)`.
@@ -141,7 +197,7 @@ impl<T: Shareable> Array<T> {
     /// ```
     #[inline]
     pub fn lock(&self) -> Result<ArrayGuard<'_, T>> {
-        guard::acquire_some(self.data.lock(), WHAT, Acquire::Block).map(|h| self.wrap(h))
+        guard::acquire_some(self.mutex(), WHAT, Acquire::Block).map(|h| self.wrap(h))
     }
 
     /// Takes the lock if it is free: `Ok(None)` if another holds it.
@@ -153,7 +209,7 @@ impl<T: Shareable> Array<T> {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn try_lock(&self) -> Result<Option<ArrayGuard<'_, T>>> {
-        Ok(guard::acquire(self.data.lock(), WHAT, Acquire::Try)?.map(|h| self.wrap(h)))
+        Ok(guard::acquire(self.mutex(), WHAT, Acquire::Try)?.map(|h| self.wrap(h)))
     }
 
     /// Takes the lock, giving up with [`ErrorKind::Timeout`] after `timeout`.
@@ -166,7 +222,7 @@ impl<T: Shareable> Array<T> {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn lock_timeout(&self, timeout: Duration) -> Result<ArrayGuard<'_, T>> {
-        guard::acquire_some(self.data.lock(), WHAT, Acquire::Timeout(timeout)).map(|h| self.wrap(h))
+        guard::acquire_some(self.mutex(), WHAT, Acquire::Timeout(timeout)).map(|h| self.wrap(h))
     }
 
     /// Element `index`, read under the lock. Python: `a[i]`.
@@ -489,5 +545,5 @@ impl<T: AtomicShareable> Deref for RawArray<T> {
     }
 }
 
-handle_impls!(Array);
+handle_impls!(Array, locked);
 handle_impls!(RawArray);

@@ -1,12 +1,15 @@
 //! Shared memory: memfd blocks mapped by every process that holds the handle. [`Value`] and [`Array`]
 //! (with a robust lock), [`RawValue`] and [`RawArray`] (without), [`SharedMemory`] (bytes found by
-//! name), and [`Shareable`], the plain data that may live there.
+//! name), [`ShareableList`] and [`SharedMemoryManager`] (Python's `shared_memory` module), and
+//! [`Shareable`], the plain data that may live there.
 
 mod array;
 pub(crate) mod block;
 mod data;
 pub(crate) mod guard;
+mod list;
 pub(crate) mod mailbox;
+mod manager;
 mod named;
 mod publish;
 pub(crate) mod ring;
@@ -15,6 +18,8 @@ mod value;
 mod volatile;
 
 pub use array::{Array, ArrayGuard, RawArray};
+pub use list::{ListItem, ShareableList};
+pub use manager::SharedMemoryManager;
 pub use named::SharedMemory;
 pub use shareable::{AtomicShareable, Shareable};
-pub use value::{RawValue, Value, ValueGuard};
+pub use value::{AnyLock, RawValue, Value, ValueGuard};

@@ -5,6 +5,8 @@ use super::data::Data;
 use super::shareable::{AtomicShareable, Shareable};
 use crate::error::Result;
 use crate::shm::guard::{self, Acquire, MutexGuard};
+use crate::sync::{Lock, RLock};
+use crate::sys::mutex::RobustMutex;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
@@ -34,6 +36,54 @@ use std::time::Duration;
 /// ```
 pub struct Value<T: Shareable> {
     data: Data<T>,
+    /// A lock the caller supplied, taken instead of the block's own.
+    lock: Option<AnyLock>,
+}
+
+/// A lock supplied to a [`Value`] or [`Array`](crate::Array) in place of its own (Python:
+/// `Value('i', 0, lock=my_lock)`): a [`Lock`] or an [`RLock`], shared with whatever else uses it, so
+/// that one lock guards several values, or a value and other work. `From` either.
+///
+/// ```
+/// # extern crate multiproc_runtime as multiproc;
+/// use multiproc::{Lock, Value};
+/// let lock = Lock::new()?;
+/// let a = Value::with_lock(1u32, lock.clone())?;
+/// let b = Value::with_lock(2u32, lock.clone())?;
+/// let held = lock.acquire()?;                  // guards both
+/// assert!(a.try_lock()?.is_none() && b.try_lock()?.is_none());
+/// drop(held);
+/// assert_eq!(a.get()? + b.get()?, 3);
+/// # Ok::<(), multiproc::Error>(())
+/// ```
+#[derive(Clone, Serialize, Deserialize, Debug)]
+pub enum AnyLock {
+    /// A [`Lock`]: a guard of the value while this thread holds the lock is an error, not a hang.
+    Lock(Lock),
+    /// An [`RLock`]: the holding thread may take the value's guard too.
+    RLock(RLock),
+}
+
+impl AnyLock {
+    #[inline]
+    pub(crate) fn mutex(&self) -> &RobustMutex {
+        match self {
+            AnyLock::Lock(l) => l.mutex(),
+            AnyLock::RLock(l) => l.mutex(),
+        }
+    }
+}
+
+impl From<Lock> for AnyLock {
+    fn from(lock: Lock) -> AnyLock {
+        AnyLock::Lock(lock)
+    }
+}
+
+impl From<RLock> for AnyLock {
+    fn from(lock: RLock) -> AnyLock {
+        AnyLock::RLock(lock)
+    }
 }
 
 /// Exclusive access to a [`Value`]'s `T` while its lock is held; unlocks when dropped.
@@ -71,13 +121,53 @@ impl<T: Shareable> Value<T> {
         let data = Data::<T>::zeroed(1)?;
         // SAFETY: the fresh block holds room for one T and nobody else sees it yet.
         unsafe { data.ptr().write(value) };
-        Ok(Value { data })
+        Ok(Value { data, lock: None })
+    }
+
+    /// A new shared value guarded by `lock`, a [`Lock`] or [`RLock`] the caller supplies, instead of a
+    /// lock of its own: [`lock`](Self::lock), [`get`](Self::get) and [`set`](Self::set) take it.
+    /// Python: `Value('i', 0, lock=my_lock)`. (Python's `lock=False` is [`RawValue`].)
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let lock = multiproc::RLock::new()?;
+    /// let v = multiproc::Value::with_lock(0i32, lock.clone())?;
+    /// let _outer = lock.acquire()?;
+    /// *v.lock()? += 1;                             // an RLock: the holder may take it again
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn with_lock(value: T, lock: impl Into<AnyLock>) -> Result<Value<T>> {
+        let mut v = Value::new(value)?;
+        v.lock = Some(lock.into());
+        Ok(v)
+    }
+
+    /// The lock given to [`with_lock`](Self::with_lock), if any (`None`: the value has its own).
+    /// Python: `v.get_lock()` for a value made with `lock=`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let v = multiproc::Value::with_lock(0u8, multiproc::Lock::new()?)?;
+    /// assert!(matches!(v.supplied_lock(), Some(multiproc::AnyLock::Lock(_))));
+    /// assert!(multiproc::Value::new(0u8)?.supplied_lock().is_none());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn supplied_lock(&self) -> Option<&AnyLock> {
+        self.lock.as_ref()
+    }
+
+    #[inline]
+    fn mutex(&self) -> &RobustMutex {
+        match &self.lock {
+            Some(l) => l.mutex(),
+            None => self.data.lock(),
+        }
     }
 
     #[inline]
     fn guard(&self, wait: Acquire) -> Result<Option<ValueGuard<'_, T>>> {
         Ok(
-            guard::acquire(self.data.lock(), WHAT, wait)?.map(|held| ValueGuard {
+            guard::acquire(self.mutex(), WHAT, wait)?.map(|held| ValueGuard {
                 held,
                 ptr: self.data.ptr(),
             }),
@@ -86,7 +176,7 @@ impl<T: Shareable> Value<T> {
 
     #[inline]
     fn guard_some(&self, wait: Acquire) -> Result<ValueGuard<'_, T>> {
-        guard::acquire_some(self.data.lock(), WHAT, wait).map(|held| ValueGuard {
+        guard::acquire_some(self.mutex(), WHAT, wait).map(|held| ValueGuard {
             held,
             ptr: self.data.ptr(),
         })
@@ -322,6 +412,32 @@ impl<T: AtomicShareable> Deref for RawValue<T> {
 }
 
 macro_rules! handle_impls {
+    ($ty:ident, locked) => {
+        impl<T: Shareable> Clone for $ty<T> {
+            /// Another handle to the same shared memory (and the same supplied lock, if any).
+            fn clone(&self) -> Self {
+                $ty {
+                    data: self.data.clone(),
+                    lock: self.lock.clone(),
+                }
+            }
+        }
+
+        impl<T: Shareable> Serialize for $ty<T> {
+            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                (&self.data, &self.lock).serialize(s)
+            }
+        }
+
+        impl<'de, T: Shareable> Deserialize<'de> for $ty<T> {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                let (data, lock) = <(Data<T>, Option<$crate::shm::AnyLock>)>::deserialize(d)?;
+                Ok($ty { data, lock })
+            }
+        }
+
+        handle_impls!(@debug $ty);
+    };
     ($ty:ident) => {
         impl<T: Shareable> Clone for $ty<T> {
             /// Another handle to the same shared memory.
@@ -346,6 +462,10 @@ macro_rules! handle_impls {
             }
         }
 
+        handle_impls!(@debug $ty);
+    };
+    (@debug $ty:ident) => {
+
         impl<T: Shareable> std::fmt::Debug for $ty<T> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 write!(
@@ -362,5 +482,5 @@ macro_rules! handle_impls {
 }
 pub(crate) use handle_impls;
 
-handle_impls!(Value);
+handle_impls!(Value, locked);
 handle_impls!(RawValue);

@@ -1,17 +1,31 @@
 //! [`Barrier`]: `parties` processes wait until all have arrived. Arrivals are counted under a robust
 //! mutex; waiters sleep on a futex word holding the generation, whose top bit marks a broken barrier.
 //! Python: `multiprocessing.Barrier`.
+//!
+//! The word: bit 31 marks a broken barrier, bit 30 a generation begun by [`Barrier::reset`] (so that
+//! the parties a reset turned away see `BrokenBarrier`, not a release), the low 30 bits count
+//! generations.
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::shm::block::{Mapped, MutexHeader};
 use crate::shm::guard::{self, Acquire};
 use crate::sys::mutex::{MutexKind, RobustMutex};
 use crate::sys::wait;
+use crate::worker::WorkerFn;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::os::fd::OwnedFd;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const BROKEN: u32 = 1 << 31;
+const RESET: u32 = 1 << 30;
+const GEN: u32 = RESET - 1;
+
+fn next_gen(word: u32) -> u32 {
+    (word & GEN).wrapping_add(1) & GEN
+}
 
 #[repr(C)]
 pub(crate) struct BarrierState {
@@ -20,13 +34,15 @@ pub(crate) struct BarrierState {
     count: AtomicU32,
     /// Generation number (low 31 bits) | BROKEN.
     word: AtomicU32,
+    /// The default timeout of `wait`, in nanoseconds; 0: none.
+    timeout_ns: AtomicU64,
     mutex: RobustMutex,
 }
 
 // SAFETY: repr(C), magic first, zero-valid, no pointers; MUTEX_AT is the offset of `mutex`.
 unsafe impl MutexHeader for BarrierState {
-    // Version 2: the mutex records its holder.
-    const MAGIC: u32 = 0x6d70_6232;
+    // Version 3: the default timeout (version 2: the mutex records its holder).
+    const MAGIC: u32 = 0x6d70_6233;
     const WHAT: &'static str = "Barrier";
     const KIND: MutexKind = MutexKind::ErrorCheck;
     const MUTEX_AT: usize = std::mem::offset_of!(BarrierState, mutex);
@@ -57,15 +73,170 @@ unsafe impl MutexHeader for BarrierState {
 /// }
 /// ```
 #[derive(Clone, Serialize, Deserialize)]
-#[serde(transparent)]
 pub struct Barrier {
     mapped: Mapped<BarrierState>,
+    #[serde(with = "action_serde")]
+    action: Option<Arc<Action>>,
+}
+
+/// A barrier's action: a `#[worker]` function, by its registry name, and its encoded arguments. It
+/// travels with the handle (every clone and every copy sent to another process), so whichever party
+/// arrives last finds it in its own process: the name is looked up in that process's registry.
+struct Action {
+    name: String,
+    args: Vec<u8>,
+    fds: Vec<OwnedFd>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ActionFd(#[serde(with = "crate::codec::fd")] OwnedFd);
+
+#[derive(Serialize, Deserialize)]
+struct ActionWire {
+    name: String,
+    args: Vec<u8>,
+    fds: Vec<ActionFd>,
+}
+
+mod action_serde {
+    use super::{Action, ActionFd, ActionWire};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::sync::Arc;
+
+    pub(super) fn serialize<S: Serializer>(
+        action: &Option<Arc<Action>>,
+        s: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        let wire = match action {
+            None => None,
+            Some(a) => Some(ActionWire {
+                name: a.name.clone(),
+                args: a.args.clone(),
+                fds: a
+                    .fds
+                    .iter()
+                    .map(|fd| fd.try_clone().map(ActionFd))
+                    .collect::<std::io::Result<_>>()
+                    .map_err(|e| S::Error::custom(format!("dup of a barrier action's fd: {e}")))?,
+            }),
+        };
+        wire.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<Option<Arc<Action>>, D::Error> {
+        Ok(Option::<ActionWire>::deserialize(d)?.map(|w| {
+            Arc::new(Action {
+                name: w.name,
+                args: w.args,
+                fds: w.fds.into_iter().map(|f| f.0).collect(),
+            })
+        }))
+    }
+}
+
+impl Action {
+    fn new<F, Args>(f: F, args: &Args) -> Result<Action>
+    where
+        F: WorkerFn<Args, Output = ()>,
+        Args: Serialize,
+    {
+        let entry = crate::registry::lookup_fn(f.entry_name())?;
+        let enc = crate::codec::encode(args)?;
+        Ok(Action {
+            name: entry.name.to_string(),
+            args: enc.bytes,
+            fds: enc.fds,
+        })
+    }
+
+    /// Runs it here; a panic or an error is returned.
+    fn run(&self) -> Result<()> {
+        let entry = crate::registry::by_name(&self.name)
+            .ok_or_else(|| crate::registry::not_found(&self.name))?;
+        let fds = self
+            .fds
+            .iter()
+            .map(OwnedFd::try_clone)
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| Error::io("could not pass the barrier action its descriptors", e))?;
+        match catch_unwind(AssertUnwindSafe(|| (entry.invoke)(&self.args, fds))) {
+            Ok(r) => r.map(drop),
+            Err(panic) => {
+                let message = crate::protocol::child::panic_message(&*panic);
+                Err(Error::new(
+                    ErrorKind::WorkerPanicked {
+                        message: message.clone(),
+                    },
+                    format!(
+                        "the barrier action `{}` panicked: {message}; the barrier is broken",
+                        self.name
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// Builds a [`Barrier`] with Python's optional `action` and `timeout`: [`Barrier::builder`].
+#[must_use]
+pub struct BarrierBuilder {
+    parties: u32,
+    timeout: Option<Duration>,
+    action: Option<Result<Action>>,
+}
+
+impl BarrierBuilder {
+    /// The default timeout of [`Barrier::wait`] (Python: `Barrier(n, timeout=t)`); a wait that
+    /// outlasts it breaks the barrier, as [`Barrier::wait_timeout`] does.
+    pub fn timeout(mut self, timeout: Duration) -> BarrierBuilder {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The action: `f(args..)`, run once per round by the last party to arrive, in its own process,
+    /// before any party is released (Python: `Barrier(n, action=f)`). `f` is a `#[worker]` function
+    /// returning `()` (the last party may be any process, which finds `f` by its registered name);
+    /// `args` is encoded once now and travels with the handle. If the action panics or cannot run,
+    /// the barrier breaks: that party's `wait` returns the error, the others `BrokenBarrier`.
+    pub fn action<F, Args>(mut self, f: F, args: Args) -> BarrierBuilder
+    where
+        F: WorkerFn<Args, Output = ()>,
+        Args: Serialize,
+    {
+        self.action = Some(Action::new(f, &args));
+        self
+    }
+
+    /// The barrier.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// use std::time::Duration;
+    /// let b = multiproc::Barrier::builder(2).timeout(Duration::from_millis(5)).build()?;
+    /// assert!(b.wait().unwrap_err().is_timeout());     // the default timeout applies
+    /// assert!(b.is_broken());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn build(self) -> Result<Barrier> {
+        let action = self.action.transpose()?.map(Arc::new);
+        let mut b = Barrier::new(self.parties)?;
+        b.action = action;
+        if let Some(t) = self.timeout {
+            let ns = u64::try_from(t.as_nanos()).unwrap_or(u64::MAX).max(1);
+            b.state().timeout_ns.store(ns, Ordering::SeqCst);
+        }
+        Ok(b)
+    }
 }
 
 fn broken() -> Error {
     Error::new(
         ErrorKind::BrokenBarrier,
-        "the barrier is broken (a wait timed out or abort() was called); create a new one",
+        "the barrier is broken (a wait timed out, its action failed, abort() or reset() was called); \
+         call reset() or create a new one",
     )
 }
 
@@ -90,7 +261,67 @@ impl Barrier {
         }
         let mapped = Mapped::<BarrierState>::create(0)?;
         mapped.header().parties.store(parties, Ordering::SeqCst);
-        Ok(Barrier { mapped })
+        Ok(Barrier {
+            mapped,
+            action: None,
+        })
+    }
+
+    /// A builder for a barrier with an action or a default timeout. Python:
+    /// `Barrier(parties, action=None, timeout=None)`.
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// use multiproc::{Barrier, Value};
+    ///
+    /// #[multiproc::worker]
+    /// fn count_round(rounds: Value<u32>) {
+    ///     *rounds.lock().unwrap() += 1;
+    /// }
+    ///
+    /// #[multiproc::worker]
+    /// fn party(b: Barrier) {
+    ///     b.wait().unwrap();
+    /// }
+    ///
+    /// #[multiproc::main]
+    /// fn main() -> multiproc::Result<()> {
+    ///     let rounds = Value::new(0u32)?;
+    ///     let b = Barrier::builder(2).action(count_round, (rounds.clone(),)).build()?;
+    ///     let p = party::spawn(b.clone())?;
+    ///     b.wait()?;
+    ///     assert_eq!(rounds.get()?, 1);               // ran once, before anyone was released
+    ///     p.join()?;
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn builder(parties: u32) -> BarrierBuilder {
+        BarrierBuilder {
+            parties,
+            timeout: None,
+            action: None,
+        }
+    }
+
+    /// This handle with `f(args..)` as its action (replacing any): see [`BarrierBuilder::action`].
+    /// The action belongs to the handle and to its clones and copies sent on, not to the shared
+    /// barrier: a round runs the action of the handle its last party waited on (none if that handle
+    /// has none).
+    pub fn with_action<F, Args>(mut self, f: F, args: Args) -> Result<Barrier>
+    where
+        F: WorkerFn<Args, Output = ()>,
+        Args: Serialize,
+    {
+        self.action = Some(Arc::new(Action::new(f, &args)?));
+        Ok(self)
+    }
+
+    /// The default timeout of [`wait`](Self::wait), if one was set. Python: `barrier._timeout`.
+    pub fn timeout(&self) -> Option<Duration> {
+        match self.state().timeout_ns.load(Ordering::Relaxed) {
+            0 => None,
+            ns => Some(Duration::from_nanos(ns)),
+        }
     }
 
     fn state(&self) -> &BarrierState {
@@ -116,10 +347,14 @@ impl Barrier {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn n_waiting(&self) -> u32 {
+        if self.is_broken() {
+            return 0;
+        }
         self.state().count.load(Ordering::SeqCst)
     }
 
-    /// True once a wait timed out or [`abort`](Self::abort) was called. Python: `barrier.broken`.
+    /// True once a wait timed out or [`abort`](Self::abort) was called, until [`reset`](Self::reset).
+    /// Python: `barrier.broken`.
     ///
     /// ```
     /// # extern crate multiproc_runtime as multiproc;
@@ -128,6 +363,7 @@ impl Barrier {
     /// assert!(b.is_broken());
     /// # Ok::<(), multiproc::Error>(())
     /// ```
+    #[doc(alias = "broken")]
     pub fn is_broken(&self) -> bool {
         self.state().word.load(Ordering::SeqCst) & BROKEN != 0
     }
@@ -148,18 +384,38 @@ impl Barrier {
         wait::wake_all(&s.word);
     }
 
+    /// Returns the barrier to its empty state: parties waiting now get [`ErrorKind::BrokenBarrier`],
+    /// a broken barrier works again, and the next `parties` arrivals make a round. Python:
+    /// `barrier.reset()`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let b = multiproc::Barrier::new(1)?;
+    /// b.abort();
+    /// b.reset()?;
+    /// assert!(!b.is_broken());
+    /// assert_eq!(b.wait()?, 0);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn reset(&self) -> Result<()> {
+        let s = self.state();
+        let held = guard::acquire_some(&s.mutex, "Barrier's lock", Acquire::Block)?;
+        let word = s.word.load(Ordering::SeqCst);
+        s.count.store(0, Ordering::SeqCst);
+        // Waiters of the generation `word` see the next one marked RESET: broken for them.
+        s.word.store(next_gen(word) | RESET, Ordering::SeqCst);
+        wait::wake_all(&s.word);
+        drop(held);
+        Ok(())
+    }
+
     /// With the lock held: ends the round of generation `word` (moves the generation on unless the
     /// barrier broke meanwhile), resets the count, and wakes every waiter. False if it was broken.
     fn release(&self, word: u32) -> bool {
         let s = self.state();
         let released = word & BROKEN == 0
             && s.word
-                .compare_exchange(
-                    word,
-                    (word + 1) & !BROKEN,
-                    Ordering::SeqCst,
-                    Ordering::SeqCst,
-                )
+                .compare_exchange(word, next_gen(word), Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok();
         s.count.store(0, Ordering::SeqCst);
         wait::wake_all(&s.word);
@@ -188,6 +444,22 @@ impl Barrier {
         }
         let index = s.count.fetch_add(1, Ordering::SeqCst);
         if index + 1 >= parties {
+            if let Some(action) = &self.action {
+                // Run before anyone is released, under the lock (as Python's action); a failure breaks
+                // the barrier for the others and goes to this party.
+                if let Err(e) = action.run() {
+                    let _ = s.word.compare_exchange(
+                        word,
+                        word | BROKEN,
+                        Ordering::SeqCst,
+                        Ordering::SeqCst,
+                    );
+                    s.count.store(0, Ordering::SeqCst);
+                    wait::wake_all(&s.word);
+                    drop(held);
+                    return Err(e);
+                }
+            }
             // Publish the release before resetting the count (see above), and only if nobody broke
             // the barrier meanwhile (a timed-out waiter or abort() sets BROKEN without the lock).
             let released = self.release(word);
@@ -198,7 +470,11 @@ impl Barrier {
         loop {
             let now = s.word.load(Ordering::SeqCst);
             if now != word {
-                return if now & BROKEN != 0 && (now & !BROKEN) == word {
+                let same_gen = now & GEN == word & GEN;
+                let reset = now & RESET != 0 && now & GEN == next_gen(word);
+                return if same_gen || reset {
+                    // Broken during this round (its generation is unchanged but for BROKEN), or
+                    // reset (the next generation, begun by reset()).
                     Err(broken())
                 } else {
                     Ok(index)
@@ -234,7 +510,9 @@ impl Barrier {
     }
 
     /// Waits until all parties have arrived; returns this caller's arrival index, `0..parties`
-    /// (exactly one caller per round gets `parties - 1`, the last to arrive). Python: `barrier.wait()`.
+    /// (exactly one caller per round gets `parties - 1`, the last to arrive), after the action, if
+    /// any, ran. With a default [`timeout`](BarrierBuilder::timeout), waits at most that long, as
+    /// [`wait_timeout`](Self::wait_timeout). Python: `barrier.wait()`.
     ///
     /// ```
     /// # extern crate multiproc_runtime as multiproc;
@@ -242,7 +520,7 @@ impl Barrier {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn wait(&self) -> Result<u32> {
-        self.wait_until(None)
+        self.wait_until(self.timeout())
     }
 
     /// [`wait`](Self::wait) at most `timeout`; on expiry the barrier breaks for everyone and this
@@ -267,6 +545,8 @@ impl std::fmt::Debug for Barrier {
             .field("parties", &self.parties())
             .field("n_waiting", &self.n_waiting())
             .field("broken", &self.is_broken())
+            .field("action", &self.action.as_ref().map(|a| a.name.as_str()))
+            .field("timeout", &self.timeout())
             .finish()
     }
 }

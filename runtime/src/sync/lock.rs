@@ -86,7 +86,7 @@ impl Lock {
     }
 
     #[inline]
-    fn mutex(&self) -> &RobustMutex {
+    pub(crate) fn mutex(&self) -> &RobustMutex {
         &self.mapped.header().mutex
     }
 

@@ -55,6 +55,11 @@ impl RLock {
         })
     }
 
+    #[inline]
+    pub(crate) fn mutex(&self) -> &crate::sys::mutex::RobustMutex {
+        &self.mapped.header().mutex
+    }
+
     /// Takes the lock (again, if this thread holds it), waiting while another holds it.
     /// Python: `rlock.acquire()`.
     ///
