@@ -70,14 +70,14 @@ pub use process::{Process, ProcessBuilder};
 #[cfg(target_os = "linux")]
 pub use queue::{JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue};
 #[cfg(target_os = "linux")]
-pub use shm::{
-    AnyLock, Array, ArrayGuard, AtomicShareable, ListItem, RawArray, RawValue, Shareable,
-    ShareableList, SharedMemory, SharedMemoryManager, Value, ValueGuard,
-};
+pub use manager::SharedMemoryManager;
+#[cfg(target_os = "linux")]
+pub use shm::{AtomicShareable, ListItem, Shareable, ShareableList, SharedMemory};
 #[cfg(target_os = "linux")]
 pub use sync::{
-    Barrier, BarrierBuilder, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard,
-    RLock, RLockGuard, Semaphore, SemaphoreGuard,
+    AnyLock, Array, ArrayGuard, Barrier, BarrierBuilder, BoundedSemaphore, Condition,
+    ConditionGuard, Event, Lock, LockGuard, RLock, RLockGuard, RawArray, RawValue, Semaphore,
+    SemaphoreGuard, Value, ValueGuard,
 };
 #[cfg(target_os = "linux")]
 pub use sys::fd::open_fd_count;

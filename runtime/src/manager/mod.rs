@@ -36,6 +36,7 @@ mod objects_more;
 mod protocol;
 mod proxy;
 mod server;
+mod shared_memory;
 mod sync;
 mod sync_more;
 #[cfg(feature = "tls")]
@@ -49,6 +50,7 @@ pub use custom::Managed;
 pub use custom::{Dispatch, ManagedEntry};
 pub use handle::{Manager, ManagerBuilder};
 pub use proxy::{Proxy, ProxyCore};
+pub use shared_memory::SharedMemoryManager;
 pub use sync::{EventProxy, LockGuard, LockProxy, QueueProxy};
 pub use sync_more::{
     BarrierProxy, ConditionGuard, ConditionProxy, JoinableQueueProxy, RLockGuard, RLockProxy,

@@ -3,23 +3,17 @@
 //! name), [`ShareableList`] and [`SharedMemoryManager`] (Python's `shared_memory` module), and
 //! [`Shareable`], the plain data that may live there.
 
-mod array;
 pub(crate) mod block;
-mod data;
+pub(crate) mod data;
 pub(crate) mod guard;
 mod list;
 pub(crate) mod mailbox;
-mod manager;
 mod named;
 mod publish;
 pub(crate) mod ring;
-mod shareable;
-mod value;
+pub(crate) mod shareable;
 mod volatile;
 
-pub use array::{Array, ArrayGuard, RawArray};
 pub use list::{ListItem, ShareableList};
-pub use manager::SharedMemoryManager;
 pub use named::SharedMemory;
 pub use shareable::{AtomicShareable, Shareable};
-pub use value::{AnyLock, RawValue, Value, ValueGuard};

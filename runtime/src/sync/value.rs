@@ -1,11 +1,11 @@
 //! [`Value`] (a `T` in shared memory with its own robust lock) and [`RawValue`] (the same without the
 //! lock). Python: `multiprocessing.Value` and `multiprocessing.sharedctypes.RawValue`.
 
-use super::data::Data;
-use super::shareable::{AtomicShareable, Shareable};
+use crate::shm::data::Data;
+use crate::shm::shareable::{AtomicShareable, Shareable};
 use crate::error::Result;
 use crate::shm::guard::{self, Acquire, MutexGuard};
-use crate::sync::{Lock, RLock};
+use super::{Lock, RLock};
 use crate::sys::mutex::RobustMutex;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::ops::{Deref, DerefMut};
@@ -431,7 +431,7 @@ macro_rules! handle_impls {
 
         impl<'de, T: Shareable> Deserialize<'de> for $ty<T> {
             fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-                let (data, lock) = <(Data<T>, Option<$crate::shm::AnyLock>)>::deserialize(d)?;
+                let (data, lock) = <(Data<T>, Option<$crate::sync::AnyLock>)>::deserialize(d)?;
                 Ok($ty { data, lock })
             }
         }

@@ -1,8 +1,8 @@
 //! [`Array`] (a fixed-length `[T]` in shared memory with its own robust lock) and [`RawArray`] (the
 //! same without the lock). Python: `multiprocessing.Array` and `sharedctypes.RawArray`.
 
-use super::data::Data;
-use super::shareable::{AtomicShareable, Shareable};
+use crate::shm::data::Data;
+use crate::shm::shareable::{AtomicShareable, Shareable};
 use super::value::{AnyLock, handle_impls};
 use crate::error::{Error, ErrorKind, Result};
 use crate::shm::guard::{self, Acquire, MutexGuard};
