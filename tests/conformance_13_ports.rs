@@ -70,6 +70,17 @@ fn event_test_event() {
     p.join().unwrap();
 }
 
+/// Python: `repr(event)` says `set` or `unset`. Here the `Debug` output carries `set: true/false`.
+#[multiproc::test]
+fn event_test_repr() {
+    let event = Event::new().unwrap();
+    assert!(format!("{event:?}").contains("set: false"), "{event:?}");
+    event.set();
+    assert!(format!("{event:?}").contains("set: true"), "{event:?}");
+    event.clear();
+    assert!(format!("{event:?}").contains("set: false"), "{event:?}");
+}
+
 // ---- _TestValue --------------------------------------------------------------------------------
 
 /// Python's `codes_values`: `i`, `d`, `h`, `q`, `c` as `i32`, `f64`, `i16`, `i64`, `u8`.
@@ -340,7 +351,7 @@ fn c_string(bytes: &[u8]) -> &[u8] {
 /// Python's `lock=False` variant: raw values, a `#[shared]` struct, a `'d'` array and a 20-byte
 /// `'c'` string, all doubled by a child.
 #[multiproc::test]
-fn shared_ctypes_test_sharedctypes() {
+fn shared_c_types_test_sharedctypes() {
     let x = RawValue::new(7i32).unwrap();
     let y = RawValue::new(1.0f64 / 3.0).unwrap();
     let z = RawValue::new(1i64 << 33).unwrap();
@@ -374,7 +385,7 @@ fn shared_ctypes_test_sharedctypes() {
 
 /// Python's `lock=True` variant: the same through `Value` and `Array`, each change under its lock.
 #[multiproc::test]
-fn shared_ctypes_test_synchronize() {
+fn shared_c_types_test_synchronize() {
     let x = Value::new(7i32).unwrap();
     let y = Value::new(1.0f64 / 3.0).unwrap();
     let z = Value::new(1i64 << 33).unwrap();
@@ -408,7 +419,7 @@ fn shared_ctypes_test_synchronize() {
 /// Python: `copy(foo)` of a shared structure is independent of it. Here the value read out of shared
 /// memory is a copy: changing the shared one later does not change it.
 #[multiproc::test]
-fn shared_ctypes_test_copy() {
+fn shared_c_types_test_copy() {
     let foo = Value::new(Foo {
         x: 2,
         y: 5.0,
@@ -915,6 +926,25 @@ fn my_manager_test_mymanager_context() {
         let manager = Manager::start().unwrap();
         mymanager_common(&manager);
         manager.pid().unwrap()
+    };
+    assert!(
+        common::wait_until(Duration::from_secs(5), || !is_our_child(pid)),
+        "manager {pid} still running"
+    );
+}
+
+/// Python: `start()` then `with manager:` (the block does not start it again) and the process exits
+/// with 0. Here every manager is started when made; an explicit `shutdown()` inside the scope and
+/// the drop at its end do not clash, and the server process is gone.
+#[multiproc::test]
+fn my_manager_test_mymanager_context_prestarted() {
+    let pid = {
+        let manager = Manager::start().unwrap();
+        let pid = manager.pid().unwrap();
+        mymanager_common(&manager);
+        manager.shutdown().unwrap();
+        assert_eq!(manager.pid(), None, "a shut-down manager has no process");
+        pid
     };
     assert!(
         common::wait_until(Duration::from_secs(5), || !is_our_child(pid)),
