@@ -97,10 +97,7 @@ fn unpickleable_result() -> Unpicklable {
 /// Python's `exception_throwing_generator(total, when)`: yields `0..total` but "raises" (here:
 /// panics) when it reaches `when`.
 fn exception_throwing_generator(total: u64, when: u64) -> impl Iterator<Item = u64> {
-    (0..total).map(move |i| {
-        assert_ne!(i, when, "SayWhenError");
-        i
-    })
+    (0..total).inspect(move |&i| assert_ne!(i, when, "SayWhenError"))
 }
 
 fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {

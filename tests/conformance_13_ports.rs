@@ -295,7 +295,7 @@ fn double_locked(
     x: Value<i32>,
     y: Value<f64>,
     z: Value<i64>,
-    foo: Value<Foo>,
+    foo_s: Value<Foo>,
     arr: Array<f64>,
     string: Array<u8>,
 ) {
@@ -303,7 +303,7 @@ fn double_locked(
     *y.lock().unwrap() *= 2.0;
     *z.lock().unwrap() *= 2;
     {
-        let mut f = foo.lock().unwrap();
+        let mut f = foo_s.lock().unwrap();
         f.x *= 2;
         f.y *= 2.0;
     }
@@ -323,17 +323,17 @@ fn double_raw(
     x: RawValue<i32>,
     y: RawValue<f64>,
     z: RawValue<i64>,
-    foo: RawValue<Foo>,
+    foo_s: RawValue<Foo>,
     arr: RawArray<f64>,
     string: RawArray<u8>,
 ) {
     x.set(x.get() * 2);
     y.set(y.get() * 2.0);
     z.set(z.get() * 2);
-    let mut f = foo.get();
+    let mut f = foo_s.get();
     f.x *= 2;
     f.y *= 2.0;
-    foo.set(f);
+    foo_s.set(f);
     let s = string.to_vec();
     let len = s.iter().position(|b| *b == 0).unwrap_or(s.len());
     for (i, b) in s[..len].iter().enumerate() {
@@ -355,7 +355,7 @@ fn shared_c_types_test_sharedctypes() {
     let x = RawValue::new(7i32).unwrap();
     let y = RawValue::new(1.0f64 / 3.0).unwrap();
     let z = RawValue::new(1i64 << 33).unwrap();
-    let foo = RawValue::new(Foo { x: 3, y: 2.0, z: 0 }).unwrap();
+    let foo_s = RawValue::new(Foo { x: 3, y: 2.0, z: 0 }).unwrap();
     let arr = RawArray::from_slice(&(0..10).map(f64::from).collect::<Vec<_>>()).unwrap();
     let string = RawArray::<u8>::new(20).unwrap();
     for (i, b) in b"hello".iter().enumerate() {
@@ -365,7 +365,7 @@ fn shared_c_types_test_sharedctypes() {
         x.clone(),
         y.clone(),
         z.clone(),
-        foo.clone(),
+        foo_s.clone(),
         arr.clone(),
         string.clone(),
     )
@@ -375,8 +375,8 @@ fn shared_c_types_test_sharedctypes() {
     assert_eq!(x.get(), 14);
     assert!((y.get() - 2.0 / 3.0).abs() < 1e-12);
     assert_eq!(z.get(), 1 << 34);
-    assert_eq!(foo.get().x, 6);
-    assert!((foo.get().y - 4.0).abs() < 1e-12);
+    assert_eq!(foo_s.get().x, 6);
+    assert!((foo_s.get().y - 4.0).abs() < 1e-12);
     for i in 0..10 {
         assert_eq!(arr.get(i).unwrap(), i as f64 * 2.0);
     }
@@ -389,7 +389,7 @@ fn shared_c_types_test_synchronize() {
     let x = Value::new(7i32).unwrap();
     let y = Value::new(1.0f64 / 3.0).unwrap();
     let z = Value::new(1i64 << 33).unwrap();
-    let foo = Value::new(Foo { x: 3, y: 2.0, z: 0 }).unwrap();
+    let foo_s = Value::new(Foo { x: 3, y: 2.0, z: 0 }).unwrap();
     let arr = Array::from_slice(&(0..10).map(f64::from).collect::<Vec<_>>()).unwrap();
     let string = Array::<u8>::new(20).unwrap();
     string.lock().unwrap()[..5].copy_from_slice(b"hello");
@@ -397,7 +397,7 @@ fn shared_c_types_test_synchronize() {
         x.clone(),
         y.clone(),
         z.clone(),
-        foo.clone(),
+        foo_s.clone(),
         arr.clone(),
         string.clone(),
     )
@@ -407,7 +407,7 @@ fn shared_c_types_test_synchronize() {
     assert_eq!(x.get().unwrap(), 14);
     assert!((y.get().unwrap() - 2.0 / 3.0).abs() < 1e-12);
     assert_eq!(z.get().unwrap(), 1 << 34);
-    let f = foo.get().unwrap();
+    let f = foo_s.get().unwrap();
     assert_eq!((f.x, f.y), (6, 4.0));
     assert_eq!(
         arr.to_vec().unwrap(),
@@ -420,14 +420,14 @@ fn shared_c_types_test_synchronize() {
 /// memory is a copy: changing the shared one later does not change it.
 #[multiproc::test]
 fn shared_c_types_test_copy() {
-    let foo = Value::new(Foo {
+    let foo_s = Value::new(Foo {
         x: 2,
         y: 5.0,
         z: 1 << 33,
     })
     .unwrap();
-    let bar = foo.get().unwrap();
-    foo.set(Foo { x: 0, y: 0.0, z: 0 }).unwrap();
+    let bar = foo_s.get().unwrap();
+    foo_s.set(Foo { x: 0, y: 0.0, z: 0 }).unwrap();
     assert_eq!(
         bar,
         Foo {
@@ -436,7 +436,7 @@ fn shared_c_types_test_copy() {
             z: 1 << 33
         }
     );
-    assert_eq!(foo.get().unwrap(), Foo { x: 0, y: 0.0, z: 0 });
+    assert_eq!(foo_s.get().unwrap(), Foo { x: 0, y: 0.0, z: 0 });
 }
 
 // ---- _TestLock ---------------------------------------------------------------------------------
@@ -873,7 +873,7 @@ impl Bar {
     }
 }
 
-/// Python's `baz()`: a generator of squares, served through an iterator proxy; here a method
+/// Python's `baz_s()`: a generator of squares, served through an iterator proxy; here a method
 /// returning them.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Baz;
@@ -886,15 +886,15 @@ impl Baz {
 }
 
 fn mymanager_common(manager: &Manager) {
-    let foo: Foo2Proxy = manager.create(Foo2).unwrap();
+    let foo_s: Foo2Proxy = manager.create(Foo2).unwrap();
     let bar: BarProxy = manager.create(Bar).unwrap();
-    let baz: BazProxy = manager.create(Baz).unwrap();
-    assert_eq!(foo.f().unwrap(), "f()");
-    let err = foo.g().unwrap_err();
+    let baz_s: BazProxy = manager.create(Baz).unwrap();
+    assert_eq!(foo_s.f().unwrap(), "f()");
+    let err = foo_s.g().unwrap_err();
     assert!(err.to_string().contains("ValueError"), "{err}");
-    assert_eq!(foo.core().call::<_, String>("f", &()).unwrap(), "f()");
+    assert_eq!(foo_s.core().call::<_, String>("f", &()).unwrap(), "f()");
     // Python's `RemoteError`; here the server refuses a method the type does not expose.
-    let err = foo.core().call::<_, String>("_h", &()).unwrap_err();
+    let err = foo_s.core().call::<_, String>("_h", &()).unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::InvalidInput, "{err:?}");
     assert!(err.to_string().contains("no method `_h`"), "{err}");
     assert_eq!(bar.f().unwrap(), "f()");
@@ -902,7 +902,7 @@ fn mymanager_common(manager: &Manager) {
     assert_eq!(bar.core().call::<_, String>("f", &()).unwrap(), "f()");
     assert_eq!(bar.core().call::<_, String>("_h", &()).unwrap(), "_h()");
     assert_eq!(
-        baz.squares().unwrap(),
+        baz_s.squares().unwrap(),
         (0..10).map(|i| i * i).collect::<Vec<u32>>()
     );
 }
