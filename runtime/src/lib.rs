@@ -48,6 +48,8 @@ mod sync;
 #[cfg(target_os = "linux")]
 mod sys;
 #[cfg(target_os = "linux")]
+mod travel;
+#[cfg(target_os = "linux")]
 mod worker;
 #[cfg(target_os = "linux")]
 mod worker_error;
@@ -61,6 +63,8 @@ pub use launch::{StartMethod, get_start_method, init, set_start_method};
 #[cfg(target_os = "linux")]
 pub use logging::{LevelFilter, log_to_stderr};
 #[cfg(target_os = "linux")]
+pub use manager::SharedMemoryManager;
+#[cfg(target_os = "linux")]
 pub use manager::{Managed, Manager, ManagerBuilder};
 pub use multiproc_macros::{main, managed, shared, test, worker};
 #[cfg(target_os = "linux")]
@@ -69,8 +73,6 @@ pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, cpu_count};
 pub use process::{Process, ProcessBuilder};
 #[cfg(target_os = "linux")]
 pub use queue::{JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue};
-#[cfg(target_os = "linux")]
-pub use manager::SharedMemoryManager;
 #[cfg(target_os = "linux")]
 pub use shm::{AtomicShareable, ListItem, Shareable, ShareableList, SharedMemory};
 #[cfg(target_os = "linux")]
@@ -96,7 +98,7 @@ pub mod __private {
     pub use crate::manager::{Dispatch, ManagedEntry, ProxyCore};
     pub use crate::registry::{Invoke, InvokeBatch, WorkerEntry, invoke, invoke_batch};
     pub use crate::shm::{AtomicShareable, Shareable};
-    pub use crate::worker::travel::{Check, Stays, Travel, Travels, Unserializable, ViaSerde};
+    pub use crate::travel::{Check, Stays, Travel, Travels, Unserializable, ViaSerde};
     pub use inventory;
     pub use serde;
 

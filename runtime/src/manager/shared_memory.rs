@@ -10,11 +10,11 @@
 //! (its end of the pipe closes) makes it drop every block and exit; killed, its names go with it.
 //! As everywhere, the memory itself lives on until the last process that attached lets go of it.
 
-use crate::shm::{ListItem, ShareableList, SharedMemory};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::{Connection, Pipe};
 use crate::process::{Process, ProcessBuilder};
 use crate::registry::{self, WorkerEntry};
+use crate::shm::{ListItem, ShareableList, SharedMemory};
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 use std::time::Duration;

@@ -1,11 +1,11 @@
 //! [`Array`] (a fixed-length `[T]` in shared memory with its own robust lock) and [`RawArray`] (the
 //! same without the lock). Python: `multiprocessing.Array` and `sharedctypes.RawArray`.
 
-use crate::shm::data::Data;
-use crate::shm::shareable::{AtomicShareable, Shareable};
 use super::value::{AnyLock, handle_impls};
 use crate::error::{Error, ErrorKind, Result};
+use crate::shm::data::Data;
 use crate::shm::guard::{self, Acquire, MutexGuard};
+use crate::shm::shareable::{AtomicShareable, Shareable};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;

@@ -1,11 +1,11 @@
 //! [`Value`] (a `T` in shared memory with its own robust lock) and [`RawValue`] (the same without the
 //! lock). Python: `multiprocessing.Value` and `multiprocessing.sharedctypes.RawValue`.
 
-use crate::shm::data::Data;
-use crate::shm::shareable::{AtomicShareable, Shareable};
-use crate::error::Result;
-use crate::shm::guard::{self, Acquire, MutexGuard};
 use super::{Lock, RLock};
+use crate::error::Result;
+use crate::shm::data::Data;
+use crate::shm::guard::{self, Acquire, MutexGuard};
+use crate::shm::shareable::{AtomicShareable, Shareable};
 use crate::sys::mutex::RobustMutex;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::ops::{Deref, DerefMut};
