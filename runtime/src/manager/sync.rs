@@ -100,8 +100,8 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
 /// let (lock, d) = (mgr.lock()?, mgr.dict::<String, u64>()?);
 /// {
 ///     let _guard = lock.acquire()?;                    // with lock:
-///     let n = d.get("count".to_string())?.unwrap_or(0);
-///     d.insert("count".to_string(), n + 1)?;           //     d['count'] += 1
+///     let n = d.get("count")?.unwrap_or(0);
+///     d.insert("count", &(n + 1))?;                    //     d['count'] += 1
 /// }
 /// # Ok(()) }
 /// ```
