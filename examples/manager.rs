@@ -27,11 +27,11 @@ fn manager_worker(
 ) {
     {
         let _guard = lock.acquire().expect("lock"); // with lock:
-        let n = d.get("count".to_string()).expect("get").unwrap_or(0);
-        d.insert("count".to_string(), n + 1).expect("insert"); //   d['count'] += 1
+        let n = d.get("count").expect("get").unwrap_or(0);
+        d.insert("count", &(n + 1)).expect("insert"); //   d['count'] += 1
     }
-    l.append(i * 10).expect("append");
-    d.insert(format!("worker{i}"), i).expect("insert");
+    l.append(&(i * 10)).expect("append");
+    d.insert(&format!("worker{i}"), &i).expect("insert");
     ns.set(&format!("w{i}"), &(i * i)).expect("set");
 }
 
@@ -60,7 +60,7 @@ pub fn run() -> multiproc::Result<()> {
     for name in ns.names()? {
         println!("  ns.{name} = {}", ns.get::<u64>(&name)?);
     }
-    assert_eq!(shared_dict.get("count".to_string())?, Some(5));
+    assert_eq!(shared_dict.get("count")?, Some(5));
     Ok(())
 }
 

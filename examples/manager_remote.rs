@@ -22,7 +22,7 @@ const AUTHKEY: &[u8] = b"abracadabra-abracadabra";
 fn remote_client(address: String, authkey: Vec<u8>) -> Result<(), String> {
     let m = Manager::connect(address.as_str(), &authkey).map_err(|e| e.to_string())?;
     let q: QueueProxy<String> = m.lookup("queue").map_err(|e| e.to_string())?;
-    q.put(format!("hello from pid {}", std::process::id()))
+    q.put(&format!("hello from pid {}", std::process::id()))
         .map_err(|e| e.to_string())
 }
 

@@ -60,7 +60,7 @@ fn hold(lock: Lock, dict: DictProxy<u64, u64>, me: u64, started: Event) {
     let mut n = 0u64;
     loop {
         let g = lock.acquire().unwrap();
-        dict.insert(me, n).unwrap();
+        dict.insert(&me, &n).unwrap();
         started.set();
         std::thread::sleep(Duration::from_micros(500));
         drop(g);
@@ -199,11 +199,11 @@ fn lock_side(s: &Shared, dict: &DictProxy<u64, u64>) -> u64 {
         std::thread::sleep(Duration::from_millis(100));
         // The lock is free again within the timeout even if its holder was killed holding it.
         let g = lock.acquire_timeout(Duration::from_secs(10)).unwrap();
-        dict.insert(0, me).unwrap();
-        assert_eq!(dict.get(0).unwrap(), Some(me));
+        dict.insert(&0, &me).unwrap();
+        assert_eq!(dict.get(&0).unwrap(), Some(me));
         if began {
             assert!(
-                dict.get(me).unwrap().is_some(),
+                dict.get(&me).unwrap().is_some(),
                 "holder {me} wrote while it ran"
             );
         }
@@ -313,7 +313,7 @@ fn chaos_soak() {
             "unexpected task errors: {errors:?}"
         );
     }
-    assert_eq!(dict.get(0).unwrap(), Some(holders));
+    assert_eq!(dict.get(&0).unwrap(), Some(holders));
     mgr.shutdown().unwrap();
     drop(dict);
 

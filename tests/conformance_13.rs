@@ -355,8 +355,8 @@ fn lock_test_lock_locked() {
 #[worker]
 fn edit_list(list: ListProxy<i64>) -> usize {
     list.sort().unwrap();
-    list.remove_value(7).unwrap();
-    list.count(3).unwrap()
+    list.remove_value(&7).unwrap();
+    list.count(&3).unwrap()
 }
 
 /// `_TestContainers.test_list`, with the list methods it and Python's `list` have: `extend`,
@@ -372,12 +372,12 @@ fn containers_test_list() {
     assert_eq!(b.get(2).unwrap(), Some(2));
     b.extend(b.to_vec().unwrap()).unwrap(); // b *= 2
     assert_eq!(b.to_vec().unwrap(), [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]);
-    assert_eq!(b.count(3).unwrap(), 2);
-    assert_eq!(b.count(9).unwrap(), 0);
+    assert_eq!(b.count(&3).unwrap(), 2);
+    assert_eq!(b.count(&9).unwrap(), 0);
 
-    b.remove_value(3).unwrap();
+    b.remove_value(&3).unwrap();
     assert_eq!(b.to_vec().unwrap(), [0, 1, 2, 4, 0, 1, 2, 3, 4]);
-    let err = b.remove_value(9).unwrap_err();
+    let err = b.remove_value(&9).unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::NotFound);
     assert!(err.to_string().contains("list.remove"), "{err}");
 
@@ -428,7 +428,7 @@ fn containers_test_list() {
 #[worker]
 fn append_many(list: ListProxy<i64>, n: i64) {
     for i in 0..n {
-        list.append(-i).unwrap();
+        list.append(&-i).unwrap();
     }
 }
 
@@ -468,7 +468,7 @@ fn containers_test_dict() {
     let d = mgr.dict::<u32, char>().unwrap();
     let indices: Vec<u32> = (65..70).collect();
     for &i in &indices {
-        d.insert(i, char::from_u32(i).unwrap()).unwrap();
+        d.insert(&i, &char::from_u32(i).unwrap()).unwrap();
     }
     let want: Vec<(u32, char)> = indices
         .iter()
@@ -480,27 +480,27 @@ fn containers_test_dict() {
     let e = mgr.dict::<u32, char>().unwrap();
     assert!(!d.eq_contents(&e).unwrap());
     for &(k, v) in want.iter().rev() {
-        e.insert(k, v).unwrap();
+        e.insert(&k, &v).unwrap();
     }
     assert!(d.eq_contents(&e).unwrap());
     assert!(e.eq_contents(&d).unwrap());
     assert!(d.eq_contents(&d).unwrap());
-    e.insert(65, 'x').unwrap();
+    e.insert(&65, &'x').unwrap();
     assert!(!d.eq_contents(&e).unwrap(), "a different value");
-    e.insert(65, 'A').unwrap();
-    e.remove(69).unwrap();
-    e.insert(70, 'E').unwrap();
+    e.insert(&65, &'A').unwrap();
+    e.remove(&69).unwrap();
+    e.insert(&70, &'E').unwrap();
     assert!(!d.eq_contents(&e).unwrap(), "a different key");
 
     // popitem: the most recently inserted first, from here and from a worker.
     assert_eq!(d.popitem().unwrap(), Some((69, 'E')));
-    d.insert(66, 'b').unwrap(); // an update keeps its place
+    d.insert(&66, &'b').unwrap(); // an update keeps its place
     assert_eq!(
         pop_newest::spawn(d.clone()).unwrap().join().unwrap(),
         Some((68, 'D'))
     );
     assert_eq!(d.popitem().unwrap(), Some((67, 'C')));
-    d.insert(1, '1').unwrap();
+    d.insert(&1, &'1').unwrap();
     assert_eq!(d.popitem().unwrap(), Some((1, '1')));
     assert_eq!(d.popitem().unwrap(), Some((66, 'b')));
     assert_eq!(d.popitem().unwrap(), Some((65, 'A')));

@@ -110,9 +110,7 @@ fn a_client_reaches_only_objects_it_holds_a_capability_for() {
     let server = Manager::serve("127.0.0.1:0", KEY).unwrap();
     let addr = server.socket_addr().unwrap().to_string();
     let secret = server.dict::<String, String>().unwrap();
-    secret
-        .insert("password".to_string(), "hunter2".to_string())
-        .unwrap();
+    secret.insert("password", "hunter2").unwrap();
     let given = server.list_from([1u32, 2, 3]).unwrap();
     let kinds = snoop::spawn(addr, KEY.to_vec(), core_of(&secret).id, given)
         .unwrap()
@@ -135,7 +133,7 @@ fn a_client_reaches_only_objects_it_holds_a_capability_for() {
 fn republish(addr: String, key: Vec<u8>) -> (String, String) {
     let mgr = Manager::connect(addr.as_str(), &key).expect("connect");
     let mine = mgr.list::<u32>().expect("list");
-    mine.append(9).expect("append");
+    mine.append(&9).expect("append");
     mgr.publish("fresh", &mine)
         .expect("a new name is free to take");
     let replaced = match mgr.publish("results", &mine) {

@@ -41,8 +41,8 @@ impl Counter {
 
 #[worker]
 fn fill(list: ListProxy<u64>, d: DictProxy<String, u64>, ns: NamespaceProxy, i: u64) {
-    list.append(i * 10).expect("append");
-    d.insert(format!("k{i}"), i).expect("insert");
+    list.append(&(i * 10)).expect("append");
+    d.insert(&format!("k{i}"), &i).expect("insert");
     ns.set(&format!("w{i}"), &i).expect("set");
 }
 
@@ -60,7 +60,7 @@ fn consume(q: QueueProxy<String>, out: ListProxy<String>) {
         if item == "stop" {
             return;
         }
-        out.append(item.to_uppercase()).expect("append");
+        out.append(&item.to_uppercase()).expect("append");
     }
 }
 
@@ -87,9 +87,9 @@ fn large_and_small(
     assert_eq!(list.to_vec().expect("to_vec (a large reply)"), big);
     assert_eq!(list.get(7).expect("get"), Some(big[7].clone()));
     let blob: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
-    value.set(blob.clone()).expect("set");
+    value.set(&blob).expect("set");
     assert_eq!(value.get().expect("get"), blob);
-    assert_eq!(value.swap(vec![1]).expect("swap"), blob);
+    assert_eq!(value.swap(&[1][..]).expect("swap"), blob);
     assert_eq!(value.get().expect("get"), [1]);
     mailboxes
 }
@@ -112,38 +112,38 @@ fn local_calls_use_shared_memory_and_large_values_still_travel() {
 fn list_and_dict_ops() {
     let mgr = Manager::start().unwrap();
     let list = mgr.list_from([3u32, 1]).unwrap();
-    list.append(4).unwrap();
+    list.append(&4).unwrap();
     list.extend([1, 5]).unwrap();
-    list.insert(0, 9).unwrap();
+    list.insert(0, &9).unwrap();
     assert_eq!(list.to_vec().unwrap(), [9, 3, 1, 4, 1, 5]);
     assert_eq!(list.len().unwrap(), 6);
     assert_eq!(list.get(1).unwrap(), Some(3));
     assert_eq!(list.get(60).unwrap(), None);
-    list.set(1, 30).unwrap();
+    list.set(1, &30).unwrap();
     assert_eq!(
-        list.set(60, 1).unwrap_err().kind(),
+        list.set(60, &1).unwrap_err().kind(),
         &ErrorKind::InvalidInput
     );
     assert_eq!(list.remove(0).unwrap(), 9);
     assert_eq!(list.pop().unwrap(), Some(5));
-    assert!(list.contains(4).unwrap());
-    assert_eq!(list.index(1).unwrap(), Some(1));
+    assert!(list.contains(&4).unwrap());
+    assert_eq!(list.index(&1).unwrap(), Some(1));
     assert_eq!(list.iter().unwrap().sum::<u32>(), 30 + 1 + 4 + 1);
     list.clear().unwrap();
     assert!(list.is_empty().unwrap());
     assert_eq!(list.pop().unwrap(), None);
 
     let d = mgr.dict_from([("count".to_string(), 0i64)]).unwrap();
-    assert_eq!(d.insert("b".to_string(), 2).unwrap(), None);
-    assert_eq!(d.insert("count".to_string(), 1).unwrap(), Some(0));
+    assert_eq!(d.insert("b", &2).unwrap(), None);
+    assert_eq!(d.insert("count", &1).unwrap(), Some(0));
     d.update([("a".to_string(), 3)]).unwrap();
     assert_eq!(d.keys().unwrap(), ["count", "b", "a"]);
     assert_eq!(d.values().unwrap(), [1, 2, 3]);
-    assert_eq!(d.get("a".to_string()).unwrap(), Some(3));
-    assert!(d.contains_key("b".to_string()).unwrap());
-    assert_eq!(d.setdefault("b".to_string(), 7).unwrap(), 2);
-    assert_eq!(d.setdefault("z".to_string(), 7).unwrap(), 7);
-    assert_eq!(d.remove("b".to_string()).unwrap(), Some(2));
+    assert_eq!(d.get("a").unwrap(), Some(3));
+    assert!(d.contains_key("b").unwrap());
+    assert_eq!(d.setdefault("b", &7).unwrap(), 2);
+    assert_eq!(d.setdefault("z", &7).unwrap(), 7);
+    assert_eq!(d.remove("b").unwrap(), Some(2));
     assert_eq!(d.len().unwrap(), 3);
     assert_eq!(
         d.iter().unwrap().collect::<Vec<_>>(),
@@ -229,7 +229,7 @@ fn queue_between_workers() {
     let out = mgr.list::<String>().unwrap();
     let p = consume::spawn(q.clone(), out.clone()).unwrap();
     for w in ["a", "b", "c", "stop"] {
-        q.put(w.to_string()).unwrap();
+        q.put(w).unwrap();
     }
     p.join().unwrap();
     assert_eq!(out.to_vec().unwrap(), ["A", "B", "C"]);
@@ -272,8 +272,8 @@ fn lock_event_value() {
     assert!(!ev.is_set().unwrap());
 
     let v = mgr.value(1.5f64).unwrap();
-    v.set(2.5).unwrap();
-    assert_eq!(v.swap(3.5).unwrap(), 2.5);
+    v.set(&2.5).unwrap();
+    assert_eq!(v.swap(&3.5).unwrap(), 2.5);
     assert_eq!(v.get().unwrap(), 3.5);
 }
 
@@ -281,10 +281,10 @@ fn lock_event_value() {
 fn publish_lookup_and_shutdown() {
     let mgr = Manager::start().unwrap();
     let d = mgr.dict::<u32, u32>().unwrap();
-    d.insert(1, 2).unwrap();
+    d.insert(&1, &2).unwrap();
     mgr.publish("results", &d).unwrap();
     let again: DictProxy<u32, u32> = mgr.lookup("results").unwrap();
-    assert_eq!(again.get(1).unwrap(), Some(2));
+    assert_eq!(again.get(&1).unwrap(), Some(2));
     let wrong = mgr.lookup::<ListProxy<u32>>("results").unwrap_err();
     assert_eq!(wrong.kind(), &ErrorKind::InvalidInput);
     let missing = mgr.lookup::<ListProxy<u32>>("nothing").unwrap_err();
@@ -342,9 +342,9 @@ fn proxies_can_be_stored_in_a_manager() {
     let mgr = Manager::start().unwrap();
     let inner = mgr.list_from([7u32]).unwrap();
     let outer = mgr.dict::<String, ListProxy<u32>>().unwrap();
-    outer.insert("inner".to_string(), &inner).unwrap();
-    let back = outer.get("inner".to_string()).unwrap().unwrap();
-    back.append(8).unwrap();
+    outer.insert("inner", &inner).unwrap();
+    let back = outer.get("inner").unwrap().unwrap();
+    back.append(&8).unwrap();
     assert_eq!(inner.to_vec().unwrap(), [7, 8]);
 }
 
@@ -356,7 +356,7 @@ fn cycle_managers(n: u32) -> (usize, usize, usize) {
     let (done, finished) = std::sync::mpsc::channel::<()>();
     let helper = std::thread::spawn(move || {
         while let Ok(Some(list)) = jobs.recv() {
-            list.append(2).expect("append from the helper");
+            list.append(&2).expect("append from the helper");
             done.send(()).expect("report");
         }
     });
@@ -364,7 +364,7 @@ fn cycle_managers(n: u32) -> (usize, usize, usize) {
     for i in 0..n {
         let mgr = Manager::start().expect("start");
         let list = mgr.list::<u32>().expect("list");
-        list.append(i).expect("append");
+        list.append(&i).expect("append");
         to_helper.send(Some(list.clone())).expect("hand over");
         finished.recv().expect("helper done");
         assert_eq!(list.len().expect("len"), 2);

@@ -25,7 +25,7 @@ fn a_flood_of_idle_and_slow_connections_does_not_lock_clients_out() {
     let addr = server.socket_addr().unwrap();
     let pid = server.pid().unwrap();
     let results = server.dict::<u32, u32>().unwrap();
-    results.insert(1, 2).unwrap();
+    results.insert(&1, &2).unwrap();
     server.publish("results", &results).unwrap();
     let before = fds(pid);
 
@@ -58,7 +58,7 @@ fn a_flood_of_idle_and_slow_connections_does_not_lock_clients_out() {
     let started = Instant::now();
     let client = Manager::connect(addr, KEY).unwrap();
     let got: DictProxy<u32, u32> = client.lookup("results").unwrap();
-    assert_eq!(got.get(1).unwrap(), Some(2));
+    assert_eq!(got.get(&1).unwrap(), Some(2));
     let served = started.elapsed();
 
     // Past the handshake deadline every unauthenticated connection is closed.
@@ -96,7 +96,7 @@ fn a_local_manager_serves_a_burst_of_workers_connecting_at_once() {
     let threads: Vec<_> = (0..64)
         .map(|i| {
             let list = list.clone();
-            std::thread::spawn(move || list.append(i).unwrap())
+            std::thread::spawn(move || list.append(&i).unwrap())
         })
         .collect();
     for t in threads {

@@ -68,7 +68,7 @@ fn wrong_key_garbage_and_huge_header_leave_the_server_serving() {
     half.write_all(&[40, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3]).unwrap();
     drop(half);
 
-    list.append(7).unwrap();
+    list.append(&7).unwrap();
     let other = Manager::connect(addr, KEY).unwrap();
     let again: multiproc::manager::ListProxy<u32> = {
         server.publish("l", &list).unwrap();
@@ -90,7 +90,7 @@ fn silent_client_does_not_block_others() {
     let client = Manager::connect(addr, KEY).unwrap();
     let d = client.dict::<u32, u32>().unwrap();
     for i in 0..100 {
-        d.insert(i, i).unwrap();
+        d.insert(&i, &i).unwrap();
     }
     assert_eq!(d.len().unwrap(), 100);
     drop(silent);
@@ -169,7 +169,7 @@ fn client_killed_while_waiting_loses_nothing() {
     p.kill().unwrap();
     let err = p.join().unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::WorkerDied { .. }), "{err}");
-    q.put(42).unwrap();
+    q.put(&42).unwrap();
     assert_eq!(q.get_timeout(Duration::from_secs(20)).unwrap(), 42);
 }
 
@@ -201,7 +201,7 @@ fn killed_server_gives_disconnected() {
     let mgr = Manager::start().unwrap();
     let list = mgr.list::<u32>().unwrap();
     let q = mgr.queue::<u32>().unwrap();
-    list.append(1).unwrap();
+    list.append(&1).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let q2 = q.clone();
     let waiter = std::thread::spawn(move || {
@@ -216,7 +216,7 @@ fn killed_server_gives_disconnected() {
     let blocked = waiter.join().unwrap().unwrap_err();
     assert!(blocked.is_disconnected(), "{blocked}");
     assert!(list.len().unwrap_err().is_disconnected());
-    let after = list.append(2).unwrap_err();
+    let after = list.append(&2).unwrap_err();
     assert!(after.is_disconnected(), "{after}");
     let fresh = std::thread::spawn(move || list.len()).join().unwrap();
     assert!(fresh.unwrap_err().is_disconnected());
@@ -226,7 +226,7 @@ fn killed_server_gives_disconnected() {
 #[worker]
 fn own_manager(report: multiproc::manager::ValueProxy<u32>, ready: EventProxy) {
     let mine = Manager::start().expect("start");
-    report.set(mine.pid().expect("pid")).expect("set");
+    report.set(&mine.pid().expect("pid")).expect("set");
     ready.set().expect("set");
     loop {
         std::thread::park();
@@ -275,7 +275,7 @@ fn shutdown_of_a_server_that_does_not_answer_kills_it() {
             Manager::start().unwrap()
         };
         let list = mgr.list::<u32>().unwrap();
-        list.append(1).unwrap();
+        list.append(&1).unwrap();
         let pid = mgr.pid().unwrap();
         // SAFETY: kill(2) on the server process this test started.
         assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGSTOP) }, 0);
@@ -302,7 +302,7 @@ fn a_reply_over_the_message_limit_is_an_error_and_keeps_the_connection() {
     // Two items of 129 MiB each: every request fits in a message (256 MiB), the snapshot does not.
     let big = "x".repeat(129 << 20);
     list.append(&big).unwrap();
-    list.append(big).unwrap();
+    list.append(&big).unwrap();
     let err = list.to_vec().unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::InvalidInput, "{err}");
     assert!(err.to_string().contains("256 MiB"), "{err}");

@@ -146,7 +146,7 @@ fn still_serving(
     dict: &DictProxy<String, u32>,
 ) {
     assert_eq!(list.to_vec().unwrap(), ["kept"]);
-    assert_eq!(dict.get("k".to_string()).unwrap(), Some(7));
+    assert_eq!(dict.get("k").unwrap(), Some(7));
     let other = Manager::connect(addr, KEY).unwrap();
     let fresh = other.list_from(["new".to_string()]).unwrap();
     assert_eq!(fresh.to_vec().unwrap(), ["new"]);
@@ -183,7 +183,7 @@ fn server_survives_length_claims_in_every_request_field() {
     let addr = server.socket_addr().unwrap();
     let list = server.list_from(["kept".to_string()]).unwrap();
     let dict = server.dict::<String, u32>().unwrap();
-    dict.insert("k".to_string(), 7).unwrap();
+    dict.insert("k", &7).unwrap();
     // The calls go to scratch objects (a bad request may still be a valid call that changes
     // them); `list` and `dict` are the witnesses that nothing else changed.
     let scratch_l = server.list::<String>().unwrap();
@@ -234,7 +234,7 @@ fn server_survives_random_requests_over_tcp() {
     let addr = server.socket_addr().unwrap();
     let list = server.list_from(["kept".to_string()]).unwrap();
     let dict = server.dict::<String, u32>().unwrap();
-    dict.insert("k".to_string(), 7).unwrap();
+    dict.insert("k", &7).unwrap();
     // Scratch objects the random calls may change; the two above only the whole-frame noise reaches.
     let scratch_l = server.list::<String>().unwrap();
     let scratch_d = server.dict::<String, u32>().unwrap();

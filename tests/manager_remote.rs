@@ -13,7 +13,7 @@ fn remote_client(addr: String, key: Vec<u8>, n: u32) {
     let results: DictProxy<u32, u32> = mgr.lookup("results").expect("results");
     for _ in 0..n {
         let j = jobs.get().expect("get");
-        results.insert(j, j * j).expect("insert");
+        results.insert(&j, &(j * j)).expect("insert");
     }
     // TCP connections stay on the socket: no shared-memory mailboxes in this process.
     let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
@@ -35,7 +35,7 @@ fn clients_in_other_processes_work_through_published_objects() {
     server.publish("jobs", &jobs).unwrap();
     server.publish("results", &results).unwrap();
     for j in 0..10 {
-        jobs.put(j).unwrap();
+        jobs.put(&j).unwrap();
     }
     let a = remote_client::spawn(addr.clone(), KEY.to_vec(), 5).unwrap();
     let b = remote_client::spawn(addr.clone(), KEY.to_vec(), 5).unwrap();

@@ -38,8 +38,8 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
             let mut bad = 0;
             let t = secs(|| {
                 for i in 0..DICT_N {
-                    d.insert(i, i).unwrap();
-                    if d.get(i).unwrap() != Some(i) {
+                    d.insert(&i, &i).unwrap();
+                    if d.get(&i).unwrap() != Some(i) {
                         bad += 1;
                     }
                 }
@@ -61,7 +61,7 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
             let l = mgr.list::<u64>().unwrap();
             let t = secs(|| {
                 for i in 0..LIST_N {
-                    l.append(i).unwrap();
+                    l.append(&i).unwrap();
                 }
             });
             assert_eq!(l.len().unwrap(), LIST_N as usize);

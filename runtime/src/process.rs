@@ -225,7 +225,7 @@ impl<R: DeserializeOwned> Process<R> {
         self.child.status()
     }
 
-    fn signal(&mut self, sig: i32) -> Result<()> {
+    fn signal(&mut self, sig: sys::child::Signal) -> Result<()> {
         self.child
             .signal(sig)
             .map_err(|e| Error::io("could not signal the child", e))

@@ -149,7 +149,7 @@ impl Child {
     }
 
     /// Sends `sig` unless the child has already ended.
-    pub(crate) fn signal(&mut self, sig: i32) -> io::Result<()> {
+    pub(crate) fn signal(&mut self, sig: sys::child::Signal) -> io::Result<()> {
         self.reap(false);
         if self.has_ended() {
             return Ok(());

@@ -12,7 +12,6 @@
 use crate::error::{Error, ErrorKind, Result};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use std::io::Read;
 use std::time::{Duration, Instant};
 
 /// Largest frame accepted before a peer has authenticated.
@@ -51,9 +50,12 @@ pub(crate) fn check_key(authkey: &[u8]) -> Result<()> {
 /// `n` bytes from the kernel's random source.
 pub(crate) fn random_bytes(n: usize) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; n];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .map_err(|e| Error::io("could not read /dev/urandom", e))?;
+    getrandom::fill(&mut buf).map_err(|e| {
+        Error::io(
+            "could not read the kernel's random source (getrandom)",
+            std::io::Error::from(e),
+        )
+    })?;
     Ok(buf)
 }
 

@@ -60,7 +60,7 @@ fn decode_all<T: DeserializeOwned>(blobs: Vec<Blob>) -> Result<Vec<T>> {
 /// # extern crate multiproc_runtime as multiproc;
 /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
 /// let list = multiproc::Manager::start()?.list::<u32>()?;
-/// list.append(1)?;                        // list.append(1)
+/// list.append(&1)?;                       // list.append(1)
 /// list.extend([2, 3])?;                   // list.extend([2, 3])
 /// assert_eq!(list.len()?, 3);             // len(list)
 /// assert_eq!(list.get(0)?, Some(1));      // list[0]
@@ -80,8 +80,12 @@ proxy_type!(
 
 impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// Appends `value`. Python: `list.append(value)`.
-    pub fn append(&self, value: impl Borrow<T>) -> Result<()> {
-        self.core.call("append", &Blob::encode(value.borrow())?)
+    pub fn append<Q>(&self, value: &Q) -> Result<()>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        self.core.call("append", &Blob::encode(value)?)
     }
 
     /// Appends every item. Python: `list.extend(items)`.
@@ -97,9 +101,13 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     }
 
     /// Inserts `value` at `index` (at the end if `index` is past it). Python: `list.insert(i, v)`.
-    pub fn insert(&self, index: usize, value: impl Borrow<T>) -> Result<()> {
+    pub fn insert<Q>(&self, index: usize, value: &Q) -> Result<()>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
         self.core
-            .call("insert", &(index as u64, Blob::encode(value.borrow())?))
+            .call("insert", &(index as u64, Blob::encode(value)?))
     }
 
     /// The item at `index`, or `None` past the end. Python: `list[i]`.
@@ -109,9 +117,12 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     }
 
     /// Replaces the item at `index`; [`ErrorKind::InvalidInput`] past the end. Python: `list[i] = v`.
-    pub fn set(&self, index: usize, value: impl Borrow<T>) -> Result<()> {
-        self.core
-            .call("set", &(index as u64, Blob::encode(value.borrow())?))
+    pub fn set<Q>(&self, index: usize, value: &Q) -> Result<()>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        self.core.call("set", &(index as u64, Blob::encode(value)?))
     }
 
     /// Removes and returns the item at `index`; [`ErrorKind::InvalidInput`] past the end. Python:
@@ -143,25 +154,32 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     }
 
     /// True if an item equals `value` (compared as encoded bytes). Python: `value in list`.
-    pub fn contains(&self, value: impl Borrow<T>) -> Result<bool> {
-        self.core.call("contains", &Blob::encode(value.borrow())?)
+    pub fn contains<Q>(&self, value: &Q) -> Result<bool>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        self.core.call("contains", &Blob::encode(value)?)
     }
 
     /// How many items equal `value` (compared as encoded bytes). Python: `list.count(value)`.
-    pub fn count(&self, value: impl Borrow<T>) -> Result<usize> {
-        Ok(self
-            .core
-            .call::<_, u64>("count", &Blob::encode(value.borrow())?)? as usize)
+    pub fn count<Q>(&self, value: &Q) -> Result<usize>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        Ok(self.core.call::<_, u64>("count", &Blob::encode(value)?)? as usize)
     }
 
     /// Removes the first item equal to `value` (compared as encoded bytes); [`ErrorKind::NotFound`]
     /// if there is none. Python: `list.remove(value)` (`ValueError` there). [`remove`](Self::remove)
     /// is by index (Python's `list.pop(i)`).
-    pub fn remove_value(&self, value: impl Borrow<T>) -> Result<()> {
-        if self
-            .core
-            .call("remove_value", &Blob::encode(value.borrow())?)?
-        {
+    pub fn remove_value<Q>(&self, value: &Q) -> Result<()>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        if self.core.call("remove_value", &Blob::encode(value)?)? {
             Ok(())
         } else {
             Err(Error::new(
@@ -214,8 +232,12 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     pub const SORT_TRIES: usize = 64;
 
     /// Position of the first item equal to `value`. Python: `list.index(value)`.
-    pub fn index(&self, value: impl Borrow<T>) -> Result<Option<usize>> {
-        let i: Option<u64> = self.core.call("index", &Blob::encode(value.borrow())?)?;
+    pub fn index<Q>(&self, value: &Q) -> Result<Option<usize>>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        let i: Option<u64> = self.core.call("index", &Blob::encode(value)?)?;
         Ok(i.map(|i| i as usize))
     }
 
@@ -237,8 +259,8 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
 /// # extern crate multiproc_runtime as multiproc;
 /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
 /// let d = multiproc::Manager::start()?.dict::<String, u32>()?;
-/// d.insert("a".to_string(), 1)?;                      // d['a'] = 1
-/// assert_eq!(d.get("a".to_string())?, Some(1));       // d.get('a')
+/// d.insert("a", &1)?;                                 // d['a'] = 1
+/// assert_eq!(d.get("a")?, Some(1));                    // d.get('a')
 /// d.update([("b".to_string(), 2)])?;                  // d.update({'b': 2})
 /// assert_eq!(d.keys()?, ["a", "b"]);                  // list(d.keys())
 /// for (k, v) in d.iter()? { println!("{k}: {v}"); }   // d.items(), a snapshot
@@ -260,28 +282,45 @@ proxy_type!(
 
 impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy<K, V> {
     /// Sets `key` to `value`, returning the previous value. Python: `d[key] = value`.
-    pub fn insert(&self, key: impl Borrow<K>, value: impl Borrow<V>) -> Result<Option<V>> {
-        let old: Option<Blob> = self.core.call(
-            "insert",
-            &(Blob::encode(key.borrow())?, Blob::encode(value.borrow())?),
-        )?;
+    pub fn insert<KQ, VQ>(&self, key: &KQ, value: &VQ) -> Result<Option<V>>
+    where
+        K: Borrow<KQ>,
+        V: Borrow<VQ>,
+        KQ: Serialize + ?Sized,
+        VQ: Serialize + ?Sized,
+    {
+        let old: Option<Blob> = self
+            .core
+            .call("insert", &(Blob::encode(key)?, Blob::encode(value)?))?;
         old.map(|b| b.decode()).transpose()
     }
 
     /// The value of `key`, if present. Python: `d.get(key)`.
-    pub fn get(&self, key: impl Borrow<K>) -> Result<Option<V>> {
-        let b: Option<Blob> = self.core.call("get", &Blob::encode(key.borrow())?)?;
+    pub fn get<Q>(&self, key: &Q) -> Result<Option<V>>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        let b: Option<Blob> = self.core.call("get", &Blob::encode(key)?)?;
         b.map(|b| b.decode()).transpose()
     }
 
     /// True if `key` is present. Python: `key in d`.
-    pub fn contains_key(&self, key: impl Borrow<K>) -> Result<bool> {
-        self.core.call("contains", &Blob::encode(key.borrow())?)
+    pub fn contains_key<Q>(&self, key: &Q) -> Result<bool>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        self.core.call("contains", &Blob::encode(key)?)
     }
 
     /// Removes `key`, returning its value. Python: `d.pop(key, None)`.
-    pub fn remove(&self, key: impl Borrow<K>) -> Result<Option<V>> {
-        let b: Option<Blob> = self.core.call("remove", &Blob::encode(key.borrow())?)?;
+    pub fn remove<Q>(&self, key: &Q) -> Result<Option<V>>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        let b: Option<Blob> = self.core.call("remove", &Blob::encode(key)?)?;
         b.map(|b| b.decode()).transpose()
     }
 
@@ -319,11 +358,16 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
     }
 
     /// The value of `key`, inserting `default` first if absent. Python: `d.setdefault(key, default)`.
-    pub fn setdefault(&self, key: impl Borrow<K>, default: impl Borrow<V>) -> Result<V> {
-        let b: Blob = self.core.call(
-            "setdefault",
-            &(Blob::encode(key.borrow())?, Blob::encode(default.borrow())?),
-        )?;
+    pub fn setdefault<KQ, VQ>(&self, key: &KQ, default: &VQ) -> Result<V>
+    where
+        K: Borrow<KQ>,
+        V: Borrow<VQ>,
+        KQ: Serialize + ?Sized,
+        VQ: Serialize + ?Sized,
+    {
+        let b: Blob = self
+            .core
+            .call("setdefault", &(Blob::encode(key)?, Blob::encode(default)?))?;
         b.decode()
     }
 
@@ -431,9 +475,9 @@ impl NamespaceProxy {
 /// # extern crate multiproc_runtime as multiproc;
 /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
 /// let v = multiproc::Manager::start()?.value(String::from("idle"))?;
-/// v.set("busy".to_string())?;                          // v.value = 'busy'
+/// v.set("busy")?;                                      // v.value = 'busy'
 /// assert_eq!(v.get()?, "busy");                        // v.value
-/// assert_eq!(v.swap("done".to_string())?, "busy");
+/// assert_eq!(v.swap("done")?, "busy");
 /// # Ok(()) }
 /// ```
 pub struct ValueProxy<T> {
@@ -454,13 +498,21 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
     }
 
     /// Replaces the value. Python: `v.value = x`.
-    pub fn set(&self, value: impl Borrow<T>) -> Result<()> {
-        self.core.call("set", &Blob::encode(value.borrow())?)
+    pub fn set<Q>(&self, value: &Q) -> Result<()>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        self.core.call("set", &Blob::encode(value)?)
     }
 
     /// Replaces the value, returning the old one, atomically.
-    pub fn swap(&self, value: impl Borrow<T>) -> Result<T> {
-        let b: Blob = self.core.call("swap", &Blob::encode(value.borrow())?)?;
+    pub fn swap<Q>(&self, value: &Q) -> Result<T>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        let b: Blob = self.core.call("swap", &Blob::encode(value)?)?;
         b.decode()
     }
 }

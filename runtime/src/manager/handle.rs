@@ -35,8 +35,8 @@ use std::time::Duration;
 /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
 /// let mgr = multiproc::Manager::start()?;          // with Manager() as manager:
 /// let d = mgr.dict::<String, u64>()?;              //     d = manager.dict()
-/// d.insert("count".to_string(), 0)?;               //     d['count'] = 0
-/// assert_eq!(d.get("count".to_string())?, Some(0));
+/// d.insert("count", &0)?;                          //     d['count'] = 0
+/// assert_eq!(d.get("count")?, Some(0));
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -211,7 +211,7 @@ impl Manager {
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
     /// let mgr = multiproc::Manager::start()?;
     /// let list = mgr.list::<u32>()?;
-    /// list.append(1)?;
+    /// list.append(&1)?;
     /// # Ok(()) }
     /// ```
     pub fn start() -> Result<Manager> {
@@ -257,7 +257,7 @@ impl Manager {
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
     /// let mgr = multiproc::Manager::connect("127.0.0.1:50000", b"secret-key-of-16+-bytes")?;
     /// let jobs: multiproc::manager::QueueProxy<String> = mgr.lookup("jobs")?;
-    /// jobs.put("work".to_string())?;
+    /// jobs.put("work")?;
     /// # Ok(()) }
     /// ```
     pub fn connect(addr: impl ToSocketAddrs, authkey: &[u8]) -> Result<Manager> {
@@ -388,7 +388,7 @@ impl Manager {
     /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
     /// let list = multiproc::Manager::start()?.list::<String>()?;
-    /// list.append("a".to_string())?;
+    /// list.append("a")?;
     /// assert_eq!(list.to_vec()?, ["a"]);
     /// # Ok(()) }
     /// ```
@@ -414,7 +414,7 @@ impl Manager {
     /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
     /// let d = multiproc::Manager::start()?.dict::<u32, String>()?;
-    /// d.insert(1, "one".to_string())?;
+    /// d.insert(&1, "one")?;
     /// assert_eq!(d.items()?, [(1, "one".to_string())]);
     /// # Ok(()) }
     /// ```
@@ -456,7 +456,7 @@ impl Manager {
     /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
     /// let v = multiproc::Manager::start()?.value(0i64)?;
-    /// v.set(7)?;
+    /// v.set(&7)?;
     /// assert_eq!(v.get()?, 7);
     /// # Ok(()) }
     /// ```
@@ -470,7 +470,7 @@ impl Manager {
     /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
     /// let q = multiproc::Manager::start()?.queue::<u32>()?;
-    /// q.put(1)?;
+    /// q.put(&1)?;
     /// assert_eq!(q.get()?, 1);
     /// # Ok(()) }
     /// ```

@@ -8,7 +8,7 @@
 //!
 //! #[multiproc::worker]
 //! fn add(list: ListProxy<u64>, i: u64) {
-//!     list.append(i * 10).expect("manager is gone");
+//!     list.append(&(i * 10)).expect("manager is gone");
 //! }
 //!
 //! #[multiproc::main]

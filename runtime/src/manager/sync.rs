@@ -22,7 +22,7 @@ fn micros(d: Duration) -> u64 {
 /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
 /// use std::time::Duration;
 /// let q = multiproc::Manager::start()?.queue::<String>()?;
-/// q.put("job".to_string())?;                               // q.put('job')
+/// q.put("job")?;                                            // q.put('job')
 /// assert_eq!(q.get()?, "job");                             // q.get()
 /// assert!(q.try_get().unwrap_err().kind() == &multiproc::ErrorKind::Empty);  // q.get_nowait()
 /// assert!(q.get_timeout(Duration::from_millis(10)).unwrap_err().is_timeout());
@@ -40,8 +40,12 @@ proxy_type!(
 
 impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
     /// Adds `value` at the back. Python: `q.put(value)`.
-    pub fn put(&self, value: impl Borrow<T>) -> Result<()> {
-        self.core.call("put", &Blob::encode(value.borrow())?)
+    pub fn put<Q>(&self, value: &Q) -> Result<()>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        self.core.call("put", &Blob::encode(value)?)
     }
 
     fn take(&self, timeout: Option<Duration>) -> Result<Option<T>> {
@@ -96,8 +100,8 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
 /// let (lock, d) = (mgr.lock()?, mgr.dict::<String, u64>()?);
 /// {
 ///     let _guard = lock.acquire()?;                    // with lock:
-///     let n = d.get("count".to_string())?.unwrap_or(0);
-///     d.insert("count".to_string(), n + 1)?;           //     d['count'] += 1
+///     let n = d.get("count")?.unwrap_or(0);
+///     d.insert("count", &(n + 1))?;                    //     d['count'] += 1
 /// }
 /// # Ok(()) }
 /// ```

@@ -8,14 +8,16 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 /// The process id type (see `sys::identity`).
 pub(crate) use super::identity::Pid;
 
+/// A signal the launch layer sends.
+pub(crate) type Signal = rustix::process::Signal;
 /// Ends a process at once.
-pub(crate) const SIGKILL: i32 = libc::SIGKILL;
+pub(crate) const SIGKILL: Signal = Signal::KILL;
 /// Asks a process to end.
-pub(crate) const SIGTERM: i32 = libc::SIGTERM;
+pub(crate) const SIGTERM: Signal = Signal::TERM;
 
 /// Sends `sig` to a child, through its pidfd when there is one (no pid-reuse race). A child that is
 /// already gone (`ESRCH`) is not an error.
-pub(crate) fn signal(pid: Pid, pidfd: Option<BorrowedFd<'_>>, sig: i32) -> io::Result<()> {
+pub(crate) fn signal(pid: Pid, pidfd: Option<BorrowedFd<'_>>, sig: Signal) -> io::Result<()> {
     let res = match pidfd {
         Some(fd) => super::process::pidfd_signal(fd, sig),
         None => super::process::kill(pid, sig),
@@ -129,13 +131,8 @@ fn close_range(first: RawFd, last: RawFd) {
 
 /// The highest descriptor number this process may hold (`RLIMIT_NOFILE` - 1).
 fn max_fd() -> RawFd {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit into a live local.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return 1 << 20;
-    }
-    RawFd::try_from(lim.rlim_cur.saturating_sub(1)).unwrap_or(RawFd::MAX)
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    soft.map_or(RawFd::MAX, |n| {
+        RawFd::try_from(n.saturating_sub(1)).unwrap_or(RawFd::MAX)
+    })
 }

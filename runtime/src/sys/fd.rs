@@ -1,28 +1,18 @@
 //! Descriptor flags.
 
+use rustix::io::FdFlags;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{BorrowedFd, RawFd};
 
 /// Sets or clears `FD_CLOEXEC` on `fd`.
 pub(crate) fn set_cloexec(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
-    // SAFETY: fcntl on a borrowed, open descriptor with integer arguments only.
-    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
-    if flags < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let new = if on {
-        flags | libc::FD_CLOEXEC
-    } else {
-        flags & !libc::FD_CLOEXEC
-    };
-    // SAFETY: as above.
-    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, new) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    let mut flags = rustix::io::fcntl_getfd(fd)?;
+    flags.set(FdFlags::CLOEXEC, on);
+    Ok(rustix::io::fcntl_setfd(fd, flags)?)
 }
 
-/// True when `fd` is an open Unix-domain socket.
+/// True when `fd` is an open Unix-domain socket. Takes a number, not a `BorrowedFd`: the bootstrap
+/// asks this of numbers it read from its environment, which may not be open at all.
 pub(crate) fn is_unix_socket(fd: RawFd) -> bool {
     let mut domain: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;

@@ -25,14 +25,12 @@ impl Pid {
 
     /// This process.
     pub(crate) fn this() -> Pid {
-        // SAFETY: getpid always succeeds.
-        Pid(unsafe { libc::getpid() })
+        Pid::from_u32(std::process::id())
     }
 
     /// This process's parent.
     pub(crate) fn parent() -> Pid {
-        // SAFETY: getppid always succeeds.
-        Pid(unsafe { libc::getppid() })
+        Pid::from_u32(std::os::unix::process::parent_id())
     }
 
     /// The pid as an unsigned number (pids are positive), for records in shared memory.

@@ -1,4 +1,4 @@
-//! The only module that calls libc / nix: what the runtime needs from the system, named by what it
+//! The only module that calls the system (rustix where it has a safe wrapper, libc for the rest): what the runtime needs from the system, named by what it
 //! gives (who a process is, a shared block, sleeping on a shared word, pinning a block, a robust
 //! mutex), not by the Linux mechanism behind it. `shm/` and `sync/` keep their own `unsafe` for the
 //! memory they map, on top of the primitives here. Linux is the target; another platform gets its own

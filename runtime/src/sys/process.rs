@@ -1,8 +1,10 @@
 //! Child processes: reaping, pidfds, signals.
 
 use super::identity::Pid;
+use rustix::io::Errno;
+use rustix::process::{PidfdFlags, Signal, WaitOptions};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -39,84 +41,89 @@ impl std::fmt::Display for ExitStatus {
 
 /// `SIGKILL`, `SIGSEGV`, ... or the number.
 pub fn signal_name(sig: i32) -> String {
-    match nix::sys::signal::Signal::try_from(sig) {
-        Ok(s) => s.as_str().to_string(),
-        Err(_) => format!("signal {sig}"),
-    }
+    let name = match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGSTKFLT => "SIGSTKFLT",
+        libc::SIGCHLD => "SIGCHLD",
+        libc::SIGCONT => "SIGCONT",
+        libc::SIGSTOP => "SIGSTOP",
+        libc::SIGTSTP => "SIGTSTP",
+        libc::SIGTTIN => "SIGTTIN",
+        libc::SIGTTOU => "SIGTTOU",
+        libc::SIGURG => "SIGURG",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        libc::SIGVTALRM => "SIGVTALRM",
+        libc::SIGPROF => "SIGPROF",
+        libc::SIGWINCH => "SIGWINCH",
+        libc::SIGIO => "SIGIO",
+        libc::SIGPWR => "SIGPWR",
+        libc::SIGSYS => "SIGSYS",
+        _ => return format!("signal {sig}"),
+    };
+    name.to_string()
 }
 
-fn decode_status(status: libc::c_int) -> ExitStatus {
-    if libc::WIFSIGNALED(status) {
-        ExitStatus::Signal(libc::WTERMSIG(status))
-    } else {
-        ExitStatus::Code(libc::WEXITSTATUS(status))
-    }
+/// The kernel's pid for `pid`; `EINVAL` for 0 and negative numbers, which `kill` and `waitpid` would
+/// read as "a process group" or "any child".
+fn kernel_pid(pid: Pid) -> io::Result<rustix::process::Pid> {
+    rustix::process::Pid::from_raw(pid.raw()).ok_or_else(|| rustix::io::Errno::INVAL.into())
 }
 
 /// Reaps `pid`: `Ok(None)` if `nohang` and it still runs.
 pub(crate) fn wait_pid(pid: Pid, nohang: bool) -> io::Result<Option<ExitStatus>> {
-    let mut status = 0;
+    let kpid = kernel_pid(pid)?;
+    let options = if nohang {
+        WaitOptions::NOHANG
+    } else {
+        WaitOptions::empty()
+    };
     loop {
-        // SAFETY: waitpid writes the status into a local.
-        let rc = unsafe {
-            libc::waitpid(
-                pid.raw(),
-                &mut status,
-                if nohang { libc::WNOHANG } else { 0 },
-            )
-        };
-        if rc == pid.raw() {
-            return Ok(Some(decode_status(status)));
-        }
-        if rc == 0 {
-            return Ok(None);
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
+        match rustix::process::waitpid(Some(kpid), options) {
+            Ok(Some((_, status))) => {
+                return Ok(Some(match status.terminating_signal() {
+                    Some(sig) => ExitStatus::Signal(sig),
+                    None => ExitStatus::Code(status.exit_status().unwrap_or(0)),
+                }));
+            }
+            Ok(None) => return Ok(None),
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }
 
-/// A pidfd for `pid` (Linux >= 5.3), readable once the process has exited.
+/// A pidfd for `pid` (Linux >= 5.3), readable once the process has exited. pidfds are always
+/// close-on-exec.
 pub(crate) fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
-    // SAFETY: raw syscall with integer arguments; returns a new descriptor or -1.
-    // pidfds are always close-on-exec.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.raw(), 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just returned this new descriptor; we own it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    Ok(rustix::process::pidfd_open(
+        kernel_pid(pid)?,
+        PidfdFlags::empty(),
+    )?)
 }
 
 /// Sends `sig` through a pidfd (no pid-reuse race).
-pub(crate) fn pidfd_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
-    // SAFETY: raw syscall with a valid pidfd and no siginfo.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            sig,
-            std::ptr::null::<u8>(),
-            0,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+pub(crate) fn pidfd_signal(pidfd: BorrowedFd<'_>, sig: Signal) -> io::Result<()> {
+    Ok(rustix::process::pidfd_send_signal(pidfd, sig)?)
 }
 
 /// Sends `sig` to `pid`.
-pub(crate) fn kill(pid: Pid, sig: i32) -> io::Result<()> {
-    // SAFETY: kill with integer arguments.
-    if unsafe { libc::kill(pid.raw(), sig) } < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+pub(crate) fn kill(pid: Pid, sig: Signal) -> io::Result<()> {
+    Ok(rustix::process::kill_process(kernel_pid(pid)?, sig)?)
 }
 
 /// This process's id.
@@ -136,14 +143,15 @@ pub(crate) fn name_after_executable() {
         return;
     };
     let Some(base) = exe.file_name() else { return };
-    let mut name: Vec<u8> = std::os::unix::ffi::OsStrExt::as_bytes(base)
+    let name: Vec<u8> = std::os::unix::ffi::OsStrExt::as_bytes(base)
         .iter()
         .copied()
         .take(15)
         .collect();
-    name.push(0);
-    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes from a live buffer.
-    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0) };
+    // PR_SET_NAME on this (the main) thread: the process's `comm`. A name with a NUL is left alone.
+    if let Ok(name) = std::ffi::CString::new(name) {
+        let _ = rustix::thread::set_name(&name);
+    }
 }
 
 /// True while `pid` runs: false once it has exited, even while it is an unreaped zombie (which `kill(pid,
@@ -151,9 +159,7 @@ pub(crate) fn name_after_executable() {
 pub(crate) fn is_running(pid: Pid) -> bool {
     match pidfd_open(pid) {
         // A pidfd polls readable once its process has exited; a failed poll tells nothing: alive.
-        Ok(fd) => {
-            crate::sys::socket::poll_one(fd.as_fd(), libc::POLLIN, 0).map_or(true, |r| r == 0)
-        }
+        Ok(fd) => crate::sys::socket::readable_within(fd.as_fd(), 0).map_or(true, |r| !r),
         Err(e) => e.raw_os_error() != Some(libc::ESRCH),
     }
 }
@@ -193,9 +199,7 @@ pub(crate) fn close_raw(fds: impl IntoIterator<Item = std::os::fd::RawFd>) {
 
 /// The CPU this thread runs on now (it may move at any time), if the kernel says.
 pub(crate) fn current_cpu() -> Option<u32> {
-    // SAFETY: no arguments; returns the CPU number or -1.
-    let cpu = unsafe { libc::sched_getcpu() };
-    u32::try_from(cpu).ok()
+    u32::try_from(rustix::thread::sched_getcpu()).ok()
 }
 
 /// Restores the default action for `SIGCHLD`, so that children stay waitable (zombies) until reaped.

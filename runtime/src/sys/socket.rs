@@ -1,36 +1,28 @@
 //! Unix stream sockets with descriptors passed beside the bytes (`SCM_RIGHTS`).
 
-use std::io;
+use rustix::io::Errno;
+use rustix::net::{
+    AddressFamily, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags,
+    SocketType,
+};
+use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// Most descriptors one `sendmsg` may carry (the kernel's `SCM_MAX_FD`).
 pub(crate) const MAX_FDS_PER_MSG: usize = 253;
 
-/// Control-message buffer: `CMSG_SPACE(253 * 4)` = 1032 bytes, rounded up to whole `u64`s for alignment.
+/// Control-message buffer for [`recv_into`]: `CMSG_SPACE(253 * 4)` = 1032 bytes, rounded up to whole `u64`s for alignment.
 type CmsgBuf = [u64; 130];
 
 /// A connected pair of `AF_UNIX` stream sockets, both close-on-exec.
 pub(crate) fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: socketpair writes two descriptors into the array on success.
-    let rc = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors were just created and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-fn cmsg_space(nfds: usize) -> usize {
-    // SAFETY: CMSG_SPACE is a pure size computation.
-    unsafe { libc::CMSG_SPACE((nfds * std::mem::size_of::<RawFd>()) as u32) as usize }
+    Ok(rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?)
 }
 
 /// Sends the concatenation of `parts` (may be partial, like `writev`), with `fds` attached to the first
@@ -40,58 +32,32 @@ pub(crate) fn send_parts(
     parts: &[&[u8]],
     fds: &[BorrowedFd<'_>],
 ) -> io::Result<usize> {
-    let mut iov: [libc::iovec; 2] = [libc::iovec {
-        iov_base: std::ptr::null_mut(),
-        iov_len: 0,
-    }; 2];
+    let empty = IoSlice::new(&[]);
+    let mut iov = [empty, empty];
     let n = parts.len().min(2);
     for (slot, part) in iov.iter_mut().zip(parts) {
-        slot.iov_base = part.as_ptr() as *mut libc::c_void;
-        slot.iov_len = part.len();
+        *slot = IoSlice::new(part);
     }
-    let mut cbuf: CmsgBuf = [0; 130];
-    // SAFETY: msghdr is plain data; every pointer set below points into live local buffers.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = iov.as_mut_ptr();
-    msg.msg_iovlen = n;
-    if !fds.is_empty() {
-        if fds.len() > MAX_FDS_PER_MSG {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "too many descriptors in one message",
-            ));
-        }
-        let space = cmsg_space(fds.len());
-        assert!(
-            space <= std::mem::size_of::<CmsgBuf>(),
-            "control buffer too small for {} fds",
-            fds.len()
-        );
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = space;
-        // SAFETY: msg_control points at `space` writable bytes (asserted to fit in `cbuf` above);
-        // CMSG_FIRSTHDR/CMSG_DATA and the `fds.len()` ints written stay inside those `space` bytes.
-        unsafe {
-            let cmsg = libc::CMSG_FIRSTHDR(&msg);
-            (*cmsg).cmsg_level = libc::SOL_SOCKET;
-            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len =
-                libc::CMSG_LEN((fds.len() * std::mem::size_of::<RawFd>()) as u32) as usize;
-            let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
-            for (i, fd) in fds.iter().enumerate() {
-                data.add(i).write_unaligned(fd.as_raw_fd());
-            }
-        }
+    if fds.len() > MAX_FDS_PER_MSG {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "too many descriptors in one message",
+        ));
     }
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS_PER_MSG))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "too many descriptors in one message",
+        ));
+    }
+    let flags = SendFlags::NOSIGNAL;
     loop {
-        // SAFETY: `msg` describes valid buffers for the duration of the call.
-        let rc = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
-        if rc >= 0 {
-            return Ok(rc as usize);
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
+        match rustix::net::sendmsg(sock, &iov[..n], &mut control, flags) {
+            Ok(sent) => return Ok(sent),
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -134,6 +100,10 @@ pub(crate) fn recv_append(
 }
 
 /// `recvmsg` into `len` bytes at `ptr`, collecting passed descriptors.
+///
+/// Hand-written rather than `rustix::net::recvmsg`: that one takes `IoSliceMut`s over initialised
+/// bytes, and [`recv_append`] reads large frames (megabytes) into a vector's spare capacity, which would
+/// then have to be zero-filled first on every message.
 ///
 /// # Safety
 /// `ptr` must be valid for writes of `len` bytes for the duration of the call.
@@ -246,35 +216,15 @@ pub(crate) fn poll_readable<const N: usize>(
 /// Reads and discards whatever is buffered on `fd` without blocking (a wake-up socket's bytes).
 pub(crate) fn drain(fd: BorrowedFd<'_>) {
     let mut buf = [0u8; 64];
-    loop {
-        // SAFETY: recv into a live local buffer of the given length.
-        let rc = unsafe {
-            libc::recv(
-                fd.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if rc <= 0 {
-            return;
-        }
-    }
+    while matches!(rustix::net::recv(fd, &mut buf, RecvFlags::DONTWAIT), Ok((n, _)) if n > 0) {}
 }
 
 /// Writes one byte to `fd` without blocking (a wake-up; a full buffer already means "wake up").
 pub(crate) fn poke(fd: BorrowedFd<'_>) {
-    let b = [1u8];
-    // SAFETY: send from a live one-byte buffer; failure (full buffer, closed peer) is harmless here.
-    unsafe {
-        libc::send(
-            fd.as_raw_fd(),
-            b.as_ptr().cast(),
-            1,
-            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-        );
-    }
+    // Failure (full buffer, closed peer) is harmless here.
+    let _ = rustix::net::send(fd, &[1], SendFlags::DONTWAIT | SendFlags::NOSIGNAL);
 }
+
 /// What the peer of a connected socket may report: it hung up, or the socket is in error.
 const HANGUP: libc::c_short = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR;
 

@@ -1,6 +1,7 @@
 //! Futex words shared between processes (no `FUTEX_PRIVATE_FLAG`): the sleep/wake primitive under
 //! semaphores, events, conditions, barriers and the queue ring.
 
+use rustix::thread::futex::{self, Timespec};
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
@@ -15,35 +16,19 @@ pub(crate) enum Waited {
 
 /// Sleeps while `*word == expected`, at most `timeout`. Spurious wake-ups are possible: callers loop.
 pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Waited {
-    let ts = timeout.map(|t| libc::timespec {
-        tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
-        tv_nsec: t.subsec_nanos() as libc::c_long,
+    let ts = timeout.map(|t| Timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: i64::from(t.subsec_nanos()),
     });
-    let ts_ptr = ts
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: `word` is a valid, aligned u32 for the duration of the call; FUTEX_WAIT only reads it.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            ts_ptr,
-        )
-    };
-    if rc < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ETIMEDOUT) {
-        Waited::TimedOut
-    } else {
-        Waited::Woken
+    match futex::wait(word, futex::Flags::empty(), expected, ts.as_ref()) {
+        Err(rustix::io::Errno::TIMEDOUT) => Waited::TimedOut,
+        _ => Waited::Woken,
     }
 }
 
 /// Wakes up to `count` sleepers on `word`; returns how many woke.
 pub(crate) fn wake(word: &AtomicU32, count: i32) -> usize {
-    // SAFETY: `word` is a valid, aligned u32; FUTEX_WAKE does not access it beyond its address.
-    let rc = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, count) };
-    rc.max(0) as usize
+    futex::wake(word, futex::Flags::empty(), count.max(0) as u32).unwrap_or(0)
 }
 
 /// Wakes every sleeper on `word`.
