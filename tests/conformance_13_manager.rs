@@ -43,23 +43,23 @@ fn manager_queue_test_put() {
     assert!(q.is_empty().unwrap());
     assert!(!q.is_full().unwrap());
     for i in 1..=6 {
-        q.put(i).unwrap();
+        q.put(&i).unwrap();
     }
     assert!(!q.is_empty().unwrap());
     assert!(q.is_full().unwrap());
     assert_eq!(q.len().unwrap(), 6);
 
     let start = Instant::now();
-    assert_eq!(q.try_put(7).unwrap_err().kind(), &ErrorKind::Full);
+    assert_eq!(q.try_put(&7).unwrap_err().kind(), &ErrorKind::Full);
     assert!(start.elapsed() < Duration::from_secs(1));
     let start = Instant::now();
-    assert!(q.put_timeout(7, SHORT).unwrap_err().is_timeout());
+    assert!(q.put_timeout(&7, SHORT).unwrap_err().is_timeout());
     assert_took_about(start, SHORT);
 
     // A blocking put waits for the child's get.
     let child = take_after::spawn(q.clone(), 2, 400).unwrap();
     let start = Instant::now();
-    q.put(7).unwrap();
+    q.put(&7).unwrap();
     assert!(
         start.elapsed() >= Duration::from_millis(150),
         "{:?}",
@@ -77,7 +77,7 @@ fn consume_tasks(q: JoinableQueueProxy<Option<u32>>, done: ValueProxy<u64>) {
     while let Some(_item) = q.get_timeout(LONG).expect("get") {
         std::thread::sleep(Duration::from_millis(10));
         // Not atomic across processes; only counts that join waited for every item before it.
-        let _ = done.get().and_then(|n| done.set(n + 1));
+        let _ = done.get().and_then(|n| done.set(&(n + 1)));
         q.task_done().expect("task_done");
     }
     q.task_done().expect("task_done of the sentinel");
@@ -94,13 +94,13 @@ fn manager_queue_test_task_done() {
         .map(|_| consume_tasks::spawn(q.clone(), done.clone()).unwrap())
         .collect();
     for i in 0..10 {
-        q.put(Some(i)).unwrap();
+        q.put(&(Some(i))).unwrap();
     }
     q.join_timeout(LONG).unwrap();
     assert_eq!(q.unfinished().unwrap(), 0);
     assert!(q.is_empty().unwrap());
     for _ in &workers {
-        q.put(None).unwrap();
+        q.put(&None).unwrap();
     }
     for w in workers {
         w.join().unwrap();
@@ -115,7 +115,7 @@ fn manager_queue_task_done_too_many_and_join_timeout() {
     let mgr = Manager::start().unwrap();
     let q = mgr.joinable_queue::<u8>().unwrap();
     assert_eq!(q.task_done().unwrap_err().kind(), &ErrorKind::InvalidInput);
-    q.put(1).unwrap();
+    q.put(&1).unwrap();
     assert_eq!(q.get().unwrap(), 1);
     let start = Instant::now();
     assert!(q.join_timeout(SHORT).unwrap_err().is_timeout());
@@ -127,7 +127,7 @@ fn manager_queue_task_done_too_many_and_join_timeout() {
 
 #[worker]
 fn put_blocked(q: JoinableQueueProxy<u32>) {
-    q.put(99).expect("put");
+    q.put(&99).expect("put");
 }
 
 /// A process blocked in `put` on a full queue that is killed leaves no item behind.
@@ -135,7 +135,7 @@ fn put_blocked(q: JoinableQueueProxy<u32>) {
 fn manager_queue_killed_putter_puts_nothing() {
     let mgr = Manager::start().unwrap();
     let q = mgr.queue_bounded::<u32>(1).unwrap();
-    q.put(1).unwrap();
+    q.put(&1).unwrap();
     let mut p = put_blocked::spawn(q.clone()).unwrap();
     std::thread::sleep(Duration::from_millis(200));
     p.kill().unwrap();
@@ -448,7 +448,7 @@ fn cond_bump(cond: ConditionProxy, state: ValueProxy<u32>) {
     for _ in 0..4 {
         std::thread::sleep(Duration::from_millis(20));
         let g = cond.acquire().expect("acquire");
-        state.set(state.get().expect("get") + 1).expect("set");
+        state.set(&(state.get().expect("get") + 1)).expect("set");
         cond.notify().expect("notify");
         g.release().expect("release");
     }
@@ -511,7 +511,7 @@ fn barrier_rounds(
 ) {
     for r in 0..rounds {
         let index = barrier.wait_timeout(LONG).expect("wait");
-        log.append((r, index)).expect("append");
+        log.append(&(r, index)).expect("append");
     }
 }
 
@@ -636,7 +636,7 @@ fn manager_barrier_killed_party_breaks_it() {
 #[worker]
 fn add_to_set(s: SetProxy<String>, from: u32) {
     for i in from..from + 10 {
-        s.add(format!("k{}", i % 15)).expect("add");
+        s.add(&format!("k{}", i % 15)).expect("add");
     }
 }
 
@@ -656,15 +656,15 @@ fn manager_set_add_discard_remove() {
     let mut want: Vec<String> = (0..15).map(|i| format!("k{i}")).collect();
     want.sort();
     assert_eq!(all, want);
-    assert!(s.contains("k3".to_string()).unwrap());
-    assert!(!s.add("k3".to_string()).unwrap());
-    assert!(s.discard("k3".to_string()).unwrap());
-    assert!(!s.discard("k3".to_string()).unwrap());
+    assert!(s.contains(&("k3".to_string())).unwrap());
+    assert!(!s.add(&("k3".to_string())).unwrap());
+    assert!(s.discard(&("k3".to_string())).unwrap());
+    assert!(!s.discard(&("k3".to_string())).unwrap());
     assert_eq!(
-        s.remove("k3".to_string()).unwrap_err().kind(),
+        s.remove(&("k3".to_string())).unwrap_err().kind(),
         &ErrorKind::NotFound
     );
-    s.remove("k4".to_string()).unwrap();
+    s.remove(&("k4".to_string())).unwrap();
     assert_eq!(s.len().unwrap(), 13);
     let popped = s.pop().unwrap().unwrap();
     assert!(!s.contains(&popped).unwrap());
@@ -677,7 +677,7 @@ fn manager_set_add_discard_remove() {
         mgr.publish("s", &from).unwrap();
         mgr.lookup("s").unwrap()
     };
-    assert!(looked.contains(2).unwrap());
+    assert!(looked.contains(&2).unwrap());
     assert_eq!(
         mgr.lookup::<SetProxy<String>>("s").unwrap_err().kind(),
         &ErrorKind::InvalidInput
@@ -686,7 +686,7 @@ fn manager_set_add_discard_remove() {
 
 #[worker]
 fn fill_array(arr: ArrayProxy<i64>, i: usize) {
-    arr.set(i, (i * i) as i64).expect("set");
+    arr.set(i, &((i * i) as i64)).expect("set");
 }
 
 /// `manager.Array('q', [0] * 8)`: each process sets its slot; the length is fixed (an index past it
@@ -705,7 +705,7 @@ fn manager_array_get_set_len() {
     assert_eq!(arr.len().unwrap(), 8);
     assert_eq!(arr.get(7).unwrap(), 49);
     assert_eq!(arr.get(8).unwrap_err().kind(), &ErrorKind::InvalidInput);
-    assert_eq!(arr.set(8, 1).unwrap_err().kind(), &ErrorKind::InvalidInput);
+    assert_eq!(arr.set(8, &1).unwrap_err().kind(), &ErrorKind::InvalidInput);
     assert_eq!(arr.len().unwrap(), 8);
     assert_eq!(arr.iter().unwrap().sum::<i64>(), 140);
 }

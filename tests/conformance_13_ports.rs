@@ -690,7 +690,7 @@ fn containers_test_list_iter() {
     let mut it = a.iter().unwrap();
     assert_eq!(it.by_ref().collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
     assert_eq!(it.next(), None, "exhausted");
-    a.set(0, 100).unwrap();
+    a.set(0, &100).unwrap();
     assert_eq!(a.iter().unwrap().next(), Some(100));
 }
 
@@ -703,7 +703,7 @@ fn containers_test_dict_iter() {
     let d = mgr.dict::<u32, char>().unwrap();
     let indices: Vec<u32> = (65..70).collect();
     for &i in &indices {
-        d.insert(i, char::from_u32(i).unwrap()).unwrap();
+        d.insert(&i, &(char::from_u32(i).unwrap())).unwrap();
     }
     let mut it = d.iter().unwrap();
     assert_eq!(
@@ -726,7 +726,7 @@ fn containers_test_list_proxy_in_list() {
     for inner in a.iter().unwrap() {
         assert_eq!(inner.to_vec().unwrap(), [0, 1, 2]);
     }
-    a.get(0).unwrap().unwrap().set(2, 55).unwrap();
+    a.get(0).unwrap().unwrap().set(2, &55).unwrap();
     assert_eq!(a.get(0).unwrap().unwrap().to_vec().unwrap(), [0, 1, 55]);
     for i in 1..3 {
         assert_eq!(a.get(i).unwrap().unwrap().to_vec().unwrap(), [0, 1, 2]);
@@ -753,49 +753,60 @@ fn containers_test_dict_proxy_nested() {
             ("supplies".into(), supplies.clone()),
         ])
         .unwrap();
-    let at = |k: &str| d.get(k.to_string()).unwrap().unwrap();
-    assert_eq!(supplies.get("water".to_string()).unwrap(), Some(10));
-    assert_eq!(at("supplies").get("water".to_string()).unwrap(), Some(10));
-    at("supplies").insert("blankets".to_string(), 5).unwrap();
-    assert_eq!(supplies.get("blankets".to_string()).unwrap(), Some(5));
-    at("supplies").insert("water".to_string(), 7).unwrap();
-    assert_eq!(supplies.get("water".to_string()).unwrap(), Some(7));
+    let at = |k: &str| d.get(&(k.to_string())).unwrap().unwrap();
+    assert_eq!(supplies.get(&("water".to_string())).unwrap(), Some(10));
+    assert_eq!(
+        at("supplies").get(&("water".to_string())).unwrap(),
+        Some(10)
+    );
+    at("supplies")
+        .insert(&("blankets".to_string()), &5)
+        .unwrap();
+    assert_eq!(supplies.get(&("blankets".to_string())).unwrap(), Some(5));
+    at("supplies").insert(&("water".to_string()), &7).unwrap();
+    assert_eq!(supplies.get(&("water".to_string())).unwrap(), Some(7));
 
     // The nested objects live on while only the outer dict refers to them.
     drop(pets);
     drop(supplies);
-    assert_eq!(at("pets").get("ferrets".to_string()).unwrap(), Some(2));
-    at("supplies").insert("blankets".to_string(), 11).unwrap();
+    assert_eq!(at("pets").get(&("ferrets".to_string())).unwrap(), Some(2));
+    at("supplies")
+        .insert(&("blankets".to_string()), &11)
+        .unwrap();
     assert_eq!(
-        at("supplies").get("blankets".to_string()).unwrap(),
+        at("supplies").get(&("blankets".to_string())).unwrap(),
         Some(11)
     );
     let pets = at("pets");
     let supplies = at("supplies");
     d.clear().unwrap();
     assert_eq!(d.len().unwrap(), 0);
-    assert_eq!(supplies.get("water".to_string()).unwrap(), Some(7));
-    assert_eq!(pets.get("hamsters".to_string()).unwrap(), Some(4));
+    assert_eq!(supplies.get(&("water".to_string())).unwrap(), Some(7));
+    assert_eq!(pets.get(&("hamsters".to_string())).unwrap(), Some(4));
 
     let l = mgr.list_from([pets.clone(), supplies.clone()]).unwrap();
     l.get(0)
         .unwrap()
         .unwrap()
-        .insert("marmots".to_string(), 1)
+        .insert(&("marmots".to_string()), &1)
         .unwrap();
-    assert_eq!(pets.get("marmots".to_string()).unwrap(), Some(1));
+    assert_eq!(pets.get(&("marmots".to_string())).unwrap(), Some(1));
     drop(pets);
     drop(supplies);
     assert_eq!(
         l.get(0)
             .unwrap()
             .unwrap()
-            .get("marmots".to_string())
+            .get(&("marmots".to_string()))
             .unwrap(),
         Some(1)
     );
     assert_eq!(
-        l.get(1).unwrap().unwrap().get("feed".to_string()).unwrap(),
+        l.get(1)
+            .unwrap()
+            .unwrap()
+            .get(&("feed".to_string()))
+            .unwrap(),
         Some(3)
     );
 }
@@ -804,13 +815,13 @@ fn containers_test_dict_proxy_nested() {
 fn containers_test_nested_queue() {
     let mgr = Manager::start().unwrap();
     let a = mgr.list::<QueueProxy<u32>>().unwrap();
-    a.append(mgr.queue::<u32>().unwrap()).unwrap();
-    a.get(0).unwrap().unwrap().put(123).unwrap();
+    a.append(&(mgr.queue::<u32>().unwrap())).unwrap();
+    a.get(0).unwrap().unwrap().put(&123).unwrap();
     assert_eq!(a.get(0).unwrap().unwrap().get().unwrap(), 123);
     let b = mgr.dict::<u32, QueueProxy<u32>>().unwrap();
-    b.insert(0, mgr.queue::<u32>().unwrap()).unwrap();
-    b.get(0).unwrap().unwrap().put(456).unwrap();
-    assert_eq!(b.get(0).unwrap().unwrap().get().unwrap(), 456);
+    b.insert(&0, &(mgr.queue::<u32>().unwrap())).unwrap();
+    b.get(&0).unwrap().unwrap().put(&456).unwrap();
+    assert_eq!(b.get(&0).unwrap().unwrap().get().unwrap(), 456);
 }
 
 #[multiproc::test]
@@ -966,7 +977,7 @@ fn values() -> Values {
 fn remote_putter(address: String, authkey: Vec<u8>) {
     let manager = Manager::connect(address.as_str(), &authkey).unwrap();
     let queue: QueueProxy<Values> = manager.lookup("queue").unwrap();
-    queue.put(values()).unwrap();
+    queue.put(&(values())).unwrap();
 }
 
 #[multiproc::test]
@@ -987,7 +998,7 @@ fn remote_manager_test_remote() {
 fn restart_putter(address: String, authkey: Vec<u8>) {
     let manager = Manager::connect(address.as_str(), &authkey).unwrap();
     let queue: QueueProxy<String> = manager.lookup("queue").unwrap();
-    queue.put("hello world".to_string()).unwrap();
+    queue.put(&("hello world".to_string())).unwrap();
 }
 
 /// Python: a manager on an address, shut down, and a new one on the same address at once (issue
@@ -1027,8 +1038,8 @@ fn manager_restart_test_rapid_restart() {
 #[worker]
 fn smt_list(obj: ListProxy<u32>) {
     assert_eq!(obj.get(0).unwrap(), Some(5));
-    assert_eq!(obj.count(5).unwrap(), 1);
-    assert_eq!(obj.index(5).unwrap(), Some(0));
+    assert_eq!(obj.count(&5).unwrap(), 1);
+    assert_eq!(obj.index(&5).unwrap(), Some(0));
     obj.sort().unwrap();
     obj.reverse().unwrap();
     assert_eq!(obj.iter().unwrap().count(), 1);
@@ -1040,7 +1051,7 @@ fn smt_list(obj: ListProxy<u32>) {
 fn sync_manager_types_test_list() {
     let mgr = Manager::start().unwrap();
     let o = mgr.list::<u32>().unwrap();
-    o.append(5).unwrap();
+    o.append(&5).unwrap();
     smt_list::spawn(o.clone()).unwrap().join().unwrap();
     assert!(o.is_empty().unwrap());
     assert_eq!(o.len().unwrap(), 0);
@@ -1168,8 +1179,8 @@ fn smt_queue(obj: JoinableQueueProxy<u32>) {
 fn sync_manager_types_test_queue() {
     let mgr = Manager::start().unwrap();
     let o = mgr.queue_bounded::<u32>(2).unwrap();
-    o.put(5).unwrap();
-    o.put(6).unwrap();
+    o.put(&5).unwrap();
+    o.put(&6).unwrap();
     smt_queue::spawn(o.clone()).unwrap().join().unwrap();
     assert!(o.is_empty().unwrap());
     assert!(!o.is_full().unwrap());
@@ -1181,8 +1192,8 @@ fn sync_manager_types_test_queue() {
 fn sync_manager_types_test_joinable_queue() {
     let mgr = Manager::start().unwrap();
     let o = mgr.queue_bounded::<u32>(2).unwrap();
-    o.put(5).unwrap();
-    o.put(6).unwrap();
+    o.put(&5).unwrap();
+    o.put(&6).unwrap();
     smt_queue::spawn(o.clone()).unwrap().join().unwrap();
     assert!(o.is_empty().unwrap());
     assert!(!o.is_full().unwrap());
@@ -1196,7 +1207,7 @@ fn sync_manager_types_test_joinable_queue() {
 #[worker]
 fn smt_dict(obj: DictProxy<String, u32>) {
     assert_eq!(obj.len().unwrap(), 1);
-    assert_eq!(obj.get("foo".to_string()).unwrap(), Some(5));
+    assert_eq!(obj.get(&("foo".to_string())).unwrap(), Some(5));
     assert_eq!(obj.items().unwrap(), [("foo".to_string(), 5)]);
     assert_eq!(obj.keys().unwrap(), ["foo"]);
     assert_eq!(obj.values().unwrap(), [5]);
@@ -1207,7 +1218,7 @@ fn smt_dict(obj: DictProxy<String, u32>) {
 fn sync_manager_types_test_dict() {
     let mgr = Manager::start().unwrap();
     let o = mgr.dict::<String, u32>().unwrap();
-    o.insert("foo".to_string(), 5).unwrap();
+    o.insert(&("foo".to_string()), &5).unwrap();
     smt_dict::spawn(o.clone()).unwrap().join().unwrap();
     assert!(o.is_empty().unwrap());
     assert_eq!(o.len().unwrap(), 0);
@@ -1216,7 +1227,7 @@ fn sync_manager_types_test_dict() {
 #[worker]
 fn smt_value(obj: ValueProxy<i32>) {
     assert_eq!(obj.get().unwrap(), 1);
-    obj.set(2).unwrap();
+    obj.set(&2).unwrap();
 }
 
 #[multiproc::test]

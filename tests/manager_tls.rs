@@ -24,14 +24,14 @@ fn tls_client(addr: String, key: Vec<u8>, cert: Vec<u8>, n: u32) {
     let results: DictProxy<u32, u32> = mgr.lookup("results").expect("results");
     for _ in 0..n {
         let j = jobs.get().expect("get");
-        results.insert(j, j * j).expect("insert");
+        results.insert(&j, &(j * j)).expect("insert");
     }
 }
 
 #[worker]
 fn use_proxy(results: DictProxy<u32, u32>) -> usize {
     results
-        .insert(100, 1)
+        .insert(&100, &1)
         .expect("a TLS manager's proxy works in a worker");
     results.len().expect("len")
 }
@@ -49,7 +49,7 @@ fn clients_and_proxies_in_other_processes_work_over_tls() {
     server.publish("jobs", &jobs).unwrap();
     server.publish("results", &results).unwrap();
     for j in 0..10 {
-        jobs.put(j).unwrap();
+        jobs.put(&j).unwrap();
     }
     let a = tls_client::spawn(addr.clone(), KEY.to_vec(), cert.clone(), 5).unwrap();
     let b = tls_client::spawn(addr.clone(), KEY.to_vec(), cert.clone(), 5).unwrap();
@@ -129,8 +129,8 @@ fn store_through_relay(tls: Option<&[u8]>, to: std::net::SocketAddr) -> Vec<u8> 
         None => Manager::connect(at, KEY).unwrap(),
     };
     let d: DictProxy<String, String> = client.lookup("d").unwrap();
-    d.insert("k".to_string(), SECRET.to_string()).unwrap();
-    assert_eq!(d.get("k".to_string()).unwrap().as_deref(), Some(SECRET));
+    d.insert("k", SECRET).unwrap();
+    assert_eq!(d.get("k").unwrap().as_deref(), Some(SECRET));
     drop((d, client));
     seen.lock().unwrap().clone()
 }

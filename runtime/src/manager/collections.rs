@@ -39,8 +39,12 @@ proxy_type!(SetProxy[T], format!("set<{}>", std::any::type_name::<T>()));
 
 impl<T: Serialize + DeserializeOwned> SetProxy<T> {
     /// Adds `value`; true if it was not there. Python: `s.add(value)`.
-    pub fn add(&self, value: impl Borrow<T>) -> Result<bool> {
-        self.core.call("add", &Blob::encode(value.borrow())?)
+    pub fn add<Q>(&self, value: &Q) -> Result<bool>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        self.core.call("add", &Blob::encode(value)?)
     }
 
     /// Adds every item. Python: `s.update(items)`.
@@ -56,13 +60,21 @@ impl<T: Serialize + DeserializeOwned> SetProxy<T> {
     }
 
     /// Removes `value` if present; true if it was. Python: `s.discard(value)`.
-    pub fn discard(&self, value: impl Borrow<T>) -> Result<bool> {
-        self.core.call("discard", &Blob::encode(value.borrow())?)
+    pub fn discard<Q>(&self, value: &Q) -> Result<bool>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        self.core.call("discard", &Blob::encode(value)?)
     }
 
     /// Removes `value`; [`ErrorKind::NotFound`] if it is not there (Python: `KeyError`). Python:
     /// `s.remove(value)`.
-    pub fn remove(&self, value: impl Borrow<T>) -> Result<()> {
+    pub fn remove<Q>(&self, value: &Q) -> Result<()>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
         if self.discard(value)? {
             Ok(())
         } else {
@@ -81,8 +93,12 @@ impl<T: Serialize + DeserializeOwned> SetProxy<T> {
     }
 
     /// True if `value` is in the set. Python: `value in s`.
-    pub fn contains(&self, value: impl Borrow<T>) -> Result<bool> {
-        self.core.call("contains", &Blob::encode(value.borrow())?)
+    pub fn contains<Q>(&self, value: &Q) -> Result<bool>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        self.core.call("contains", &Blob::encode(value)?)
     }
 
     /// Number of items. Python: `len(s)`.
@@ -144,9 +160,12 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
 
     /// Replaces the item at `index`; [`ErrorKind::InvalidInput`] past the end. Python:
     /// `arr[i] = v`.
-    pub fn set(&self, index: usize, value: impl Borrow<T>) -> Result<()> {
-        self.core
-            .call("set", &(index as u64, Blob::encode(value.borrow())?))
+    pub fn set<Q>(&self, index: usize, value: &Q) -> Result<()>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        self.core.call("set", &(index as u64, Blob::encode(value)?))
     }
 
     /// Number of items, fixed at creation. Python: `len(arr)`.

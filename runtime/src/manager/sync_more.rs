@@ -53,22 +53,30 @@ proxy_type!(
 );
 
 impl<T: Serialize + DeserializeOwned> JoinableQueueProxy<T> {
-    fn put_for(&self, value: &T, timeout: Option<Duration>) -> Result<bool> {
+    fn put_for<Q: Serialize + ?Sized>(&self, value: &Q, timeout: Option<Duration>) -> Result<bool> {
         self.core
             .call("put", &(Blob::encode(value)?, timeout.map(micros)))
     }
 
     /// Adds `value` at the back, waiting while the queue is full. Python: `q.put(value)`.
-    pub fn put(&self, value: impl Borrow<T>) -> Result<()> {
-        let blob = Blob::encode(value.borrow())?;
+    pub fn put<Q>(&self, value: &Q) -> Result<()>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        let blob = Blob::encode(value)?;
         while !self.core.call::<_, bool>("put", &(&blob, None::<u64>))? {}
         Ok(())
     }
 
     /// Like [`put`](Self::put), giving up with [`ErrorKind::Timeout`] after `timeout`. Python:
     /// `q.put(value, timeout=t)` (`queue.Full` there).
-    pub fn put_timeout(&self, value: impl Borrow<T>, timeout: Duration) -> Result<()> {
-        if self.put_for(value.borrow(), Some(timeout))? {
+    pub fn put_timeout<Q>(&self, value: &Q, timeout: Duration) -> Result<()>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        if self.put_for(value, Some(timeout))? {
             Ok(())
         } else {
             Err(timed_out("queue put", timeout))
@@ -76,8 +84,12 @@ impl<T: Serialize + DeserializeOwned> JoinableQueueProxy<T> {
     }
 
     /// Adds `value` if there is room now, else [`ErrorKind::Full`]. Python: `q.put_nowait(value)`.
-    pub fn try_put(&self, value: impl Borrow<T>) -> Result<()> {
-        if self.put_for(value.borrow(), Some(Duration::ZERO))? {
+    pub fn try_put<Q>(&self, value: &Q) -> Result<()>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        if self.put_for(value, Some(Duration::ZERO))? {
             Ok(())
         } else {
             Err(Error::new(ErrorKind::Full, "queue is full"))
