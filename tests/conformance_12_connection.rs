@@ -30,7 +30,10 @@ fn assert_took_about(start: Instant, expected: Duration) {
 
 fn assert_quick(start: Instant) {
     let took = start.elapsed();
-    assert!(took < Duration::from_secs(1), "took {took:?}, expected at once");
+    assert!(
+        took < Duration::from_secs(1),
+        "took {took:?}, expected at once"
+    );
 }
 
 /// A file descriptor as a message (Python's `reduction.send_handle`).
@@ -85,7 +88,10 @@ fn connection_test_connection() {
     let seq = vec![Item::Int(1), Item::Float(2.25), Item::None];
     let msg = b"hello world".to_vec();
     let longmsg = msg.repeat(10);
-    let arr: Vec<u8> = [0i32, 1, 2, 3].iter().flat_map(|i| i.to_ne_bytes()).collect();
+    let arr: Vec<u8> = [0i32, 1, 2, 3]
+        .iter()
+        .flat_map(|i| i.to_ne_bytes())
+        .collect();
 
     conn.send(&seq).unwrap();
     assert_eq!(conn.recv().unwrap(), seq);
@@ -153,7 +159,10 @@ fn connection_test_duplex_false() {
     let (reader, writer) = Pipe::<u32>::simplex().unwrap();
     writer.send(&1).unwrap();
     assert_eq!(reader.recv().unwrap(), 1);
-    assert_eq!(reader.send(&2).unwrap_err().kind(), &ErrorKind::InvalidHandle);
+    assert_eq!(
+        reader.send(&2).unwrap_err().kind(),
+        &ErrorKind::InvalidHandle
+    );
     assert_eq!(writer.recv().unwrap_err().kind(), &ErrorKind::InvalidHandle);
     assert_eq!(
         writer.poll(Duration::ZERO).unwrap_err().kind(),
@@ -665,8 +674,10 @@ fn test_wait(slow: bool) {
     }
     let mut messages = Vec::new();
     while !readers.is_empty() {
-        let objects: Vec<&dyn connection::Waitable> =
-            readers.iter().map(|r| r as &dyn connection::Waitable).collect();
+        let objects: Vec<&dyn connection::Waitable> = readers
+            .iter()
+            .map(|r| r as &dyn connection::Waitable)
+            .collect();
         let ready = wait(&objects, Some(LONG)).unwrap();
         assert!(!ready.is_empty(), "wait timed out");
         let mut gone = Vec::new();
@@ -724,8 +735,9 @@ fn wait_test_wait_socket() {
     let procs: Vec<_> = (0..4)
         .map(|_| child_test_wait_socket::spawn(addr, false).unwrap())
         .collect();
-    let mut readers: Vec<(std::net::TcpStream, Vec<u8>)> =
-        (0..4).map(|_| (l.accept().unwrap().0, Vec::new())).collect();
+    let mut readers: Vec<(std::net::TcpStream, Vec<u8>)> = (0..4)
+        .map(|_| (l.accept().unwrap().0, Vec::new()))
+        .collect();
     drop(l);
     let mut done = Vec::new();
     while !readers.is_empty() {
@@ -789,7 +801,9 @@ fn wait_test_wait_integer() {
     let res = wait(&[&a, &p, &b], Some(expected + LONG)).unwrap();
     assert_eq!(res, vec![1]);
     let took = start.elapsed();
-    assert!(took > expected - Duration::from_millis(300) && took < expected + Duration::from_secs(2));
+    assert!(
+        took > expected - Duration::from_millis(300) && took < expected + Duration::from_secs(2)
+    );
 
     a.send(&()).unwrap();
     let start = Instant::now();

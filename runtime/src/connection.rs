@@ -411,4 +411,3 @@ pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Result<Vec<
         }
     }
 }
-

@@ -5,8 +5,8 @@ use crate::error::{Error, ErrorKind, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::borrow::Borrow;
-use std::os::fd::AsRawFd;
 use std::marker::PhantomData;
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 /// One end of a [`Pipe`]: sends and receives values of type `T`.
