@@ -11,6 +11,10 @@ mod process;
 mod pipe;
 
 #[allow(dead_code)]
+#[path = "connection.rs"]
+mod connection;
+
+#[allow(dead_code)]
 #[path = "queue.rs"]
 mod queue;
 
@@ -77,6 +81,12 @@ const EXAMPLES: &[Example] = &[
         "parent_conn, child_conn = Pipe(); Process(target=worker, args=(child_conn,)).start()",
         "parent and child exchange typed messages both ways; the pipe end travels as a file descriptor",
         pipe::run,
+    ),
+    (
+        "connection",
+        "listener = Listener(authkey=key); Client(listener.address, authkey=key); wait(readers + sentinels)",
+        "three processes reach a Listener with Client through the authkey handshake; wait() over four workers' pipes and sentinels",
+        connection::run,
     ),
     (
         "queue",

@@ -73,6 +73,13 @@ pub enum ErrorKind {
     },
     /// A remote peer failed the authkey challenge.
     Authentication,
+    /// A message is longer than the buffer given to
+    /// [`Connection::recv_bytes_into`](crate::Connection::recv_bytes_into); the message stays
+    /// queued for a call with a larger buffer. Python: `multiprocessing.BufferTooShort`.
+    BufferTooShort {
+        /// The length of the message, in bytes: the buffer size that receives it.
+        size: usize,
+    },
     /// An operating-system call failed.
     Io,
 }
@@ -99,6 +106,7 @@ impl ErrorKind {
             ErrorKind::BrokenBarrier => "BrokenBarrier",
             ErrorKind::Remote { .. } => "Remote",
             ErrorKind::Authentication => "Authentication",
+            ErrorKind::BufferTooShort { .. } => "BufferTooShort",
             ErrorKind::Io => "Io",
         }
     }

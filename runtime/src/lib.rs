@@ -18,6 +18,8 @@ compile_error!(
 #[cfg(target_os = "linux")]
 pub mod codec;
 #[cfg(target_os = "linux")]
+pub mod connection;
+#[cfg(target_os = "linux")]
 mod error;
 #[cfg(target_os = "linux")]
 pub mod ipc;

@@ -218,6 +218,20 @@ impl<R: DeserializeOwned> Process<R> {
         !self.child.has_ended()
     }
 
+    /// The child's pidfd: it becomes readable once the child has exited, so it can be polled
+    /// together with other descriptors, or passed to [`connection::wait`](crate::connection::wait)
+    /// (which takes the `Process` itself too). `None` on a kernel without pidfd (before Linux 5.3).
+    /// Python: `p.sentinel`. As with [`is_alive`](Self::is_alive), a worker whose result outgrows the
+    /// socket buffer exits only once somebody joins it.
+    pub fn sentinel(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.child.pidfd()
+    }
+
+    /// True once this handle has seen the child end (no system call).
+    pub(crate) fn has_ended(&self) -> bool {
+        self.child.has_ended()
+    }
+
     /// How the child ended, or `None` while it runs (or if another part of the program reaped it).
     /// Python: `p.exitcode` (see [`ExitStatus::exitcode`]).
     pub fn exit_status(&mut self) -> Option<ExitStatus> {

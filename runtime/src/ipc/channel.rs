@@ -57,6 +57,9 @@ struct RecvState {
     eof: bool,
     /// Descriptors were lost in transit: frames and descriptors can no longer be matched up.
     broken: bool,
+    /// A whole frame received and handed back (it did not fit the caller's buffer): the next receive
+    /// gets it first.
+    stash: Option<Vec<u8>>,
 }
 
 fn too_large(size: usize, limit: usize) -> Error {
@@ -84,6 +87,19 @@ pub struct Channel {
     rx: Mutex<RecvState>,
     tx: Mutex<Vec<u8>>,
     max_message: usize,
+    /// False over TCP, which cannot carry descriptors: a send with handles fails up front.
+    passes_fds: bool,
+}
+
+fn no_fd_passing(nfds: usize) -> Error {
+    Error::new(
+        ErrorKind::InvalidInput,
+        format!(
+            "this message carries {nfds} handle(s) (a pipe end, queue, shared memory, ...), but a TCP \
+             connection cannot pass handles: use a Unix-socket address (a path or an abstract name), \
+             or send the data itself"
+        ),
+    )
 }
 
 impl Channel {
@@ -94,6 +110,15 @@ impl Channel {
             rx: Mutex::default(),
             tx: Mutex::default(),
             max_message: DEFAULT_MAX_MESSAGE,
+            passes_fds: true,
+        }
+    }
+
+    /// Wraps a connected TCP socket: the same frames, but sending handles is refused.
+    pub(crate) fn from_tcp(fd: OwnedFd) -> Channel {
+        Channel {
+            passes_fds: false,
+            ..Channel::from_fd(fd)
         }
     }
 
@@ -160,6 +185,9 @@ impl Channel {
     /// Sends `payload` as one frame with `fds` beside it.
     pub(crate) fn send_raw(&self, payload: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
         Channel::check_sendable(payload.len(), fds.len(), self.max_message)?;
+        if !self.passes_fds && !fds.is_empty() {
+            return Err(no_fd_passing(fds.len()));
+        }
         let mut header = [0u8; HEADER];
         header[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
         header[4..].copy_from_slice(&(fds.len() as u32).to_le_bytes());
@@ -182,6 +210,10 @@ impl Channel {
         if let Err(e) = Channel::check_sendable(len, fds.len(), self.max_message) {
             buf.clear();
             return Err(e);
+        }
+        if !self.passes_fds && !fds.is_empty() {
+            buf.clear();
+            return Err(no_fd_passing(fds.len()));
         }
         buf[..4].copy_from_slice(&(len as u32).to_le_bytes());
         buf[4..HEADER].copy_from_slice(&(fds.len() as u32).to_le_bytes());
@@ -223,8 +255,24 @@ impl Channel {
         deadline: Option<Instant>,
         f: impl FnOnce(Frame<'_>, Vec<OwnedFd>) -> Result<R>,
     ) -> Result<R> {
+        self.recv_or_keep(deadline, |frame, fds| f(frame, fds).map_err(|e| (e, None)))
+    }
+
+    /// Like [`recv_with`](Self::recv_with), but `f` may hand the frame back (as `Err((error,
+    /// Some(bytes)))`): the next receive then gets it first. Its descriptors, if any, are closed.
+    pub(crate) fn recv_or_keep<R>(
+        &self,
+        deadline: Option<Instant>,
+        f: impl FnOnce(Frame<'_>, Vec<OwnedFd>) -> std::result::Result<R, (Error, Option<Vec<u8>>)>,
+    ) -> Result<R> {
         let mut st = lock(&self.rx);
         let st = &mut *st;
+        if let Some(kept) = st.stash.take() {
+            return f(Frame::Owned(kept), Vec::new()).map_err(|(e, back)| {
+                st.stash = back;
+                e
+            });
+        }
         if st.broken {
             return Err(broken_error());
         }
@@ -292,7 +340,46 @@ impl Channel {
             FrameRef::Buffered(range) => Frame::Borrowed(&st.buf[range]),
             FrameRef::Owned(v) => Frame::Owned(v),
         };
-        f(frame, fds)
+        match f(frame, fds) {
+            Ok(r) => Ok(r),
+            Err((e, back)) => {
+                st.stash = back;
+                Err(e)
+            }
+        }
+    }
+
+    /// Receives one frame into `out`: its length. A frame longer than `out` stays queued (the next
+    /// receive gets it) and gives [`ErrorKind::BufferTooShort`] with its length.
+    pub(crate) fn recv_into(&self, out: &mut [u8], deadline: Option<Instant>) -> Result<usize> {
+        self.recv_or_keep(deadline, |frame, _fds| {
+            let len = frame.bytes().len();
+            if len > out.len() {
+                let e = Error::new(
+                    ErrorKind::BufferTooShort { size: len },
+                    format!(
+                        "the message has {len} bytes but the buffer only {}; it is still queued: \
+                         receive it with a buffer of at least {len} bytes (or recv_bytes)",
+                        out.len()
+                    ),
+                );
+                return Err((e, Some(frame.into_vec())));
+            }
+            out[..len].copy_from_slice(frame.bytes());
+            Ok(len)
+        })
+    }
+
+    /// True when a receive would find something without reading the socket (a frame, or the end
+    /// of the stream, already read ahead). A receive in progress on another thread counts as not.
+    pub(crate) fn ready_buffered(&self) -> bool {
+        try_lock(&self.rx).is_some_and(|st| {
+            st.eof
+                || st.broken
+                || st.stash.is_some()
+                || (st.skip == 0 && st.end > st.start)
+                || st.partial.is_some()
+        })
     }
 
     /// Receives and decodes one value.
@@ -311,14 +398,8 @@ impl Channel {
     pub(crate) fn poll(&self, timeout: Duration) -> Result<bool> {
         let deadline = crate::sys::deadline_after(timeout);
         loop {
-            if let Some(st) = try_lock(&self.rx) {
-                if st.eof
-                    || st.broken
-                    || (st.skip == 0 && st.end > st.start)
-                    || st.partial.is_some()
-                {
-                    return Ok(true);
-                }
+            if self.ready_buffered() {
+                return Ok(true);
             }
             let ms = crate::sys::poll_timeout_ms(deadline);
             let readable = socket::readable_within(self.fd.as_fd(), ms)
@@ -481,6 +562,7 @@ struct Wire {
     skip: u64,
     eof: bool,
     max_message: u64,
+    passes_fds: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -504,7 +586,14 @@ impl Serialize for Channel {
             .fd
             .try_clone()
             .map_err(|e| S::Error::custom(format!("dup failed: {e}")))?;
-        let pending = st.buf[st.start..st.end].to_vec();
+        // A frame handed back to the queue goes first, framed again.
+        let mut pending = Vec::new();
+        if let Some(kept) = st.stash.take() {
+            pending.extend_from_slice(&(kept.len() as u32).to_le_bytes());
+            pending.extend_from_slice(&0u32.to_le_bytes());
+            pending.extend_from_slice(&kept);
+        }
+        pending.extend_from_slice(&st.buf[st.start..st.end]);
         st.start = st.end;
         let wire = Wire {
             fd,
@@ -513,6 +602,7 @@ impl Serialize for Channel {
             skip: std::mem::take(&mut st.skip) as u64,
             eof: st.eof,
             max_message: self.max_message as u64,
+            passes_fds: self.passes_fds,
         };
         drop(st);
         wire.serialize(s)
@@ -536,9 +626,11 @@ impl<'de> Deserialize<'de> for Channel {
                 partial: None,
                 eof: w.eof,
                 broken: false,
+                stash: None,
             }),
             tx: Mutex::default(),
             max_message: w.max_message as usize,
+            passes_fds: w.passes_fds,
         })
     }
 }

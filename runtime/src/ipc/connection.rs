@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::borrow::Borrow;
 use std::marker::PhantomData;
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 /// One end of a [`Pipe`]: sends and receives values of type `T`.
@@ -81,7 +82,7 @@ impl<T: Serialize + DeserializeOwned> Pipe<T> {
 }
 
 impl<T: Serialize + DeserializeOwned> Connection<T> {
-    fn wrap(channel: Channel, readable: bool, writable: bool) -> Connection<T> {
+    pub(crate) fn wrap(channel: Channel, readable: bool, writable: bool) -> Connection<T> {
         Connection {
             channel,
             readable,
@@ -192,6 +193,39 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
             .map(|(bytes, _fds)| bytes)
     }
 
+    /// Receives one message into `buf`, returning its length. Python: `Connection.recv_bytes_into`
+    /// (for Python's `offset`, pass `&mut buf[offset..]`).
+    ///
+    /// A message longer than `buf` gives [`ErrorKind::BufferTooShort`] with the message's length and
+    /// **stays queued**: the next receive (`recv_bytes_into` with a large enough buffer,
+    /// `recv_bytes`, `recv`) gets it. (Python raises `BufferTooShort` with the message inside it and
+    /// moves on; here nothing is lost and nothing is copied twice.)
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let (a, b) = multiproc::Pipe::<()>::new()?;
+    /// a.send_bytes(b"0123456789")?;
+    /// let mut small = [0u8; 4];
+    /// let err = b.recv_bytes_into(&mut small).unwrap_err();
+    /// assert_eq!(err.kind(), &multiproc::ErrorKind::BufferTooShort { size: 10 });
+    /// let mut big = [0u8; 16];
+    /// assert_eq!(b.recv_bytes_into(&mut big)?, 10);
+    /// assert_eq!(&big[..10], b"0123456789");
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn recv_bytes_into(&self, buf: &mut [u8]) -> Result<usize> {
+        self.check_readable()?;
+        self.channel.recv_into(buf, None)
+    }
+
+    /// Like [`recv_bytes_into`](Self::recv_bytes_into), giving up with [`ErrorKind::Timeout`] after
+    /// `timeout`.
+    pub fn recv_bytes_into_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<usize> {
+        self.check_readable()?;
+        self.channel
+            .recv_into(buf, crate::sys::deadline_after(timeout))
+    }
+
     /// The largest message this end sends or accepts.
     pub fn max_message(&self) -> usize {
         self.channel.max_message()
@@ -216,9 +250,30 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
     }
 }
 
+impl<T> Connection<T> {
+    /// True when a receive would find a message (or the end of the stream) already read ahead.
+    pub(crate) fn ready_buffered(&self) -> bool {
+        self.readable && self.channel.ready_buffered()
+    }
+}
+
+/// The connection's socket, for `poll`/`epoll` or [`wait`](crate::connection::wait). Reading it
+/// directly would desynchronise the framing: only wait on it. A message already read ahead is not
+/// visible on the descriptor: [`Connection::poll`] and [`wait`](crate::connection::wait) see it.
+impl<T> std::os::fd::AsFd for Connection<T> {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.channel.socket()
+    }
+}
+
+impl<T> std::os::fd::AsRawFd for Connection<T> {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.channel.socket().as_raw_fd()
+    }
+}
+
 impl<T> std::fmt::Debug for Connection<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use std::os::fd::AsRawFd;
         f.debug_struct("Connection")
             .field("fd", &self.channel.socket().as_raw_fd())
             .field("readable", &self.readable)

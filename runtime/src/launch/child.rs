@@ -56,6 +56,11 @@ impl Child {
         self.pid
     }
 
+    /// The child's pidfd, if the kernel gave one: readable once the child has exited.
+    pub(crate) fn pidfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.pidfd.as_ref().map(|fd| fd.as_fd())
+    }
+
     /// True once the child has said it reached the bootstrap.
     pub(crate) fn said_ready(&self) -> bool {
         self.said_ready

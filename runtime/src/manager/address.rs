@@ -10,7 +10,8 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener, UnixStream};
 use std::time::Duration;
 
-/// The address of a manager's server. Python: `manager.address`.
+/// Where a manager's server or a [`connection::Listener`](crate::connection::Listener) listens.
+/// Python: `manager.address`, `Listener.address`.
 ///
 /// ```no_run
 /// # extern crate multiproc_runtime as multiproc;
@@ -23,8 +24,50 @@ use std::time::Duration;
 pub enum Address {
     /// A Linux abstract-namespace Unix socket (local managers).
     Local(String),
-    /// A TCP address (remote managers).
+    /// A TCP address (remote managers). Cannot pass handles.
     Tcp(SocketAddr),
+    /// A Unix socket at a filesystem path (Python's `AF_UNIX` with a path). The listener removes the
+    /// file when dropped.
+    Path(std::path::PathBuf),
+}
+
+impl Address {
+    /// A fresh abstract-namespace name nobody else uses (Python: `Listener()` without an address).
+    pub fn unique_local() -> crate::Result<Address> {
+        let nonce = super::auth::random_u64()?;
+        Ok(Address::Local(format!(
+            "multiproc-listener-{}-{nonce:016x}",
+            crate::sys::process::getpid()
+        )))
+    }
+
+    /// The first TCP address `addr` resolves to (`"127.0.0.1:0"` picks a free port when bound).
+    pub fn tcp(addr: impl ToSocketAddrs) -> crate::Result<Address> {
+        Ok(Address::Tcp(resolve(addr)?))
+    }
+
+    /// True for TCP, which cannot pass handles.
+    pub fn is_tcp(&self) -> bool {
+        matches!(self, Address::Tcp(_))
+    }
+}
+
+impl From<SocketAddr> for Address {
+    fn from(a: SocketAddr) -> Address {
+        Address::Tcp(a)
+    }
+}
+
+impl From<&std::path::Path> for Address {
+    fn from(p: &std::path::Path) -> Address {
+        Address::Path(p.to_path_buf())
+    }
+}
+
+impl From<std::path::PathBuf> for Address {
+    fn from(p: std::path::PathBuf) -> Address {
+        Address::Path(p)
+    }
 }
 
 impl std::fmt::Display for Address {
@@ -32,6 +75,7 @@ impl std::fmt::Display for Address {
         match self {
             Address::Local(name) => write!(f, "unix:@{name}"),
             Address::Tcp(addr) => write!(f, "tcp://{addr}"),
+            Address::Path(p) => write!(f, "unix:{}", p.display()),
         }
     }
 }
@@ -84,9 +128,56 @@ pub(crate) fn resolve(addr: impl ToSocketAddrs) -> Result<SocketAddr> {
         })
 }
 
+/// Binds `address` as given (a `Local` name, a path, or TCP), for a
+/// [`connection::Listener`](crate::connection::Listener).
+pub(crate) fn bind(address: &Address) -> Result<Bound> {
+    let taken = |e: std::io::Error| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (it is in use: another listener has it, or a stale socket file is left at that path)"
+        } else {
+            ""
+        };
+        Error::io(format!("could not bind {address}{hint}"), e)
+    };
+    match address {
+        Address::Local(name) => {
+            let addr = UnixAddr::from_abstract_name(name.as_bytes())
+                .map_err(|e| Error::io("invalid abstract socket name", e))?;
+            let listener = UnixListener::bind_addr(&addr).map_err(taken)?;
+            Ok(Bound {
+                listener: listener.into(),
+                address: address.clone(),
+            })
+        }
+        Address::Path(p) => {
+            let listener = UnixListener::bind(p).map_err(taken)?;
+            Ok(Bound {
+                listener: listener.into(),
+                address: address.clone(),
+            })
+        }
+        Address::Tcp(a) => {
+            let listener = TcpListener::bind(a).map_err(taken)?;
+            let local = listener
+                .local_addr()
+                .map_err(|e| Error::io("could not read the bound address", e))?;
+            Ok(Bound {
+                listener: listener.into(),
+                address: Address::Tcp(local),
+            })
+        }
+    }
+}
+
 /// Connects to a manager; a server that is gone gives `Disconnected`.
 pub(crate) fn connect(address: &Address) -> Result<OwnedFd> {
+    connect_to(address, "the manager")
+}
+
+/// Connects to `what` at `address`; nothing listening there gives `Disconnected`.
+pub(crate) fn connect_to(address: &Address, what: &str) -> Result<OwnedFd> {
     let res = match address {
+        Address::Path(p) => UnixStream::connect(p).map(OwnedFd::from),
         Address::Local(name) => UnixAddr::from_abstract_name(name.as_bytes())
             .and_then(|a| UnixStream::connect_addr(&a))
             .map(OwnedFd::from),
@@ -99,10 +190,10 @@ pub(crate) fn connect(address: &Address) -> Result<OwnedFd> {
     res.map_err(|e| match e.kind() {
         std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound => {
             Error::disconnected(format!(
-                "the manager at {address} is not running (connection refused)"
+                "{what} at {address} is not running (connection refused)"
             ))
         }
-        _ => Error::io(format!("could not connect to the manager at {address}"), e),
+        _ => Error::io(format!("could not connect to {what} at {address}"), e),
     })
 }
 
@@ -158,7 +249,7 @@ impl Listener {
 
     pub(crate) fn new(fd: OwnedFd, address: &Address) -> Listener {
         match address {
-            Address::Local(_) => Listener::Local(UnixListener::from(fd)),
+            Address::Local(_) | Address::Path(_) => Listener::Local(UnixListener::from(fd)),
             Address::Tcp(_) => Listener::Tcp(TcpListener::from(fd)),
         }
     }

@@ -38,8 +38,8 @@ pub(crate) fn check_key(authkey: &[u8]) -> Result<()> {
         return Err(Error::new(
             ErrorKind::InvalidInput,
             format!(
-                "a manager authkey needs at least {MIN_AUTHKEY} bytes, this one has {}: use a long \
-                 random secret",
+                "an authkey needs at least {MIN_AUTHKEY} bytes, this one has {}: use a long random \
+                 secret",
                 authkey.len()
             ),
         ));
@@ -104,13 +104,23 @@ pub(crate) enum Level {
 /// The keys a server accepts.
 pub(crate) struct Keys {
     pub authkey: Vec<u8>,
-    pub proxy: Vec<u8>,
+    /// A manager's derived proxy key; `None` for a plain listener (only the authkey opens it).
+    pub proxy: Option<Vec<u8>>,
 }
 
 impl Keys {
+    /// A manager's keys: the authkey and the proxy key derived from it.
     pub(crate) fn new(authkey: Vec<u8>) -> Keys {
-        let proxy = proxy_key(&authkey);
+        let proxy = Some(proxy_key(&authkey));
         Keys { authkey, proxy }
+    }
+
+    /// The authkey alone ([`connection::Listener`](crate::connection::Listener)).
+    pub(crate) fn authkey_only(authkey: Vec<u8>) -> Keys {
+        Keys {
+            authkey,
+            proxy: None,
+        }
     }
 }
 
@@ -153,10 +163,11 @@ pub(crate) fn check_answer(
         return None;
     }
     let (tag, nonce) = answer.split_at(DIGEST);
+    let proxy = keys.proxy.as_ref().filter(|p| verify(p, challenge, tag));
     let (key, level) = if verify(&keys.authkey, challenge, tag) {
         (&keys.authkey, Level::Client)
-    } else if verify(&keys.proxy, challenge, tag) {
-        (&keys.proxy, Level::Proxy)
+    } else if let Some(p) = proxy {
+        (p, Level::Proxy)
     } else {
         return None;
     };
@@ -176,7 +187,8 @@ pub(crate) fn client_handshake(
     let challenge = recv(deadline)?;
     if !challenge.starts_with(CHALLENGE) || challenge.len() != CHALLENGE.len() + NONCE {
         return Err(auth_error(format!(
-            "{peer} did not send a multiproc manager challenge: is it a multiproc manager?"
+            "{peer} did not send a multiproc authkey challenge: is it a multiproc manager or \
+             listener expecting an authkey?"
         )));
     }
     let nonce = random_bytes(NONCE)?;
@@ -188,7 +200,7 @@ pub(crate) fn client_handshake(
     let reply = recv(deadline)?;
     if reply.starts_with(FAILURE) {
         return Err(auth_error(format!(
-            "{peer} rejected the authkey: use the key the manager was started with"
+            "{peer} rejected the authkey: use the key it was started with"
         )));
     }
     let tag = reply.strip_prefix(WELCOME).unwrap_or_default();

@@ -146,88 +146,142 @@ pub(crate) fn run(
     tls: Option<&TlsConfig>,
     mut admit: impl FnMut(OwnedFd, Level, Option<TlsConn>),
 ) {
-    let local = matches!(listener, Listener::Local(_));
-    let window = if local { LOCAL_DEADLINE } else { TCP_DEADLINE };
-    // Without a non-blocking listener the gate could block in accept with handshakes pending: then
-    // it serves one connection at a time, which still works.
-    let nonblocking = listener.set_nonblocking().is_ok();
-    let mut pending: Vec<Pending> = Vec::new();
-    let mut pfds: Vec<net::PollFd> = Vec::new();
-    let mut seq = 0u64;
+    let mut gate = Gate::new(listener);
     loop {
-        let listening = !(local && pending.len() >= MAX_PENDING);
-        pfds.clear();
-        if listening {
-            pfds.push(net::readable(listener.as_fd()));
+        if let Some((fd, level, tls)) = gate.next(listener, keys, tls, None) {
+            admit(fd, level, tls);
         }
-        pfds.extend(pending.iter().map(|p| net::readable(p.fd.as_fd())));
-        let soonest = pending.iter().map(|p| p.deadline).min();
-        if net::poll(&mut pfds, sys::poll_timeout_ms(soonest)).is_err() {
-            std::thread::sleep(Duration::from_millis(10));
-            continue;
+    }
+}
+
+/// An authenticated connection: its socket, what the client proved, its TLS state.
+pub(crate) type Admitted = (OwnedFd, Level, Option<TlsConn>);
+
+/// The gate's state between calls: the handshakes in progress, and connections that passed but
+/// were not handed out yet.
+pub(crate) struct Gate {
+    local: bool,
+    nonblocking: bool,
+    pending: Vec<Pending>,
+    admitted: std::collections::VecDeque<Admitted>,
+    pfds: Vec<net::PollFd>,
+    seq: u64,
+}
+
+impl Gate {
+    /// A gate for `listener` (made non-blocking here).
+    pub(crate) fn new(listener: &Listener) -> Gate {
+        // Without a non-blocking listener the gate could block in accept with handshakes pending:
+        // then it serves one connection at a time, which still works.
+        let nonblocking = listener.set_nonblocking().is_ok();
+        Gate {
+            local: matches!(listener, Listener::Local(_)),
+            nonblocking,
+            pending: Vec::new(),
+            admitted: std::collections::VecDeque::new(),
+            pfds: Vec::new(),
+            seq: 0,
         }
-        let first = usize::from(listening);
-        // Backwards, so that `swap_remove` only moves entries already looked at.
-        for i in (0..pending.len()).rev() {
-            if pfds[first + i].revents == 0 {
+    }
+
+    /// The next authenticated connection, running every pending handshake meanwhile; `None` once
+    /// `deadline` passes (never for `None`). Handshakes still pending then carry on at the next call.
+    pub(crate) fn next(
+        &mut self,
+        listener: &Listener,
+        keys: &Keys,
+        tls: Option<&TlsConfig>,
+        deadline: Option<Instant>,
+    ) -> Option<Admitted> {
+        let window = if self.local {
+            LOCAL_DEADLINE
+        } else {
+            TCP_DEADLINE
+        };
+        loop {
+            if let Some(a) = self.admitted.pop_front() {
+                return Some(a);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return None;
+            }
+            let local = self.local;
+            let pending = &mut self.pending;
+            let pfds = &mut self.pfds;
+            let listening = !(local && pending.len() >= MAX_PENDING);
+            pfds.clear();
+            if listening {
+                pfds.push(net::readable(listener.as_fd()));
+            }
+            pfds.extend(pending.iter().map(|p| net::readable(p.fd.as_fd())));
+            let soonest = pending.iter().map(|p| p.deadline).chain(deadline).min();
+            if net::poll(pfds, sys::poll_timeout_ms(soonest)).is_err() {
+                std::thread::sleep(Duration::from_millis(10));
                 continue;
             }
-            match step(&mut pending[i], keys) {
-                Step::Wait => {}
-                Step::Drop => drop(pending.swap_remove(i)),
-                Step::Done(level) => {
-                    let p = pending.swap_remove(i);
-                    admit(p.fd, level, p.tls);
+            let first = usize::from(listening);
+            // Backwards, so that `swap_remove` only moves entries already looked at.
+            for i in (0..pending.len()).rev() {
+                if pfds[first + i].revents == 0 {
+                    continue;
+                }
+                match step(&mut pending[i], keys) {
+                    Step::Wait => {}
+                    Step::Drop => drop(pending.swap_remove(i)),
+                    Step::Done(level) => {
+                        let p = pending.swap_remove(i);
+                        self.admitted.push_back((p.fd, level, p.tls));
+                    }
                 }
             }
-        }
-        let now = Instant::now();
-        pending.retain(|p| p.deadline > now);
-        if !(listening && pfds[0].revents != 0) {
-            continue;
-        }
-        for _ in 0..ACCEPT_BATCH {
-            if local && pending.len() >= MAX_PENDING {
-                break;
+            let now = Instant::now();
+            pending.retain(|p| p.deadline > now);
+            if !(listening && pfds[0].revents != 0) {
+                continue;
             }
-            let (fd, peer) = match address::accept(listener) {
-                Ok(c) => c,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                // Out of descriptors or memory: back off briefly instead of spinning.
-                Err(_) => {
-                    std::thread::sleep(Duration::from_millis(10));
+            for _ in 0..ACCEPT_BATCH {
+                if local && pending.len() >= MAX_PENDING {
                     break;
                 }
-            };
-            make_room(&mut pending, peer);
-            // No randomness or a full socket buffer: the connection is closed.
-            let Ok(challenge) = auth::challenge() else {
-                continue;
-            };
-            let mut conn = match tls {
-                Some(config) => match start_tls(config) {
-                    Some(c) => Some(c),
-                    None => continue,
-                },
-                None => None,
-            };
-            // Through TLS the challenge waits in the TLS state until the TLS handshake is done.
-            if !send_frame(&fd, conn.as_mut(), &challenge) {
-                continue;
-            }
-            seq += 1;
-            pending.push(Pending {
-                fd,
-                peer,
-                deadline: Instant::now() + window,
-                seq,
-                challenge,
-                got: Vec::with_capacity(ANSWER_FRAME),
-                tls: conn,
-            });
-            if !nonblocking {
-                break;
+                let (fd, peer) = match address::accept(listener) {
+                    Ok(c) => c,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    // Out of descriptors or memory: back off briefly instead of spinning.
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(10));
+                        break;
+                    }
+                };
+                make_room(pending, peer);
+                // No randomness or a full socket buffer: the connection is closed.
+                let Ok(challenge) = auth::challenge() else {
+                    continue;
+                };
+                let mut conn = match tls {
+                    Some(config) => match start_tls(config) {
+                        Some(c) => Some(c),
+                        None => continue,
+                    },
+                    None => None,
+                };
+                // Through TLS the challenge waits in the TLS state until the TLS handshake is done.
+                if !send_frame(&fd, conn.as_mut(), &challenge) {
+                    continue;
+                }
+                self.seq += 1;
+                pending.push(Pending {
+                    fd,
+                    peer,
+                    deadline: Instant::now() + window,
+                    seq: self.seq,
+                    challenge,
+                    got: Vec::with_capacity(ANSWER_FRAME),
+                    tls: conn,
+                });
+                if !self.nonblocking {
+                    break;
+                }
             }
         }
     }

@@ -317,7 +317,7 @@ impl Manager {
     pub fn socket_addr(&self) -> Option<std::net::SocketAddr> {
         match &self.inner.endpoint.address {
             Address::Tcp(a) => Some(*a),
-            Address::Local(_) => None,
+            Address::Local(_) | Address::Path(_) => None,
         }
     }
 

@@ -22,13 +22,13 @@
 //! }
 //! ```
 
-mod address;
-mod auth;
+pub(crate) mod address;
+pub(crate) mod auth;
 mod collections;
 mod containers;
 mod custom;
 mod fast;
-mod gate;
+pub(crate) mod gate;
 mod handle;
 mod initializer;
 mod objects;

@@ -112,6 +112,9 @@ enum Kind {
         message: String,
     },
     Authentication,
+    BufferTooShort {
+        size: u64,
+    },
     Io,
 }
 
@@ -139,6 +142,7 @@ impl From<&ErrorKind> for Kind {
             ErrorKind::BrokenBarrier => Kind::BrokenBarrier,
             ErrorKind::Remote { message } => Kind::Remote { message },
             ErrorKind::Authentication => Kind::Authentication,
+            ErrorKind::BufferTooShort { size } => Kind::BufferTooShort { size: size as u64 },
             ErrorKind::Io => Kind::Io,
         }
     }
@@ -168,6 +172,9 @@ impl From<Kind> for ErrorKind {
             Kind::BrokenBarrier => ErrorKind::BrokenBarrier,
             Kind::Remote { message } => ErrorKind::Remote { message },
             Kind::Authentication => ErrorKind::Authentication,
+            Kind::BufferTooShort { size } => ErrorKind::BufferTooShort {
+                size: size as usize,
+            },
             Kind::Io => ErrorKind::Io,
         }
     }
@@ -331,6 +338,7 @@ mod tests {
                 message: "r".into(),
             },
             ErrorKind::Authentication,
+            ErrorKind::BufferTooShort { size: 9 },
             ErrorKind::Io,
         ]
     }
