@@ -323,13 +323,8 @@ impl Waitable for OwnedFd {
 
 /// Without a pidfd: a child that is a zombie (or gone) has exited.
 fn exited_per_proc(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state == "Z" || state == "X"),
-        Err(_) => true,
-    }
+    use crate::sys::identity::{Pid, ProcessId};
+    !ProcessId::unknown_start(Pid::from_u32(pid)).is_alive()
 }
 
 /// How often objects without a descriptor (queues) are checked while [`wait`] waits.
