@@ -75,6 +75,9 @@ pub enum ErrorKind {
     Authentication,
     /// An operating-system call failed.
     Io,
+    /// The queue was shut down: `put` after `shutdown()`, `get` once a shut-down queue has nothing
+    /// left (at once after `shutdown(immediate)`). Python: `queue.ShutDown` (3.13).
+    ShutDown,
 }
 
 impl ErrorKind {
@@ -100,6 +103,7 @@ impl ErrorKind {
             ErrorKind::Remote { .. } => "Remote",
             ErrorKind::Authentication => "Authentication",
             ErrorKind::Io => "Io",
+            ErrorKind::ShutDown => "ShutDown",
         }
     }
 }

@@ -113,6 +113,7 @@ enum Kind {
     },
     Authentication,
     Io,
+    ShutDown,
 }
 
 impl From<&ErrorKind> for Kind {
@@ -140,6 +141,7 @@ impl From<&ErrorKind> for Kind {
             ErrorKind::Remote { message } => Kind::Remote { message },
             ErrorKind::Authentication => Kind::Authentication,
             ErrorKind::Io => Kind::Io,
+            ErrorKind::ShutDown => Kind::ShutDown,
         }
     }
 }
@@ -169,6 +171,7 @@ impl From<Kind> for ErrorKind {
             Kind::Remote { message } => ErrorKind::Remote { message },
             Kind::Authentication => ErrorKind::Authentication,
             Kind::Io => ErrorKind::Io,
+            Kind::ShutDown => ErrorKind::ShutDown,
         }
     }
 }
@@ -332,6 +335,7 @@ mod tests {
             },
             ErrorKind::Authentication,
             ErrorKind::Io,
+            ErrorKind::ShutDown,
         ]
     }
 

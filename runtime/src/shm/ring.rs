@@ -14,6 +14,7 @@ mod slots;
 mod tasks;
 mod wait;
 
+pub(crate) use send::Sender;
 pub(crate) use slots::Member;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -24,7 +25,7 @@ use layout::{DATA_OFFSET, Header, MAGIC, MAX_RING, MIN_RING, Waiters};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Instant;
 
-pub(crate) use layout::DEFAULT_RING;
+pub(crate) use layout::{DEFAULT_RING, DRAINING};
 
 /// How long a call may wait.
 #[derive(Debug, Clone, Copy)]
