@@ -60,6 +60,10 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// How long a put on an unbounded queue streams a message larger than the ring itself before
+/// handing it to the feeder.
+const STREAM_TRY: Duration = Duration::from_millis(10);
+
 /// Keep at most this much scratch between puts.
 const SCRATCH_KEEP: usize = 8 << 20;
 
@@ -388,8 +392,15 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     fn put_unbounded(&self, msg: &[u8]) -> Result<()> {
         let ring = self.ring();
         if self.shared.buffered() == 0 {
-            match ring.send(self.member(), msg, Patience::Never, Sender::Put) {
-                Err(e) if e.kind() == &ErrorKind::Full => {}
+            // A message larger than the ring is streamed while consumers drain it: tried for a
+            // moment (a stream cut short is dropped by readers, and the feeder sends it again).
+            let patience = if ring.fits_whole(msg.len()) {
+                Patience::Never
+            } else {
+                Patience::Until(Some(std::time::Instant::now() + STREAM_TRY))
+            };
+            match ring.send(self.member(), msg, patience, Sender::Put) {
+                Err(e) if matches!(e.kind(), ErrorKind::Full | ErrorKind::Timeout) => {}
                 done => return done,
             }
         } else {

@@ -45,6 +45,11 @@ impl Ring {
         }
     }
 
+    /// True if a message of `len` bytes goes into the ring in one record (else it is streamed).
+    pub(crate) fn fits_whole(&self, len: usize) -> bool {
+        record_size(len) <= u64::from(self.cap())
+    }
+
     /// Puts one encoded message.
     pub(crate) fn send(
         &self,
