@@ -680,7 +680,11 @@ fn queue_test_shutdown_immediate() {
     assert_eq!(jq.get().unwrap_err().kind(), &ErrorKind::ShutDown);
     assert_eq!(jq.put(9).unwrap_err().kind(), &ErrorKind::ShutDown);
     assert_eq!(jq.unfinished_tasks(), 1);
-    assert!(jq.join_timeout(Duration::from_millis(30)).unwrap_err().is_timeout());
+    assert!(
+        jq.join_timeout(Duration::from_millis(30))
+            .unwrap_err()
+            .is_timeout()
+    );
     jq.task_done().unwrap();
     jq.join().unwrap();
 
@@ -714,7 +718,10 @@ fn queue_shared_between_threads_by_reference() {
         std::thread::sleep(Duration::from_millis(200));
         q.put(1).unwrap();
         q.put(2).unwrap();
-        let mut got: Vec<u32> = getters.into_iter().map(|g| g.join().unwrap().unwrap()).collect();
+        let mut got: Vec<u32> = getters
+            .into_iter()
+            .map(|g| g.join().unwrap().unwrap())
+            .collect();
         got.sort();
         assert_eq!(got, [1, 2]);
     });

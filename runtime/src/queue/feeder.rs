@@ -141,12 +141,9 @@ impl Shared {
             };
             let sent = {
                 let _use = self.member.enter();
-                self.member.ring().send(
-                    &self.member,
-                    &msg,
-                    Patience::Until(None),
-                    Sender::Feeder,
-                )
+                self.member
+                    .ring()
+                    .send(&self.member, &msg, Patience::Until(None), Sender::Feeder)
             };
             let mut st = poison::lock(&self.state);
             st.in_flight = false;

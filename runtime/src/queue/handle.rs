@@ -24,7 +24,9 @@ use std::time::Duration;
 ///
 /// A `get` on an empty queue errors with [`ErrorKind::Disconnected`] once no other handle that could
 /// put is alive (every other handle was dropped or closed, or its process died, or it only ever got);
-/// a `put` on a full queue does the same once no handle that could get is left. A producer killed in
+/// a `put` on a full bounded queue does the same once no handle that could get is left. A `put` on an
+/// unbounded queue never waits: what the ring cannot take waits in the handle's local buffer, fed
+/// to the ring by a thread, as Python's feeder thread does (see [`put`](Self::put)). A producer killed in
 /// the middle of a `put` leaves nothing half-written behind.
 ///
 /// ```no_run

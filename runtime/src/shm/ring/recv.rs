@@ -146,7 +146,9 @@ impl Ring {
     /// returns once the messages already taken are marked done. Returns the messages dropped.
     pub(crate) fn shutdown(&self, immediate: bool) -> Result<usize> {
         let h = self.header();
-        h.shutdown.0.fetch_max(if immediate { SHUT } else { DRAINING }, SeqCst);
+        h.shutdown
+            .0
+            .fetch_max(if immediate { SHUT } else { DRAINING }, SeqCst);
         let waiters: [&super::layout::Waiters; 3] = [&h.data.0, &h.space.0, &h.joiners.0];
         waiters.into_iter().for_each(notify);
         if !immediate {

@@ -148,9 +148,7 @@ impl Ring {
             return Ok(tail);
         }
         let head_now = || Cursor::unpack(h.head.0.load(SeqCst));
-        let stopped = || {
-            h.shutdown.0.load(SeqCst) >= sender.stopped_at() || me.sends_aborted()
-        };
+        let stopped = || h.shutdown.0.load(SeqCst) >= sender.stopped_at() || me.sends_aborted();
         loop {
             let head = head_now();
             h.seen_head.0.store(head.pack(), Relaxed);
