@@ -64,7 +64,7 @@ thread_local! {
 
 /// How long a put on an unbounded queue streams a message larger than the ring itself before
 /// handing it to the feeder.
-const STREAM_TRY: Duration = Duration::from_millis(10);
+const STREAM_TRY: Duration = Duration::from_millis(100);
 
 /// Keep at most this much scratch between puts.
 const SCRATCH_KEEP: usize = 8 << 20;
