@@ -397,7 +397,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             // A message larger than the ring is streamed while consumers drain it: tried for a
             // moment (a stream cut short is dropped by readers, and the feeder sends it again).
             let patience = if ring.fits_whole(msg.len()) {
-                Patience::Never
+                Patience::Brief
             } else {
                 Patience::Until(Some(std::time::Instant::now() + STREAM_TRY))
             };

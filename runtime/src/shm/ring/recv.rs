@@ -28,7 +28,9 @@ impl Ring {
         let h = self.header();
         let Some(_held) = self.take(&h.get_lock.0, &h.data.0, patience)? else {
             return Err(match patience {
-                Patience::Never => Error::new(ErrorKind::Empty, "the queue is empty"),
+                Patience::Never | Patience::Brief => {
+                    Error::new(ErrorKind::Empty, "the queue is empty")
+                }
                 Patience::Until(_) => Error::new(ErrorKind::Timeout, "queue get timed out"),
             });
         };
@@ -103,7 +105,7 @@ impl Ring {
             }
             let deadline = match (patience, &partial) {
                 (_, Some(_)) => None,
-                (Patience::Never, None) => {
+                (Patience::Never | Patience::Brief, None) => {
                     return Err(Error::new(ErrorKind::Empty, "the queue is empty"));
                 }
                 (Patience::Until(d), None) => d,

@@ -62,7 +62,7 @@ impl Ring {
         self.check_shutdown(sender.stopped_at())?;
         let whole = record_size(msg.len());
         let cap = u64::from(self.cap());
-        if whole > cap && matches!(patience, Patience::Never) {
+        if whole > cap && matches!(patience, Patience::Never | Patience::Brief) {
             return Err(Error::new(
                 ErrorKind::Full,
                 format!(
@@ -74,7 +74,9 @@ impl Ring {
         let h = self.header();
         let Some(_held) = self.take(&h.put_lock.0, &h.space.0, patience)? else {
             return Err(match patience {
-                Patience::Never => Error::new(ErrorKind::Full, "the queue is full"),
+                Patience::Never | Patience::Brief => {
+                    Error::new(ErrorKind::Full, "the queue is full")
+                }
                 Patience::Until(_) => Error::new(ErrorKind::Timeout, "queue put timed out"),
             });
         };
@@ -164,6 +166,13 @@ impl Ring {
             }
             let deadline = match patience {
                 Patience::Never => return Err(Error::new(ErrorKind::Full, "the queue is full")),
+                Patience::Brief => {
+                    let room = || fits(head_now());
+                    if crate::policy::for_window(room, None, crate::policy::Between::Yield) {
+                        continue;
+                    }
+                    return Err(Error::new(ErrorKind::Full, "the queue is full"));
+                }
                 Patience::Until(d) => d,
             };
             match sleep(&h.space.0, || fits(head_now()) || stopped(), deadline) {
