@@ -8,7 +8,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::poison;
 use crate::shm::ring::{Member, Patience, Sender};
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -27,6 +27,9 @@ pub(crate) struct Shared {
     changed: Condvar,
     closed: AtomicBool,
     cancelled: AtomicBool,
+    /// The ring's count of messages got when a put last waited in vain for the buffer to empty
+    /// (no consumer moving): puts do not wait again until it changes. `u64::MAX`: none.
+    idle_head: AtomicU64,
 }
 
 #[derive(Default)]
@@ -36,6 +39,8 @@ struct Buffer {
     in_flight: bool,
     /// A feeder thread runs.
     feeder: bool,
+    /// The feeder waits for a message (a push must wake it).
+    feeder_idle: bool,
     /// The owner let go (drop or close): the feeder drops what can never be delivered.
     closing: bool,
     /// The feeder's last write found no handle that could get (the messages stay buffered).
@@ -58,11 +63,30 @@ impl Shared {
             changed: Condvar::new(),
             closed: AtomicBool::new(false),
             cancelled: AtomicBool::new(false),
+            idle_head: AtomicU64::new(u64::MAX),
         }
     }
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(SeqCst)
+    }
+
+    /// Before a put joins a non-empty buffer: while consumers are taking messages, waits up to
+    /// [`SPIN_WINDOW`](crate::policy::SPIN_WINDOW) (yielding the core to them and to the feeder) for
+    /// the buffer to empty, so that a producer faster than its consumers paces itself instead of
+    /// growing the buffer (and keeping a core busy) for ever. With no consumer moving it waits once.
+    pub(crate) fn pace(&self) {
+        let ring = self.member.ring();
+        let head = u64::from(ring.got());
+        if self.idle_head.load(SeqCst) == head {
+            return;
+        }
+        let empty = || self.member.buffered() == 0;
+        if !crate::policy::for_window(empty, None, crate::policy::Between::Yield)
+            && u64::from(ring.got()) == head
+        {
+            self.idle_head.store(head, SeqCst);
+        }
     }
 
     /// Messages in this handle's buffer.
@@ -88,7 +112,9 @@ impl Shared {
         st.items.push_back(msg);
         self.publish(&st);
         if st.feeder {
-            self.changed.notify_all();
+            if st.feeder_idle {
+                self.changed.notify_all();
+            }
             return Ok(());
         }
         let me = Arc::clone(self);
@@ -127,11 +153,13 @@ impl Shared {
                         self.member.leave();
                         return;
                     }
+                    st.feeder_idle = true;
                     let (next, waited) = self
                         .changed
                         .wait_timeout(st, FEEDER_IDLE)
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
                     st = next;
+                    st.feeder_idle = false;
                     if waited.timed_out() && st.items.is_empty() {
                         st.feeder = false;
                         self.changed.notify_all();

@@ -393,6 +393,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// handle waits before it, else into the handle's buffer, which its feeder writes to the ring.
     fn put_unbounded(&self, msg: &[u8]) -> Result<()> {
         let ring = self.ring();
+        if self.shared.buffered() != 0 {
+            self.shared.pace();
+        }
         if self.shared.buffered() == 0 {
             // A message larger than the ring is streamed while consumers drain it: tried for a
             // moment (a stream cut short is dropped by readers, and the feeder sends it again).

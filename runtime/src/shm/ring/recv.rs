@@ -195,6 +195,11 @@ impl Ring {
         self.header().shutdown.0.load(SeqCst) != super::layout::OPEN
     }
 
+    /// Messages ever got (wrapping): moves while consumers take messages.
+    pub(crate) fn got(&self) -> u32 {
+        Cursor::unpack(self.header().head.0.load(SeqCst)).count
+    }
+
     /// Whole messages in the queue.
     pub(crate) fn len(&self) -> usize {
         let h = self.header();
