@@ -8,8 +8,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::poison;
 use crate::shm::ring::{Member, Patience, Sender};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
