@@ -509,3 +509,224 @@ fn containers_test_dict() {
     let empty = mgr.dict::<u32, char>().unwrap();
     assert!(d.eq_contents(&empty).unwrap());
 }
+
+/// A 1 KiB payload that says which producer and which message it is.
+fn payload(tag: u32, i: u64) -> String {
+    let head = format!("{tag}:{i}:");
+    format!("{head}{}", "x".repeat(1024 - head.len()))
+}
+
+/// Puts `n` messages of 1 KiB, sets `done`, and returns how many still waited in the handle's
+/// buffer then (the handle's drop, on return, delivers them).
+#[worker]
+fn put_many(q: Queue<(u32, u64, String)>, tag: u32, n: u64, done: Event) -> usize {
+    for i in 0..n {
+        q.put((tag, i, payload(tag, i))).unwrap();
+    }
+    let buffered = q.buffered();
+    done.set();
+    buffered
+}
+
+/// Gets `producers * n` messages and checks each producer's order and payloads.
+#[worker]
+fn take_all(q: Queue<(u32, u64, String)>, producers: u32, n: u64) -> u64 {
+    let mut next = vec![0u64; producers as usize];
+    for _ in 0..u64::from(producers) * n {
+        let (tag, i, body) = q.get().unwrap();
+        assert_eq!(i, next[tag as usize], "producer {tag} out of order");
+        assert_eq!(body, payload(tag, i));
+        next[tag as usize] += 1;
+    }
+    next.iter().sum()
+}
+
+/// Python's `Queue()` never blocks a put (its feeder thread buffers): put every task, then start
+/// the workers. 100,000 messages of 1 KiB (100 times the ring) are put before any consumer
+/// exists; the producer returns with most of them in its buffer, and its handle's drop delivers
+/// them to the consumer started afterwards, in order. Then the same with 2 producers.
+#[multiproc::test]
+fn queue_unbounded_put_never_blocks() {
+    for producers in [1u32, 2] {
+        let n = 100_000 / u64::from(producers);
+        let q = Queue::<(u32, u64, String)>::new().unwrap();
+        let started: Vec<_> = (0..producers)
+            .map(|tag| {
+                let done = Event::new().unwrap();
+                let p = put_many::spawn(q.clone(), tag, n, done.clone()).unwrap();
+                (p, done)
+            })
+            .collect();
+        for (_, done) in &started {
+            assert!(
+                done.wait_timeout(Duration::from_secs(60)),
+                "a producer's puts blocked with no consumer"
+            );
+        }
+        let consumer = take_all::spawn(q.clone(), producers, n).unwrap();
+        for (p, _) in started {
+            assert!(p.join().unwrap() > 0, "the producer left nothing buffered");
+        }
+        assert_eq!(consumer.join().unwrap(), u64::from(producers) * n);
+        assert!(q.is_empty());
+    }
+}
+
+/// Bounded queues keep their backpressure: nothing is buffered, `put_timeout` times out,
+/// `try_put` is `Full`.
+#[multiproc::test]
+fn queue_bounded_put_still_blocks() {
+    let q = Queue::<u32>::bounded(2).unwrap();
+    let _other = q.clone();
+    q.put(1).unwrap();
+    q.put(2).unwrap();
+    let err = q.put_timeout(3, Duration::from_millis(30)).unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Timeout);
+    assert_eq!(q.try_put(3).unwrap_err().kind(), &ErrorKind::Full);
+    assert_eq!(q.buffered(), 0);
+    assert_eq!(q.len(), 2);
+}
+
+/// An unbounded queue with a small ring in one process: a handle's buffered messages come out in
+/// order through another handle, `flush` waits for them, and a lone handle's buffer makes it a
+/// producer for its own `get`.
+#[multiproc::test]
+fn queue_buffer_flush_and_own_get() {
+    let q = Queue::<u32>::builder().ring_bytes(4096).build().unwrap();
+    for i in 0..2000 {
+        q.put(i).unwrap();
+    }
+    assert!(q.buffered() > 0);
+    // Nobody else could get: the flush reports it and keeps the messages.
+    assert_eq!(q.flush().unwrap_err().kind(), &ErrorKind::Disconnected);
+    for i in 0..2000 {
+        assert_eq!(q.get().unwrap(), i);
+    }
+    assert_eq!(q.buffered(), 0);
+    q.flush().unwrap();
+    assert_eq!(
+        q.get_timeout(Duration::from_millis(20)).unwrap_err().kind(),
+        &ErrorKind::Disconnected
+    );
+}
+
+/// Python 3.13 `Queue.shutdown(immediate=False)`: puts raise `ShutDown` (a blocked one too), gets
+/// drain what is left, messages still in a handle's buffer included, then raise `ShutDown` (a
+/// blocked one too).
+#[multiproc::test]
+fn queue_test_shutdown_drains() {
+    let q = Queue::<u32>::builder().ring_bytes(4096).build().unwrap();
+    let producer = q.clone();
+    for i in 0..1000 {
+        producer.put(i).unwrap();
+    }
+    assert!(producer.buffered() > 0, "the ring should have overflowed");
+    assert!(!q.is_shut_down());
+    assert_eq!(q.shutdown(false).unwrap(), 0);
+    assert!(producer.is_shut_down());
+    let err = producer.put(7).unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::ShutDown);
+    assert!(err.to_string().contains("shut down"), "{err}");
+    assert_eq!(err.into_inner(), 7);
+    for i in 0..1000 {
+        assert_eq!(q.get().unwrap(), i);
+    }
+    let err = q.get().unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::ShutDown, "{err}");
+    assert_eq!(q.try_get().unwrap_err().kind(), &ErrorKind::ShutDown);
+
+    // Blocked callers are released: a get on an empty queue, a put on a full bounded one.
+    let empty = Queue::<u32>::new().unwrap();
+    let full = Queue::<u32>::bounded(1).unwrap();
+    let (_peer1, _peer2) = (empty.clone(), full.clone()); // live peers: no Disconnected
+    full.put(0).unwrap();
+    std::thread::scope(|s| {
+        let getter = s.spawn(|| empty.get().unwrap_err());
+        let putter = s.spawn(|| full.put(1).unwrap_err().kind().clone());
+        std::thread::sleep(Duration::from_millis(100));
+        empty.clone().shutdown(false).unwrap();
+        full.clone().shutdown(false).unwrap();
+        assert_eq!(getter.join().unwrap().kind(), &ErrorKind::ShutDown);
+        assert_eq!(putter.join().unwrap(), ErrorKind::ShutDown);
+    });
+    assert_eq!(full.get().unwrap(), 0, "what was put before stays gettable");
+}
+
+#[worker]
+fn get_until_error(q: Queue<u32>, ready: Event) -> (u32, String) {
+    ready.set();
+    let mut got = 0;
+    loop {
+        match q.get() {
+            Ok(_) => got += 1,
+            Err(e) => return (got, format!("{:?}", e.kind())),
+        }
+    }
+}
+
+/// Python 3.13 `shutdown(immediate=True)`: the queue is emptied, gets raise `ShutDown` at once
+/// (in another process too), and for a `JoinableQueue` the dropped messages count as done, so
+/// `join` returns once the taken ones are marked done.
+#[multiproc::test]
+fn queue_test_shutdown_immediate() {
+    let jq = JoinableQueue::<u32>::new().unwrap();
+    let _other = jq.clone(); // someone could still finish the task: join times out
+    for i in 0..5 {
+        jq.put(i).unwrap();
+    }
+    assert_eq!(jq.get().unwrap(), 0);
+    assert_eq!(jq.unfinished_tasks(), 5);
+    assert_eq!(jq.shutdown(true).unwrap(), 4);
+    assert_eq!(jq.get().unwrap_err().kind(), &ErrorKind::ShutDown);
+    assert_eq!(jq.put(9).unwrap_err().kind(), &ErrorKind::ShutDown);
+    assert_eq!(jq.unfinished_tasks(), 1);
+    assert!(
+        jq.join_timeout(Duration::from_millis(30))
+            .unwrap_err()
+            .is_timeout()
+    );
+    jq.task_done().unwrap();
+    jq.join().unwrap();
+
+    let q = Queue::<u32>::new().unwrap();
+    let ready = Event::new().unwrap();
+    let p = get_until_error::spawn(q.clone(), ready.clone()).unwrap();
+    assert!(ready.wait_timeout(Duration::from_secs(30)));
+    q.put(1).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    q.shutdown(true).unwrap();
+    assert_eq!(p.join().unwrap(), (1, "ShutDown".to_string()));
+}
+
+/// One handle shared by reference between threads: a `get` blocked in one thread does not take the
+/// handle's other users for gone. Two getters wait on a lone handle while a third thread puts
+/// through it later; both receive. A lone handle used by one thread still disconnects.
+#[multiproc::test]
+fn queue_shared_between_threads_by_reference() {
+    let q = Queue::<u32>::new().unwrap();
+    let start = std::sync::Barrier::new(3);
+    std::thread::scope(|s| {
+        let getters: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    q.get()
+                })
+            })
+            .collect();
+        start.wait();
+        std::thread::sleep(Duration::from_millis(200));
+        q.put(1).unwrap();
+        q.put(2).unwrap();
+        let mut got: Vec<u32> = getters
+            .into_iter()
+            .map(|g| g.join().unwrap().unwrap())
+            .collect();
+        got.sort();
+        assert_eq!(got, [1, 2]);
+    });
+    assert_eq!(
+        q.get_timeout(Duration::from_secs(5)).unwrap_err().kind(),
+        &ErrorKind::Disconnected
+    );
+}

@@ -127,8 +127,10 @@ fn messages_larger_than_the_ring_are_streamed() {
 
 #[multiproc::test]
 fn try_put_refuses_a_message_larger_than_the_ring() {
+    // Bounded: an unbounded queue's put never waits (the message waits in the handle's buffer).
     let q = Queue::<Vec<u8>>::builder()
         .ring_bytes(4096)
+        .maxsize(100)
         .build()
         .unwrap();
     let err = q.try_put(vec![0; 10_000]).unwrap_err();

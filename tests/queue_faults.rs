@@ -61,8 +61,12 @@ fn next_random(state: &mut u64) -> u64 {
 #[multiproc::test]
 fn producers_killed_mid_put_leave_no_torn_message_and_lose_no_completed_put() {
     let kills: u32 = 300;
+    // Bounded (far above what is ever queued), so a put returns only once its message is in the
+    // ring: an unbounded queue's put may leave it in the producer's buffer, lost with the process
+    // (as in Python).
     let q = Queue::<Msg>::builder()
         .ring_bytes(16 << 10)
+        .maxsize(1 << 20)
         .build()
         .unwrap();
     let consumer = {

@@ -82,6 +82,9 @@ pub enum ErrorKind {
     },
     /// An operating-system call failed.
     Io,
+    /// The queue was shut down: `put` after `shutdown()`, `get` once a shut-down queue has nothing
+    /// left (at once after `shutdown(immediate)`). Python: `queue.ShutDown` (3.13).
+    ShutDown,
 }
 
 impl ErrorKind {
@@ -108,6 +111,7 @@ impl ErrorKind {
             ErrorKind::Authentication => "Authentication",
             ErrorKind::BufferTooShort { .. } => "BufferTooShort",
             ErrorKind::Io => "Io",
+            ErrorKind::ShutDown => "ShutDown",
         }
     }
 }

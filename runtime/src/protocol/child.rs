@@ -116,6 +116,7 @@ enum Kind {
         size: u64,
     },
     Io,
+    ShutDown,
 }
 
 impl From<&ErrorKind> for Kind {
@@ -144,6 +145,7 @@ impl From<&ErrorKind> for Kind {
             ErrorKind::Authentication => Kind::Authentication,
             ErrorKind::BufferTooShort { size } => Kind::BufferTooShort { size: size as u64 },
             ErrorKind::Io => Kind::Io,
+            ErrorKind::ShutDown => Kind::ShutDown,
         }
     }
 }
@@ -176,6 +178,7 @@ impl From<Kind> for ErrorKind {
                 size: size as usize,
             },
             Kind::Io => ErrorKind::Io,
+            Kind::ShutDown => ErrorKind::ShutDown,
         }
     }
 }
@@ -340,6 +343,7 @@ mod tests {
             ErrorKind::Authentication,
             ErrorKind::BufferTooShort { size: 9 },
             ErrorKind::Io,
+            ErrorKind::ShutDown,
         ]
     }
 

@@ -1,10 +1,11 @@
 //! [`Queue`]: Python's `multiprocessing.Queue`, a multi-producer multi-consumer queue between
 //! processes over a ring in shared memory.
 
+use super::feeder::{FLUSH_STALL, Shared};
 use super::{PutError, QueueBuilder};
 use crate::codec;
 use crate::error::{Error, ErrorKind, Result};
-use crate::shm::ring::{Member, Patience, Ring};
+use crate::shm::ring::{Member, Patience, Ring, Sender};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cell::RefCell;
@@ -23,7 +24,9 @@ use std::time::Duration;
 ///
 /// A `get` on an empty queue errors with [`ErrorKind::Disconnected`] once no other handle that could
 /// put is alive (every other handle was dropped or closed, or its process died, or it only ever got);
-/// a `put` on a full queue does the same once no handle that could get is left. A producer killed in
+/// a `put` on a full bounded queue does the same once no handle that could get is left. A `put` on an
+/// unbounded queue never waits: what the ring cannot take waits in the handle's local buffer, fed
+/// to the ring by a thread, as Python's feeder thread does (see [`put`](Self::put)). A producer killed in
 /// the middle of a `put` leaves nothing half-written behind.
 ///
 /// ```no_run
@@ -50,7 +53,7 @@ use std::time::Duration;
 /// }
 /// ```
 pub struct Queue<T> {
-    member: Member,
+    shared: Arc<Shared>,
     _type: PhantomData<fn(T) -> T>,
 }
 
@@ -59,13 +62,21 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// How long a put on an unbounded queue streams a message larger than the ring itself before
+/// handing it to the feeder.
+const STREAM_TRY: Duration = Duration::from_millis(100);
+
 /// Keep at most this much scratch between puts.
 const SCRATCH_KEEP: usize = 8 << 20;
 
 impl<T> Queue<T> {
     pub(crate) fn from_ring(ring: Ring) -> Queue<T> {
+        Queue::from_member(Member::join(Arc::new(ring)))
+    }
+
+    fn from_member(member: Member) -> Queue<T> {
         Queue {
-            member: Member::join(Arc::new(ring)),
+            shared: Arc::new(Shared::new(member)),
             _type: PhantomData,
         }
     }
@@ -110,8 +121,9 @@ impl<T> Queue<T> {
         QueueBuilder::default().maxsize(maxsize).build()
     }
 
-    /// Messages in the queue now (a snapshot: other processes may change it at once). Python:
-    /// `q.qsize()`. It answers on a closed handle too (the queue's state, read from the shared ring,
+    /// Messages in the queue now (a snapshot: other processes may change it at once), with those
+    /// still in this handle's local buffer (see [`put`](Self::put)); other handles' buffers are not
+    /// counted. Python: `q.qsize()`. It answers on a closed handle too (the queue's state, read from the shared ring,
     /// which the handle keeps mapped), where Python's `qsize()`/`empty()` raise "is closed": check
     /// [`is_closed`](Self::is_closed) where that matters. The same holds for
     /// [`is_empty`](Self::is_empty) and [`is_full`](Self::is_full).
@@ -125,7 +137,7 @@ impl<T> Queue<T> {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn len(&self) -> usize {
-        self.ring().len()
+        self.ring().len() + self.shared.buffered()
     }
 
     /// True if no message is queued. Python: `q.empty()`.
@@ -179,8 +191,9 @@ impl<T> Queue<T> {
 
     /// Closes this handle: its `put` and `get` error with [`ErrorKind::Closed`] from now on, and it
     /// no longer counts as a producer or consumer for the other handles (a `get` blocked elsewhere
-    /// errors with `Disconnected` when this was the last producer). Other handles are unaffected.
-    /// Python: `q.close()`.
+    /// errors with `Disconnected` when this was the last producer) once its local buffer is in the
+    /// ring: messages it buffered are still written, in the background. Other handles are
+    /// unaffected. Python: `q.close()`.
     ///
     /// ```
     /// # extern crate multiproc_runtime as multiproc;
@@ -190,7 +203,120 @@ impl<T> Queue<T> {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn close(&self) {
-        self.member.leave();
+        self.shared.close();
+    }
+
+    /// Waits until every message this handle buffered (see [`put`](Self::put)) is in the ring,
+    /// where any handle can get it. Errors with [`ErrorKind::Disconnected`] (the messages stay
+    /// buffered, and are written if a consumer appears) when no other handle that could get them is
+    /// alive, and with the error that made the feeder drop buffered messages, if it did
+    /// (`ShutDown` after `shutdown(immediate)`). Python: `q.join_thread()` (which needs a `close()`
+    /// first; this does not).
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let q = multiproc::Queue::<u8>::new()?;
+    /// q.put(1)?;
+    /// q.flush()?;                                 // nothing buffered: returns at once
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn flush(&self) -> Result<()> {
+        self.shared.flush(None)
+    }
+
+    /// Like [`flush`](Self::flush), giving up with [`ErrorKind::Timeout`] after `timeout` (the
+    /// messages stay buffered).
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let q = multiproc::Queue::<u8>::new()?;
+    /// q.flush_timeout(std::time::Duration::from_millis(5))?;
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn flush_timeout(&self, timeout: Duration) -> Result<()> {
+        self.shared.flush(crate::sys::deadline_after(timeout))
+    }
+
+    /// [`close`](Self::close), then waits up to `timeout` for this handle's buffered messages to
+    /// reach the ring ([`flush_timeout`](Self::flush_timeout)); what is still buffered then goes on
+    /// being written in the background while the handle lives. Python: `q.close(); q.join_thread()`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let q = multiproc::Queue::<u8>::new()?;
+    /// q.put(1)?;
+    /// q.close_timeout(std::time::Duration::from_secs(1))?;
+    /// assert!(q.is_closed());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn close_timeout(&self, timeout: Duration) -> Result<()> {
+        self.shared.close();
+        self.flush_timeout(timeout)
+    }
+
+    /// Dropping this handle will not wait for its buffered messages: whatever is not in the ring
+    /// when the process exits is lost. Python: `q.cancel_join_thread()`.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let q = multiproc::Queue::<u8>::new()?;
+    /// q.cancel_join_thread();
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn cancel_join_thread(&self) {
+        self.shared.cancel_join();
+    }
+
+    /// Messages put through this handle that wait in its local buffer for room in the ring.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let q = multiproc::Queue::<u8>::new()?;
+    /// q.put(1)?;
+    /// assert_eq!(q.buffered(), 0);               // it went straight into the ring
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn buffered(&self) -> usize {
+        self.shared.buffered()
+    }
+
+    /// Shuts the queue down, for every handle in every process. Python 3.13: `q.shutdown(immediate)`.
+    ///
+    /// From now on `put` errors with [`ErrorKind::ShutDown`] (a `put` blocked on a full queue too).
+    /// With `immediate` false, `get` goes on returning what was put before (messages still in a
+    /// handle's local buffer included) and errors with `ShutDown` once nothing is left. With
+    /// `immediate` true, the queue is emptied, `get` errors with `ShutDown` at once (blocked ones
+    /// too), buffered messages are dropped, and on a [`JoinableQueue`](crate::JoinableQueue) every
+    /// message dropped counts as a task done, so `join` returns once the messages already taken
+    /// are marked done. Returns the number of messages dropped. A second call can only raise the level.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// use multiproc::ErrorKind;
+    /// let q = multiproc::Queue::<u8>::new()?;
+    /// q.put(1)?;
+    /// q.shutdown(false)?;
+    /// assert_eq!(q.put(2).unwrap_err().kind(), &ErrorKind::ShutDown);
+    /// assert_eq!(q.get()?, 1);                    // what was put is still there
+    /// assert_eq!(q.get().unwrap_err().kind(), &ErrorKind::ShutDown);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn shutdown(&self, immediate: bool) -> Result<usize> {
+        self.ring().shutdown(immediate)
+    }
+
+    /// True once [`shutdown`](Self::shutdown) was called on any handle of the queue.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let q = multiproc::Queue::<u8>::new()?;
+    /// assert!(!q.is_shut_down());
+    /// q.clone().shutdown(false)?;
+    /// assert!(q.is_shut_down());
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn is_shut_down(&self) -> bool {
+        self.ring().is_shut_down()
     }
 
     /// True once [`close`](Self::close) was called on this handle (its `put` and `get` then fail with
@@ -206,19 +332,19 @@ impl<T> Queue<T> {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.member.has_left()
+        self.shared.is_closed()
     }
 
     pub(crate) fn ring(&self) -> &Ring {
-        self.member.ring()
+        self.shared.member.ring()
     }
 
     pub(crate) fn member(&self) -> &Member {
-        &self.member
+        &self.shared.member
     }
 
     fn check_open(&self) -> Result<()> {
-        if self.member.has_left() {
+        if self.is_closed() {
             Err(Error::new(
                 ErrorKind::Closed,
                 "this queue handle was closed; use another handle (a clone) of the queue",
@@ -231,6 +357,7 @@ impl<T> Queue<T> {
 
 impl<T: Serialize + DeserializeOwned> Queue<T> {
     fn put_with(&self, value: T, patience: Patience) -> std::result::Result<(), PutError<T>> {
+        let _use = self.member().enter();
         let res = self.check_open().and_then(|_| {
             SCRATCH.with(|cell| match cell.try_borrow_mut() {
                 Ok(mut buf) => self.send(&value, &mut buf, patience),
@@ -244,13 +371,16 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         buf.clear();
         let mut fds: Vec<OwnedFd> = Vec::new();
         let res = codec::encode_into(value, buf, &mut fds).and_then(|_| {
-            if fds.is_empty() {
-                self.ring().send(&self.member, buf, patience)
-            } else {
+            if !fds.is_empty() {
                 Err(Error::new(
                     ErrorKind::InvalidInput,
                     "a queue carries plain data: handles (pipes, queues, shared values, locks) cannot travel inside a queue message; pass them as worker arguments or through a Pipe",
                 ))
+            } else if self.maxsize() != 0 {
+                self.ring()
+                    .send(self.member(), buf, patience, Sender::Put)
+            } else {
+                self.put_unbounded(buf)
             }
         });
         if buf.capacity() > SCRATCH_KEEP {
@@ -259,9 +389,42 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         res
     }
 
-    /// Puts `value`, waiting while the queue is full. On error the value comes back in the
-    /// [`PutError`]: [`ErrorKind::Disconnected`] if the queue stays full and no other handle that
-    /// could get is alive, [`ErrorKind::Closed`] after [`close`](Self::close). Python: `q.put(obj)`.
+    /// An unbounded queue never blocks a put: into the ring if it has room and nothing of this
+    /// handle waits before it, else into the handle's buffer, which its feeder writes to the ring.
+    fn put_unbounded(&self, msg: &[u8]) -> Result<()> {
+        let ring = self.ring();
+        if self.shared.buffered() != 0 {
+            self.shared.pace();
+        }
+        if self.shared.buffered() == 0 {
+            // A message larger than the ring is streamed while consumers drain it: tried for a
+            // moment (a stream cut short is dropped by readers, and the feeder sends it again).
+            let patience = if ring.fits_whole(msg.len()) {
+                Patience::Brief
+            } else {
+                Patience::Until(Some(std::time::Instant::now() + STREAM_TRY))
+            };
+            match ring.send(self.member(), msg, patience, Sender::Put) {
+                Err(e) if matches!(e.kind(), ErrorKind::Full | ErrorKind::Timeout) => {}
+                done => return done,
+            }
+        } else {
+            ring.check_shutdown(crate::shm::ring::DRAINING)?;
+        }
+        self.shared.push(msg.to_vec())
+    }
+
+    /// Puts `value`. On an unbounded queue it never waits: when the ring is full (or, to keep this
+    /// handle's order, while earlier messages wait), the encoded message waits in this handle's
+    /// local buffer, and a feeder thread writes it to the ring as consumers make room — Python's
+    /// feeder thread. Dropping the handle waits for that (see [`flush`](Self::flush),
+    /// [`cancel_join_thread`](Self::cancel_join_thread)); a process killed first loses them. On a
+    /// bounded queue it waits while `maxsize` messages are queued (or the ring is full).
+    ///
+    /// On error the value comes back in the [`PutError`]: [`ErrorKind::Disconnected`] if a
+    /// bounded queue stays full and no other handle that could get is alive,
+    /// [`ErrorKind::Closed`] after [`close`](Self::close), [`ErrorKind::ShutDown`] after
+    /// [`shutdown`](Self::shutdown). Python: `q.put(obj)`.
     ///
     /// It takes the value, unlike [`Connection::send`](crate::Connection::send) which borrows it: a put
     /// that fails hands the value back in [`PutError`] (Python's `put` loses nothing either), which
@@ -311,8 +474,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     fn get_with(&self, patience: Patience) -> Result<T> {
+        let _use = self.member().enter();
         self.check_open()?;
-        self.ring().recv(&self.member, patience, |bytes| {
+        self.ring().recv(self.member(), patience, |bytes| {
             codec::decode(bytes, Vec::new())
         })?
     }
@@ -381,14 +545,21 @@ fn retitle<T>(e: PutError<T>, what: &str, after: Duration) -> PutError<T> {
 impl<T> Clone for Queue<T> {
     /// Another handle on the same queue.
     fn clone(&self) -> Self {
-        let member = Member::join(Arc::clone(self.member.ring()));
-        if self.member.has_left() {
-            member.leave();
+        let queue = Queue::from_member(Member::join(Arc::clone(self.member().ring())));
+        if self.is_closed() {
+            queue.close();
         }
-        Queue {
-            member,
-            _type: PhantomData,
-        }
+        queue
+    }
+}
+
+impl<T> Drop for Queue<T> {
+    /// Waits for this handle's buffered messages to reach the ring (Python joins the feeder thread
+    /// at exit), unless [`cancel_join_thread`](Queue::cancel_join_thread) was called: while they
+    /// make progress, or until no handle that could get them is alive (they are lost then), giving
+    /// up after a minute without progress.
+    fn drop(&mut self) {
+        let _ = self.shared.finish(FLUSH_STALL);
     }
 }
 
@@ -434,7 +605,7 @@ impl<T> Serialize for Queue<T> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::Error as _;
         // The ticket's duplicate in the encoded message carries the pin; this one closes on return.
-        let ticket = self.member.ticket().map_err(|e| {
+        let ticket = self.member().ticket().map_err(|e| {
             S::Error::custom(format!("could not make a queue handle's ticket: {e}"))
         })?;
         WireOut {
@@ -451,13 +622,10 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
         use serde::de::Error as _;
         let wire = WireIn::deserialize(d)?;
         let ring = Ring::attach(wire.fd).map_err(|e| D::Error::custom(format_args!("{e:#}")))?;
-        let member = Member::redeem(Arc::new(ring), wire.ticket);
+        let queue = Queue::from_member(Member::redeem(Arc::new(ring), wire.ticket));
         if wire.closed {
-            member.leave();
+            queue.close();
         }
-        Ok(Queue {
-            member,
-            _type: PhantomData,
-        })
+        Ok(queue)
     }
 }

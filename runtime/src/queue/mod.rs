@@ -3,6 +3,7 @@
 
 mod builder;
 mod error;
+mod feeder;
 mod handle;
 mod joinable;
 mod simple;

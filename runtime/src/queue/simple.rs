@@ -33,9 +33,9 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
         Queue::new().map(SimpleQueue)
     }
 
-    /// Puts `value`. Errors (dropping the value) only if no handle that could get is alive while
-    /// the ring is full, if the value cannot be encoded, or after [`close`](Self::close). Python:
-    /// `q.put(obj)`.
+    /// Puts `value`; never waits (see [`Queue::put`]: what the ring cannot take waits in this
+    /// handle's buffer). Errors (dropping the value) only if the value cannot be encoded, after
+    /// [`close`](Self::close), or after a `shutdown`. Python: `q.put(obj)`.
     ///
     /// ```
     /// # extern crate multiproc_runtime as multiproc;

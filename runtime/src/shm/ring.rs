@@ -14,6 +14,7 @@ mod slots;
 mod tasks;
 mod wait;
 
+pub(crate) use send::Sender;
 pub(crate) use slots::Member;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -24,13 +25,17 @@ use layout::{DATA_OFFSET, Header, MAGIC, MAX_RING, MIN_RING, Waiters};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Instant;
 
-pub(crate) use layout::DEFAULT_RING;
+pub(crate) use layout::{DEFAULT_RING, DRAINING};
 
 /// How long a call may wait.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Patience {
     /// Not at all (`try_put` / `try_get`).
     Never,
+    /// As `Never`, but a writer that finds the ring full checks for room for
+    /// [`SPIN_WINDOW`](crate::policy::SPIN_WINDOW), yielding the core (to a consumer) between checks,
+    /// before it gives up: an unbounded queue's `put` before it buffers.
+    Brief,
     /// Until the deadline, or for ever.
     Until(Option<Instant>),
 }
@@ -215,7 +220,7 @@ impl Ring {
         patience: Patience,
     ) -> Result<Option<MutexGuard<'a>>> {
         let got = match patience {
-            Patience::Never => match lock.try_lock() {
+            Patience::Never | Patience::Brief => match lock.try_lock() {
                 // The holder sleeps waiting for its peer: the queue is full (or empty).
                 Ok(None) if busy.sleepers.load(std::sync::atomic::Ordering::SeqCst) > 0 => Ok(None),
                 // The holder is copying: that takes microseconds.

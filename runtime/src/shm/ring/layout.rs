@@ -7,8 +7,8 @@ use crate::sys::mutex::RobustMutex;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 /// Identifies a queue block (and its layout version: 3 stores a registration's process as a packed
-/// `ProcessId`, and its robust mutexes record their holder).
-pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mpqring3");
+/// `ProcessId`, and its robust mutexes record their holder; 4 adds the shutdown word).
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mpqring4");
 /// Handles tracked for liveness in the table; more are counted by pins (see `slots`).
 pub(crate) const SLOTS: usize = 256;
 /// Bytes of a record header: payload length and flags.
@@ -28,6 +28,16 @@ pub(crate) const DEFAULT_RING: usize = 1 << 20;
 pub(crate) const PUT: u32 = 1;
 /// A slot role bit: the handle has got at least once.
 pub(crate) const GOT: u32 = 2;
+/// A slot role bit: the handle holds messages in its local buffer that its feeder has not written
+/// to the ring yet (set and cleared, unlike the two above).
+pub(crate) const FEEDING: u32 = 4;
+
+/// The shutdown word: the queue is open.
+pub(crate) const OPEN: u32 = 0;
+/// The shutdown word: `shutdown(immediate=False)`: puts fail, gets drain what is left, then fail.
+pub(crate) const DRAINING: u32 = 1;
+/// The shutdown word: `shutdown(immediate=True)`: puts and gets fail at once.
+pub(crate) const SHUT: u32 = 2;
 
 /// Bytes a record of `len` payload bytes takes in the ring (8-aligned).
 pub(crate) fn record_size(len: usize) -> u64 {
@@ -108,6 +118,8 @@ pub(crate) struct Header {
     /// count to 64 bits (only the `put_lock` holder writes it).
     pub puts_base: Padded<AtomicU64>,
     pub joiners: Padded<Waiters>,
+    /// [`OPEN`], [`DRAINING`] or [`SHUT`]; only ever raised.
+    pub shutdown: Padded<AtomicU32>,
     pub slots: [Registration; SLOTS],
 }
 

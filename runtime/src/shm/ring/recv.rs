@@ -4,7 +4,7 @@
 //! writer died or gave up (the partial message is dropped), and so is a partial message whose writer no
 //! longer holds the put lock.
 
-use super::layout::{Cursor, FIRST, GOT, LAST, PUT, RECORD_HEADER, record_size};
+use super::layout::{Cursor, DRAINING, FIRST, GOT, LAST, PUT, RECORD_HEADER, SHUT, record_size};
 use super::wait::{Slept, notify, sleep};
 use super::{Member, Patience, Ring};
 use crate::error::{Error, ErrorKind, Result};
@@ -28,12 +28,23 @@ impl Ring {
         let h = self.header();
         let Some(_held) = self.take(&h.get_lock.0, &h.data.0, patience)? else {
             return Err(match patience {
-                Patience::Never => Error::new(ErrorKind::Empty, "the queue is empty"),
+                Patience::Never | Patience::Brief => {
+                    Error::new(ErrorKind::Empty, "the queue is empty")
+                }
                 Patience::Until(_) => Error::new(ErrorKind::Timeout, "queue get timed out"),
             });
         };
         let mut partial: Option<Vec<u8>> = None;
+        let shut_down = || {
+            Error::new(
+                ErrorKind::ShutDown,
+                "the queue was shut down (shutdown() on one of its handles) and has nothing left to get",
+            )
+        };
         loop {
+            if partial.is_none() && h.shutdown.0.load(Relaxed) == SHUT {
+                return Err(shut_down());
+            }
             let head = Cursor::unpack(h.head.0.load(Relaxed));
             let mut tail = Cursor::unpack(h.seen_tail.0.load(Relaxed));
             if tail.pos == head.pos {
@@ -88,15 +99,20 @@ impl Ring {
                 }
                 continue;
             }
+            let level = h.shutdown.0.load(SeqCst);
+            if partial.is_none() && level >= DRAINING && self.drained(me) {
+                return Err(shut_down());
+            }
             let deadline = match (patience, &partial) {
                 (_, Some(_)) => None,
-                (Patience::Never, None) => {
+                (Patience::Never | Patience::Brief, None) => {
                     return Err(Error::new(ErrorKind::Empty, "the queue is empty"));
                 }
                 (Patience::Until(d), None) => d,
             };
             let has_data = || Cursor::unpack(h.tail.0.load(SeqCst)).pos != head.pos;
-            match sleep(&h.data.0, has_data, deadline) {
+            let woken = || has_data() || h.shutdown.0.load(SeqCst) > level;
+            match sleep(&h.data.0, woken, deadline) {
                 Slept::Ready => {}
                 Slept::Deadline => {
                     return Err(Error::new(ErrorKind::Timeout, "queue get timed out"));
@@ -107,7 +123,11 @@ impl Ring {
                     }
                 }
                 Slept::Idle => {
-                    if !me.others_alive(may_put) && !has_data() {
+                    if !me.others_alive(may_put)
+                        && !me.used_elsewhere()
+                        && me.buffered() == 0
+                        && !has_data()
+                    {
                         return Err(Error::disconnected(
                             "the queue is empty and no other handle that could put to it is alive",
                         ));
@@ -115,6 +135,38 @@ impl Ring {
                 }
             }
         }
+    }
+
+    /// After `shutdown()`, with the ring empty: true if no handle still feeds messages put before
+    /// the shutdown into the ring (this one included), so a get has nothing more to wait for.
+    fn drained(&self, me: &Member) -> bool {
+        me.buffered() == 0 && !me.others_feeding()
+    }
+
+    /// Raises the shutdown word (Python's `shutdown(immediate)`) and wakes every sleeper. With
+    /// `immediate`, empties the ring and counts every message dropped as a task done, so `join`
+    /// returns once the messages already taken are marked done. Returns the messages dropped.
+    pub(crate) fn shutdown(&self, immediate: bool) -> Result<usize> {
+        let h = self.header();
+        h.shutdown
+            .0
+            .fetch_max(if immediate { SHUT } else { DRAINING }, SeqCst);
+        let waiters: [&super::layout::Waiters; 3] = [&h.data.0, &h.space.0, &h.joiners.0];
+        waiters.into_iter().for_each(notify);
+        if !immediate {
+            return Ok(0);
+        }
+        // Getters blocked in `recv` hold the get lock while asleep: they were just woken and leave.
+        let Some(_held) = self.take(&h.get_lock.0, &h.data.0, Patience::Until(None))? else {
+            return Ok(0);
+        };
+        let head = Cursor::unpack(h.head.0.load(Relaxed));
+        let tail = Cursor::unpack(h.tail.0.load(Acquire));
+        let dropped = tail.count.wrapping_sub(head.count) as usize;
+        // A message still being streamed loses its first records: readers skip the rest.
+        self.commit_head(tail);
+        self.tasks_dropped(dropped as u64);
+        Ok(dropped)
     }
 
     /// True if nobody holds the put lock and nothing follows `head`: the message being read can no
@@ -136,6 +188,16 @@ impl Ring {
         let h = self.header();
         h.head.0.store(head.pack(), SeqCst);
         notify(&h.space.0);
+    }
+
+    /// True once `shutdown` was called on any handle.
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.header().shutdown.0.load(SeqCst) != super::layout::OPEN
+    }
+
+    /// Messages ever got (wrapping): moves while consumers take messages.
+    pub(crate) fn got(&self) -> u32 {
+        Cursor::unpack(self.header().head.0.load(SeqCst)).count
     }
 
     /// Whole messages in the queue.

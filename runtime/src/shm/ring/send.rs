@@ -2,7 +2,7 @@
 //! ring goes in one record; a larger one is streamed in chunks while readers drain it. The first
 //! record waits for the queue's `maxsize` too.
 
-use super::layout::{Cursor, FIRST, GOT, LAST, PUT, RECORD_HEADER, record_size};
+use super::layout::{Cursor, DRAINING, FIRST, GOT, LAST, PUT, RECORD_HEADER, SHUT, record_size};
 use super::tasks::PUTS_EPOCH;
 use super::wait::{Slept, notify, sleep};
 use super::{Member, Patience, Ring};
@@ -14,13 +14,55 @@ fn may_get(roles: u32) -> bool {
     roles & GOT != 0 || roles & PUT == 0
 }
 
+/// Who is sending: a `put` call, refused from `shutdown()` on, or a handle's feeder writing what was
+/// put before, refused only by `shutdown(immediate)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sender {
+    Put,
+    Feeder,
+}
+
+impl Sender {
+    /// The shutdown level that stops this sender.
+    fn stopped_at(self) -> u32 {
+        match self {
+            Sender::Put => DRAINING,
+            Sender::Feeder => SHUT,
+        }
+    }
+}
+
 impl Ring {
+    /// `ShutDown` if the queue's shutdown word has reached `level`.
+    pub(crate) fn check_shutdown(&self, level: u32) -> Result<()> {
+        if self.header().shutdown.0.load(SeqCst) >= level {
+            Err(Error::new(
+                ErrorKind::ShutDown,
+                "the queue was shut down (shutdown() on one of its handles): no more puts are accepted",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// True if a message of `len` bytes goes into the ring in one record (else it is streamed).
+    pub(crate) fn fits_whole(&self, len: usize) -> bool {
+        record_size(len) <= u64::from(self.cap())
+    }
+
     /// Puts one encoded message.
-    pub(crate) fn send(&self, me: &Member, msg: &[u8], patience: Patience) -> Result<()> {
+    pub(crate) fn send(
+        &self,
+        me: &Member,
+        msg: &[u8],
+        patience: Patience,
+        sender: Sender,
+    ) -> Result<()> {
         me.mark(PUT);
+        self.check_shutdown(sender.stopped_at())?;
         let whole = record_size(msg.len());
         let cap = u64::from(self.cap());
-        if whole > cap && matches!(patience, Patience::Never) {
+        if whole > cap && matches!(patience, Patience::Never | Patience::Brief) {
             return Err(Error::new(
                 ErrorKind::Full,
                 format!(
@@ -32,12 +74,14 @@ impl Ring {
         let h = self.header();
         let Some(_held) = self.take(&h.put_lock.0, &h.space.0, patience)? else {
             return Err(match patience {
-                Patience::Never => Error::new(ErrorKind::Full, "the queue is full"),
+                Patience::Never | Patience::Brief => {
+                    Error::new(ErrorKind::Full, "the queue is full")
+                }
                 Patience::Until(_) => Error::new(ErrorKind::Timeout, "queue put timed out"),
             });
         };
         if whole <= cap {
-            let tail = self.wait_space(me, whole, true, patience)?;
+            let tail = self.wait_space(me, whole, true, patience, sender)?;
             // SAFETY: we hold the put lock and `wait_space` found `whole` free bytes at the tail.
             unsafe {
                 self.copy_in(tail.pos.wrapping_add(RECORD_HEADER), msg);
@@ -54,7 +98,13 @@ impl Ring {
         let mut sent = 0;
         while sent < msg.len() {
             let rest = msg.len() - sent;
-            let tail = self.wait_space(me, record_size(rest).min(cap / 4), sent == 0, patience)?;
+            let tail = self.wait_space(
+                me,
+                record_size(rest).min(cap / 4),
+                sent == 0,
+                patience,
+                sender,
+            )?;
             let head = Cursor::unpack(h.seen_head.0.load(Relaxed));
             let free = cap.saturating_sub(u64::from(tail.pos.wrapping_sub(head.pos)));
             let chunk = rest.min((free - u64::from(RECORD_HEADER)) as usize);
@@ -86,6 +136,7 @@ impl Ring {
         need: u64,
         first: bool,
         patience: Patience,
+        sender: Sender,
     ) -> Result<Cursor> {
         let h = self.header();
         let cap = u64::from(self.cap());
@@ -99,23 +150,38 @@ impl Ring {
             return Ok(tail);
         }
         let head_now = || Cursor::unpack(h.head.0.load(SeqCst));
+        let stopped = || h.shutdown.0.load(SeqCst) >= sender.stopped_at() || me.sends_aborted();
         loop {
             let head = head_now();
             h.seen_head.0.store(head.pack(), Relaxed);
             if fits(head) {
                 return Ok(tail);
             }
+            self.check_shutdown(sender.stopped_at())?;
+            if me.sends_aborted() {
+                return Err(Error::new(
+                    ErrorKind::Closed,
+                    "this queue handle stopped feeding its buffered messages",
+                ));
+            }
             let deadline = match patience {
                 Patience::Never => return Err(Error::new(ErrorKind::Full, "the queue is full")),
+                Patience::Brief => {
+                    let room = || fits(head_now());
+                    if crate::policy::for_window(room, None, crate::policy::Between::Yield) {
+                        continue;
+                    }
+                    return Err(Error::new(ErrorKind::Full, "the queue is full"));
+                }
                 Patience::Until(d) => d,
             };
-            match sleep(&h.space.0, || fits(head_now()), deadline) {
+            match sleep(&h.space.0, || fits(head_now()) || stopped(), deadline) {
                 Slept::Ready => {}
                 Slept::Deadline => {
                     return Err(Error::new(ErrorKind::Timeout, "queue put timed out (full)"));
                 }
                 Slept::Idle => {
-                    if !me.others_alive(may_get) && !fits(head_now()) {
+                    if !me.others_alive(may_get) && !me.used_elsewhere() && !fits(head_now()) {
                         return Err(Error::disconnected(
                             "the queue is full and no other handle that could get from it is alive",
                         ));

@@ -18,7 +18,7 @@ use crate::sys::identity::{Pid, ProcessId};
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
-use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
 
 /// The byte of the block's file that pins lock (locks are advisory and may lie anywhere).
 const PIN_BYTE: u64 = 0;
@@ -32,6 +32,23 @@ pub(crate) struct Member {
     pin: std::sync::Mutex<Option<OwnedFd>>,
     roles: AtomicU32,
     left: AtomicBool,
+    /// Calls in progress on this handle (threads of this process sharing it by reference, and its
+    /// feeder): a blocked call does not take the handle's own other users for gone.
+    users: AtomicU32,
+    /// Messages in the handle's local buffer (kept by the queue layer): while non-zero the handle
+    /// is a live producer for its own getters.
+    buffered: AtomicUsize,
+    /// Set to make a blocked `send` of this handle give up (its feeder, abandoned).
+    abort: AtomicBool,
+}
+
+/// One call in progress on a handle; see [`Member::enter`].
+pub(crate) struct InUse<'a>(&'a AtomicU32);
+
+impl Drop for InUse<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, SeqCst);
+    }
 }
 
 /// A new pin on `ring`: counts as one live handle until the descriptor (and every duplicate) is closed.
@@ -120,6 +137,9 @@ impl Member {
             pin: std::sync::Mutex::new(pin),
             roles: AtomicU32::new(0),
             left: AtomicBool::new(false),
+            users: AtomicU32::new(0),
+            buffered: AtomicUsize::new(0),
+            abort: AtomicBool::new(false),
         }
     }
 
@@ -141,11 +161,6 @@ impl Member {
         &self.ring
     }
 
-    /// True once [`leave`](Self::leave) ran.
-    pub(crate) fn has_left(&self) -> bool {
-        self.left.load(SeqCst)
-    }
-
     /// Records that this handle put ([`PUT`](super::layout::PUT)) or got
     /// ([`GOT`](super::layout::GOT)); free after the first time.
     pub(crate) fn mark(&self, role: u32) {
@@ -162,6 +177,53 @@ impl Member {
         }
     }
 
+    /// Sets or clears [`FEEDING`](super::layout::FEEDING) in the slot: the handle has messages in
+    /// its local buffer that are not in the ring yet.
+    pub(crate) fn set_feeding(&self, on: bool) {
+        let bit = u64::from(super::layout::FEEDING) << 32;
+        if let Some((i, id)) = self.slot {
+            let _ = self.ring.header().slots[i]
+                .owner
+                .fetch_update(SeqCst, SeqCst, |w| {
+                    (identity(w) == id).then_some(if on { w | bit } else { w & !bit })
+                });
+        }
+    }
+
+    /// Registers a call in progress on this handle until the guard drops.
+    pub(crate) fn enter(&self) -> InUse<'_> {
+        self.users.fetch_add(1, SeqCst);
+        InUse(&self.users)
+    }
+
+    /// True if another call is in progress on this very handle (another thread of this process
+    /// sharing it, or its feeder), besides the caller's own.
+    pub(crate) fn used_elsewhere(&self) -> bool {
+        self.users.load(SeqCst) > 1
+    }
+
+    /// Records how many messages wait in the handle's local buffer.
+    pub(crate) fn set_buffered(&self, n: usize) {
+        self.buffered.store(n, SeqCst);
+    }
+
+    /// Messages waiting in the handle's local buffer.
+    pub(crate) fn buffered(&self) -> usize {
+        self.buffered.load(SeqCst)
+    }
+
+    /// Makes a blocked or future `send` of this handle give up with [`ErrorKind::Closed`](crate::ErrorKind::Closed).
+    pub(crate) fn abort_sends(&self) {
+        self.abort.store(true, SeqCst);
+        let h = self.ring.header();
+        notify(&h.space.0);
+    }
+
+    /// True once [`abort_sends`](Self::abort_sends) ran.
+    pub(crate) fn sends_aborted(&self) -> bool {
+        self.abort.load(SeqCst)
+    }
+
     /// Frees the slot: this handle no longer counts as a peer. Idempotent.
     pub(crate) fn leave(&self) {
         if !self.left.swap(true, SeqCst) {
@@ -173,6 +235,16 @@ impl Member {
     /// True if a handle other than this one is alive and `counts(roles)` for it. Reclaims the slots of
     /// dead processes on the way. Pins (handles in flight, handles without a slot) always count.
     pub(crate) fn others_alive(&self, counts: impl Fn(u32) -> bool) -> bool {
+        self.scan(counts) || self.pins_elsewhere()
+    }
+
+    /// True if another handle with a slot, alive, is still feeding its local buffer to the ring.
+    pub(crate) fn others_feeding(&self) -> bool {
+        self.scan(|roles| roles & super::layout::FEEDING != 0)
+    }
+
+    /// The table part of [`others_alive`](Self::others_alive).
+    fn scan(&self, counts: impl Fn(u32) -> bool) -> bool {
         let h = self.ring.header();
         let me = ProcessId::this();
         let mut found = false;
@@ -208,7 +280,7 @@ impl Member {
             }
             found |= counts(roles_of(word));
         }
-        found || self.pins_elsewhere()
+        found
     }
 
     /// True if a pin other than this handle's own is held. A test that fails counts as held: better

@@ -55,6 +55,16 @@ impl Ring {
         Ok(())
     }
 
+    /// Counts `n` messages dropped by `shutdown(immediate)` as done (never past the count put), and
+    /// wakes joiners. Python: `unfinished_tasks` is reduced by the number drained.
+    pub(super) fn tasks_dropped(&self, n: u64) {
+        let h = self.header();
+        let _ = h.done.0.fetch_update(SeqCst, SeqCst, |done| {
+            Some(done.saturating_add(n).min(self.puts().max(done)))
+        });
+        notify(&h.joiners.0);
+    }
+
     /// Waits until every task put is done, or `deadline`. Errors with `Disconnected` when tasks are
     /// left and no other handle is alive to finish them.
     pub(crate) fn join(&self, me: &Member, deadline: Option<Instant>) -> Result<()> {
