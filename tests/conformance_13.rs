@@ -640,9 +640,10 @@ fn queue_test_shutdown_drains() {
     let full = Queue::<u32>::bounded(1).unwrap();
     let (_peer1, _peer2) = (empty.clone(), full.clone()); // live peers: no Disconnected
     full.put(0).unwrap();
+    let (empty_here, full_here) = (empty.clone(), full.clone()); // a handle per thread
     std::thread::scope(|s| {
-        let getter = s.spawn(|| empty.get().unwrap_err());
-        let putter = s.spawn(|| full.put(1).unwrap_err().kind().clone());
+        let getter = s.spawn(move || empty_here.get().unwrap_err());
+        let putter = s.spawn(move || full_here.put(1).unwrap_err().kind().clone());
         std::thread::sleep(Duration::from_millis(100));
         empty.clone().shutdown(false).unwrap();
         full.clone().shutdown(false).unwrap();
@@ -701,20 +702,18 @@ fn queue_test_shutdown_immediate() {
 /// One handle shared by reference between threads: a `get` blocked in one thread does not take the
 /// handle's other users for gone. Two getters wait on a lone handle while a third thread puts
 /// through it later; both receive. A lone handle used by one thread still disconnects.
-#[multiproc::test]
-fn queue_shared_between_threads_by_reference() {
+#[test]
+fn queue_shared_between_threads_by_cloning() {
+    // A handle cannot be shared by reference (it is not `Sync`: tests/ui/queue_shared_by_reference.rs);
+    // each thread holds a clone, and a get blocked in one sees the others as live producers.
     let q = Queue::<u32>::new().unwrap();
-    let start = std::sync::Barrier::new(3);
     std::thread::scope(|s| {
         let getters: Vec<_> = (0..2)
             .map(|_| {
-                s.spawn(|| {
-                    start.wait();
-                    q.get()
-                })
+                let q = q.clone();
+                s.spawn(move || q.get())
             })
             .collect();
-        start.wait();
         std::thread::sleep(Duration::from_millis(200));
         q.put(1).unwrap();
         q.put(2).unwrap();

@@ -55,7 +55,14 @@ use std::time::Duration;
 pub struct Queue<T> {
     shared: Arc<Shared>,
     _type: PhantomData<fn(T) -> T>,
+    _share_by_cloning: PhantomData<ShareByCloning>,
 }
+
+/// Makes a handle `Send` but not `Sync`: threads share a queue by cloning the handle (cheap), not
+/// by reference. A handle is what counts as a live peer: a `get` that finds every other handle gone
+/// says `Disconnected` at once, which would be wrong while another thread could still `put` through
+/// the very handle the `get` is blocked on. With one handle per thread that cannot happen.
+struct ShareByCloning(std::cell::Cell<()>);
 
 thread_local! {
     /// Encoding buffer reused across puts.
@@ -78,6 +85,7 @@ impl<T> Queue<T> {
         Queue {
             shared: Arc::new(Shared::new(member)),
             _type: PhantomData,
+            _share_by_cloning: PhantomData,
         }
     }
 
