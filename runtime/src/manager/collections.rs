@@ -23,10 +23,10 @@ fn decode_all<T: DeserializeOwned>(blobs: Vec<Blob>) -> Result<Vec<T>> {
 /// # extern crate multiproc_runtime as multiproc;
 /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
 /// let seen = multiproc::Manager::start()?.set::<String>()?;
-/// assert!(seen.add("a".to_string())?);        // seen.add('a'), and it was new
-/// assert!(!seen.add("a".to_string())?);
-/// assert!(seen.contains("a".to_string())?);   // 'a' in seen
-/// seen.remove("a".to_string())?;              // seen.remove('a') (NotFound if absent)
+/// assert!(seen.add("a")?);                   // seen.add('a'), and it was new
+/// assert!(!seen.add("a")?);
+/// assert!(seen.contains("a")?);              // 'a' in seen
+/// seen.remove("a")?;                         // seen.remove('a') (NotFound if absent)
 /// assert_eq!(seen.len()?, 0);
 /// # Ok(()) }
 /// ```
@@ -134,7 +134,7 @@ impl<T: Serialize + DeserializeOwned> SetProxy<T> {
 /// # extern crate multiproc_runtime as multiproc;
 /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
 /// let arr = multiproc::Manager::start()?.array(vec![0i32; 4])?;  // manager.Array('i', [0] * 4)
-/// arr.set(1, 7)?;                                                // arr[1] = 7
+/// arr.set(1, &7)?;                                               // arr[1] = 7
 /// assert_eq!(arr.get(1)?, 7);                                    // arr[1]
 /// assert_eq!(arr.len()?, 4);                                     // len(arr)
 /// assert_eq!(arr.to_vec()?, [0, 7, 0, 0]);                       // list(arr)

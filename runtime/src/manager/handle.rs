@@ -513,8 +513,8 @@ impl Manager {
     /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
     /// let q = multiproc::Manager::start()?.queue_bounded::<u32>(2)?;
-    /// q.put(1)?;
-    /// q.put(2)?;
+    /// q.put(&1)?;
+    /// q.put(&2)?;
     /// assert!(q.is_full()?);
     /// # Ok(()) }
     /// ```
@@ -532,7 +532,7 @@ impl Manager {
     /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
     /// let q = multiproc::Manager::start()?.joinable_queue::<u32>()?;
-    /// q.put(1)?;
+    /// q.put(&1)?;
     /// q.get()?;
     /// q.task_done()?;
     /// q.join()?;
@@ -617,8 +617,8 @@ impl Manager {
     /// # extern crate multiproc_runtime as multiproc;
     /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
     /// let s = multiproc::Manager::start()?.set::<u32>()?;
-    /// s.add(1)?;
-    /// assert!(s.contains(1)?);
+    /// s.add(&1)?;
+    /// assert!(s.contains(&1)?);
     /// # Ok(()) }
     /// ```
     pub fn set<T: Serialize + DeserializeOwned>(&self) -> Result<SetProxy<T>> {

@@ -34,9 +34,9 @@ fn timed_out(what: &str, timeout: Duration) -> Error {
 /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
 /// use multiproc::ErrorKind;
 /// let q = multiproc::Manager::start()?.queue_bounded::<u32>(1)?;  // manager.Queue(maxsize=1)
-/// q.put(1)?;
+/// q.put(&1)?;
 /// assert!(q.is_full()?);                                           // q.full()
-/// assert_eq!(q.try_put(2).unwrap_err().kind(), &ErrorKind::Full);  // q.put_nowait(2)
+/// assert_eq!(q.try_put(&2).unwrap_err().kind(), &ErrorKind::Full);  // q.put_nowait(2)
 /// assert_eq!(q.get()?, 1);
 /// q.task_done()?;                                                  // q.task_done()
 /// q.join()?;                                                       // q.join()
