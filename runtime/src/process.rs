@@ -9,6 +9,7 @@ use crate::worker::WorkerFn;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -239,6 +240,24 @@ impl<R: DeserializeOwned> Process<R> {
     /// Sends `SIGKILL`. Python: `p.kill()`.
     pub fn kill(&mut self) -> Result<()> {
         self.signal(sys::child::SIGKILL)
+    }
+}
+
+impl<R> Process<R> {
+    /// A descriptor that becomes readable (`POLLIN`) when the child ends: its pidfd. Python:
+    /// `p.sentinel`. Poll it together with other descriptors (pipes, sockets, other sentinels) to wait
+    /// for whichever comes first; it stays readable once the child has exited, and is valid as long as
+    /// the `Process`. Reading its status still goes through [`join`](Process::join) or
+    /// [`exit_status`](Process::exit_status).
+    pub fn sentinel(&self) -> BorrowedFd<'_> {
+        self.child.pidfd()
+    }
+}
+
+/// The [`sentinel`](Process::sentinel).
+impl<R> AsFd for Process<R> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sentinel()
     }
 }
 

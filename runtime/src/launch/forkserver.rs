@@ -187,7 +187,7 @@ pub(super) fn start() -> Result<Child> {
     let forked = Forked { server, serial };
     Ok(Child::new(
         pid,
-        Some(pidfd),
+        pidfd,
         Channel::from_fd(ours),
         Reaper::Server(forked),
     ))
