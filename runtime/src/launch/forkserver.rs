@@ -95,7 +95,10 @@ static SERVER: Mutex<Option<Arc<Server>>> = Mutex::new(None);
 use crate::poison::lock;
 
 fn gone() -> Error {
-    Error::disconnected("the fork server died; the next fork-server spawn starts a new one")
+    Error::disconnected(
+        "the fork server died, and so did the one started to replace it: see the log (RUST_LOG=debug) \
+         for why, or use StartMethod::Spawn",
+    )
 }
 
 /// The running fork server, started on first use (and again if it died).
@@ -154,9 +157,19 @@ pub(super) struct Forked {
     serial: u64,
 }
 
-/// Starts a child by forking the server.
+/// Starts a child by forking the server. A server found dead (killed from outside) is replaced once,
+/// transparently, as Python does; if the new one fails too, the error comes back.
 pub(super) fn start() -> Result<Child> {
-    let server = server()?;
+    match start_on(server()?) {
+        Err(e) if e.is_disconnected() => {
+            log::debug!(target: "multiproc::forkserver", "the fork server died; starting a new one");
+            start_on(server()?)
+        }
+        other => other,
+    }
+}
+
+fn start_on(server: Arc<Server>) -> Result<Child> {
     let (ours, theirs) =
         sys::socket::socketpair().map_err(|e| Error::io("socketpair failed", e))?;
     let mut st = lock(&server.state);
