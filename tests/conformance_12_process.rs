@@ -3,7 +3,6 @@
 
 mod common;
 
-#[allow(unused_imports)]
 use common::{is_dead, wait_until};
 use multiproc::{Process, StartMethod, worker};
 use std::os::fd::AsFd;
@@ -44,4 +43,295 @@ fn test_process_test_sentinel() {
         assert!(readable(p.sentinel(), 0), "stays ready: {method:?}");
         assert_eq!(p.join().unwrap(), 300);
     }
+}
+
+/// Tests that set the process-wide start method: one at a time (the others name theirs explicitly).
+static METHOD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn with_method<T>(method: StartMethod, f: impl FnOnce() -> T) -> T {
+    let _one = METHOD.lock().unwrap_or_else(|e| e.into_inner());
+    let before = multiproc::get_start_method();
+    multiproc::set_start_method(method);
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    multiproc::set_start_method(before);
+    out.unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+fn both() -> [multiproc::ProcessBuilder; 2] {
+    [
+        Process::builder().start_method(StartMethod::Spawn),
+        Process::builder().start_method(StartMethod::ForkServer),
+    ]
+}
+
+#[worker]
+fn who_am_i() -> (String, u32, bool, Option<(u32, String, bool)>) {
+    let me = multiproc::current_process();
+    let parent = multiproc::parent_process().map(|p| (p.pid(), p.name().to_string(), p.is_alive()));
+    (me.name().to_string(), me.pid(), me.daemon(), parent)
+}
+
+/// `_TestProcess.test_current`: the program is `MainProcess`, alive, not a daemon, with no parent.
+#[multiproc::test]
+fn test_process_test_current() {
+    let me = multiproc::current_process();
+    assert_eq!(me.name(), "MainProcess");
+    assert_eq!(me.pid(), std::process::id());
+    assert!(!me.daemon());
+    assert!(multiproc::parent_process().is_none());
+}
+
+/// `_TestProcess.test_parent_process_attributes` (and `_test` of `test_process`): a child knows its name,
+/// pid, daemon flag, and its parent program's pid and name, however it was started.
+#[multiproc::test]
+fn test_process_test_parent_process_attributes() {
+    for b in both() {
+        let p = b.name("SomeProcess").spawn(who_am_i, ()).unwrap();
+        let pid = p.pid();
+        let (name, child_pid, daemon, parent) = p.join().unwrap();
+        assert_eq!((name.as_str(), child_pid, daemon), ("SomeProcess", pid, true));
+        assert_eq!(
+            parent,
+            Some((std::process::id(), "MainProcess".to_string(), true))
+        );
+    }
+}
+
+/// `_TestProcess.test_daemon_argument`: the flag given is the flag the child sees. The default is
+/// `true` here (Python's is the parent's flag, `False` in the program): see `ProcessBuilder::daemon`.
+#[multiproc::test]
+fn test_process_test_daemon_argument() {
+    let p0 = Process::builder().spawn(who_am_i, ()).unwrap();
+    assert!(p0.daemon());
+    assert!(p0.join().unwrap().2);
+    let p1 = Process::builder().daemon(true).spawn(who_am_i, ()).unwrap();
+    assert!(p1.daemon());
+    assert!(p1.join().unwrap().2);
+    let p2 = Process::builder().daemon(false).spawn(who_am_i, ()).unwrap();
+    assert!(!p2.daemon());
+    assert!(!p2.join().unwrap().2);
+}
+
+#[worker]
+fn echo_args(a: i64, b: String, c: Vec<i64>, d: (i64,)) -> (i64, String, Vec<i64>, (i64,)) {
+    (a, b, c, d)
+}
+
+/// `_TestProcess.test_args_argument`: arguments of several types arrive as sent.
+#[multiproc::test]
+fn test_process_test_args_argument() {
+    for b in both() {
+        let args = (1, "str".to_string(), vec![1], (1,));
+        let back = b.spawn(echo_args, args.clone()).unwrap().join().unwrap();
+        assert_eq!(back, args);
+    }
+}
+
+/// `_TestProcess.test_process`: name, liveness and exit code before and after the end.
+#[multiproc::test]
+fn test_process_test_process() {
+    for b in both() {
+        let mut p = b.name("SomeProcess").spawn(sleeps, (200,)).unwrap();
+        assert_eq!(p.name(), "SomeProcess");
+        assert!(p.is_alive());
+        assert_eq!(p.exitcode(), None);
+        assert!(multiproc::active_children().iter().any(|c| c.pid == p.pid()));
+        assert_eq!(p.join_timeout(Duration::from_secs(20)).unwrap(), 200);
+        assert!(!p.is_alive());
+        assert_eq!(p.exitcode(), Some(0));
+    }
+}
+
+fn killed_by(sig: i32, send: impl Fn(&mut Process<u64>)) {
+    for b in both() {
+        let mut p = b.spawn(sleeps, (30_000,)).unwrap();
+        assert!(p.is_alive());
+        send(&mut p);
+        let err = p.join_timeout(Duration::from_secs(20)).unwrap_err();
+        assert!(
+            matches!(err.kind(), multiproc::ErrorKind::WorkerDied { signal: Some(_), .. }),
+            "{err}"
+        );
+        assert!(!p.is_alive());
+        assert_eq!(p.exitcode(), Some(-sig));
+    }
+}
+
+/// `_TestProcess.test_terminate`: exit code `-SIGTERM`.
+#[multiproc::test]
+fn test_process_test_terminate() {
+    killed_by(libc::SIGTERM, |p| p.terminate().unwrap());
+}
+
+/// `_TestProcess.test_kill`: exit code `-SIGKILL`.
+#[multiproc::test]
+fn test_process_test_kill() {
+    killed_by(libc::SIGKILL, |p| p.kill().unwrap());
+}
+
+/// `Process.interrupt()` (Python 3.14): a worker that does not handle SIGINT dies of it.
+#[multiproc::test]
+fn test_process_test_interrupt() {
+    killed_by(libc::SIGINT, |p| p.interrupt().unwrap());
+}
+
+/// `_TestProcess.test_cpu_count`.
+#[multiproc::test]
+fn test_process_test_cpu_count() {
+    assert!(multiproc::cpu_count() >= 1);
+}
+
+/// `_TestProcess.test_active_children`: listed while it runs, gone once joined.
+#[multiproc::test]
+fn test_process_test_active_children() {
+    let p = Process::builder().spawn(sleeps, (200,)).unwrap();
+    let pid = p.pid();
+    let listed = multiproc::active_children();
+    let me = listed.iter().find(|c| c.pid == pid).expect("listed");
+    assert_eq!(me.name, p.name());
+    p.join().unwrap();
+    assert!(!multiproc::active_children().iter().any(|c| c.pid == pid));
+}
+
+#[worker]
+fn recursion(id: Vec<u8>) -> Vec<Vec<u8>> {
+    let mut seen = vec![id.clone()];
+    if id.len() < 2 {
+        for i in 0..2 {
+            let mut next = id.clone();
+            next.push(i);
+            seen.extend(recursion::spawn(next).unwrap().join().unwrap());
+        }
+    }
+    seen
+}
+
+/// `_TestProcess.test_recursion`: children start children, depth first, in order (each reports what it
+/// and its descendants saw, where Python's send it down one pipe).
+#[multiproc::test]
+fn test_process_test_recursion() {
+    let got = recursion::spawn(vec![]).unwrap().join().unwrap();
+    let want: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0],
+        vec![0, 0],
+        vec![0, 1],
+        vec![1],
+        vec![1, 0],
+        vec![1, 1],
+    ];
+    assert_eq!(got, want);
+}
+
+#[worker]
+fn grandparent(conn: multiproc::Connection<u32>) {
+    let child = who_am_i_forever::spawn(conn).unwrap();
+    std::thread::sleep(Duration::from_secs(300));
+    drop(child);
+}
+
+#[worker]
+fn who_am_i_forever(conn: multiproc::Connection<u32>) {
+    let parent = multiproc::parent_process().unwrap();
+    assert!(parent.is_alive());
+    conn.send(&std::process::id()).unwrap();
+    // Python's grandchild sees its parent die and reports it; here it dies with its parent.
+    parent.join_timeout(Duration::from_secs(60));
+}
+
+/// `_TestProcess.test_parent_process`: a grandchild sees its parent alive; when the parent is killed the
+/// grandchild goes too (multiproc children die with their parent, where Python's would report "not
+/// alive" and go on).
+#[multiproc::test]
+fn test_process_test_parent_process() {
+    let (rx, tx) = multiproc::Pipe::<u32>::new().unwrap();
+    let mut p = grandparent::spawn(tx).unwrap();
+    assert!(rx.poll(Duration::from_secs(30)).unwrap());
+    let grandchild = rx.recv().unwrap();
+    assert!(!is_dead(grandchild));
+    p.terminate().unwrap();
+    assert!(p.join().is_err());
+    assert!(wait_until(Duration::from_secs(20), || is_dead(grandchild)));
+}
+
+#[worker]
+fn exits(code: i32) {
+    std::process::exit(code);
+}
+
+/// `_TestSubclassingProcess.test_sys_exit`: the code a worker exits with is its exit code.
+#[multiproc::test]
+fn test_subclassing_process_test_sys_exit() {
+    for b in both() {
+        for code in [1, 8] {
+            let mut p = b.clone().spawn(exits, (code,)).unwrap();
+            let err = p.join_timeout(Duration::from_secs(20)).unwrap_err();
+            assert!(
+                matches!(err.kind(), multiproc::ErrorKind::WorkerDied { code: Some(c), .. } if *c == code),
+                "{err}"
+            );
+            assert_eq!(p.exitcode(), Some(code));
+        }
+    }
+}
+
+/// `_TestProcess.test_many_processes`: 100 fork-server children (5 spawned) all end with code 0.
+#[multiproc::test]
+fn test_process_test_many_processes() {
+    for (b, n) in [
+        (Process::builder().start_method(StartMethod::ForkServer), 100),
+        (Process::builder().start_method(StartMethod::Spawn), 5),
+    ] {
+        let procs: Vec<_> = (0..n).map(|_| b.clone().spawn(sleeps, (10,)).unwrap()).collect();
+        for mut p in procs {
+            assert_eq!(p.join_timeout(Duration::from_secs(60)).unwrap(), 10);
+            assert_eq!(p.exitcode(), Some(0));
+        }
+    }
+}
+
+#[worker]
+fn nested_method() -> (String, bool) {
+    let method = format!("{:?}", multiproc::get_start_method());
+    // A fork-server grandchild's OS parent is the fork server, a spawned one's is this process.
+    let ppid = grandchild_ppid::spawn().unwrap().join().unwrap();
+    (method, ppid == std::process::id())
+}
+
+#[worker]
+fn grandchild_ppid() -> u32 {
+    std::os::unix::process::parent_id()
+}
+
+/// `TestStartMethod.test_nested_startmethod`: a child inherits its parent's start method, and its own
+/// children start that way.
+#[multiproc::test]
+fn test_start_method_test_nested_startmethod() {
+    for (method, spawned) in [(StartMethod::ForkServer, false), (StartMethod::Spawn, true)] {
+        let got = with_method(method, || nested_method::spawn().unwrap().join().unwrap());
+        assert_eq!(got, (format!("{method:?}"), spawned));
+    }
+}
+
+/// Daemon semantics (Python joins non-daemon children at exit, terminates daemons): a dropped daemon
+/// handle kills its child; a dropped non-daemon one lets it run until `join_children_at_exit`, which
+/// `#[multiproc::main]` calls when `main` returns.
+#[multiproc::test]
+fn test_process_daemon_and_non_daemon_at_exit() {
+    let daemon = Process::builder().spawn(sleeps, (30_000,)).unwrap();
+    let daemon_pid = daemon.pid();
+    drop(daemon);
+    assert!(wait_until(Duration::from_secs(20), || is_dead(daemon_pid)));
+
+    let started = Instant::now();
+    let p = Process::builder().daemon(false).spawn(sleeps, (400,)).unwrap();
+    let pid = p.pid();
+    drop(p);
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!is_dead(pid), "a non-daemon child runs on");
+    assert!(multiproc::active_children().iter().any(|c| c.pid == pid));
+    multiproc::join_children_at_exit();
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert!(is_dead(pid));
+    assert!(!multiproc::active_children().iter().any(|c| c.pid == pid));
 }

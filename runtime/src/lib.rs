@@ -18,6 +18,8 @@ compile_error!(
 #[cfg(target_os = "linux")]
 pub mod codec;
 #[cfg(target_os = "linux")]
+mod current;
+#[cfg(target_os = "linux")]
 mod error;
 #[cfg(target_os = "linux")]
 pub mod ipc;
@@ -52,6 +54,11 @@ mod worker;
 #[cfg(target_os = "linux")]
 mod worker_error;
 
+#[cfg(target_os = "linux")]
+pub use current::{
+    ActiveChild, CurrentProcess, ParentProcess, active_children, current_process,
+    join_children_at_exit, parent_process,
+};
 #[cfg(target_os = "linux")]
 pub use error::{Error, ErrorKind, Result};
 #[cfg(target_os = "linux")]
@@ -100,9 +107,11 @@ pub mod __private {
     pub use inventory;
     pub use serde;
 
-    /// `#[multiproc::main]`: run the worker if this process is a child.
-    pub fn bootstrap() {
+    /// `#[multiproc::main]`: run the worker if this process is a child; the guard joins the
+    /// non-daemon children when `main` ends.
+    pub fn bootstrap() -> crate::current::MainGuard {
         crate::launch::run_child_if_spawned();
+        crate::current::MainGuard::new()
     }
 
     /// `#[multiproc::test]`: run the worker if this is a child, else note the test name.

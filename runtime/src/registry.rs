@@ -79,7 +79,10 @@ pub(crate) fn not_found(name: &str) -> Error {
 /// started child's single task and by long-lived workers (pools) for each of theirs.
 pub(crate) fn run_task(bytes: &[u8], fds: Vec<OwnedFd>) -> (Report, Option<Encoded>) {
     let run = || -> Result<Encoded> {
-        let (name, args) = protocol::decode_task(bytes)?;
+        let (name, origin, args) = protocol::decode_task(bytes)?;
+        if let Some(origin) = origin {
+            crate::current::adopt_origin(origin);
+        }
         let entry = by_name(&name).ok_or_else(|| not_found(&name))?;
         (entry.invoke)(args, fds)
     };

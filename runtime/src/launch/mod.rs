@@ -53,10 +53,22 @@ pub enum StartMethod {
     ForkServer,
 }
 
+impl StartMethod {
+    /// The method numbered `n` (its discriminant), as a task frame carries it.
+    pub(crate) fn from_u8(n: u8) -> Option<StartMethod> {
+        match n {
+            0 => Some(StartMethod::Spawn),
+            1 => Some(StartMethod::ForkServer),
+            _ => None,
+        }
+    }
+}
+
 static DEFAULT_METHOD: AtomicU8 = AtomicU8::new(0);
 
 /// Sets how children start from now on (default [`StartMethod::Spawn`]). Python:
-/// `multiprocessing.set_start_method(..)`; unlike Python it may be called again.
+/// `multiprocessing.set_start_method(..)`; unlike Python it may be called again. A child inherits the
+/// method its parent had set when it was started (its own children start the same way), as in Python.
 ///
 /// ```
 /// # extern crate multiproc_runtime as multiproc;
@@ -74,10 +86,7 @@ pub fn set_start_method(method: StartMethod) {
 /// assert_eq!(multiproc::get_start_method(), multiproc::StartMethod::Spawn);
 /// ```
 pub fn get_start_method() -> StartMethod {
-    match DEFAULT_METHOD.load(Ordering::Relaxed) {
-        1 => StartMethod::ForkServer,
-        _ => StartMethod::Spawn,
-    }
+    StartMethod::from_u8(DEFAULT_METHOD.load(Ordering::Relaxed)).unwrap_or_default()
 }
 
 /// Starts a child with `method` and sends it `task` (a task frame of the child protocol). A child that

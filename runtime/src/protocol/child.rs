@@ -15,6 +15,7 @@
 use crate::codec::{self, Encoded};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::channel::Channel;
+use crate::launch::StartMethod;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::os::fd::OwnedFd;
@@ -201,17 +202,54 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Encodes a task frame: the entry's name, then the arguments.
+/// Who a started child is, as its parent tells it in the child's task frame: Python's
+/// `current_process()` and `parent_process()` in the child, and the start method it inherits (as Python's
+/// spawn preparation data carries it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Origin {
+    /// The child's own `Process` name.
+    pub(crate) name: String,
+    /// Whether the parent started it as a daemon.
+    pub(crate) daemon: bool,
+    /// The parent's start method ([`StartMethod`]'s number; an unknown one is ignored).
+    pub(crate) start_method: u8,
+    /// The parent program's pid (not the fork server's) and its `current_process()` name.
+    pub(crate) parent_pid: u32,
+    pub(crate) parent_name: String,
+}
+
+impl Origin {
+    /// The start method it names, if this build knows it.
+    pub(crate) fn start_method(&self) -> Option<StartMethod> {
+        StartMethod::from_u8(self.start_method)
+    }
+}
+
+/// Encodes a task frame: the entry's name, then the arguments. For a task run inside an existing
+/// process (a pool's or manager's initializer, the fork server's loop): no [`Origin`].
 pub(crate) fn encode_task<A: Serialize + ?Sized>(entry_name: &str, args: &A) -> Result<Encoded> {
+    encode_child_task(entry_name, None, args)
+}
+
+/// Encodes a task frame: the entry's name, the [`Origin`] of the child that runs it (if it is a started
+/// child's one task), then the arguments.
+pub(crate) fn encode_child_task<A: Serialize + ?Sized>(
+    entry_name: &str,
+    origin: Option<&Origin>,
+    args: &A,
+) -> Result<Encoded> {
     let mut task = codec::encode(entry_name)?;
+    codec::encode_into(&origin, &mut task.bytes, &mut task.fds)?;
     codec::encode_into(args, &mut task.bytes, &mut task.fds)?;
     Ok(task)
 }
 
-/// Splits a task frame into the entry's name and the encoded arguments.
-pub(crate) fn decode_task(bytes: &[u8]) -> Result<(String, &[u8])> {
+/// Splits a task frame into the entry's name, its [`Origin`] (if any) and the encoded arguments.
+pub(crate) fn decode_task(bytes: &[u8]) -> Result<(String, Option<Origin>, &[u8])> {
     let (name, used): (String, usize) = codec::decode_prefix(bytes, Vec::new())?;
-    Ok((name, &bytes[used..]))
+    let (origin, more): (Option<Origin>, usize) =
+        codec::decode_prefix(&bytes[used..], Vec::new())?;
+    Ok((name, origin, &bytes[used + more..]))
 }
 
 /// Sends a task's outcome as one frame: the report, then the result bytes, with the result's
@@ -366,10 +404,28 @@ mod tests {
     #[test]
     fn task_frame_round_trip() {
         let task = encode_task("some::worker", &(1u8, "two")).unwrap();
-        let (name, args) = decode_task(&task.bytes).unwrap();
+        let (name, origin, args) = decode_task(&task.bytes).unwrap();
         assert_eq!(name, "some::worker");
+        assert_eq!(origin, None);
         let args: (u8, String) = codec::decode(args, Vec::new()).unwrap();
         assert_eq!(args, (1, "two".to_string()));
+    }
+
+    #[test]
+    fn child_task_frame_carries_its_origin() {
+        let origin = Origin {
+            name: "Process-3".into(),
+            daemon: true,
+            start_method: StartMethod::ForkServer as u8,
+            parent_pid: 42,
+            parent_name: "MainProcess".into(),
+        };
+        let task = encode_child_task("w", Some(&origin), &(5u8,)).unwrap();
+        let (name, back, args) = decode_task(&task.bytes).unwrap();
+        assert_eq!((name.as_str(), back.as_ref()), ("w", Some(&origin)));
+        assert_eq!(back.unwrap().start_method(), Some(StartMethod::ForkServer));
+        let args: (u8,) = codec::decode(args, Vec::new()).unwrap();
+        assert_eq!(args, (5,));
     }
 
     #[test]
