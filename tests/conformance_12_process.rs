@@ -335,3 +335,42 @@ fn test_process_daemon_and_non_daemon_at_exit() {
     assert!(is_dead(pid));
     assert!(!multiproc::active_children().iter().any(|c| c.pid == pid));
 }
+
+#[worker]
+fn panics(msg: String) -> u32 {
+    panic!("boom: {msg}");
+}
+
+/// Python's `RemoteTraceback` names the file and line: a worker's panic comes back with its location
+/// (and the child's backtrace when `RUST_BACKTRACE` is set), however the child started.
+#[multiproc::test]
+fn test_process_panic_location() {
+    let line = line!() - 7;
+    for b in both() {
+        let err = b.spawn(panics, ("it broke".into(),)).unwrap().join().unwrap_err();
+        let multiproc::ErrorKind::WorkerPanicked {
+            message,
+            location,
+            backtrace,
+        } = err.kind()
+        else {
+            panic!("expected WorkerPanicked, got {err:?}");
+        };
+        assert_eq!(message, "boom: it broke");
+        let location = location.as_deref().unwrap();
+        assert!(
+            location.starts_with(&format!("tests/conformance_12_process.rs:{line}:")),
+            "{location}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with(&format!("worker panicked at {location}: boom: it broke")),
+            "{err}"
+        );
+        let traced = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
+        assert_eq!(backtrace.is_some(), traced, "{backtrace:?}");
+        if let Some(bt) = backtrace {
+            assert!(bt.contains("panics"), "{bt}");
+        }
+    }
+}

@@ -93,7 +93,7 @@ fn panic_comes_back_with_its_message() {
         .join()
         .unwrap_err();
     match err.kind() {
-        ErrorKind::WorkerPanicked { message } => assert_eq!(message, "boom: it broke"),
+        ErrorKind::WorkerPanicked { message, .. } => assert_eq!(message, "boom: it broke"),
         other => panic!("unexpected {other:?}"),
     }
     assert!(err.to_string().contains("boom: it broke"));

@@ -89,7 +89,7 @@ pub(crate) fn run_task(bytes: &[u8], fds: Vec<OwnedFd>) -> (Report, Option<Encod
     match catch_unwind(AssertUnwindSafe(run)) {
         Ok(Ok(enc)) => (Report::Ok, Some(enc)),
         Ok(Err(e)) => (Report::failed(&e), None),
-        Err(panic) => (Report::Panicked(protocol::panic_message(&*panic)), None),
+        Err(panic) => (Report::PanickedAt(protocol::Panic::caught(&*panic)), None),
     }
 }
 
@@ -147,7 +147,7 @@ pub fn invoke_batch<A: DeserializeOwned, R: Serialize>(
         .into_iter()
         .map(|a| match catch_unwind(AssertUnwindSafe(|| f(a))) {
             Ok(v) => Outcome::Ok(v),
-            Err(panic) => Outcome::Panicked(protocol::panic_message(&*panic)),
+            Err(panic) => Outcome::PanickedAt(protocol::Panic::caught(&*panic)),
         })
         .collect();
     protocol::encode_outcomes(&outcomes, out, out_fds)

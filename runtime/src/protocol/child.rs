@@ -28,8 +28,75 @@ pub(crate) const READY: &[u8] = b"multiproc-ready";
 pub(crate) enum Report {
     /// The result follows in the same frame, after this tag.
     Ok,
+    /// A panic as older builds reported it: the message only (still decoded).
     Panicked(String),
     Failed(Failure),
+    /// A panic with where it happened (and the child's backtrace, when `RUST_BACKTRACE` asks for one).
+    PanickedAt(Panic),
+}
+
+/// A worker's panic on its way to the parent: the payload's message, the location the panic hook saw
+/// (`file:line:col`), and the child's backtrace when `RUST_BACKTRACE` is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Panic {
+    pub(crate) message: String,
+    pub(crate) location: Option<String>,
+    pub(crate) backtrace: Option<String>,
+}
+
+impl Panic {
+    /// The panic whose payload `catch_unwind` returned, with what the hook recorded on this thread.
+    pub(crate) fn caught(payload: &(dyn std::any::Any + Send)) -> Panic {
+        let (location, backtrace) = LAST_PANIC.with(|l| l.borrow_mut().take()).unwrap_or_default();
+        Panic {
+            message: panic_message(payload),
+            location,
+            backtrace,
+        }
+    }
+
+    fn into_error(self) -> Error {
+        let at = self
+            .location
+            .as_ref()
+            .map_or(String::new(), |l| format!(" at {l}"));
+        let trace = self
+            .backtrace
+            .as_ref()
+            .map_or(String::new(), |b| format!("\n\nchild backtrace:\n{b}"));
+        let text = format!("worker panicked{at}: {}{trace}", self.message);
+        Error::new(
+            ErrorKind::WorkerPanicked {
+                message: self.message,
+                location: self.location,
+                backtrace: self.backtrace,
+            },
+            text,
+        )
+    }
+}
+
+/// What the panic hook saw of this thread's latest panic: `(location, backtrace)`.
+type Seen = (Option<String>, Option<String>);
+
+thread_local! {
+    static LAST_PANIC: std::cell::RefCell<Option<Seen>> = const { std::cell::RefCell::new(None) };
+}
+
+/// In a started child: a panic hook that records each panic's location (and a backtrace when
+/// `RUST_BACKTRACE` is set) for the report, then runs the hook that was there (which prints it).
+pub(crate) fn record_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+        let trace = std::backtrace::Backtrace::capture();
+        let backtrace = (trace.status() == std::backtrace::BacktraceStatus::Captured)
+            .then(|| trace.to_string());
+        LAST_PANIC.with(|l| *l.borrow_mut() = Some((location, backtrace)));
+        previous(info);
+    }));
 }
 
 impl Report {
@@ -46,6 +113,7 @@ pub(crate) enum Outcome<R> {
     Ok(R),
     Panicked(String),
     Failed(Failure),
+    PanickedAt(Panic),
 }
 
 impl<R> Outcome<R> {
@@ -55,6 +123,7 @@ impl<R> Outcome<R> {
             Outcome::Ok(v) => Ok(v),
             Outcome::Panicked(m) => Err(failure(Report::Panicked(m))),
             Outcome::Failed(f) => Err(failure(Report::Failed(f))),
+            Outcome::PanickedAt(p) => Err(p.into_error()),
         }
     }
 }
@@ -114,12 +183,26 @@ enum Kind {
     },
     Authentication,
     Io,
+    /// `WorkerPanicked` with its location and backtrace (the first variant has the message only).
+    WorkerPanickedAt {
+        message: String,
+        location: Option<String>,
+        backtrace: Option<String>,
+    },
 }
 
 impl From<&ErrorKind> for Kind {
     fn from(kind: &ErrorKind) -> Kind {
         match kind.clone() {
-            ErrorKind::WorkerPanicked { message } => Kind::WorkerPanicked { message },
+            ErrorKind::WorkerPanicked {
+                message,
+                location,
+                backtrace,
+            } => Kind::WorkerPanickedAt {
+                message,
+                location,
+                backtrace,
+            },
             ErrorKind::WorkerDied { pid, signal, code } => Kind::WorkerDied { pid, signal, code },
             ErrorKind::Timeout => Kind::Timeout,
             ErrorKind::Disconnected => Kind::Disconnected,
@@ -148,7 +231,20 @@ impl From<&ErrorKind> for Kind {
 impl From<Kind> for ErrorKind {
     fn from(kind: Kind) -> ErrorKind {
         match kind {
-            Kind::WorkerPanicked { message } => ErrorKind::WorkerPanicked { message },
+            Kind::WorkerPanicked { message } => ErrorKind::WorkerPanicked {
+                message,
+                location: None,
+                backtrace: None,
+            },
+            Kind::WorkerPanickedAt {
+                message,
+                location,
+                backtrace,
+            } => ErrorKind::WorkerPanicked {
+                message,
+                location,
+                backtrace,
+            },
             Kind::WorkerDied { pid, signal, code } => ErrorKind::WorkerDied { pid, signal, code },
             Kind::Timeout => ErrorKind::Timeout,
             Kind::Disconnected => ErrorKind::Disconnected,
@@ -179,12 +275,13 @@ impl From<Kind> for ErrorKind {
 pub(crate) fn failure(report: Report) -> Error {
     match report {
         Report::Ok => Error::codec("worker reported success without a value"),
-        Report::Panicked(message) => Error::new(
-            ErrorKind::WorkerPanicked {
-                message: message.clone(),
-            },
-            format!("worker panicked: {message}"),
-        ),
+        Report::Panicked(message) => Panic {
+            message,
+            location: None,
+            backtrace: None,
+        }
+        .into_error(),
+        Report::PanickedAt(panic) => panic.into_error(),
         Report::Failed(Failure { kind, message }) => {
             Error::new(kind.into(), format!("worker failed: {message}"))
         }
@@ -332,6 +429,7 @@ pub(crate) fn encode_outcomes<R: Serialize>(
             }
             Outcome::Panicked(m) => Outcome::Panicked(m.clone()),
             Outcome::Failed(f) => Outcome::Failed(f.clone()),
+            Outcome::PanickedAt(p) => Outcome::PanickedAt(p.clone()),
         })
         .collect();
     codec::encode_into(&checked, out, out_fds)
@@ -345,6 +443,8 @@ mod tests {
         vec![
             ErrorKind::WorkerPanicked {
                 message: "p".into(),
+                location: Some("src/x.rs:12:5".into()),
+                backtrace: None,
             },
             ErrorKind::WorkerDied {
                 pid: 7,
@@ -389,8 +489,25 @@ mod tests {
     fn kinds_are_one_byte_in_a_fixed_order() {
         for (i, kind) in every_kind().iter().enumerate() {
             let bytes = codec::encode(&Kind::from(kind)).unwrap().bytes;
-            assert_eq!(bytes[0] as usize, i, "{kind:?}");
+            // A panic now travels as the last tag (with its location); the first stays decodable.
+            let want = if i == 0 { every_kind().len() } else { i };
+            assert_eq!(bytes[0] as usize, want, "{kind:?}");
         }
+        let old = codec::encode(&Kind::WorkerPanicked {
+            message: "m".into(),
+        })
+        .unwrap()
+        .bytes;
+        assert_eq!(old[0], 0);
+        let back: Kind = codec::decode(&old, Vec::new()).unwrap();
+        assert_eq!(
+            ErrorKind::from(back),
+            ErrorKind::WorkerPanicked {
+                message: "m".into(),
+                location: None,
+                backtrace: None,
+            }
+        );
     }
 
     #[test]
@@ -426,6 +543,44 @@ mod tests {
         assert_eq!(back.unwrap().start_method(), Some(StartMethod::ForkServer));
         let args: (u8,) = codec::decode(args, Vec::new()).unwrap();
         assert_eq!(args, (5,));
+    }
+
+    #[test]
+    fn a_panic_reports_its_location_and_backtrace() {
+        record_panics();
+        let line = line!() + 1;
+        let caught = std::panic::catch_unwind(|| panic!("it broke")).unwrap_err();
+        let panic = Panic::caught(&*caught);
+        assert_eq!(panic.message, "it broke");
+        let location = panic.location.clone().unwrap();
+        assert!(
+            location.starts_with(&format!("runtime/src/protocol/child.rs:{line}:")),
+            "{location}"
+        );
+        let mut bytes = Vec::new();
+        encode_report_into((Report::PanickedAt(panic), None), &mut bytes, &mut Vec::new()).unwrap();
+        let err = decode_report::<()>(&bytes, Vec::new()).unwrap_err();
+        // (followed by the backtrace when RUST_BACKTRACE is set here)
+        assert!(
+            err.to_string()
+                .starts_with(&format!("worker panicked at {location}: it broke")),
+            "{err}"
+        );
+        let traced = Panic {
+            message: "m".into(),
+            location: Some("src/x.rs:12:5".into()),
+            backtrace: Some("0: frame".into()),
+        }
+        .into_error();
+        assert_eq!(
+            traced.to_string(),
+            "worker panicked at src/x.rs:12:5: m\n\nchild backtrace:\n0: frame"
+        );
+        assert!(matches!(traced.kind(), ErrorKind::WorkerPanicked { backtrace: Some(b), .. } if b == "0: frame"));
+        // An older child's report (message only) still reads.
+        let mut old = Vec::new();
+        encode_report_into((Report::Panicked("m".into()), None), &mut old, &mut Vec::new()).unwrap();
+        assert_eq!(decode_report::<()>(&old, Vec::new()).unwrap_err().to_string(), "worker panicked: m");
     }
 
     #[test]
