@@ -374,3 +374,80 @@ fn test_process_panic_location() {
         }
     }
 }
+
+/// `TestStartMethod.test_set_get`: what is set is what is got, and the default is the fork server.
+#[multiproc::test]
+fn test_start_method_test_set_get() {
+    let _one = METHOD.lock().unwrap_or_else(|e| e.into_inner());
+    assert_eq!(multiproc::get_start_method(), StartMethod::ForkServer);
+    for method in multiproc::get_all_start_methods() {
+        multiproc::set_start_method(method);
+        assert_eq!(multiproc::get_start_method(), method);
+        assert_eq!(multiproc::get_context(None).get_start_method(), method);
+    }
+    multiproc::set_start_method(StartMethod::ForkServer);
+}
+
+/// `TestStartMethod.test_get_all`: the fork server (the default) and spawn; no `fork`.
+#[multiproc::test]
+fn test_start_method_test_get_all() {
+    let all = multiproc::get_all_start_methods();
+    assert_eq!(all, [StartMethod::ForkServer, StartMethod::Spawn]);
+    for m in all {
+        assert_eq!(StartMethod::from_name(m.name()), Some(m));
+    }
+    assert_eq!(StartMethod::from_name("fork"), None);
+}
+
+#[worker]
+fn os_parent() -> u32 {
+    std::os::unix::process::parent_id()
+}
+
+/// `TestStartMethod.test_context`: a context starts processes and pools its own way, whatever the
+/// process-wide method is.
+#[multiproc::test]
+fn test_start_method_test_context() {
+    for method in multiproc::get_all_start_methods() {
+        let ctx = multiproc::get_context(method);
+        assert_eq!(ctx.get_start_method(), method);
+        let ppid = ctx.process_builder().spawn(os_parent, ()).unwrap().join().unwrap();
+        assert_eq!(ppid == std::process::id(), method == StartMethod::Spawn, "{method:?}");
+        let pool = ctx.pool(1).unwrap();
+        let ppid = pool.apply(os_parent, ()).unwrap();
+        assert_eq!(ppid == std::process::id(), method == StartMethod::Spawn, "{method:?}");
+        pool.close();
+        pool.join().unwrap();
+    }
+}
+
+#[worker]
+fn put_one(q: multiproc::Queue<u32>) {
+    q.put(1).unwrap();
+}
+
+#[worker]
+fn put_two_and_nest_once(q: multiproc::Queue<u32>) {
+    q.put(2).unwrap();
+    put_one::spawn(q).unwrap().join().unwrap();
+}
+
+/// `TestStartMethod.test_mixed_startmethod`: a queue (or lock) made anywhere works with children of
+/// either method (there is no `fork` context whose locks could not travel); and the nested case of
+/// `test_nested_startmethod` through a queue.
+#[multiproc::test]
+fn test_start_method_test_mixed_startmethod() {
+    for method in multiproc::get_all_start_methods() {
+        let q = multiproc::Queue::<u32>::new().unwrap();
+        multiproc::get_context(method)
+            .process_builder()
+            .spawn(put_two_and_nest_once, (q.clone(),))
+            .unwrap()
+            .join()
+            .unwrap();
+        let got: Vec<u32> = (0..2)
+            .map(|_| q.get_timeout(Duration::from_secs(20)).unwrap())
+            .collect();
+        assert_eq!(got, [2, 1], "{method:?}");
+    }
+}

@@ -64,7 +64,10 @@ pub use error::{Error, ErrorKind, Result};
 #[cfg(target_os = "linux")]
 pub use ipc::{Connection, Pipe};
 #[cfg(target_os = "linux")]
-pub use launch::{StartMethod, get_start_method, init, set_start_method};
+pub use launch::{
+    Context, StartMethod, get_all_start_methods, get_context, get_start_method, init,
+    set_start_method,
+};
 #[cfg(target_os = "linux")]
 pub use logging::{LevelFilter, log_to_stderr};
 #[cfg(target_os = "linux")]
