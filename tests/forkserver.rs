@@ -116,7 +116,7 @@ fn handles_travel_and_drop_kills() {
 
 #[multiproc::test]
 fn the_default_method_can_be_set() {
-    assert_eq!(multiproc::get_start_method(), StartMethod::Spawn);
+    assert_eq!(multiproc::get_start_method(), StartMethod::ForkServer);
     let p = Process::builder()
         .start_method(StartMethod::Spawn)
         .spawn(parent_pid, ())

@@ -12,10 +12,20 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-/// What a started child was told about itself, and a pidfd of its parent (when it could be opened).
+/// What a started child was told about itself, and a pidfd of its parent, opened on first use (a
+/// child holds no descriptor it was not given until it asks about its parent).
 struct Adopted {
     origin: Origin,
-    parent: Option<OwnedFd>,
+    parent: OnceLock<Option<OwnedFd>>,
+}
+
+impl Adopted {
+    fn parent_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.parent
+            .get_or_init(|| sys::process::pidfd_open(Pid::from_u32(self.origin.parent_pid)).ok())
+            .as_ref()
+            .map(|fd| fd.as_fd())
+    }
 }
 
 static ADOPTED: OnceLock<Adopted> = OnceLock::new();
@@ -26,10 +36,12 @@ pub(crate) fn adopt_origin(origin: Origin) {
     if let Some(method) = origin.start_method() {
         launch::set_start_method(method);
     }
-    // The parent cannot have died and had its pid reused unnoticed: the parent watch kills this process
+    // The parent's pid cannot be reused while this process runs: the parent watch kills this process
     // as soon as the parent is gone.
-    let parent = sys::process::pidfd_open(Pid::from_u32(origin.parent_pid)).ok();
-    let _ = ADOPTED.set(Adopted { origin, parent });
+    let _ = ADOPTED.set(Adopted {
+        origin,
+        parent: OnceLock::new(),
+    });
 }
 
 /// This process, as Python's `multiprocessing.current_process()` describes it.
@@ -114,8 +126,8 @@ impl ParentProcess {
     /// True while the parent runs. A multiproc child dies with its parent (the parent watch kills it),
     /// so a child rarely sees `false`: only in the moment between the two.
     pub fn is_alive(&self) -> bool {
-        match &self.adopted.parent {
-            Some(fd) => !sys::child::has_exited(fd.as_fd(), 0),
+        match self.adopted.parent_fd() {
+            Some(fd) => !sys::child::has_exited(fd, 0),
             None => sys::process::is_running(Pid::from_u32(self.pid())),
         }
     }
@@ -123,8 +135,8 @@ impl ParentProcess {
     /// Waits up to `timeout` for the parent to end; true if it has. Python: `parent_process().join(t)`.
     pub fn join_timeout(&self, timeout: Duration) -> bool {
         let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        match &self.adopted.parent {
-            Some(fd) => sys::child::has_exited(fd.as_fd(), ms),
+        match self.adopted.parent_fd() {
+            Some(fd) => sys::child::has_exited(fd, ms),
             None => !self.is_alive(),
         }
     }
@@ -132,7 +144,7 @@ impl ParentProcess {
     /// A descriptor readable once the parent has ended (its pidfd), if one could be opened. Python:
     /// `parent_process().sentinel`.
     pub fn sentinel(&self) -> Option<BorrowedFd<'static>> {
-        self.adopted.parent.as_ref().map(|fd| fd.as_fd())
+        self.adopted.parent_fd()
     }
 }
 

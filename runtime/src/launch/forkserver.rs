@@ -160,6 +160,9 @@ pub(super) struct Forked {
 /// Starts a child by forking the server. A server found dead (killed from outside) is replaced once,
 /// transparently, as Python does; if the new one fails too, the error comes back.
 pub(super) fn start() -> Result<Child> {
+    // The same refusals as a spawn: the rules do not depend on the start method.
+    super::boot::refuse_unbootstrapped_spawn();
+    super::boot::check_passed()?;
     match start_on(server()?) {
         Err(e) if e.is_disconnected() => {
             log::debug!(target: "multiproc::forkserver", "the fork server died; starting a new one");
