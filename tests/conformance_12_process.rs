@@ -89,7 +89,10 @@ fn test_process_test_parent_process_attributes() {
         let p = b.name("SomeProcess").spawn(who_am_i, ()).unwrap();
         let pid = p.pid();
         let (name, child_pid, daemon, parent) = p.join().unwrap();
-        assert_eq!((name.as_str(), child_pid, daemon), ("SomeProcess", pid, true));
+        assert_eq!(
+            (name.as_str(), child_pid, daemon),
+            ("SomeProcess", pid, true)
+        );
         assert_eq!(
             parent,
             Some((std::process::id(), "MainProcess".to_string(), true))
@@ -107,7 +110,10 @@ fn test_process_test_daemon_argument() {
     let p1 = Process::builder().daemon(true).spawn(who_am_i, ()).unwrap();
     assert!(p1.daemon());
     assert!(p1.join().unwrap().2);
-    let p2 = Process::builder().daemon(false).spawn(who_am_i, ()).unwrap();
+    let p2 = Process::builder()
+        .daemon(false)
+        .spawn(who_am_i, ())
+        .unwrap();
     assert!(!p2.daemon());
     assert!(!p2.join().unwrap().2);
 }
@@ -135,7 +141,11 @@ fn test_process_test_process() {
         assert_eq!(p.name(), "SomeProcess");
         assert!(p.is_alive());
         assert_eq!(p.exitcode(), None);
-        assert!(multiproc::active_children().iter().any(|c| c.pid == p.pid()));
+        assert!(
+            multiproc::active_children()
+                .iter()
+                .any(|c| c.pid == p.pid())
+        );
         assert_eq!(p.join_timeout(Duration::from_secs(20)).unwrap(), 200);
         assert!(!p.is_alive());
         assert_eq!(p.exitcode(), Some(0));
@@ -149,7 +159,13 @@ fn killed_by(sig: i32, send: impl Fn(&mut Process<u64>)) {
         send(&mut p);
         let err = p.join_timeout(Duration::from_secs(20)).unwrap_err();
         assert!(
-            matches!(err.kind(), multiproc::ErrorKind::WorkerDied { signal: Some(_), .. }),
+            matches!(
+                err.kind(),
+                multiproc::ErrorKind::WorkerDied {
+                    signal: Some(_),
+                    ..
+                }
+            ),
             "{err}"
         );
         assert!(!p.is_alive());
@@ -279,10 +295,15 @@ fn test_subclassing_process_test_sys_exit() {
 #[multiproc::test]
 fn test_process_test_many_processes() {
     for (b, n) in [
-        (Process::builder().start_method(StartMethod::ForkServer), 100),
+        (
+            Process::builder().start_method(StartMethod::ForkServer),
+            100,
+        ),
         (Process::builder().start_method(StartMethod::Spawn), 5),
     ] {
-        let procs: Vec<_> = (0..n).map(|_| b.clone().spawn(sleeps, (10,)).unwrap()).collect();
+        let procs: Vec<_> = (0..n)
+            .map(|_| b.clone().spawn(sleeps, (10,)).unwrap())
+            .collect();
         for mut p in procs {
             assert_eq!(p.join_timeout(Duration::from_secs(60)).unwrap(), 10);
             assert_eq!(p.exitcode(), Some(0));
@@ -324,7 +345,10 @@ fn test_process_daemon_and_non_daemon_at_exit() {
     assert!(wait_until(Duration::from_secs(20), || is_dead(daemon_pid)));
 
     let started = Instant::now();
-    let p = Process::builder().daemon(false).spawn(sleeps, (400,)).unwrap();
+    let p = Process::builder()
+        .daemon(false)
+        .spawn(sleeps, (400,))
+        .unwrap();
     let pid = p.pid();
     drop(p);
     std::thread::sleep(Duration::from_millis(50));
@@ -347,7 +371,11 @@ fn panics(msg: String) -> u32 {
 fn test_process_panic_location() {
     let line = line!() - 7;
     for b in both() {
-        let err = b.spawn(panics, ("it broke".into(),)).unwrap().join().unwrap_err();
+        let err = b
+            .spawn(panics, ("it broke".into(),))
+            .unwrap()
+            .join()
+            .unwrap_err();
         let multiproc::ErrorKind::WorkerPanicked {
             message,
             location,
@@ -411,11 +439,24 @@ fn test_start_method_test_context() {
     for method in multiproc::get_all_start_methods() {
         let ctx = multiproc::get_context(method);
         assert_eq!(ctx.get_start_method(), method);
-        let ppid = ctx.process_builder().spawn(os_parent, ()).unwrap().join().unwrap();
-        assert_eq!(ppid == std::process::id(), method == StartMethod::Spawn, "{method:?}");
+        let ppid = ctx
+            .process_builder()
+            .spawn(os_parent, ())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(
+            ppid == std::process::id(),
+            method == StartMethod::Spawn,
+            "{method:?}"
+        );
         let pool = ctx.pool(1).unwrap();
         let ppid = pool.apply(os_parent, ()).unwrap();
-        assert_eq!(ppid == std::process::id(), method == StartMethod::Spawn, "{method:?}");
+        assert_eq!(
+            ppid == std::process::id(),
+            method == StartMethod::Spawn,
+            "{method:?}"
+        );
         pool.close();
         pool.join().unwrap();
     }

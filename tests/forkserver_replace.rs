@@ -39,7 +39,10 @@ fn a_killed_server_is_replaced_and_its_children_still_report() {
     let next = forked().spawn(parent_pid, ()).unwrap().join().unwrap();
     assert_ne!(next, server);
     // And the new server keeps serving.
-    assert_eq!(forked().spawn(parent_pid, ()).unwrap().join().unwrap(), next);
+    assert_eq!(
+        forked().spawn(parent_pid, ()).unwrap().join().unwrap(),
+        next
+    );
     // A child of the dead server still runs and returns its value; only its exit status is unknown.
     assert_eq!(old_child.join().unwrap(), 300);
 }
@@ -53,7 +56,10 @@ fn test_process_test_forkserver_sigkill_and_sigint() {
         let server = forked().spawn(parent_pid, ()).unwrap().join().unwrap();
         // SAFETY (test): signalling the fork server this test started.
         unsafe { libc::kill(server as i32, sig) };
-        assert!(wait_until(Duration::from_secs(20), || is_dead(server)), "{sig}");
+        assert!(
+            wait_until(Duration::from_secs(20), || is_dead(server)),
+            "{sig}"
+        );
         let next = forked().spawn(parent_pid, ()).unwrap().join().unwrap();
         assert_ne!(next, server, "{sig}");
     }

@@ -119,6 +119,7 @@ impl ParentProcess {
     }
 
     /// The parent's [`current_process`] name (`MainProcess` for the program).
+    #[allow(clippy::misnamed_getters)] // the parent's name, not this process's
     pub fn name(&self) -> &str {
         &self.adopted.origin.parent_name
     }

@@ -70,7 +70,9 @@ impl StartMethod {
     /// The method Python calls `name` (`"spawn"`, `"forkserver"`); `None` for others (`"fork"` is not
     /// offered: forking a program with threads is unsafe).
     pub fn from_name(name: &str) -> Option<StartMethod> {
-        get_all_start_methods().into_iter().find(|m| m.name() == name)
+        get_all_start_methods()
+            .into_iter()
+            .find(|m| m.name() == name)
     }
 }
 

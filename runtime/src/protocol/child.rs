@@ -47,7 +47,9 @@ pub(crate) struct Panic {
 impl Panic {
     /// The panic whose payload `catch_unwind` returned, with what the hook recorded on this thread.
     pub(crate) fn caught(payload: &(dyn std::any::Any + Send)) -> Panic {
-        let (location, backtrace) = LAST_PANIC.with(|l| l.borrow_mut().take()).unwrap_or_default();
+        let (location, backtrace) = LAST_PANIC
+            .with(|l| l.borrow_mut().take())
+            .unwrap_or_default();
         Panic {
             message: panic_message(payload),
             location,
@@ -344,8 +346,7 @@ pub(crate) fn encode_child_task<A: Serialize + ?Sized>(
 /// Splits a task frame into the entry's name, its [`Origin`] (if any) and the encoded arguments.
 pub(crate) fn decode_task(bytes: &[u8]) -> Result<(String, Option<Origin>, &[u8])> {
     let (name, used): (String, usize) = codec::decode_prefix(bytes, Vec::new())?;
-    let (origin, more): (Option<Origin>, usize) =
-        codec::decode_prefix(&bytes[used..], Vec::new())?;
+    let (origin, more): (Option<Origin>, usize) = codec::decode_prefix(&bytes[used..], Vec::new())?;
     Ok((name, origin, &bytes[used + more..]))
 }
 
@@ -558,7 +559,12 @@ mod tests {
             "{location}"
         );
         let mut bytes = Vec::new();
-        encode_report_into((Report::PanickedAt(panic), None), &mut bytes, &mut Vec::new()).unwrap();
+        encode_report_into(
+            (Report::PanickedAt(panic), None),
+            &mut bytes,
+            &mut Vec::new(),
+        )
+        .unwrap();
         let err = decode_report::<()>(&bytes, Vec::new()).unwrap_err();
         // (followed by the backtrace when RUST_BACKTRACE is set here)
         assert!(
@@ -576,11 +582,23 @@ mod tests {
             traced.to_string(),
             "worker panicked at src/x.rs:12:5: m\n\nchild backtrace:\n0: frame"
         );
-        assert!(matches!(traced.kind(), ErrorKind::WorkerPanicked { backtrace: Some(b), .. } if b == "0: frame"));
+        assert!(
+            matches!(traced.kind(), ErrorKind::WorkerPanicked { backtrace: Some(b), .. } if b == "0: frame")
+        );
         // An older child's report (message only) still reads.
         let mut old = Vec::new();
-        encode_report_into((Report::Panicked("m".into()), None), &mut old, &mut Vec::new()).unwrap();
-        assert_eq!(decode_report::<()>(&old, Vec::new()).unwrap_err().to_string(), "worker panicked: m");
+        encode_report_into(
+            (Report::Panicked("m".into()), None),
+            &mut old,
+            &mut Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            decode_report::<()>(&old, Vec::new())
+                .unwrap_err()
+                .to_string(),
+            "worker panicked: m"
+        );
     }
 
     #[test]
