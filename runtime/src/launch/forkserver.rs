@@ -163,6 +163,7 @@ pub(super) fn start() -> Result<Child> {
     // The same refusals as a spawn: the rules do not depend on the start method.
     super::boot::refuse_unbootstrapped_spawn();
     super::boot::check_passed()?;
+    super::harness::test_name()?; // a plain #[test] that spawns is refused, whatever the method
     match start_on(server()?) {
         Err(e) if e.is_disconnected() => {
             log::debug!(target: "multiproc::forkserver", "the fork server died; starting a new one");
