@@ -32,5 +32,16 @@ for c, methods in classes.items():
     if not methods:
         continue
     s = snake(c)
-    ported = [m for m in methods if any(r == f"{s}_{m}" or r.startswith(f"{s}_{m}_") or r == f"manager_{s}_{m}" or r.startswith(f"manager_{s}_{m}_") for r in rust)]
+
+    def named(m):
+        m = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", m).lower()
+        names = {f"{s}_{m}", f"{s}_{m}".replace("_test_test_", "_test_")}
+        return any(
+            r == f"{p}{n}" or r.startswith(f"{p}{n}_")
+            for r in rust
+            for p in ("", "manager_")
+            for n in names
+        )
+
+    ported = [m for m in methods if named(m)]
     print(f"{c}\t{len(ported)}/{len(methods)}\t{' '.join(ported)}\t| missing: {' '.join(m for m in methods if m not in ported)}")

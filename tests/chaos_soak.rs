@@ -219,6 +219,8 @@ fn lock_side(s: &Shared, dict: &DictProxy<u64, u64>) -> u64 {
 
 #[multiproc::test]
 fn chaos_soak() {
+    // Relies on spawn semantics (see the README's start-method section): set it explicitly.
+    multiproc::set_start_method(multiproc::StartMethod::Spawn);
     let extra = std::env::var("MULTIPROC_CHAOS_SECS")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())

@@ -393,7 +393,7 @@ fn pool_test_traceback() {
     let p = Pool::new(1).unwrap();
     let err = p.apply(raise_runtime_error_123, ()).unwrap_err();
     match err.kind() {
-        ErrorKind::WorkerPanicked { message } => {
+        ErrorKind::WorkerPanicked { message, .. } => {
             assert!(
                 message.contains("RuntimeError(123) # some comment"),
                 "{message}"
@@ -435,7 +435,7 @@ fn pool_test_map_no_failfast() {
         .map_chunked(raise_large_valueerror, [0u64, 500], 1)
         .unwrap_err();
     assert!(
-        matches!(err.kind(), ErrorKind::WorkerPanicked { message } if message.starts_with("xxxx")),
+        matches!(err.kind(), ErrorKind::WorkerPanicked { message, .. } if message.starts_with("xxxx")),
         "{:?}",
         err.kind()
     );

@@ -65,7 +65,7 @@ fn results_come_back_and_children_are_forked_not_spawned() {
 fn panics_signals_and_exit_codes_are_reported() {
     let err = forked().spawn(panics, ()).unwrap().join().unwrap_err();
     assert!(
-        matches!(err.kind(), ErrorKind::WorkerPanicked { message } if message == "forked and failed")
+        matches!(err.kind(), ErrorKind::WorkerPanicked { message, .. } if message == "forked and failed")
     );
 
     let p = forked().spawn(exits, (4,)).unwrap();
@@ -116,7 +116,7 @@ fn handles_travel_and_drop_kills() {
 
 #[multiproc::test]
 fn the_default_method_can_be_set() {
-    assert_eq!(multiproc::get_start_method(), StartMethod::Spawn);
+    assert_eq!(multiproc::get_start_method(), StartMethod::ForkServer);
     let p = Process::builder()
         .start_method(StartMethod::Spawn)
         .spawn(parent_pid, ())

@@ -16,6 +16,8 @@ fn logs_spawns_at_debug() {
     if std::env::var_os("MULTIPROC_TEST_LOGGING").is_none() {
         return;
     }
+    // Fork-server children take their logging from the server's start: this checks spawn's lines.
+    multiproc::set_start_method(multiproc::StartMethod::Spawn);
     multiproc::log_to_stderr(LevelFilter::Info).unwrap();
     multiproc::log_to_stderr(LevelFilter::Debug).unwrap(); // a second call changes the level
     assert_eq!(seven::spawn().unwrap().join().unwrap(), 7);

@@ -268,6 +268,8 @@ fn server_dies_with_the_process_that_started_it() {
 
 #[multiproc::test]
 fn shutdown_of_a_server_that_does_not_answer_kills_it() {
+    // Relies on spawn semantics (see the README's start-method section): set it explicitly.
+    multiproc::set_start_method(multiproc::StartMethod::Spawn);
     for tcp in [false, true] {
         let mgr = if tcp {
             Manager::serve("127.0.0.1:0", KEY).unwrap()

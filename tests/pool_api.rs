@@ -159,7 +159,7 @@ fn map_fails_with_the_tasks_panic_and_the_pool_goes_on() {
         .starmap(fail_on, (0..20u64).map(|x| (x, 13)))
         .unwrap_err();
     match err.kind() {
-        ErrorKind::WorkerPanicked { message } => {
+        ErrorKind::WorkerPanicked { message, .. } => {
             assert!(message.contains("input 13 is not allowed"), "{message}")
         }
         other => panic!("unexpected {other:?}"),
@@ -286,7 +286,7 @@ fn a_panicking_item_fails_only_itself_inside_its_chunk() {
             Err(e) => {
                 assert_eq!(x, 5, "only item 5 fails, not {x}: {e}");
                 assert!(
-                    matches!(e.kind(), ErrorKind::WorkerPanicked { message } if message.contains("five is rejected")),
+                    matches!(e.kind(), ErrorKind::WorkerPanicked { message, .. } if message.contains("five is rejected")),
                     "{e}"
                 );
             }

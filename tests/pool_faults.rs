@@ -204,7 +204,7 @@ fn a_panicking_initializer_is_a_clear_error_without_respawns() {
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let _ = std::fs::remove_file(&log);
     match err.kind() {
-        ErrorKind::WorkerPanicked { message } => {
+        ErrorKind::WorkerPanicked { message, .. } => {
             assert!(
                 message.contains("cannot connect to the database"),
                 "{message}"

@@ -93,7 +93,7 @@ fn panic_comes_back_with_its_message() {
         .join()
         .unwrap_err();
     match err.kind() {
-        ErrorKind::WorkerPanicked { message } => assert_eq!(message, "boom: it broke"),
+        ErrorKind::WorkerPanicked { message, .. } => assert_eq!(message, "boom: it broke"),
         other => panic!("unexpected {other:?}"),
     }
     assert!(err.to_string().contains("boom: it broke"));
@@ -193,7 +193,11 @@ fn an_unregistered_worker_is_refused_before_spawning() {
 
 #[multiproc::test]
 fn drop_kills_and_reaps() {
-    let p = sleeps::spawn(60_000).unwrap();
+    // Reaped by the drop itself is spawn's behaviour (a fork server reaps its children itself).
+    let p = Process::builder()
+        .start_method(multiproc::StartMethod::Spawn)
+        .spawn(sleeps, (60_000,))
+        .unwrap();
     let pid = p.pid();
     drop(p);
     // Reaped by drop itself: not even a zombie is left.

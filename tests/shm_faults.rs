@@ -48,6 +48,8 @@ fn map_everything(blocks: Blocks, name: String, ready: Event) {
 /// One test, so that no other test of this binary opens descriptors while it counts them.
 #[multiproc::test]
 fn killed_mappers_and_dropped_handles_leave_nothing_behind() {
+    // Relies on spawn semantics (see the README's start-method section): set it explicitly.
+    multiproc::set_start_method(multiproc::StartMethod::Spawn);
     // The process's shared-memory name server keeps one epoll descriptor from its first use on.
     drop(SharedMemory::new(1).unwrap());
     killed_mappers_leave_nothing_behind();

@@ -26,7 +26,9 @@ pub(crate) fn expand_main(attr: TokenStream, item: TokenStream) -> TokenStream {
         errors.push(func.sig.inputs.span(), "`main` takes no arguments");
     }
     let span = func.sig.ident.span();
-    let call: syn::Stmt = syn::parse_quote_spanned!(span=> #krate::__private::bootstrap(););
+    let call: syn::Stmt = syn::parse_quote_spanned!(span=>
+        let __multiproc_main_guard = #krate::__private::bootstrap();
+    );
     func.block.stmts.insert(0, call);
     errors.finish(quote!(#func))
 }

@@ -287,10 +287,10 @@ impl<T> Waitable for Connection<T> {
 
 impl<R: DeserializeOwned> Waitable for Process<R> {
     fn wait_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.sentinel()
+        Some(self.sentinel())
     }
     fn ready_now(&self) -> bool {
-        self.has_ended() || (self.sentinel().is_none() && exited_per_proc(self.pid()))
+        self.has_ended()
     }
 }
 
@@ -319,12 +319,6 @@ impl Waitable for OwnedFd {
     fn ready_now(&self) -> bool {
         false
     }
-}
-
-/// Without a pidfd: a child that is a zombie (or gone) has exited.
-fn exited_per_proc(pid: u32) -> bool {
-    use crate::sys::identity::{Pid, ProcessId};
-    !ProcessId::unknown_start(Pid::from_u32(pid)).is_alive()
 }
 
 /// How often objects without a descriptor (queues) are checked while [`wait`] waits.

@@ -18,6 +18,10 @@ pub enum ErrorKind {
     WorkerPanicked {
         /// The panic message of the child.
         message: String,
+        /// Where it panicked, `file:line:col` (Python's remote traceback names file and line).
+        location: Option<String>,
+        /// The child's backtrace, when `RUST_BACKTRACE` (or `RUST_LIB_BACKTRACE`) was set in it.
+        backtrace: Option<String>,
     },
     /// The child process died (killed by a signal, or exited) before it returned a result.
     WorkerDied {

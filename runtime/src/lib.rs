@@ -16,9 +16,15 @@ compile_error!(
 );
 
 #[cfg(target_os = "linux")]
+mod children;
+#[cfg(target_os = "linux")]
 pub mod codec;
 #[cfg(target_os = "linux")]
 pub mod connection;
+#[cfg(target_os = "linux")]
+mod context;
+#[cfg(target_os = "linux")]
+mod current;
 #[cfg(target_os = "linux")]
 mod error;
 #[cfg(target_os = "linux")]
@@ -29,6 +35,8 @@ mod launch;
 mod logging;
 #[cfg(target_os = "linux")]
 pub mod manager;
+#[cfg(target_os = "linux")]
+mod method;
 #[cfg(target_os = "linux")]
 mod poison;
 #[cfg(target_os = "linux")]
@@ -57,17 +65,25 @@ mod worker;
 mod worker_error;
 
 #[cfg(target_os = "linux")]
+pub use children::{ActiveChild, active_children, join_children_at_exit};
+#[cfg(target_os = "linux")]
+pub use context::{Context, get_context};
+#[cfg(target_os = "linux")]
+pub use current::{CurrentProcess, ParentProcess, current_process, parent_process};
+#[cfg(target_os = "linux")]
 pub use error::{Error, ErrorKind, Result};
 #[cfg(target_os = "linux")]
 pub use ipc::{Connection, Pipe};
 #[cfg(target_os = "linux")]
-pub use launch::{StartMethod, get_start_method, init, set_start_method};
+pub use launch::init;
 #[cfg(target_os = "linux")]
 pub use logging::{LevelFilter, log_to_stderr};
 #[cfg(target_os = "linux")]
 pub use manager::SharedMemoryManager;
 #[cfg(target_os = "linux")]
 pub use manager::{Managed, Manager, ManagerBuilder};
+#[cfg(target_os = "linux")]
+pub use method::{StartMethod, get_all_start_methods, get_start_method, set_start_method};
 pub use multiproc_macros::{main, managed, shared, test, worker};
 #[cfg(target_os = "linux")]
 pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, cpu_count};
@@ -104,9 +120,11 @@ pub mod __private {
     pub use inventory;
     pub use serde;
 
-    /// `#[multiproc::main]`: run the worker if this process is a child.
-    pub fn bootstrap() {
+    /// `#[multiproc::main]`: run the worker if this process is a child; the guard joins the
+    /// non-daemon children when `main` ends.
+    pub fn bootstrap() -> crate::children::MainGuard {
         crate::launch::run_child_if_spawned();
+        crate::children::MainGuard::new()
     }
 
     /// `#[multiproc::test]`: run the worker if this is a child, else note the test name.

@@ -1,7 +1,10 @@
 //! [`Process`]: a worker running in a child process, Python's `multiprocessing.Process`.
 
+use crate::children;
+use crate::current;
 use crate::error::{Error, ErrorKind, Result};
-use crate::launch::{self, Child, StartMethod, get_start_method};
+use crate::launch::{self, Child};
+use crate::method::{StartMethod, get_start_method};
 use crate::protocol::child as protocol;
 use crate::registry;
 use crate::sys::{self, process::ExitStatus};
@@ -9,6 +12,8 @@ use crate::worker::WorkerFn;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -35,7 +40,9 @@ use std::time::{Duration, Instant};
 #[must_use = "a Process is killed when dropped; call join() to wait for its result"]
 pub struct Process<R = ()> {
     name: String,
-    child: Child,
+    /// Taken only by `Drop`.
+    child: ManuallyDrop<Child>,
+    daemon: bool,
     joined: bool,
     _result: PhantomData<fn() -> R>,
 }
@@ -55,6 +62,7 @@ pub struct Process<R = ()> {
 pub struct ProcessBuilder {
     name: Option<String>,
     start_method: Option<StartMethod>,
+    daemon: Option<bool>,
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(1);
@@ -70,6 +78,25 @@ impl ProcessBuilder {
     /// How this child starts (default: [`get_start_method`]).
     pub fn start_method(mut self, method: StartMethod) -> Self {
         self.start_method = Some(method);
+        self
+    }
+
+    /// Whether the child is a daemon (default `true`). Python: `Process(daemon=..)`, whose default
+    /// is `False`; see the README's "Daemon and non-daemon children".
+    ///
+    /// - `daemon(true)`: the `Process` handle owns the child. Dropping it unjoined kills and reaps the
+    ///   child; the program's exit kills it. Python terminates its daemonic children at exit the same
+    ///   way.
+    /// - `daemon(false)`: dropping the handle unjoined lets the child run on; the program waits for it
+    ///   when `main` returns (`#[multiproc::main]` calls [`join_children_at_exit`](crate::join_children_at_exit)),
+    ///   as Python joins its non-daemon children at exit. A program that leaves by
+    ///   `std::process::exit` (or dies) does not wait: its children die with it, as they do when a
+    ///   Python program calls `os._exit`.
+    ///
+    /// The default differs from Python's because a Rust handle owns what it starts: dropping a
+    /// `Process` ends it, as dropping a `Child` of `std::process` does not but a guard should.
+    pub fn daemon(mut self, daemon: bool) -> Self {
+        self.daemon = Some(daemon);
         self
     }
 
@@ -98,15 +125,26 @@ impl ProcessBuilder {
         entry_name: &str,
         args: Args,
     ) -> Result<Process<R>> {
-        let task = protocol::encode_task(entry_name, &args)?;
-        drop(args);
-        let child = launch::start(self.start_method.unwrap_or_else(get_start_method), &task)?;
         let name = self
             .name
             .unwrap_or_else(|| format!("Process-{}", COUNTER.fetch_add(1, Ordering::Relaxed)));
+        let daemon = self.daemon.unwrap_or(true);
+        let me = current::current_process();
+        let origin = protocol::Origin {
+            name: name.clone(),
+            daemon,
+            start_method: get_start_method() as u8,
+            parent_pid: me.pid(),
+            parent_name: me.name().to_string(),
+        };
+        let task = protocol::encode_child_task(entry_name, Some(&origin), &args)?;
+        drop(args);
+        let child = launch::start(self.start_method.unwrap_or_else(get_start_method), &task)?;
+        children::register(child.pidfd().as_raw_fd(), child.pid().as_u32(), &name);
         Ok(Process {
             name,
-            child,
+            child: ManuallyDrop::new(child),
+            daemon,
             joined: false,
             _result: PhantomData,
         })
@@ -218,15 +256,6 @@ impl<R: DeserializeOwned> Process<R> {
         !self.child.has_ended()
     }
 
-    /// The child's pidfd: it becomes readable once the child has exited, so it can be polled
-    /// together with other descriptors, or passed to [`connection::wait`](crate::connection::wait)
-    /// (which takes the `Process` itself too). `None` on a kernel without pidfd (before Linux 5.3).
-    /// Python: `p.sentinel`. As with [`is_alive`](Self::is_alive), a worker whose result outgrows the
-    /// socket buffer exits only once somebody joins it.
-    pub fn sentinel(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        self.child.pidfd()
-    }
-
     /// True once this handle has seen the child end (no system call).
     pub(crate) fn has_ended(&self) -> bool {
         self.child.has_ended()
@@ -253,6 +282,55 @@ impl<R: DeserializeOwned> Process<R> {
     /// Sends `SIGKILL`. Python: `p.kill()`.
     pub fn kill(&mut self) -> Result<()> {
         self.signal(sys::child::SIGKILL)
+    }
+
+    /// Sends `SIGINT`, as Ctrl-C would. Python: `p.interrupt()` (3.14). A worker that does not handle
+    /// `SIGINT` dies of it: `join` says `WorkerDied` with signal `SIGINT`.
+    pub fn interrupt(&mut self) -> Result<()> {
+        self.signal(sys::signals::SIGINT)
+    }
+
+    /// The exit code, or minus the number of the signal that killed it; `None` while it runs (or when
+    /// the status is unknown). Python: `p.exitcode`.
+    pub fn exitcode(&mut self) -> Option<i32> {
+        self.exit_status().map(ExitStatus::exitcode)
+    }
+
+    /// Whether it was started as a daemon ([`ProcessBuilder::daemon`]). Python: `p.daemon`.
+    pub fn daemon(&self) -> bool {
+        self.daemon
+    }
+}
+
+impl<R> Drop for Process<R> {
+    fn drop(&mut self) {
+        // SAFETY: taken once, here; `self.child` is not used again.
+        let child = unsafe { ManuallyDrop::take(&mut self.child) };
+        if !self.daemon && !self.joined && !child.has_ended() {
+            // A non-daemon child runs on, to be joined at exit (still listed by active_children).
+            children::detach(child);
+            return;
+        }
+        children::unregister(child.pidfd().as_raw_fd());
+        drop(child);
+    }
+}
+
+impl<R> Process<R> {
+    /// A descriptor that becomes readable (`POLLIN`) when the child ends: its pidfd. Python:
+    /// `p.sentinel`. Poll it together with other descriptors (pipes, sockets, other sentinels) to wait
+    /// for whichever comes first; it stays readable once the child has exited, and is valid as long as
+    /// the `Process`. Reading its status still goes through [`join`](Process::join) or
+    /// [`exit_status`](Process::exit_status).
+    pub fn sentinel(&self) -> BorrowedFd<'_> {
+        self.child.pidfd()
+    }
+}
+
+/// The [`sentinel`](Process::sentinel).
+impl<R> AsFd for Process<R> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sentinel()
     }
 }
 

@@ -79,14 +79,17 @@ pub(crate) fn not_found(name: &str) -> Error {
 /// started child's single task and by long-lived workers (pools) for each of theirs.
 pub(crate) fn run_task(bytes: &[u8], fds: Vec<OwnedFd>) -> (Report, Option<Encoded>) {
     let run = || -> Result<Encoded> {
-        let (name, args) = protocol::decode_task(bytes)?;
+        let (name, origin, args) = protocol::decode_task(bytes)?;
+        if let Some(origin) = origin {
+            crate::current::adopt_origin(origin);
+        }
         let entry = by_name(&name).ok_or_else(|| not_found(&name))?;
         (entry.invoke)(args, fds)
     };
     match catch_unwind(AssertUnwindSafe(run)) {
         Ok(Ok(enc)) => (Report::Ok, Some(enc)),
         Ok(Err(e)) => (Report::failed(&e), None),
-        Err(panic) => (Report::Panicked(protocol::panic_message(&*panic)), None),
+        Err(panic) => (Report::PanickedAt(protocol::Panic::caught(&*panic)), None),
     }
 }
 
@@ -144,7 +147,7 @@ pub fn invoke_batch<A: DeserializeOwned, R: Serialize>(
         .into_iter()
         .map(|a| match catch_unwind(AssertUnwindSafe(|| f(a))) {
             Ok(v) => Outcome::Ok(v),
-            Err(panic) => Outcome::Panicked(protocol::panic_message(&*panic)),
+            Err(panic) => Outcome::PanickedAt(protocol::Panic::caught(&*panic)),
         })
         .collect();
     protocol::encode_outcomes(&outcomes, out, out_fds)

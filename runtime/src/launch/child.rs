@@ -9,8 +9,8 @@ use crate::ipc::channel::Channel;
 use crate::protocol::child::READY;
 use crate::sys::{self, identity::Pid, process::ExitStatus};
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Instant;
 
 /// Who reaps the child.
 pub(super) enum Reaper {
@@ -31,7 +31,8 @@ enum Life {
 /// A started child process; see the module documentation.
 pub(crate) struct Child {
     pid: Pid,
-    pidfd: Option<OwnedFd>,
+    /// Readable once the child has exited: the parent's sentinel.
+    pidfd: OwnedFd,
     chan: Channel,
     reaper: Reaper,
     life: Life,
@@ -40,7 +41,7 @@ pub(crate) struct Child {
 }
 
 impl Child {
-    pub(super) fn new(pid: Pid, pidfd: Option<OwnedFd>, chan: Channel, reaper: Reaper) -> Child {
+    pub(super) fn new(pid: Pid, pidfd: OwnedFd, chan: Channel, reaper: Reaper) -> Child {
         Child {
             pid,
             pidfd,
@@ -56,9 +57,9 @@ impl Child {
         self.pid
     }
 
-    /// The child's pidfd, if the kernel gave one: readable once the child has exited.
-    pub(crate) fn pidfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        self.pidfd.as_ref().map(|fd| fd.as_fd())
+    /// The child's pidfd: readable (`POLLIN`) once it has exited. Python: `Process.sentinel`.
+    pub(crate) fn pidfd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
     }
 
     /// True once the child has said it reached the bootstrap.
@@ -112,14 +113,9 @@ impl Child {
         }
         if let Reaper::Server(forked) = &self.reaper {
             // Not our child: its fork server reaps it and relays the status. The pidfd says whether it
-            // has exited (then the status is moments away); without one, ask without waiting.
-            let wait = block
-                || self
-                    .pidfd
-                    .as_ref()
-                    .is_some_and(|fd| sys::child::has_exited(fd.as_fd(), 0));
-            let ask = wait || self.pidfd.is_none();
-            if let Some(status) = ask.then(|| forked.exit_status(wait)).flatten() {
+            // has exited (then the status is moments away).
+            let wait = block || sys::child::has_exited(self.pidfd.as_fd(), 0);
+            if let Some(status) = wait.then(|| forked.exit_status(true)).flatten() {
                 self.life = Life::Ended(status);
             }
             return;
@@ -144,12 +140,7 @@ impl Child {
             }
             let slice = crate::policy::LIVENESS_SLICE.as_millis() as i32;
             let ms = sys::poll_timeout_ms(Some(deadline)).clamp(0, slice);
-            match &self.pidfd {
-                Some(fd) => {
-                    sys::child::has_exited(fd.as_fd(), ms);
-                }
-                None => std::thread::sleep(Duration::from_millis(1)),
-            }
+            sys::child::has_exited(self.pidfd.as_fd(), ms);
         }
     }
 
@@ -159,7 +150,7 @@ impl Child {
         if self.has_ended() {
             return Ok(());
         }
-        sys::child::signal(self.pid, self.pidfd.as_ref().map(|fd| fd.as_fd()), sig)
+        sys::child::signal(self.pid, Some(self.pidfd.as_fd()), sig)
     }
 }
 
@@ -168,15 +159,7 @@ impl Drop for Child {
         if self.has_ended() {
             return;
         }
-        // Without a pidfd, signal the pid only while it is certainly our unreaped child.
-        if matches!(self.reaper, Reaper::Us)
-            && self.pidfd.is_none()
-            && !matches!(sys::process::wait_pid(self.pid, true), Ok(None))
-        {
-            return;
-        }
-        let pidfd = self.pidfd.as_ref().map(|fd| fd.as_fd());
-        let _ = sys::child::signal(self.pid, pidfd, sys::child::SIGKILL);
+        let _ = sys::child::signal(self.pid, Some(self.pidfd.as_fd()), sys::child::SIGKILL);
         match &self.reaper {
             Reaper::Server(forked) => forked.forget(),
             Reaper::Us => {

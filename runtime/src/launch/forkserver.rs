@@ -11,12 +11,12 @@
 //! Protocol on the control channel: the program sends a request (a serial number, with the new child's
 //! socket as a descriptor); the server answers `Forked`, and later `Exited` when that child is reaped.
 
-use super::StartMethod;
 use super::child::{Child, Reaper};
 use super::serve;
 use crate::codec::Encoded;
 use crate::error::{Error, Result};
 use crate::ipc::channel::Channel;
+use crate::method::StartMethod;
 use crate::protocol::child as protocol;
 use crate::registry::{self, WorkerEntry};
 use crate::sys::{self, child::SIGKILL, identity::Pid, process::ExitStatus};
@@ -95,7 +95,10 @@ static SERVER: Mutex<Option<Arc<Server>>> = Mutex::new(None);
 use crate::poison::lock;
 
 fn gone() -> Error {
-    Error::disconnected("the fork server died; the next fork-server spawn starts a new one")
+    Error::disconnected(
+        "the fork server died, and so did the one started to replace it: see the log (RUST_LOG=debug) \
+         for why, or use StartMethod::Spawn",
+    )
 }
 
 /// The running fork server, started on first use (and again if it died).
@@ -154,9 +157,23 @@ pub(super) struct Forked {
     serial: u64,
 }
 
-/// Starts a child by forking the server.
+/// Starts a child by forking the server. A server found dead (killed from outside) is replaced once,
+/// transparently, as Python does; if the new one fails too, the error comes back.
 pub(super) fn start() -> Result<Child> {
-    let server = server()?;
+    // The same refusals as a spawn: the rules do not depend on the start method.
+    super::boot::refuse_unbootstrapped_spawn();
+    super::boot::check_passed()?;
+    super::harness::test_name()?; // a plain #[test] that spawns is refused, whatever the method
+    match start_on(server()?) {
+        Err(e) if e.is_disconnected() => {
+            log::debug!(target: "multiproc::forkserver", "the fork server died; starting a new one");
+            start_on(server()?)
+        }
+        other => other,
+    }
+}
+
+fn start_on(server: Arc<Server>) -> Result<Child> {
     let (ours, theirs) =
         sys::socket::socketpair().map_err(|e| Error::io("socketpair failed", e))?;
     let mut st = lock(&server.state);
@@ -187,7 +204,7 @@ pub(super) fn start() -> Result<Child> {
     let forked = Forked { server, serial };
     Ok(Child::new(
         pid,
-        Some(pidfd),
+        pidfd,
         Channel::from_fd(ours),
         Reaper::Server(forked),
     ))

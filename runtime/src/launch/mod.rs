@@ -25,60 +25,8 @@ pub(crate) use harness::test_entry;
 use crate::codec::Encoded;
 use crate::error::Result;
 use crate::ipc::channel::{Channel, DEFAULT_MAX_MESSAGE};
-use std::sync::atomic::{AtomicU8, Ordering};
 
-/// How a child process starts. Python: `multiprocessing.set_start_method`.
-///
-/// ```no_run
-/// # extern crate multiproc_runtime as multiproc;
-/// #[multiproc::worker]
-/// fn noop() {}
-///
-/// #[multiproc::main]
-/// fn main() -> multiproc::Result<()> {
-///     multiproc::set_start_method(multiproc::StartMethod::ForkServer);
-///     noop::spawn()?.join()?; // forked from the fork server: no exec
-///     Ok(())
-/// }
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum StartMethod {
-    /// Re-execute this binary (`posix_spawn` of `/proc/self/exe`). Python's `spawn`: a fresh process
-    /// that has run none of the program's code. The default.
-    #[default]
-    Spawn,
-    /// Fork a *fork server*: a copy of this binary started once (by `Spawn`) and kept right after the
-    /// bootstrap, so it too has run none of the program's code, but each child skips `exec`, dynamic
-    /// loading and runtime start-up. Python's `forkserver`. Several times faster to start.
-    ForkServer,
-}
-
-static DEFAULT_METHOD: AtomicU8 = AtomicU8::new(0);
-
-/// Sets how children start from now on (default [`StartMethod::Spawn`]). Python:
-/// `multiprocessing.set_start_method(..)`; unlike Python it may be called again.
-///
-/// ```
-/// # extern crate multiproc_runtime as multiproc;
-/// multiproc::set_start_method(multiproc::StartMethod::ForkServer);
-/// assert_eq!(multiproc::get_start_method(), multiproc::StartMethod::ForkServer);
-/// ```
-pub fn set_start_method(method: StartMethod) {
-    DEFAULT_METHOD.store(method as u8, Ordering::Relaxed);
-}
-
-/// How children start by default. Python: `multiprocessing.get_start_method()`.
-///
-/// ```
-/// # extern crate multiproc_runtime as multiproc;
-/// assert_eq!(multiproc::get_start_method(), multiproc::StartMethod::Spawn);
-/// ```
-pub fn get_start_method() -> StartMethod {
-    match DEFAULT_METHOD.load(Ordering::Relaxed) {
-        1 => StartMethod::ForkServer,
-        _ => StartMethod::Spawn,
-    }
-}
+use crate::method::StartMethod;
 
 /// Starts a child with `method` and sends it `task` (a task frame of the child protocol). A child that
 /// dies before reading its task is still returned: its end is reported when it is waited for.

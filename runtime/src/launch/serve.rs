@@ -13,6 +13,7 @@ use std::os::fd::{AsFd, OwnedFd};
 /// child, or right after `fork` in the fork server.
 pub(super) fn serve_one_task(socket: OwnedFd) -> ! {
     boot::mark_in_child();
+    protocol::record_panics();
     watch::watch_parent(socket.as_fd());
     let chan = Channel::from_fd(socket);
     if chan.send_raw(READY, &[]).is_err() {
@@ -26,7 +27,7 @@ pub(super) fn serve_one_task(socket: OwnedFd) -> ! {
         Ok(report) => {
             let code = match report.0 {
                 Report::Ok => 0,
-                Report::Panicked(_) => 101,
+                Report::Panicked(_) | Report::PanickedAt(_) => 101,
                 Report::Failed(_) => 1,
             };
             (report, code)

@@ -55,7 +55,19 @@ pub(super) fn start() -> Result<Child> {
     drop(req);
     drop(child_end);
     drop(saved_stdout);
-    let pidfd = sys::process::pidfd_open(pid).ok();
+    // The pidfd is the child's handle from here on (signals go through it, never a reusable pid, and
+    // it is the `Process::sentinel`): without one, the child is not worth keeping.
+    let pidfd = match sys::process::pidfd_open(pid) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = sys::process::kill(pid, sys::child::SIGKILL);
+            let _ = sys::process::wait_pid(pid, false);
+            return Err(Error::io(
+                "could not open a pidfd for the child (Linux 5.3 or later is needed; or the descriptor                  limit is reached: raise `ulimit -n`)",
+                e,
+            ));
+        }
+    };
     Ok(Child::new(
         pid,
         pidfd,

@@ -4,6 +4,7 @@ use super::sched::{Config, Scheduler};
 use super::transport::LocalProcesses;
 use super::{Pool, supervisor};
 use crate::error::{Error, ErrorKind, Result};
+use crate::method::StartMethod;
 use crate::protocol::child as protocol;
 use crate::protocol::pool::init_frame;
 use crate::registry;
@@ -36,9 +37,17 @@ pub struct PoolBuilder {
     task_timeout: Option<Duration>,
     chunksize: Option<usize>,
     progress: bool,
+    start_method: Option<StartMethod>,
 }
 
 impl PoolBuilder {
+    /// How the workers start (default [`get_start_method`](crate::get_start_method) when each one
+    /// starts). Python: `get_context(method).Pool(..)`.
+    pub fn start_method(mut self, method: StartMethod) -> Self {
+        self.start_method = Some(method);
+        self
+    }
+
     /// Number of worker processes (default [`cpu_count`](super::cpu_count)).
     ///
     /// ```no_run
@@ -174,7 +183,9 @@ impl PoolBuilder {
                 task_timeout: self.task_timeout,
                 init,
             },
-            Box::new(LocalProcesses),
+            Box::new(LocalProcesses {
+                start_method: self.start_method,
+            }),
         ));
         let pool = Pool {
             sched: sched.clone(),

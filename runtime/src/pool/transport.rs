@@ -67,14 +67,21 @@ pub(crate) trait WorkerLink: Send + Sync {
 }
 
 /// Workers as child processes of this binary, reached over a [`Channel`].
-pub(crate) struct LocalProcesses;
+pub(crate) struct LocalProcesses {
+    /// `None`: the process-wide start method at each start.
+    pub(crate) start_method: Option<crate::method::StartMethod>,
+}
 
 impl Transport for LocalProcesses {
     fn start(&self, index: usize, has_init: bool) -> Result<Arc<dyn WorkerLink>> {
         let (mine, theirs) = Channel::pair()?;
         let (wake_tx, wake_rx) =
             sys::socket::socketpair().map_err(|e| Error::io("socketpair failed", e))?;
-        let process = ProcessBuilder::default()
+        let mut builder = ProcessBuilder::default();
+        if let Some(method) = self.start_method {
+            builder = builder.start_method(method);
+        }
+        let process = builder
             .name(format!("PoolWorker-{}", index + 1))
             .spawn_entry::<_, ()>(worker::ENTRY, (theirs, has_init))?;
         Ok(Arc::new(LocalLink {

@@ -98,7 +98,7 @@ fn run_frame(
             let failed = match ran {
                 Ok(Ok(())) => return Ok(Step::Reply),
                 Ok(Err(e)) => Report::failed(&e),
-                Err(panic) => Report::Panicked(protocol::panic_message(&*panic)),
+                Err(panic) => Report::PanickedAt(protocol::Panic::caught(&*panic)),
             };
             // Decoding the chunk, or encoding its outcomes, failed: every item fails with it.
             out.clear();

@@ -15,6 +15,7 @@
 use crate::codec::{self, Encoded};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::channel::Channel;
+use crate::method::StartMethod;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::os::fd::OwnedFd;
@@ -27,8 +28,77 @@ pub(crate) const READY: &[u8] = b"multiproc-ready";
 pub(crate) enum Report {
     /// The result follows in the same frame, after this tag.
     Ok,
+    /// A panic as older builds reported it: the message only (still decoded).
     Panicked(String),
     Failed(Failure),
+    /// A panic with where it happened (and the child's backtrace, when `RUST_BACKTRACE` asks for one).
+    PanickedAt(Panic),
+}
+
+/// A worker's panic on its way to the parent: the payload's message, the location the panic hook saw
+/// (`file:line:col`), and the child's backtrace when `RUST_BACKTRACE` is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Panic {
+    pub(crate) message: String,
+    pub(crate) location: Option<String>,
+    pub(crate) backtrace: Option<String>,
+}
+
+impl Panic {
+    /// The panic whose payload `catch_unwind` returned, with what the hook recorded on this thread.
+    pub(crate) fn caught(payload: &(dyn std::any::Any + Send)) -> Panic {
+        let (location, backtrace) = LAST_PANIC
+            .with(|l| l.borrow_mut().take())
+            .unwrap_or_default();
+        Panic {
+            message: panic_message(payload),
+            location,
+            backtrace,
+        }
+    }
+
+    fn into_error(self) -> Error {
+        let at = self
+            .location
+            .as_ref()
+            .map_or(String::new(), |l| format!(" at {l}"));
+        let trace = self
+            .backtrace
+            .as_ref()
+            .map_or(String::new(), |b| format!("\n\nchild backtrace:\n{b}"));
+        let text = format!("worker panicked{at}: {}{trace}", self.message);
+        Error::new(
+            ErrorKind::WorkerPanicked {
+                message: self.message,
+                location: self.location,
+                backtrace: self.backtrace,
+            },
+            text,
+        )
+    }
+}
+
+/// What the panic hook saw of this thread's latest panic: `(location, backtrace)`.
+type Seen = (Option<String>, Option<String>);
+
+thread_local! {
+    static LAST_PANIC: std::cell::RefCell<Option<Seen>> = const { std::cell::RefCell::new(None) };
+}
+
+/// In a started child: a panic hook that records each panic's location (and a backtrace when
+/// `RUST_BACKTRACE` is set) for the report, then runs the hook that was there (which prints it).
+pub(crate) fn record_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+        let trace = std::backtrace::Backtrace::capture();
+        let backtrace = (trace.status() == std::backtrace::BacktraceStatus::Captured)
+            .then(|| trace.to_string());
+        LAST_PANIC.with(|l| *l.borrow_mut() = Some((location, backtrace)));
+        previous(info);
+    }));
 }
 
 impl Report {
@@ -45,6 +115,7 @@ pub(crate) enum Outcome<R> {
     Ok(R),
     Panicked(String),
     Failed(Failure),
+    PanickedAt(Panic),
 }
 
 impl<R> Outcome<R> {
@@ -54,6 +125,7 @@ impl<R> Outcome<R> {
             Outcome::Ok(v) => Ok(v),
             Outcome::Panicked(m) => Err(failure(Report::Panicked(m))),
             Outcome::Failed(f) => Err(failure(Report::Failed(f))),
+            Outcome::PanickedAt(p) => Err(p.into_error()),
         }
     }
 }
@@ -117,12 +189,26 @@ enum Kind {
     },
     Io,
     ShutDown,
+    /// `WorkerPanicked` with its location and backtrace (the first variant has the message only).
+    WorkerPanickedAt {
+        message: String,
+        location: Option<String>,
+        backtrace: Option<String>,
+    },
 }
 
 impl From<&ErrorKind> for Kind {
     fn from(kind: &ErrorKind) -> Kind {
         match kind.clone() {
-            ErrorKind::WorkerPanicked { message } => Kind::WorkerPanicked { message },
+            ErrorKind::WorkerPanicked {
+                message,
+                location,
+                backtrace,
+            } => Kind::WorkerPanickedAt {
+                message,
+                location,
+                backtrace,
+            },
             ErrorKind::WorkerDied { pid, signal, code } => Kind::WorkerDied { pid, signal, code },
             ErrorKind::Timeout => Kind::Timeout,
             ErrorKind::Disconnected => Kind::Disconnected,
@@ -153,7 +239,20 @@ impl From<&ErrorKind> for Kind {
 impl From<Kind> for ErrorKind {
     fn from(kind: Kind) -> ErrorKind {
         match kind {
-            Kind::WorkerPanicked { message } => ErrorKind::WorkerPanicked { message },
+            Kind::WorkerPanicked { message, .. } => ErrorKind::WorkerPanicked {
+                message,
+                location: None,
+                backtrace: None,
+            },
+            Kind::WorkerPanickedAt {
+                message,
+                location,
+                backtrace,
+            } => ErrorKind::WorkerPanicked {
+                message,
+                location,
+                backtrace,
+            },
             Kind::WorkerDied { pid, signal, code } => ErrorKind::WorkerDied { pid, signal, code },
             Kind::Timeout => ErrorKind::Timeout,
             Kind::Disconnected => ErrorKind::Disconnected,
@@ -188,12 +287,13 @@ impl From<Kind> for ErrorKind {
 pub(crate) fn failure(report: Report) -> Error {
     match report {
         Report::Ok => Error::codec("worker reported success without a value"),
-        Report::Panicked(message) => Error::new(
-            ErrorKind::WorkerPanicked {
-                message: message.clone(),
-            },
-            format!("worker panicked: {message}"),
-        ),
+        Report::Panicked(message) => Panic {
+            message,
+            location: None,
+            backtrace: None,
+        }
+        .into_error(),
+        Report::PanickedAt(panic) => panic.into_error(),
         Report::Failed(Failure { kind, message }) => {
             Error::new(kind.into(), format!("worker failed: {message}"))
         }
@@ -211,17 +311,53 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Encodes a task frame: the entry's name, then the arguments.
+/// Who a started child is, as its parent tells it in the child's task frame: Python's
+/// `current_process()` and `parent_process()` in the child, and the start method it inherits (as Python's
+/// spawn preparation data carries it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Origin {
+    /// The child's own `Process` name.
+    pub(crate) name: String,
+    /// Whether the parent started it as a daemon.
+    pub(crate) daemon: bool,
+    /// The parent's start method ([`StartMethod`]'s number; an unknown one is ignored).
+    pub(crate) start_method: u8,
+    /// The parent program's pid (not the fork server's) and its `current_process()` name.
+    pub(crate) parent_pid: u32,
+    pub(crate) parent_name: String,
+}
+
+impl Origin {
+    /// The start method it names, if this build knows it.
+    pub(crate) fn start_method(&self) -> Option<StartMethod> {
+        StartMethod::from_u8(self.start_method)
+    }
+}
+
+/// Encodes a task frame: the entry's name, then the arguments. For a task run inside an existing
+/// process (a pool's or manager's initializer, the fork server's loop): no [`Origin`].
 pub(crate) fn encode_task<A: Serialize + ?Sized>(entry_name: &str, args: &A) -> Result<Encoded> {
+    encode_child_task(entry_name, None, args)
+}
+
+/// Encodes a task frame: the entry's name, the [`Origin`] of the child that runs it (if it is a started
+/// child's one task), then the arguments.
+pub(crate) fn encode_child_task<A: Serialize + ?Sized>(
+    entry_name: &str,
+    origin: Option<&Origin>,
+    args: &A,
+) -> Result<Encoded> {
     let mut task = codec::encode(entry_name)?;
+    codec::encode_into(&origin, &mut task.bytes, &mut task.fds)?;
     codec::encode_into(args, &mut task.bytes, &mut task.fds)?;
     Ok(task)
 }
 
-/// Splits a task frame into the entry's name and the encoded arguments.
-pub(crate) fn decode_task(bytes: &[u8]) -> Result<(String, &[u8])> {
+/// Splits a task frame into the entry's name, its [`Origin`] (if any) and the encoded arguments.
+pub(crate) fn decode_task(bytes: &[u8]) -> Result<(String, Option<Origin>, &[u8])> {
     let (name, used): (String, usize) = codec::decode_prefix(bytes, Vec::new())?;
-    Ok((name, &bytes[used..]))
+    let (origin, more): (Option<Origin>, usize) = codec::decode_prefix(&bytes[used..], Vec::new())?;
+    Ok((name, origin, &bytes[used + more..]))
 }
 
 /// Sends a task's outcome as one frame: the report, then the result bytes, with the result's
@@ -304,6 +440,7 @@ pub(crate) fn encode_outcomes<R: Serialize>(
             }
             Outcome::Panicked(m) => Outcome::Panicked(m.clone()),
             Outcome::Failed(f) => Outcome::Failed(f.clone()),
+            Outcome::PanickedAt(p) => Outcome::PanickedAt(p.clone()),
         })
         .collect();
     codec::encode_into(&checked, out, out_fds)
@@ -317,6 +454,8 @@ mod tests {
         vec![
             ErrorKind::WorkerPanicked {
                 message: "p".into(),
+                location: Some("src/x.rs:12:5".into()),
+                backtrace: None,
             },
             ErrorKind::WorkerDied {
                 pid: 7,
@@ -363,8 +502,25 @@ mod tests {
     fn kinds_are_one_byte_in_a_fixed_order() {
         for (i, kind) in every_kind().iter().enumerate() {
             let bytes = codec::encode(&Kind::from(kind)).unwrap().bytes;
-            assert_eq!(bytes[0] as usize, i, "{kind:?}");
+            // A panic now travels as the last tag (with its location); the first stays decodable.
+            let want = if i == 0 { every_kind().len() } else { i };
+            assert_eq!(bytes[0] as usize, want, "{kind:?}");
         }
+        let old = codec::encode(&Kind::WorkerPanicked {
+            message: "m".into(),
+        })
+        .unwrap()
+        .bytes;
+        assert_eq!(old[0], 0);
+        let back: Kind = codec::decode(&old, Vec::new()).unwrap();
+        assert_eq!(
+            ErrorKind::from(back),
+            ErrorKind::WorkerPanicked {
+                message: "m".into(),
+                location: None,
+                backtrace: None,
+            }
+        );
     }
 
     #[test]
@@ -378,10 +534,83 @@ mod tests {
     #[test]
     fn task_frame_round_trip() {
         let task = encode_task("some::worker", &(1u8, "two")).unwrap();
-        let (name, args) = decode_task(&task.bytes).unwrap();
+        let (name, origin, args) = decode_task(&task.bytes).unwrap();
         assert_eq!(name, "some::worker");
+        assert_eq!(origin, None);
         let args: (u8, String) = codec::decode(args, Vec::new()).unwrap();
         assert_eq!(args, (1, "two".to_string()));
+    }
+
+    #[test]
+    fn child_task_frame_carries_its_origin() {
+        let origin = Origin {
+            name: "Process-3".into(),
+            daemon: true,
+            start_method: StartMethod::ForkServer as u8,
+            parent_pid: 42,
+            parent_name: "MainProcess".into(),
+        };
+        let task = encode_child_task("w", Some(&origin), &(5u8,)).unwrap();
+        let (name, back, args) = decode_task(&task.bytes).unwrap();
+        assert_eq!((name.as_str(), back.as_ref()), ("w", Some(&origin)));
+        assert_eq!(back.unwrap().start_method(), Some(StartMethod::ForkServer));
+        let args: (u8,) = codec::decode(args, Vec::new()).unwrap();
+        assert_eq!(args, (5,));
+    }
+
+    #[test]
+    fn a_panic_reports_its_location_and_backtrace() {
+        record_panics();
+        let line = line!() + 1;
+        let caught = std::panic::catch_unwind(|| panic!("it broke")).unwrap_err();
+        let panic = Panic::caught(&*caught);
+        assert_eq!(panic.message, "it broke");
+        let location = panic.location.clone().unwrap();
+        assert!(
+            location.starts_with(&format!("runtime/src/protocol/child.rs:{line}:")),
+            "{location}"
+        );
+        let mut bytes = Vec::new();
+        encode_report_into(
+            (Report::PanickedAt(panic), None),
+            &mut bytes,
+            &mut Vec::new(),
+        )
+        .unwrap();
+        let err = decode_report::<()>(&bytes, Vec::new()).unwrap_err();
+        // (followed by the backtrace when RUST_BACKTRACE is set here)
+        assert!(
+            err.to_string()
+                .starts_with(&format!("worker panicked at {location}: it broke")),
+            "{err}"
+        );
+        let traced = Panic {
+            message: "m".into(),
+            location: Some("src/x.rs:12:5".into()),
+            backtrace: Some("0: frame".into()),
+        }
+        .into_error();
+        assert_eq!(
+            traced.to_string(),
+            "worker panicked at src/x.rs:12:5: m\n\nchild backtrace:\n0: frame"
+        );
+        assert!(
+            matches!(traced.kind(), ErrorKind::WorkerPanicked { backtrace: Some(b), .. } if b == "0: frame")
+        );
+        // An older child's report (message only) still reads.
+        let mut old = Vec::new();
+        encode_report_into(
+            (Report::Panicked("m".into()), None),
+            &mut old,
+            &mut Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            decode_report::<()>(&old, Vec::new())
+                .unwrap_err()
+                .to_string(),
+            "worker panicked: m"
+        );
     }
 
     #[test]

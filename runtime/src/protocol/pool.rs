@@ -159,7 +159,7 @@ mod tests {
         assert_eq!(got[0].as_ref().unwrap(), &1);
         assert!(matches!(
             got[1].as_ref().unwrap_err().kind(),
-            crate::ErrorKind::WorkerPanicked { message } if message == "boom"
+            crate::ErrorKind::WorkerPanicked { message, .. } if message == "boom"
         ));
         assert_eq!(got[2].as_ref().unwrap(), &3);
         assert!(got[3].is_err(), "a missing item is an error");

@@ -169,6 +169,8 @@ impl Action {
                 Err(Error::new(
                     ErrorKind::WorkerPanicked {
                         message: message.clone(),
+                        location: None,
+                        backtrace: None,
                     },
                     format!(
                         "the barrier action `{}` panicked: {message}; the barrier is broken",

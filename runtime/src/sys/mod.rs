@@ -19,6 +19,7 @@ pub(crate) mod net;
 pub(crate) mod pin;
 pub(crate) mod process;
 pub(crate) mod rlimit;
+pub(crate) mod signals;
 pub(crate) mod socket;
 pub(crate) mod spawn;
 /// Sleeping on a word of shared memory until another process wakes it (futex).
