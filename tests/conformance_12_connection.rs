@@ -274,6 +274,35 @@ fn connection_test_missing_fd_transfer() {
     child.join().unwrap();
 }
 
+/// `_TestConnection.test_spawn_close`: the parent's copy of the child's end is closed at once (here
+/// `spawn` takes it by value, so it is gone from the parent before the child has started), and the
+/// pipe still works; the child ends when it reads the sentinel.
+#[multiproc::test]
+fn connection_test_spawn_close() {
+    let (conn, child_conn) = Pipe::<Vec<Item>>::new().unwrap();
+    let p = echo::spawn(child_conn).unwrap();
+    let msg = b"hello".to_vec();
+    conn.send_bytes(&msg).unwrap();
+    assert_eq!(conn.recv_bytes_timeout(LONG).unwrap(), msg);
+    conn.send_bytes(SENTINEL).unwrap();
+    drop(conn);
+    p.join().unwrap();
+}
+
+/// `_TestConnection.test_context`: Python's `with a, b:` closes both ends when the block ends; here
+/// dropping an end closes it, and the other end's `recv` reports the end of the stream at once
+/// instead of waiting.
+#[multiproc::test]
+fn connection_test_context() {
+    let (a, b) = Pipe::<u32>::new().unwrap();
+    a.send(&1729).unwrap();
+    assert_eq!(b.recv().unwrap(), 1729);
+    drop(b);
+    let start = Instant::now();
+    assert!(a.recv_timeout(LONG).unwrap_err().is_disconnected());
+    assert_quick(start);
+}
+
 // ---- _TestListener ---------------------------------------------------------------------------
 
 /// `_TestListener.test_multiple_bind`: binding an address a listener holds fails, for every family.
@@ -298,6 +327,23 @@ fn listener_test_abstract_socket() {
     client.send(&1729).unwrap();
     assert_eq!(d.recv().unwrap(), 1729);
     drop(listener);
+    let err = Client::connect::<u32>(&address, None).unwrap_err();
+    assert!(err.is_disconnected(), "{err}");
+}
+
+/// `_TestListener.test_context`: Python's `with Listener() as l, Client(l.address) as c, l.accept()
+/// as d`; here the scope is the `with`: inside it a message crosses, after it the listener is closed
+/// and a new client is refused.
+#[multiproc::test]
+fn listener_test_context() {
+    let address = Address::unique_local().unwrap();
+    {
+        let l = Listener::bind(&address, None).unwrap();
+        let c = Client::connect::<u32>(l.address(), None).unwrap();
+        let d = l.accept_timeout::<u32>(LONG).unwrap();
+        c.send(&1729).unwrap();
+        assert_eq!(d.recv_timeout(LONG).unwrap(), 1729);
+    }
     let err = Client::connect::<u32>(&address, None).unwrap_err();
     assert!(err.is_disconnected(), "{err}");
 }
@@ -550,6 +596,17 @@ fn recv_bytes_into_too_short_keeps_message() {
     assert_eq!(b.recv_bytes_into(&mut []).unwrap(), 0);
 }
 
+/// `_TestListenerClient.test_issue14725`: a client that connected, sent and went away before the
+/// listener accepted is still accepted, and its message read.
+#[multiproc::test]
+fn listener_client_test_issue14725() {
+    let l = Listener::bind(&Address::unique_local().unwrap(), None).unwrap();
+    let p = client_hello::spawn(l.address().clone(), None).unwrap();
+    p.join().unwrap();
+    let conn = l.accept_timeout::<String>(LONG).unwrap();
+    assert_eq!(conn.recv_timeout(LONG).unwrap(), "hello");
+}
+
 // ---- _TestPoll -------------------------------------------------------------------------------
 
 /// `_TestPoll.test_empty_string`: an empty message makes `poll` true, and polling does not consume it.
@@ -730,10 +787,22 @@ fn child_test_wait_socket(address: std::net::SocketAddr, slow: bool) {
 /// `TestWait.test_wait_socket`: `wait` over plain sockets (raw descriptors).
 #[multiproc::test]
 fn wait_test_wait_socket() {
+    wait_socket(false);
+}
+
+/// `TestWait.test_wait_socket_slow`: the same with writers that pause between lines.
+#[multiproc::test]
+fn wait_test_wait_socket_slow() {
+    wait_socket(true);
+}
+
+/// Four children each write ten lines to a TCP socket; `wait` over the accepted sockets reads every
+/// line of every child, and each socket's end.
+fn wait_socket(slow: bool) {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     let procs: Vec<_> = (0..4)
-        .map(|_| child_test_wait_socket::spawn(addr, false).unwrap())
+        .map(|_| child_test_wait_socket::spawn(addr, slow).unwrap())
         .collect();
     let mut readers: Vec<(std::net::TcpStream, Vec<u8>)> = (0..4)
         .map(|_| (l.accept().unwrap().0, Vec::new()))

@@ -29,7 +29,7 @@ fn readable(fd: std::os::fd::BorrowedFd<'_>, timeout_ms: i32) -> bool {
 /// `_TestProcess.test_sentinel`: the sentinel is not ready while the child runs, ready once it ends,
 /// for both start methods.
 #[multiproc::test]
-fn test_process_test_sentinel() {
+fn process_test_sentinel() {
     for method in [StartMethod::Spawn, StartMethod::ForkServer] {
         let mut p = Process::builder()
             .start_method(method)
@@ -73,7 +73,7 @@ fn who_am_i() -> (String, u32, bool, Option<(u32, String, bool)>) {
 
 /// `_TestProcess.test_current`: the program is `MainProcess`, alive, not a daemon, with no parent.
 #[multiproc::test]
-fn test_process_test_current() {
+fn process_test_current() {
     let me = multiproc::current_process();
     assert_eq!(me.name(), "MainProcess");
     assert_eq!(me.pid(), std::process::id());
@@ -84,7 +84,7 @@ fn test_process_test_current() {
 /// `_TestProcess.test_parent_process_attributes` (and `_test` of `test_process`): a child knows its name,
 /// pid, daemon flag, and its parent program's pid and name, however it was started.
 #[multiproc::test]
-fn test_process_test_parent_process_attributes() {
+fn process_test_parent_process_attributes() {
     for b in both() {
         let p = b.name("SomeProcess").spawn(who_am_i, ()).unwrap();
         let pid = p.pid();
@@ -103,7 +103,7 @@ fn test_process_test_parent_process_attributes() {
 /// `_TestProcess.test_daemon_argument`: the flag given is the flag the child sees. The default is
 /// `true` here (Python's is the parent's flag, `False` in the program): see `ProcessBuilder::daemon`.
 #[multiproc::test]
-fn test_process_test_daemon_argument() {
+fn process_test_daemon_argument() {
     let p0 = Process::builder().spawn(who_am_i, ()).unwrap();
     assert!(p0.daemon());
     assert!(p0.join().unwrap().2);
@@ -125,7 +125,7 @@ fn echo_args(a: i64, b: String, c: Vec<i64>, d: (i64,)) -> (i64, String, Vec<i64
 
 /// `_TestProcess.test_args_argument`: arguments of several types arrive as sent.
 #[multiproc::test]
-fn test_process_test_args_argument() {
+fn process_test_args_argument() {
     for b in both() {
         let args = (1, "str".to_string(), vec![1], (1,));
         let back = b.spawn(echo_args, args.clone()).unwrap().join().unwrap();
@@ -135,7 +135,7 @@ fn test_process_test_args_argument() {
 
 /// `_TestProcess.test_process`: name, liveness and exit code before and after the end.
 #[multiproc::test]
-fn test_process_test_process() {
+fn process_test_process() {
     for b in both() {
         let mut p = b.name("SomeProcess").spawn(sleeps, (200,)).unwrap();
         assert_eq!(p.name(), "SomeProcess");
@@ -175,31 +175,31 @@ fn killed_by(sig: i32, send: impl Fn(&mut Process<u64>)) {
 
 /// `_TestProcess.test_terminate`: exit code `-SIGTERM`.
 #[multiproc::test]
-fn test_process_test_terminate() {
+fn process_test_terminate() {
     killed_by(libc::SIGTERM, |p| p.terminate().unwrap());
 }
 
 /// `_TestProcess.test_kill`: exit code `-SIGKILL`.
 #[multiproc::test]
-fn test_process_test_kill() {
+fn process_test_kill() {
     killed_by(libc::SIGKILL, |p| p.kill().unwrap());
 }
 
 /// `Process.interrupt()` (Python 3.14): a worker that does not handle SIGINT dies of it.
 #[multiproc::test]
-fn test_process_test_interrupt() {
+fn process_test_interrupt() {
     killed_by(libc::SIGINT, |p| p.interrupt().unwrap());
 }
 
 /// `_TestProcess.test_cpu_count`.
 #[multiproc::test]
-fn test_process_test_cpu_count() {
+fn process_test_cpu_count() {
     assert!(multiproc::cpu_count() >= 1);
 }
 
 /// `_TestProcess.test_active_children`: listed while it runs, gone once joined.
 #[multiproc::test]
-fn test_process_test_active_children() {
+fn process_test_active_children() {
     let p = Process::builder().spawn(sleeps, (200,)).unwrap();
     let pid = p.pid();
     let listed = multiproc::active_children();
@@ -225,7 +225,7 @@ fn recursion(id: Vec<u8>) -> Vec<Vec<u8>> {
 /// `_TestProcess.test_recursion`: children start children, depth first, in order (each reports what it
 /// and its descendants saw, where Python's send it down one pipe).
 #[multiproc::test]
-fn test_process_test_recursion() {
+fn process_test_recursion() {
     let got = recursion::spawn(vec![]).unwrap().join().unwrap();
     let want: Vec<Vec<u8>> = vec![
         vec![],
@@ -259,7 +259,7 @@ fn who_am_i_forever(conn: multiproc::Connection<u32>) {
 /// grandchild goes too (multiproc children die with their parent, where Python's would report "not
 /// alive" and go on).
 #[multiproc::test]
-fn test_process_test_parent_process() {
+fn process_test_parent_process() {
     let (rx, tx) = multiproc::Pipe::<u32>::new().unwrap();
     let mut p = grandparent::spawn(tx).unwrap();
     assert!(rx.poll(Duration::from_secs(30)).unwrap());
@@ -277,7 +277,7 @@ fn exits(code: i32) {
 
 /// `_TestSubclassingProcess.test_sys_exit`: the code a worker exits with is its exit code.
 #[multiproc::test]
-fn test_subclassing_process_test_sys_exit() {
+fn subclassing_process_test_sys_exit() {
     for b in both() {
         for code in [1, 8] {
             let mut p = b.clone().spawn(exits, (code,)).unwrap();
@@ -293,7 +293,7 @@ fn test_subclassing_process_test_sys_exit() {
 
 /// `_TestProcess.test_many_processes`: 100 fork-server children (5 spawned) all end with code 0.
 #[multiproc::test]
-fn test_process_test_many_processes() {
+fn process_test_many_processes() {
     for (b, n) in [
         (
             Process::builder().start_method(StartMethod::ForkServer),
@@ -327,7 +327,7 @@ fn grandchild_ppid() -> u32 {
 /// `TestStartMethod.test_nested_startmethod`: a child inherits its parent's start method, and its own
 /// children start that way.
 #[multiproc::test]
-fn test_start_method_test_nested_startmethod() {
+fn start_method_test_nested_startmethod() {
     for (method, spawned) in [(StartMethod::ForkServer, false), (StartMethod::Spawn, true)] {
         let got = with_method(method, || nested_method::spawn().unwrap().join().unwrap());
         assert_eq!(got, (format!("{method:?}"), spawned));
@@ -338,7 +338,7 @@ fn test_start_method_test_nested_startmethod() {
 /// handle kills its child; a dropped non-daemon one lets it run until `join_children_at_exit`, which
 /// `#[multiproc::main]` calls when `main` returns.
 #[multiproc::test]
-fn test_process_daemon_and_non_daemon_at_exit() {
+fn process_daemon_and_non_daemon_at_exit() {
     let daemon = Process::builder().spawn(sleeps, (30_000,)).unwrap();
     let daemon_pid = daemon.pid();
     drop(daemon);
@@ -368,7 +368,7 @@ fn panics(msg: String) -> u32 {
 /// Python's `RemoteTraceback` names the file and line: a worker's panic comes back with its location
 /// (and the child's backtrace when `RUST_BACKTRACE` is set), however the child started.
 #[multiproc::test]
-fn test_process_panic_location() {
+fn process_panic_location() {
     let line = line!() - 7;
     for b in both() {
         let err = b
@@ -405,7 +405,7 @@ fn test_process_panic_location() {
 
 /// `TestStartMethod.test_set_get`: what is set is what is got, and the default is the fork server.
 #[multiproc::test]
-fn test_start_method_test_set_get() {
+fn start_method_test_set_get() {
     let _one = METHOD.lock().unwrap_or_else(|e| e.into_inner());
     assert_eq!(multiproc::get_start_method(), StartMethod::ForkServer);
     for method in multiproc::get_all_start_methods() {
@@ -418,7 +418,7 @@ fn test_start_method_test_set_get() {
 
 /// `TestStartMethod.test_get_all`: the fork server (the default) and spawn; no `fork`.
 #[multiproc::test]
-fn test_start_method_test_get_all() {
+fn start_method_test_get_all() {
     let all = multiproc::get_all_start_methods();
     assert_eq!(all, [StartMethod::ForkServer, StartMethod::Spawn]);
     for m in all {
@@ -435,7 +435,7 @@ fn os_parent() -> u32 {
 /// `TestStartMethod.test_context`: a context starts processes and pools its own way, whatever the
 /// process-wide method is.
 #[multiproc::test]
-fn test_start_method_test_context() {
+fn start_method_test_context() {
     for method in multiproc::get_all_start_methods() {
         let ctx = multiproc::get_context(method);
         assert_eq!(ctx.get_start_method(), method);
@@ -477,7 +477,7 @@ fn put_two_and_nest_once(q: multiproc::Queue<u32>) {
 /// either method (there is no `fork` context whose locks could not travel); and the nested case of
 /// `test_nested_startmethod` through a queue.
 #[multiproc::test]
-fn test_start_method_test_mixed_startmethod() {
+fn start_method_test_mixed_startmethod() {
     for method in multiproc::get_all_start_methods() {
         let q = multiproc::Queue::<u32>::new().unwrap();
         multiproc::get_context(method)
@@ -491,4 +491,32 @@ fn test_start_method_test_mixed_startmethod() {
             .collect();
         assert_eq!(got, [2, 1], "{method:?}");
     }
+}
+
+/// `_test_child_fd_inflation`: reports how many descriptors this child has open, then stays until
+/// `done` is set, so that every sibling is running when each one counts.
+#[worker]
+fn count_fds(started: multiproc::Queue<usize>, done: multiproc::Event) {
+    started.put(multiproc::open_fd_count()).unwrap();
+    assert!(done.wait_timeout(Duration::from_secs(60)));
+}
+
+/// `_TestProcess.test_child_fd_inflation`: the number of descriptors a child has open does not grow
+/// with the number of its running siblings (no child inherits the others' pipes or pidfds).
+#[multiproc::test]
+fn process_test_child_fd_inflation() {
+    const N: usize = 5;
+    let started = multiproc::Queue::new().unwrap();
+    let done = multiproc::Event::new().unwrap();
+    let procs: Vec<_> = (0..N)
+        .map(|_| count_fds::spawn(started.clone(), done.clone()).unwrap())
+        .collect();
+    let counts: Vec<usize> = (0..N)
+        .map(|_| started.get_timeout(Duration::from_secs(60)).unwrap())
+        .collect();
+    done.set();
+    for p in procs {
+        p.join().unwrap();
+    }
+    assert!(counts.iter().all(|&c| c == counts[0]), "{counts:?}");
 }

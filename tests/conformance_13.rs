@@ -729,3 +729,43 @@ fn queue_shared_between_threads_by_cloning() {
         &ErrorKind::Disconnected
     );
 }
+
+/// `_TestSharedMemory.test_shared_memory_recreate`: creating a block under a name another block holds
+/// fails (Python's `FileExistsError`, here `InvalidInput` naming the name) and leaves the first
+/// block as it was; once the first is gone the name can be created again.
+#[multiproc::test]
+fn shared_memory_test_shared_memory_recreate() {
+    let name = format!("conf13-recreate-{}", std::process::id());
+    let first = SharedMemory::create(&name, 64).unwrap();
+    first.write_at(0, b"first").unwrap();
+    let err = SharedMemory::create(&name, 64).unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::InvalidInput, "{err}");
+    let mut buf = [0u8; 5];
+    SharedMemory::attach(&name)
+        .unwrap()
+        .read_at(0, &mut buf)
+        .unwrap();
+    assert_eq!(&buf, b"first");
+    drop(first);
+    let again = SharedMemory::create(&name, 8).unwrap();
+    assert_eq!(again.size(), 8);
+}
+
+/// `_TestSharedMemory.test_invalid_shared_memory_cration`: a negative size cannot be written (`usize`);
+/// a size of zero, by name or not, is refused with `InvalidInput`, and so is reading past the end.
+#[multiproc::test]
+fn shared_memory_test_invalid_shared_memory_cration() {
+    for err in [
+        SharedMemory::new(0).unwrap_err(),
+        SharedMemory::create(&format!("conf13-zero-{}", std::process::id()), 0).unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), &ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains("size"), "{err}");
+    }
+    let shm = SharedMemory::new(16).unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        shm.read_at(12, &mut buf).unwrap_err().kind(),
+        &ErrorKind::InvalidInput
+    );
+}

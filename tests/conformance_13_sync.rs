@@ -550,3 +550,67 @@ fn shareable_list_refuses_bad_bytes() {
     assert_eq!(sl.get(0).unwrap(), 7);
     assert_eq!(sl.get(1).unwrap_err().kind(), &ErrorKind::InvalidHandle);
 }
+
+/// `_test_wait_return_f`: the index this party's wait returned.
+#[worker]
+fn wait_index(b: Barrier) -> u32 {
+    b.wait().unwrap()
+}
+
+/// `_TestBarrier.test_wait_return`: Python checks that exactly one party gets 0; here every index
+/// `0..parties` is returned exactly once.
+#[multiproc::test]
+fn barrier_test_wait_return() {
+    let b = Barrier::new(N).unwrap();
+    let ps: Vec<_> = (0..N)
+        .map(|_| wait_index::spawn(b.clone()).unwrap())
+        .collect();
+    let mut got: Vec<u32> = ps.into_iter().map(|p| p.join().unwrap()).collect();
+    got.sort_unstable();
+    assert_eq!(got, (0..N).collect::<Vec<_>>());
+}
+
+/// `_test_thousand_f`: `passes` rounds through the barrier, reporting each round after it (a bounded
+/// queue's put is in the queue when it returns, as Python's locked `conn.send`).
+#[worker]
+fn thousand_party(b: Barrier, passes: u32, q: multiproc::Queue<u32>) {
+    for i in 0..passes {
+        b.wait().unwrap();
+        q.put(i).unwrap();
+    }
+}
+
+/// `_TestBarrier.test_thousand`: N processes through one barrier a thousand times; no party reports
+/// round `i + 1` before every party has reported round `i`.
+#[multiproc::test]
+fn barrier_test_thousand() {
+    const PASSES: u32 = 1000;
+    let b = Barrier::new(N).unwrap();
+    let q = multiproc::Queue::bounded(2 * N as usize).unwrap();
+    let ps: Vec<_> = (0..N)
+        .map(|_| thousand_party::spawn(b.clone(), PASSES, q.clone()).unwrap())
+        .collect();
+    for i in 0..PASSES {
+        for _ in 0..N {
+            assert_eq!(q.get_timeout(Duration::from_secs(60)).unwrap(), i);
+        }
+    }
+    for p in ps {
+        p.join().unwrap();
+    }
+}
+
+/// `_TestSharedMemory.test_shared_memory_SharedMemoryServer_ignores_sigint`: a SIGINT (a Ctrl-C at the
+/// terminal reaches the whole process group) leaves the helper serving; the program shuts it down.
+#[multiproc::test]
+fn shared_memory_test_shared_memory_shared_memory_server_ignores_sigint() {
+    let smm = SharedMemoryManager::start().unwrap();
+    let before = smm.shareable_list(&[1i64, 2]).unwrap();
+    // SAFETY (test): signals the helper process this test started.
+    assert_eq!(unsafe { libc::kill(smm.pid() as i32, libc::SIGINT) }, 0);
+    std::thread::sleep(Duration::from_millis(200));
+    let sl = smm.shareable_list(&[0i64, 1, 2, 3]).unwrap();
+    assert_eq!(sl.get(3).unwrap(), 3);
+    assert_eq!(before.get(1).unwrap(), 2);
+    smm.shutdown().unwrap();
+}

@@ -47,12 +47,11 @@ fn a_killed_server_is_replaced_and_its_children_still_report() {
     assert_eq!(old_child.join().unwrap(), 300);
 }
 
-/// `_TestProcess.test_forkserver_sigkill` / `test_forkserver_sigint`: a server killed by SIGKILL or
-/// SIGINT is replaced on the next spawn, each time (the restart is not a one-off).
-#[multiproc::test]
-fn test_process_test_forkserver_sigkill_and_sigint() {
+/// A fork server killed by each of `signals` in turn is replaced on the next spawn, each time (the
+/// restart is not a one-off).
+fn replaced_after_each(signals: &[i32]) {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    for sig in [libc::SIGKILL, libc::SIGINT, libc::SIGKILL] {
+    for &sig in signals {
         let server = forked().spawn(parent_pid, ()).unwrap().join().unwrap();
         // SAFETY (test): signalling the fork server this test started.
         unsafe { libc::kill(server as i32, sig) };
@@ -63,4 +62,16 @@ fn test_process_test_forkserver_sigkill_and_sigint() {
         let next = forked().spawn(parent_pid, ()).unwrap().join().unwrap();
         assert_ne!(next, server, "{sig}");
     }
+}
+
+/// `_TestProcess.test_forkserver_sigkill`: a server killed by SIGKILL is replaced, twice over.
+#[multiproc::test]
+fn process_test_forkserver_sigkill() {
+    replaced_after_each(&[libc::SIGKILL, libc::SIGKILL]);
+}
+
+/// `_TestProcess.test_forkserver_sigint`: a server ended by SIGINT is replaced too.
+#[multiproc::test]
+fn process_test_forkserver_sigint() {
+    replaced_after_each(&[libc::SIGINT, libc::SIGKILL]);
 }

@@ -313,3 +313,21 @@ fn a_reply_over_the_message_limit_is_an_error_and_keeps_the_connection() {
     assert!(lock.locked().unwrap());
     guard.release().unwrap();
 }
+
+/// A manager's server ignores SIGINT, as Python's does: a Ctrl-C at the terminal reaches the whole
+/// process group, and the program that started the server still has it to use and shut down.
+#[multiproc::test]
+fn the_server_ignores_sigint() {
+    let mgr = Manager::start().unwrap();
+    let list = mgr.list::<u32>().unwrap();
+    list.append(&1).unwrap();
+    // SAFETY (test): signals the server process this test started.
+    assert_eq!(
+        unsafe { libc::kill(mgr.pid().unwrap() as i32, libc::SIGINT) },
+        0
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    list.append(&2).unwrap();
+    assert_eq!(list.len().unwrap(), 2);
+    mgr.shutdown().unwrap();
+}

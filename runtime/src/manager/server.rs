@@ -82,6 +82,7 @@ struct State {
 
 /// Serves until a `shutdown` request; fails (before serving) only if the initializer does.
 fn run(args: ServerArgs) -> Result<()> {
+    sys::signals::ignore_interrupt();
     // Each client holds a descriptor here: use all the process may have. Failing to raise it
     // leaves the default, which still works for fewer clients.
     let _ = sys::rlimit::raise_nofile();

@@ -47,6 +47,7 @@ inventory::submit! {
 
 /// The helper: creates blocks until told to stop or its starter is gone, then drops them all.
 fn serve(conn: Connection<Msg>) {
+    crate::sys::signals::ignore_interrupt();
     let mut blocks = Vec::new();
     loop {
         match conn.recv() {

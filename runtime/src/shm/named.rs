@@ -411,13 +411,20 @@ impl SharedMemory {
             }
             let mut buf = [0u8; 8];
             let mut fds: Vec<OwnedFd> = Vec::new();
-            let got = socket::recv_with_fds(conn.as_fd(), &mut buf, &mut fds).map_err(|e| {
-                if crate::sys::errors::peer_reset(&e) {
-                    gone()
-                } else {
-                    io(e)
+            let got = match socket::recv_with_fds(conn.as_fd(), &mut buf, &mut fds) {
+                Ok(got) => got,
+                // Reset: the server answered as to an attach and closed with our request unread (a
+                // pending reset is reported before the answer), or the name was withdrawn with this
+                // connection still in its backlog. Asking again tells which: a withdrawn name
+                // refuses the connection.
+                Err(e) if crate::sys::errors::peer_reset(&e) => {
+                    if Instant::now() >= deadline {
+                        return Err(timed_out());
+                    }
+                    continue;
                 }
-            })?;
+                Err(e) => return Err(io(e)),
+            };
             match (got.bytes, buf) {
                 (8, publish::UNLINKED) if fds.is_empty() => return Ok(()),
                 (8, publish::NOT_SAME) if fds.is_empty() => return Err(gone()),
