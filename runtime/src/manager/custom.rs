@@ -2,7 +2,7 @@
 //! ([`ManagedEntry`], in a link-time table like workers) and implements [`Managed`] for it, naming the
 //! typed proxy it generates. Python: `BaseManager.register('Counter', Counter)`.
 
-use super::objects::{Cx, Object};
+use super::objects::{CallContext, Object};
 use super::protocol;
 use super::proxy::Proxy;
 use crate::error::{Error, ErrorKind, Result};
@@ -154,7 +154,13 @@ impl Object for CustomObj {
     fn tag(&self) -> &str {
         self.entry.name
     }
-    fn call(&self, _: &mut Cx<'_>, method: &str, args: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    fn call(
+        &self,
+        _: &mut CallContext<'_>,
+        method: &str,
+        args: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let mut v = lock(&self.value);
         (self.entry.dispatch)(&mut **v, method, args, out)
     }

@@ -9,10 +9,8 @@ use super::initializer;
 use super::protocol::{Blob, CONTROL, control};
 use super::proxy::{self, Conn, Endpoint, Proxy, ProxyCore};
 use super::server::{self, ServerArgs};
+use super::sync::{BarrierProxy, ConditionProxy, JoinableQueueProxy, RLockProxy, SemaphoreProxy};
 use super::sync::{EventProxy, LockProxy, QueueProxy};
-use super::sync_more::{
-    BarrierProxy, ConditionProxy, JoinableQueueProxy, RLockProxy, SemaphoreProxy,
-};
 use crate::error::{Error, ErrorKind, Result};
 use crate::poison::lock;
 use crate::process::{Process, ProcessBuilder};

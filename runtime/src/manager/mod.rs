@@ -32,13 +32,11 @@ pub(crate) mod gate;
 mod handle;
 mod initializer;
 mod objects;
-mod objects_more;
 mod protocol;
 mod proxy;
 mod server;
 mod shared_memory;
 mod sync;
-mod sync_more;
 #[cfg(feature = "tls")]
 mod tls;
 
@@ -51,11 +49,11 @@ pub use custom::{Dispatch, ManagedEntry};
 pub use handle::{Manager, ManagerBuilder};
 pub use proxy::{Proxy, ProxyCore};
 pub use shared_memory::SharedMemoryManager;
-pub use sync::{EventProxy, LockGuard, LockProxy, QueueProxy};
-pub use sync_more::{
+pub use sync::{
     BarrierProxy, ConditionGuard, ConditionProxy, JoinableQueueProxy, RLockGuard, RLockProxy,
     SemaphoreProxy,
 };
+pub use sync::{EventProxy, LockGuard, LockProxy, QueueProxy};
 
 /// What `#[multiproc::managed]` expands to reaches these.
 #[doc(hidden)]

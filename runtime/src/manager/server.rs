@@ -15,10 +15,10 @@ use super::custom::{self, CustomObj};
 use super::fast::Link;
 use super::gate::{self, TlsConfig, TlsConn};
 use super::objects::{
-    Cx, DictObj, EventObj, ListObj, LockObj, NamespaceObj, Object, QueueObj, ValueObj,
-};
-use super::objects_more::{
     ArrayObj, BarrierObj, ConditionObj, JoinableQueueObj, RLockObj, SemaphoreObj, SetObj,
+};
+use super::objects::{
+    CallContext, DictObj, EventObj, ListObj, LockObj, NamespaceObj, Object, QueueObj, ValueObj,
 };
 use super::protocol::{self, Blob, CONTROL, MAX_FRAME, Status, WireError, control};
 use crate::codec;
@@ -299,7 +299,7 @@ impl Session<'_> {
             Some(s) => sys::socket::peer_hung_up(s.as_fd()),
             None => false,
         };
-        let mut cx = Cx {
+        let mut cx = CallContext {
             conn: *conn,
             peer_gone: &peer_gone,
             watch: false,
@@ -547,8 +547,8 @@ fn new_object(kind: &str, tag: String, init: Blob) -> Result<Arc<dyn Object>> {
     })
 }
 
-fn null_cx() -> Cx<'static> {
-    Cx {
+fn null_cx() -> CallContext<'static> {
+    CallContext {
         conn: 0,
         peer_gone: &|| false,
         watch: false,

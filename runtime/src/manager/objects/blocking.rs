@@ -1,18 +1,150 @@
-//! More served objects (Python's `SyncManager` types beyond the basic ones): the joinable, optionally
-//! bounded queue, `RLock`, `Semaphore` / `BoundedSemaphore`, `Condition`, `Barrier`, `set` and
-//! `Array`. Blocking methods wait in short slices through [`wait_until`], so a caller that hangs up
-//! stops waiting, and the objects that track an owner (`RLock`, `Condition`) set [`Cx::watch`] to be
-//! told when their holder's connection closes.
+//! The blocking objects a server holds: `Queue`, `Lock`, `Event`, and Python's other `SyncManager`
+//! types: the joinable, optionally bounded queue, `RLock`, `Semaphore` / `BoundedSemaphore`,
+//! `Condition` and `Barrier`. Blocking methods wait in short slices through [`wait_until`], so a
+//! caller that hangs up stops waiting, and the objects that track an owner (`Lock`, `RLock`,
+//! `Condition`) set [`CallContext::watch`] to be told when their holder's connection closes.
 //!
 //! Outcomes a caller matches on (full, broken barrier, not the owner) travel as plain return values
 //! the proxy turns into errors, so the wire format needs no new error kinds.
 
-use super::objects::{Cx, Object, no_method, wait_until};
-use super::protocol::{Blob, args, ret};
+use super::{CallContext, Object, no_method, wait_until};
 use crate::error::{Error, ErrorKind, Result};
+use crate::manager::protocol::{Blob, args, ret};
 use crate::poison::lock;
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Condvar, Mutex};
+
+/// `manager.Queue()`: unbounded FIFO.
+pub(crate) struct QueueObj {
+    pub tag: String,
+    pub items: Mutex<VecDeque<Blob>>,
+    pub cv: Condvar,
+}
+
+impl Object for QueueObj {
+    fn tag(&self) -> &str {
+        &self.tag
+    }
+    fn call(
+        &self,
+        cx: &mut CallContext<'_>,
+        method: &str,
+        a: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let mut q = lock(&self.items);
+        match method {
+            "put" => {
+                q.push_back(args(a)?);
+                self.cv.notify_one();
+            }
+            "get" => {
+                let (mut q, ready) = wait_until(&self.cv, q, args(a)?, cx, |q| !q.is_empty());
+                ret(out, &if ready { q.pop_front() } else { None })?
+            }
+            "len" => ret(out, &(q.len() as u64))?,
+            _ => return Err(no_method(&self.tag, method)),
+        }
+        Ok(())
+    }
+}
+
+/// `manager.Lock()`: owned by the connection that acquired it, released if that connection closes
+/// (its process died), so a dead holder never deadlocks the others.
+pub(crate) struct LockObj {
+    pub owner: Mutex<Option<u64>>,
+    pub cv: Condvar,
+}
+
+impl Object for LockObj {
+    fn tag(&self) -> &str {
+        "lock"
+    }
+    fn call(
+        &self,
+        cx: &mut CallContext<'_>,
+        method: &str,
+        a: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let owner = lock(&self.owner);
+        match method {
+            "acquire" => {
+                let (mut owner, got) = wait_until(&self.cv, owner, args(a)?, cx, Option::is_none);
+                if got {
+                    *owner = Some(cx.conn);
+                    cx.watch = true;
+                }
+                ret(out, &got)?
+            }
+            "release" => {
+                let mut owner = owner;
+                match *owner {
+                    Some(holder) if holder == cx.conn => *owner = None,
+                    Some(_) => {
+                        return Err(Error::new(
+                            ErrorKind::InvalidInput,
+                            "release of a manager lock held by another connection: a lock is \
+                             released by the thread that acquired it",
+                        ));
+                    }
+                    None => {
+                        return Err(Error::new(
+                            ErrorKind::InvalidInput,
+                            "release of a manager lock that is not held",
+                        ));
+                    }
+                }
+                self.cv.notify_one();
+            }
+            "locked" => ret(out, &owner.is_some())?,
+            _ => return Err(no_method("lock", method)),
+        }
+        Ok(())
+    }
+    fn disconnected(&self, conn: u64) {
+        let mut owner = lock(&self.owner);
+        if *owner == Some(conn) {
+            *owner = None;
+            self.cv.notify_one();
+        }
+    }
+}
+
+/// `manager.Event()`.
+pub(crate) struct EventObj {
+    pub flag: Mutex<bool>,
+    pub cv: Condvar,
+}
+
+impl Object for EventObj {
+    fn tag(&self) -> &str {
+        "event"
+    }
+    fn call(
+        &self,
+        cx: &mut CallContext<'_>,
+        method: &str,
+        a: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let mut flag = lock(&self.flag);
+        match method {
+            "set" => {
+                *flag = true;
+                self.cv.notify_all();
+            }
+            "clear" => *flag = false,
+            "is_set" => ret(out, &*flag)?,
+            "wait" => {
+                let (_flag, set) = wait_until(&self.cv, flag, args(a)?, cx, |f| *f);
+                ret(out, &set)?
+            }
+            _ => return Err(no_method("event", method)),
+        }
+        Ok(())
+    }
+}
 
 /// `manager.Queue(maxsize)` / `manager.JoinableQueue(maxsize)`: a FIFO with an optional bound
 /// (`maxsize == 0`: none) and a count of unfinished items for `task_done` / `join`.
@@ -49,7 +181,13 @@ impl Object for JoinableQueueObj {
     fn tag(&self) -> &str {
         &self.tag
     }
-    fn call(&self, cx: &mut Cx<'_>, method: &str, a: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    fn call(
+        &self,
+        cx: &mut CallContext<'_>,
+        method: &str,
+        a: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let s = lock(&self.state);
         match method {
             // `(item, timeout µs)` -> whether it went in.
@@ -132,7 +270,7 @@ fn acquire_reentrant<'a, T: HasHolder>(
     cv: &Condvar,
     mut guard: std::sync::MutexGuard<'a, T>,
     timeout: Option<u64>,
-    cx: &mut Cx<'_>,
+    cx: &mut CallContext<'_>,
 ) -> (std::sync::MutexGuard<'a, T>, bool) {
     let conn = cx.conn;
     if let Some((owner, depth)) = guard.holder_mut() {
@@ -160,7 +298,13 @@ impl Object for RLockObj {
     fn tag(&self) -> &str {
         "rlock"
     }
-    fn call(&self, cx: &mut Cx<'_>, method: &str, a: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    fn call(
+        &self,
+        cx: &mut CallContext<'_>,
+        method: &str,
+        a: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let h = lock(&self.holder);
         match method {
             "acquire" => {
@@ -208,7 +352,13 @@ impl Object for SemaphoreObj {
     fn tag(&self) -> &str {
         "semaphore"
     }
-    fn call(&self, cx: &mut Cx<'_>, method: &str, a: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    fn call(
+        &self,
+        cx: &mut CallContext<'_>,
+        method: &str,
+        a: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let v = lock(&self.value);
         match method {
             "acquire" => {
@@ -259,7 +409,13 @@ impl Object for ConditionObj {
     fn tag(&self) -> &str {
         "condition"
     }
-    fn call(&self, cx: &mut Cx<'_>, method: &str, a: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    fn call(
+        &self,
+        cx: &mut CallContext<'_>,
+        method: &str,
+        a: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let s = lock(&self.state);
         let owns = |s: &CondState| s.holder.is_some_and(|(o, _)| o == cx.conn);
         match method {
@@ -381,7 +537,13 @@ impl Object for BarrierObj {
     fn tag(&self) -> &str {
         "barrier"
     }
-    fn call(&self, cx: &mut Cx<'_>, method: &str, a: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    fn call(
+        &self,
+        cx: &mut CallContext<'_>,
+        method: &str,
+        a: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let mut s = lock(&self.state);
         match method {
             "wait" => {
@@ -432,84 +594,6 @@ impl Object for BarrierObj {
             "n_waiting" => ret(out, &s.waiting)?,
             "broken" => ret(out, &s.broken)?,
             _ => return Err(no_method("barrier", method)),
-        }
-        Ok(())
-    }
-}
-
-/// `manager.set()` (Python has no registered set type; `manager.dict` keys are the usual stand-in,
-/// and this is that, typed). Items compare by their encoded bytes.
-pub(crate) struct SetObj {
-    pub tag: String,
-    pub items: Mutex<HashSet<Blob>>,
-}
-
-impl Object for SetObj {
-    fn tag(&self) -> &str {
-        &self.tag
-    }
-    fn call(&self, _: &mut Cx<'_>, method: &str, a: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        let mut items = lock(&self.items);
-        match method {
-            "add" => ret(out, &items.insert(args(a)?))?,
-            "extend" => {
-                let new: Vec<Blob> = args(a)?;
-                items.extend(new);
-            }
-            "discard" => ret(out, &items.remove(&args::<Blob>(a)?))?,
-            "contains" => ret(out, &items.contains(&args::<Blob>(a)?))?,
-            "len" => ret(out, &(items.len() as u64))?,
-            "clear" => items.clear(),
-            "pop" => {
-                let any = items.iter().next().cloned();
-                if let Some(b) = &any {
-                    items.remove(b);
-                }
-                ret(out, &any)?
-            }
-            "snapshot" => ret(out, &items.iter().collect::<Vec<_>>())?,
-            _ => return Err(no_method(&self.tag, method)),
-        }
-        Ok(())
-    }
-}
-
-/// `manager.Array(typecode, sequence)`: a list whose length is fixed at creation.
-pub(crate) struct ArrayObj {
-    pub tag: String,
-    pub items: Mutex<Vec<Blob>>,
-}
-
-impl Object for ArrayObj {
-    fn tag(&self) -> &str {
-        &self.tag
-    }
-    fn call(&self, _: &mut Cx<'_>, method: &str, a: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        let mut items = lock(&self.items);
-        let out_of_range = |i: u64, len: usize| {
-            Error::new(
-                ErrorKind::InvalidInput,
-                format!("array index {i} out of range for an array of {len} items"),
-            )
-        };
-        match method {
-            "get" => {
-                let i: u64 = args(a)?;
-                let v = items
-                    .get(i as usize)
-                    .ok_or_else(|| out_of_range(i, items.len()))?;
-                ret(out, v)?
-            }
-            "set" => {
-                let (i, v): (u64, Blob) = args(a)?;
-                let len = items.len();
-                *items
-                    .get_mut(i as usize)
-                    .ok_or_else(|| out_of_range(i, len))? = v;
-            }
-            "len" => ret(out, &(items.len() as u64))?,
-            "snapshot" => ret(out, &*items)?,
-            _ => return Err(no_method(&self.tag, method)),
         }
         Ok(())
     }

@@ -1,82 +1,12 @@
-//! The objects a server holds, behind one trait: each call names a method and brings encoded
-//! arguments; the object appends its encoded return value. Built-in containers keep their elements
-//! encoded ([`Blob`]s) so that one server serves every element type. Blocking methods (queue `get`, lock
-//! `acquire`, event `wait`) wait in short slices and give up when their caller hangs up.
+//! The data containers a server holds: `list`, `dict`, `Namespace`, `Value`, `set` and `Array`. Their
+//! elements stay encoded ([`Blob`]s), so one server serves every element type.
 
-use super::protocol::{Blob, args, ret};
+use super::{CallContext, Object, no_method, out_of_range};
 use crate::error::{Error, ErrorKind, Result};
-use crate::poison::{self, lock};
-use crate::policy::LIVENESS_SLICE;
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
-
-/// What an object knows about the call in progress.
-pub(crate) struct Cx<'a> {
-    /// The connection making the call (lock ownership).
-    pub conn: u64,
-    /// True once the caller has gone away (checked between waits).
-    pub peer_gone: &'a dyn Fn() -> bool,
-    /// Set by an object that wants [`Object::disconnected`] when this connection closes.
-    pub watch: bool,
-}
-
-/// A served object.
-pub(crate) trait Object: Send + Sync {
-    /// The type tag a lookup is checked against.
-    fn tag(&self) -> &str;
-    /// Runs `method` with encoded `args`, appending the encoded result to `out`.
-    fn call(&self, cx: &mut Cx<'_>, method: &str, args: &[u8], out: &mut Vec<u8>) -> Result<()>;
-    /// The connection `conn` closed (only for objects that set [`Cx::watch`]).
-    fn disconnected(&self, _conn: u64) {}
-}
-
-pub(crate) fn no_method(tag: &str, method: &str) -> Error {
-    Error::new(
-        ErrorKind::InvalidInput,
-        format!("{tag} has no method `{method}`: client and server are different builds?"),
-    )
-}
-
-fn out_of_range(index: u64, len: usize) -> Error {
-    Error::new(
-        ErrorKind::InvalidInput,
-        format!("list index {index} out of range for a list of {len} items"),
-    )
-}
-
-/// Waits on `cv` until `ready` holds, the optional timeout (µs) passes, or the caller hangs up.
-/// Returns the guard and whether `ready` held.
-pub(crate) fn wait_until<'a, T>(
-    cv: &Condvar,
-    mut guard: MutexGuard<'a, T>,
-    timeout_us: Option<u64>,
-    cx: &Cx<'_>,
-    ready: impl Fn(&T) -> bool,
-) -> (MutexGuard<'a, T>, bool) {
-    let deadline = timeout_us.and_then(|us| Instant::now().checked_add(Duration::from_micros(us)));
-    loop {
-        // A caller that hung up (even before its request was read) must not take the item or the
-        // lock with it. Leaving without it passes the wake-up on: a `notify_one` may have picked
-        // this waiter, and a live one must not wait out its slice. (A timed-out waiter leaves
-        // only when nothing was ready.)
-        if (cx.peer_gone)() {
-            if ready(&guard) {
-                cv.notify_one();
-            }
-            return (guard, false);
-        }
-        if ready(&guard) {
-            return (guard, true);
-        }
-        let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) {
-            return (guard, false);
-        }
-        let slice = deadline.map_or(LIVENESS_SLICE, |d| (d - now).min(LIVENESS_SLICE));
-        guard = poison::wait_timeout(cv, guard, slice);
-    }
-}
+use crate::manager::protocol::{Blob, args, ret};
+use crate::poison::lock;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 /// `manager.list()`.
 pub(crate) struct ListObj {
@@ -88,7 +18,13 @@ impl Object for ListObj {
     fn tag(&self) -> &str {
         &self.tag
     }
-    fn call(&self, _: &mut Cx<'_>, method: &str, a: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    fn call(
+        &self,
+        _: &mut CallContext<'_>,
+        method: &str,
+        a: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let mut items = lock(&self.items);
         match method {
             "append" => items.push(args(a)?),
@@ -187,7 +123,13 @@ impl Object for DictObj {
     fn tag(&self) -> &str {
         &self.tag
     }
-    fn call(&self, _: &mut Cx<'_>, method: &str, a: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    fn call(
+        &self,
+        _: &mut CallContext<'_>,
+        method: &str,
+        a: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let mut d = lock(&self.map);
         match method {
             "insert" => {
@@ -249,7 +191,13 @@ impl Object for NamespaceObj {
     fn tag(&self) -> &str {
         "namespace"
     }
-    fn call(&self, _: &mut Cx<'_>, method: &str, a: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    fn call(
+        &self,
+        _: &mut CallContext<'_>,
+        method: &str,
+        a: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let mut m = lock(&self.attrs);
         match method {
             "get" => ret(out, &m.get(&args::<String>(a)?))?,
@@ -279,7 +227,13 @@ impl Object for ValueObj {
     fn tag(&self) -> &str {
         &self.tag
     }
-    fn call(&self, _: &mut Cx<'_>, method: &str, a: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    fn call(
+        &self,
+        _: &mut CallContext<'_>,
+        method: &str,
+        a: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let mut v = lock(&self.value);
         match method {
             "get" => ret(out, &*v)?,
@@ -294,115 +248,91 @@ impl Object for ValueObj {
     }
 }
 
-/// `manager.Queue()`: unbounded FIFO.
-pub(crate) struct QueueObj {
+/// `manager.set()` (Python has no registered set type; `manager.dict` keys are the usual stand-in,
+/// and this is that, typed). Items compare by their encoded bytes.
+pub(crate) struct SetObj {
     pub tag: String,
-    pub items: Mutex<VecDeque<Blob>>,
-    pub cv: Condvar,
+    pub items: Mutex<HashSet<Blob>>,
 }
 
-impl Object for QueueObj {
+impl Object for SetObj {
     fn tag(&self) -> &str {
         &self.tag
     }
-    fn call(&self, cx: &mut Cx<'_>, method: &str, a: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        let mut q = lock(&self.items);
+    fn call(
+        &self,
+        _: &mut CallContext<'_>,
+        method: &str,
+        a: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let mut items = lock(&self.items);
         match method {
-            "put" => {
-                q.push_back(args(a)?);
-                self.cv.notify_one();
+            "add" => ret(out, &items.insert(args(a)?))?,
+            "extend" => {
+                let new: Vec<Blob> = args(a)?;
+                items.extend(new);
             }
-            "get" => {
-                let (mut q, ready) = wait_until(&self.cv, q, args(a)?, cx, |q| !q.is_empty());
-                ret(out, &if ready { q.pop_front() } else { None })?
+            "discard" => ret(out, &items.remove(&args::<Blob>(a)?))?,
+            "contains" => ret(out, &items.contains(&args::<Blob>(a)?))?,
+            "len" => ret(out, &(items.len() as u64))?,
+            "clear" => items.clear(),
+            "pop" => {
+                let any = items.iter().next().cloned();
+                if let Some(b) = &any {
+                    items.remove(b);
+                }
+                ret(out, &any)?
             }
-            "len" => ret(out, &(q.len() as u64))?,
+            "snapshot" => ret(out, &items.iter().collect::<Vec<_>>())?,
             _ => return Err(no_method(&self.tag, method)),
         }
         Ok(())
     }
 }
 
-/// `manager.Lock()`: owned by the connection that acquired it, released if that connection closes
-/// (its process died), so a dead holder never deadlocks the others.
-pub(crate) struct LockObj {
-    pub owner: Mutex<Option<u64>>,
-    pub cv: Condvar,
+/// `manager.Array(typecode, sequence)`: a list whose length is fixed at creation.
+pub(crate) struct ArrayObj {
+    pub tag: String,
+    pub items: Mutex<Vec<Blob>>,
 }
 
-impl Object for LockObj {
+impl Object for ArrayObj {
     fn tag(&self) -> &str {
-        "lock"
+        &self.tag
     }
-    fn call(&self, cx: &mut Cx<'_>, method: &str, a: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        let owner = lock(&self.owner);
+    fn call(
+        &self,
+        _: &mut CallContext<'_>,
+        method: &str,
+        a: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let mut items = lock(&self.items);
+        let out_of_range = |i: u64, len: usize| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("array index {i} out of range for an array of {len} items"),
+            )
+        };
         match method {
-            "acquire" => {
-                let (mut owner, got) = wait_until(&self.cv, owner, args(a)?, cx, Option::is_none);
-                if got {
-                    *owner = Some(cx.conn);
-                    cx.watch = true;
-                }
-                ret(out, &got)?
+            "get" => {
+                let i: u64 = args(a)?;
+                let v = items
+                    .get(i as usize)
+                    .ok_or_else(|| out_of_range(i, items.len()))?;
+                ret(out, v)?
             }
-            "release" => {
-                let mut owner = owner;
-                match *owner {
-                    Some(holder) if holder == cx.conn => *owner = None,
-                    Some(_) => {
-                        return Err(Error::new(
-                            ErrorKind::InvalidInput,
-                            "release of a manager lock held by another connection: a lock is \
-                             released by the thread that acquired it",
-                        ));
-                    }
-                    None => {
-                        return Err(Error::new(
-                            ErrorKind::InvalidInput,
-                            "release of a manager lock that is not held",
-                        ));
-                    }
-                }
-                self.cv.notify_one();
-            }
-            "locked" => ret(out, &owner.is_some())?,
-            _ => return Err(no_method("lock", method)),
-        }
-        Ok(())
-    }
-    fn disconnected(&self, conn: u64) {
-        let mut owner = lock(&self.owner);
-        if *owner == Some(conn) {
-            *owner = None;
-            self.cv.notify_one();
-        }
-    }
-}
-
-/// `manager.Event()`.
-pub(crate) struct EventObj {
-    pub flag: Mutex<bool>,
-    pub cv: Condvar,
-}
-
-impl Object for EventObj {
-    fn tag(&self) -> &str {
-        "event"
-    }
-    fn call(&self, cx: &mut Cx<'_>, method: &str, a: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        let mut flag = lock(&self.flag);
-        match method {
             "set" => {
-                *flag = true;
-                self.cv.notify_all();
+                let (i, v): (u64, Blob) = args(a)?;
+                let len = items.len();
+                *items
+                    .get_mut(i as usize)
+                    .ok_or_else(|| out_of_range(i, len))? = v;
             }
-            "clear" => *flag = false,
-            "is_set" => ret(out, &*flag)?,
-            "wait" => {
-                let (_flag, set) = wait_until(&self.cv, flag, args(a)?, cx, |f| *f);
-                ret(out, &set)?
-            }
-            _ => return Err(no_method("event", method)),
+            "len" => ret(out, &(items.len() as u64))?,
+            "snapshot" => ret(out, &*items)?,
+            _ => return Err(no_method(&self.tag, method)),
         }
         Ok(())
     }
