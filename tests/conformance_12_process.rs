@@ -459,7 +459,69 @@ fn start_method_test_context() {
         );
         pool.close();
         pool.join().unwrap();
+        // ctx.Manager(): its server is started the context's way too.
+        let mgr = ctx.manager().unwrap();
+        let server_ppid = std::fs::read_to_string(format!("/proc/{}/stat", mgr.pid().unwrap()))
+            .unwrap()
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u32>()
+            .unwrap();
+        assert_eq!(
+            server_ppid == std::process::id(),
+            method == StartMethod::Spawn,
+            "{method:?}"
+        );
+        mgr.shutdown().unwrap();
     }
+}
+
+#[worker]
+fn use_context_objects(
+    q: multiproc::Queue<u32>,
+    lock: multiproc::Lock,
+    v: multiproc::Value<u32>,
+    e: multiproc::Event,
+    conn: multiproc::Connection<u32>,
+) {
+    let _held = lock.acquire().unwrap();
+    *v.lock().unwrap() += 1;
+    q.put(7).unwrap();
+    conn.send(&8).unwrap();
+    e.set();
+}
+
+/// A context has Python's constructors (`ctx.Queue()`, `ctx.Lock()`, `ctx.Value()`, `ctx.Event()`,
+/// `ctx.Pipe()`, ...), and what they make works in a process the context starts.
+#[multiproc::test]
+fn start_method_context_constructors() {
+    let ctx = multiproc::get_context(StartMethod::Spawn);
+    let q = ctx.queue::<u32>().unwrap();
+    let lock = ctx.lock().unwrap();
+    let v = ctx.value(0u32).unwrap();
+    let e = ctx.event().unwrap();
+    let (ours, theirs) = ctx.pipe::<u32>().unwrap();
+    ctx.process_builder()
+        .spawn(
+            use_context_objects,
+            (q.clone(), lock.clone(), v.clone(), e.clone(), theirs),
+        )
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(q.get_timeout(Duration::from_secs(20)).unwrap(), 7);
+    assert_eq!(ours.recv().unwrap(), 8);
+    assert_eq!(v.get().unwrap(), 1);
+    assert!(e.is_set());
+    assert!(ctx.rlock().is_ok() && ctx.condition().is_ok() && ctx.barrier(2).is_ok());
+    assert_eq!(ctx.semaphore(2).unwrap().value(), 2);
+    assert!(ctx.bounded_semaphore(1).is_ok() && ctx.simple_queue::<u8>().is_ok());
+    assert!(ctx.joinable_queue::<u8>().is_ok() && ctx.queue_bounded::<u8>(1).is_ok());
+    assert_eq!(ctx.array::<u64>(3).unwrap().len(), 3);
 }
 
 #[worker]

@@ -67,6 +67,8 @@ pub struct ManagerBuilder {
     tls: Option<(Vec<Vec<u8>>, Vec<u8>)>,
     /// Run in the server before it serves.
     init: Option<initializer::Encoded>,
+    /// How the server process starts (`None`: the process-wide start method).
+    start_method: Option<crate::StartMethod>,
 }
 
 /// Shows the options, never the private key.
@@ -76,6 +78,7 @@ impl std::fmt::Debug for ManagerBuilder {
             .field("clients_may_republish", &self.clients_may_republish)
             .field("tls", &self.tls.is_some())
             .field("initializer", &self.init.is_some())
+            .field("start_method", &self.start_method)
             .finish()
     }
 }
@@ -134,6 +137,22 @@ impl ManagerBuilder {
         self
     }
 
+    /// How the server process starts; by default the process-wide
+    /// [`get_start_method`](crate::get_start_method). Python: `ctx.Manager()` of a context.
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let mgr = multiproc::Manager::builder()
+    ///     .start_method(multiproc::StartMethod::Spawn)
+    ///     .start()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn start_method(mut self, method: crate::StartMethod) -> ManagerBuilder {
+        self.start_method = Some(method);
+        self
+    }
+
     /// [`Manager::start`] with these options.
     pub fn start(self) -> Result<Manager> {
         if self.tls.is_some() {
@@ -176,9 +195,11 @@ impl ManagerBuilder {
             tls: self.tls,
             init: self.init.as_ref().map(initializer::task).transpose()?,
         };
-        let mut process: Process<()> = ProcessBuilder::default()
-            .name("Manager")
-            .spawn_entry(server::ENTRY, (args,))?;
+        let mut builder = ProcessBuilder::default().name("Manager");
+        if let Some(method) = self.start_method {
+            builder = builder.start_method(method);
+        }
+        let mut process: Process<()> = builder.spawn_entry(server::ENTRY, (args,))?;
         let control = match Conn::open(&endpoint.address, &authkey, endpoint.tls_cert.as_deref()) {
             Ok(c) => c,
             Err(e) => {
