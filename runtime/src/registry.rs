@@ -147,7 +147,7 @@ pub fn invoke_batch<A: DeserializeOwned, R: Serialize>(
         .into_iter()
         .map(|a| match catch_unwind(AssertUnwindSafe(|| f(a))) {
             Ok(v) => Outcome::Ok(v),
-            Err(panic) => Outcome::PanickedAt(protocol::Panic::caught(&*panic)),
+            Err(panic) => Outcome::PanickedAt(Box::new(protocol::Panic::caught(&*panic))),
         })
         .collect();
     protocol::encode_outcomes(&outcomes, out, out_fds)

@@ -127,9 +127,8 @@ impl<'de> Decoder<'de> {
         }
     }
 
-    /// A varint of at most `max` marker (251 = u16 ... 254 = u128), widened to u128.
-    #[cold]
-    #[inline(never)]
+    /// A varint of at most `max` marker (251 = u16 ... 254 = u128), widened to u128. Not cold: any
+    /// value from 251 up takes this way (most indices and sizes of a large map).
     fn varint_wide(&mut self, first: u8, max: u8, ty: &str) -> Result<u128> {
         if first > max || first == 255 {
             return Err(err(format!("invalid varint marker {first} for a {ty}")));
@@ -154,13 +153,23 @@ impl<'de> Decoder<'de> {
 
     #[inline]
     fn u64_varint(&mut self) -> Result<u64> {
-        if let Some((&b, rest)) = self.input.split_first()
-            && b < U16_BYTE
-        {
-            self.input = rest;
-            return Ok(b as u64);
+        // The one-byte form and the common wider forms read in place; anything else (a marker too
+        // wide for a u64, or input that ends early) takes the checked way and its error.
+        match *self.input {
+            [b, ref rest @ ..] if b < U16_BYTE => {
+                self.input = rest;
+                Ok(b as u64)
+            }
+            [U16_BYTE, a, b, ref rest @ ..] => {
+                self.input = rest;
+                Ok(u16::from_le_bytes([a, b]) as u64)
+            }
+            [U32_BYTE, a, b, c, d, ref rest @ ..] => {
+                self.input = rest;
+                Ok(u32::from_le_bytes([a, b, c, d]) as u64)
+            }
+            _ => Ok(self.varint(U64_BYTE, "u64")? as u64),
         }
-        Ok(self.varint(U64_BYTE, "u64")? as u64)
     }
 
     #[inline]
