@@ -28,6 +28,7 @@ pub(crate) struct MutexGuard<'a> {
 
 impl<'a> MutexGuard<'a> {
     /// The guard of `mutex`, which the caller has just locked (`locked` says how).
+    #[inline]
     pub(crate) fn adopt(mutex: &'a RobustMutex, locked: Locked) -> MutexGuard<'a> {
         MutexGuard {
             mutex,

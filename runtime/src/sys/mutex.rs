@@ -113,7 +113,10 @@ impl RobustMutex {
         match rc {
             0 => {
                 // Held now: the record is ours to write. A relock by a recursive holder adds a level.
-                self.depth.fetch_add(1, Ordering::Relaxed);
+                // Only the holder writes the depth, so a load and a store do (no locked
+                // read-modify-write on the uncontended path).
+                let depth = self.depth.load(Ordering::Relaxed);
+                self.depth.store(depth + 1, Ordering::Relaxed);
                 self.holder
                     .store(ProcessId::this().pack(), Ordering::Release);
                 Ok(Locked::Clean)
@@ -197,11 +200,12 @@ impl RobustMutex {
     #[inline]
     pub(crate) fn unlock(&self) {
         // Still held: the record is ours to write. The last level clears it before the mutex is free.
-        if self.depth.load(Ordering::Relaxed) <= 1 {
+        let depth = self.depth.load(Ordering::Relaxed);
+        if depth <= 1 {
             self.depth.store(0, Ordering::Relaxed);
             self.holder.store(0, Ordering::Release);
         } else {
-            self.depth.fetch_sub(1, Ordering::Relaxed);
+            self.depth.store(depth - 1, Ordering::Relaxed);
         }
         // SAFETY: initialised mutex held by this thread (callers guarantee it through their guards).
         unsafe { libc::pthread_mutex_unlock(self.mutex.get()) };
