@@ -4,7 +4,7 @@
 
 use crate::codec::{self, Encoded};
 use crate::error::{Error, ErrorKind, Result};
-use crate::protocol::child::{self as protocol, Outcome, Report};
+use crate::protocol::child::{self as protocol, Report};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -143,14 +143,14 @@ pub fn invoke_batch<A: DeserializeOwned, R: Serialize>(
     f: impl Fn(A) -> R,
 ) -> Result<()> {
     let args: Vec<A> = codec::decode(bytes, fds)?;
-    let outcomes: Vec<Outcome<R>> = args
-        .into_iter()
-        .map(|a| match catch_unwind(AssertUnwindSafe(|| f(a))) {
-            Ok(v) => Outcome::Ok(v),
-            Err(panic) => Outcome::PanickedAt(Box::new(protocol::Panic::caught(&*panic))),
-        })
-        .collect();
-    protocol::encode_outcomes(&outcomes, out, out_fds)
+    protocol::encode_outcomes_with(args.len(), out, out_fds, |w| {
+        for a in args {
+            match catch_unwind(AssertUnwindSafe(|| f(a))) {
+                Ok(v) => w.ok(&v),
+                Err(panic) => w.panicked(protocol::Panic::caught(&*panic)),
+            }
+        }
+    })
 }
 
 #[cfg(test)]

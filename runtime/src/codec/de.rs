@@ -174,6 +174,13 @@ impl<'de> Decoder<'de> {
 
     #[inline]
     fn u32_varint(&mut self) -> Result<u32> {
+        // Enum variant indices and small counts: the one-byte form in place.
+        if let [b, ref rest @ ..] = *self.input
+            && b < U16_BYTE
+        {
+            self.input = rest;
+            return Ok(b as u32);
+        }
         Ok(self.varint(U32_BYTE, "u32")? as u32)
     }
 
@@ -218,9 +225,7 @@ impl<'de> Decoder<'de> {
     #[inline]
     fn enter(&mut self) -> Result<()> {
         if self.depth >= MAX_DEPTH {
-            return Err(err(format!(
-                "the value nests deeper than {MAX_DEPTH} levels"
-            )));
+            return Err(too_deep());
         }
         self.depth += 1;
         Ok(())
@@ -403,6 +408,7 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
         self.deserialize_tuple(len, visitor)
     }
 
+    #[inline]
     fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value> {
         self.enter()?;
         let v = visitor.visit_seq(Access { de: self, len })?;
@@ -437,6 +443,7 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
         self.deserialize_tuple(fields.len(), visitor)
     }
 
+    #[inline]
     fn deserialize_enum<V: Visitor<'de>>(
         self,
         _name: &'static str,
@@ -515,10 +522,16 @@ impl<'de> MapAccess<'de> for Access<'_, 'de> {
     }
 }
 
+#[cold]
+fn too_deep() -> DeError {
+    err(format!("the value nests deeper than {MAX_DEPTH} levels"))
+}
+
 impl<'de> EnumAccess<'de> for &mut Decoder<'de> {
     type Error = DeError;
     type Variant = Self;
 
+    #[inline]
     fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self)> {
         let idx = self.u32_varint()?;
         let v = seed.deserialize(idx.into_deserializer())?;
@@ -533,6 +546,7 @@ impl<'de> VariantAccess<'de> for &mut Decoder<'de> {
         Ok(())
     }
 
+    #[inline]
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value> {
         seed.deserialize(self)
     }

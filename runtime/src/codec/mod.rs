@@ -75,6 +75,76 @@ pub fn encode_into<T: Serialize + ?Sized>(
     })
 }
 
+/// Appends a sequence of `len` elements, each written by `fill` through the [`SeqEncoder`] it is
+/// given, exactly as [`encode_into`] appends a `Vec` of them, with one descriptor scope for all: for
+/// producers that make the elements one at a time and should not collect them first (a pool worker's
+/// results). Fails if `fill` wrote another number of elements than `len` (nothing is appended then).
+pub(crate) fn encode_seq(
+    len: usize,
+    bytes: &mut Vec<u8>,
+    fds: &mut Vec<OwnedFd>,
+    fill: impl FnOnce(&mut SeqEncoder<'_>),
+) -> Result<()> {
+    let (start, start_fds) = (bytes.len(), fds.len());
+    let scope = Scope::enter(&SEND_FDS, std::mem::take(fds));
+    let res = bincode::serde::encode_into_std_write(len as u64, bytes, config());
+    let mut seq = SeqEncoder { bytes, written: 0 };
+    if res.is_ok() {
+        fill(&mut seq);
+    }
+    let written = seq.written;
+    *fds = scope.finish().unwrap_or_default();
+    if res.is_err() || written != len {
+        bytes.truncate(start);
+        fds.truncate(start_fds);
+        return Err(Error::codec(format!(
+            "a sequence of {len} elements got {written}: the encoder stopped"
+        )));
+    }
+    Ok(())
+}
+
+/// Writes the elements of an [`encode_seq`].
+pub(crate) struct SeqEncoder<'a> {
+    bytes: &'a mut Vec<u8>,
+    written: usize,
+}
+
+impl SeqEncoder<'_> {
+    /// Appends one element; an element that does not encode appends nothing (its bytes and
+    /// descriptors are rolled back) and is not counted, so the caller may write another in its place.
+    #[inline]
+    pub(crate) fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        let mark = self.bytes.len();
+        let fds_mark = sent_fds();
+        match bincode::serde::encode_into_std_write(value, &mut *self.bytes, config()) {
+            Ok(_) => {
+                self.written += 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.bytes.truncate(mark);
+                // The list only grows during an encode: what this element added is its tail.
+                SEND_FDS.with(|k| {
+                    if let Some(list) = k.borrow_mut().as_mut() {
+                        list.truncate(fds_mark);
+                    }
+                });
+                Err(Error::codec(format!(
+                    "could not encode {}: {e}",
+                    std::any::type_name::<T>()
+                )))
+            }
+        }
+    }
+}
+
+/// How many descriptors the encode in progress has collected.
+#[inline]
+fn sent_fds() -> usize {
+    SEND_FDS.with(|k| k.borrow().as_ref().map_or(0, Vec::len))
+}
+
 /// Encodes `value` with its descriptors.
 ///
 /// ```

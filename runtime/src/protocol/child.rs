@@ -416,43 +416,89 @@ pub(crate) fn decode_report<R: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>
     }
 }
 
-/// Appends a chunk's outcomes to `out` and their descriptors to `out_fds`, all at once. A result
-/// that cannot be encoded fails only its own item: the others still go.
-pub(crate) fn encode_outcomes<R: Serialize>(
-    outcomes: &[Outcome<R>],
+/// Writes a chunk's outcomes one item at a time, encoded exactly as the `Vec<Outcome<R>>` of them
+/// would be, without collecting them (a tiny result then costs its own encoding and
+/// nothing more: no vector of results, no page faults for it). See [`encode_outcomes_with`].
+pub(crate) struct OutcomeWriter<'s, 'a>(&'s mut codec::SeqEncoder<'a>);
+
+impl OutcomeWriter<'_, '_> {
+    /// The item returned `value`. A value that does not encode fails only this item.
+    #[inline]
+    pub(crate) fn ok<R: Serialize>(&mut self, value: &R) {
+        /// `Outcome::Ok(v)`, borrowed: serde derives the same newtype variant for the enum.
+        struct OkRef<'v, R>(&'v R);
+        impl<R: Serialize> Serialize for OkRef<'_, R> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                s.serialize_newtype_variant("Outcome", 0, "Ok", self.0)
+            }
+        }
+        if let Err(e) = self.0.element(&OkRef(value)) {
+            self.other(Outcome::<()>::Failed(Box::new(Failure::of(&e))));
+        }
+    }
+
+    /// The item panicked.
+    pub(crate) fn panicked(&mut self, panic: Panic) {
+        self.other(Outcome::<()>::PanickedAt(Box::new(panic)));
+    }
+
+    /// An outcome without a value (encoded the same whatever the value type).
+    #[cold]
+    fn other(&mut self, outcome: Outcome<()>) {
+        // Text only: it encodes (were it not to, the sequence comes up short and the chunk fails).
+        let _ = self.0.element(&outcome);
+    }
+}
+
+/// Appends a chunk of `len` outcomes that `fill` writes one by one through an [`OutcomeWriter`];
+/// decoded as the `Vec<Outcome<R>>` of them.
+pub(crate) fn encode_outcomes_with(
+    len: usize,
     out: &mut Vec<u8>,
     out_fds: &mut Vec<OwnedFd>,
+    fill: impl FnOnce(&mut OutcomeWriter<'_, '_>),
 ) -> Result<()> {
-    let (len, nfds) = (out.len(), out_fds.len());
-    if codec::encode_into(outcomes, out, out_fds).is_ok() {
-        return Ok(());
-    }
-    out.truncate(len);
-    out_fds.truncate(nfds);
-    // Some result does not encode: find it (them) and send the others.
-    let mut scratch = Encoded::default();
-    let checked: Vec<Outcome<&R>> = outcomes
-        .iter()
-        .map(|o| match o {
-            Outcome::Ok(v) => {
-                scratch.bytes.clear();
-                scratch.fds.clear();
-                match codec::encode_into(v, &mut scratch.bytes, &mut scratch.fds) {
-                    Ok(()) => Outcome::Ok(v),
-                    Err(e) => Outcome::Failed(Box::new(Failure::of(&e))),
-                }
-            }
-            Outcome::Panicked(m) => Outcome::Panicked(m.clone()),
-            Outcome::Failed(f) => Outcome::Failed(f.clone()),
-            Outcome::PanickedAt(p) => Outcome::PanickedAt(p.clone()),
-        })
-        .collect();
-    codec::encode_into(&checked, out, out_fds)
+    codec::encode_seq(len, out, out_fds, |seq| fill(&mut OutcomeWriter(seq)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outcomes_written_one_by_one_encode_as_the_vec() {
+        let outcomes: Vec<Outcome<u64>> = vec![
+            Outcome::Ok(1),
+            Outcome::Ok(300),
+            Outcome::PanickedAt(Box::new(Panic {
+                message: "boom".into(),
+                location: Some("src/x.rs:1:2".into()),
+                backtrace: None,
+            })),
+            Outcome::Ok(u64::MAX),
+        ];
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        codec::encode_into(&outcomes, &mut a, &mut Vec::new()).unwrap();
+        encode_outcomes_with(4, &mut b, &mut Vec::new(), |w| {
+            w.ok(&1u64);
+            w.ok(&300u64);
+            w.panicked(Panic {
+                message: "boom".into(),
+                location: Some("src/x.rs:1:2".into()),
+                backtrace: None,
+            });
+            w.ok(&u64::MAX);
+        })
+        .unwrap();
+        assert_eq!(a, b);
+        // A short sequence is refused, and appends nothing.
+        let mut c = vec![7u8];
+        assert!(encode_outcomes_with(2, &mut c, &mut Vec::new(), |w| w.ok(&1u64)).is_err());
+        assert_eq!(c, [7]);
+    }
 
     fn every_kind() -> Vec<ErrorKind> {
         vec![
