@@ -231,6 +231,14 @@ fn scalars_and_strings() {
     round_trip(vec![0u8; 70000]);
     round_trip(ByteBuf(vec![]));
     round_trip(ByteBuf((0..=255).collect()));
+    // multiproc's public byte buffer goes the same way: one length, then the bytes.
+    round_trip(multiproc::Bytes((0..=255).collect()));
+    assert_eq!(
+        codec::encode(&multiproc::Bytes(vec![9; 300]))
+            .unwrap()
+            .bytes,
+        bin(&ByteBuf(vec![9; 300]))
+    );
     round_trip(());
     round_trip(Unit);
     round_trip(Newtype(251));
@@ -550,4 +558,55 @@ fn decode_speed() {
     bench("Mixed struct", &mixed(7), n);
     bench("u64", &123_456u64, n);
     bench("Vec<u8> (4 KiB)", &vec![7u8; 4096], n / 10);
+}
+
+/// Encode speed against bincode's encoder, release build:
+/// `cargo test --release --test codec_compat -- --ignored --nocapture encode_speed`.
+#[test]
+#[ignore]
+fn encode_speed() {
+    use std::hint::black_box;
+    use std::time::Instant;
+    fn bench<T: Serialize>(name: &str, v: &T, n: usize) {
+        let mut out = Vec::new();
+        let t = Instant::now();
+        for _ in 0..n {
+            out.clear();
+            bincode::serde::encode_into_std_write(
+                black_box(v),
+                &mut out,
+                bincode::config::standard(),
+            )
+            .unwrap();
+            black_box(&out);
+        }
+        let theirs = t.elapsed();
+        let mut fds = Vec::new();
+        let t = Instant::now();
+        for _ in 0..n {
+            out.clear();
+            codec::encode_into(black_box(v), &mut out, &mut fds).unwrap();
+            black_box(&out);
+        }
+        let ours = t.elapsed();
+        let ns = |d: std::time::Duration| d.as_nanos() as f64 / n as f64;
+        println!(
+            "{name:<28} {n} encodes of {} bytes: bincode {:>8.1} ns, codec::encode_into {:>8.1} ns ({:.2}x)",
+            out.len(),
+            ns(theirs),
+            ns(ours),
+            theirs.as_secs_f64() / ours.as_secs_f64(),
+        );
+    }
+    let n = 1_000_000;
+    bench(
+        "Vec<u64> (100, mixed sizes)",
+        &(0..100u64).map(|i| i * i * i * 977).collect::<Vec<_>>(),
+        n,
+    );
+    bench("String (64 bytes)", &"x".repeat(64), n);
+    bench("Mixed struct", &mixed(7), n);
+    bench("u64", &123_456u64, n);
+    bench("Vec<u8> (4 KiB)", &vec![7u8; 4096], n / 10);
+    bench("Vec<u8> (1 MiB)", &vec![7u8; 1 << 20], 200);
 }

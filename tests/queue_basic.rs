@@ -332,3 +332,17 @@ fn an_undelivered_handle_leaves_nothing_behind_when_the_table_is_full() {
         t.elapsed()
     );
 }
+
+/// Python's `q = Queue(); q.put(big); q.get()` in one process: a message larger than the ring, put
+/// with no other handle alive, waits in the handle's buffer and streams to this same handle's `get`.
+#[multiproc::test]
+fn a_message_larger_than_the_ring_reaches_the_same_handles_get() {
+    let q = Queue::<multiproc::Bytes>::builder()
+        .ring_bytes(64 * 1024)
+        .build()
+        .unwrap();
+    let big = multiproc::Bytes(vec![0x5a; 1 << 20]);
+    q.put(big.clone()).unwrap();
+    let got = q.get_timeout(std::time::Duration::from_secs(20)).unwrap();
+    assert_eq!(got, big);
+}

@@ -1,45 +1,17 @@
 //! Queue workloads (`queue_throughput_small`, `queue_throughput_1mb`, `queue_mpmc`), defined in
-//! `python_mp_bench.py`: multiproc's `Queue` between processes, with ipc-channel and a crossbeam
-//! channel between threads of one process as reference points.
+//! `python_mp_bench.py`, and `queue_throughput_1mb_vec` (the same messages as a plain `Vec<u8>`, which
+//! serde hands over a byte at a time, where `queue_throughput_1mb` sends [`Bytes`], Python's `bytes`);
+//! multiproc's `Queue` between processes, with ipc-channel, a crossbeam channel between threads of one
+//! process and a plain `memcpy` of the same buffers as reference points.
 
 use crate::harness::{Better, Options, Row, median, secs};
-use multiproc::{Connection, Pipe, Queue, worker};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use multiproc::{Bytes, Connection, Pipe, Queue, worker};
 
 const SMALL_MSGS: u64 = 200_000;
 const BIG_MSGS: usize = 500;
 const MIB: usize = 1 << 20;
 const MPMC_PER_PRODUCER: u64 = 50_000;
 const MPMC_SIDES: usize = 2;
-
-/// Python `bytes`: serialized as one byte string (serde's `Vec<u8>` goes element by element).
-#[derive(Clone)]
-pub struct Bytes(Vec<u8>);
-
-impl Serialize for Bytes {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Bytes {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Bytes;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("bytes")
-            }
-            fn visit_bytes<E>(self, v: &[u8]) -> Result<Bytes, E> {
-                Ok(Bytes(v.to_vec()))
-            }
-            fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Bytes, E> {
-                Ok(Bytes(v))
-            }
-        }
-        d.deserialize_byte_buf(V)
-    }
-}
 
 /// The child's half of a synchronised start: say ready, wait for go.
 fn gate(conn: &Connection<()>) {
@@ -114,6 +86,45 @@ fn ours_small() -> f64 {
         (SMALL_MSGS, SMALL_MSGS * (SMALL_MSGS - 1) / 2)
     );
     SMALL_MSGS as f64 / dt
+}
+
+#[worker]
+fn big_vec_producer(q: Queue<Option<Vec<u8>>>, go: Connection<()>, n: usize) {
+    let blob = vec![0xab; MIB];
+    gate(&go);
+    for _ in 0..n {
+        q.put(Some(blob.clone())).expect("put");
+    }
+    q.put(None).expect("put");
+}
+
+fn ours_big_vec() -> f64 {
+    let q = Queue::<Option<Vec<u8>>>::new().expect("queue");
+    let (here, there) = Pipe::<()>::new().expect("pipe");
+    let p = big_vec_producer::spawn(q.clone(), there, BIG_MSGS).expect("spawn");
+    let t0 = open_gates(&[here]);
+    let mut count = 0;
+    while let Some(b) = q.get().expect("get") {
+        assert_eq!(b.len(), MIB);
+        count += 1;
+    }
+    let dt = t0.elapsed().as_secs_f64();
+    p.join().expect("join");
+    assert_eq!(count, BIG_MSGS);
+    (BIG_MSGS * MIB) as f64 / dt / 1e9
+}
+
+/// The physical reference: copying the same 1 MiB buffers once each, in one thread.
+fn memcpy_big() -> f64 {
+    let src = vec![0xabu8; MIB];
+    let mut dst = vec![0u8; MIB];
+    let dt = secs(|| {
+        for _ in 0..BIG_MSGS {
+            dst.copy_from_slice(std::hint::black_box(&src));
+            std::hint::black_box(&mut dst);
+        }
+    });
+    (BIG_MSGS * MIB) as f64 / dt / 1e9
 }
 
 fn ours_big() -> f64 {
@@ -304,6 +315,19 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
             peers: vec![
                 ("ipc-channel bytes (threads)", median(t, ipc_big)),
                 ("crossbeam (threads)", median(t, crossbeam_big)),
+                ("memcpy", median(t, memcpy_big)),
+            ],
+        });
+    }
+    if opts.wants("queue_throughput_1mb_vec") {
+        rows.push(Row {
+            workload: "queue_throughput_1mb_vec",
+            unit: "GB/s",
+            better: Better::Higher,
+            ours: median(t, ours_big_vec),
+            peers: vec![
+                ("crossbeam (threads)", median(t, crossbeam_big)),
+                ("memcpy", median(t, memcpy_big)),
             ],
         });
     }

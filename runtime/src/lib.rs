@@ -67,6 +67,8 @@ mod worker_error;
 #[cfg(target_os = "linux")]
 pub use children::{ActiveChild, active_children, join_children_at_exit};
 #[cfg(target_os = "linux")]
+pub use codec::Bytes;
+#[cfg(target_os = "linux")]
 pub use context::{Context, get_context};
 #[cfg(target_os = "linux")]
 pub use current::{CurrentProcess, ParentProcess, current_process, parent_process};

@@ -1,5 +1,6 @@
-//! The one place that serializes: serde + bincode 2 (pinned) to encode, our own bounded decoder for
-//! the same format ([`de`]) to decode, with file descriptors carried beside the bytes. Decoding never
+//! The one place that serializes: serde in bincode 2's standard format (varint integers, little
+//! endian), written by our own encoder (`ser`: plain pushes into a `Vec`, bincode's bytes to the bit)
+//! and read by our own bounded decoder ([`de`]), with file descriptors carried beside the bytes. Decoding never
 //! allocates more than the bytes that arrived: see [`de`] for the limits. Handles (pipe ends, queues, shared blocks, locks, proxies) serialize themselves with
 //! [`serialize_fd`] / [`deserialize_fd`]: the fd goes into a side list and only its index into the bytes;
 //! the transport (`ipc`) passes the list with `SCM_RIGHTS`.
@@ -10,11 +11,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cell::RefCell;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
+mod bytes;
 pub mod de;
+mod ser;
 
-fn config() -> bincode::config::Configuration {
-    bincode::config::standard()
-}
+pub use bytes::Bytes;
 
 /// An encoded message: its bytes and the file descriptors that travel beside them.
 #[derive(Debug, Default)]
@@ -58,16 +59,20 @@ impl<T: 'static> Drop for Scope<T> {
     }
 }
 
-/// Appends the encoding of `value` to `bytes` and its descriptors to `fds`.
+/// Appends the encoding of `value` to `bytes` and its descriptors to `fds`; on error nothing is
+/// appended to either.
 pub fn encode_into<T: Serialize + ?Sized>(
     value: &T,
     bytes: &mut Vec<u8>,
     fds: &mut Vec<OwnedFd>,
 ) -> Result<()> {
+    let (mark, fds_mark) = (bytes.len(), fds.len());
     let scope = Scope::enter(&SEND_FDS, std::mem::take(fds));
-    let res = bincode::serde::encode_into_std_write(value, bytes, config());
+    let res = ser::encode_into(value, bytes);
     *fds = scope.finish().unwrap_or_default();
-    res.map(|_| ()).map_err(|e| {
+    res.map_err(|e| {
+        bytes.truncate(mark);
+        fds.truncate(fds_mark);
         Error::codec(format!(
             "could not encode {}: {e}",
             std::any::type_name::<T>()
@@ -87,7 +92,7 @@ pub(crate) fn encode_seq(
 ) -> Result<()> {
     let (start, start_fds) = (bytes.len(), fds.len());
     let scope = Scope::enter(&SEND_FDS, std::mem::take(fds));
-    let res = bincode::serde::encode_into_std_write(len as u64, bytes, config());
+    let res = ser::encode_into(&(len as u64), bytes);
     let mut seq = SeqEncoder { bytes, written: 0 };
     if res.is_ok() {
         fill(&mut seq);
@@ -117,7 +122,7 @@ impl SeqEncoder<'_> {
     pub(crate) fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
         let mark = self.bytes.len();
         let fds_mark = sent_fds();
-        match bincode::serde::encode_into_std_write(value, &mut *self.bytes, config()) {
+        match ser::encode_into(value, &mut *self.bytes) {
             Ok(_) => {
                 self.written += 1;
                 Ok(())

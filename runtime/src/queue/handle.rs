@@ -413,7 +413,13 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 Patience::Until(Some(std::time::Instant::now() + STREAM_TRY))
             };
             match ring.send(self.member(), msg, patience, Sender::Put) {
-                Err(e) if matches!(e.kind(), ErrorKind::Full | ErrorKind::Timeout) => {}
+                // Full, or a stream that found no reader: the feeder writes it when one comes (this
+                // very handle's `get` included, as with Python's feeder).
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::Full | ErrorKind::Timeout | ErrorKind::Disconnected
+                    ) => {}
                 done => return done,
             }
         } else {

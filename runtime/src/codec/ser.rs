@@ -1,0 +1,456 @@
+//! Our own serde `Serializer` for bincode 2's standard format, the writing half of [`de`](super::de):
+//! it appends to a `Vec<u8>` with plain pushes, so a `Vec<u8>` or a slice of numbers (which serde
+//! hands over one element at a time) costs a push per element instead of a call through bincode's
+//! writer, and a sequence reserves its length up front. The bytes are bincode's, to the bit
+//! (`tests/codec_compat.rs` checks every kind of value against bincode itself).
+//!
+//! Format: see [`de`](super::de).
+
+use serde::ser::{self, Serialize};
+use std::fmt;
+
+const U16_BYTE: u8 = 251;
+const U32_BYTE: u8 = 252;
+const U64_BYTE: u8 = 253;
+const U128_BYTE: u8 = 254;
+
+/// Why a value did not encode (a `Serialize` impl failed, or a sequence of unknown length).
+#[derive(Debug)]
+pub struct SerError(Box<str>);
+
+impl fmt::Display for SerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SerError {}
+
+impl ser::Error for SerError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        SerError(msg.to_string().into_boxed_str())
+    }
+}
+
+type Result<T> = std::result::Result<T, SerError>;
+
+/// Appends `value`'s encoding to `out`; on error `out` may hold part of it (the caller truncates).
+#[inline]
+pub(crate) fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<()> {
+    value.serialize(&mut Encoder { out })
+}
+
+/// The serializer: a `Vec` to append to.
+pub(crate) struct Encoder<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl Encoder<'_> {
+    #[inline]
+    fn varint(&mut self, v: u64) {
+        if v < u64::from(U16_BYTE) {
+            self.out.push(v as u8);
+        } else {
+            self.wide(v);
+        }
+    }
+
+    #[inline]
+    fn wide(&mut self, v: u64) {
+        if let Ok(v) = u16::try_from(v) {
+            self.out.push(U16_BYTE);
+            self.out.extend_from_slice(&v.to_le_bytes());
+        } else if let Ok(v) = u32::try_from(v) {
+            self.out.push(U32_BYTE);
+            self.out.extend_from_slice(&v.to_le_bytes());
+        } else {
+            self.out.push(U64_BYTE);
+            self.out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    fn varint128(&mut self, v: u128) {
+        match u64::try_from(v) {
+            Ok(v) => self.varint(v),
+            Err(_) => {
+                self.out.push(U128_BYTE);
+                self.out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
+
+    #[inline]
+    fn len(&mut self, len: usize) {
+        self.varint(len as u64);
+    }
+
+    #[inline]
+    fn variant(&mut self, index: u32) {
+        self.varint(u64::from(index));
+    }
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
+    type Ok = ();
+    type Error = SerError;
+    type SerializeSeq = Self;
+    type SerializeTuple = Self;
+    type SerializeTupleStruct = Self;
+    type SerializeTupleVariant = Self;
+    type SerializeMap = Self;
+    type SerializeStruct = Self;
+    type SerializeStructVariant = Self;
+
+    fn is_human_readable(&self) -> bool {
+        false
+    }
+
+    #[inline]
+    fn serialize_bool(self, v: bool) -> Result<()> {
+        self.out.push(u8::from(v));
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_i8(self, v: i8) -> Result<()> {
+        self.out.push(v as u8);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_i16(self, v: i16) -> Result<()> {
+        self.varint(zigzag(i64::from(v)));
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_i32(self, v: i32) -> Result<()> {
+        self.varint(zigzag(i64::from(v)));
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_i64(self, v: i64) -> Result<()> {
+        self.varint(zigzag(v));
+        Ok(())
+    }
+
+    fn serialize_i128(self, v: i128) -> Result<()> {
+        self.varint128(((v << 1) ^ (v >> 127)) as u128);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_u8(self, v: u8) -> Result<()> {
+        self.out.push(v);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_u16(self, v: u16) -> Result<()> {
+        self.varint(u64::from(v));
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_u32(self, v: u32) -> Result<()> {
+        self.varint(u64::from(v));
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_u64(self, v: u64) -> Result<()> {
+        self.varint(v);
+        Ok(())
+    }
+
+    fn serialize_u128(self, v: u128) -> Result<()> {
+        self.varint128(v);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_f32(self, v: f32) -> Result<()> {
+        self.out.extend_from_slice(&v.to_le_bytes());
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_f64(self, v: f64) -> Result<()> {
+        self.out.extend_from_slice(&v.to_le_bytes());
+        Ok(())
+    }
+
+    fn serialize_char(self, v: char) -> Result<()> {
+        let mut buf = [0u8; 4];
+        self.out
+            .extend_from_slice(v.encode_utf8(&mut buf).as_bytes());
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_str(self, v: &str) -> Result<()> {
+        self.serialize_bytes(v.as_bytes())
+    }
+
+    #[inline]
+    fn serialize_bytes(self, v: &[u8]) -> Result<()> {
+        self.len(v.len());
+        self.out.extend_from_slice(v);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_none(self) -> Result<()> {
+        self.out.push(0);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<()> {
+        self.out.push(1);
+        value.serialize(self)
+    }
+
+    #[inline]
+    fn serialize_unit(self) -> Result<()> {
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_unit_struct(self, _: &'static str) -> Result<()> {
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_unit_variant(self, _: &'static str, index: u32, _: &'static str) -> Result<()> {
+        self.variant(index);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<()> {
+        value.serialize(self)
+    }
+
+    #[inline]
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+        value: &T,
+    ) -> Result<()> {
+        self.variant(index);
+        value.serialize(self)
+    }
+
+    #[inline]
+    fn serialize_seq(self, len: Option<usize>) -> Result<Self> {
+        let len = len.ok_or_else(|| {
+            SerError("a sequence must know its length to be encoded (bincode's format)".into())
+        })?;
+        self.len(len);
+        // At least a byte an element: one reservation instead of doubling as it grows.
+        self.out.reserve(len);
+        Ok(self)
+    }
+
+    #[inline]
+    fn serialize_tuple(self, _: usize) -> Result<Self> {
+        Ok(self)
+    }
+
+    #[inline]
+    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self> {
+        Ok(self)
+    }
+
+    #[inline]
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self> {
+        self.variant(index);
+        Ok(self)
+    }
+
+    #[inline]
+    fn serialize_map(self, len: Option<usize>) -> Result<Self> {
+        let len = len.ok_or_else(|| {
+            SerError("a map must know its length to be encoded (bincode's format)".into())
+        })?;
+        self.len(len);
+        Ok(self)
+    }
+
+    #[inline]
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self> {
+        Ok(self)
+    }
+
+    #[inline]
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self> {
+        self.variant(index);
+        Ok(self)
+    }
+}
+
+/// Sequences, tuples, structs and their variants: the elements in order, nothing between them.
+macro_rules! elements {
+    ($($trait:ident :: $method:ident),* $(,)?) => {$(
+        impl ser::$trait for &mut Encoder<'_> {
+            type Ok = ();
+            type Error = SerError;
+
+            #[inline]
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+                value.serialize(&mut **self)
+            }
+
+            #[inline]
+            fn end(self) -> Result<()> {
+                Ok(())
+            }
+        }
+    )*};
+}
+
+elements!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field,
+);
+
+impl ser::SerializeMap for &mut Encoder<'_> {
+    type Ok = ();
+    type Error = SerError;
+
+    #[inline]
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<()> {
+        key.serialize(&mut **self)
+    }
+
+    #[inline]
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        value.serialize(&mut **self)
+    }
+
+    #[inline]
+    fn end(self) -> Result<()> {
+        Ok(())
+    }
+}
+
+macro_rules! fields {
+    ($($trait:ident),* $(,)?) => {$(
+        impl ser::$trait for &mut Encoder<'_> {
+            type Ok = ();
+            type Error = SerError;
+
+            #[inline]
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                _: &'static str,
+                value: &T,
+            ) -> Result<()> {
+                value.serialize(&mut **self)
+            }
+
+            #[inline]
+            fn end(self) -> Result<()> {
+                Ok(())
+            }
+        }
+    )*};
+}
+
+fields!(SerializeStruct, SerializeStructVariant);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ours<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_into(v, &mut out).unwrap();
+        out
+    }
+
+    fn bincode<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
+        bincode::serde::encode_to_vec(v, bincode::config::standard()).unwrap()
+    }
+
+    #[test]
+    fn integers_at_every_varint_boundary_encode_as_bincode_does() {
+        let edges: Vec<u64> = vec![
+            0,
+            1,
+            250,
+            251,
+            252,
+            255,
+            256,
+            65_535,
+            65_536,
+            u32::MAX as u64,
+            u32::MAX as u64 + 1,
+            u64::MAX,
+        ];
+        for &u in &edges {
+            assert_eq!(ours(&u), bincode(&u), "u64 {u}");
+            assert_eq!(ours(&(u as u32)), bincode(&(u as u32)), "u32 {u}");
+            assert_eq!(ours(&(u as u16)), bincode(&(u as u16)), "u16 {u}");
+            assert_eq!(ours(&(u as u128)), bincode(&(u as u128)), "u128 {u}");
+            for i in [
+                u as i64,
+                -(u as i64),
+                (u as i64).wrapping_neg().wrapping_sub(1),
+            ] {
+                assert_eq!(ours(&i), bincode(&i), "i64 {i}");
+                assert_eq!(ours(&(i as i32)), bincode(&(i as i32)), "i32 {i}");
+                assert_eq!(ours(&(i as i16)), bincode(&(i as i16)), "i16 {i}");
+                assert_eq!(ours(&(i as i8)), bincode(&(i as i8)), "i8 {i}");
+                assert_eq!(ours(&(i as i128)), bincode(&(i as i128)), "i128 {i}");
+            }
+        }
+        for v in [u128::MAX, u128::MAX / 3, 1 << 64] {
+            assert_eq!(ours(&v), bincode(&v));
+            assert_eq!(ours(&(v as i128)), bincode(&(v as i128)));
+            assert_eq!(ours(&-(v as i128 / 2)), bincode(&-(v as i128 / 2)));
+        }
+    }
+
+    #[test]
+    fn a_sequence_of_unknown_length_is_an_error_not_a_panic() {
+        struct Unsized;
+        impl Serialize for Unsized {
+            fn serialize<S: ser::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                use ser::SerializeSeq;
+                let seq = s.serialize_seq(None)?;
+                seq.end()
+            }
+        }
+        let mut out = Vec::new();
+        let e = encode_into(&Unsized, &mut out).unwrap_err();
+        assert!(e.to_string().contains("length"), "{e}");
+    }
+}
