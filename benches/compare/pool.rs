@@ -1,4 +1,5 @@
-//! Pool workloads (`pool_*` in the Python script): map of a tiny task with automatic and unit chunks,
+//! Pool workloads (`pool_*` in the Python script): map of a tiny task with automatic and unit chunks
+//! (and `pool_map_tiny_10m`, ours: the same map of 10^7 items),
 //! `apply_async` round-trip latency, `imap_unordered`, and the CPU-bound map speedup over a serial loop
 //! with rayon's speedup on the same work beside it.
 //!
@@ -54,6 +55,26 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
         });
         rows.push(Row {
             workload: "pool_map_tiny",
+            unit: "tasks/s",
+            better: Better::Higher,
+            ours,
+            peers: vec![],
+        });
+    }
+    if opts.wants("pool_map_tiny_10m") {
+        // The same map, ten times longer: throughput should not fall (chunks stay bounded).
+        let pool = warm_pool(2);
+        let ours = median(opts.trials, || {
+            let mut r = Vec::new();
+            let t = secs(|| r = pool.map(tiny, 0..10_000_000u64).expect("map"));
+            assert!(
+                r.len() == 10_000_000 && r[9_999_999] == 10_000_000,
+                "bad result"
+            );
+            1e7 / t
+        });
+        rows.push(Row {
+            workload: "pool_map_tiny_10m",
             unit: "tasks/s",
             better: Better::Higher,
             ours,

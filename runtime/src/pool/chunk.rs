@@ -59,9 +59,15 @@ pub(crate) fn task_frame<T>(
     Ok((bytes, fds))
 }
 
-/// Python's `Pool.map` rule: `ceil(len / (4 * processes))`, at least 1.
+/// Most items in one automatic chunk: a chunk's frames then stay a few hundred KiB (in cache, no
+/// page-fault storms), whatever the length of the map.
+pub(crate) const MAX_AUTO_CHUNK: usize = CAP;
+const CAP: usize = 1 << 15;
+
+/// Python's `Pool.map` rule, `ceil(len / (4 * processes))`, at least 1, bounded by
+/// [`MAX_AUTO_CHUNK`] so that throughput does not fall for very long maps.
 pub(crate) fn auto_chunksize(len: usize, processes: usize) -> usize {
-    len.div_ceil(4 * processes.max(1)).max(1)
+    len.div_ceil(4 * processes.max(1)).clamp(1, MAX_AUTO_CHUNK)
 }
 
 #[cfg(test)]
@@ -77,7 +83,8 @@ mod tests {
 
     #[test]
     fn python_chunksize_rule() {
-        assert_eq!(auto_chunksize(1_000_000, 2), 125_000);
+        assert_eq!(auto_chunksize(100_000, 2), 12_500);
+        assert_eq!(auto_chunksize(1_000_000, 2), MAX_AUTO_CHUNK);
         assert_eq!(auto_chunksize(16, 2), 2);
         assert_eq!(auto_chunksize(10, 4), 1);
         assert_eq!(auto_chunksize(0, 4), 1);
