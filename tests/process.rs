@@ -291,3 +291,45 @@ fn a_child_outlives_the_thread_that_spawned_it() {
         .unwrap();
     assert_eq!(p.join().unwrap(), 50);
 }
+
+/// The soft descriptor limit of this process, and its hard limit.
+fn nofile() -> (u64, u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY (test): getrlimit writes into a local struct.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    (lim.rlim_cur as u64, lim.rlim_max as u64)
+}
+
+#[worker]
+fn report_nofile() -> (u64, u64) {
+    nofile()
+}
+
+/// Lowers its own soft limit to 256, then starts a child: the child's bootstrap raised it again.
+#[worker]
+fn lower_then_spawn() -> ((u64, u64), (u64, u64)) {
+    let (_, hard) = nofile();
+    let lim = libc::rlimit {
+        rlim_cur: 256,
+        rlim_max: hard as libc::rlim_t,
+    };
+    // SAFETY (test): setrlimit reads a local struct; lowering the soft limit is always allowed.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+    let mine = nofile();
+    let childs = report_nofile::spawn().unwrap().join().unwrap();
+    (mine, childs)
+}
+
+/// Every multiproc process raises its soft descriptor limit at start to 65,536 or its hard limit,
+/// whichever is lower, even when its parent ran with a low one.
+#[multiproc::test]
+fn bootstrap_raises_the_descriptor_limit() {
+    let ((mine, hard), (childs, child_hard)) = lower_then_spawn::spawn().unwrap().join().unwrap();
+    assert_eq!(mine, 256);
+    assert_eq!(child_hard, hard);
+    assert_eq!(childs, hard.min(1 << 16));
+    assert!(nofile().0 >= hard.min(1 << 16));
+}

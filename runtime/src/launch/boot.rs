@@ -90,7 +90,9 @@ fn boot_env() -> BootEnv {
 }
 
 /// Call first thing in `main` if you do not use `#[multiproc::main]`: in a process started by multiproc
-/// this runs the worker and exits; otherwise it returns at once.
+/// this runs the worker and exits; otherwise it returns at once. Either way it first raises the soft
+/// limit on open descriptors to 65,536 (or the hard limit, if lower; never lowers it): each queue,
+/// lock and shared value holds one.
 ///
 /// ```no_run
 /// # extern crate multiproc_runtime as multiproc;
@@ -103,8 +105,15 @@ pub fn init() {
     run_child_if_spawned();
 }
 
+/// The soft descriptor limit every multiproc process raises itself to at start (or to the hard limit,
+/// if lower).
+const NOFILE_AT_START: u64 = 1 << 16;
+
 /// See [`init`].
 pub(crate) fn run_child_if_spawned() {
+    // Each queue, lock and shared value holds a descriptor: the default soft limit of 1024 would cap
+    // a program at a few hundred of them. Failing to raise it leaves it as it was.
+    let _ = crate::sys::rlimit::raise_nofile(Some(NOFILE_AT_START));
     match boot_env() {
         BootEnv::None => PASSED.store(true, Ordering::Relaxed),
         BootEnv::Orphaned => std::process::exit(1),

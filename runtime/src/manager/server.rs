@@ -85,7 +85,7 @@ fn run(args: ServerArgs) -> Result<()> {
     sys::signals::ignore_interrupt();
     // Each client holds a descriptor here: use all the process may have. Failing to raise it
     // leaves the default, which still works for fewer clients.
-    let _ = sys::rlimit::raise_nofile();
+    let _ = sys::rlimit::raise_nofile(None);
     if let Some(init) = args.init {
         super::initializer::run(init)?;
     }
