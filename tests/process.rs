@@ -300,7 +300,7 @@ fn nofile() -> (u64, u64) {
     };
     // SAFETY (test): getrlimit writes into a local struct.
     assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
-    (lim.rlim_cur as u64, lim.rlim_max as u64)
+    (lim.rlim_cur, lim.rlim_max)
 }
 
 #[worker]
@@ -314,7 +314,7 @@ fn lower_then_spawn() -> ((u64, u64), (u64, u64)) {
     let (_, hard) = nofile();
     let lim = libc::rlimit {
         rlim_cur: 256,
-        rlim_max: hard as libc::rlim_t,
+        rlim_max: hard,
     };
     // SAFETY (test): setrlimit reads a local struct; lowering the soft limit is always allowed.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
