@@ -15,8 +15,9 @@ done
 if ! command -v cc >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq build-essential
 fi
-# python3 runs the side-by-side benchmark baseline (benches only; not needed for tests).
-if [ "${1:-}" = "--bench" ] && ! command -v python3 >/dev/null 2>&1; then
+# python3: the Python interop tests and example (feature `python`) talk to its standard
+# multiprocessing.connection, and the side-by-side benchmark baseline runs on it.
+if ! command -v python3 >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq python3
 fi
 # cargo-deny checks advisories, licenses and sources (deny.toml); built from source once (a few minutes).

@@ -51,6 +51,9 @@ use std::time::{Duration, Instant};
 
 pub use crate::manager::Address;
 
+#[cfg(feature = "python")]
+pub mod python;
+
 /// How long one `accept` holds the listener before letting another thread's `accept` have a turn.
 const ACCEPT_SLICE: Duration = Duration::from_millis(50);
 
