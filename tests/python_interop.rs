@@ -235,3 +235,84 @@ fn rust_to_rust_speaks_the_sha256_handshake() {
         &ErrorKind::Authentication
     );
 }
+
+/// Python objects both ways (feature `pickle`): a Python client sends dicts, lists, tuples, sets,
+/// big ints and bytes with `conn.send`; the Rust service reads them into typed values and answers
+/// with a struct, which Python reads as a dict. A class instance is refused (nothing runs) and the
+/// connection goes on.
+#[cfg(feature = "pickle")]
+mod pickle {
+    use super::*;
+    use serde::{Deserialize, Serialize};
+    use std::collections::BTreeMap;
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Job {
+        id: u32,
+        name: String,
+        weights: Vec<f64>,
+        tags: BTreeMap<String, i64>,
+        parent: Option<u32>,
+        kind: Kind,
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    enum Kind {
+        Quick,
+        Retry(u8),
+    }
+
+    const SCRIPT: &str = r#"
+import sys
+from fractions import Fraction
+from multiprocessing.connection import Client
+host, port = sys.argv[1].split(':')
+with Client((host, int(port)), authkey=b'interop secret') as c:
+    c.send({'id': 7, 'name': 'résumé', 'weights': [0.5, 1.5], 'tags': {'a': -1, 'b': 2**40},
+            'parent': None, 'kind': 'Quick'})
+    reply = c.recv()
+    assert reply == {'id': 8, 'name': 'RÉSUMÉ', 'weights': [1.0, 3.0], 'tags': {'a': -1, 'b': 2**40},
+                     'parent': 7, 'kind': {'Retry': 3}}, reply
+    shared = [1, 2]
+    c.send((None, True, 12345678901234567890, b'\x00\xff', [shared, shared], {3, 1, 2}))
+    c.send(Fraction(1, 3))
+    c.send('still here')
+    assert c.recv() == 'bye'
+print('ok')
+"#;
+
+    #[test]
+    fn python_objects_cross_as_plain_data_and_classes_are_refused() {
+        let l = python::Listener::bind(&Address::tcp("127.0.0.1:0").unwrap(), Some(KEY)).unwrap();
+        let (_, place) = python_args(l.address());
+        let child = python(SCRIPT, &[&place]);
+        let mut c = l.accept_timeout(LONG).unwrap();
+
+        let job: Job = c.recv_timeout(LONG).unwrap();
+        assert_eq!(job.tags["b"], 1 << 40);
+        let answer = Job {
+            id: job.id + 1,
+            name: job.name.to_uppercase(),
+            weights: job.weights.iter().map(|w| w * 2.0).collect(),
+            parent: Some(job.id),
+            kind: Kind::Retry(3),
+            tags: job.tags,
+        };
+        c.send(&answer).unwrap();
+
+        type Mixed = ((), bool, u64, multiproc::Bytes, Vec<Vec<u8>>, Vec<u8>);
+        let (unit, yes, big, bytes, shared, mut set): Mixed = c.recv_timeout(LONG).unwrap();
+        set.sort_unstable();
+        assert_eq!((unit, yes, big), ((), true, 12_345_678_901_234_567_890));
+        assert_eq!(bytes.0, [0, 255]);
+        assert_eq!(shared, [vec![1, 2], vec![1, 2]]);
+        assert_eq!(set, [1, 2, 3]);
+
+        let err = c.recv_timeout::<String>(LONG).unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Codec, "{err}");
+        assert!(err.to_string().contains("not plain data"), "{err}");
+        assert_eq!(c.recv_timeout::<String>(LONG).unwrap(), "still here");
+        c.send("bye").unwrap();
+        assert_eq!(finish(child).trim(), "ok");
+    }
+}

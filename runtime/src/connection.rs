@@ -51,6 +51,8 @@ use std::time::{Duration, Instant};
 
 pub use crate::manager::Address;
 
+#[cfg(feature = "pickle")]
+mod pickle;
 #[cfg(feature = "python")]
 pub mod python;
 

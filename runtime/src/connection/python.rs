@@ -10,8 +10,9 @@
 //!   HMAC-MD5 of Python 3.11 and older (accepted as an answer to our challenge, and given in answer to
 //!   an unprefixed one). A wrong key is [`ErrorKind::Authentication`] on both sides, as in Python.
 //! - **Payloads** are bytes ([`Connection::send_bytes`] / [`Connection::recv_bytes`], Python's
-//!   `send_bytes` / `recv_bytes`). Python's `send(obj)` pickles; reading a pickle means running a
-//!   program, so it is not done here: exchange bytes you encode yourself (JSON, struct, ...).
+//!   `send_bytes` / `recv_bytes`), and with the `pickle` feature Python objects of the plain kinds
+//!   (`Connection::send` / `Connection::recv`, Python's `send(obj)` / `recv()`): a pickle is a
+//!   program, and multiproc's reader runs none of it, refusing anything but plain data.
 //!
 //! This is a separate type from [`super::Listener`] on purpose: multiproc's own protocol (bincode
 //! frames, handles beside them, the manager's hardened gate) stays the default, and Python's is
@@ -29,6 +30,8 @@
 //! ```
 
 use super::Address;
+#[cfg(feature = "pickle")]
+pub use super::pickle::{dumps, loads};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manager::address::{self, Listener as RawListener};
 use crate::manager::auth;
@@ -167,6 +170,29 @@ impl Connection {
     /// starts within `timeout` (a message that has started is read to its end).
     pub fn recv_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>> {
         self.recv_until(crate::sys::deadline_after(timeout))
+    }
+
+    /// Sends `value` pickled, as Python's `conn.send(obj)` does: Python's `conn.recv()` gets the
+    /// plain object (see [`dumps`] for the mapping). Feature `pickle`.
+    #[cfg(feature = "pickle")]
+    pub fn send<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        let bytes = dumps(value)?;
+        self.send_bytes(&bytes)
+    }
+
+    /// Receives a pickled value, as Python's `conn.recv()` does, for plain data only: a pickle that
+    /// asks for a class, a global or a call is a `Codec` error and nothing in it runs (see
+    /// [`loads`]). Feature `pickle`.
+    #[cfg(feature = "pickle")]
+    pub fn recv<T: serde::de::DeserializeOwned>(&mut self) -> Result<T> {
+        loads(&self.recv_bytes()?)
+    }
+
+    /// Like [`recv`](Self::recv), giving up with [`ErrorKind::Timeout`] if no message starts within
+    /// `timeout`. Feature `pickle`.
+    #[cfg(feature = "pickle")]
+    pub fn recv_timeout<T: serde::de::DeserializeOwned>(&mut self, timeout: Duration) -> Result<T> {
+        loads(&self.recv_bytes_timeout(timeout)?)
     }
 
     /// True if a message (or the end of the stream) can be read now or within `timeout`. Python:
