@@ -1,5 +1,6 @@
 //! Queue workloads (`queue_throughput_small`, `queue_throughput_1mb`, `queue_mpmc`), defined in
-//! `python_mp_bench.py`, and `queue_throughput_1mb_vec` (the same messages as a plain `Vec<u8>`, which
+//! `python_mp_bench.py`, `queue_throughput_8mb` (ours: messages of 8 MiB, many times the ring) and
+//! `queue_throughput_1mb_vec` (the same messages as a plain `Vec<u8>`, which
 //! serde hands over a byte at a time, where `queue_throughput_1mb` sends [`Bytes`], Python's `bytes`);
 //! multiproc's `Queue` between processes, with ipc-channel, a crossbeam channel between threads of one
 //! process and a plain `memcpy` of the same buffers as reference points.
@@ -125,6 +126,49 @@ fn memcpy_big() -> f64 {
         }
     });
     (BIG_MSGS * MIB) as f64 / dt / 1e9
+}
+
+#[worker]
+fn huge_producer(q: Queue<Option<Bytes>>, go: Connection<()>, n: usize) {
+    let blob = Bytes(vec![0xab; HUGE]);
+    gate(&go);
+    for _ in 0..n {
+        q.put(Some(blob.clone())).expect("put");
+    }
+    q.put(None).expect("put");
+}
+
+const HUGE: usize = 8 * MIB;
+const HUGE_MSGS: usize = 60;
+
+/// 8 MiB messages: many times the ring, so each is streamed through it in parts.
+fn ours_huge() -> f64 {
+    let q = Queue::<Option<Bytes>>::new().expect("queue");
+    let (here, there) = Pipe::<()>::new().expect("pipe");
+    let p = huge_producer::spawn(q.clone(), there, HUGE_MSGS).expect("spawn");
+    let t0 = open_gates(&[here]);
+    let mut count = 0;
+    while let Some(b) = q.get().expect("get") {
+        assert_eq!(b.len(), HUGE);
+        count += 1;
+    }
+    let dt = t0.elapsed().as_secs_f64();
+    p.join().expect("join");
+    assert_eq!(count, HUGE_MSGS);
+    (HUGE_MSGS * HUGE) as f64 / dt / 1e9
+}
+
+/// Copying the same 8 MiB buffers once each.
+fn memcpy_huge() -> f64 {
+    let src = vec![0xabu8; HUGE];
+    let mut dst = vec![0u8; HUGE];
+    let dt = secs(|| {
+        for _ in 0..HUGE_MSGS {
+            dst.copy_from_slice(std::hint::black_box(&src));
+            std::hint::black_box(&mut dst);
+        }
+    });
+    (HUGE_MSGS * HUGE) as f64 / dt / 1e9
 }
 
 fn ours_big() -> f64 {
@@ -317,6 +361,15 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
                 ("crossbeam (threads)", median(t, crossbeam_big)),
                 ("memcpy", median(t, memcpy_big)),
             ],
+        });
+    }
+    if opts.wants("queue_throughput_8mb") {
+        rows.push(Row {
+            workload: "queue_throughput_8mb",
+            unit: "GB/s",
+            better: Better::Higher,
+            ours: median(t, ours_huge),
+            peers: vec![("memcpy", median(t, memcpy_huge))],
         });
     }
     if opts.wants("queue_throughput_1mb_vec") {

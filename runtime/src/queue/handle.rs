@@ -73,8 +73,9 @@ thread_local! {
 /// handing it to the feeder.
 const STREAM_TRY: Duration = Duration::from_millis(100);
 
-/// Keep at most this much scratch between puts.
-const SCRATCH_KEEP: usize = 8 << 20;
+/// Keep at most this much scratch between puts (a message up to this size is encoded into reused
+/// memory: no page faults for a fresh buffer each time).
+const SCRATCH_KEEP: usize = 64 << 20;
 
 impl<T> Queue<T> {
     pub(crate) fn from_ring(ring: Ring) -> Queue<T> {

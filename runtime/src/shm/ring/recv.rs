@@ -10,6 +10,36 @@ use super::{Member, Patience, Ring};
 use crate::error::{Error, ErrorKind, Result};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
 
+thread_local! {
+    /// The buffer a message streamed in parts is put back together in, reused across gets: a large
+    /// message then lands in memory already mapped instead of a fresh, growing `Vec`.
+    static REASSEMBLY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Keep at most this much reassembly buffer between gets.
+const REASSEMBLY_KEEP: usize = 64 << 20;
+
+/// The thread's reassembly buffer, empty (a new one if a nested get holds it).
+fn take_reassembly() -> Vec<u8> {
+    REASSEMBLY
+        .with(|b| b.try_borrow_mut().map(|mut b| std::mem::take(&mut *b)))
+        .unwrap_or_default()
+}
+
+/// Gives the buffer back for the next get, if it is not too large to keep.
+fn give_reassembly(mut buf: Vec<u8>) {
+    if buf.capacity() <= REASSEMBLY_KEEP {
+        buf.clear();
+        REASSEMBLY.with(|b| {
+            if let Ok(mut b) = b.try_borrow_mut()
+                && b.capacity() < buf.capacity()
+            {
+                *b = buf;
+            }
+        });
+    }
+}
+
 /// A handle counts as a possible producer unless it has only ever got.
 fn may_put(roles: u32) -> bool {
     roles & PUT != 0 || roles & GOT == 0
@@ -90,12 +120,16 @@ impl Ring {
                     self.commit_head(next);
                     return Ok(out);
                 }
-                let bytes = partial.get_or_insert_with(Vec::new);
+                let bytes = partial.get_or_insert_with(take_reassembly);
                 // SAFETY: as above.
                 unsafe { self.copy_out(body, len as usize, bytes) };
                 self.commit_head(next);
                 if flags & LAST != 0 {
-                    return Ok(read(bytes));
+                    let out = read(bytes);
+                    if let Some(buf) = partial.take() {
+                        give_reassembly(buf);
+                    }
+                    return Ok(out);
                 }
                 continue;
             }
