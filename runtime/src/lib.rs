@@ -15,6 +15,8 @@ compile_error!(
      /proc/self/exe, which this target does not have (a port would add them under runtime/src/sys/)"
 );
 
+#[cfg(all(target_os = "linux", feature = "async"))]
+pub mod aio;
 #[cfg(target_os = "linux")]
 mod children;
 #[cfg(target_os = "linux")]
@@ -87,6 +89,8 @@ pub use manager::{Managed, Manager, ManagerBuilder};
 #[cfg(target_os = "linux")]
 pub use method::{StartMethod, get_all_start_methods, get_start_method, set_start_method};
 pub use multiproc_macros::{main, managed, shared, test, worker};
+#[cfg(all(target_os = "linux", feature = "async"))]
+pub use pool::ResultFuture;
 #[cfg(target_os = "linux")]
 pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, cpu_count};
 #[cfg(target_os = "linux")]

@@ -174,6 +174,46 @@ impl<R: DeserializeOwned> Process<R> {
         self.wait_result(sys::deadline_after(timeout))
     }
 
+    /// [`join`](Self::join) for async code (feature `async`): waits for the child's report and its
+    /// end without a thread (the report socket and the pidfd, in the [`aio`](crate::aio) waker's
+    /// poll), with the same result and errors (a killed child is `WorkerDied` at once). Dropping the
+    /// future drops the handle: a daemon child is killed and reaped, as with `Drop`.
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::worker] fn square(x: u64) -> u64 { x * x }
+    /// # async fn f() -> multiproc::Result<()> {
+    /// let p = square::spawn(7)?;
+    /// assert_eq!(p.join_async().await?, 49);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "async")]
+    pub async fn join_async(mut self) -> Result<R> {
+        loop {
+            match self.wait_result(Some(Instant::now())) {
+                Err(e) if e.kind() == &ErrorKind::Timeout => {}
+                done => return done,
+            }
+            // The report (or the end of the stream) on the socket; once the stream has ended,
+            // the child's exit on its pidfd.
+            let socket_open = !sys::child::has_exited(self.child.socket(), 0);
+            let fd = if socket_open {
+                self.child.socket()
+            } else {
+                self.child.pidfd()
+            };
+            let wait =
+                crate::aio::readable(fd).map_err(|e| Error::io("could not watch the child", e))?;
+            wait.await;
+            if !socket_open {
+                // Exited: its status may take a moment to be collected (a fork server relays
+                // it). Let the waker look again shortly rather than spin.
+                let at = Instant::now() + Duration::from_millis(1);
+                crate::aio::check(move || Instant::now() >= at).await;
+            }
+        }
+    }
+
     fn wait_result(&mut self, deadline: Option<Instant>) -> Result<R> {
         if self.joined {
             return Err(Error::new(

@@ -165,6 +165,35 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
         self.channel.poll(timeout)
     }
 
+    /// [`recv`](Self::recv) for async code (feature `async`): waits for the socket without a thread
+    /// (the [`aio`](crate::aio) waker's poll), then receives. Cancellation-safe: a message is taken
+    /// only in the poll that returns it.
+    #[cfg(feature = "async")]
+    pub async fn recv_async(&self) -> Result<T>
+    where
+        T: DeserializeOwned,
+    {
+        loop {
+            if self.poll(Duration::ZERO)? {
+                return self.recv();
+            }
+            let wait = crate::aio::readable(self.channel.socket())
+                .map_err(|e| crate::error::Error::io("could not watch the connection", e))?;
+            wait.await;
+        }
+    }
+
+    /// [`send`](Self::send) for async code (feature `async`). A message that fits the socket buffer
+    /// (about 200 KiB) is written at once; a larger one is written as the peer reads, in this call.
+    #[cfg(feature = "async")]
+    pub async fn send_async<Q>(&self, value: &Q) -> Result<()>
+    where
+        T: std::borrow::Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        self.send(value)
+    }
+
     /// Sends raw bytes as one message. Python: `Connection.send_bytes`.
     pub fn send_bytes(&self, bytes: &[u8]) -> Result<()> {
         self.check_writable()?;

@@ -62,6 +62,13 @@ impl Child {
         self.pidfd.as_fd()
     }
 
+    /// The child's end of its report socket, as this process holds it: readable when a frame (or the
+    /// end of the stream) is there.
+    #[cfg(feature = "async")]
+    pub(crate) fn socket(&self) -> BorrowedFd<'_> {
+        self.chan.socket()
+    }
+
     /// True once the child has said it reached the bootstrap.
     pub(crate) fn said_ready(&self) -> bool {
         self.said_ready

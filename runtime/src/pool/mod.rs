@@ -30,6 +30,8 @@ mod worker;
 pub use builder::PoolBuilder;
 pub use imap::IMap;
 pub use result::AsyncResult;
+#[cfg(feature = "async")]
+pub use result::ResultFuture;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::pool::chunk_prefix;

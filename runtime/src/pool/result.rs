@@ -17,6 +17,8 @@ enum State<T> {
 pub(crate) struct Cell<T> {
     state: Mutex<State<T>>,
     ready: Condvar,
+    /// Tasks awaiting the value (an `AsyncResult` awaited), woken with the condvar's waiters.
+    wakers: Mutex<Vec<std::task::Waker>>,
 }
 
 impl<T> Cell<T> {
@@ -24,6 +26,7 @@ impl<T> Cell<T> {
         Cell {
             state: Mutex::new(State::Pending(callback)),
             ready: Condvar::new(),
+            wakers: Mutex::new(Vec::new()),
         }
     }
 
@@ -45,6 +48,36 @@ impl<T> Cell<T> {
         if let State::Pending(_) = *st {
             *st = State::Done(value);
             self.ready.notify_all();
+        }
+        drop(st);
+        for w in std::mem::take(&mut *crate::poison::lock(&self.wakers)) {
+            w.wake();
+        }
+    }
+
+    /// The value if it is there, else `None` with `waker` registered to be woken when it comes (or
+    /// an error if it was taken already).
+    #[cfg(feature = "async")]
+    fn poll_take(&self, waker: &std::task::Waker) -> Option<Result<T>> {
+        let mut st = self.lock();
+        match std::mem::replace(&mut *st, State::Taken { ok: false }) {
+            State::Done(v) => {
+                *st = State::Taken { ok: v.is_ok() };
+                Some(v)
+            }
+            State::Pending(cb) => {
+                *st = State::Pending(cb);
+                // Registered while the state is locked: `set` wakes it after changing the state.
+                crate::poison::lock(&self.wakers).push(waker.clone());
+                None
+            }
+            taken => {
+                *st = taken;
+                Some(Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    "this AsyncResult's value was already taken by an earlier get",
+                )))
+            }
         }
     }
 
@@ -224,5 +257,51 @@ impl<T> std::fmt::Debug for AsyncResult<T> {
         f.debug_struct("AsyncResult")
             .field("ready", &self.ready())
             .finish()
+    }
+}
+
+/// Awaiting an [`AsyncResult`] (feature `async`) is `get` without a blocked thread: the pool's
+/// supervisor wakes the task when the value arrives. Same errors as [`AsyncResult::get`].
+///
+/// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
+/// # #[multiproc::worker] fn square(x: u64) -> u64 { x * x }
+/// # async fn f(pool: &multiproc::Pool) -> multiproc::Result<()> {
+/// assert_eq!(pool.apply_async(square, (20,))?.await?, 400);
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "async")]
+impl<T> std::future::IntoFuture for AsyncResult<T> {
+    type Output = Result<T>;
+    type IntoFuture = ResultFuture<T>;
+    fn into_future(self) -> ResultFuture<T> {
+        ResultFuture { cell: self.cell }
+    }
+}
+
+/// The future of an awaited [`AsyncResult`] (feature `async`).
+#[cfg(feature = "async")]
+pub struct ResultFuture<T> {
+    cell: std::sync::Arc<Cell<T>>,
+}
+
+#[cfg(feature = "async")]
+impl<T> std::future::Future for ResultFuture<T> {
+    type Output = Result<T>;
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<T>> {
+        match self.cell.poll_take(cx.waker()) {
+            Some(v) => std::task::Poll::Ready(v),
+            None => std::task::Poll::Pending,
+        }
+    }
+}
+
+#[cfg(feature = "async")]
+impl<T> std::fmt::Debug for ResultFuture<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResultFuture")
     }
 }

@@ -351,32 +351,46 @@ impl<T> Queue<T> {
     pub(crate) fn member(&self) -> &Member {
         &self.shared.member
     }
+}
 
-    fn check_open(&self) -> Result<()> {
-        if self.is_closed() {
-            Err(Error::new(
-                ErrorKind::Closed,
-                "this queue handle was closed; use another handle (a clone) of the queue",
-            ))
-        } else {
-            Ok(())
-        }
+fn check_open(shared: &Shared) -> Result<()> {
+    if shared.is_closed() {
+        Err(Error::new(
+            ErrorKind::Closed,
+            "this queue handle was closed; use another handle (a clone) of the queue",
+        ))
+    } else {
+        Ok(())
     }
 }
 
 impl<T: Serialize + DeserializeOwned> Queue<T> {
     fn put_with(&self, value: T, patience: Patience) -> std::result::Result<(), PutError<T>> {
-        let _use = self.member().enter();
-        let res = self.check_open().and_then(|_| {
+        Self::put_on(&self.shared, value, patience)
+    }
+
+    /// `put_with` on the handle's shared state (what an async put holds, the handle being `!Sync`).
+    fn put_on(
+        shared: &Arc<Shared>,
+        value: T,
+        patience: Patience,
+    ) -> std::result::Result<(), PutError<T>> {
+        let _use = shared.member.enter();
+        let res = check_open(shared).and_then(|_| {
             SCRATCH.with(|cell| match cell.try_borrow_mut() {
-                Ok(mut buf) => self.send(&value, &mut buf, patience),
-                Err(_) => self.send(&value, &mut Vec::new(), patience),
+                Ok(mut buf) => Self::send_on(shared, &value, &mut buf, patience),
+                Err(_) => Self::send_on(shared, &value, &mut Vec::new(), patience),
             })
         });
         res.map_err(|e| PutError::new(value, e))
     }
 
-    fn send(&self, value: &T, buf: &mut Vec<u8>, patience: Patience) -> Result<()> {
+    fn send_on(
+        shared: &Arc<Shared>,
+        value: &T,
+        buf: &mut Vec<u8>,
+        patience: Patience,
+    ) -> Result<()> {
         buf.clear();
         let mut fds: Vec<OwnedFd> = Vec::new();
         let res = codec::encode_into(value, buf, &mut fds).and_then(|_| {
@@ -385,11 +399,13 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                     ErrorKind::InvalidInput,
                     "a queue carries plain data: handles (pipes, queues, shared values, locks) cannot travel inside a queue message; pass them as worker arguments or through a Pipe",
                 ))
-            } else if self.maxsize() != 0 {
-                self.ring()
-                    .send(self.member(), buf, patience, Sender::Put)
+            } else if shared.member.ring().maxsize() != 0 {
+                shared
+                    .member
+                    .ring()
+                    .send(&shared.member, buf, patience, Sender::Put)
             } else {
-                self.put_unbounded(buf)
+                Self::put_unbounded(shared, buf)
             }
         });
         if buf.capacity() > SCRATCH_KEEP {
@@ -400,12 +416,12 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     /// An unbounded queue never blocks a put: into the ring if it has room and nothing of this
     /// handle waits before it, else into the handle's buffer, which its feeder writes to the ring.
-    fn put_unbounded(&self, msg: &[u8]) -> Result<()> {
-        let ring = self.ring();
-        if self.shared.buffered() != 0 {
-            self.shared.pace();
+    fn put_unbounded(shared: &Arc<Shared>, msg: &[u8]) -> Result<()> {
+        let ring = shared.member.ring();
+        if shared.buffered() != 0 {
+            shared.pace();
         }
-        if self.shared.buffered() == 0 {
+        if shared.buffered() == 0 {
             // A message larger than the ring is streamed while consumers drain it: tried for a
             // moment (a stream cut short is dropped by readers, and the feeder sends it again).
             let patience = if ring.fits_whole(msg.len()) {
@@ -413,7 +429,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             } else {
                 Patience::Until(Some(std::time::Instant::now() + STREAM_TRY))
             };
-            match ring.send(self.member(), msg, patience, Sender::Put) {
+            match ring.send(&shared.member, msg, patience, Sender::Put) {
                 // Full, or a stream that found no reader: the feeder writes it when one comes (this
                 // very handle's `get` included, as with Python's feeder).
                 Err(e)
@@ -426,7 +442,120 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         } else {
             ring.check_shutdown(crate::shm::ring::DRAINING)?;
         }
-        self.shared.push(msg.to_vec())
+        shared.push(msg.to_vec())
+    }
+
+    /// [`get`](Self::get) for async code (feature `async`): waits without a thread (see
+    /// [`aio`](crate::aio)), with the same errors (`Disconnected` when no other handle could put).
+    /// The future owns what it needs (`Send + 'static`: spawn it on any executor) and is
+    /// cancellation-safe: dropped before it completes, it has taken nothing.
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # async fn f(q: multiproc::Queue<u32>) -> multiproc::Result<()> {
+    /// let item = q.get_async().await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "async")]
+    pub fn get_async(&self) -> impl std::future::Future<Output = Result<T>> + Send + 'static
+    where
+        T: Send + 'static,
+    {
+        let shared = Arc::clone(&self.shared);
+        async move {
+            loop {
+                match Self::get_from(&shared, Patience::Never) {
+                    Err(e) if e.kind() == &ErrorKind::Empty => {
+                        if shared.member.ring().nobody_can_put(&shared.member) {
+                            return Err(Error::disconnected(
+                                "the queue is empty and no other handle that could put to it is alive",
+                            ));
+                        }
+                        let watched = Arc::clone(&shared);
+                        crate::aio::check(move || {
+                            watched.member.ring().get_would_not_wait(&watched.member)
+                        })
+                        .await;
+                    }
+                    other => return other,
+                }
+            }
+        }
+    }
+
+    /// `JoinableQueue::join` for async code: waits until every task is done, without a thread.
+    #[cfg(feature = "async")]
+    pub(crate) fn join_tasks_async(
+        &self,
+    ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+        let shared = Arc::clone(&self.shared);
+        async move {
+            loop {
+                let ring = shared.member.ring();
+                if ring.unfinished() == 0 {
+                    return Ok(());
+                }
+                if !shared.member.others_alive(|_| true) {
+                    return Err(Error::disconnected(format!(
+                        "{} tasks are not done and no other handle of the queue is alive",
+                        ring.unfinished()
+                    )));
+                }
+                let watched = Arc::clone(&shared);
+                crate::aio::check(move || {
+                    watched.member.ring().unfinished() == 0
+                        || !watched.member.others_alive(|_| true)
+                })
+                .await;
+            }
+        }
+    }
+
+    /// [`put`](Self::put) for async code (feature `async`). An unbounded queue never waits (the put
+    /// is done when this is called; the future only reports it); a bounded one waits without a
+    /// thread while it is full, and gives the value back in the [`PutError`] as `put` does.
+    #[cfg(feature = "async")]
+    pub fn put_async(
+        &self,
+        value: T,
+    ) -> impl std::future::Future<Output = std::result::Result<(), PutError<T>>> + Send + 'static
+    where
+        T: Send + 'static,
+    {
+        let shared = Arc::clone(&self.shared);
+        let first = if self.maxsize() == 0 {
+            Ok(self.put(value))
+        } else {
+            Err(value)
+        };
+        async move {
+            let mut item = match first {
+                Ok(done) => return done,
+                Err(item) => item,
+            };
+            loop {
+                match Self::put_on(&shared, item, Patience::Never) {
+                    Err(e) if e.kind() == &ErrorKind::Full => {
+                        if shared.member.ring().nobody_can_get(&shared.member) {
+                            return Err(PutError::new(
+                                e.into_inner(),
+                                Error::disconnected(
+                                    "the queue is full and no other handle that could get from it is alive",
+                                ),
+                            ));
+                        }
+                        item = e.into_inner();
+                        let watched = Arc::clone(&shared);
+                        crate::aio::check(move || {
+                            let ring = watched.member.ring();
+                            ring.len() < ring.maxsize() || ring.is_shut_down()
+                        })
+                        .await;
+                    }
+                    other => return other,
+                }
+            }
+        }
     }
 
     /// Puts `value`. On an unbounded queue it never waits: when the ring is full (or, to keep this
@@ -489,11 +618,19 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     fn get_with(&self, patience: Patience) -> Result<T> {
-        let _use = self.member().enter();
-        self.check_open()?;
-        self.ring().recv(self.member(), patience, |bytes| {
-            codec::decode(bytes, Vec::new())
-        })?
+        Self::get_from(&self.shared, patience)
+    }
+
+    /// `get_with` on the handle's shared state.
+    fn get_from(shared: &Shared, patience: Patience) -> Result<T> {
+        let _use = shared.member.enter();
+        check_open(shared)?;
+        shared
+            .member
+            .ring()
+            .recv(&shared.member, patience, |bytes| {
+                codec::decode(bytes, Vec::new())
+            })?
     }
 
     /// Takes the next message, waiting while the queue is empty. Errors with

@@ -123,6 +123,16 @@ impl<T> JoinableQueue<T> {
         self.0.ring().join(self.0.member(), None)
     }
 
+    /// [`join`](Self::join) for async code (feature `async`): waits without a thread until every
+    /// task put is done; `Disconnected` when tasks are left and no other handle is alive.
+    #[cfg(feature = "async")]
+    pub fn join_async(&self) -> impl std::future::Future<Output = Result<()>> + Send + 'static
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        self.0.join_tasks_async()
+    }
+
     /// Like [`join`](Self::join), giving up with [`ErrorKind::Timeout`](crate::ErrorKind::Timeout)
     /// after `timeout`.
     ///

@@ -61,6 +61,28 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
         self.0.get()
     }
 
+    /// [`Queue::get_async`] (feature `async`).
+    #[cfg(feature = "async")]
+    pub fn get_async(&self) -> impl std::future::Future<Output = Result<T>> + Send + 'static
+    where
+        T: Send + 'static,
+    {
+        self.0.get_async()
+    }
+
+    /// [`Queue::put_async`] (feature `async`): an unbounded queue, so the put is done at once.
+    #[cfg(feature = "async")]
+    pub fn put_async(
+        &self,
+        value: T,
+    ) -> impl std::future::Future<Output = Result<()>> + Send + 'static
+    where
+        T: Send + 'static,
+    {
+        let done = self.put(value);
+        async move { done }
+    }
+
     /// Like [`get`](Self::get) with a timeout.
     ///
     /// ```

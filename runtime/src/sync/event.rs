@@ -74,6 +74,19 @@ impl Event {
         self.mapped.header()
     }
 
+    /// [`wait`](Self::wait) for async code (feature `async`): completes once the event is set,
+    /// without a thread (the [`aio`](crate::aio) waker checks the flag).
+    #[cfg(feature = "async")]
+    pub fn wait_async(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let event = self.clone();
+        async move {
+            while !event.is_set() {
+                let watched = event.clone();
+                crate::aio::check(move || watched.is_set()).await;
+            }
+        }
+    }
+
     /// True once set (until cleared). Python: `event.is_set()`.
     ///
     /// ```

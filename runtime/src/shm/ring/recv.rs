@@ -171,6 +171,24 @@ impl Ring {
         }
     }
 
+    /// True if a get through `me` would not wait now: a message (or part of one) is there, the
+    /// queue was shut down, or no other handle could put (the get then says `Disconnected`). The
+    /// async waker's check: a few atomic loads.
+    #[cfg(feature = "async")]
+    pub(crate) fn get_would_not_wait(&self, me: &Member) -> bool {
+        let h = self.header();
+        Cursor::unpack(h.tail.0.load(Acquire)).pos != Cursor::unpack(h.head.0.load(Acquire)).pos
+            || h.shutdown.0.load(Acquire) != 0
+            || self.nobody_can_put(me)
+    }
+
+    /// True if no handle but `me` could ever put to the queue, and `me` has nothing buffered: an
+    /// empty queue stays empty.
+    #[cfg(feature = "async")]
+    pub(crate) fn nobody_can_put(&self, me: &Member) -> bool {
+        !me.others_alive(may_put) && !me.used_elsewhere() && me.buffered() == 0
+    }
+
     /// After `shutdown()`, with the ring empty: true if no handle still feeds messages put before
     /// the shutdown into the ring (this one included), so a get has nothing more to wait for.
     fn drained(&self, me: &Member) -> bool {

@@ -191,6 +191,12 @@ impl Ring {
         }
     }
 
+    /// True if no handle but `me` could ever get from the queue: a full queue stays full.
+    #[cfg(feature = "async")]
+    pub(crate) fn nobody_can_get(&self, me: &Member) -> bool {
+        !me.others_alive(may_get) && !me.used_elsewhere()
+    }
+
     fn commit_tail(&self, tail: Cursor) {
         let h = self.header();
         h.tail.0.store(tail.pack(), SeqCst);

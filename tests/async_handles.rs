@@ -1,0 +1,225 @@
+//! Async handles (feature `async`) under both tokio flavours: hundreds of children awaited on one
+//! thread, a killed child, queue traffic, cancellation that loses nothing, pool results, a pipe, an
+//! event, a full bounded queue and a joinable queue's join, all across real processes.
+#![cfg(feature = "async")]
+
+use multiproc::{ErrorKind, Event, JoinableQueue, Pool, Queue, worker};
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(60);
+
+fn both_flavours(f: impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>) {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+        .block_on(f());
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap()
+        .block_on(f());
+}
+
+#[worker]
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+#[worker]
+fn sleep_forever() {
+    std::thread::sleep(Duration::from_secs(600));
+}
+
+#[multiproc::test]
+fn hundreds_of_children_are_awaited_on_one_thread() {
+    both_flavours(|| {
+        Box::pin(async {
+            let children: Vec<_> = (0..150u64).map(|i| square::spawn(i).unwrap()).collect();
+            let joins = children.into_iter().map(|p| p.join_async());
+            let results = tokio::time::timeout(LONG, futures_join_all(joins))
+                .await
+                .unwrap();
+            for (i, r) in results.into_iter().enumerate() {
+                assert_eq!(r.unwrap(), (i * i) as u64);
+            }
+        })
+    });
+}
+
+/// `join_all` without a futures dependency: spawn each on the runtime (they are `Send + 'static`).
+async fn futures_join_all<F>(futs: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futs.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[multiproc::test]
+fn a_killed_child_is_worker_died_at_once() {
+    both_flavours(|| {
+        Box::pin(async {
+            let mut p = sleep_forever::spawn().unwrap();
+            let pid = p.pid();
+            p.kill().unwrap();
+            let err = tokio::time::timeout(Duration::from_secs(10), p.join_async())
+                .await
+                .expect("join_async must not hang on a killed child")
+                .unwrap_err();
+            assert!(
+                matches!(err.kind(), ErrorKind::WorkerDied { pid: p, .. } if *p == pid as i32),
+                "{err}"
+            );
+        })
+    });
+}
+
+#[worker]
+fn produce_later(q: Queue<u32>, delay_ms: u64, items: Vec<u32>) {
+    std::thread::sleep(Duration::from_millis(delay_ms));
+    for i in items {
+        q.put(i).unwrap();
+    }
+}
+
+#[multiproc::test]
+fn a_cancelled_get_loses_nothing_and_the_next_get_receives() {
+    both_flavours(|| {
+        Box::pin(async {
+            let q = Queue::<u32>::new().unwrap();
+            // Another handle could put, so an empty queue waits; nothing comes within 50 ms and the
+            // get is cancelled by the timeout. (With no other handle it would be Disconnected.)
+            let producer_end = q.clone();
+            let early = tokio::time::timeout(Duration::from_millis(50), q.get_async()).await;
+            assert!(early.is_err(), "nothing was put yet");
+            let p = produce_later::spawn(producer_end, 100, vec![1, 2, 3]).unwrap();
+            let mut got = Vec::new();
+            for _ in 0..3 {
+                got.push(
+                    tokio::time::timeout(LONG, q.get_async())
+                        .await
+                        .unwrap()
+                        .unwrap(),
+                );
+            }
+            assert_eq!(got, [1, 2, 3]);
+            p.join_async().await.unwrap();
+            // Every other handle gone and the queue empty: Disconnected, not a hang.
+            let err = tokio::time::timeout(Duration::from_secs(10), q.get_async())
+                .await
+                .unwrap()
+                .unwrap_err();
+            assert!(err.is_disconnected(), "{err}");
+        })
+    });
+}
+
+#[multiproc::test]
+fn pool_results_are_awaited() {
+    let pool = Pool::new(2).unwrap();
+    let pool = std::sync::Arc::new(pool);
+    both_flavours(|| {
+        let pool = pool.clone();
+        Box::pin(async move {
+            let pending: Vec<_> = (0..50u64)
+                .map(|i| pool.apply_async(square, (i,)).unwrap())
+                .collect();
+            for (i, r) in pending.into_iter().enumerate() {
+                assert_eq!(
+                    tokio::time::timeout(LONG, r).await.unwrap().unwrap(),
+                    (i * i) as u64
+                );
+            }
+        })
+    });
+}
+
+#[worker]
+fn echo_twice(conn: multiproc::Connection<String>) {
+    let s = conn.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+    conn.send(&format!("{s}{s}")).unwrap();
+}
+
+#[worker]
+fn set_later(e: Event, delay_ms: u64) {
+    std::thread::sleep(Duration::from_millis(delay_ms));
+    e.set();
+}
+
+#[multiproc::test]
+fn pipes_and_events_are_awaited() {
+    both_flavours(|| {
+        Box::pin(async {
+            let (ours, theirs) = multiproc::Pipe::<String>::new().unwrap();
+            let p = echo_twice::spawn(theirs).unwrap();
+            ours.send_async("ab").await.unwrap();
+            let back = tokio::time::timeout(LONG, ours.recv_async())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(back, "abab");
+            p.join_async().await.unwrap();
+
+            let e = Event::new().unwrap();
+            let p = set_later::spawn(e.clone(), 50).unwrap();
+            tokio::time::timeout(LONG, e.wait_async()).await.unwrap();
+            assert!(e.is_set());
+            p.join_async().await.unwrap();
+        })
+    });
+}
+
+#[worker]
+fn take_slowly(q: Queue<u32>, n: usize) -> Vec<u32> {
+    (0..n)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(5));
+            q.get().unwrap()
+        })
+        .collect()
+}
+
+#[worker]
+fn finish_tasks(q: JoinableQueue<u32>, n: usize) {
+    for _ in 0..n {
+        q.get().unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        q.task_done().unwrap();
+    }
+}
+
+#[multiproc::test]
+fn a_full_bounded_queue_and_a_join_are_awaited() {
+    both_flavours(|| {
+        Box::pin(async {
+            let q = Queue::<u32>::bounded(2).unwrap();
+            let p = take_slowly::spawn(q.clone(), 10).unwrap();
+            for i in 0..10 {
+                tokio::time::timeout(LONG, q.put_async(i))
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+            assert_eq!(p.join_async().await.unwrap(), (0..10).collect::<Vec<_>>());
+
+            let j = JoinableQueue::<u32>::new().unwrap();
+            for i in 0..5 {
+                j.put(i).unwrap();
+            }
+            let p = finish_tasks::spawn(j.clone(), 5).unwrap();
+            tokio::time::timeout(LONG, j.join_async())
+                .await
+                .unwrap()
+                .unwrap();
+            p.join_async().await.unwrap();
+        })
+    });
+}
