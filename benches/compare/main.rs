@@ -5,6 +5,8 @@
 //!
 //! Each area has its own module with `pub fn run(opts: &Options, rows: &mut Vec<Row>)`.
 
+#[cfg(feature = "async")]
+mod asynk;
 mod harness;
 mod manager;
 mod pool;
@@ -24,6 +26,8 @@ fn main() {
     manager::run(&opts, &mut rows);
     pool::run(&opts, &mut rows);
     shm::run(&opts, &mut rows);
+    #[cfg(feature = "async")]
+    asynk::run(&opts, &mut rows);
     let names: Vec<&str> = rows.iter().map(|r| r.workload).collect();
     let py = harness::python(&opts, &names);
     println!();
