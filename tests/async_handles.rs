@@ -223,3 +223,29 @@ fn a_full_bounded_queue_and_a_join_are_awaited() {
         })
     });
 }
+
+#[multiproc::test]
+fn imap_results_are_a_stream() {
+    use futures_core::Stream;
+    use std::future::poll_fn;
+    use std::pin::Pin;
+    let pool = std::sync::Arc::new(Pool::new(2).unwrap());
+    both_flavours(|| {
+        let pool = pool.clone();
+        Box::pin(async move {
+            let mut ordered = pool.imap(square, 0..200u64).chunksize(7);
+            let mut got = Vec::new();
+            while let Some(r) = poll_fn(|cx| Pin::new(&mut ordered).poll_next(cx)).await {
+                got.push(r.unwrap());
+            }
+            assert_eq!(got, (0..200u64).map(|i| i * i).collect::<Vec<_>>());
+            let mut unordered = pool.imap_unordered(square, 0..50u64);
+            let mut n = 0;
+            while let Some(r) = poll_fn(|cx| Pin::new(&mut unordered).poll_next(cx)).await {
+                r.unwrap();
+                n += 1;
+            }
+            assert_eq!(n, 50);
+        })
+    });
+}

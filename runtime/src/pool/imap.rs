@@ -25,6 +25,8 @@ enum Arrived<R> {
 struct ImapSink<R> {
     arrived: Mutex<Arrived<R>>,
     cond: Condvar,
+    /// A task polling the `IMap` as a `Stream`, woken with the condvar's waiters.
+    wakers: Mutex<Vec<std::task::Waker>>,
 }
 
 impl<R> ImapSink<R> {
@@ -43,6 +45,8 @@ impl<R: DeserializeOwned + Send + 'static> Sink for ImapSink<R> {
         let mut a = lock(&self.arrived);
         decode_reply::<R>(start, count, frame, fds, |i, r| Self::put(&mut a, i, r));
         self.cond.notify_all();
+        drop(a);
+        self.wake_tasks();
     }
     fn fail(&self, start: usize, count: usize, err: &Error) {
         let mut a = lock(&self.arrived);
@@ -50,6 +54,16 @@ impl<R: DeserializeOwned + Send + 'static> Sink for ImapSink<R> {
             Self::put(&mut a, i, Err(err.clone()));
         }
         self.cond.notify_all();
+        drop(a);
+        self.wake_tasks();
+    }
+}
+
+impl<R> ImapSink<R> {
+    fn wake_tasks(&self) {
+        for w in std::mem::take(&mut *lock(&self.wakers)) {
+            w.wake();
+        }
     }
 }
 
@@ -111,6 +125,7 @@ impl<'p, I: Iterator, R: DeserializeOwned + Send + 'static> IMap<'p, I, R> {
                     Arrived::AsDone(VecDeque::new())
                 }),
                 cond: Condvar::new(),
+                wakers: Mutex::new(Vec::new()),
             }),
             chunksize: pool.default_chunksize.unwrap_or(1),
             window: 0,
@@ -234,13 +249,9 @@ impl<'p, I: Iterator, R: DeserializeOwned + Send + 'static> IMap<'p, I, R> {
     }
 }
 
-impl<I: Iterator, R: DeserializeOwned + Send + 'static> Iterator for IMap<'_, I, R> {
-    type Item = Result<R>;
-
-    fn next(&mut self) -> Option<Result<R>> {
-        if self.finished {
-            return None;
-        }
+impl<I: Iterator, R: DeserializeOwned + Send + 'static> IMap<'_, I, R> {
+    /// Sets up the progress bar on the first call and sends what the window allows.
+    fn prepare(&mut self) {
         if self.progress.is_none() {
             let total = match self.source.size_hint() {
                 (lo, Some(hi)) if lo == hi => Some(lo),
@@ -249,7 +260,11 @@ impl<I: Iterator, R: DeserializeOwned + Send + 'static> Iterator for IMap<'_, I,
             self.progress = Some(Progress::new(self.pool.progress, total));
         }
         self.refill();
-        match self.take_ready() {
+    }
+
+    /// What the iterator yields once `take` has given `got` (a result, or the end).
+    fn settle(&mut self, got: Option<Result<R>>) -> Option<Result<R>> {
+        match got {
             Some(r) => {
                 self.yielded += 1;
                 if let Some(p) = &self.progress {
@@ -266,6 +281,19 @@ impl<I: Iterator, R: DeserializeOwned + Send + 'static> Iterator for IMap<'_, I,
             }
         }
     }
+}
+
+impl<I: Iterator, R: DeserializeOwned + Send + 'static> Iterator for IMap<'_, I, R> {
+    type Item = Result<R>;
+
+    fn next(&mut self) -> Option<Result<R>> {
+        if self.finished {
+            return None;
+        }
+        self.prepare();
+        let got = self.take_ready();
+        self.settle(got)
+    }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         let in_flight = self.submitted - self.yielded;
@@ -280,4 +308,53 @@ impl<I: Iterator, R: DeserializeOwned + Send + 'static> Iterator for IMap<'_, I,
 impl<I: ExactSizeIterator, R: DeserializeOwned + Send + 'static> ExactSizeIterator
     for IMap<'_, I, R>
 {
+}
+
+/// With the `async` feature an `IMap` is also a [`Stream`](futures_core::Stream): each result is
+/// awaited without a blocked thread (the supervisor wakes the task when one arrives), in the same
+/// order as the iterator gives them.
+///
+/// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
+/// # #[multiproc::worker] fn square(x: u64) -> u64 { x * x }
+/// # async fn f(pool: &multiproc::Pool) -> multiproc::Result<()> {
+/// use std::future::poll_fn;
+/// use std::pin::Pin;
+/// use futures_core::Stream;
+/// let mut results = pool.imap(square, 0..100u64);
+/// while let Some(r) = poll_fn(|cx| Pin::new(&mut results).poll_next(cx)).await {
+///     r?;
+/// }
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "async")]
+impl<I: Iterator + Unpin, R: DeserializeOwned + Send + 'static> futures_core::Stream
+    for IMap<'_, I, R>
+{
+    type Item = Result<R>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<R>>> {
+        let this = self.get_mut();
+        if this.finished {
+            return std::task::Poll::Ready(None);
+        }
+        this.prepare();
+        let got = {
+            let mut a = lock(&this.sink.arrived);
+            let got = match &mut *a {
+                Arrived::InOrder(m) => m.remove(&this.yielded),
+                Arrived::AsDone(q) => q.pop_front(),
+            };
+            if got.is_none() && this.yielded < this.submitted {
+                // Registered while `arrived` is locked: a result delivered after this wakes us.
+                lock(&this.sink.wakers).push(cx.waker().clone());
+                return std::task::Poll::Pending;
+            }
+            got
+        };
+        std::task::Poll::Ready(this.settle(got))
+    }
 }
