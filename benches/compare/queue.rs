@@ -41,9 +41,10 @@ fn small_producer(q: Queue<Option<u64>>, go: Connection<()>, n: u64) {
     q.put(None).expect("put");
 }
 
+/// `n` messages of `size` bytes (Python's `bytes`), then the end marker.
 #[worker]
-fn big_producer(q: Queue<Option<Bytes>>, go: Connection<()>, n: usize) {
-    let blob = Bytes(vec![0xab; MIB]);
+fn blob_producer(q: Queue<Option<Bytes>>, go: Connection<()>, size: usize, n: usize) {
+    let blob = Bytes(vec![0xab; size]);
     gate(&go);
     for _ in 0..n {
         q.put(Some(blob.clone())).expect("put");
@@ -115,76 +116,38 @@ fn ours_big_vec() -> f64 {
     (BIG_MSGS * MIB) as f64 / dt / 1e9
 }
 
-/// The physical reference: copying the same 1 MiB buffers once each, in one thread.
-fn memcpy_big() -> f64 {
-    let src = vec![0xabu8; MIB];
-    let mut dst = vec![0u8; MIB];
+/// The physical reference: copying `n` buffers of `size` bytes once each, in one thread.
+fn memcpy(size: usize, n: usize) -> f64 {
+    let src = vec![0xabu8; size];
+    let mut dst = vec![0u8; size];
     let dt = secs(|| {
-        for _ in 0..BIG_MSGS {
+        for _ in 0..n {
             dst.copy_from_slice(std::hint::black_box(&src));
             std::hint::black_box(&mut dst);
         }
     });
-    (BIG_MSGS * MIB) as f64 / dt / 1e9
-}
-
-#[worker]
-fn huge_producer(q: Queue<Option<Bytes>>, go: Connection<()>, n: usize) {
-    let blob = Bytes(vec![0xab; HUGE]);
-    gate(&go);
-    for _ in 0..n {
-        q.put(Some(blob.clone())).expect("put");
-    }
-    q.put(None).expect("put");
+    (n * size) as f64 / dt / 1e9
 }
 
 const HUGE: usize = 8 * MIB;
 const HUGE_MSGS: usize = 60;
 
-/// 8 MiB messages: many times the ring, so each is streamed through it in parts.
-fn ours_huge() -> f64 {
+/// `n` messages of `size` bytes from a child process, in GB/s (8 MiB is many times the ring, so
+/// each is streamed through it in parts).
+fn ours_blobs(size: usize, n: usize) -> f64 {
     let q = Queue::<Option<Bytes>>::new().expect("queue");
     let (here, there) = Pipe::<()>::new().expect("pipe");
-    let p = huge_producer::spawn(q.clone(), there, HUGE_MSGS).expect("spawn");
+    let p = blob_producer::spawn(q.clone(), there, size, n).expect("spawn");
     let t0 = open_gates(&[here]);
     let mut count = 0;
     while let Some(b) = q.get().expect("get") {
-        assert_eq!(b.len(), HUGE);
+        assert_eq!(b.len(), size);
         count += 1;
     }
     let dt = t0.elapsed().as_secs_f64();
     p.join().expect("join");
-    assert_eq!(count, HUGE_MSGS);
-    (HUGE_MSGS * HUGE) as f64 / dt / 1e9
-}
-
-/// Copying the same 8 MiB buffers once each.
-fn memcpy_huge() -> f64 {
-    let src = vec![0xabu8; HUGE];
-    let mut dst = vec![0u8; HUGE];
-    let dt = secs(|| {
-        for _ in 0..HUGE_MSGS {
-            dst.copy_from_slice(std::hint::black_box(&src));
-            std::hint::black_box(&mut dst);
-        }
-    });
-    (HUGE_MSGS * HUGE) as f64 / dt / 1e9
-}
-
-fn ours_big() -> f64 {
-    let q = Queue::<Option<Bytes>>::new().expect("queue");
-    let (here, there) = Pipe::<()>::new().expect("pipe");
-    let p = big_producer::spawn(q.clone(), there, BIG_MSGS).expect("spawn");
-    let t0 = open_gates(&[here]);
-    let mut count = 0;
-    while let Some(b) = q.get().expect("get") {
-        assert_eq!(b.0.len(), MIB);
-        count += 1;
-    }
-    let dt = t0.elapsed().as_secs_f64();
-    p.join().expect("join");
-    assert_eq!(count, BIG_MSGS);
-    (BIG_MSGS * MIB) as f64 / dt / 1e9
+    assert_eq!(count, n);
+    (n * size) as f64 / dt / 1e9
 }
 
 fn ours_mpmc() -> f64 {
@@ -355,11 +318,11 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
             workload: "queue_throughput_1mb",
             unit: "GB/s",
             better: Better::Higher,
-            ours: median(t, ours_big),
+            ours: median(t, || ours_blobs(MIB, BIG_MSGS)),
             peers: vec![
                 ("ipc-channel bytes (threads)", median(t, ipc_big)),
                 ("crossbeam (threads)", median(t, crossbeam_big)),
-                ("memcpy", median(t, memcpy_big)),
+                ("memcpy", median(t, || memcpy(MIB, BIG_MSGS))),
             ],
         });
     }
@@ -368,8 +331,8 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
             workload: "queue_throughput_8mb",
             unit: "GB/s",
             better: Better::Higher,
-            ours: median(t, ours_huge),
-            peers: vec![("memcpy", median(t, memcpy_huge))],
+            ours: median(t, || ours_blobs(HUGE, HUGE_MSGS)),
+            peers: vec![("memcpy", median(t, || memcpy(HUGE, HUGE_MSGS)))],
         });
     }
     if opts.wants("queue_throughput_1mb_vec") {
@@ -380,7 +343,7 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
             ours: median(t, ours_big_vec),
             peers: vec![
                 ("crossbeam (threads)", median(t, crossbeam_big)),
-                ("memcpy", median(t, memcpy_big)),
+                ("memcpy", median(t, || memcpy(MIB, BIG_MSGS))),
             ],
         });
     }
