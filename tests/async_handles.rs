@@ -249,3 +249,62 @@ fn imap_results_are_a_stream() {
         })
     });
 }
+
+#[worker]
+fn put_to_proxy_later(q: multiproc::manager::QueueProxy<String>, delay_ms: u64) {
+    std::thread::sleep(Duration::from_millis(delay_ms));
+    q.put("from a worker").unwrap();
+}
+
+#[multiproc::test]
+fn manager_proxies_are_awaited() {
+    let mgr = multiproc::Manager::start().unwrap();
+    let list = mgr.list::<u64>().unwrap();
+    let dict = mgr.dict::<String, u64>().unwrap();
+    let queue = mgr.queue::<String>().unwrap();
+    both_flavours(|| {
+        let (list, dict, queue) = (list.clone(), dict.clone(), queue.clone());
+        Box::pin(async move {
+            let before = list.len_async().await.unwrap();
+            // Many calls in flight from one thread: each has its own connection for its round trip.
+            let tasks: Vec<_> = (0..50u64)
+                .map(|i| {
+                    let list = list.clone();
+                    tokio::spawn(async move { list.append_async(&i).await })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap().unwrap();
+            }
+            assert_eq!(list.len_async().await.unwrap(), before + 50);
+            assert!(list.get_async(before).await.unwrap().is_some());
+            dict.insert_async("k", &7).await.unwrap();
+            assert_eq!(dict.get_async("k").await.unwrap(), Some(7));
+
+            // A proxy queue's get waits on the server while this thread goes on ticking.
+            let p = put_to_proxy_later::spawn(queue.clone(), 150).unwrap();
+            let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+            let counter = ticks.clone();
+            let ticker = tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+            let got = tokio::time::timeout(LONG, queue.get_async())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(got, "from a worker");
+            assert!(
+                ticks.load(std::sync::atomic::Ordering::Relaxed) >= 5,
+                "the thread was blocked"
+            );
+            ticker.abort();
+            p.join_async().await.unwrap();
+            queue.put_async("again").await.unwrap();
+            assert_eq!(queue.get_async().await.unwrap(), "again");
+        })
+    });
+    mgr.shutdown().unwrap();
+}

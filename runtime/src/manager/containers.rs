@@ -88,6 +88,31 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
         self.core.call("append", &Blob::encode(value)?)
     }
 
+    /// [`append`](Self::append) for async code (feature `async`): the reply is awaited without a
+    /// thread.
+    #[cfg(feature = "async")]
+    pub async fn append_async<Q>(&self, value: &Q) -> Result<()>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        let item = Blob::encode(value)?;
+        self.core.call_async("append", &item).await
+    }
+
+    /// [`get`](Self::get) for async code (feature `async`).
+    #[cfg(feature = "async")]
+    pub async fn get_async(&self, index: usize) -> Result<Option<T>> {
+        let b: Option<Blob> = self.core.call_async("get", &(index as u64)).await?;
+        b.map(|b| b.decode()).transpose()
+    }
+
+    /// [`len`](Self::len) for async code (feature `async`).
+    #[cfg(feature = "async")]
+    pub async fn len_async(&self) -> Result<usize> {
+        Ok(self.core.call_async::<_, u64>("len", &()).await? as usize)
+    }
+
     /// Appends every item. Python: `list.extend(items)`.
     pub fn extend<I: IntoIterator>(&self, items: I) -> Result<()>
     where
@@ -302,6 +327,33 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
         Q: Serialize + ?Sized,
     {
         let b: Option<Blob> = self.core.call("get", &Blob::encode(key)?)?;
+        b.map(|b| b.decode()).transpose()
+    }
+
+    /// [`insert`](Self::insert) for async code (feature `async`): the reply is awaited without a
+    /// thread.
+    #[cfg(feature = "async")]
+    pub async fn insert_async<KQ, VQ>(&self, key: &KQ, value: &VQ) -> Result<Option<V>>
+    where
+        K: Borrow<KQ>,
+        V: Borrow<VQ>,
+        KQ: Serialize + ?Sized,
+        VQ: Serialize + ?Sized,
+    {
+        let args = (Blob::encode(key)?, Blob::encode(value)?);
+        let old: Option<Blob> = self.core.call_async("insert", &args).await?;
+        old.map(|b| b.decode()).transpose()
+    }
+
+    /// [`get`](Self::get) for async code (feature `async`).
+    #[cfg(feature = "async")]
+    pub async fn get_async<Q>(&self, key: &Q) -> Result<Option<V>>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        let key = Blob::encode(key)?;
+        let b: Option<Blob> = self.core.call_async("get", &key).await?;
         b.map(|b| b.decode()).transpose()
     }
 

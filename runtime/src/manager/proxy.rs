@@ -52,6 +52,17 @@ impl Conn {
     /// Connects to the manager at `address` and authenticates with `key` (the authkey or the proxy
     /// key), inside TLS pinning `tls_cert` if given; a local connection then moves to shared memory.
     pub(crate) fn open(address: &Address, key: &[u8], tls_cert: Option<&[u8]>) -> Result<Conn> {
+        Self::open_with(address, key, tls_cert, true)
+    }
+
+    /// [`open`](Conn::open), with or without the shared-memory mailboxes (an async call waits on
+    /// the socket, so its connections keep the socket for the calls).
+    fn open_with(
+        address: &Address,
+        key: &[u8],
+        tls_cert: Option<&[u8]>,
+        mailboxes: bool,
+    ) -> Result<Conn> {
         let fd = address::connect(address)?;
         let mut wire = Wire::new(fd, tls_cert)?;
         wire.set_max_message(auth::HANDSHAKE_LIMIT);
@@ -78,7 +89,7 @@ impl Conn {
             buf: RefCell::new(Vec::new()),
             reply: RefCell::new(Vec::new()),
         };
-        if let (Address::Local(_), Wire::Plain(_)) = (address, &conn.wire) {
+        if let (true, Address::Local(_), Wire::Plain(_)) = (mailboxes, address, &conn.wire) {
             conn.link = conn.attach()?;
         }
         Ok(conn)
@@ -369,6 +380,73 @@ impl ProxyCore {
                 // The connection is unusable; the next call reconnects (or reports the manager gone).
                 let _ = CONNS.try_with(|m| m.borrow_mut().remove(&key));
             }
+        }
+        res
+    }
+}
+
+/// Connections of async calls, by manager key: a call takes one for its whole round trip (so calls
+/// interleaved on one thread never share one), and gives it back when the reply is in.
+#[cfg(feature = "async")]
+static ASYNC_CHANNELS: std::sync::Mutex<Vec<(u64, Channel)>> = std::sync::Mutex::new(Vec::new());
+
+#[cfg(feature = "async")]
+impl ProxyCore {
+    /// [`call`](ProxyCore::call) for async code: the request goes out at once, and the reply is
+    /// awaited on the connection's socket without a thread (the [`aio`](crate::aio) waker). A call
+    /// dropped before its reply drops its connection: the server stops a blocking method when its
+    /// caller hangs up, but a queue item it had already taken is lost with the reply.
+    pub(crate) async fn call_async<A: Serialize + ?Sized + Sync, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> Result<R> {
+        let ep = &self.endpoint;
+        if ep.tls_cert.is_some() {
+            return Err(Error::new(
+                crate::ErrorKind::InvalidInput,
+                "async proxy calls are not available for a manager served with TLS: use the blocking call",
+            ));
+        }
+        let key = ep.key;
+        let taken = {
+            let mut pool = crate::poison::lock(&ASYNC_CHANNELS);
+            // A server that went away since: its connections can only fail.
+            pool.retain(|(_, c)| !crate::sys::socket::peer_hung_up(c.socket()));
+            pool.iter()
+                .position(|(k, _)| *k == key)
+                .map(|i| pool.swap_remove(i).1)
+        };
+        let chan = match taken {
+            Some(c) => c,
+            None => {
+                let conn = Conn::open_with(&ep.address, &ep.proxy_key, None, false)?;
+                match conn.wire {
+                    Wire::Plain(c) => c,
+                    #[cfg(feature = "tls")]
+                    Wire::Tls(_) => unreachable!("opened without TLS"),
+                }
+            }
+        };
+        let mut request = Vec::new();
+        protocol::encode_request(&mut request, self.id, self.cap, method, args)?;
+        chan.send_raw(&request, &[]).map_err(reset_is_disconnect)?;
+        loop {
+            if chan.poll(std::time::Duration::ZERO)? {
+                break;
+            }
+            crate::aio::readable(chan.socket())
+                .map_err(|e| Error::io("could not watch the manager connection", e))?
+                .await;
+        }
+        let res = chan
+            .recv_with(None, |frame, _| {
+                protocol::decode_reply(frame.bytes(), method)
+            })
+            .map_err(reset_is_disconnect);
+        let broken = matches!(&res, Err(e) if e.is_disconnected() || matches!(e.kind(), crate::ErrorKind::Io));
+        if !broken {
+            crate::poison::lock(&ASYNC_CHANNELS).push((key, chan));
         }
         res
     }

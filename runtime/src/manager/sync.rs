@@ -52,6 +52,17 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
         self.core.call("put", &Blob::encode(value)?)
     }
 
+    /// [`put`](Self::put) for async code (feature `async`).
+    #[cfg(feature = "async")]
+    pub async fn put_async<Q>(&self, value: &Q) -> Result<()>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        let item = Blob::encode(value)?;
+        self.core.call_async("put", &item).await
+    }
+
     fn take(&self, timeout: Option<Duration>) -> Result<Option<T>> {
         let b: Option<Blob> = self.core.call("get", &timeout.map(micros))?;
         b.map(|b| b.decode()).transpose()
@@ -62,6 +73,19 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
         loop {
             if let Some(v) = self.take(None)? {
                 return Ok(v);
+            }
+        }
+    }
+
+    /// [`get`](Self::get) for async code (feature `async`): the server waits for an item, and the
+    /// reply is awaited without a thread. Dropping the future before the reply drops its
+    /// connection; an item the server took in that moment is lost with it.
+    #[cfg(feature = "async")]
+    pub async fn get_async(&self) -> Result<T> {
+        loop {
+            let b: Option<Blob> = self.core.call_async("get", &None::<u64>).await?;
+            if let Some(b) = b {
+                return b.decode();
             }
         }
     }
