@@ -511,7 +511,7 @@ fn random_frames_agree_with_bincode() {
 /// Decode speed against bincode's decoder, release build:
 /// `cargo test --release --test codec_compat -- --ignored --nocapture decode_speed`.
 #[test]
-#[ignore]
+#[ignore = "a timing report, not a check: run it by hand in a release build (see above)"]
 fn decode_speed() {
     use std::hint::black_box;
     use std::time::Instant;
@@ -563,7 +563,7 @@ fn decode_speed() {
 /// Encode speed against bincode's encoder, release build:
 /// `cargo test --release --test codec_compat -- --ignored --nocapture encode_speed`.
 #[test]
-#[ignore]
+#[ignore = "a timing report, not a check: run it by hand in a release build (see above)"]
 fn encode_speed() {
     use std::hint::black_box;
     use std::time::Instant;

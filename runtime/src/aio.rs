@@ -24,8 +24,9 @@ use std::time::Duration;
 
 /// What a wait is ready on.
 pub(crate) enum Ready {
-    /// A descriptor becomes readable.
-    Fd(OwnedFd),
+    /// A descriptor becomes readable (shared with the waker's poll, which holds it open for the
+    /// round even if the wait is dropped meanwhile).
+    Fd(Arc<OwnedFd>),
     /// A check of shared state turns true.
     Check(Box<dyn Fn() -> bool + Send + Sync>),
 }
@@ -105,10 +106,10 @@ impl Waiter {
                 if entries.len() != before {
                     slice = FIRST_SLICE;
                 }
-                let watched: Vec<(u64, OwnedFd)> = entries
+                let watched: Vec<(u64, Arc<OwnedFd>)> = entries
                     .iter()
                     .filter_map(|e| match &e.ready {
-                        Ready::Fd(fd) => fd.try_clone().ok().map(|fd| (e.id, fd)),
+                        Ready::Fd(fd) => Some((e.id, Arc::clone(fd))),
                         Ready::Check(_) => None,
                     })
                     .collect();
@@ -187,7 +188,7 @@ pub(crate) fn check(f: impl Fn() -> bool + Send + Sync + 'static) -> Readiness {
 /// Waits until `fd` is readable (a duplicate is watched, so the caller's descriptor may close).
 pub(crate) fn readable(fd: BorrowedFd<'_>) -> std::io::Result<Readiness> {
     Ok(Readiness {
-        ready: Some(Ready::Fd(fd.try_clone_to_owned()?)),
+        ready: Some(Ready::Fd(Arc::new(fd.try_clone_to_owned()?))),
         registered: None,
     })
 }

@@ -166,25 +166,7 @@ impl Listener {
 
     /// Accepts without a handshake, waiting until `deadline`.
     fn accept_plain(&self, deadline: Option<Instant>) -> Result<Option<OwnedFd>> {
-        loop {
-            match address::accept(&self.socket) {
-                Ok((fd, _peer)) => return Ok(Some(fd)),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => {
-                    return Err(Error::io(
-                        format!("accepting a connection on {} failed", self.address),
-                        e,
-                    ));
-                }
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(None);
-            }
-            let mut pfd = [net::readable(self.socket.as_fd())];
-            net::poll(&mut pfd, crate::sys::poll_timeout_ms(deadline))
-                .map_err(|e| Error::io("poll failed", e))?;
-        }
+        address::accept_until(&self.socket, &self.address, deadline)
     }
 }
 
@@ -205,9 +187,7 @@ impl std::fmt::Debug for Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let Address::Path(p) = &self.address {
-            let _ = std::fs::remove_file(p);
-        }
+        address::remove_socket_file(&self.address);
     }
 }
 

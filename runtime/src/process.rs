@@ -196,7 +196,7 @@ impl<R: DeserializeOwned> Process<R> {
             }
             // The report (or the end of the stream) on the socket; once the stream has ended,
             // the child's exit on its pidfd.
-            let socket_open = !sys::child::has_exited(self.child.socket(), 0);
+            let socket_open = !sys::socket::readable_within(self.child.socket(), 0).unwrap_or(true);
             let fd = if socket_open {
                 self.child.socket()
             } else {

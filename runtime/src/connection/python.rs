@@ -424,8 +424,13 @@ impl Listener {
             ));
         }
         let bound = address::bind(address)?;
+        let socket = RawListener::new(bound.listener, &bound.address);
+        // Non-blocking, so that `accept_timeout` can give up (accepted sockets are blocking).
+        socket
+            .set_nonblocking()
+            .map_err(|e| Error::io("could not make the listener non-blocking", e))?;
         Ok(Listener {
-            socket: RawListener::new(bound.listener, &bound.address),
+            socket,
             address: bound.address,
             authkey: authkey.map(<[u8]>::to_vec),
         })
@@ -450,49 +455,24 @@ impl Listener {
     }
 
     fn accept_until(&self, deadline: Option<Instant>) -> Result<Connection> {
-        let mut pfd = [net::readable(self.socket.as_fd())];
-        loop {
-            match net::poll(&mut pfd, crate::sys::poll_timeout_ms(deadline)) {
-                Ok(0) => {
-                    return Err(Error::new(
-                        ErrorKind::Timeout,
-                        format!("no Python client connected to {} in time", self.address),
-                    ));
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::io("poll failed", e)),
-            }
-            match address::accept(&self.socket) {
-                Ok((fd, _)) => {
-                    let mut conn = Connection::new(Stream::new(fd, &self.address));
-                    if let Some(key) = &self.authkey {
-                        deliver_challenge(&mut conn, key)?;
-                        answer_challenge(&mut conn, key)?;
-                    }
-                    return Ok(conn);
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
-                    ) => {}
-                Err(e) => {
-                    return Err(Error::io(
-                        format!("accepting a connection on {} failed", self.address),
-                        e,
-                    ));
-                }
-            }
+        let Some(fd) = address::accept_until(&self.socket, &self.address, deadline)? else {
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                format!("no Python client connected to {} in time", self.address),
+            ));
+        };
+        let mut conn = Connection::new(Stream::new(fd, &self.address));
+        if let Some(key) = &self.authkey {
+            deliver_challenge(&mut conn, key)?;
+            answer_challenge(&mut conn, key)?;
         }
+        Ok(conn)
     }
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let Address::Path(p) = &self.address {
-            let _ = std::fs::remove_file(p);
-        }
+        address::remove_socket_file(&self.address);
     }
 }
 

@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener, UnixStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Where a manager's server or a [`connection::Listener`](crate::connection::Listener) listens.
 /// Python: `manager.address`, `Listener.address`.
@@ -207,6 +207,42 @@ pub(crate) fn accept(listener: &Listener) -> std::io::Result<(OwnedFd, Option<Ip
             keepalive(&s);
             (s.into(), Some(peer.ip()))
         }),
+    }
+}
+
+/// Accepts one connection on a non-blocking listener, waiting until `deadline` (forever for
+/// `None`): `Ok(None)` when it passes first. Interrupted waits resume.
+pub(crate) fn accept_until(
+    listener: &Listener,
+    address: &Address,
+    deadline: Option<Instant>,
+) -> Result<Option<OwnedFd>> {
+    loop {
+        match accept(listener) {
+            Ok((fd, _peer)) => return Ok(Some(fd)),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => {
+                return Err(Error::io(
+                    format!("accepting a connection on {address} failed"),
+                    e,
+                ));
+            }
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(None);
+        }
+        let mut pfd = [crate::sys::net::readable(listener.as_fd())];
+        crate::sys::net::poll(&mut pfd, crate::sys::poll_timeout_ms(deadline))
+            .map_err(|e| Error::io("poll failed", e))?;
+    }
+}
+
+/// Removes the socket file of a listener bound to a path (Python's `Listener.close`); nothing for
+/// the other families.
+pub(crate) fn remove_socket_file(address: &Address) {
+    if let Address::Path(p) = address {
+        let _ = std::fs::remove_file(p);
     }
 }
 
