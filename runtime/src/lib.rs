@@ -92,7 +92,7 @@ pub use multiproc_macros::{main, managed, shared, test, worker};
 #[cfg(all(target_os = "linux", feature = "async"))]
 pub use pool::ResultFuture;
 #[cfg(target_os = "linux")]
-pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, cpu_count};
+pub use pool::{AsyncResult, Backend, IMap, Pool, PoolBuilder, cpu_count};
 #[cfg(target_os = "linux")]
 pub use process::{Process, ProcessBuilder};
 #[cfg(target_os = "linux")]
@@ -126,11 +126,24 @@ pub mod __private {
     pub use inventory;
     pub use serde;
 
-    /// `#[multiproc::main]`: run the worker if this process is a child; the guard joins the
-    /// non-daemon children when `main` ends.
-    pub fn bootstrap() -> crate::children::MainGuard {
+    /// `#[multiproc::main]`: run the worker if this process is a child; under an MPI launch (feature
+    /// `mpi`) serve as a node agent on every rank but 0. The guard joins the non-daemon children
+    /// when `main` ends, then (rank 0 under MPI) tells the agents to leave and finalizes MPI.
+    pub fn bootstrap() -> MainGuards {
         crate::launch::run_child_if_spawned();
-        crate::children::MainGuard::new()
+        MainGuards {
+            _children: crate::children::MainGuard::new(),
+            #[cfg(feature = "mpi")]
+            _mpi: crate::pool::mpi_enter(),
+        }
+    }
+
+    /// What `#[multiproc::main]` holds for the length of `main`; its fields drop in this order.
+    #[derive(Debug)]
+    pub struct MainGuards {
+        _children: crate::children::MainGuard,
+        #[cfg(feature = "mpi")]
+        _mpi: Option<crate::pool::MpiGuard>,
     }
 
     /// `#[multiproc::test]`: run the worker if this is a child, else note the test name.

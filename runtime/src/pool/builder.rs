@@ -1,7 +1,7 @@
 //! [`PoolBuilder`]: the options of a [`Pool`], Python's `Pool(...)` keyword arguments.
 
 use super::sched::{Config, Scheduler};
-use super::transport::LocalProcesses;
+use super::transport::{LocalProcesses, Transport};
 use super::{Pool, supervisor};
 use crate::error::{Error, ErrorKind, Result};
 use crate::method::StartMethod;
@@ -38,6 +38,37 @@ pub struct PoolBuilder {
     chunksize: Option<usize>,
     progress: bool,
     start_method: Option<StartMethod>,
+    backend: Backend,
+}
+
+/// Where a [`Pool`]'s workers run. Python has one answer (this machine); `mpi4py.futures`'
+/// `MPIPoolExecutor` is the model for the other.
+///
+/// ```no_run
+/// # extern crate multiproc_runtime as multiproc;
+/// # #[multiproc::worker] fn square(x: u64) -> u64 { x * x }
+/// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+/// // The same program under `cargo run` (local processes) and `mpirun -np 4 ./app` (three agent ranks).
+/// let pool = multiproc::Pool::builder().backend(multiproc::Backend::Auto).build()?;
+/// let squares = pool.map(square, 0..1000)?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Backend {
+    /// Child processes of this program on this machine. The default.
+    #[default]
+    Local,
+    /// The ranks of the MPI job this program was launched as (`mpirun -np N`, `srun`), with the
+    /// `mpi` feature: rank 0 runs `main`, every other rank is a node agent that runs the workers as
+    /// its own local child processes (one worker per CPU of its node unless
+    /// [`processes`](PoolBuilder::processes) says otherwise). Arguments and results that hold
+    /// descriptors (pipes, queues, shared values, locks) are refused: they cannot cross hosts. See
+    /// docs/mpi.md.
+    Mpi,
+    /// [`Mpi`](Backend::Mpi) when the program was launched by MPI with more than one rank,
+    /// [`Local`](Backend::Local) otherwise (also in a build without the `mpi` feature).
+    Auto,
 }
 
 impl PoolBuilder {
@@ -48,7 +79,23 @@ impl PoolBuilder {
         self
     }
 
-    /// Number of worker processes (default [`cpu_count`](super::cpu_count)).
+    /// Where the workers run: [`Backend::Local`] (the default), [`Backend::Mpi`] or
+    /// [`Backend::Auto`]. `build` fails with [`ErrorKind::InvalidInput`] for `Mpi` outside an MPI
+    /// launch with several ranks, or in a build without the `mpi` feature.
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let pool = multiproc::Pool::builder().backend(multiproc::Backend::Auto).build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Number of worker processes (default [`cpu_count`](super::cpu_count); on
+    /// [`Backend::Mpi`], the CPUs of every agent rank's node together).
     ///
     /// ```no_run
     /// # extern crate multiproc_runtime as multiproc;
@@ -156,7 +203,8 @@ impl PoolBuilder {
     /// # Ok(()) }
     /// ```
     pub fn build(self) -> Result<Pool> {
-        let processes = self.processes.unwrap_or_else(super::cpu_count);
+        let (backend, transport, ranks, default_processes) = self.transport()?;
+        let processes = self.processes.unwrap_or(default_processes);
         if processes == 0 {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
@@ -183,15 +231,15 @@ impl PoolBuilder {
                 task_timeout: self.task_timeout,
                 init,
             },
-            Box::new(LocalProcesses {
-                start_method: self.start_method,
-            }),
+            transport,
         ));
         let pool = Pool {
             sched: sched.clone(),
             threads: std::sync::Mutex::new(Vec::with_capacity(processes)),
             default_chunksize: self.chunksize,
             progress: self.progress,
+            backend,
+            ranks,
         };
         let (tx, rx) = std::sync::mpsc::channel::<Result<()>>();
         for i in 0..processes {
@@ -226,6 +274,47 @@ impl PoolBuilder {
     }
 }
 
+/// A backend's transport, the ranks it spans and its default number of workers.
+type Chosen = (Backend, Box<dyn Transport>, usize, usize);
+
+impl PoolBuilder {
+    fn transport(&self) -> Result<Chosen> {
+        let local = || -> Chosen {
+            let transport = LocalProcesses {
+                start_method: self.start_method,
+            };
+            (Backend::Local, Box::new(transport), 1, super::cpu_count())
+        };
+        match self.backend {
+            Backend::Local => Ok(local()),
+            #[cfg(feature = "mpi")]
+            Backend::Mpi | Backend::Auto => match super::mpi::session() {
+                Some(session) => {
+                    if matches!(&self.init, Some(Ok((_, fds))) if !fds.is_empty()) {
+                        return Err(super::mpi::descriptors_refused("the pool's initializer"));
+                    }
+                    let agents = session.agents()?;
+                    let slots = agents.iter().map(|a| a.slots as usize).sum();
+                    let ranks = session.size();
+                    let transport =
+                        super::mpi::MpiTransport::new(session, &agents, self.start_method);
+                    Ok((Backend::Mpi, Box::new(transport), ranks, slots))
+                }
+                None if self.backend == Backend::Auto => Ok(local()),
+                None => Err(super::mpi::unavailable()),
+            },
+            #[cfg(not(feature = "mpi"))]
+            Backend::Mpi => Err(Error::new(
+                ErrorKind::InvalidInput,
+                "Backend::Mpi needs multiproc's `mpi` feature (cargo build --features mpi, with an MPI \
+                 library such as Open MPI installed); Backend::Auto falls back to local processes",
+            )),
+            #[cfg(not(feature = "mpi"))]
+            Backend::Auto => Ok(local()),
+        }
+    }
+}
+
 impl std::fmt::Debug for PoolBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PoolBuilder")
@@ -234,6 +323,7 @@ impl std::fmt::Debug for PoolBuilder {
             .field("task_timeout", &self.task_timeout)
             .field("chunksize", &self.chunksize)
             .field("progress", &self.progress)
+            .field("backend", &self.backend)
             .finish()
     }
 }

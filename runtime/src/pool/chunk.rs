@@ -3,7 +3,7 @@
 //! every item beside the frame; and Python's chunk-size rule.
 
 use crate::codec;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::channel::{Channel, DEFAULT_MAX_MESSAGE};
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use std::os::fd::OwnedFd;
@@ -44,16 +44,30 @@ pub(crate) fn encode_args<Args: Serialize>(
 }
 
 /// A `CHUNK` request: `prefix` (`protocol::pool::chunk_prefix`), then `items` encoded by `encode`;
-/// and its descriptors.
+/// and its descriptors, which fail it (naming the item type) where the pool's workers are out of
+/// their reach (`carries_fds` false: MPI ranks).
 pub(crate) fn task_frame<T>(
     prefix: &[u8],
     items: &[T],
     encode: EncodeFn<T>,
+    carries_fds: bool,
 ) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
     let mut bytes = Vec::with_capacity(prefix.len() + 16 + 4 * items.len());
     bytes.extend_from_slice(prefix);
     let mut fds = Vec::new();
     encode(items, &mut bytes, &mut fds)?;
+    if !carries_fds && !fds.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "a task argument of type `{}` holds {} file descriptor(s) (a Pipe, Queue, Value, Array, \
+                 lock, Event, SharedMemory or another handle), which cannot reach this pool's workers on \
+                 other MPI ranks: pass a manager proxy instead, or use a local pool",
+                std::any::type_name::<T>(),
+                fds.len()
+            ),
+        ));
+    }
     // A frame the channel would refuse is the caller's error, not a worker's failure.
     Channel::check_sendable(bytes.len(), fds.len(), DEFAULT_MAX_MESSAGE)?;
     Ok((bytes, fds))
@@ -76,7 +90,7 @@ mod tests {
 
     #[test]
     fn one_arg_items_decode_as_tuples() {
-        let (frame, _) = task_frame(b"p", &[5u64, 6], encode_one::<u64>).unwrap();
+        let (frame, _) = task_frame(b"p", &[5u64, 6], encode_one::<u64>, true).unwrap();
         let back: Vec<(u64,)> = codec::decode(&frame[1..], Vec::new()).unwrap();
         assert_eq!(back, [(5,), (6,)]);
     }

@@ -214,7 +214,12 @@ impl<'p, I: Iterator, R: DeserializeOwned + Send + 'static> IMap<'p, I, R> {
             if items.is_empty() {
                 return;
             }
-            let (frame, fds) = match chunk::task_frame(&self.prefix, &items, self.encode) {
+            let (frame, fds) = match chunk::task_frame(
+                &self.prefix,
+                &items,
+                self.encode,
+                self.pool.sched.carries_fds(),
+            ) {
                 Ok(f) => f,
                 Err(e) => {
                     self.failed = Some(e);

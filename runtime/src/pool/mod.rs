@@ -17,6 +17,8 @@
 mod builder;
 mod chunk;
 mod imap;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod progress;
 mod result;
 mod sched;
@@ -27,8 +29,10 @@ mod tests;
 mod transport;
 mod worker;
 
-pub use builder::PoolBuilder;
+pub use builder::{Backend, PoolBuilder};
 pub use imap::IMap;
+#[cfg(feature = "mpi")]
+pub(crate) use mpi::{MpiGuard, enter as mpi_enter};
 pub use result::AsyncResult;
 #[cfg(feature = "async")]
 pub use result::ResultFuture;
@@ -89,6 +93,8 @@ pub struct Pool {
     threads: Mutex<Vec<JoinHandle<()>>>,
     default_chunksize: Option<usize>,
     progress: bool,
+    backend: Backend,
+    ranks: usize,
 }
 
 impl Pool {
@@ -130,6 +136,26 @@ impl Pool {
     /// ```
     pub fn processes(&self) -> usize {
         self.sched.config().processes
+    }
+
+    /// Where the workers run: [`Backend::Local`] or [`Backend::Mpi`] (an `Auto` pool says which it
+    /// chose).
+    ///
+    /// ```no_run
+    /// # extern crate multiproc_runtime as multiproc;
+    /// # #[multiproc::main] fn main() -> multiproc::Result<()> {
+    /// let pool = multiproc::Pool::builder().backend(multiproc::Backend::Auto).build()?;
+    /// println!("backend {:?}", pool.backend()); // Mpi under `mpirun -np 3`, Local under `cargo run`
+    /// # Ok(()) }
+    /// ```
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The MPI ranks of the job the pool runs on, rank 0 (this process) included: the world's size
+    /// for an MPI pool, 1 for a local one.
+    pub fn ranks(&self) -> usize {
+        self.ranks
     }
 
     /// The process ids of the workers running now (they change as workers are replaced).
@@ -224,6 +250,7 @@ impl Pool {
             &chunk_prefix(entry.name)?,
             std::slice::from_ref(&args),
             chunk::encode_args::<Args>,
+            self.sched.carries_fds(),
         )?;
         let cell = Arc::new(Cell::new(callback));
         self.sched
@@ -483,6 +510,7 @@ impl Pool {
         }
         let entry = registry::lookup_fn(type_name)?;
         let prefix = chunk_prefix(entry.name)?;
+        let carries_fds = self.sched.carries_fds();
         let items: Vec<T> = iterable.into_iter().collect();
         let len = items.len();
         let chunksize = chunksize
@@ -508,7 +536,8 @@ impl Pool {
             let mut outcome = Ok(());
             if start < len {
                 let count = chunksize.min(len - start);
-                match chunk::task_frame(&prefix, &items[start..start + count], encode) {
+                match chunk::task_frame(&prefix, &items[start..start + count], encode, carries_fds)
+                {
                     Ok((frame, fds)) => {
                         batch_bytes += frame.len();
                         batch.push(Job::new(frame, fds, sink.clone(), start, count));

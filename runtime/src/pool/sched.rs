@@ -290,6 +290,11 @@ impl Scheduler {
         }
     }
 
+    /// Whether tasks may carry descriptors to the workers (see `Transport::carries_fds`).
+    pub(crate) fn carries_fds(&self) -> bool {
+        self.transport.carries_fds()
+    }
+
     pub(crate) fn config(&self) -> &Config {
         &self.config
     }

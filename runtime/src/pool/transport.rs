@@ -32,6 +32,11 @@ pub(crate) trait Transport: Send + Sync {
     /// Starts worker number `index` (from 0) running the pool's worker loop; `has_init` tells it that
     /// its first request is the initializer. Returns once the worker exists, before it answers.
     fn start(&self, index: usize, has_init: bool) -> Result<Arc<dyn WorkerLink>>;
+
+    /// Whether frames may carry descriptors to its workers (not between hosts).
+    fn carries_fds(&self) -> bool {
+        true
+    }
 }
 
 /// The pool's end of one worker.

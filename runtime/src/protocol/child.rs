@@ -150,6 +150,12 @@ impl Failure {
             message: format!("{error:#}"),
         }
     }
+
+    /// The error this failure stands for, with the kind and message it had where it happened.
+    #[cfg(feature = "mpi")]
+    pub(crate) fn into_error(self) -> Error {
+        Error::new(self.kind.into(), self.message)
+    }
 }
 
 /// [`ErrorKind`] on the wire. The codec writes the variant's index, one byte: the order here is the

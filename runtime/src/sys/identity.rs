@@ -171,3 +171,12 @@ mod tests {
         assert!(!none.is_alive());
     }
 }
+
+/// This machine's host name (`uname -n`), as other hosts may know it.
+#[cfg(feature = "mpi")]
+pub(crate) fn hostname() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
