@@ -13,7 +13,8 @@
 //! Without `mpirun` on the machine it says so and passes, unless `MULTIPROC_REQUIRE_MPI=1` (CI sets it,
 //! after installing Open MPI).
 
-use multiproc::{Backend, Bytes, ErrorKind, Pool, Queue, worker};
+use multiproc::manager::DictProxy;
+use multiproc::{Backend, Bytes, ErrorKind, Manager, Pool, Queue, worker};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -71,6 +72,11 @@ fn queue_len(q: Queue<u64>) -> u64 {
 #[worker]
 fn make_queue(_x: u64) -> Queue<u64> {
     Queue::new().expect("queue")
+}
+
+#[worker]
+fn put_square(d: DictProxy<u64, u64>, x: u64) -> bool {
+    d.insert(&x, &(x * x)).is_ok()
 }
 
 const MODE: &str = "MULTIPROC_MPI_TEST_MODE";
@@ -217,6 +223,23 @@ fn checks(two_hosts: bool) -> Result<usize, String> {
         pool.apply(square, (9,)).map_err(e)? == 81,
         "after a killed worker"
     );
+
+    // A manager served on every interface hands out an address the other hosts reach: its proxies
+    // travel as arguments and work there.
+    let manager = Manager::serve("0.0.0.0:0", b"multiproc-mpi-test-key").map_err(e)?;
+    let d = manager.dict::<u64, u64>().map_err(e)?;
+    let put = pool
+        .starmap_chunked(put_square, (0..32u64).map(|i| (d.clone(), i)), 1)
+        .map_err(e)?;
+    check!(n, put.iter().all(|&ok| ok), "proxy inserts: {put:?}");
+    let all: Result<Vec<_>, _> = (0..32u64).map(|i| d.get(&i)).collect();
+    check!(
+        n,
+        all.map_err(e)? == (0..32u64).map(|i| Some(i * i)).collect::<Vec<_>>(),
+        "the dict after the inserts"
+    );
+    drop(d);
+    drop(manager);
 
     // The hosts the tasks ran on.
     let hosts: BTreeSet<String> = pool

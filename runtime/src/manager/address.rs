@@ -102,7 +102,9 @@ pub(crate) fn bind_local(nonce: u64) -> Result<Bound> {
     })
 }
 
-/// Binds a TCP listener (`"127.0.0.1:0"` picks a free port).
+/// Binds a TCP listener (`"127.0.0.1:0"` picks a free port). A listener on every interface
+/// (`0.0.0.0`, `[::]`) is known by an address other hosts can reach (see [`reachable`]): it is the
+/// address its proxies carry to the processes they are sent to, maybe on other hosts.
 pub(crate) fn bind_tcp(addr: impl ToSocketAddrs) -> Result<Bound> {
     let listener = TcpListener::bind(addr)
         .map_err(|e| Error::io("could not bind the manager's address", e))?;
@@ -111,8 +113,42 @@ pub(crate) fn bind_tcp(addr: impl ToSocketAddrs) -> Result<Bound> {
         .map_err(|e| Error::io("could not read the bound address", e))?;
     Ok(Bound {
         listener: listener.into(),
-        address: Address::Tcp(local),
+        address: Address::Tcp(reachable(local)),
     })
+}
+
+/// `local` itself, unless its IP is unspecified (a listener on every interface): then this host's
+/// address as other hosts know it: its host name's first non-loopback address of the same family,
+/// else the address the host would send from (a UDP socket "connected" to a documentation address: no
+/// packet is sent), else loopback.
+pub(crate) fn reachable(local: SocketAddr) -> SocketAddr {
+    if !local.ip().is_unspecified() {
+        return local;
+    }
+    let port = local.port();
+    let same_family = |a: &SocketAddr| a.is_ipv4() == local.is_ipv4();
+    let by_name = (crate::sys::identity::hostname().as_str(), port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut all| all.find(|a| same_family(a) && !a.ip().is_loopback()));
+    if let Some(a) = by_name {
+        return a;
+    }
+    let probe: SocketAddr = if local.is_ipv4() {
+        ([192, 0, 2, 1], 9).into()
+    } else {
+        (std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), 9).into()
+    };
+    let unspecified = local;
+    let routed = std::net::UdpSocket::bind(SocketAddr::new(unspecified.ip(), 0))
+        .and_then(|s| s.connect(probe).and_then(|()| s.local_addr()))
+        .ok()
+        .filter(|a| !a.ip().is_unspecified());
+    match routed {
+        Some(a) => SocketAddr::new(a.ip(), port),
+        None if local.is_ipv4() => ([127, 0, 0, 1], port).into(),
+        None => (std::net::Ipv6Addr::LOCALHOST, port).into(),
+    }
 }
 
 /// The first address `addr` resolves to.
@@ -288,5 +324,25 @@ impl Listener {
             Address::Local(_) | Address::Path(_) => Listener::Local(UnixListener::from(fd)),
             Address::Tcp(_) => Listener::Tcp(TcpListener::from(fd)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listener_on_every_interface_hands_out_an_address_that_connects() {
+        let bound = bind_tcp("0.0.0.0:0").unwrap();
+        let Address::Tcp(addr) = &bound.address else {
+            panic!("not TCP: {:?}", bound.address)
+        };
+        assert!(!addr.ip().is_unspecified(), "{addr}");
+        assert_ne!(addr.port(), 0);
+        std::net::TcpStream::connect_timeout(addr, std::time::Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        // A specific address is kept as it is.
+        let lo = bind_tcp("127.0.0.1:0").unwrap();
+        assert!(matches!(lo.address, Address::Tcp(a) if a.ip().is_loopback()));
     }
 }

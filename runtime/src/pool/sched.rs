@@ -453,7 +453,10 @@ impl Scheduler {
         }?;
         st.workers[i].done(
             job.frame.len(),
-            Some(now.saturating_duration_since(job.since)),
+            Some(
+                now.saturating_duration_since(job.since)
+                    .saturating_sub(self.transport.latency()),
+            ),
         );
         if st.workers[i].inflight <= REFILL_AT {
             self.dispatch(st);

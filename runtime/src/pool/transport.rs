@@ -37,6 +37,12 @@ pub(crate) trait Transport: Send + Sync {
     fn carries_fds(&self) -> bool {
         true
     }
+
+    /// What the link itself adds to a job's round trip: a job that comes back within this of the
+    /// scheduler's quick-job bound still counts as quick (and its worker gets a deeper queue).
+    fn latency(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// The pool's end of one worker.

@@ -173,7 +173,6 @@ mod tests {
 }
 
 /// This machine's host name (`uname -n`), as other hosts may know it.
-#[cfg(feature = "mpi")]
 pub(crate) fn hostname() -> String {
     rustix::system::uname()
         .nodename()

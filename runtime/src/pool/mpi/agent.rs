@@ -45,6 +45,16 @@ pub(crate) fn serve() -> Result<()> {
                     let _ = link.send(payload, &[]);
                 }
             }
+            wire::FRAMES => {
+                if let Some(link) = links.get(&id) {
+                    let mut frames = Vec::new();
+                    if wire::each_frame(payload, |f| frames.push(f)).is_ok() {
+                        let _ = link.send_many(&mut frames.into_iter());
+                    } else {
+                        log::warn!("multiproc: MPI agent dropped a malformed FRAMES message");
+                    }
+                }
+            }
             wire::KILL => {
                 if let Some(link) = links.get(&id) {
                     link.kill();
@@ -120,13 +130,18 @@ fn start(
     links.insert(id, link);
 }
 
-/// Sends every frame of the worker to rank 0 until its channel closes, then says it is gone.
+/// Sends every frame of the worker to rank 0 until its channel closes, then says it is gone. What the
+/// worker has sent by the time one frame is read goes in the same MPI message.
 fn relay(service: &Service, link: &dyn WorkerLink, id: u32) {
+    /// A batch is sent once it holds this many bytes, whatever else is ready.
+    const BATCH_BYTES: usize = 256 * 1024;
     let mut first = true;
+    let mut batch = wire::frames(id);
+    let mut deadline = None;
     loop {
-        let received = link.recv(None, &mut |frame, fds| {
+        let received = link.recv(deadline, &mut |frame, fds| {
             if fds.is_empty() || first {
-                service.send(0, wire::with(wire::FRAME, id, frame));
+                wire::push_frame(&mut batch, frame);
             } else {
                 // A result that holds a descriptor cannot leave this node: its chunk fails, with
                 // a reason, and the worker goes on.
@@ -134,14 +149,30 @@ fn relay(service: &Service, link: &dyn WorkerLink, id: u32) {
                 let mut out_fds = Vec::new();
                 let why = super::descriptors_refused("a result");
                 pool_wire::failed_reply(Report::failed(&why), &mut out, &mut out_fds);
-                service.send(0, wire::with(wire::FRAME, id, &out));
+                wire::push_frame(&mut batch, &out);
             }
             first = false;
             Ok::<(), Error>(())
         });
-        if received.is_err() {
-            break;
+        match received {
+            Ok(()) if batch.len() < BATCH_BYTES => {
+                // Anything else already there joins this batch: a receive that would wait ends
+                // at once.
+                deadline = Some(std::time::Instant::now());
+            }
+            Ok(()) => {
+                service.send(0, std::mem::replace(&mut batch, wire::frames(id)));
+                deadline = None;
+            }
+            Err(e) if e.is_timeout() => {
+                service.send(0, std::mem::replace(&mut batch, wire::frames(id)));
+                deadline = None;
+            }
+            Err(_) => break,
         }
+    }
+    if batch.len() > 5 {
+        service.send(0, batch);
     }
     service.send(0, wire::bare(wire::GONE, id));
 }

@@ -3,9 +3,11 @@
 //! thread could be receiving), hands each message that arrives to a callback, and finalizes MPI at the
 //! end.
 //!
-//! MPI has no descriptor to sleep on: the thread polls. While messages flow it polls without pause;
-//! once idle it yields a few rounds, then sleeps on a condition variable for 20 µs doubling to 1 ms. A
-//! queued send wakes it at once, so only an arrival waits for the next round.
+//! MPI has no descriptor to sleep on: the thread polls. While messages flow, and for [`HOT`] after
+//! the last one, it polls without sleeping (yielding the core between rounds), so a reply or the next
+//! task of a busy pool is seen within microseconds; idle longer, it sleeps on a condition variable
+//! for 20 µs doubling to 1 ms. A queued send wakes it at once, so only an arrival after a quiet spell
+//! waits for the next round.
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::poison::lock;
@@ -23,9 +25,10 @@ pub(super) type OnMessage = Box<dyn FnMut(i32, Vec<u8>) + Send>;
 
 /// The longest idle sleep between two polls.
 const MAX_IDLE_SLEEP: Duration = Duration::from_millis(1);
-/// The first idle sleep, after [`YIELD_ROUNDS`] rounds that only yield.
+/// The first idle sleep, once [`HOT`] has passed without a message.
 const FIRST_IDLE_SLEEP: Duration = Duration::from_micros(20);
-const YIELD_ROUNDS: u32 = 32;
+/// How long after the last message the thread keeps polling without sleeping.
+const HOT: Duration = Duration::from_millis(5);
 
 /// A handle on the service thread.
 pub(super) struct Service {
@@ -113,7 +116,8 @@ fn run(mut on_message: OnMessage, started: std::sync::mpsc::Sender<Result<Arc<Se
 
 fn serve(service: &Service, world: &SimpleCommunicator, on_message: &mut OnMessage) {
     let mut in_flight: Vec<InFlight> = Vec::new();
-    let mut idle_rounds = 0u32;
+    let mut last_activity = std::time::Instant::now();
+    let mut naps = 0u32;
     loop {
         let mut busy = false;
         let batch = std::mem::take(&mut *lock(&service.outbox));
@@ -160,18 +164,18 @@ fn serve(service: &Service, world: &SimpleCommunicator, on_message: &mut OnMessa
             return;
         }
         if busy {
-            idle_rounds = 0;
+            last_activity = std::time::Instant::now();
+            naps = 0;
             continue;
         }
-        idle_rounds = idle_rounds.saturating_add(1);
-        if idle_rounds < YIELD_ROUNDS || !in_flight.is_empty() {
+        if last_activity.elapsed() < HOT || !in_flight.is_empty() {
             // A send in flight needs this thread's calls to progress (a large one waits for its
-            // receiver's rendezvous): no sleeping then.
+            // receiver's rendezvous): no sleeping then either.
             std::thread::yield_now();
             continue;
         }
-        let shift = (idle_rounds - YIELD_ROUNDS).min(6);
-        let nap = (FIRST_IDLE_SLEEP * (1 << shift)).min(MAX_IDLE_SLEEP);
+        let nap = (FIRST_IDLE_SLEEP * (1 << naps.min(6))).min(MAX_IDLE_SLEEP);
+        naps += 1;
         let outbox = lock(&service.outbox);
         if outbox.is_empty() && !service.stop.load(Ordering::SeqCst) {
             drop(crate::poison::wait_timeout(&service.bell, outbox, nap));

@@ -23,6 +23,9 @@ pub(super) const REAP: u8 = 4;
 pub(super) const DROP: u8 = 5;
 /// Rank 0 to an agent: the program is over; kill every worker and leave.
 pub(super) const EXIT: u8 = 6;
+/// Either way: several pool frames for (or from) one link's worker, in order, in one MPI message.
+/// Payload: each frame as its length (`u32`) and its bytes.
+pub(super) const FRAMES: u8 = 7;
 /// An agent to rank 0, first of all: it serves. Payload: its slots (a `u32`: the CPUs of its node),
 /// then its host name.
 pub(super) const HELLO: u8 = 10;
@@ -59,6 +62,30 @@ pub(super) fn encoded<T: serde::Serialize>(kind: u8, link: u32, value: &T) -> Ve
         m.truncate(5);
     }
     m
+}
+
+/// A [`FRAMES`] message builder: frames are appended as they come.
+pub(super) fn frames(link: u32) -> Vec<u8> {
+    bare(FRAMES, link)
+}
+
+/// Appends one frame to a [`frames`] message.
+pub(super) fn push_frame(message: &mut Vec<u8>, frame: &[u8]) {
+    message.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    message.extend_from_slice(frame);
+}
+
+/// The frames of a [`FRAMES`] payload, each in turn; a truncated one ends them with an error.
+pub(super) fn each_frame<'a>(mut payload: &'a [u8], mut f: impl FnMut(&'a [u8])) -> Result<()> {
+    while !payload.is_empty() {
+        let len = read_u32(payload)? as usize;
+        let frame = payload
+            .get(4..4 + len)
+            .ok_or_else(|| Error::codec("MPI FRAMES message: a frame runs past its end"))?;
+        f(frame);
+        payload = &payload[4 + len..];
+    }
+    Ok(())
 }
 
 /// A message's kind, link and payload.
@@ -130,5 +157,15 @@ mod tests {
         assert!(parse(&m[..4]).is_err());
         assert!(read_u32(&[1, 2]).is_err());
         assert_eq!(read_u64(&5u64.to_le_bytes()).unwrap(), 5);
+        let mut m = frames(3);
+        push_frame(&mut m, b"one");
+        push_frame(&mut m, b"");
+        push_frame(&mut m, b"three");
+        let (kind, link, payload) = parse(&m).unwrap();
+        assert_eq!((kind, link), (FRAMES, 3));
+        let mut got = Vec::new();
+        each_frame(payload, |f| got.push(f.to_vec())).unwrap();
+        assert_eq!(got, [b"one".to_vec(), vec![], b"three".to_vec()]);
+        assert!(each_frame(&payload[..payload.len() - 1], |_| {}).is_err());
     }
 }
