@@ -8,7 +8,9 @@
 //! - two simulated hosts (each Open MPI daemon in its own UTS namespace with its own host name, TCP
 //!   between them): the same checks, and tasks reach both hosts;
 //! - unknown workers: rank 0 is this binary, the agents another program (examples/mpi_pool), which
-//!   lacks these workers: the tasks fail with `NotAWorker`.
+//!   lacks these workers: the tasks fail with `NotAWorker`;
+//! - a node agent rank killed mid-map: Open MPI aborts the whole job within seconds (no hang), mpirun
+//!   names the rank and the signal, and no process of the job is left behind.
 //!
 //! Without `mpirun` on the machine it says so and passes, unless `MULTIPROC_REQUIRE_MPI=1` (CI sets it,
 //! after installing Open MPI).
@@ -79,6 +81,19 @@ fn put_square(d: DictProxy<u64, u64>, x: u64) -> bool {
     d.insert(&x, &(x * x)).is_ok()
 }
 
+/// Kills the node agent that runs it (its logical parent; with the fork server its OS parent is the
+/// server).
+#[worker]
+fn kill_my_agent(x: u64) -> u64 {
+    if x == 5 {
+        let agent = multiproc::parent_process().expect("a parent").pid();
+        // SAFETY: kill(2) with a pid and a signal number.
+        unsafe { libc::kill(agent as i32, libc::SIGKILL) };
+        std::thread::sleep(Duration::from_secs(5));
+    }
+    x
+}
+
 const MODE: &str = "MULTIPROC_MPI_TEST_MODE";
 
 #[multiproc::main]
@@ -87,6 +102,12 @@ fn main() {
         Some("checks") => exit_with(checks(false)),
         Some("two-hosts") => exit_with(checks(true)),
         Some("unknown") => exit_with(unknown_workers()),
+        Some("kill-agent") => {
+            let pool = Pool::builder().backend(Backend::Mpi).build().expect("pool");
+            let r = pool.map_chunked(kill_my_agent, 0..100u64, 1);
+            // Open MPI aborts the job when a rank dies: this line is not expected to run.
+            println!("rank 0 outlived its agent: {:?}", r.map(|v| v.len()));
+        }
         _ => drive(),
     }
 }
@@ -343,6 +364,27 @@ fn drive() {
         }
     }
 
+    let t0 = Instant::now();
+    let out = mpirun(&["-np", "3"])
+        .arg(&exe)
+        .env(MODE, "kill-agent")
+        .output()
+        .expect("run mpirun");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && out.status.code() != Some(124)
+            && stderr.contains("exited on signal 9"),
+        "a killed agent: {}\n{stderr}",
+        out.status
+    );
+    no_process_left(&exe);
+    println!(
+        "mpi_pool: a killed agent rank aborts the job ({}) in {:.1?}, nothing left behind",
+        out.status,
+        t0.elapsed()
+    );
+
     match two_host_agent() {
         Some(agent) => {
             run_job(
@@ -356,6 +398,7 @@ fn drive() {
                     .arg(&exe)
                     .env(MODE, "two-hosts"),
             );
+            no_process_left(&exe);
             if let Some(dir) = agent.parent() {
                 let _ = std::fs::remove_dir_all(dir);
             }
@@ -367,6 +410,30 @@ fn drive() {
             );
             println!("mpi_pool: two-host job skipped: `unshare --uts` needs root");
         }
+    }
+}
+
+/// Waits (up to 20 s) until no process but this one runs `exe`: the job's ranks, agents, fork servers
+/// and workers have all ended.
+fn no_process_left(exe: &Path) {
+    let me = std::process::id().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left: Vec<String> = std::fs::read_dir("/proc")
+            .expect("/proc")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|pid| pid.chars().all(|c| c.is_ascii_digit()) && *pid != me)
+            .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == exe))
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processes of the job left behind: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
