@@ -337,6 +337,7 @@ fn drive() {
         "one host, 3 ranks",
         mpirun(&["-np", "3"]).arg(&exe).env(MODE, "checks"),
     );
+    no_process_left(&exe);
 
     let example = exe
         .parent()
