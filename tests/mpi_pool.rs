@@ -325,13 +325,19 @@ fn drive() {
     }
     let exe = std::env::current_exe().expect("current_exe");
     // Outside an MPI launch, Backend::Mpi is refused with a reason and Auto is local.
-    let err = Pool::builder()
-        .backend(Backend::Mpi)
-        .build()
-        .err()
-        .expect("Mpi outside mpirun");
+    let Err(err) = Pool::builder().backend(Backend::Mpi).build() else {
+        panic!("Backend::Mpi was accepted outside mpirun");
+    };
     assert_eq!(*err.kind(), ErrorKind::InvalidInput, "{err:#}");
     assert!(err.message().contains("mpirun"), "{err:#}");
+    let local = Pool::builder()
+        .backend(Backend::Auto)
+        .processes(1)
+        .build()
+        .expect("Auto pool");
+    assert_eq!((local.backend(), local.ranks()), (Backend::Local, 1));
+    assert_eq!(local.apply(square, (7,)).expect("apply"), 49);
+    drop(local);
 
     run_job(
         "one host, 3 ranks",

@@ -141,6 +141,14 @@ fn stat(pid: Pid) -> io::Result<Option<Stat>> {
     Ok(state.zip(start).map(|(state, start)| Stat { state, start }))
 }
 
+/// This machine's host name (`uname -n`), as other hosts may know it.
+pub(crate) fn hostname() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,12 +178,4 @@ mod tests {
         };
         assert!(!none.is_alive());
     }
-}
-
-/// This machine's host name (`uname -n`), as other hosts may know it.
-pub(crate) fn hostname() -> String {
-    rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned()
 }

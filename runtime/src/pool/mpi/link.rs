@@ -261,7 +261,7 @@ impl Transport for MpiTransport {
             Ok(pid) => Ok(Arc::new(MpiLink {
                 session: session.clone(),
                 rank,
-                id,
+                link: id,
                 pid,
                 inbox,
             })),
@@ -287,7 +287,8 @@ impl Transport for MpiTransport {
 struct MpiLink {
     session: Arc<Session>,
     rank: i32,
-    id: u32,
+    /// The link's number (not its worker's pid: that is `pid`, what [`WorkerLink::id`] returns).
+    link: u32,
     pid: u32,
     inbox: Arc<Inbox>,
 }
@@ -303,13 +304,13 @@ impl WorkerLink for MpiLink {
         }
         self.session
             .service
-            .send(self.rank, wire::with(wire::FRAME, self.id, frame));
+            .send(self.rank, wire::with(wire::FRAME, self.link, frame));
         Ok(())
     }
 
     fn send_many(&self, frames: &mut dyn Iterator<Item = &[u8]>) -> Result<()> {
         // One MPI message for the lot.
-        let mut message = wire::frames(self.id);
+        let mut message = wire::frames(self.link);
         for frame in frames {
             wire::push_frame(&mut message, frame);
         }
@@ -368,14 +369,14 @@ impl WorkerLink for MpiLink {
     fn kill(&self) {
         self.session
             .service
-            .send(self.rank, wire::bare(wire::KILL, self.id));
+            .send(self.rank, wire::bare(wire::KILL, self.link));
     }
 
     fn reap(&self, grace: Duration) -> Option<Error> {
         let ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
         self.session.service.send(
             self.rank,
-            wire::with(wire::REAP, self.id, &ms.to_le_bytes()),
+            wire::with(wire::REAP, self.link, &ms.to_le_bytes()),
         );
         let deadline = Instant::now() + grace + REAP_SLACK;
         let mut st = lock(&self.inbox.st);
@@ -398,6 +399,6 @@ impl WorkerLink for MpiLink {
 impl Drop for MpiLink {
     fn drop(&mut self) {
         // Whatever is left of the worker is killed and reaped by its agent.
-        self.session.forget(self.rank, self.id);
+        self.session.forget(self.rank, self.link);
     }
 }
