@@ -432,6 +432,15 @@ fn no_process_left(exe: &Path) {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|pid| pid.chars().all(|c| c.is_ascii_digit()) && *pid != me)
             .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == exe))
+            // An exited process not yet reaped by init is not left running.
+            .filter(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                let mut fields = stat.rsplit_once(") ").map(|(_, rest)| rest.split(' '));
+                let state = fields.as_mut().and_then(|f| f.next()).unwrap_or("Z");
+                let ppid = fields.as_mut().and_then(|f| f.next()).unwrap_or_default();
+                // This process's own children (its fork server) are not the job's.
+                state != "Z" && state != "X" && ppid != me
+            })
             .collect();
         if left.is_empty() {
             return;
