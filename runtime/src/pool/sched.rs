@@ -32,12 +32,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Jobs a worker of quick jobs may hold at once: the one it runs and those queued behind it.
-const PREFETCH: usize = 16;
+/// Jobs a worker of quick jobs may hold at once: the one it runs and those queued behind it (a
+/// transport with a longer round trip asks for more: `Transport::prefetch`).
+pub(crate) const PREFETCH: usize = 16;
 
-/// A worker gets more jobs when it holds this many or fewer: refilled by half its queue at a time,
-/// the jobs leave in one write, and it reads them in one.
-const REFILL_AT: usize = PREFETCH / 2;
+// A worker gets more jobs when it holds half its prefetch or fewer: refilled by half its queue at a
+// time, the jobs leave in one write, and it reads them in one.
 
 /// A job that comes back within this time marks its worker as one of quick jobs (and a slower one
 /// unmarks it). Deep queues are only for those: slow jobs queued behind each other on one worker
@@ -137,8 +137,8 @@ struct Load {
 
 impl Load {
     /// Whether a job of `size` bytes may go to this worker now (see [`PREFETCH_BYTES`]).
-    fn has_room(&self, size: usize, max_tasks: Option<u64>) -> bool {
-        let depth = if self.quick { PREFETCH } else { 2 };
+    fn has_room(&self, size: usize, max_tasks: Option<u64>, prefetch: usize) -> bool {
+        let depth = if self.quick { prefetch } else { 2 };
         let fits = self.inflight == 0
             || (size <= PREFETCH_BYTES
                 && self.inflight < depth
@@ -182,6 +182,8 @@ pub(crate) struct Scheduler {
     inflight: Vec<Mutex<VecDeque<Job>>>,
     config: Config,
     transport: Box<dyn Transport>,
+    /// The transport's [`prefetch`](Transport::prefetch).
+    prefetch: usize,
     terminated: AtomicBool,
 }
 
@@ -278,6 +280,7 @@ impl Scheduler {
                 .map(|_| Mutex::new(VecDeque::new()))
                 .collect(),
             config,
+            prefetch: transport.prefetch().max(2),
             transport,
             terminated: AtomicBool::new(false),
         }
@@ -458,7 +461,7 @@ impl Scheduler {
                     .saturating_sub(self.transport.latency()),
             ),
         );
-        if st.workers[i].inflight <= REFILL_AT {
+        if st.workers[i].inflight <= self.prefetch / 2 {
             self.dispatch(st);
         }
         Some(job)
@@ -562,7 +565,7 @@ impl Scheduler {
                     .workers
                     .iter()
                     .enumerate()
-                    .filter(|(_, l)| l.has_room(size, max))
+                    .filter(|(_, l)| l.has_room(size, max, self.prefetch))
                     .min_by_key(|(_, l)| l.inflight)
                     .map(|(i, _)| i);
                 let Some(i) = pick else { break };

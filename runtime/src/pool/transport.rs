@@ -38,6 +38,12 @@ pub(crate) trait Transport: Send + Sync {
         true
     }
 
+    /// How many quick jobs a worker may hold at once (see `sched`): enough to cover the link's round
+    /// trip with work.
+    fn prefetch(&self) -> usize {
+        super::sched::PREFETCH
+    }
+
     /// What the link itself adds to a job's round trip: a job that comes back within this of the
     /// scheduler's quick-job bound still counts as quick (and its worker gets a deeper queue).
     fn latency(&self) -> Duration {

@@ -277,6 +277,11 @@ impl Transport for MpiTransport {
         false
     }
 
+    fn prefetch(&self) -> usize {
+        // A round trip through two MPI hops and the agent is several times a local one.
+        128
+    }
+
     fn latency(&self) -> Duration {
         // Two MPI hops and the agent's relay, on a loaded node.
         Duration::from_millis(1)
