@@ -3,6 +3,7 @@
 //! name), [`ShareableList`] and [`SharedMemoryManager`] (Python's `shared_memory` module), and
 //! [`Shareable`], the plain data that may live there.
 
+pub(crate) mod arena;
 pub(crate) mod block;
 pub(crate) mod data;
 pub(crate) mod guard;
