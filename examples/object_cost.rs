@@ -32,9 +32,7 @@ fn main() -> multiproc::Result<()> {
         .collect::<multiproc::Result<Vec<_>>>()?;
     per_object("Lock::new (held)", n, t);
     let fds_all = multiproc::open_fd_count() - fds0;
-    println!(
-        "descriptors for {n} Values: {fds_values}; for {n} Values and {n} Locks: {fds_all}"
-    );
+    println!("descriptors for {n} Values: {fds_values}; for {n} Values and {n} Locks: {fds_all}");
 
     let t = Instant::now();
     drop(values);

@@ -218,7 +218,9 @@ impl Arena {
         if index == 0 || index >= self.slots || (self.owner && index >= local.next) {
             return Err(Error::new(
                 ErrorKind::InvalidHandle,
-                format!("received shared object refers to slot {index}, which its arena never gave out"),
+                format!(
+                    "received shared object refers to slot {index}, which its arena never gave out"
+                ),
             ));
         }
         let count = &mut local.counts[index as usize];
@@ -261,7 +263,10 @@ impl Drop for Arena {
         let me: *const Arena = self;
         let mut mapped = crate::poison::lock(&MAPPED);
         // Only our own entry: another mapping of the same arena may have replaced it meanwhile.
-        if mapped.get(&self.id).is_some_and(|w| std::ptr::eq(w.as_ptr(), me)) {
+        if mapped
+            .get(&self.id)
+            .is_some_and(|w| std::ptr::eq(w.as_ptr(), me))
+        {
             mapped.remove(&self.id);
         }
     }
