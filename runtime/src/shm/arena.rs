@@ -74,9 +74,11 @@ struct Local {
     sent: Vec<bool>,
 }
 
-/// Arenas mapped in this process, by the device and inode of their memfd.
-static MAPPED: LazyLock<Mutex<HashMap<(u64, u64), Weak<Arena>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// Arenas by the device and inode of their memfd.
+type ById = HashMap<(u64, u64), Weak<Arena>>;
+
+/// Arenas mapped in this process.
+static MAPPED: LazyLock<Mutex<ById>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// This process's own arenas, per slot size, that may have free slots.
 static OWN: Mutex<Vec<(usize, Vec<Weak<Arena>>)>> = Mutex::new(Vec::new());
@@ -377,15 +379,18 @@ mod tests {
         assert_ne!(a.index(), b.index());
         assert_eq!(a.len(), size);
         assert_ne!(a.index(), 0, "slot 0 is the arena's header");
-        // SAFETY (test): the slot is ours and `size` bytes long.
+        // SAFETY: the slot is ours and `size` bytes long.
         unsafe { a.ptr().write_bytes(0xab, size) };
         let ia = a.index();
         drop(a);
         // Freed and never sent: the next allocation reuses it, zero-filled again.
         let c = take();
         assert_eq!(c.index(), ia);
-        // SAFETY (test): as above.
-        assert!((0..size).all(|i| unsafe { c.ptr().add(i).read() } == 0));
+        let zero = |i: usize| {
+            // SAFETY: the slot is ours and `size` bytes long; i < size.
+            unsafe { c.ptr().add(i).read() == 0 }
+        };
+        assert!((0..size).all(zero));
 
         // A second handle of the same slot (as a received one is) keeps it after the first drops.
         let again = arena.acquire(c.index()).unwrap();

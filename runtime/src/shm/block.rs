@@ -254,9 +254,9 @@ impl<S: BlockHeader> Drop for Mapped<S> {
     fn drop(&mut self) {
         // SAFETY: taken once, here, and never used again.
         let block = unsafe { ManuallyDrop::take(&mut self.block) };
-        // SAFETY (both arms): the block or slot still holds the initialised S (we own the last
-        // reference in this process).
         let held = |ptr: *mut u8| {
+            // SAFETY: the block or slot still holds the initialised S (called with the last
+            // reference in this process, still alive).
             let state = unsafe { &*ptr.cast::<S>() };
             state.mutex().is_some_and(|m| m.held_in_this_process())
         };
