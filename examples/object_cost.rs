@@ -34,6 +34,14 @@ fn main() -> multiproc::Result<()> {
     let fds_all = multiproc::open_fd_count() - fds0;
     println!("descriptors for {n} Values: {fds_values}; for {n} Values and {n} Locks: {fds_all}");
 
+    let k = n.min(200);
+    let message = multiproc::codec::encode(&(values[..k].to_vec(), locks[..k].to_vec()))?;
+    println!(
+        "descriptors in one message carrying {k} Values and {k} Locks: {}",
+        message.fds.len()
+    );
+    drop(message);
+
     let t = Instant::now();
     drop(values);
     drop(locks);

@@ -53,12 +53,20 @@ fn change_all(values: Vec<Value<u64>>, locks: Vec<Lock>) -> (Vec<bool>, usize) {
 /// Under a soft limit of 1024: creates N values and N locks, hands HANDED of each (from the middle
 /// of the runs) to one worker in one call, and returns what it saw.
 #[worker]
-fn many_under_a_low_limit() -> (usize, usize, Vec<bool>, Vec<u64>, usize) {
+fn many_under_a_low_limit() -> (usize, usize, usize, Vec<bool>, Vec<u64>, usize) {
     lower_soft_nofile(1024);
     let values: Vec<Value<u64>> = (0..N).map(|i| Value::new(i as u64).unwrap()).collect();
     let locks: Vec<Lock> = (0..N).map(|_| Lock::new().unwrap()).collect();
     let here = arena_fds();
     let picked = N / 2..N / 2 + HANDED;
+    // One message with all 400 handles carries one descriptor per arena they live in.
+    let message = multiproc::codec::encode(&(
+        values[picked.clone()].to_vec(),
+        locks[picked.clone()].to_vec(),
+    ))
+    .unwrap();
+    let sent = message.fds.len();
+    drop(message);
     // The first handed lock is held here while the worker runs: it must see it taken.
     let held = locks[picked.start].acquire().unwrap();
     let (free, there) = change_all::spawn(
@@ -76,16 +84,20 @@ fn many_under_a_low_limit() -> (usize, usize, Vec<bool>, Vec<u64>, usize) {
         .enumerate()
         .filter(|(i, v)| !(N / 2..N / 2 + HANDED).contains(i) && v.get().unwrap() == *i as u64)
         .count();
-    (here, there, free, seen, untouched)
+    (here, sent, there, free, seen, untouched)
 }
 
 #[multiproc::test]
 fn twenty_thousand_values_and_locks_under_a_soft_limit_of_1024() {
-    let (here, there, free, seen, untouched) =
+    let (here, sent, there, free, seen, untouched) =
         many_under_a_low_limit::spawn().unwrap().join().unwrap();
     assert!(
         here > 0 && here < 100,
         "{here} arena descriptors for {N} values and {N} locks"
+    );
+    assert!(
+        sent > 0 && sent <= 4,
+        "one message with {HANDED} values and {HANDED} locks carries {sent} descriptors"
     );
     assert!(
         there > 0 && there <= 8,

@@ -176,7 +176,7 @@ impl Arena {
     /// A free slot of this (own) arena, zero-filled, counted once; `None` when it has none.
     fn take(self: &Arc<Self>) -> Option<Slot> {
         let mut local = crate::poison::lock(&self.local);
-        let tries = local.free.len().min(8);
+        let tries = local.free.len().min(4);
         for _ in 0..tries {
             let Some(i) = local.free.pop_front() else {
                 break;
