@@ -1,4 +1,5 @@
-//! [`Block`]: one memfd-backed shared mapping, the storage under every value, array and lock. It travels
+//! [`Block`]: one memfd-backed shared mapping, the storage under every large value, array and lock (the
+//! small ones share the blocks of `shm::arena`), and [`Mapped`], a state in either. It travels
 //! to other processes as its descriptor; the receiver maps the same pages. Memory is freed when the last
 //! descriptor and mapping are gone, even if every process using it was killed.
 
@@ -80,13 +81,15 @@ impl Backing {
     }
 }
 
-/// A block (or arena slot) whose first bytes hold one `S` (a `#[repr(C)]` state of atomics and robust mutexes, valid
-/// when zero-filled and then initialised in place), shared by every clone and by every process that
-/// received it. Starts with a magic number so that a descriptor of another kind is refused.
+/// A block (or arena slot) whose first bytes hold one `S` (a `#[repr(C)]` state of atomics and robust
+/// mutexes, valid when zero-filled and then initialised in place), shared by every clone and by every
+/// process that received it. Starts with a magic number so that a descriptor of another kind is
+/// refused.
 ///
 /// The mapping is never unmapped while a thread of this process holds the state's robust mutex (a
 /// guard kept with `mem::forget`): glibc links held robust mutexes into a per-thread list through their
-/// own memory, so the last handle's drop then leaks the mapping instead.
+/// own memory, so the last handle's drop then leaks the mapping (or keeps the slot, never reused)
+/// instead.
 pub(crate) struct Mapped<S: BlockHeader> {
     block: ManuallyDrop<Backing>,
     /// The start of the block, as an `S` (kept here so that reaching it is one load).
@@ -94,7 +97,8 @@ pub(crate) struct Mapped<S: BlockHeader> {
     _state: PhantomData<S>,
 }
 
-// SAFETY: `state` points into the block (or arena) the Arc keeps mapped; S is Send + Sync (the BlockHeader bound).
+// SAFETY: `state` points into the block (or arena) the Arc keeps mapped; S is Send + Sync (the
+// BlockHeader bound).
 unsafe impl<S: BlockHeader> Send for Mapped<S> {}
 // SAFETY: as above.
 unsafe impl<S: BlockHeader> Sync for Mapped<S> {}
@@ -210,7 +214,8 @@ impl<S: BlockHeader> Mapped<S> {
     #[inline]
     pub(crate) fn header(&self) -> &S {
         // SAFETY: the block holds an initialised S (created or checked above) for as long as we hold the
-        // Arc (a slot: for as long as any process holds it, see `shm::arena`); S is Sync and only mutated through atomics and mutexes.
+        // Arc (a slot: for as long as any process holds it, see `shm::arena`); S is Sync and only
+        // mutated through atomics and mutexes.
         unsafe { &*self.state }
     }
 
