@@ -7,7 +7,7 @@
 //! The scenarios run inside fresh worker processes, so that no other test of this binary allocates
 //! from the same arenas while they watch which slot comes back.
 
-use multiproc::{Event, Lock, RawValue, Value, worker};
+use multiproc::{Barrier, Event, Lock, RawValue, Value, worker};
 use std::time::Duration;
 
 const N: usize = 20_000;
@@ -150,6 +150,14 @@ fn new_ones_at(freed: *mut u64, n: usize, keep: &mut Vec<RawValue<u64>>) -> usiz
         .count()
 }
 
+/// A barrier action: counts the rounds in `count` (known only to the action's stored arguments)
+/// and reports the count in `seen`.
+#[worker]
+fn count_round(count: RawValue<u64>, seen: RawValue<u64>) {
+    count.set(count.get() + 1);
+    seen.set(count.get());
+}
+
 #[worker]
 fn reuse_scenarios() {
     // Keeps the arena mapped here throughout, so that a freed slot is still this process's to reuse.
@@ -200,6 +208,27 @@ fn reuse_scenarios() {
     let back: RawValue<u64> = multiproc::codec::decode(&message.bytes, message.fds).unwrap();
     assert_eq!(back.get(), 3);
     drop(back);
+    assert_eq!(new_ones_at(p, 1, &mut keep), 1);
+
+    // Only in a message stored and decoded many times (a barrier action's arguments): kept as long
+    // as the stored message lives.
+    let count = RawValue::new(0u64).unwrap();
+    let seen = RawValue::new(0u64).unwrap();
+    let p = count.as_ptr();
+    let barrier = Barrier::builder(1)
+        .action(count_round, (count, seen.clone()))
+        .build()
+        .unwrap();
+    assert_eq!(
+        new_ones_at(p, 20, &mut keep),
+        0,
+        "a slot in stored arguments was reused"
+    );
+    for round in 1..=3 {
+        barrier.wait().unwrap();
+        assert_eq!(seen.get(), round, "the action's counter was overwritten");
+    }
+    drop(barrier);
     assert_eq!(new_ones_at(p, 1, &mut keep), 1);
 
     // A killed holder: its lock and value lock are recovered, everything else is intact, and the
