@@ -29,6 +29,9 @@ pub struct Encoded {
 thread_local! {
     static SEND_FDS: RefCell<Option<Vec<OwnedFd>>> = const { RefCell::new(None) };
     static RECV_FDS: RefCell<Option<Vec<Option<OwnedFd>>>> = const { RefCell::new(None) };
+    /// The descriptors of the encode in progress that handles share (see [`shared_fd_index`]): a
+    /// caller's key and the descriptor's index in the side list.
+    static SEND_KEYS: RefCell<Option<Vec<(usize, u32)>>> = const { RefCell::new(None) };
 }
 
 /// Installs a side list for one encode or decode and restores the previous one when it ends, even by
@@ -67,9 +70,11 @@ pub fn encode_into<T: Serialize + ?Sized>(
     fds: &mut Vec<OwnedFd>,
 ) -> Result<()> {
     let (mark, fds_mark) = (bytes.len(), fds.len());
+    let keys = Scope::enter(&SEND_KEYS, Vec::new());
     let scope = Scope::enter(&SEND_FDS, std::mem::take(fds));
     let res = ser::encode_into(value, bytes);
     *fds = scope.finish().unwrap_or_default();
+    drop(keys);
     res.map_err(|e| {
         bytes.truncate(mark);
         fds.truncate(fds_mark);
@@ -91,6 +96,7 @@ pub(crate) fn encode_seq(
     fill: impl FnOnce(&mut SeqEncoder<'_>),
 ) -> Result<()> {
     let (start, start_fds) = (bytes.len(), fds.len());
+    let keys = Scope::enter(&SEND_KEYS, Vec::new());
     let scope = Scope::enter(&SEND_FDS, std::mem::take(fds));
     let res = ser::encode_into(&(len as u64), bytes);
     let mut seq = SeqEncoder { bytes, written: 0 };
@@ -99,6 +105,7 @@ pub(crate) fn encode_seq(
     }
     let written = seq.written;
     *fds = scope.finish().unwrap_or_default();
+    drop(keys);
     if res.is_err() || written != len {
         bytes.truncate(start);
         fds.truncate(start_fds);
@@ -133,6 +140,11 @@ impl SeqEncoder<'_> {
                 SEND_FDS.with(|k| {
                     if let Some(list) = k.borrow_mut().as_mut() {
                         list.truncate(fds_mark);
+                    }
+                });
+                SEND_KEYS.with(|k| {
+                    if let Some(keys) = k.borrow_mut().as_mut() {
+                        keys.retain(|&(_, i)| (i as usize) < fds_mark);
                     }
                 });
                 Err(Error::codec(format!(
@@ -214,6 +226,79 @@ pub fn serialize_fd<S: Serializer>(fd: BorrowedFd<'_>, serializer: S) -> Result<
             "multiproc handles (pipes, queues, shared values, locks, proxies) can only be sent through multiproc",
         )),
     }
+}
+
+/// The index in the side list of the encode in progress of a descriptor that several handles of one
+/// message share (the arena that holds many small objects): the first handle with `key` puts the
+/// descriptor `open` makes there, the others find it. `each` runs for every handle on that listed
+/// descriptor (to pin what the handle refers to for as long as the message lives). Outside a
+/// multiproc encode it fails, as [`serialize_fd`] does.
+pub(crate) fn shared_fd_index(
+    key: usize,
+    open: impl FnOnce() -> std::io::Result<OwnedFd>,
+    each: impl FnOnce(BorrowedFd<'_>) -> std::io::Result<()>,
+) -> std::result::Result<u32, String> {
+    let found = SEND_KEYS.with(|k| {
+        k.borrow()
+            .as_ref()
+            .map(|keys| keys.iter().find(|&&(k, _)| k == key).map(|&(_, i)| i))
+    });
+    let index = match found {
+        None => {
+            return Err(
+                "multiproc handles (pipes, queues, shared values, locks, proxies) can only be sent through multiproc"
+                    .into(),
+            );
+        }
+        Some(Some(i)) => i,
+        Some(None) => {
+            let fd = open().map_err(|e| format!("could not pin a shared handle: {e}"))?;
+            let i = SEND_FDS.with(|k| {
+                k.borrow_mut().as_mut().map(|list| {
+                    list.push(fd);
+                    (list.len() - 1) as u32
+                })
+            });
+            let i = i.ok_or("a shared handle was encoded outside an encode")?;
+            SEND_KEYS.with(|k| {
+                if let Some(keys) = k.borrow_mut().as_mut() {
+                    keys.push((key, i));
+                }
+            });
+            i
+        }
+    };
+    SEND_FDS
+        .with(|k| {
+            k.borrow()
+                .as_ref()
+                .and_then(|list| list.get(index as usize).map(|fd| each(fd.as_fd())))
+        })
+        .ok_or_else(|| format!("shared descriptor #{index} is missing from the message"))?
+        .map_err(|e| format!("could not pin a shared handle: {e}"))?;
+    Ok(index)
+}
+
+/// Lends `f` the descriptor at `index` of the decode in progress without taking it (several handles
+/// of one message may refer to it; it is closed when the decode ends). `None` if it did not arrive.
+pub(crate) fn with_received_fd<R>(index: u32, f: impl FnOnce(BorrowedFd<'_>) -> R) -> Option<R> {
+    RECV_FDS.with(|k| {
+        k.borrow()
+            .as_ref()
+            .and_then(|list| list.get(index as usize))
+            .and_then(Option::as_ref)
+            .map(|fd| f(fd.as_fd()))
+    })
+}
+
+/// Takes the descriptor at `index` out of the side list of the decode in progress (`None` if it did
+/// not arrive or was taken already).
+pub(crate) fn take_received_fd(index: u32) -> Option<OwnedFd> {
+    RECV_FDS.with(|k| {
+        k.borrow_mut()
+            .as_mut()
+            .and_then(|list| list.get_mut(index as usize).and_then(Option::take))
+    })
 }
 
 /// Takes the descriptor a handle refers to out of the side list of the decode in progress.

@@ -78,7 +78,7 @@ impl<T: Shareable> Data<T> {
                 "shared memory is page-aligned: element alignment above 4096 is not supported",
             ));
         }
-        let mapped = Mapped::<Header>::create(bytes)?;
+        let mapped = Mapped::<Header>::create_aligned(bytes, std::mem::align_of::<T>())?;
         let head = mapped.header_ptr();
         // SAFETY: `head` comes from the mapping itself (not from a shared reference); the block is ours
         // alone until this handle is cloned or sent, and these plain fields are written once, here,

@@ -13,6 +13,16 @@ pub(crate) fn reopen(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     Ok(OwnedFd::from(file))
 }
 
+/// Opens the file behind `fd` again for reading and writing (to map it shared): a new open file
+/// description of the same file, with no locks.
+pub(crate) fn reopen_rw(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
+    Ok(OwnedFd::from(file))
+}
+
 fn flock(kind: libc::c_int, at: u64) -> libc::flock {
     // SAFETY: `flock` is plain integers, for which all zero bytes is a valid value.
     let mut fl: libc::flock = unsafe { std::mem::zeroed() };
@@ -28,6 +38,16 @@ fn flock(kind: libc::c_int, at: u64) -> libc::flock {
 pub(crate) fn share(fd: BorrowedFd<'_>, at: u64) -> io::Result<()> {
     let fl = flock(libc::F_RDLCK, at);
     // SAFETY: fcntl on an open descriptor with a pointer to a valid, initialised `flock`.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &fl) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Drops the lock on byte `at` that `fd`'s open file description holds (none held: nothing happens).
+pub(crate) fn unshare(fd: BorrowedFd<'_>, at: u64) -> io::Result<()> {
+    let fl = flock(libc::F_UNLCK, at);
+    // SAFETY: as in `share`.
     if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &fl) } < 0 {
         return Err(io::Error::last_os_error());
     }
