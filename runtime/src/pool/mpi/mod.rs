@@ -98,6 +98,9 @@ pub(crate) fn unavailable() -> Error {
     let why = match launched() {
         None => "this program was not launched by an MPI launcher (mpirun, mpiexec, srun)",
         Some((_, Some(1))) => "it runs on one MPI rank: there are no other ranks to serve tasks",
+        Some(_) if SESSION.get().is_none() => {
+            "MPI was not started: only #[multiproc::main] starts it (multiproc::init() does not)"
+        }
         Some(_) => "MPI has ended: `main` has returned",
     };
     Error::new(
