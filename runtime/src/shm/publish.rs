@@ -46,6 +46,7 @@ struct Entry {
     listener: OwnedFd,
     block: Arc<Block>,
     id: u64,
+    name: String,
 }
 
 struct Server {
@@ -53,6 +54,24 @@ struct Server {
     /// Listening socket (by descriptor number) → its socket and block. Held while answering, so that a
     /// withdrawn descriptor number cannot be reused under the server's feet.
     entries: Mutex<HashMap<i32, Entry>>,
+    /// Name → the block published under it, for an attach from this very process (see [`local`]).
+    /// Locked after `entries` when both are, and changed with it.
+    by_name: Mutex<HashMap<String, Arc<Block>>>,
+}
+
+/// The block this process publishes under `name`, if it does: an attach from the creator's own
+/// process takes it from here, without a round trip to the name server's thread.
+pub(crate) fn local(name: &str) -> Option<Arc<Block>> {
+    let server = SERVER.get()?;
+    crate::poison::lock(&server.by_name).get(name).cloned()
+}
+
+/// Takes `fd`'s entry out of `map` and the name out of `by_name`; the entry, if there was one.
+fn take(server: &Server, map: &mut HashMap<i32, Entry>, fd: i32) -> Option<Entry> {
+    let gone = map.remove(&fd)?;
+    let _ = server.epoll.remove(gone.listener.as_fd());
+    crate::poison::lock(&server.by_name).remove(&gone.name);
+    Some(gone)
 }
 
 fn entries(server: &Server) -> MutexGuard<'_, HashMap<i32, Entry>> {
@@ -90,9 +109,7 @@ fn serve(server: &Server) {
             if let Some(req) = queued_unlink_request(&conn) {
                 let ours = unlink_request(&entry.block).is_ok_and(|mine| mine == req);
                 if ours {
-                    if let Some(gone) = map.remove(fd) {
-                        let _ = server.epoll.remove(gone.listener.as_fd());
-                    }
+                    take(server, &mut map, *fd);
                     let _ = socket::send_parts(conn.as_fd(), &[&UNLINKED], &[]);
                 } else {
                     let _ = socket::send_parts(conn.as_fd(), &[&NOT_SAME], &[]);
@@ -107,8 +124,9 @@ fn serve(server: &Server) {
 
 /// The process's name server, started on first use (one epoll descriptor and one thread, for the
 /// life of the process). A failed start is not remembered: the next call tries again.
+static SERVER: OnceLock<Arc<Server>> = OnceLock::new();
+
 fn server() -> Result<&'static Server> {
-    static SERVER: OnceLock<Arc<Server>> = OnceLock::new();
     static STARTING: Mutex<()> = Mutex::new(());
     if let Some(server) = SERVER.get() {
         return Ok(server);
@@ -122,6 +140,7 @@ fn server() -> Result<&'static Server> {
     let server = Arc::new(Server {
         epoll,
         entries: Mutex::new(HashMap::new()),
+        by_name: Mutex::new(HashMap::new()),
     });
     let serving = Arc::clone(&server);
     std::thread::Builder::new()
@@ -165,12 +184,14 @@ pub(crate) fn publish(name: &str, block: Arc<Block>) -> Result<Published> {
         .epoll
         .add(listener.as_fd())
         .map_err(|e| Error::io("could not watch a shared memory name", e))?;
+    crate::poison::lock(&server.by_name).insert(name.to_string(), Arc::clone(&block));
     map.insert(
         fd,
         Entry {
             listener,
             block,
             id,
+            name: name.to_string(),
         },
     );
     Ok(Published { fd, id })
@@ -193,9 +214,7 @@ impl Published {
         if map.get(&self.fd).is_none_or(|e| e.id != self.id) {
             return false;
         }
-        if let Some(gone) = map.remove(&self.fd) {
-            let _ = server.epoll.remove(gone.listener.as_fd());
-        }
+        take(server, &mut map, self.fd);
         true
     }
 }
