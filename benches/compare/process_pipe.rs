@@ -1,4 +1,5 @@
-//! `spawn_join_*` and `pipe_*` workloads (definitions: the Python script's docstring), with procspawn
+//! `spawn_join_*` and `pipe_*` workloads (definitions: the Python script's docstring; `spawn_join_default`,
+//! ours, is the same with the default start method), with procspawn
 //! and ipc-channel measured on the same work in the same run.
 
 use crate::harness::{Better, Lat, Options, Row, median, median_lat, rounds};
@@ -185,6 +186,7 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
         "spawn_join_spawn",
         "spawn_join_fork",
         "spawn_join_forkserver",
+        "spawn_join_default",
     ]
     .iter()
     .any(|w| opts.wants(w))
@@ -192,13 +194,22 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
         eprintln!("spawn_join ...");
         let spawn = median_lat(n, || spawn_join_ms(Some(StartMethod::Spawn)));
         let server = median_lat(n, || spawn_join_ms(Some(StartMethod::ForkServer)));
+        let default = median_lat(n, || spawn_join_ms(None));
+        eprintln!(
+            "spawn_join_default: StartMethod::default() is {}",
+            StartMethod::default().name()
+        );
         let ps = median_lat(n, procspawn_spawn_join_ms);
         // Python's `fork` has no counterpart here (forking a running multi-threaded Rust program is
         // unsound); its figure is set beside our fastest method, the fork server.
+        // `spawn_join_default` is a plain `Process::builder()`: the process-wide method, which is
+        // `StartMethod::default()` since this program never sets one. Python's own default on Linux
+        // is `fork` before 3.14 and `forkserver` from 3.14, so the row has no Python figure.
         for (name, ours) in [
             ("spawn_join_spawn", spawn),
             ("spawn_join_forkserver", server),
             ("spawn_join_fork", server),
+            ("spawn_join_default", default),
         ] {
             if opts.wants(name) {
                 rows.push(Row::latency(name, "ms", ours, vec![("procspawn", ps)]));
