@@ -64,8 +64,8 @@ impl Options {
     fn reps(&self, long: bool) -> usize {
         match (self.quick, long) {
             (true, _) => 1,
-            (false, true) => 1,
-            (false, false) => 3,
+            (false, true) => 3,
+            (false, false) => 5,
         }
     }
 }
@@ -183,7 +183,7 @@ impl Chart {
         let x_fmt = self.x_fmt;
         // Room below the curves for the legend: a share of the height that grows with its lines.
         // The y range is widened to whole decades so that each has its labels.
-        let share = 0.05 + 0.065 * self.series.len() as f64;
+        let share = 0.03 + 0.055 * self.series.len() as f64;
         let y1 = 10f64.powf((y1 * 1.2).log10().ceil());
         let span = (y1 / y0).ln();
         let y0 = 10f64.powf((y0 / (span * share / (1.0 - share)).exp()).log10().floor());
@@ -319,6 +319,21 @@ fn pipe_gbs(size: usize, n: usize) -> f64 {
     (n * size) as f64 / dt / 1e9
 }
 
+/// As `pipe_gbs`, each message read into one buffer reused (no allocation, no fresh pages).
+fn pipe_into_gbs(size: usize, n: usize) -> f64 {
+    let (a, b) = Pipe::<()>::new().expect("pipe");
+    let p = pipe_sender::spawn(b, size, n).expect("spawn");
+    let mut buf = vec![0u8; size];
+    a.send_bytes(b"go").expect("go");
+    let t = Instant::now();
+    for _ in 0..n {
+        assert_eq!(a.recv_bytes_into(&mut buf).expect("recv"), size);
+    }
+    let dt = t.elapsed().as_secs_f64();
+    p.join().expect("join");
+    (n * size) as f64 / dt / 1e9
+}
+
 fn queue_gbs(size: usize, n: usize) -> f64 {
     let q = Queue::<Option<Bytes>>::new().expect("queue");
     let (here, there) = Pipe::<()>::new().expect("pipe");
@@ -335,10 +350,10 @@ fn queue_gbs(size: usize, n: usize) -> f64 {
     (n * size) as f64 / dt / 1e9
 }
 
-/// The same messages (a fresh `Vec` each, as a queue's receiver gets) between two threads; the
-/// channel holds at most ~64 MiB so the largest sizes do not pile up in memory.
+/// The same messages (a fresh `Vec` each, as a queue's receiver gets) between two threads, over an
+/// unbounded channel (a `Queue`'s producer buffers without bound too).
 fn crossbeam_gbs(size: usize, n: usize) -> f64 {
-    let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>((64 * MIB / size).clamp(1, 1024));
+    let (tx, rx) = crossbeam_channel::unbounded::<Vec<u8>>();
     let blob = vec![0xabu8; size];
     let dt = secs(|| {
         let producer = std::thread::spawn(move || {
@@ -403,6 +418,13 @@ fn sweep_size(opts: &Options) -> Chart {
             0,
             x,
             median(r, || pipe_gbs(size, n)),
+        );
+        c.point(
+            "Pipe recv_bytes_into one reused buffer (processes)",
+            false,
+            4,
+            x,
+            median(r, || pipe_into_gbs(size, n)),
         );
         c.point(
             "Queue<Bytes> (processes)",
@@ -824,7 +846,7 @@ fn sweep_manager(opts: &Options) -> Chart {
     } else {
         (1..=8).collect()
     };
-    let n = if opts.quick { 500 } else { 5_000 };
+    let n = if opts.quick { 500 } else { 10_000 };
     let r = opts.reps(false);
     dict_ops(&mgr, 1, 100); // warm-up
     for k in ks {
@@ -838,7 +860,7 @@ fn sweep_manager(opts: &Options) -> Chart {
             median(r, || dict_ops(&mgr, k, n)),
         );
         c.point(
-            "Pipe round trips, k client processes each with its own echo process",
+            "Pipe echo round trips: k clients, each with its own echo process",
             true,
             5,
             x,
