@@ -3,8 +3,9 @@
 //! `spawn_blocking` way); `async_apply_roundtrip` awaits `apply_async` results one at a time,
 //! against the blocking `get`. Run with `cargo bench --features async --bench compare`.
 
-use crate::harness::{Better, Options, Row, median, secs};
+use crate::harness::{Better, Lat, Options, Row, lat_of, median, median_lat, rounds, secs};
 use multiproc::{Pool, worker};
+use std::time::Instant;
 
 #[worker]
 fn one() -> u64 {
@@ -59,40 +60,33 @@ fn join_threads_1000() -> f64 {
     t * 1e3
 }
 
-fn apply_await(pool: &Pool) -> f64 {
+/// Each round trip timed on its own, inside one `block_on`.
+fn apply_await(pool: &Pool) -> Lat {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let t = secs(|| {
-        rt.block_on(async {
-            for i in 0..ROUNDS {
-                assert_eq!(
-                    pool.apply_async(inc, (i,))
-                        .expect("submit")
-                        .await
-                        .expect("result"),
-                    i + 1
-                );
-            }
-        })
+    let t0 = Instant::now();
+    let each = rt.block_on(async {
+        let mut each = Vec::with_capacity(ROUNDS as usize);
+        for i in 0..ROUNDS {
+            let t = Instant::now();
+            let r = pool.apply_async(inc, (i,)).expect("submit").await;
+            each.push(t.elapsed().as_secs_f64());
+            assert_eq!(r.expect("result"), i + 1);
+        }
+        each
     });
-    t / ROUNDS as f64 * 1e6
+    lat_of(each, t0.elapsed().as_secs_f64(), 1e6)
 }
 
-fn apply_get(pool: &Pool) -> f64 {
-    let t = secs(|| {
-        for i in 0..ROUNDS {
-            assert_eq!(
-                pool.apply_async(inc, (i,))
-                    .expect("submit")
-                    .get()
-                    .expect("result"),
-                i + 1
-            );
-        }
-    });
-    t / ROUNDS as f64 * 1e6
+fn apply_get(pool: &Pool) -> Lat {
+    let mut i = 0;
+    rounds(ROUNDS as usize, 1e6, || {
+        let r = pool.apply_async(inc, (i,)).expect("submit").get();
+        assert_eq!(r.expect("result"), i + 1);
+        i += 1;
+    })
 }
 
 pub fn run(opts: &Options, rows: &mut Vec<Row>) {
@@ -106,16 +100,16 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
                 "blocking joins on 1,000 threads",
                 median(opts.trials, join_threads_1000),
             )],
+            pct: None,
         });
     }
     if opts.wants("async_apply_roundtrip") {
         let pool = Pool::new(2).expect("pool");
-        rows.push(Row {
-            workload: "async_apply_roundtrip",
-            unit: "µs",
-            better: Better::Lower,
-            ours: median(opts.trials, || apply_await(&pool)),
-            peers: vec![("blocking get", median(opts.trials, || apply_get(&pool)))],
-        });
+        rows.push(Row::latency(
+            "async_apply_roundtrip",
+            "µs",
+            median_lat(opts.trials, || apply_await(&pool)),
+            vec![("blocking get", median_lat(opts.trials, || apply_get(&pool)))],
+        ));
     }
 }

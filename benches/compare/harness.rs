@@ -19,6 +19,52 @@ pub struct Row {
     pub ours: f64,
     /// (peer name, figure in the same unit) — procspawn, ipc-channel, crossbeam, rayon, a raw mutex, ...
     pub peers: Vec<(&'static str, f64)>,
+    /// Latency rows only: the percentiles of the individual round trips, ours and each peer's (in the
+    /// order of `peers`). Built by [`Row::latency`].
+    pub pct: Option<Pcts>,
+}
+
+/// The 50th and 99th percentiles of one run's individually timed iterations, in the row's unit.
+#[derive(Clone, Copy, Debug)]
+pub struct Pct {
+    pub p50: f64,
+    pub p99: f64,
+}
+
+/// A latency row's percentiles: ours, then one per peer.
+pub struct Pcts {
+    pub ours: Pct,
+    pub peers: Vec<Pct>,
+}
+
+/// One latency figure: the workload's value (the mean: timed seconds / iterations, the Python
+/// script's definition) and the percentiles of the individually timed iterations.
+#[derive(Clone, Copy, Debug)]
+pub struct Lat {
+    pub mean: f64,
+    pub pct: Pct,
+}
+
+impl Row {
+    /// A lower-is-better latency row whose figures all carry percentiles.
+    pub fn latency(
+        workload: &'static str,
+        unit: &'static str,
+        ours: Lat,
+        peers: Vec<(&'static str, Lat)>,
+    ) -> Row {
+        Row {
+            workload,
+            unit,
+            better: Better::Lower,
+            ours: ours.mean,
+            pct: Some(Pcts {
+                ours: ours.pct,
+                peers: peers.iter().map(|(_, l)| l.pct).collect(),
+            }),
+            peers: peers.into_iter().map(|(n, l)| (n, l.mean)).collect(),
+        }
+    }
 }
 
 /// Command-line options: `--only a,b`, `--no-python`, `--trials N`, `--json PATH`.
@@ -69,6 +115,49 @@ pub fn median(trials: usize, mut f: impl FnMut() -> f64) -> f64 {
     let mut v: Vec<f64> = (0..trials).map(|_| f()).collect();
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
+}
+
+/// Times `iters` calls of `round`, each on its own, and the whole loop; figures are seconds × `scale`
+/// (1e6 for µs). Reading the clock twice per call costs ~50 ns, far below the round trips timed so.
+pub fn rounds(iters: usize, scale: f64, mut round: impl FnMut()) -> Lat {
+    let mut each = Vec::with_capacity(iters);
+    let t0 = Instant::now();
+    for _ in 0..iters {
+        let t = Instant::now();
+        round();
+        each.push(t.elapsed().as_secs_f64());
+    }
+    lat_of(each, t0.elapsed().as_secs_f64(), scale)
+}
+
+/// The figures of `each.len()` iterations timed one by one (seconds) that took `total` seconds in all.
+pub fn lat_of(mut each: Vec<f64>, total: f64, scale: f64) -> Lat {
+    each.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let at = |q: f64| each[((each.len() - 1) as f64 * q).round() as usize] * scale;
+    Lat {
+        mean: total * scale / each.len() as f64,
+        pct: Pct {
+            p50: at(0.50),
+            p99: at(0.99),
+        },
+    }
+}
+
+/// Median of `trials` runs of `f`, each figure (mean, p50, p99) taken on its own.
+pub fn median_lat(trials: usize, mut f: impl FnMut() -> Lat) -> Lat {
+    let runs: Vec<Lat> = (0..trials).map(|_| f()).collect();
+    let med = |g: &dyn Fn(&Lat) -> f64| {
+        let mut v: Vec<f64> = runs.iter().map(g).collect();
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    Lat {
+        mean: med(&|l| l.mean),
+        pct: Pct {
+            p50: med(&|l| l.pct.p50),
+            p99: med(&|l| l.pct.p99),
+        },
+    }
 }
 
 /// Seconds `f` took.
@@ -200,10 +289,18 @@ pub fn print_table(rows: &[Row], py: &BTreeMap<String, f64>) {
             }
             None => ("–".into(), "–".into()),
         };
+        let with_pct = |v: f64, p: Option<&Pct>| match p {
+            Some(p) => format!("{} (p50 {}, p99 {})", fmt(v), fmt(p.p50), fmt(p.p99)),
+            None => fmt(v),
+        };
         let peers: Vec<String> = r
             .peers
             .iter()
-            .map(|(n, v)| format!("{n} {}", fmt(*v)))
+            .enumerate()
+            .map(|(i, (n, v))| {
+                let p = r.pct.as_ref().and_then(|p| p.peers.get(i));
+                format!("{n} {}", with_pct(*v, p))
+            })
             .collect();
         println!(
             "| {} | {} ({}) | {} | {} | {} | {} |",
@@ -214,7 +311,7 @@ pub fn print_table(rows: &[Row], py: &BTreeMap<String, f64>) {
             } else {
                 "higher is better"
             },
-            fmt(r.ours),
+            with_pct(r.ours, r.pct.as_ref().map(|p| &p.ours)),
             pyv,
             ratio,
             if peers.is_empty() {
@@ -235,14 +332,32 @@ pub fn write_json(path: &std::path::Path, rows: &[Row], py: &BTreeMap<String, f6
             .iter()
             .map(|(n, v)| format!("\"{n}\": {v}"))
             .collect();
+        // Latency rows add "p50" and "p99" beside the values: {"ours": x, "<peer>": y, ...}.
+        let pct = match &r.pct {
+            Some(p) => {
+                let names = std::iter::once("ours").chain(r.peers.iter().map(|(n, _)| *n));
+                let figs = std::iter::once(&p.ours).chain(&p.peers);
+                let (p50, p99): (Vec<String>, Vec<String>) = names
+                    .zip(figs)
+                    .map(|(n, f)| (format!("\"{n}\": {}", f.p50), format!("\"{n}\": {}", f.p99)))
+                    .unzip();
+                format!(
+                    ", \"p50\": {{{}}}, \"p99\": {{{}}}",
+                    p50.join(", "),
+                    p99.join(", ")
+                )
+            }
+            None => String::new(),
+        };
         s.push_str(&format!(
-            "  \"{}\": {{\"unit\": \"{}\", \"ours\": {}, \"python\": {}, \"peers\": {{{}}}}}{}\n",
+            "  \"{}\": {{\"unit\": \"{}\", \"ours\": {}, \"python\": {}, \"peers\": {{{}}}{}}}{}\n",
             r.workload,
             r.unit,
             r.ours,
             py.get(r.workload)
                 .map_or("null".to_string(), |v| v.to_string()),
             peers.join(", "),
+            pct,
             if i + 1 < rows.len() { "," } else { "" }
         ));
     }

@@ -97,6 +97,7 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
             better: Better::Higher,
             ours,
             peers: vec![],
+            pct: None,
         });
     }
     if opts.wants("manager_dict_ops_4clients") {
@@ -106,6 +107,7 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
             better: Better::Higher,
             ours: median(opts.trials, || dict_ops_clients(&mgr)),
             peers: vec![],
+            pct: None,
         });
     }
     if opts.wants("manager_list_append") {
@@ -125,6 +127,7 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
             better: Better::Higher,
             ours,
             peers: vec![],
+            pct: None,
         });
     }
     if opts.wants("manager_custom_call") {
@@ -145,6 +148,7 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
             better: Better::Higher,
             ours,
             peers: vec![],
+            pct: None,
         });
     }
 }

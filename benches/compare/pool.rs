@@ -7,10 +7,9 @@
 //! `MULTIPROC_POOL_CURVE=N` adds one `pool_map_cpu_speedup@k` row for every k in 1..=N (the scaling
 //! curve).
 
-use crate::harness::{Better, Options, Row, median, secs};
+use crate::harness::{Better, Options, Row, median, median_lat, rounds, secs};
 use multiproc::{Pool, worker};
 use std::hint::black_box;
-use std::time::Instant;
 
 /// Python's `tiny(x) = x + 1`.
 #[worker]
@@ -59,6 +58,7 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
             better: Better::Higher,
             ours,
             peers: vec![],
+            pct: None,
         });
     }
     if opts.wants("pool_map_tiny_10m") {
@@ -79,6 +79,7 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
             better: Better::Higher,
             ours,
             peers: vec![],
+            pct: None,
         });
     }
     if opts.wants("pool_map_tiny_chunk1") {
@@ -96,6 +97,7 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
             better: Better::Higher,
             ours,
             peers: vec![],
+            pct: None,
         });
     }
     if opts.wants("pool_apply_async_latency") {
@@ -103,25 +105,19 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
         for i in 0..100u64 {
             assert_eq!(pool.apply_async(tiny, (i,)).unwrap().get().unwrap(), i + 1);
         }
-        let ours = median(opts.trials, || {
+        let ours = median_lat(opts.trials, || {
             let mut bad = 0;
-            let t = Instant::now();
-            for i in 0..2_000u64 {
+            let mut i = 0u64;
+            let lat = rounds(2_000, 1e6, || {
                 if pool.apply_async(tiny, (i,)).unwrap().get().unwrap() != i + 1 {
                     bad += 1;
                 }
-            }
-            let dt = t.elapsed().as_secs_f64();
+                i += 1;
+            });
             assert_eq!(bad, 0, "bad results");
-            dt / 2_000.0 * 1e6
+            lat
         });
-        rows.push(Row {
-            workload: "pool_apply_async_latency",
-            unit: "us",
-            better: Better::Lower,
-            ours,
-            peers: vec![],
-        });
+        rows.push(Row::latency("pool_apply_async_latency", "us", ours, vec![]));
     }
     if opts.wants("pool_imap_unordered") {
         let pool = warm_pool(2);
@@ -143,6 +139,7 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
             better: Better::Higher,
             ours,
             peers: vec![],
+            pct: None,
         });
     }
     if opts.wants("pool_map_cpu_speedup") {
@@ -193,5 +190,6 @@ fn cpu_speedup(opts: &Options, workload: &'static str, workers: usize) -> Row {
         better: Better::Higher,
         ours,
         peers: vec![("rayon", rayon_ratios[rayon_ratios.len() / 2])],
+        pct: None,
     }
 }

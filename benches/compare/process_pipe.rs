@@ -1,7 +1,8 @@
-//! `spawn_join_*` and `pipe_*` workloads (definitions: the Python script's docstring), with procspawn
+//! `spawn_join_*` and `pipe_*` workloads (definitions: the Python script's docstring; `spawn_join_default`,
+//! ours, is the same with the default start method), with procspawn
 //! and ipc-channel measured on the same work in the same run.
 
-use crate::harness::{Better, Options, Row, median, secs};
+use crate::harness::{Better, Lat, Options, Row, median, median_lat, rounds};
 use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender, IpcReceiver, IpcSender};
 use multiproc::{Connection, Pipe, Process, StartMethod, worker};
 use std::time::Instant;
@@ -41,31 +42,29 @@ fn send_mib(conn: Connection<()>, n: usize) {
     }
 }
 
-fn spawn_join_ms(method: StartMethod) -> f64 {
+/// `SPAWN_ITERS` spawn+join, each timed on its own (with 20 of them, p99 is the slowest). `None`: the
+/// builder's default start method, whatever it is.
+fn spawn_join_ms(method: Option<StartMethod>) -> Lat {
     let start = || {
-        Process::builder()
-            .start_method(method)
-            .spawn(noop, ())
-            .unwrap()
-            .join()
-            .unwrap()
+        let b = Process::builder();
+        let b = match method {
+            Some(m) => b.start_method(m),
+            None => b, // the default
+        };
+        b.spawn(noop, ()).unwrap().join().unwrap()
     };
     start();
-    let total = secs(|| (0..SPAWN_ITERS).for_each(|_| start()));
-    total * 1e3 / SPAWN_ITERS as f64
+    rounds(SPAWN_ITERS, 1e3, start)
 }
 
-fn procspawn_spawn_join_ms() -> f64 {
+fn procspawn_spawn_join_ms() -> Lat {
     procspawn::spawn((), |()| ()).join().unwrap();
-    let total = secs(|| {
-        for _ in 0..SPAWN_ITERS {
-            procspawn::spawn((), |()| ()).join().unwrap();
-        }
-    });
-    total * 1e3 / SPAWN_ITERS as f64
+    rounds(SPAWN_ITERS, 1e3, || {
+        procspawn::spawn((), |()| ()).join().unwrap()
+    })
 }
 
-fn pingpong_small_us() -> f64 {
+fn pingpong_small_us() -> Lat {
     let (a, b) = Pipe::<()>::new().unwrap();
     let p = echo_bytes::spawn(b).unwrap();
     let msg = b"01234567";
@@ -74,13 +73,13 @@ fn pingpong_small_us() -> f64 {
         assert_eq!(a.recv_bytes().unwrap(), msg);
     };
     (0..PING_WARMUP).for_each(|_| round());
-    let t = secs(|| (0..PING_ITERS).for_each(|_| round()));
+    let t = rounds(PING_ITERS, 1e6, round);
     a.send_bytes(b"").unwrap();
     p.join().unwrap();
-    t * 1e6 / PING_ITERS as f64
+    t
 }
 
-fn pingpong_obj_us() -> f64 {
+fn pingpong_obj_us() -> Lat {
     let (a, b) = Pipe::<Option<(u32, String)>>::new().unwrap();
     let p = echo_obj::spawn(b).unwrap();
     let msg = Some((12345u32, "hello".to_string()));
@@ -89,10 +88,10 @@ fn pingpong_obj_us() -> f64 {
         assert_eq!(a.recv().unwrap(), msg);
     };
     (0..PING_WARMUP).for_each(|_| round());
-    let t = secs(|| (0..PING_ITERS).for_each(|_| round()));
+    let t = rounds(PING_ITERS, 1e6, round);
     a.send(&None).unwrap();
     p.join().unwrap();
-    t * 1e6 / PING_ITERS as f64
+    t
 }
 
 fn throughput_gbs() -> f64 {
@@ -108,7 +107,7 @@ fn throughput_gbs() -> f64 {
     (TP_MSGS * MIB) as f64 / el / 1e9
 }
 
-fn ipc_pingpong_small_us() -> f64 {
+fn ipc_pingpong_small_us() -> Lat {
     let (to_child, child_rx) = ipc::bytes_channel().unwrap();
     let (child_tx, from_child) = ipc::bytes_channel().unwrap();
     let h = procspawn::spawn(
@@ -128,13 +127,13 @@ fn ipc_pingpong_small_us() -> f64 {
         assert_eq!(from_child.recv().unwrap(), msg);
     };
     (0..PING_WARMUP).for_each(|_| round());
-    let t = secs(|| (0..PING_ITERS).for_each(|_| round()));
+    let t = rounds(PING_ITERS, 1e6, round);
     to_child.send(b"").unwrap();
     h.join().unwrap();
-    t * 1e6 / PING_ITERS as f64
+    t
 }
 
-fn ipc_pingpong_obj_us() -> f64 {
+fn ipc_pingpong_obj_us() -> Lat {
     type M = Option<(u32, String)>;
     let (to_child, child_rx) = ipc::channel::<M>().unwrap();
     let (child_tx, from_child) = ipc::channel::<M>().unwrap();
@@ -152,10 +151,10 @@ fn ipc_pingpong_obj_us() -> f64 {
         assert_eq!(from_child.recv().unwrap(), msg);
     };
     (0..PING_WARMUP).for_each(|_| round());
-    let t = secs(|| (0..PING_ITERS).for_each(|_| round()));
+    let t = rounds(PING_ITERS, 1e6, round);
     to_child.send(None).unwrap();
     h.join().unwrap();
-    t * 1e6 / PING_ITERS as f64
+    t
 }
 
 fn ipc_throughput_gbs() -> f64 {
@@ -187,55 +186,57 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
         "spawn_join_spawn",
         "spawn_join_fork",
         "spawn_join_forkserver",
+        "spawn_join_default",
     ]
     .iter()
     .any(|w| opts.wants(w))
     {
         eprintln!("spawn_join ...");
-        let spawn = median(n, || spawn_join_ms(StartMethod::Spawn));
-        let server = median(n, || spawn_join_ms(StartMethod::ForkServer));
-        let ps = median(n, procspawn_spawn_join_ms);
+        let spawn = median_lat(n, || spawn_join_ms(Some(StartMethod::Spawn)));
+        let server = median_lat(n, || spawn_join_ms(Some(StartMethod::ForkServer)));
+        let default = median_lat(n, || spawn_join_ms(None));
+        eprintln!(
+            "spawn_join_default: StartMethod::default() is {}",
+            StartMethod::default().name()
+        );
+        let ps = median_lat(n, procspawn_spawn_join_ms);
         // Python's `fork` has no counterpart here (forking a running multi-threaded Rust program is
         // unsound); its figure is set beside our fastest method, the fork server.
+        // `spawn_join_default` is a plain `Process::builder()`: the process-wide method, which is
+        // `StartMethod::default()` since this program never sets one. Python's own default on Linux
+        // is `fork` before 3.14 and `forkserver` from 3.14, so the row has no Python figure.
         for (name, ours) in [
             ("spawn_join_spawn", spawn),
             ("spawn_join_forkserver", server),
             ("spawn_join_fork", server),
+            ("spawn_join_default", default),
         ] {
             if opts.wants(name) {
-                rows.push(Row {
-                    workload: name,
-                    unit: "ms",
-                    better: Better::Lower,
-                    ours,
-                    peers: vec![("procspawn", ps)],
-                });
+                rows.push(Row::latency(name, "ms", ours, vec![("procspawn", ps)]));
             }
         }
     }
     if opts.wants("pipe_pingpong_small") {
         eprintln!("pipe_pingpong_small ...");
-        let ours = median(n, pingpong_small_us);
-        let ipc = median(n, ipc_pingpong_small_us);
-        rows.push(Row {
-            workload: "pipe_pingpong_small",
-            unit: "µs",
-            better: Better::Lower,
+        let ours = median_lat(n, pingpong_small_us);
+        let ipc = median_lat(n, ipc_pingpong_small_us);
+        rows.push(Row::latency(
+            "pipe_pingpong_small",
+            "µs",
             ours,
-            peers: vec![("ipc-channel", ipc)],
-        });
+            vec![("ipc-channel", ipc)],
+        ));
     }
     if opts.wants("pipe_pingpong_obj") {
         eprintln!("pipe_pingpong_obj ...");
-        let ours = median(n, pingpong_obj_us);
-        let ipc = median(n, ipc_pingpong_obj_us);
-        rows.push(Row {
-            workload: "pipe_pingpong_obj",
-            unit: "µs",
-            better: Better::Lower,
+        let ours = median_lat(n, pingpong_obj_us);
+        let ipc = median_lat(n, ipc_pingpong_obj_us);
+        rows.push(Row::latency(
+            "pipe_pingpong_obj",
+            "µs",
             ours,
-            peers: vec![("ipc-channel", ipc)],
-        });
+            vec![("ipc-channel", ipc)],
+        ));
     }
     if opts.wants("pipe_throughput_1mb") {
         eprintln!("pipe_throughput_1mb ...");
@@ -247,6 +248,7 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
             better: Better::Higher,
             ours,
             peers: vec![("ipc-channel", ipc)],
+            pct: None,
         });
     }
 }

@@ -311,6 +311,7 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
                 ("ipc-channel (threads)", median(t, ipc_small)),
                 ("crossbeam (threads)", median(t, crossbeam_small)),
             ],
+            pct: None,
         });
     }
     if opts.wants("queue_throughput_1mb") {
@@ -324,6 +325,7 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
                 ("crossbeam (threads)", median(t, crossbeam_big)),
                 ("memcpy", median(t, || memcpy(MIB, BIG_MSGS))),
             ],
+            pct: None,
         });
     }
     if opts.wants("queue_throughput_8mb") {
@@ -333,6 +335,7 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
             better: Better::Higher,
             ours: median(t, || ours_blobs(HUGE, HUGE_MSGS)),
             peers: vec![("memcpy", median(t, || memcpy(HUGE, HUGE_MSGS)))],
+            pct: None,
         });
     }
     if opts.wants("queue_throughput_1mb_vec") {
@@ -345,6 +348,7 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
                 ("crossbeam (threads)", median(t, crossbeam_big)),
                 ("memcpy", median(t, || memcpy(MIB, BIG_MSGS))),
             ],
+            pct: None,
         });
     }
     if opts.wants("queue_mpmc") {
@@ -354,6 +358,7 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
             better: Better::Higher,
             ours: median(t, ours_mpmc),
             peers: vec![("crossbeam (threads)", median(t, crossbeam_mpmc))],
+            pct: None,
         });
     }
 }

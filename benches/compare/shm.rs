@@ -1,7 +1,7 @@
 //! Shared memory and lock workloads: `lock_uncontended`, `value_increment_locked`, `array_sum`,
 //! `shm_attach` (definitions in the Python script's docstring).
 
-use crate::harness::{Better, Options, Row, median, secs};
+use crate::harness::{Better, Options, Row, median, median_lat, rounds, secs};
 use multiproc::{Barrier, Lock, RawArray, SharedMemory, Value};
 use std::hint::black_box;
 
@@ -81,6 +81,7 @@ fn lock_uncontended(opts: &Options) -> Row {
         better: Better::Lower,
         ours,
         peers: vec![("raw robust pthread mutex", peer)],
+        pct: None,
     }
 }
 
@@ -115,6 +116,7 @@ fn value_increment_locked(opts: &Options) -> Row {
         better: Better::Higher,
         ours,
         peers: vec![],
+        pct: None,
     }
 }
 
@@ -161,6 +163,7 @@ fn array_sum(opts: &Options) -> Row {
         better: Better::Higher,
         ours,
         peers: vec![("the same sum over a private Vec", peer)],
+        pct: None,
     }
 }
 
@@ -174,19 +177,6 @@ fn shm_attach(opts: &Options) -> Row {
     for _ in 0..10 {
         cycle();
     }
-    let ours = median(opts.trials, || {
-        secs(|| {
-            for _ in 0..ATTACH_CYCLES {
-                cycle();
-            }
-        }) * 1e3
-            / ATTACH_CYCLES as f64
-    });
-    Row {
-        workload: "shm_attach",
-        unit: "ms",
-        better: Better::Lower,
-        ours,
-        peers: vec![],
-    }
+    let ours = median_lat(opts.trials, || rounds(ATTACH_CYCLES as usize, 1e3, cycle));
+    Row::latency("shm_attach", "ms", ours, vec![])
 }
