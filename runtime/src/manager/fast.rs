@@ -9,8 +9,12 @@
 //! at once. A message larger than a mailbox is sent as a frame on the socket, and the mailbox post
 //! only says so. TCP connections never take this path.
 //!
-//! A waiting side spins (see [`crate::policy`]) only when the peer last waited on another CPU: two threads
-//! sharing a CPU hand over faster by sleeping than by spinning against each other.
+//! A waiting side first checks for its message for a window (see [`crate::policy`]): with CPU pauses
+//! between checks when the peer last waited on another CPU (both run at once), with `sched_yield`
+//! between them when the peer last waited on this CPU (the peer needs this core to answer: a yield
+//! hands it over for one context switch, where sleeping costs two and a doorbell). Only then does
+//! it sleep. With more runnable threads than cores (several clients, or other processes) pairs end
+//! up sharing a CPU, and sleeping at once made every call two sleeps and two wake-ups.
 
 use crate::error::{Error, Result};
 use crate::ipc::channel::Channel;
@@ -123,7 +127,8 @@ impl Link {
         let arrived = if apart {
             policy::for_window(ready, None, Between::Pause)
         } else {
-            policy::briefly(ready)
+            // The peer shares this CPU: give it the core until it answers (or the window passes).
+            policy::briefly(ready) || policy::for_window(ready, deadline, Between::Yield)
         };
         if !arrived {
             self.sleep(chan, ready, deadline)?;

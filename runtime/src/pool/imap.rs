@@ -199,7 +199,8 @@ impl<'p, I: Iterator, R: DeserializeOwned + Send + 'static> IMap<'p, I, R> {
     }
 
     /// Most items in flight (sent and not yet yielded); default: enough chunks to keep every worker
-    /// busy. Results that finish ahead of their turn in `imap` wait inside this window.
+    /// busy. The window is topped up once half of it (at least a chunk) is free. Results that finish
+    /// ahead of their turn in `imap` wait inside this window.
     ///
     /// ```no_run
     /// # extern crate multiproc_runtime as multiproc;
