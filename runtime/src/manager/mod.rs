@@ -28,6 +28,7 @@ mod collections;
 mod containers;
 mod custom;
 mod fast;
+mod hub;
 pub(crate) mod gate;
 mod handle;
 mod initializer;

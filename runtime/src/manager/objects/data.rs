@@ -15,6 +15,9 @@ pub(crate) struct ListObj {
 }
 
 impl Object for ListObj {
+    fn quick(&self) -> bool {
+        true
+    }
     fn tag(&self) -> &str {
         &self.tag
     }
@@ -120,6 +123,9 @@ impl Dict {
 }
 
 impl Object for DictObj {
+    fn quick(&self) -> bool {
+        true
+    }
     fn tag(&self) -> &str {
         &self.tag
     }
@@ -188,6 +194,9 @@ pub(crate) struct NamespaceObj {
 }
 
 impl Object for NamespaceObj {
+    fn quick(&self) -> bool {
+        true
+    }
     fn tag(&self) -> &str {
         "namespace"
     }
@@ -224,6 +233,9 @@ pub(crate) struct ValueObj {
 }
 
 impl Object for ValueObj {
+    fn quick(&self) -> bool {
+        true
+    }
     fn tag(&self) -> &str {
         &self.tag
     }
@@ -256,6 +268,9 @@ pub(crate) struct SetObj {
 }
 
 impl Object for SetObj {
+    fn quick(&self) -> bool {
+        true
+    }
     fn tag(&self) -> &str {
         &self.tag
     }
@@ -298,6 +313,9 @@ pub(crate) struct ArrayObj {
 }
 
 impl Object for ArrayObj {
+    fn quick(&self) -> bool {
+        true
+    }
     fn tag(&self) -> &str {
         &self.tag
     }

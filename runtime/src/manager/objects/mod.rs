@@ -37,6 +37,12 @@ pub(crate) trait Object: Send + Sync {
         args: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<()>;
+    /// True if no method of this object ever waits for another connection (a container under a
+    /// mutex): the server's mailbox poller runs such calls itself, on its one thread, and hands every
+    /// other call to the connection's own thread.
+    fn quick(&self) -> bool {
+        false
+    }
     /// The connection `conn` closed (only for objects that set [`CallContext::watch`]).
     fn disconnected(&self, _conn: u64) {}
 }
