@@ -213,7 +213,11 @@ fn imap_is_ordered_and_lazy() {
         .window(8);
         for taken in 1..=50u64 {
             it.next().unwrap().unwrap();
-            assert!(pulled.get() <= taken + 8, "{} read after {taken}", pulled.get());
+            assert!(
+                pulled.get() <= taken + 8,
+                "{} read after {taken}",
+                pulled.get()
+            );
         }
         assert!(pulled.get() >= 50);
     }

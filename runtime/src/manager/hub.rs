@@ -1,6 +1,6 @@
-//! The server's mailbox poller: one thread that serves the quick calls (containers: see
-//! [`Object::quick`](super::objects::Object::quick)) of every connection on shared-memory mailboxes,
-//! sweeping all of them while any is busy.
+//! The server's mailbox poller: one thread that serves the quick calls (a container's `get`, `set`,
+//! `append`, `len`...: see [`Object::quick`](super::objects::Object::quick)) of every connection on
+//! shared-memory mailboxes, sweeping all of them while any is busy.
 //!
 //! Why one thread: with a thread per connection, N busy clients make 2N runnable threads, and on a
 //! machine with fewer cores than that each call waited for its server thread to be scheduled (the
@@ -9,11 +9,18 @@
 //! client's spin, and serves a backlog of several clients in one sweep.
 //!
 //! Each connection keeps its thread, which waits for the client's hang-up or for the poller to hand
-//! it a call: a call on a blocking object (queue, lock, event, ...), a control call, a custom object's
-//! method, a request or reply too large for a mailbox (they travel on the socket, which the poller
-//! never waits on). The thread runs that one call as before, posts the reply and gives the
-//! connection back. So a slow or blocked call still holds up only its own client, and a client that
-//! dies is noticed at once by its thread, which drops its session (releasing its locks).
+//! it a call: a call on a blocking object (queue, lock, event, ...), a bulk call on a container
+//! (snapshot, `items`, `extend`, a scan), a control call, a custom object's method, a request or
+//! reply too large for a mailbox (they travel on the socket, which the poller never waits on). The
+//! thread runs that one call as before, posts the reply and gives the connection back. So a slow or
+//! blocked call still holds up only its own client, and a client that dies is noticed at once by its
+//! thread, which drops its session (releasing its locks).
+//!
+//! While idle the poller follows the mailboxes' policy (see [`fast`](super::fast)): CPU pauses
+//! between sweeps for the spin window, or yields when a client last waited on the poller's CPU (that
+//! client needs the core to post its next call); then it marks every connection asleep, looks once
+//! more, and sleeps on all their doorbells and its own. A connection idle for a few thousand sweeps
+//! is looked at every 32nd sweep only, so that many idle connections do not slow the busy ones.
 //!
 //! Who serves a connection is its `turn` (poller, thread, closed); the connection's state (mailboxes,
 //! session, buffers) sits behind one mutex that whoever has the turn holds while it serves.
@@ -333,7 +340,11 @@ impl<S: Calls> Hub<S> {
         }
         if !busy {
             let mut bells: Vec<BorrowedFd<'_>> = vec![self.bell.as_fd()];
-            bells.extend(marked.iter().filter_map(|g| g.as_ref().map(|s| s.link.bell())));
+            bells.extend(
+                marked
+                    .iter()
+                    .filter_map(|g| g.as_ref().map(|s| s.link.bell())),
+            );
             // The descriptors stay open while the guards are held. A client's post after its mark
             // rings its bell; a connection that joins, closes or comes back from its thread rings
             // the poller's (a closing thread rings it before it waits for the guard).

@@ -15,8 +15,8 @@ use super::address::{Address, Listener};
 use super::auth::{self, Keys, Level};
 use super::custom::{self, CustomObj};
 use super::fast::Link;
-use super::hub::{Calls, Hub, Pending, Served};
 use super::gate::{self, TlsConfig, TlsConn};
+use super::hub::{Calls, Hub, Pending, Served};
 use super::objects::{
     ArrayObj, BarrierObj, ConditionObj, JoinableQueueObj, RLockObj, SemaphoreObj, SetObj,
 };
@@ -153,13 +153,7 @@ fn accept_loop(listener: &Listener, state: &Arc<State>, tls: Option<&TlsConfig>)
 }
 
 /// Serves one connection that passed the handshake.
-fn serve_connection(
-    state: Arc<State>,
-    fd: OwnedFd,
-    conn: u64,
-    level: Level,
-    tls: Option<TlsConn>,
-) {
+fn serve_connection(state: Arc<State>, fd: OwnedFd, conn: u64, level: Level, tls: Option<TlsConn>) {
     if let Some(tls) = tls {
         return serve_tls(state, fd, conn, level, tls);
     }
@@ -347,13 +341,13 @@ impl Drop for Session {
 
 impl Calls for Session {
     fn run_quick(&mut self, request: &[u8]) -> Result<bool> {
-        let (id, cap, _, _) = protocol::decode_request(request)?;
+        let (id, cap, method, _) = protocol::decode_request(request)?;
         if id == CONTROL {
             return Ok(false);
         }
         // An object this connection may not reach gets its error from the thread.
         match object(&self.state, &mut self.cache, id, cap) {
-            Ok(obj) if obj.quick() => self.handle(request, Vec::new()).map(|_| true),
+            Ok(obj) if obj.quick(&method) => self.handle(request, Vec::new()).map(|_| true),
             _ => Ok(false),
         }
     }

@@ -15,8 +15,8 @@ pub(crate) struct ListObj {
 }
 
 impl Object for ListObj {
-    fn quick(&self) -> bool {
-        true
+    fn quick(&self, method: &str) -> bool {
+        matches!(method, "append" | "get" | "set" | "pop" | "len")
     }
     fn tag(&self) -> &str {
         &self.tag
@@ -123,8 +123,11 @@ impl Dict {
 }
 
 impl Object for DictObj {
-    fn quick(&self) -> bool {
-        true
+    fn quick(&self, method: &str) -> bool {
+        matches!(
+            method,
+            "insert" | "get" | "contains" | "remove" | "popitem" | "setdefault" | "len"
+        )
     }
     fn tag(&self) -> &str {
         &self.tag
@@ -194,8 +197,8 @@ pub(crate) struct NamespaceObj {
 }
 
 impl Object for NamespaceObj {
-    fn quick(&self) -> bool {
-        true
+    fn quick(&self, method: &str) -> bool {
+        matches!(method, "get" | "set" | "remove")
     }
     fn tag(&self) -> &str {
         "namespace"
@@ -233,8 +236,8 @@ pub(crate) struct ValueObj {
 }
 
 impl Object for ValueObj {
-    fn quick(&self) -> bool {
-        true
+    fn quick(&self, method: &str) -> bool {
+        matches!(method, "get" | "set" | "swap")
     }
     fn tag(&self) -> &str {
         &self.tag
@@ -268,8 +271,8 @@ pub(crate) struct SetObj {
 }
 
 impl Object for SetObj {
-    fn quick(&self) -> bool {
-        true
+    fn quick(&self, method: &str) -> bool {
+        matches!(method, "add" | "discard" | "contains" | "len")
     }
     fn tag(&self) -> &str {
         &self.tag
@@ -313,8 +316,8 @@ pub(crate) struct ArrayObj {
 }
 
 impl Object for ArrayObj {
-    fn quick(&self) -> bool {
-        true
+    fn quick(&self, method: &str) -> bool {
+        matches!(method, "get" | "set" | "len")
     }
     fn tag(&self) -> &str {
         &self.tag
