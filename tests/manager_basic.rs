@@ -481,12 +481,7 @@ fn a_name_registered_twice_is_refused() {
 /// Quick calls (run by the server's poller) interleaved with calls handed to the connection's own
 /// thread (a queue, a bulk snapshot), from several processes at once.
 #[worker]
-fn mixed_calls(
-    d: DictProxy<u64, u64>,
-    q: QueueProxy<u64>,
-    list: ListProxy<u64>,
-    base: u64,
-) -> u64 {
+fn mixed_calls(d: DictProxy<u64, u64>, q: QueueProxy<u64>, list: ListProxy<u64>, base: u64) -> u64 {
     let mut bad = 0;
     for i in base..base + 200 {
         d.insert(&i, &(i * 2)).expect("insert");

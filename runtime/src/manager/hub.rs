@@ -201,11 +201,15 @@ impl<S: Calls> Hub<S> {
         // every `COLD_EVERY` sweeps, so that many idle connections do not slow the busy ones.
         let mut quiet: Vec<u32> = Vec::new();
         let mut generation = u64::MAX;
-        let mut last_work = Instant::now();
+        // When the poller last found nothing to do after serving a call.
+        let mut idle_since: Option<Instant> = None;
         let mut sweeps = 0u32;
         let mut cpu = None;
-        // A client last waited on the poller's CPU: while idle, the poller yields the core.
+        // A client last waited on the poller's CPU: while idle, the poller yields the core to it,
+        // unless a client on another CPU made a call within the spin window (see below).
         let mut shared = false;
+        let mut apart_served = false;
+        let mut apart_recent = false;
         loop {
             let now_gen = self.generation.load(SeqCst);
             if now_gen != generation {
@@ -249,6 +253,7 @@ impl<S: Calls> Hub<S> {
                 }
                 *quiet = 0;
                 worked = true;
+                apart_served |= served.link.peer_cpu() != cpu;
                 let next = Self::serve_one(served);
                 if next != POLLER {
                     closed |= next == CLOSED;
@@ -261,13 +266,21 @@ impl<S: Calls> Hub<S> {
                 self.generation.fetch_add(1, SeqCst);
             }
             if worked {
-                last_work = Instant::now();
+                idle_since = None;
                 continue;
             }
-            if sweeps % 16 != 0 || last_work.elapsed() < crate::policy::SPIN_WINDOW {
-                // The policy of the mailboxes (see `fast`): pauses while the clients run on other
-                // CPUs, yields when one needs this CPU to post its next call.
-                if shared {
+            let since = *idle_since.get_or_insert_with(|| {
+                apart_recent = std::mem::take(&mut apart_served);
+                Instant::now()
+            });
+            if sweeps % 16 != 0 || since.elapsed() < crate::policy::SPIN_WINDOW {
+                // The policy of the mailboxes (see `fast`): pauses while clients run on other CPUs,
+                // and yields when one needs this CPU to post its next call — but not right after
+                // serving a client on another CPU, whose next call is a microsecond away: each yield
+                // would hold it up for a context switch or two. The clients on this CPU then get it
+                // when the poller's time slice ends (or the scheduler moves them), and those on the
+                // others run at full speed.
+                if shared && !apart_recent {
                     std::thread::yield_now();
                 } else {
                     std::hint::spin_loop();
@@ -275,7 +288,7 @@ impl<S: Calls> Hub<S> {
                 continue;
             }
             self.sleep(&conns, generation);
-            last_work = Instant::now();
+            idle_since = None;
         }
     }
 

@@ -163,7 +163,7 @@ fn serve_connection(state: Arc<State>, fd: OwnedFd, conn: u64, level: Level, tls
         state,
         conn,
         level,
-        cache: HashMap::new(),
+        cache: Cache::default(),
         watched: HashMap::new(),
         out: Vec::new(),
         socket: chan.socket().try_clone_to_owned().ok(),
@@ -181,7 +181,7 @@ fn serve_tls(state: Arc<State>, fd: OwnedFd, conn: u64, level: Level, tls: TlsCo
         state,
         conn,
         level,
-        cache: HashMap::new(),
+        cache: Cache::default(),
         watched: HashMap::new(),
         out: Vec::new(),
         socket,
@@ -321,7 +321,7 @@ struct Session {
     level: Level,
     /// Objects this connection has used, their capabilities checked (saves the shared table's
     /// lock and the check).
-    cache: HashMap<u128, Arc<dyn Object>>,
+    cache: Cache,
     /// Objects to tell when this connection closes (a lock it holds).
     watched: HashMap<u128, Arc<dyn Object>>,
     /// The reply being built.
@@ -341,13 +341,16 @@ impl Drop for Session {
 
 impl Calls for Session {
     fn run_quick(&mut self, request: &[u8]) -> Result<bool> {
-        let (id, cap, method, _) = protocol::decode_request(request)?;
+        let (id, cap, method, args) = protocol::decode_request(request)?;
         if id == CONTROL {
             return Ok(false);
         }
         // An object this connection may not reach gets its error from the thread.
         match object(&self.state, &mut self.cache, id, cap) {
-            Ok(obj) if obj.quick(&method) => self.handle(request, Vec::new()).map(|_| true),
+            Ok(obj) if obj.quick(&method) => {
+                self.run((id, cap, &method, args), Vec::new(), Some(obj))?;
+                Ok(true)
+            }
             _ => Ok(false),
         }
     }
@@ -365,6 +368,18 @@ impl Session {
     /// Runs one request, leaving the reply in `out`. An error means the request was malformed: the
     /// connection is closed.
     fn handle(&mut self, frame: &[u8], fds: Vec<OwnedFd>) -> Result<Next> {
+        let (id, cap, method, args) = protocol::decode_request(frame)?;
+        self.run((id, cap, &method, args), fds, None)
+    }
+
+    /// [`handle`](Session::handle) for a decoded request; `found` is its object, if the caller
+    /// looked it up already.
+    fn run(
+        &mut self,
+        (id, cap, method, args): (u128, u128, &str, &[u8]),
+        fds: Vec<OwnedFd>,
+        mut found: Option<Arc<dyn Object>>,
+    ) -> Result<Next> {
         let Session {
             state,
             conn,
@@ -375,7 +390,6 @@ impl Session {
             socket,
         } = self;
         let state: &State = state;
-        let (id, cap, method, args) = protocol::decode_request(frame)?;
         out.clear();
         codec::encode_into(&Status::Ok, out, &mut Vec::new())?;
         let socket = &*socket;
@@ -391,8 +405,11 @@ impl Session {
         let mut next = Next::Serve;
         let res = catch_unwind(AssertUnwindSafe(|| {
             if id != CONTROL {
-                let obj = object(state, cache, id, cap)?;
-                let r = obj.call(&mut cx, &method, args, out);
+                let obj = match found.take() {
+                    Some(obj) => obj,
+                    None => object(state, cache, id, cap)?,
+                };
+                let r = obj.call(&mut cx, method, args, out);
                 if cx.watch {
                     watched.insert(id, obj);
                 }
@@ -401,7 +418,7 @@ impl Session {
                 next = Next::Attach(Link::accept(fds)?);
                 Ok(())
             } else {
-                control_call(state, *level, &method, args, out, &mut next)
+                control_call(state, *level, method, args, out, &mut next)
             }
         }));
         let err = match res {
@@ -439,14 +456,35 @@ impl Session {
     }
 }
 
+/// A connection's objects by id. The ids are the server's random draws (an id enters only with its
+/// capability checked), so folding their halves hashes them well; SipHash was a tenth of the
+/// poller's time per call.
+type Cache = HashMap<u128, Arc<dyn Object>, std::hash::BuildHasherDefault<IdHasher>>;
+
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(23) ^ u64::from_le_bytes(word);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.0 ^= (v as u64) ^ ((v >> 64) as u64);
+    }
+}
+
 /// The object `id`, if `cap` is its capability. A wrong capability and a missing object give the
 /// same error: a client learns nothing about ids it holds no capability for.
-fn object(
-    state: &State,
-    cache: &mut HashMap<u128, Arc<dyn Object>>,
-    id: u128,
-    cap: u128,
-) -> Result<Arc<dyn Object>> {
+fn object(state: &State, cache: &mut Cache, id: u128, cap: u128) -> Result<Arc<dyn Object>> {
     if let Some(o) = cache.get(&id) {
         return Ok(o.clone());
     }
@@ -508,7 +546,7 @@ fn control_call(
         control::PUBLISH => {
             let (name, id, cap, owner): (String, u128, u128, Option<Vec<u8>>) =
                 protocol::args(args)?;
-            object(state, &mut HashMap::new(), id, cap)?;
+            object(state, &mut Cache::default(), id, cap)?;
             let mut names = lock(&state.names);
             let taken = names.get(&name).is_some_and(|&was| was != id);
             if taken && !state.clients_may_republish && !is_owner(state, owner.as_deref()) {
