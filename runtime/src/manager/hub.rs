@@ -174,9 +174,7 @@ impl<S: Calls> Hub<S> {
                 CLOSED => return close(&conn),
                 THREAD => {
                     let mut guard = lock(&conn.served);
-                    let Some(served) = guard.as_mut() else {
-                        return None;
-                    };
+                    let served = guard.as_mut()?;
                     if !slow(served) {
                         drop(guard);
                         return close(&conn);

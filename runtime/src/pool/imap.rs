@@ -391,6 +391,10 @@ impl<I: ExactSizeIterator, R: DeserializeOwned + Send + 'static> ExactSizeIterat
 {
 }
 
+/// Nothing of an `IMap` is pinned in place (no field is projected): the results it holds may move,
+/// whatever their type, as before they were buffered here.
+impl<I: Iterator + Unpin, R> Unpin for IMap<'_, I, R> {}
+
 /// With the `async` feature an `IMap` is also a [`Stream`](futures_core::Stream): each result is
 /// awaited without a blocked thread (the supervisor wakes the task when one arrives), in the same
 /// order as the iterator gives them.
