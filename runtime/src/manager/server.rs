@@ -1,9 +1,8 @@
 //! The manager's server process: it owns the objects and serves each client connection on its own
-//! thread (one slow or silent client holds up nobody else), except the calls on containers that
-//! arrive through shared-memory mailboxes, which one poller thread runs for every connection (see
-//! [`hub`](super::hub)). A connection must pass the authkey
-//! handshake in the [`gate`](super::gate) before it gets a thread; any malformed frame closes just
-//! that connection. The server stops on a `shutdown` request from its owner, and dies with the
+//! thread (one slow or silent client holds up nobody else), except the quick calls on containers
+//! that arrive through shared-memory mailboxes, which one poller thread runs for every connection
+//! (see [`hub`](super::hub)). A connection must pass the authkey handshake in the
+//! [`gate`](super::gate) before it gets a thread; any malformed frame closes just that connection. The server stops on a `shutdown` request from its owner, and dies with the
 //! process that started it.
 //!
 //! Authorization: objects have random 128-bit ids, and a call on one must present its capability
