@@ -251,8 +251,9 @@ impl<S: Calls> Hub<S> {
                 }
                 *quiet = 0;
                 worked = true;
-                apart_served |= served.link.peer_cpu() != cpu;
                 let next = Self::serve_one(served);
+                // Read after the reply's post, which brought the client's words into this cache.
+                apart_served |= served.link.peer_cpu() != cpu;
                 if next != POLLER {
                     closed |= next == CLOSED;
                     conn.turn.store(next, SeqCst);
