@@ -477,3 +477,42 @@ fn a_name_registered_twice_is_refused() {
     let c: CounterProxy = mgr.create(Counter { n: 1 }).unwrap();
     assert_eq!(c.value().unwrap(), 1);
 }
+
+/// Quick calls (run by the server's poller) interleaved with calls handed to the connection's own
+/// thread (a queue, a bulk snapshot), from several processes at once.
+#[worker]
+fn mixed_calls(d: DictProxy<u64, u64>, q: QueueProxy<u64>, list: ListProxy<u64>, base: u64) -> u64 {
+    let mut bad = 0;
+    for i in base..base + 200 {
+        d.insert(&i, &(i * 2)).expect("insert");
+        q.put(&i).expect("put");
+        let got = q.get().expect("get");
+        list.append(&got).expect("append");
+        if d.get(&i).expect("get") != Some(i * 2) {
+            bad += 1;
+        }
+        if i % 50 == 0 && list.to_vec().expect("to_vec").is_empty() {
+            bad += 1;
+        }
+    }
+    bad
+}
+
+#[multiproc::test]
+fn quick_and_handed_calls_mix_across_clients() {
+    let mgr = Manager::start().unwrap();
+    let d = mgr.dict::<u64, u64>().unwrap();
+    let q = mgr.queue::<u64>().unwrap();
+    let list = mgr.list::<u64>().unwrap();
+    let procs: Vec<_> = (0..4u64)
+        .map(|c| mixed_calls::spawn(d.clone(), q.clone(), list.clone(), c * 1000).unwrap())
+        .collect();
+    for p in procs {
+        assert_eq!(p.join().unwrap(), 0);
+    }
+    assert_eq!(d.len().unwrap(), 800);
+    let mut all = list.to_vec().unwrap();
+    all.sort_unstable();
+    let want: Vec<u64> = (0..4u64).flat_map(|c| c * 1000..c * 1000 + 200).collect();
+    assert_eq!(all, want);
+}

@@ -200,6 +200,27 @@ fn imap_is_ordered_and_lazy() {
         .map(|r| r.unwrap())
         .collect();
     assert_eq!(first, (0..100u64).map(|x| x * x).collect::<Vec<_>>());
+
+    // The window bounds what is read ahead of the results taken, in both flavours.
+    for ordered in [true, false] {
+        let pulled = std::cell::Cell::new(0u64);
+        let source = (0u64..).inspect(|_| pulled.set(pulled.get() + 1));
+        let mut it = if ordered {
+            pool.imap(square, source)
+        } else {
+            pool.imap_unordered(square, source)
+        }
+        .window(8);
+        for taken in 1..=50u64 {
+            it.next().unwrap().unwrap();
+            assert!(
+                pulled.get() <= taken + 8,
+                "{} read after {taken}",
+                pulled.get()
+            );
+        }
+        assert!(pulled.get() >= 50);
+    }
 }
 
 #[multiproc::test]

@@ -6,10 +6,13 @@
 //! once costs a wake-up per message, 10–30 µs on machines whose idle cores sit in deep power states.
 //! Two ways to spin ([`Between`]): a socket receive checks with a system call and yields the core
 //! between checks (manager calls over a socket, idle: 28–31k calls/s without the spin, 100–150k
-//! with); the manager's shared-memory mailboxes load a sequence word with a CPU pause between loads,
-//! and only when the peer last ran on another CPU, since spinning where the peer cannot run at the
-//! same time only delays it (idle: 1.2–2.5M calls/s; one core busy with another process: 125–190k
-//! spinning only across CPUs, 50–100k spinning with yields).
+//! with); the manager's shared-memory mailboxes load a sequence word with a CPU pause between loads
+//! when the peer last ran on another CPU (idle: 1.2–2.5M calls/s; one core busy with another
+//! process: 125–190k spinning with pauses only across CPUs, 50–100k yielding everywhere), and yield
+//! between loads when the peer shares their CPU: the peer is the thread that needs the core, and a
+//! yield hands it over for one context switch where sleeping costs two and a doorbell (with more
+//! runnable threads than cores, sleeping at once made every manager call two sleeps and two
+//! wake-ups).
 
 use std::time::{Duration, Instant};
 

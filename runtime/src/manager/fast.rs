@@ -9,8 +9,12 @@
 //! at once. A message larger than a mailbox is sent as a frame on the socket, and the mailbox post
 //! only says so. TCP connections never take this path.
 //!
-//! A waiting side spins (see [`crate::policy`]) only when the peer last waited on another CPU: two threads
-//! sharing a CPU hand over faster by sleeping than by spinning against each other.
+//! A waiting side first checks for its message for a window (see [`crate::policy`]): with CPU pauses
+//! between checks when the peer last waited on another CPU (both run at once), with `sched_yield`
+//! between them when the peer last waited on this CPU (the peer needs this core to answer: a yield
+//! hands it over for one context switch, where sleeping costs two and a doorbell). Only then does
+//! it sleep. With more runnable threads than cores (several clients, or other processes) pairs end
+//! up sharing a CPU, and sleeping at once made every call two sleeps and two wake-ups.
 
 use crate::error::{Error, Result};
 use crate::ipc::channel::Channel;
@@ -81,6 +85,54 @@ impl Link {
         })
     }
 
+    /// Bytes a message may have to travel in the mailbox.
+    pub(crate) fn capacity(&self) -> usize {
+        self.boxes.capacity()
+    }
+
+    /// True when the peer has posted a message not taken yet (one load: for a poller).
+    pub(crate) fn has_message(&self) -> bool {
+        self.boxes.seq(self.inbox) != self.seen.get()
+    }
+
+    /// Takes the message [`has_message`](Link::has_message) saw into `out`, without waiting:
+    /// `Beside` when it travels on the socket (the caller reads it there, or has another thread do
+    /// so).
+    pub(crate) fn take_now(&self, out: &mut Vec<u8>) -> Result<Posted> {
+        self.seen.set(self.boxes.seq(self.inbox));
+        self.boxes.take(self.inbox, out)
+    }
+
+    /// Posts `msg`, which fits in the mailbox (see [`capacity`](Link::capacity)), ringing the peer
+    /// if it sleeps.
+    pub(crate) fn post_now(&self, msg: &[u8]) -> Result<()> {
+        debug_assert!(msg.len() <= self.boxes.capacity());
+        let wake = self.boxes.post(self.outbox, Some(msg));
+        self.ring(wake)
+    }
+
+    /// Marks this side asleep (or awake) in the mailbox: a peer posting after the mark rings
+    /// [`bell`](Link::bell). A poller marks itself, re-checks [`has_message`](Link::has_message),
+    /// and only then sleeps.
+    pub(crate) fn set_asleep(&self, asleep: bool) {
+        self.boxes.set_sleeping(self.inbox, asleep);
+    }
+
+    /// The doorbell the peer rings for this side.
+    pub(crate) fn bell(&self) -> BorrowedFd<'_> {
+        self.own_bell.as_fd()
+    }
+
+    /// Records the CPU this side waits on, for the peer's choice between spinning and yielding.
+    pub(crate) fn note_cpu(&self, cpu: Option<u32>) {
+        self.boxes.set_reader_cpu(self.inbox, cpu);
+    }
+
+    /// The CPU the peer last waited on.
+    pub(crate) fn peer_cpu(&self) -> Option<u32> {
+        self.boxes.reader_cpu(self.outbox)
+    }
+
     /// Sends `msg` to the peer (the socket carries it if it is larger than a mailbox).
     pub(crate) fn send(&self, chan: &Channel, msg: &[u8]) -> Result<()> {
         if msg.len() <= self.boxes.capacity() {
@@ -123,7 +175,8 @@ impl Link {
         let arrived = if apart {
             policy::for_window(ready, None, Between::Pause)
         } else {
-            policy::briefly(ready)
+            // The peer shares this CPU: give it the core until it answers (or the window passes).
+            policy::briefly(ready) || policy::for_window(ready, deadline, Between::Yield)
         };
         if !arrived {
             self.sleep(chan, ready, deadline)?;

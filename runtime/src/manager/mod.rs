@@ -30,6 +30,7 @@ mod custom;
 mod fast;
 pub(crate) mod gate;
 mod handle;
+mod hub;
 mod initializer;
 mod objects;
 mod protocol;

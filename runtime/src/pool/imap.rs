@@ -1,6 +1,11 @@
 //! [`IMap`]: the lazy iterators of `imap` (results in order) and `imap_unordered` (as they finish).
 //! The source is read, encoded and sent chunk by chunk as results are consumed, with a bounded number
 //! of tasks in flight, so an endless source works and memory stays flat.
+//!
+//! Costs are per chunk, not per item: the consumer moves every result that has arrived into its own
+//! buffer under one lock and yields from there; a supervisor wakes the consumer only when it waits;
+//! and the window is topped up once half of it has been yielded, the chunks leaving together (one
+//! write per worker).
 
 use super::Pool;
 use super::chunk::{self, EncodeFn};
@@ -9,11 +14,13 @@ use super::progress::Progress;
 use super::sched::Job;
 use super::sink::Sink;
 use crate::error::{Error, ErrorKind, Result};
+use crate::policy::{self, Between};
 use crate::protocol::pool::decode_reply;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, VecDeque};
 use std::marker::PhantomData;
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 /// Results that have arrived and not been taken yet.
@@ -22,8 +29,17 @@ enum Arrived<R> {
     AsDone(VecDeque<Result<R>>),
 }
 
+/// What the supervisors share with the consumer.
+struct Shared<R> {
+    arrived: Arrived<R>,
+    /// The consumer sleeps on the condvar: a delivery must notify it.
+    waiting: bool,
+}
+
 struct ImapSink<R> {
-    arrived: Mutex<Arrived<R>>,
+    shared: Mutex<Shared<R>>,
+    /// Deliveries so far (bumped under the lock): the consumer watches it while it spins.
+    deliveries: AtomicUsize,
     cond: Condvar,
     /// A task polling the `IMap` as a `Stream`, woken with the condvar's waiters.
     wakers: Mutex<Vec<std::task::Waker>>,
@@ -42,24 +58,36 @@ impl<R> ImapSink<R> {
 
 impl<R: DeserializeOwned + Send + 'static> Sink for ImapSink<R> {
     fn deliver(&self, start: usize, count: usize, frame: &[u8], fds: Vec<OwnedFd>) {
-        let mut a = lock(&self.arrived);
-        decode_reply::<R>(start, count, frame, fds, |i, r| Self::put(&mut a, i, r));
-        self.cond.notify_all();
-        drop(a);
-        self.wake_tasks();
+        // Decoded before the lock is taken: the consumer is not held up meanwhile.
+        let mut chunk = Vec::with_capacity(count);
+        decode_reply::<R>(start, count, frame, fds, |i, r| chunk.push((i, r)));
+        let mut s = lock(&self.shared);
+        for (i, r) in chunk {
+            Self::put(&mut s.arrived, i, r);
+        }
+        self.arrived(s);
     }
     fn fail(&self, start: usize, count: usize, err: &Error) {
-        let mut a = lock(&self.arrived);
+        let mut s = lock(&self.shared);
         for i in start..start + count {
-            Self::put(&mut a, i, Err(err.clone()));
+            Self::put(&mut s.arrived, i, Err(err.clone()));
         }
-        self.cond.notify_all();
-        drop(a);
-        self.wake_tasks();
+        self.arrived(s);
     }
 }
 
 impl<R> ImapSink<R> {
+    /// Results were added: wakes the consumer if it sleeps (a notification nobody waits for is
+    /// still a system call), and any task polling the stream.
+    fn arrived(&self, s: std::sync::MutexGuard<'_, Shared<R>>) {
+        self.deliveries.fetch_add(1, Ordering::Release);
+        if s.waiting {
+            self.cond.notify_all();
+        }
+        drop(s);
+        self.wake_tasks();
+    }
+
     fn wake_tasks(&self) {
         for w in std::mem::take(&mut *lock(&self.wakers)) {
             w.wake();
@@ -90,6 +118,8 @@ pub struct IMap<'p, I: Iterator, R> {
     prefix: Vec<u8>,
     encode: EncodeFn<I::Item>,
     sink: Arc<ImapSink<R>>,
+    /// Results taken from the sink and not yet yielded, in the order they are yielded.
+    ready: VecDeque<Result<R>>,
     chunksize: usize,
     window: usize,
     submitted: usize,
@@ -118,12 +148,17 @@ impl<'p, I: Iterator, R: DeserializeOwned + Send + 'static> IMap<'p, I, R> {
             source: source.fuse(),
             prefix,
             encode,
+            ready: VecDeque::new(),
             sink: Arc::new(ImapSink {
-                arrived: Mutex::new(if ordered {
-                    Arrived::InOrder(BTreeMap::new())
-                } else {
-                    Arrived::AsDone(VecDeque::new())
+                shared: Mutex::new(Shared {
+                    arrived: if ordered {
+                        Arrived::InOrder(BTreeMap::new())
+                    } else {
+                        Arrived::AsDone(VecDeque::new())
+                    },
+                    waiting: false,
                 }),
+                deliveries: AtomicUsize::new(0),
                 cond: Condvar::new(),
                 wakers: Mutex::new(Vec::new()),
             }),
@@ -164,7 +199,8 @@ impl<'p, I: Iterator, R: DeserializeOwned + Send + 'static> IMap<'p, I, R> {
     }
 
     /// Most items in flight (sent and not yet yielded); default: enough chunks to keep every worker
-    /// busy. Results that finish ahead of their turn in `imap` wait inside this window.
+    /// busy. The window is topped up once half of it (at least a chunk) is free. Results that finish
+    /// ahead of their turn in `imap` wait inside this window.
     ///
     /// ```no_run
     /// # extern crate multiproc_runtime as multiproc;
@@ -204,15 +240,24 @@ impl<'p, I: Iterator, R: DeserializeOwned + Send + 'static> IMap<'p, I, R> {
         }
     }
 
-    /// Sends chunks until the window is full or the source is done.
+    /// Sends chunks until the window is full or the source is done, once half the window (at
+    /// least a chunk) is free: the chunks of one refill are submitted together, and the scheduler
+    /// sends each worker its share in one write.
     fn refill(&mut self) {
         if self.failed.is_some() {
             return;
         }
-        while self.submitted - self.yielded < self.window_items() {
+        let window = self.window_items();
+        let in_flight = self.submitted - self.yielded;
+        if in_flight > 0 && window - in_flight.min(window) < (window / 2).max(self.chunksize) {
+            return;
+        }
+        let mut jobs = Vec::new();
+        let mut planned = self.submitted;
+        while planned - self.yielded < window {
             let items: Vec<I::Item> = self.source.by_ref().take(self.chunksize).collect();
             if items.is_empty() {
-                return;
+                break;
             }
             let (frame, fds) = match chunk::task_frame(
                 &self.prefix,
@@ -222,34 +267,70 @@ impl<'p, I: Iterator, R: DeserializeOwned + Send + 'static> IMap<'p, I, R> {
             ) {
                 Ok(f) => f,
                 Err(e) => {
+                    // The chunks built before it still go out; nothing after it does.
                     self.failed = Some(e);
-                    return;
+                    break;
                 }
             };
             let count = items.len();
-            let job = Job::new(frame, fds, self.sink.clone(), self.submitted, count);
-            if let Err(e) = self.pool.sched.submit([job]) {
-                self.failed = Some(e);
-                return;
+            jobs.push(Job::new(frame, fds, self.sink.clone(), planned, count));
+            planned += count;
+        }
+        if jobs.is_empty() {
+            return;
+        }
+        match self.pool.sched.submit(jobs) {
+            Ok(()) => self.submitted = planned,
+            Err(e) => {
+                self.failed.get_or_insert(e);
             }
-            self.submitted += count;
+        }
+    }
+
+    /// Moves what has arrived, in yielding order, from the sink into `ready`.
+    fn collect(&mut self, arrived: &mut Arrived<R>) {
+        match arrived {
+            Arrived::InOrder(m) => {
+                let mut next = self.yielded + self.ready.len();
+                while let Some(r) = m.remove(&next) {
+                    self.ready.push_back(r);
+                    next += 1;
+                }
+            }
+            Arrived::AsDone(q) if self.ready.is_empty() => std::mem::swap(&mut self.ready, q),
+            Arrived::AsDone(q) => self.ready.extend(q.drain(..)),
         }
     }
 
     fn take_ready(&mut self) -> Option<Result<R>> {
-        let mut a = lock(&self.sink.arrived);
+        if let Some(r) = self.ready.pop_front() {
+            return Some(r);
+        }
+        let sink = self.sink.clone();
+        let mut s = lock(&sink.shared);
+        let mut spun = false;
         loop {
-            let got = match &mut *a {
-                Arrived::InOrder(m) => m.remove(&self.yielded),
-                Arrived::AsDone(q) => q.pop_front(),
-            };
-            if got.is_some() {
-                return got;
+            self.collect(&mut s.arrived);
+            if let Some(r) = self.ready.pop_front() {
+                return Some(r);
             }
             if self.yielded >= self.submitted {
                 return None;
             }
-            a = crate::poison::wait(&self.sink.cond, a);
+            if !spun {
+                // The next chunk is usually a few microseconds away: watching for it (yielding the
+                // core to the workers meanwhile) costs far less than being woken for it.
+                spun = true;
+                let seen = sink.deliveries.load(Ordering::Relaxed);
+                drop(s);
+                let moved = || sink.deliveries.load(Ordering::Acquire) != seen;
+                policy::for_window(moved, None, Between::Yield);
+                s = lock(&sink.shared);
+                continue;
+            }
+            s.waiting = true;
+            s = crate::poison::wait(&sink.cond, s);
+            s.waiting = false;
         }
     }
 }
@@ -315,6 +396,10 @@ impl<I: ExactSizeIterator, R: DeserializeOwned + Send + 'static> ExactSizeIterat
 {
 }
 
+/// Nothing of an `IMap` is pinned in place (no field is projected): the results it holds may move,
+/// whatever their type, as before they were buffered here.
+impl<I: Iterator + Unpin, R> Unpin for IMap<'_, I, R> {}
+
 /// With the `async` feature an `IMap` is also a [`Stream`](futures_core::Stream): each result is
 /// awaited without a blocked thread (the supervisor wakes the task when one arrives), in the same
 /// order as the iterator gives them.
@@ -347,18 +432,21 @@ impl<I: Iterator + Unpin, R: DeserializeOwned + Send + 'static> futures_core::St
             return std::task::Poll::Ready(None);
         }
         this.prepare();
-        let got = {
-            let mut a = lock(&this.sink.arrived);
-            let got = match &mut *a {
-                Arrived::InOrder(m) => m.remove(&this.yielded),
-                Arrived::AsDone(q) => q.pop_front(),
-            };
-            if got.is_none() && this.yielded < this.submitted {
-                // Registered while `arrived` is locked: a result delivered after this wakes us.
-                lock(&this.sink.wakers).push(cx.waker().clone());
-                return std::task::Poll::Pending;
+        let got = match this.ready.pop_front() {
+            Some(r) => Some(r),
+            None => {
+                let sink = this.sink.clone();
+                let mut s = lock(&sink.shared);
+                this.collect(&mut s.arrived);
+                let got = this.ready.pop_front();
+                if got.is_none() && this.yielded < this.submitted {
+                    // Registered while the results are locked: a result delivered after this
+                    // wakes us.
+                    lock(&sink.wakers).push(cx.waker().clone());
+                    return std::task::Poll::Pending;
+                }
+                got
             }
-            got
         };
         std::task::Poll::Ready(this.settle(got))
     }

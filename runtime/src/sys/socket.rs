@@ -213,6 +213,14 @@ pub(crate) fn poll_readable<const N: usize>(
     Ok(pfds.map(|p| p.revents != 0))
 }
 
+/// [`poll_readable`] for any number of descriptors: for each, whether it is ready (none on timeout
+/// or interruption).
+pub(crate) fn poll_readable_all(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<Vec<bool>> {
+    let mut pfds: Vec<libc::pollfd> = fds.iter().map(|&fd| pollfd(fd, libc::POLLIN)).collect();
+    poll_fds(&mut pfds, timeout_ms)?;
+    Ok(pfds.iter().map(|p| p.revents != 0).collect())
+}
+
 /// Reads and discards whatever is buffered on `fd` without blocking (a wake-up socket's bytes).
 pub(crate) fn drain(fd: BorrowedFd<'_>) {
     let mut buf = [0u8; 64];

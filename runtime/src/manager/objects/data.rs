@@ -15,6 +15,9 @@ pub(crate) struct ListObj {
 }
 
 impl Object for ListObj {
+    fn quick(&self, method: &str) -> bool {
+        matches!(method, "append" | "get" | "set" | "pop" | "len")
+    }
     fn tag(&self) -> &str {
         &self.tag
     }
@@ -120,6 +123,12 @@ impl Dict {
 }
 
 impl Object for DictObj {
+    fn quick(&self, method: &str) -> bool {
+        matches!(
+            method,
+            "insert" | "get" | "contains" | "remove" | "popitem" | "setdefault" | "len"
+        )
+    }
     fn tag(&self) -> &str {
         &self.tag
     }
@@ -188,6 +197,9 @@ pub(crate) struct NamespaceObj {
 }
 
 impl Object for NamespaceObj {
+    fn quick(&self, method: &str) -> bool {
+        matches!(method, "get" | "set" | "remove")
+    }
     fn tag(&self) -> &str {
         "namespace"
     }
@@ -224,6 +236,9 @@ pub(crate) struct ValueObj {
 }
 
 impl Object for ValueObj {
+    fn quick(&self, method: &str) -> bool {
+        matches!(method, "get" | "set" | "swap")
+    }
     fn tag(&self) -> &str {
         &self.tag
     }
@@ -256,6 +271,9 @@ pub(crate) struct SetObj {
 }
 
 impl Object for SetObj {
+    fn quick(&self, method: &str) -> bool {
+        matches!(method, "add" | "discard" | "contains" | "len")
+    }
     fn tag(&self) -> &str {
         &self.tag
     }
@@ -298,6 +316,9 @@ pub(crate) struct ArrayObj {
 }
 
 impl Object for ArrayObj {
+    fn quick(&self, method: &str) -> bool {
+        matches!(method, "get" | "set" | "len")
+    }
     fn tag(&self) -> &str {
         &self.tag
     }

@@ -37,6 +37,13 @@ pub(crate) trait Object: Send + Sync {
         args: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<()>;
+    /// True if `method` never waits for another connection and costs the same however large the
+    /// object is (a container's `get`, `set`, `append`, `len`: not a snapshot, a bulk update or a
+    /// scan): the server's mailbox poller runs such calls itself, on its one thread for every
+    /// connection, and hands every other call to the connection's own thread.
+    fn quick(&self, _method: &str) -> bool {
+        false
+    }
     /// The connection `conn` closed (only for objects that set [`CallContext::watch`]).
     fn disconnected(&self, _conn: u64) {}
 }
