@@ -159,6 +159,20 @@ impl Link {
         Ok(())
     }
 
+    /// Waits for the peer's next message for the spin window only (pausing, or yielding the core when
+    /// the peer waits on this CPU), never sleeping: true if one arrived (take it with
+    /// [`take_now`](Link::take_now)).
+    pub(crate) fn arrives_briefly(&self) -> bool {
+        let ready = || self.boxes.seq(self.inbox) != self.seen.get();
+        let here = process::current_cpu();
+        let apart = here.is_none() || here != self.boxes.reader_cpu(self.outbox);
+        if apart {
+            policy::for_window(ready, None, Between::Pause)
+        } else {
+            policy::briefly(ready) || policy::for_window(ready, None, Between::Yield)
+        }
+    }
+
     /// Waits for the peer's next message and copies it into `out`. The peer hanging up the socket
     /// (its process or thread ended) gives `Disconnected`; passing `deadline` gives `Timeout`, after
     /// which the link is out of step (the caller drops it).
