@@ -52,12 +52,27 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
             assert!(r == expect, "bad result");
             1e6 / t
         });
+        // rayon's par_iter of the same function on 2 threads, collected into a Vec as the map is.
+        // (`tiny` is a worker item that derefs to the function.)
+        let threads = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("rayon pool");
+        let rayon = median(opts.trials, || {
+            use rayon::prelude::*;
+            let mut r: Vec<u64> = Vec::new();
+            let t = secs(|| {
+                r = threads.install(|| (0..1_000_000u64).into_par_iter().map(*tiny).collect())
+            });
+            assert!(r == expect, "rayon: bad result");
+            1e6 / t
+        });
         rows.push(Row {
             workload: "pool_map_tiny",
             unit: "tasks/s",
             better: Better::Higher,
             ours,
-            peers: vec![],
+            peers: vec![("rayon (threads)", rayon)],
             pct: None,
         });
     }
