@@ -31,11 +31,27 @@ impl<R: DeserializeOwned + Send + 'static> Sink for OneShot<R> {
     }
 }
 
+/// A map's results so far: items `0..done.len()` in order, and the pieces that arrived ahead of
+/// their turn by position. A piece joins `done` as soon as everything before it is there, so the
+/// vector is built while the map runs (no second copy at the end) and few pieces wait at a time.
 struct Gather<R> {
-    /// Finished chunks by their first index, concatenated in order at the end.
-    pieces: std::collections::BTreeMap<usize, Vec<R>>,
+    done: Vec<R>,
+    ahead: std::collections::BTreeMap<usize, Vec<R>>,
     left: usize,
     error: Option<Error>,
+}
+
+impl<R> Gather<R> {
+    fn put(&mut self, start: usize, piece: Vec<R>) {
+        if start != self.done.len() {
+            self.ahead.insert(start, piece);
+            return;
+        }
+        self.done.extend(piece);
+        while let Some(next) = self.ahead.remove(&self.done.len()) {
+            self.done.extend(next);
+        }
+    }
 }
 
 /// The sink of `map_async`/`starmap_async`: chunks decoded outside the lock, gathered by position; the
@@ -52,7 +68,9 @@ impl<R> MapSink<R> {
     pub(crate) fn new(len: usize, cell: Arc<Cell<Vec<R>>>, progress: Progress) -> MapSink<R> {
         MapSink {
             gather: Mutex::new(Gather {
-                pieces: std::collections::BTreeMap::new(),
+                // Reserved, not touched: pages are faulted in as results arrive.
+                done: Vec::with_capacity(len),
+                ahead: std::collections::BTreeMap::new(),
                 left: len,
                 error: None,
             }),
@@ -69,18 +87,19 @@ impl<R> MapSink<R> {
             return;
         }
         let error = g.error.take();
-        let pieces = std::mem::take(&mut g.pieces);
+        let done = std::mem::take(&mut g.done);
+        let stray = !g.ahead.is_empty();
+        g.ahead.clear();
         drop(g);
         self.progress.finish();
         let result = match error {
             Some(e) => Err(e),
-            None => {
-                let mut out = Vec::with_capacity(self.len);
-                for (_, piece) in pieces {
-                    out.extend(piece);
-                }
-                Ok(out)
-            }
+            None if stray || done.len() != self.len => Err(Error::codec(format!(
+                "pool map: {} of {} results arrived in order (a chunk's results are missing)",
+                done.len(),
+                self.len
+            ))),
+            None => Ok(done),
         };
         self.cell.set(result);
     }
@@ -101,9 +120,7 @@ impl<R: DeserializeOwned + Send + 'static> Sink for MapSink<R> {
             Some(e) => {
                 g.error.get_or_insert(e);
             }
-            None => {
-                g.pieces.insert(start, piece);
-            }
+            None => g.put(start, piece),
         }
         self.finish_some(g, count);
     }
@@ -112,5 +129,27 @@ impl<R: DeserializeOwned + Send + 'static> Sink for MapSink<R> {
         let mut g = lock(&self.gather);
         g.error.get_or_insert_with(|| err.clone());
         self.finish_some(g, count);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Gather;
+
+    #[test]
+    fn pieces_join_in_order_whatever_order_they_arrive_in() {
+        let mut g = Gather {
+            done: Vec::new(),
+            ahead: std::collections::BTreeMap::new(),
+            left: 9,
+            error: None,
+        };
+        g.put(6, vec![6, 7, 8]);
+        g.put(3, vec![3, 4, 5]);
+        assert!(g.done.is_empty());
+        assert_eq!(g.ahead.len(), 2);
+        g.put(0, vec![0, 1, 2]);
+        assert_eq!(g.done, (0..9).collect::<Vec<_>>());
+        assert!(g.ahead.is_empty());
     }
 }
