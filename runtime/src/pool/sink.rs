@@ -31,26 +31,33 @@ impl<R: DeserializeOwned + Send + 'static> Sink for OneShot<R> {
     }
 }
 
-/// A map's results so far: items `0..done.len()` in order, and the pieces that arrived ahead of
-/// their turn by position. A piece joins `done` as soon as everything before it is there, so the
-/// vector is built while the map runs (no second copy at the end) and few pieces wait at a time.
+/// A map's results so far: the vector of items `0..next` in order (`None` while a thread appends
+/// to it outside the lock), and the pieces not appended yet by position. A piece joins the vector as
+/// soon as everything before it is there, so the vector is built while the map runs (no second copy
+/// at the end), by one thread at a time but without holding the lock while it copies: pieces that
+/// arrive meanwhile wait in `ahead`, and the appending thread takes them on its next round.
 struct Gather<R> {
-    done: Vec<R>,
+    done: Option<Vec<R>>,
+    next: usize,
     ahead: std::collections::BTreeMap<usize, Vec<R>>,
     left: usize,
     error: Option<Error>,
 }
 
 impl<R> Gather<R> {
-    fn put(&mut self, start: usize, piece: Vec<R>) {
-        if start != self.done.len() {
-            self.ahead.insert(start, piece);
-            return;
+    /// The pieces that continue the vector now, in order, and the vector to append them to: `None`
+    /// when there are none, or another thread holds the vector (it will take them).
+    fn next_run(&mut self) -> Option<(Vec<R>, Vec<Vec<R>>)> {
+        if !self.ahead.contains_key(&self.next) {
+            return None;
         }
-        self.done.extend(piece);
-        while let Some(next) = self.ahead.remove(&self.done.len()) {
-            self.done.extend(next);
+        let done = self.done.take()?;
+        let mut run = Vec::new();
+        while let Some(piece) = self.ahead.remove(&self.next) {
+            self.next += piece.len();
+            run.push(piece);
         }
+        Some((done, run))
     }
 }
 
@@ -69,7 +76,8 @@ impl<R> MapSink<R> {
         MapSink {
             gather: Mutex::new(Gather {
                 // Reserved, not touched: pages are faulted in as results arrive.
-                done: Vec::with_capacity(len),
+                done: Some(Vec::with_capacity(len)),
+                next: 0,
                 ahead: std::collections::BTreeMap::new(),
                 left: len,
                 error: None,
@@ -80,14 +88,26 @@ impl<R> MapSink<R> {
         }
     }
 
-    fn finish_some(&self, mut g: std::sync::MutexGuard<'_, Gather<R>>, n: usize) {
+    /// Counts `n` items done, appends what continues the vector (outside the lock, round after round
+    /// while pieces keep coming), and settles the result once every item is in and the vector is
+    /// back.
+    fn finish_some<'a>(&'a self, mut g: std::sync::MutexGuard<'a, Gather<R>>, n: usize) {
         self.progress.inc(n);
         g.left = g.left.saturating_sub(n);
-        if g.left > 0 {
+        while let Some((mut done, run)) = g.next_run() {
+            drop(g);
+            for piece in run {
+                done.extend(piece);
+            }
+            g = lock(&self.gather);
+            g.done = Some(done);
+        }
+        // Not all in yet, or another thread still appends (it settles the result when it is done).
+        if g.left > 0 || g.done.is_none() {
             return;
         }
         let error = g.error.take();
-        let done = std::mem::take(&mut g.done);
+        let done = g.done.take().unwrap_or_default();
         let stray = !g.ahead.is_empty();
         g.ahead.clear();
         drop(g);
@@ -120,7 +140,9 @@ impl<R: DeserializeOwned + Send + 'static> Sink for MapSink<R> {
             Some(e) => {
                 g.error.get_or_insert(e);
             }
-            None => g.put(start, piece),
+            None => {
+                g.ahead.insert(start, piece);
+            }
         }
         self.finish_some(g, count);
     }
@@ -139,17 +161,29 @@ mod tests {
     #[test]
     fn pieces_join_in_order_whatever_order_they_arrive_in() {
         let mut g = Gather {
-            done: Vec::new(),
+            done: Some(Vec::new()),
+            next: 0,
             ahead: std::collections::BTreeMap::new(),
             left: 9,
             error: None,
         };
-        g.put(6, vec![6, 7, 8]);
-        g.put(3, vec![3, 4, 5]);
-        assert!(g.done.is_empty());
-        assert_eq!(g.ahead.len(), 2);
-        g.put(0, vec![0, 1, 2]);
-        assert_eq!(g.done, (0..9).collect::<Vec<_>>());
+        g.ahead.insert(6, vec![6, 7, 8]);
+        g.ahead.insert(3, vec![3, 4, 5]);
+        assert!(g.next_run().is_none());
+        g.ahead.insert(0, vec![0, 1, 2]);
+        let (mut done, run) = g.next_run().expect("a run from 0");
+        // The vector is out while it is appended to: nobody else gets a run meanwhile.
+        g.ahead.insert(9, vec![9]);
+        assert!(g.next_run().is_none());
+        for piece in run {
+            done.extend(piece);
+        }
+        g.done = Some(done);
+        let (mut done, run) = g.next_run().expect("the piece that came meanwhile");
+        for piece in run {
+            done.extend(piece);
+        }
+        assert_eq!(done, (0..10).collect::<Vec<_>>());
         assert!(g.ahead.is_empty());
     }
 }
