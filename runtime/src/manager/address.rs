@@ -139,8 +139,7 @@ pub(crate) fn reachable(local: SocketAddr) -> SocketAddr {
     } else {
         (std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), 9).into()
     };
-    let unspecified = local;
-    let routed = std::net::UdpSocket::bind(SocketAddr::new(unspecified.ip(), 0))
+    let routed = std::net::UdpSocket::bind(SocketAddr::new(local.ip(), 0))
         .and_then(|s| s.connect(probe).and_then(|()| s.local_addr()))
         .ok()
         .filter(|a| !a.ip().is_unspecified());

@@ -163,13 +163,18 @@ impl Link {
     /// the peer waits on this CPU), never sleeping: true if one arrived (take it with
     /// [`take_now`](Link::take_now)).
     pub(crate) fn arrives_briefly(&self) -> bool {
+        self.spin_for_message(process::current_cpu(), None)
+    }
+
+    /// The spin window of a wait on CPU `here`: pausing, or yielding the core when the peer last
+    /// waited on this CPU (it needs the core to answer); true if a message arrived.
+    fn spin_for_message(&self, here: Option<u32>, deadline: Option<Instant>) -> bool {
         let ready = || self.boxes.seq(self.inbox) != self.seen.get();
-        let here = process::current_cpu();
         let apart = here.is_none() || here != self.boxes.reader_cpu(self.outbox);
         if apart {
             policy::for_window(ready, None, Between::Pause)
         } else {
-            policy::briefly(ready) || policy::for_window(ready, None, Between::Yield)
+            policy::briefly(ready) || policy::for_window(ready, deadline, Between::Yield)
         }
     }
 
@@ -185,14 +190,7 @@ impl Link {
         let ready = || self.boxes.seq(self.inbox) != self.seen.get();
         let here = process::current_cpu();
         self.boxes.set_reader_cpu(self.inbox, here);
-        let apart = here.is_none() || here != self.boxes.reader_cpu(self.outbox);
-        let arrived = if apart {
-            policy::for_window(ready, None, Between::Pause)
-        } else {
-            // The peer shares this CPU: give it the core until it answers (or the window passes).
-            policy::briefly(ready) || policy::for_window(ready, deadline, Between::Yield)
-        };
-        if !arrived {
+        if !self.spin_for_message(here, deadline) {
             self.sleep(chan, ready, deadline)?;
         }
         self.seen.set(self.boxes.seq(self.inbox));

@@ -116,12 +116,16 @@ fn run(mut on_message: OnMessage, started: std::sync::mpsc::Sender<Result<Arc<Se
 
 fn serve(service: &Service, world: &SimpleCommunicator, on_message: &mut OnMessage) {
     let mut in_flight: Vec<InFlight> = Vec::new();
+    // Reused every round, so that a busy loop does not allocate: the queue taken from the outbox
+    // (swapped with it under the lock) and the sends still in flight after a round of tests.
+    let mut batch: VecDeque<(i32, Vec<u8>)> = VecDeque::new();
+    let mut still: Vec<InFlight> = Vec::new();
     let mut last_activity = std::time::Instant::now();
     let mut naps = 0u32;
     loop {
         let mut busy = false;
-        let batch = std::mem::take(&mut *lock(&service.outbox));
-        for (dest, message) in batch {
+        std::mem::swap(&mut batch, &mut *lock(&service.outbox));
+        for (dest, message) in batch.drain(..) {
             busy = true;
             let buffer: &'static mut [u8] = Box::leak(message.into_boxed_slice());
             let ptr: *mut [u8] = buffer;
@@ -134,7 +138,6 @@ fn serve(service: &Service, world: &SimpleCommunicator, on_message: &mut OnMessa
             });
         }
         if !in_flight.is_empty() {
-            let mut still = Vec::with_capacity(in_flight.len());
             for send in in_flight.drain(..) {
                 match send.request.test() {
                     Ok(_) => {
@@ -150,7 +153,7 @@ fn serve(service: &Service, world: &SimpleCommunicator, on_message: &mut OnMessa
                     }),
                 }
             }
-            in_flight = still;
+            std::mem::swap(&mut in_flight, &mut still);
         }
         while let Some(probed) = world.any_process().immediate_matched_probe() {
             busy = true;
