@@ -19,6 +19,11 @@ use std::time::{Duration, Instant};
 /// How long a waiter checks for its answer before it blocks.
 pub(crate) const SPIN_WINDOW: Duration = Duration::from_micros(20);
 
+/// How long a queue reader waiting for the next part of a message streamed in parts (or its
+/// writer waiting for room to write one) checks before it sleeps: its peer is busy copying the
+/// message, and a wake-up per part cost more than the copy (1 MiB messages: 4 wake-ups each).
+pub(crate) const STREAM_WINDOW: Duration = Duration::from_millis(1);
+
 /// Checks made back to back (a CPU pause between them) between two looks at the clock.
 pub(crate) const SPIN_BATCH: u32 = 32;
 
@@ -60,10 +65,18 @@ pub(crate) fn for_window(
     deadline: Option<Instant>,
     between: Between,
 ) -> bool {
+    for_window_of(SPIN_WINDOW, ready, deadline, between)
+}
+
+/// [`for_window`] for a window of `window` instead of [`SPIN_WINDOW`].
+pub(crate) fn for_window_of(
+    window: Duration,
+    ready: impl Fn() -> bool,
+    deadline: Option<Instant>,
+    between: Between,
+) -> bool {
     let start = Instant::now();
-    let window = deadline.map_or(SPIN_WINDOW, |d| {
-        d.saturating_duration_since(start).min(SPIN_WINDOW)
-    });
+    let window = deadline.map_or(window, |d| d.saturating_duration_since(start).min(window));
     loop {
         let got = match between {
             Between::Pause => briefly(&ready),

@@ -64,11 +64,21 @@ impl de::Error for DeError {
 
 type Result<T> = std::result::Result<T, DeError>;
 
+/// A byte string as the decoder found it.
+enum ByteString<'de> {
+    /// In the main bytes.
+    Inline(&'de [u8]),
+    /// A bulk part of its own.
+    Bulk(Vec<u8>),
+}
+
 /// Reads one value from the front of a frame.
 pub struct Decoder<'de> {
     input: &'de [u8],
     budget: u64,
     depth: u32,
+    /// The message's bulk byte strings, last first (see [`with_bulk`](Self::with_bulk)).
+    bulk: Vec<Vec<u8>>,
 }
 
 impl<'de> Decoder<'de> {
@@ -78,6 +88,45 @@ impl<'de> Decoder<'de> {
             input,
             budget: (input.len() as u64).saturating_add(EXTRA_ELEMENTS),
             depth: 0,
+            bulk: Vec::new(),
+        }
+    }
+
+    /// A decoder over the main bytes of a message whose byte strings of at least
+    /// [`BULK_MIN`](super::BULK_MIN) bytes came apart from them (`bulk`, in order; the main bytes
+    /// hold only their lengths): each such string is taken from `bulk`, as it is.
+    pub(crate) fn with_bulk(input: &'de [u8], mut bulk: Vec<Vec<u8>>) -> Decoder<'de> {
+        bulk.reverse();
+        Decoder {
+            bulk,
+            ..Decoder::new(input)
+        }
+    }
+
+    /// Bulk byte strings not taken yet.
+    pub(crate) fn bulk_left(&self) -> usize {
+        self.bulk.len()
+    }
+
+    /// The next byte string: in the main bytes, or a bulk one when the message has them.
+    #[inline]
+    fn byte_string(&mut self) -> Result<ByteString<'de>> {
+        if self.bulk.is_empty() {
+            return self.body("byte string").map(ByteString::Inline);
+        }
+        let len = self.len()?;
+        if len < super::BULK_MIN as u64 {
+            return self.inline(len, "byte string").map(ByteString::Inline);
+        }
+        match self.bulk.pop() {
+            Some(part) if part.len() as u64 == len => Ok(ByteString::Bulk(part)),
+            Some(part) => Err(err(format!(
+                "a byte string claims {len} bytes but its bulk part holds {}",
+                part.len()
+            ))),
+            None => Err(err(format!(
+                "a byte string of {len} bytes has no bulk part left"
+            ))),
         }
     }
 
@@ -193,6 +242,12 @@ impl<'de> Decoder<'de> {
     #[inline]
     fn body(&mut self, what: &str) -> Result<&'de [u8]> {
         let len = self.len()?;
+        self.inline(len, what)
+    }
+
+    /// The `len` bytes of a string or byte string whose length was read.
+    #[inline]
+    fn inline(&mut self, len: u64, what: &str) -> Result<&'de [u8]> {
         if len > self.input.len() as u64 {
             return Err(err(format!(
                 "a {what} claims {len} bytes but only {} are left in the frame",
@@ -359,11 +414,17 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
     }
 
     fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_borrowed_bytes(self.body("byte string")?)
+        match self.byte_string()? {
+            ByteString::Inline(b) => visitor.visit_borrowed_bytes(b),
+            ByteString::Bulk(b) => visitor.visit_bytes(&b),
+        }
     }
 
     fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_borrowed_bytes(self.body("byte string")?)
+        match self.byte_string()? {
+            ByteString::Inline(b) => visitor.visit_borrowed_bytes(b),
+            ByteString::Bulk(b) => visitor.visit_byte_buf(b),
+        }
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {

@@ -16,6 +16,7 @@ pub mod de;
 mod ser;
 
 pub use bytes::Bytes;
+pub(crate) use ser::Spilled;
 
 /// An encoded message: its bytes and the file descriptors that travel beside them.
 #[derive(Debug, Default)]
@@ -190,19 +191,80 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T>
     Ok(value)
 }
 
+/// Byte strings (`Bytes`, serde's `serialize_bytes`) at least this long go apart from the rest of a
+/// queue message: straight from the value into the ring and out into a buffer of their own (see
+/// `shm::ring::Stream`), so a large buffer is copied once on each side.
+pub(crate) const BULK_MIN: usize = 64 << 10;
+
+/// Appends the encoding of `value` to `bytes` (empty), handing every byte string of at least
+/// [`BULK_MIN`] bytes and the main bytes before it to `spill` (see [`ser::Spill`]). Descriptors are
+/// refused: a queue message carries none. On error `bytes` holds part of the encoding.
+pub(crate) fn encode_spilling<T: Serialize + ?Sized>(
+    value: &T,
+    bytes: &mut Vec<u8>,
+    spill: &mut ser::Spill<'_>,
+) -> Result<()> {
+    let keys = Scope::enter(&SEND_KEYS, Vec::new());
+    let scope = Scope::enter(&SEND_FDS, Vec::new());
+    let res = ser::encode_spilling(value, bytes, spill);
+    let fds = scope.finish().unwrap_or_default();
+    drop(keys);
+    res.map_err(|e| {
+        Error::codec(format!(
+            "could not encode {}: {e}",
+            std::any::type_name::<T>()
+        ))
+    })?;
+    if !fds.is_empty() {
+        return Err(Error::new(
+            crate::error::ErrorKind::InvalidInput,
+            QUEUE_CARRIES_NO_HANDLES,
+        ));
+    }
+    Ok(())
+}
+
+/// Why a queue refuses a message holding descriptors.
+pub(crate) const QUEUE_CARRIES_NO_HANDLES: &str = "a queue carries plain data: handles (pipes, queues, shared values, locks) cannot travel inside a queue message; pass them as worker arguments or through a Pipe";
+
+/// [`decode`] for a message whose bulk byte strings came apart from its main `bytes` (as a queue
+/// reader collects them; none: a plain message).
+pub(crate) fn decode_bulk<T: DeserializeOwned>(bytes: &[u8], bulk: Vec<Vec<u8>>) -> Result<T> {
+    if bulk.is_empty() {
+        return decode(bytes, Vec::new());
+    }
+    let (value, used, left) = run_decoder(de::Decoder::with_bulk(bytes, bulk), Vec::new())?;
+    if used != bytes.len() || left != 0 {
+        return Err(Error::codec(format!(
+            "message has {} trailing bytes and {left} bulk parts left after a {}: the sender sent another type",
+            bytes.len() - used,
+            std::any::type_name::<T>()
+        )));
+    }
+    Ok(value)
+}
+
 /// Decodes a `T` from the start of `bytes`, returning it and the number of bytes it used.
 pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<(T, usize)> {
+    run_decoder(de::Decoder::new(bytes), fds).map(|(value, used, _)| (value, used))
+}
+
+/// Runs `decoder` for a `T`: the value, the main bytes used and the bulk parts left.
+fn run_decoder<T: DeserializeOwned>(
+    mut decoder: de::Decoder<'_>,
+    fds: Vec<OwnedFd>,
+) -> Result<(T, usize, usize)> {
+    let len = decoder.remaining();
     let scope = Scope::enter(&RECV_FDS, fds.into_iter().map(Some).collect());
-    let mut decoder = de::Decoder::new(bytes);
     let res = T::deserialize(&mut decoder);
     scope.finish();
     match res {
-        Ok(value) => Ok((value, bytes.len() - decoder.remaining())),
+        Ok(value) => Ok((value, len - decoder.remaining(), decoder.bulk_left())),
         Err(e) => Err(Error::codec(format!(
             "received bytes do not decode as {}: {e} (at byte {} of {})",
             std::any::type_name::<T>(),
-            bytes.len() - decoder.remaining(),
-            bytes.len()
+            len - decoder.remaining(),
+            len
         ))),
     }
 }

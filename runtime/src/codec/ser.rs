@@ -37,12 +37,42 @@ type Result<T> = std::result::Result<T, SerError>;
 /// Appends `value`'s encoding to `out`; on error `out` may hold part of it (the caller truncates).
 #[inline]
 pub(crate) fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<()> {
-    value.serialize(&mut Encoder { out })
+    value.serialize(&mut Encoder { out, spill: None })
+}
+
+/// What a [`Spill`] did with a bulk byte string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Spilled {
+    /// It took the main bytes so far (and emptied the buffer) and the string.
+    Yes,
+    /// It took nothing, and wants no more: the string and the rest go into the buffer.
+    Declined,
+    /// Writing failed: the encoding stops with an error (the spill keeps the reason).
+    Failed,
+}
+
+/// Where an encoder sends the main bytes so far and each byte string of at least
+/// [`BULK_MIN`](super::BULK_MIN) bytes, instead of copying the string into its buffer (the queue's
+/// `Stream`). It may decline only before it took anything.
+pub(crate) type Spill<'s> = dyn FnMut(&mut Vec<u8>, &[u8]) -> Spilled + 's;
+
+/// As [`encode_into`], handing bulk byte strings to `spill`: `out` then holds only the main bytes
+/// after the last one spilled.
+pub(crate) fn encode_spilling<T: Serialize + ?Sized>(
+    value: &T,
+    out: &mut Vec<u8>,
+    spill: &mut Spill<'_>,
+) -> Result<()> {
+    value.serialize(&mut Encoder {
+        out,
+        spill: Some(spill),
+    })
 }
 
 /// The serializer: a `Vec` to append to.
 pub(crate) struct Encoder<'a> {
     out: &'a mut Vec<u8>,
+    spill: Option<&'a mut Spill<'a>>,
 }
 
 impl Encoder<'_> {
@@ -200,6 +230,17 @@ impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
     #[inline]
     fn serialize_bytes(self, v: &[u8]) -> Result<()> {
         self.len(v.len());
+        if v.len() >= super::BULK_MIN
+            && let Some(spill) = self.spill.as_mut()
+        {
+            match spill(self.out, v) {
+                Spilled::Yes => return Ok(()),
+                Spilled::Failed => {
+                    return Err(SerError("the message could not be written to the queue".into()));
+                }
+                Spilled::Declined => self.spill = None,
+            }
+        }
         self.out.extend_from_slice(v);
         Ok(())
     }

@@ -5,14 +5,15 @@ use super::feeder::{FLUSH_STALL, Shared};
 use super::{PutError, QueueBuilder};
 use crate::codec;
 use crate::error::{Error, ErrorKind, Result};
-use crate::shm::ring::{Member, Patience, Ring, Sender};
+use crate::codec::Spilled;
+use crate::shm::ring::{Member, Patience, Ring, Sender, Stream};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A queue of `T` shared between processes. Python: `multiprocessing.Queue`.
 ///
@@ -392,35 +393,115 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         patience: Patience,
     ) -> Result<()> {
         buf.clear();
-        let mut fds: Vec<OwnedFd> = Vec::new();
-        let res = codec::encode_into(value, buf, &mut fds).and_then(|_| {
-            if !fds.is_empty() {
-                Err(Error::new(
-                    ErrorKind::InvalidInput,
-                    "a queue carries plain data: handles (pipes, queues, shared values, locks) cannot travel inside a queue message; pass them as worker arguments or through a Pipe",
-                ))
-            } else if shared.member.ring().maxsize() != 0 {
-                shared
-                    .member
-                    .ring()
-                    .send(&shared.member, buf, patience, Sender::Put)
-            } else {
-                Self::put_unbounded(shared, buf)
-            }
-        });
+        let bounded = shared.member.ring().maxsize() != 0;
+        if !bounded && shared.buffered() != 0 {
+            shared.pace();
+        }
+        // Bulk byte strings go straight from the value into the ring where the put may wait for
+        // readers: a bounded `put`/`put_timeout`, or an unbounded put with nothing of this handle
+        // buffered before it (else the message joins its buffer, behind those).
+        let streaming = match patience {
+            Patience::Until(_) if bounded => true,
+            _ => !bounded && shared.buffered() == 0,
+        };
+        let res = match streaming {
+            true => Self::send_streaming(shared, value, buf, patience),
+            false => codec::encode_spilling(value, buf, &mut |_, _| Spilled::Declined)
+                .and_then(|_| Self::send_encoded(shared, buf, patience)),
+        };
         if buf.capacity() > SCRATCH_KEEP {
             *buf = Vec::new();
         }
         res
     }
 
+    /// Encodes `value` into `buf`, writing it to the ring as a [`Stream`] from its first bulk byte
+    /// string on (each copied once, from the value into the ring); a value without one is sent as
+    /// encoded. On an unbounded queue a stream that cannot finish (no room in time, no reader) is
+    /// dropped (readers drop its part) and the message goes to the handle's buffer whole.
+    fn send_streaming(
+        shared: &Arc<Shared>,
+        value: &T,
+        buf: &mut Vec<u8>,
+        patience: Patience,
+    ) -> Result<()> {
+        let ring = shared.member.ring();
+        let bounded = ring.maxsize() != 0;
+        let mut stream: Option<Stream<'_>> = None;
+        let mut failed: Option<Error> = None;
+        let mut spill = |main: &mut Vec<u8>, bulk: &[u8]| {
+            if stream.is_none() {
+                // An unbounded put does not wait for room it can buffer in instead.
+                if !bounded && !ring.has_room(ring.cap() as usize / 4) {
+                    return Spilled::Declined;
+                }
+                // A bounded put waits as long as it may; an unbounded one streams for a moment.
+                let stream_patience = if bounded {
+                    patience
+                } else {
+                    Patience::Until(Some(Instant::now() + STREAM_TRY))
+                };
+                match ring.stream(&shared.member, stream_patience, Sender::Put) {
+                    Ok(s) => stream = Some(s),
+                    Err(e) => {
+                        failed = Some(e);
+                        return Spilled::Failed;
+                    }
+                }
+            }
+            let Some(s) = stream.as_mut() else {
+                return Spilled::Failed;
+            };
+            match s.main(main).and_then(|_| s.bulk(bulk)) {
+                Ok(()) => {
+                    main.clear();
+                    Spilled::Yes
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    Spilled::Failed
+                }
+            }
+        };
+        let encoded = codec::encode_spilling(value, buf, &mut spill);
+        let res = match (encoded, stream) {
+            (Ok(()), Some(s)) => s.finish(buf),
+            (Ok(()), None) => return Self::send_encoded(shared, buf, patience),
+            (Err(e), _) => Err(failed.unwrap_or(e)),
+        };
+        match res {
+            Err(e)
+                if !bounded
+                    && matches!(
+                        e.kind(),
+                        ErrorKind::Full | ErrorKind::Timeout | ErrorKind::Disconnected
+                    ) =>
+            {
+                buf.clear();
+                codec::encode_spilling(value, buf, &mut |_, _| Spilled::Declined)?;
+                shared.push(buf.to_vec())
+            }
+            other => other,
+        }
+    }
+
+    /// Sends an encoded message: into the ring within `patience` (bounded), or as an unbounded put.
+    fn send_encoded(shared: &Arc<Shared>, msg: &[u8], patience: Patience) -> Result<()> {
+        if shared.member.ring().maxsize() != 0 {
+            shared
+                .member
+                .ring()
+                .send(&shared.member, msg, patience, Sender::Put)
+        } else {
+            Self::put_unbounded(shared, msg)
+        }
+    }
+
     /// An unbounded queue never blocks a put: into the ring if it has room and nothing of this
-    /// handle waits before it, else into the handle's buffer, which its feeder writes to the ring.
+    /// handle waits before it, else into the handle's buffer, which its feeder writes to the ring
+    /// (`send_on` gave the feeder a moment first).
     fn put_unbounded(shared: &Arc<Shared>, msg: &[u8]) -> Result<()> {
         let ring = shared.member.ring();
-        if shared.buffered() != 0 {
-            shared.pace();
-        }
         if shared.buffered() == 0 {
             // A message larger than the ring is streamed while consumers drain it: tried for a
             // moment (a stream cut short is dropped by readers, and the feeder sends it again).
@@ -628,8 +709,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         shared
             .member
             .ring()
-            .recv(&shared.member, patience, |bytes| {
-                codec::decode(bytes, Vec::new())
+            .recv(&shared.member, patience, |bytes, bulk| {
+                codec::decode_bulk(bytes, bulk)
             })?
     }
 

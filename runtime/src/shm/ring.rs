@@ -14,7 +14,7 @@ mod slots;
 mod tasks;
 mod wait;
 
-pub(crate) use send::Sender;
+pub(crate) use send::{Sender, Stream};
 pub(crate) use slots::Member;
 
 use crate::error::{Error, ErrorKind, Result};

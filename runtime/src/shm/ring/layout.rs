@@ -7,8 +7,9 @@ use crate::sys::mutex::RobustMutex;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 /// Identifies a queue block (and its layout version: 3 stores a registration's process as a packed
-/// `ProcessId`, and its robust mutexes record their holder; 4 adds the shutdown word).
-pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mpqring4");
+/// `ProcessId`, and its robust mutexes record their holder; 4 adds the shutdown word; 5 adds bulk
+/// records).
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mpqring5");
 /// Handles tracked for liveness in the table; more are counted by pins (see `slots`).
 pub(crate) const SLOTS: usize = 256;
 /// Bytes of a record header: payload length and flags.
@@ -17,6 +18,13 @@ pub(crate) const RECORD_HEADER: u32 = 8;
 pub(crate) const FIRST: u32 = 1;
 /// The record ends a message.
 pub(crate) const LAST: u32 = 2;
+/// The record holds part of a bulk byte string of the message: a byte string of at least
+/// [`codec::BULK_MIN`](crate::codec::BULK_MIN) bytes that the encoder wrote straight into the ring
+/// instead of into the message's main bytes, and that the reader collects into a buffer of its own
+/// (see `Stream`). Its main bytes hold only the length.
+pub(crate) const BULK: u32 = 4;
+/// With [`BULK`]: the record opens a bulk byte string; its 8-byte payload is the string's length.
+pub(crate) const BULK_LEN: u32 = 8;
 /// Smallest and largest ring, in bytes (powers of two). The largest keeps the number of records in
 /// the ring below 2^23, so that 32-bit message counts never wrap ambiguously.
 pub(crate) const MIN_RING: usize = 4 << 10;

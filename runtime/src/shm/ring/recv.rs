@@ -4,8 +4,10 @@
 //! writer died or gave up (the partial message is dropped), and so is a partial message whose writer no
 //! longer holds the put lock.
 
-use super::layout::{Cursor, DRAINING, FIRST, GOT, LAST, PUT, RECORD_HEADER, SHUT, record_size};
-use super::wait::{Slept, notify, sleep};
+use super::layout::{
+    BULK, BULK_LEN, Cursor, DRAINING, FIRST, GOT, LAST, PUT, RECORD_HEADER, SHUT, record_size,
+};
+use super::wait::{Slept, notify, sleep_after};
 use super::{Member, Patience, Ring};
 use crate::error::{Error, ErrorKind, Result};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
@@ -45,14 +47,80 @@ fn may_put(roles: u32) -> bool {
     roles & PUT != 0 || roles & GOT == 0
 }
 
+/// Largest buffer reserved up front for a bulk byte string: a longer one grows as its records come,
+/// so a damaged length cannot make a reader reserve more than this.
+const BULK_RESERVE_MAX: u64 = 1 << 30;
+
+/// The bulk byte strings of the message being read (see [`BULK`]), each in a buffer of its own
+/// that the decoder hands to the value as it is (`Bytes` takes it without a copy).
+#[derive(Default)]
+struct Bulk {
+    parts: Vec<Vec<u8>>,
+    /// The length each part announced.
+    want: Vec<u64>,
+    /// A record did not fit what came before it: the message is dropped when it ends.
+    damaged: bool,
+}
+
+impl Bulk {
+    /// Takes the bulk record of `len` bytes at `body`.
+    ///
+    /// # Safety
+    /// As for [`Ring::copy_out`]: the caller holds the get lock and the record is committed.
+    unsafe fn take(&mut self, ring: &Ring, body: u32, len: usize, flags: u32) {
+        if self.damaged {
+            return;
+        }
+        if flags & BULK_LEN != 0 {
+            let mut word = Vec::with_capacity(8);
+            // SAFETY: caller contract.
+            unsafe { ring.copy_out(body, len.min(8), &mut word) };
+            let Ok(word) = <[u8; 8]>::try_from(word.as_slice()) else {
+                self.damaged = true;
+                return;
+            };
+            let want = u64::from_le_bytes(word);
+            let mut part = Vec::new();
+            if part
+                .try_reserve_exact(want.min(BULK_RESERVE_MAX) as usize)
+                .is_err()
+            {
+                self.damaged = true;
+                return;
+            }
+            self.parts.push(part);
+            self.want.push(want);
+            return;
+        }
+        match (self.parts.last_mut(), self.want.last()) {
+            (Some(part), Some(&want)) if part.len() as u64 + len as u64 <= want => {
+                // SAFETY: caller contract.
+                unsafe { ring.copy_out(body, len, part) }
+            }
+            _ => self.damaged = true,
+        }
+    }
+
+    /// The parts, once the message ended: `None` if they do not match what was announced.
+    fn finish(self) -> Option<Vec<Vec<u8>>> {
+        let whole = self
+            .parts
+            .iter()
+            .zip(&self.want)
+            .all(|(p, &w)| p.len() as u64 == w);
+        (!self.damaged && whole).then_some(self.parts)
+    }
+}
+
 impl Ring {
-    /// Takes one message and returns `read(bytes)`. A message whose first part was received is
+    /// Takes one message and returns `read(main bytes, bulk byte strings)` (no bulk strings unless
+    /// its writer streamed them, see [`BULK`]). A message whose first part was received is
     /// finished whatever the patience: its writer is copying it.
     pub(crate) fn recv<R>(
         &self,
         me: &Member,
         patience: Patience,
-        read: impl FnOnce(&[u8]) -> R,
+        read: impl FnOnce(&[u8], Vec<Vec<u8>>) -> R,
     ) -> Result<R> {
         me.mark(GOT);
         let h = self.header();
@@ -65,6 +133,7 @@ impl Ring {
             });
         };
         let mut partial: Option<Vec<u8>> = None;
+        let mut bulk = Bulk::default();
         let shut_down = || {
             Error::new(
                 ErrorKind::ShutDown,
@@ -103,18 +172,19 @@ impl Ring {
                 }
                 if first {
                     partial = None;
+                    bulk = Bulk::default();
                 }
                 let body = head.pos.wrapping_add(RECORD_HEADER);
                 if first && flags & LAST != 0 {
                     // SAFETY: the record lies between head and the committed tail; we hold the get
                     // lock until the head moves past it, after `read`.
                     let out = match unsafe { self.contiguous(body, len as usize) } {
-                        Some(bytes) => read(bytes),
+                        Some(bytes) => read(bytes, Vec::new()),
                         None => {
                             let mut bytes = Vec::new();
                             // SAFETY: as above.
                             unsafe { self.copy_out(body, len as usize, &mut bytes) };
-                            read(&bytes)
+                            read(&bytes, Vec::new())
                         }
                     };
                     self.commit_head(next);
@@ -122,14 +192,24 @@ impl Ring {
                 }
                 let bytes = partial.get_or_insert_with(take_reassembly);
                 // SAFETY: as above.
-                unsafe { self.copy_out(body, len as usize, bytes) };
+                unsafe {
+                    if flags & BULK != 0 {
+                        bulk.take(self, body, len as usize, flags);
+                    } else {
+                        self.copy_out(body, len as usize, bytes);
+                    }
+                }
                 self.commit_head(next);
                 if flags & LAST != 0 {
-                    let out = read(bytes);
+                    let out = std::mem::take(&mut bulk).finish().map(|parts| read(bytes, parts));
                     if let Some(buf) = partial.take() {
                         give_reassembly(buf);
                     }
-                    return Ok(out);
+                    return out.ok_or_else(|| {
+                        Error::codec(
+                            "a message's bulk records were damaged (their lengths do not match); the message was dropped",
+                        )
+                    });
                 }
                 continue;
             }
@@ -146,7 +226,12 @@ impl Ring {
             };
             let has_data = || Cursor::unpack(h.tail.0.load(SeqCst)).pos != head.pos;
             let woken = || has_data() || h.shutdown.0.load(SeqCst) > level;
-            match sleep(&h.data.0, woken, deadline) {
+            let window = if partial.is_some() {
+                crate::policy::STREAM_WINDOW
+            } else {
+                crate::policy::SPIN_WINDOW
+            };
+            match sleep_after(window, &h.data.0, woken, deadline) {
                 Slept::Ready => {}
                 Slept::Deadline => {
                     return Err(Error::new(ErrorKind::Timeout, "queue get timed out"));
@@ -154,6 +239,7 @@ impl Ring {
                 Slept::Idle if partial.is_some() => {
                     if self.writer_gone(head) {
                         partial = None;
+                        bulk = Bulk::default();
                     }
                 }
                 Slept::Idle => {
@@ -280,7 +366,7 @@ mod tests {
             count: 1,
         };
         ring.header().tail.0.store(tail.pack(), SeqCst);
-        let err = ring.recv(&me, Patience::Never, |b| b.len()).unwrap_err();
+        let err = ring.recv(&me, Patience::Never, |b, _| b.len()).unwrap_err();
         assert_eq!(err.kind(), &ErrorKind::Codec, "{err}");
     }
 }

@@ -2,9 +2,11 @@
 //! ring goes in one record; a larger one is streamed in chunks while readers drain it. The first
 //! record waits for the queue's `maxsize` too.
 
-use super::layout::{Cursor, DRAINING, FIRST, GOT, LAST, PUT, RECORD_HEADER, SHUT, record_size};
+use super::layout::{
+    BULK, BULK_LEN, Cursor, DRAINING, FIRST, GOT, LAST, PUT, RECORD_HEADER, SHUT, record_size,
+};
 use super::tasks::PUTS_EPOCH;
-use super::wait::{Slept, notify, sleep};
+use super::wait::{Slept, notify, sleep_after};
 use super::{Member, Patience, Ring};
 use crate::error::{Error, ErrorKind, Result};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -95,37 +97,90 @@ impl Ring {
         }
         // Streamed: chunks of at least a quarter ring, each committed as soon as it is copied. If we
         // stop half way (timeout, no reader left, killed), readers drop the partial message.
+        let mut first = true;
+        self.write_parts(me, msg, 0, &mut first, true, patience, sender)
+    }
+
+    /// Writes `data` (holding the put lock) as records of the message being streamed, in chunks of
+    /// at least a quarter ring, each committed as soon as it is copied. Every record carries `flags`;
+    /// the first record of the message (`*first`, then cleared) carries [`FIRST`] and waits for the
+    /// queue's `maxsize`; with `last`, the final one carries [`LAST`] (an empty `data` is then one
+    /// empty record). An empty `data` that is not last writes nothing.
+    #[allow(clippy::too_many_arguments)]
+    fn write_parts(
+        &self,
+        me: &Member,
+        data: &[u8],
+        flags: u32,
+        first: &mut bool,
+        last: bool,
+        patience: Patience,
+        sender: Sender,
+    ) -> Result<()> {
+        let h = self.header();
+        let cap = u64::from(self.cap());
         let mut sent = 0;
-        while sent < msg.len() {
-            let rest = msg.len() - sent;
-            let tail = self.wait_space(
-                me,
-                record_size(rest).min(cap / 4),
-                sent == 0,
-                patience,
-                sender,
-            )?;
+        while sent < data.len() || (last && sent == 0 && data.is_empty()) {
+            let rest = data.len() - sent;
+            let tail = self.wait_space(me, record_size(rest).min(cap / 4), *first, patience, sender)?;
             let head = Cursor::unpack(h.seen_head.0.load(Relaxed));
             let free = cap.saturating_sub(u64::from(tail.pos.wrapping_sub(head.pos)));
             let chunk = rest.min((free - u64::from(RECORD_HEADER)) as usize);
-            let last = chunk == rest;
-            let flags = if sent == 0 { FIRST } else { 0 } | if last { LAST } else { 0 };
+            let ends = last && chunk == rest;
+            let flags = flags | if *first { FIRST } else { 0 } | if ends { LAST } else { 0 };
             // SAFETY: we hold the put lock; `free` bytes at the tail are unused and the record takes
             // at most that (`free` is a multiple of 8).
             unsafe {
                 self.copy_in(
                     tail.pos.wrapping_add(RECORD_HEADER),
-                    &msg[sent..sent + chunk],
+                    &data[sent..sent + chunk],
                 );
                 self.write_record_header(tail.pos, chunk as u32, flags);
             }
             self.commit_tail(Cursor {
                 pos: tail.pos.wrapping_add(record_size(chunk) as u32),
-                count: tail.count.wrapping_add(u32::from(last)),
+                count: tail.count.wrapping_add(u32::from(ends)),
             });
+            *first = false;
             sent += chunk;
+            if ends {
+                break;
+            }
         }
         Ok(())
+    }
+
+    /// Starts a message written in parts as it is encoded ([`Stream`]): takes the put lock within
+    /// `patience`, which must be `Until` (a stream waits for its readers).
+    pub(crate) fn stream<'a>(
+        &'a self,
+        me: &'a Member,
+        patience: Patience,
+        sender: Sender,
+    ) -> Result<Stream<'a>> {
+        me.mark(PUT);
+        self.check_shutdown(sender.stopped_at())?;
+        let h = self.header();
+        let Some(held) = self.take(&h.put_lock.0, &h.space.0, patience)? else {
+            return Err(Error::new(ErrorKind::Timeout, "queue put timed out"));
+        };
+        Ok(Stream {
+            ring: self,
+            me,
+            patience,
+            sender,
+            first: true,
+            _held: held,
+        })
+    }
+
+    /// True if `need` bytes of the ring are free now (a glance, without the put lock).
+    pub(crate) fn has_room(&self, need: usize) -> bool {
+        let h = self.header();
+        let tail = Cursor::unpack(h.tail.0.load(SeqCst));
+        let head = Cursor::unpack(h.head.0.load(SeqCst));
+        u64::from(self.cap()).saturating_sub(u64::from(tail.pos.wrapping_sub(head.pos)))
+            >= need as u64
     }
 
     /// Waits (holding the put lock) until `need` bytes are free and, for a message's first record of
@@ -175,7 +230,13 @@ impl Ring {
                 }
                 Patience::Until(d) => d,
             };
-            match sleep(&h.space.0, || fits(head_now()) || stopped(), deadline) {
+            // In the middle of a message its reader is copying the parts before: check longer.
+            let window = if first {
+                crate::policy::SPIN_WINDOW
+            } else {
+                crate::policy::STREAM_WINDOW
+            };
+            match sleep_after(window, &h.space.0, || fits(head_now()) || stopped(), deadline) {
                 Slept::Ready => {}
                 Slept::Deadline => {
                     return Err(Error::new(ErrorKind::Timeout, "queue put timed out (full)"));
@@ -204,5 +265,43 @@ impl Ring {
             self.advance_puts_base();
         }
         notify(&h.data.0);
+    }
+}
+
+/// A message written into the ring while it is being encoded, under the put lock: its main bytes
+/// in parts, and each bulk byte string (see [`BULK`]) copied straight from the value being put, so
+/// that a large buffer is copied once on the way in. Readers see the message when [`finish`]
+/// commits its last record; a stream dropped unfinished (an encoding error, a timeout) leaves a
+/// partial message that readers drop, as they drop one whose writer died.
+///
+/// [`finish`]: Stream::finish
+pub(crate) struct Stream<'a> {
+    ring: &'a Ring,
+    me: &'a Member,
+    patience: Patience,
+    sender: Sender,
+    first: bool,
+    _held: crate::shm::guard::MutexGuard<'a>,
+}
+
+impl Stream<'_> {
+    /// Appends main bytes of the message.
+    pub(crate) fn main(&mut self, bytes: &[u8]) -> Result<()> {
+        let (ring, me, p, s) = (self.ring, self.me, self.patience, self.sender);
+        ring.write_parts(me, bytes, 0, &mut self.first, false, p, s)
+    }
+
+    /// Appends one bulk byte string: a [`BULK_LEN`] record with its length, then its bytes.
+    pub(crate) fn bulk(&mut self, bytes: &[u8]) -> Result<()> {
+        let (ring, me, p, s) = (self.ring, self.me, self.patience, self.sender);
+        let len = (bytes.len() as u64).to_le_bytes();
+        ring.write_parts(me, &len, BULK | BULK_LEN, &mut self.first, false, p, s)?;
+        ring.write_parts(me, bytes, BULK, &mut self.first, false, p, s)
+    }
+
+    /// Appends the last main bytes and commits the message.
+    pub(crate) fn finish(mut self, rest: &[u8]) -> Result<()> {
+        let (ring, me, p, s) = (self.ring, self.me, self.patience, self.sender);
+        ring.write_parts(me, rest, 0, &mut self.first, true, p, s)
     }
 }

@@ -25,7 +25,17 @@ pub(super) enum Slept {
 /// microseconds, which is cheaper than a futex round trip. The core is yielded between checks, as
 /// the peer may be waiting for this very CPU.
 pub(super) fn sleep(w: &Waiters, ready: impl Fn() -> bool, deadline: Option<Instant>) -> Slept {
-    if policy::briefly(&ready) || policy::for_window(&ready, deadline, Between::Yield) {
+    sleep_after(policy::SPIN_WINDOW, w, ready, deadline)
+}
+
+/// [`sleep`], checking for `window` first.
+pub(super) fn sleep_after(
+    window: std::time::Duration,
+    w: &Waiters,
+    ready: impl Fn() -> bool,
+    deadline: Option<Instant>,
+) -> Slept {
+    if policy::briefly(&ready) || policy::for_window_of(window, &ready, deadline, Between::Yield) {
         return Slept::Ready;
     }
     let Some(slice) = policy::slice_until(deadline) else {
