@@ -1,7 +1,9 @@
 //! Faults really done to queue users: producers SIGKILLed in the middle of puts (small and streamed),
-//! consumers SIGKILLed while blocked or in the middle of a streamed message.
+//! consumers SIGKILLed while blocked or in the middle of a streamed message. Some messages carry a
+//! bulk byte string (a `Bytes` of 64 KiB or more, written straight into the ring in records of its
+//! own), so kills land in the middle of those too.
 
-use multiproc::{Connection, ErrorKind, Pipe, Queue, worker};
+use multiproc::{Bytes, Connection, ErrorKind, Pipe, Queue, worker};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -13,11 +15,12 @@ struct Msg {
     producer: u32,
     seq: u64,
     payload: Vec<u8>,
+    blob: Bytes,
     check: u64,
 }
 
-fn checksum(producer: u32, seq: u64, payload: &[u8]) -> u64 {
-    payload.iter().fold(
+fn checksum(producer: u32, seq: u64, payload: &[u8], blob: &[u8]) -> u64 {
+    payload.iter().chain(blob.iter()).fold(
         u64::from(producer) << 40 ^ seq.wrapping_mul(0x9e37_79b9_7f4a_7c15),
         |h, &b| h.rotate_left(5) ^ u64::from(b),
     )
@@ -31,11 +34,22 @@ fn message(producer: u32, seq: u64) -> Msg {
         20_000 + seq as usize
     };
     let payload: Vec<u8> = (0..len).map(|i| (i as u64 ^ seq) as u8).collect();
-    let check = checksum(producer, seq, &payload);
+    // Every third message also carries a bulk byte string, streamed apart from the rest.
+    let blob = if seq % 3 == 1 {
+        Bytes(
+            (0..(64 << 10) + seq as usize)
+                .map(|i| ((i as u64 * 7) ^ seq) as u8)
+                .collect(),
+        )
+    } else {
+        Bytes::new()
+    };
+    let check = checksum(producer, seq, &payload, &blob);
     Msg {
         producer,
         seq,
         payload,
+        blob,
         check,
     }
 }
@@ -78,7 +92,7 @@ fn producers_killed_mid_put_leave_no_torn_message_and_lose_no_completed_put() {
                     Ok(m) => {
                         assert_eq!(
                             m.check,
-                            checksum(m.producer, m.seq, &m.payload),
+                            checksum(m.producer, m.seq, &m.payload, &m.blob),
                             "torn message"
                         );
                         seen.entry(m.producer).or_default().push(m.seq);
@@ -183,7 +197,7 @@ fn consumer_killed_while_blocked_does_not_affect_producers() {
 fn ack_blobs(q: Queue<Msg>, acks: Connection<u64>) {
     loop {
         let m = q.get().unwrap();
-        assert_eq!(m.check, checksum(m.producer, m.seq, &m.payload));
+        assert_eq!(m.check, checksum(m.producer, m.seq, &m.payload, &m.blob));
         acks.send(&m.seq).unwrap();
     }
 }
@@ -196,13 +210,20 @@ fn consumer_killed_mid_message_drops_only_that_message() {
         let q = q.clone();
         std::thread::spawn(move || {
             for seq in 0..N {
-                let payload: Vec<u8> = (0..(2 << 20)).map(|i| (i ^ seq) as u8).collect();
-                let check = checksum(7, seq, &payload);
+                // 2 MiB, alternately as a plain Vec and as a bulk byte string.
+                let bytes: Vec<u8> = (0..(2 << 20)).map(|i| (i ^ seq) as u8).collect();
+                let (payload, blob) = if seq % 2 == 0 {
+                    (bytes, Bytes::new())
+                } else {
+                    (Vec::new(), Bytes(bytes))
+                };
+                let check = checksum(7, seq, &payload, &blob);
                 q.put_timeout(
                     Msg {
                         producer: 7,
                         seq,
                         payload,
+                        blob,
                         check,
                     },
                     LONG,
@@ -225,7 +246,7 @@ fn consumer_killed_mid_message_drops_only_that_message() {
         let m = q.get_timeout(LONG).unwrap();
         assert_eq!(
             m.check,
-            checksum(m.producer, m.seq, &m.payload),
+            checksum(m.producer, m.seq, &m.payload, &m.blob),
             "torn message"
         );
         mine.push(m.seq);

@@ -10,6 +10,10 @@ use std::ops::{Deref, DerefMut};
 /// time, which is correct but runs at about a byte a nanosecond; wrap a large buffer in `Bytes` to move
 /// it at memory speed. It dereferences to the `Vec`, and converts from and into one.
 ///
+/// Through a [`Queue`](crate::Queue), a `Bytes` of 64 KiB or more is a bulk byte string: `put`
+/// copies it from the value straight into the queue's shared ring (not into an encoding buffer
+/// first), and `get` copies it out into the `Vec` of the `Bytes` it returns, once each way.
+///
 /// ```
 /// # extern crate multiproc_runtime as multiproc;
 /// use multiproc::Bytes;

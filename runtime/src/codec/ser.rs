@@ -236,7 +236,9 @@ impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
             match spill(self.out, v) {
                 Spilled::Yes => return Ok(()),
                 Spilled::Failed => {
-                    return Err(SerError("the message could not be written to the queue".into()));
+                    return Err(SerError(
+                        "the message could not be written to the queue".into(),
+                    ));
                 }
                 Spilled::Declined => self.spill = None,
             }

@@ -4,8 +4,8 @@
 use super::feeder::{FLUSH_STALL, Shared};
 use super::{PutError, QueueBuilder};
 use crate::codec;
-use crate::error::{Error, ErrorKind, Result};
 use crate::codec::Spilled;
+use crate::error::{Error, ErrorKind, Result};
 use crate::shm::ring::{Member, Patience, Ring, Sender, Stream};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};

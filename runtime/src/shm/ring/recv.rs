@@ -201,7 +201,9 @@ impl Ring {
                 }
                 self.commit_head(next);
                 if flags & LAST != 0 {
-                    let out = std::mem::take(&mut bulk).finish().map(|parts| read(bytes, parts));
+                    let out = std::mem::take(&mut bulk)
+                        .finish()
+                        .map(|parts| read(bytes, parts));
                     if let Some(buf) = partial.take() {
                         give_reassembly(buf);
                     }
@@ -368,5 +370,67 @@ mod tests {
         ring.header().tail.0.store(tail.pack(), SeqCst);
         let err = ring.recv(&me, Patience::Never, |b, _| b.len()).unwrap_err();
         assert_eq!(err.kind(), &ErrorKind::Codec, "{err}");
+    }
+
+    /// Writes one record at the tail and commits it, as a writer (or a damaged one) would.
+    fn record(ring: &Ring, flags: u32, payload: &[u8]) {
+        let h = ring.header();
+        let tail = Cursor::unpack(h.tail.0.load(SeqCst));
+        // SAFETY: no other handle exists; the tests write far less than the ring holds.
+        unsafe {
+            ring.copy_in(tail.pos.wrapping_add(RECORD_HEADER), payload);
+            ring.write_record_header(tail.pos, payload.len() as u32, flags);
+        }
+        ring.commit_tail(Cursor {
+            pos: tail.pos.wrapping_add(record_size(payload.len()) as u32),
+            count: tail.count.wrapping_add(u32::from(flags & LAST != 0)),
+        });
+    }
+
+    /// Bulk records that do not add up (data without a length, more or fewer bytes than announced,
+    /// a length too large to reserve, a length record of the wrong size) drop their message with a
+    /// codec error, without reserving what they claim; the message after each arrives intact.
+    #[test]
+    fn bulk_records_that_do_not_add_up_drop_only_their_message() {
+        let ring = Arc::new(Ring::create(MIN_RING, 0).unwrap());
+        let me = Member::join(Arc::clone(&ring));
+        let len = |n: u64| n.to_le_bytes();
+        let damaged: [&[(u32, &[u8])]; 5] = [
+            &[(FIRST, b"m"), (BULK, b"data"), (LAST, b"")],
+            &[
+                (FIRST, b"m"),
+                (BULK | BULK_LEN, &len(3)),
+                (BULK, b"four"),
+                (LAST, b""),
+            ],
+            &[
+                (FIRST, b"m"),
+                (BULK | BULK_LEN, &len(5)),
+                (BULK, b"four"),
+                (LAST, b""),
+            ],
+            &[
+                (FIRST, b"m"),
+                (BULK | BULK_LEN, &len(u64::MAX)),
+                (LAST, b""),
+            ],
+            &[(FIRST, b"m"), (BULK | BULK_LEN, b"short"), (LAST, b"")],
+        ];
+        for (i, records) in damaged.iter().enumerate() {
+            for &(flags, payload) in *records {
+                record(&ring, flags, payload);
+            }
+            record(&ring, FIRST, b"good ");
+            record(&ring, BULK | BULK_LEN, &len(4));
+            record(&ring, BULK, b"bu");
+            record(&ring, BULK, b"lk");
+            record(&ring, LAST, b"end");
+            let read = |main: &[u8], bulk: Vec<Vec<u8>>| (main.to_vec(), bulk);
+            let err = ring.recv(&me, Patience::Never, read).unwrap_err();
+            assert_eq!(err.kind(), &ErrorKind::Codec, "case {i}: {err}");
+            let (main, bulk) = ring.recv(&me, Patience::Never, read).unwrap();
+            assert_eq!(main, b"good end", "case {i}");
+            assert_eq!(bulk, [b"bulk".to_vec()], "case {i}");
+        }
     }
 }

@@ -122,7 +122,8 @@ impl Ring {
         let mut sent = 0;
         while sent < data.len() || (last && sent == 0 && data.is_empty()) {
             let rest = data.len() - sent;
-            let tail = self.wait_space(me, record_size(rest).min(cap / 4), *first, patience, sender)?;
+            let tail =
+                self.wait_space(me, record_size(rest).min(cap / 4), *first, patience, sender)?;
             let head = Cursor::unpack(h.seen_head.0.load(Relaxed));
             let free = cap.saturating_sub(u64::from(tail.pos.wrapping_sub(head.pos)));
             let chunk = rest.min((free - u64::from(RECORD_HEADER)) as usize);
@@ -236,7 +237,12 @@ impl Ring {
             } else {
                 crate::policy::STREAM_WINDOW
             };
-            match sleep_after(window, &h.space.0, || fits(head_now()) || stopped(), deadline) {
+            match sleep_after(
+                window,
+                &h.space.0,
+                || fits(head_now()) || stopped(),
+                deadline,
+            ) {
                 Slept::Ready => {}
                 Slept::Deadline => {
                     return Err(Error::new(ErrorKind::Timeout, "queue put timed out (full)"));
@@ -258,7 +264,7 @@ impl Ring {
         !me.others_alive(may_get) && !me.used_elsewhere()
     }
 
-    fn commit_tail(&self, tail: Cursor) {
+    pub(super) fn commit_tail(&self, tail: Cursor) {
         let h = self.header();
         h.tail.0.store(tail.pack(), SeqCst);
         if tail.count % PUTS_EPOCH == 0 {
