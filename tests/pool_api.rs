@@ -393,3 +393,49 @@ fn a_reply_with_too_many_handles_fails_its_task_and_the_worker_lives() {
     assert_eq!(pool.apply(square, (3,)).unwrap(), 9);
     assert_eq!(pool.pids(), pids);
 }
+
+/// An iterator whose `size_hint` claims an exact length it does not keep.
+struct Liar(std::ops::Range<u64>, usize);
+
+impl Iterator for Liar {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        self.0.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.1, Some(self.1))
+    }
+}
+
+/// A map reads an exactly sized iterable as it goes (no list of every item first) and any other
+/// after collecting it; an iterator that breaks its own size_hint fails the map with a clear error,
+/// never a hang, and the pool goes on.
+#[multiproc::test]
+fn map_reads_sized_and_unsized_iterables_and_refuses_a_lying_one() {
+    let pool = Pool::new(2).unwrap();
+    let n = 200_000u64;
+    let sized = pool.map(square, (0..n).map(|x| x % 1000)).unwrap();
+    assert_eq!(sized.len() as u64, n);
+    assert!(
+        sized
+            .iter()
+            .enumerate()
+            .all(|(i, &r)| r == (i as u64 % 1000).pow(2))
+    );
+    let unsized_ = pool.map(square, (0..n).filter(|x| x % 3 == 0)).unwrap();
+    assert_eq!(
+        unsized_,
+        (0..n)
+            .filter(|x| x % 3 == 0)
+            .map(|x| x * x)
+            .collect::<Vec<_>>()
+    );
+    for (items, claimed) in [(0..10, 50_000), (0..90_000, 50_000)] {
+        let err = pool
+            .map_chunked(square, Liar(items, claimed), 1000)
+            .unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains("size_hint"), "{err}");
+    }
+    assert_eq!(pool.map(square, 0..4u64).unwrap(), [0, 1, 4, 9]);
+}

@@ -84,6 +84,60 @@ pub(crate) fn auto_chunksize(len: usize, processes: usize) -> usize {
     len.div_ceil(4 * processes.max(1)).clamp(1, MAX_AUTO_CHUNK)
 }
 
+/// The items of a map, handed out a chunk at a time. An iterator that knows its exact length (a
+/// range, a `Vec`, a slice's iterator, a `map` over one) is read as the chunks are made, so a long
+/// map never holds all its items at once (10^7 `u64`s: 80 MB written and page-faulted for
+/// nothing); any other is collected first, as Python's `map` makes a list of an iterable without a
+/// length.
+pub(crate) enum Items<I: Iterator> {
+    Listed(Vec<I::Item>),
+    /// The iterator, and the buffer of the chunk being made.
+    Streamed(I, Vec<I::Item>),
+}
+
+impl<I: Iterator> Items<I> {
+    /// The items of `iter` and how many there are.
+    pub(crate) fn new(iter: I) -> (Items<I>, usize) {
+        match iter.size_hint() {
+            (lo, Some(hi)) if lo == hi => (Items::Streamed(iter, Vec::new()), lo),
+            _ => {
+                let listed: Vec<I::Item> = iter.collect();
+                let len = listed.len();
+                (Items::Listed(listed), len)
+            }
+        }
+    }
+
+    /// Items `start .. start + count`, asked for in order; `last` for the chunk that ends the
+    /// map. An iterator whose items do not match the length it gave is an error (`InvalidInput`).
+    pub(crate) fn chunk(&mut self, start: usize, count: usize, last: bool) -> Result<&[I::Item]> {
+        match self {
+            Items::Listed(items) => Ok(&items[start..start + count]),
+            Items::Streamed(iter, buf) => {
+                buf.clear();
+                buf.extend(iter.by_ref().take(count));
+                let short = buf.len() < count;
+                if short || (last && iter.next().is_some()) {
+                    return Err(Error::new(
+                        ErrorKind::InvalidInput,
+                        format!(
+                            "the iterable of a map said it held {} items (its size_hint) but {}: \
+                             its iterator is wrong; collect it into a Vec first",
+                            start + count,
+                            if short {
+                                format!("ended after {}", start + buf.len())
+                            } else {
+                                "held more".to_string()
+                            }
+                        ),
+                    ));
+                }
+                Ok(buf)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +147,43 @@ mod tests {
         let (frame, _) = task_frame(b"p", &[5u64, 6], encode_one::<u64>, true).unwrap();
         let back: Vec<(u64,)> = codec::decode(&frame[1..], Vec::new()).unwrap();
         assert_eq!(back, [(5,), (6,)]);
+    }
+
+    /// An iterator that lies about its length.
+    struct Liar(std::ops::Range<u32>, usize);
+
+    impl Iterator for Liar {
+        type Item = u32;
+        fn next(&mut self) -> Option<u32> {
+            self.0.next()
+        }
+        fn size_hint(&self) -> (usize, Option<usize>) {
+            (self.1, Some(self.1))
+        }
+    }
+
+    #[test]
+    fn items_stream_exact_iterators_and_list_the_others() {
+        let (mut items, len) = Items::new(0..10u32);
+        assert!(matches!(items, Items::Streamed(..)));
+        assert_eq!(len, 10);
+        assert_eq!(items.chunk(0, 4, false).unwrap(), [0, 1, 2, 3]);
+        assert_eq!(items.chunk(4, 6, true).unwrap(), [4, 5, 6, 7, 8, 9]);
+        let (mut items, len) = Items::new((0..10u32).filter(|x| x % 2 == 0));
+        assert!(matches!(items, Items::Listed(..)));
+        assert_eq!(len, 5);
+        assert_eq!(items.chunk(2, 3, true).unwrap(), [4, 6, 8]);
+    }
+
+    #[test]
+    fn an_iterator_that_lies_about_its_length_is_an_error() {
+        let (mut items, len) = Items::new(Liar(0..3, 5));
+        assert_eq!(len, 5);
+        let err = items.chunk(0, 5, true).unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::InvalidInput, "{err}");
+        let (mut items, _) = Items::new(Liar(0..9, 5));
+        let err = items.chunk(0, 5, true).unwrap_err();
+        assert!(err.to_string().contains("held more"), "{err}");
     }
 
     #[test]

@@ -259,8 +259,10 @@ impl Pool {
     }
 
     /// `f(x)` for every `x`, in parallel, results in order. Chunked by Python's rule
-    /// (`len / (4 * processes)`, or the pool's `chunksize`). Fails with the first task's error if any
-    /// fails. Python: `pool.map(f, iterable)`.
+    /// (`len / (4 * processes)`, at most 32,768, or the pool's `chunksize`). An iterable whose
+    /// iterator knows its exact length (a range, a `Vec`, a `map` over one) is read chunk by chunk
+    /// as the work goes out; any other is collected first, as Python makes a list of it. Fails with
+    /// the first task's error if any fails. Python: `pool.map(f, iterable)`.
     ///
     /// ```no_run
     /// # extern crate multiproc_runtime as multiproc;
@@ -511,8 +513,7 @@ impl Pool {
         let entry = registry::lookup_fn(type_name)?;
         let prefix = chunk_prefix(entry.name)?;
         let carries_fds = self.sched.carries_fds();
-        let items: Vec<T> = iterable.into_iter().collect();
-        let len = items.len();
+        let (mut items, len) = chunk::Items::new(iterable.into_iter());
         let chunksize = chunksize
             .or(self.default_chunksize)
             .unwrap_or_else(|| chunk::auto_chunksize(len, self.processes()));
@@ -536,8 +537,10 @@ impl Pool {
             let mut outcome = Ok(());
             if start < len {
                 let count = chunksize.min(len - start);
-                match chunk::task_frame(&prefix, &items[start..start + count], encode, carries_fds)
-                {
+                let frame = items
+                    .chunk(start, count, start + count == len)
+                    .and_then(|chunk| chunk::task_frame(&prefix, chunk, encode, carries_fds));
+                match frame {
                     Ok((frame, fds)) => {
                         batch_bytes += frame.len();
                         batch.push(Job::new(frame, fds, sink.clone(), start, count));

@@ -73,10 +73,13 @@ pub(crate) struct MapSink<R> {
 
 impl<R> MapSink<R> {
     pub(crate) fn new(len: usize, cell: Arc<Cell<Vec<R>>>, progress: Progress) -> MapSink<R> {
+        // Reserved, not touched: pages are faulted in as results arrive, 2 MiB at a time where
+        // the system gives huge pages.
+        let mut done = Vec::with_capacity(len);
+        crate::sys::memory::prefer_huge_pages(&mut done);
         MapSink {
             gather: Mutex::new(Gather {
-                // Reserved, not touched: pages are faulted in as results arrive.
-                done: Some(Vec::with_capacity(len)),
+                done: Some(done),
                 next: 0,
                 ahead: std::collections::BTreeMap::new(),
                 left: len,

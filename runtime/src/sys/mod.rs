@@ -13,6 +13,8 @@ pub(crate) mod eventfd;
 pub(crate) mod fd;
 pub(crate) mod identity;
 pub(crate) mod keepalive;
+/// Advice on this process's own memory (huge pages for large buffers).
+pub(crate) mod memory;
 pub(crate) mod mutex;
 pub(crate) mod net;
 /// Pins: locks owned by an open file description (OFD locks), counted by any holder of the file.
