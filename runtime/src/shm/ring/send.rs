@@ -11,6 +11,9 @@ use super::{Member, Patience, Ring};
 use crate::error::{Error, ErrorKind, Result};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 
+/// Most payload bytes in one record of a streamed message.
+const STREAM_PART: usize = 64 << 10;
+
 /// A handle counts as a possible consumer unless it has only ever put.
 fn may_get(roles: u32) -> bool {
     roles & GOT != 0 || roles & PUT == 0
@@ -119,14 +122,19 @@ impl Ring {
     ) -> Result<()> {
         let h = self.header();
         let cap = u64::from(self.cap());
+        // At most a part of the ring per record, so the reader copies one part out while the next
+        // goes in (one record of a whole ring would have each side wait for the other).
+        let part = STREAM_PART.min(cap as usize / 4);
         let mut sent = 0;
         while sent < data.len() || (last && sent == 0 && data.is_empty()) {
             let rest = data.len() - sent;
             let tail =
-                self.wait_space(me, record_size(rest).min(cap / 4), *first, patience, sender)?;
+                self.wait_space(me, record_size(rest.min(part)), *first, patience, sender)?;
             let head = Cursor::unpack(h.seen_head.0.load(Relaxed));
             let free = cap.saturating_sub(u64::from(tail.pos.wrapping_sub(head.pos)));
-            let chunk = rest.min((free - u64::from(RECORD_HEADER)) as usize);
+            let chunk = rest
+                .min((free - u64::from(RECORD_HEADER)) as usize)
+                .min(part);
             let ends = last && chunk == rest;
             let flags = flags | if *first { FIRST } else { 0 } | if ends { LAST } else { 0 };
             // SAFETY: we hold the put lock; `free` bytes at the tail are unused and the record takes
