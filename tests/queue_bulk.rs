@@ -165,3 +165,28 @@ where
     let enc = multiproc::codec::encode(q).unwrap();
     multiproc::codec::decode(&enc.bytes, enc.fds).unwrap()
 }
+
+#[multiproc::test]
+fn an_unbounded_put_into_a_full_ring_buffers_its_bulk_message_whole() {
+    let q = Queue::<Bytes>::builder()
+        .ring_bytes(256 << 10)
+        .build()
+        .unwrap();
+    let other = q.clone();
+    let reading = q.clone(); // a possible reader: a stream would wait for it
+    // Another handle fills most of the ring (nobody reads yet).
+    other.put(blob(200 << 10, 1)).unwrap();
+    // No room for this one: it is not streamed (a stream would wait for the reader) but goes to
+    // this handle's buffer, whole, and the feeder writes it once the reader makes room.
+    q.put(blob(100 << 10, 2)).unwrap();
+    assert_eq!(q.buffered(), 1);
+    let reader = std::thread::spawn(move || {
+        (0..2)
+            .map(|_| reading.get_timeout(LONG).unwrap())
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(
+        reader.join().unwrap(),
+        [blob(200 << 10, 1), blob(100 << 10, 2)]
+    );
+}

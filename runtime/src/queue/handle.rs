@@ -431,8 +431,12 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let mut failed: Option<Error> = None;
         let mut spill = |main: &mut Vec<u8>, bulk: &[u8]| {
             if stream.is_none() {
-                // An unbounded put does not wait for room it can buffer in instead.
-                if !bounded && !ring.has_room(ring.cap() as usize / 4) {
+                // An unbounded put does not wait for room it can buffer in instead: it streams
+                // a message that fits the ring only into room it has now (one larger than the
+                // ring streams while readers drain it, as before, given a quarter ring to start).
+                let cap = ring.cap() as usize;
+                let need = main.len() + bulk.len() + 64;
+                if !bounded && !ring.has_room(if need <= cap { need } else { cap / 4 }) {
                     return Spilled::Declined;
                 }
                 // A bounded put waits as long as it may; an unbounded one streams for a moment.
