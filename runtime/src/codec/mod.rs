@@ -244,6 +244,32 @@ pub(crate) fn decode_bulk<T: DeserializeOwned>(bytes: &[u8], bulk: Vec<Vec<u8>>)
     Ok(value)
 }
 
+/// Decodes what `seed` reads (a value that must span all of `bytes`), for readers that take a
+/// sequence element by element instead of collecting it (a pool reply's outcomes). Descriptors the
+/// value does not claim are closed.
+pub(crate) fn decode_seed<'de, S: serde::de::DeserializeSeed<'de>>(
+    bytes: &'de [u8],
+    fds: Vec<OwnedFd>,
+    seed: S,
+) -> Result<S::Value> {
+    let scope = Scope::enter(&RECV_FDS, fds.into_iter().map(Some).collect());
+    let mut decoder = de::Decoder::new(bytes);
+    let res = seed.deserialize(&mut decoder);
+    scope.finish();
+    let used = bytes.len() - decoder.remaining();
+    match res {
+        Ok(_) if used != bytes.len() => Err(Error::codec(format!(
+            "message has {} trailing bytes after its value: the sender sent another type",
+            bytes.len() - used
+        ))),
+        Ok(value) => Ok(value),
+        Err(e) => Err(Error::codec(format!(
+            "received bytes do not decode: {e} (at byte {used} of {})",
+            bytes.len()
+        ))),
+    }
+}
+
 /// Decodes a `T` from the start of `bytes`, returning it and the number of bytes it used.
 pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<(T, usize)> {
     run_decoder(de::Decoder::new(bytes), fds).map(|(value, used, _)| (value, used))

@@ -105,23 +105,27 @@ pub(crate) fn decode_reply<R: DeserializeOwned>(
         }
     };
     match frame.split_first() {
-        Some((&OUTCOMES, rest)) => match codec::decode::<Vec<Outcome<R>>>(rest, fds) {
-            Ok(outcomes) => {
-                let got = outcomes.len().min(count);
-                for (i, o) in outcomes.into_iter().take(count).enumerate() {
-                    put(start + i, o.into_result());
-                }
-                for i in got..count {
-                    put(
-                        start + i,
-                        Err(Error::codec(
-                            "the pool worker's reply lacked this task's result",
-                        )),
-                    );
-                }
+        Some((&OUTCOMES, rest)) => {
+            // Each outcome is handed over as it is decoded (no vector of them first); what the
+            // reply lacks, or what follows a part that does not decode, fails its task.
+            let mut given = 0;
+            let each = Each {
+                put: &mut |o: Outcome<R>| {
+                    if given < count {
+                        put(start + given, o.into_result());
+                        given += 1;
+                    }
+                },
+                _r: std::marker::PhantomData,
+            };
+            let missing = match codec::decode_seed(rest, fds, each) {
+                Ok(()) => Error::codec("the pool worker's reply lacked this task's result"),
+                Err(e) => e,
+            };
+            for i in given..count {
+                put(start + i, Err(missing.clone()));
             }
-            Err(e) => whole(e),
-        },
+        }
         Some((&FAILED, rest)) => whole(match codec::decode::<Report>(rest, fds) {
             Ok(report) => child::failure(report),
             Err(e) => e,
@@ -129,6 +133,42 @@ pub(crate) fn decode_reply<R: DeserializeOwned>(
         _ => whole(Error::codec(
             "the pool worker sent a reply this version does not understand",
         )),
+    }
+}
+
+/// Reads a sequence of outcomes, handing each to `put` as it is decoded.
+struct Each<'a, R, F: FnMut(Outcome<R>)> {
+    put: &'a mut F,
+    _r: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<'de, R: serde::Deserialize<'de>, F: FnMut(Outcome<R>)> serde::de::DeserializeSeed<'de>
+    for Each<'_, R, F>
+{
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, R: serde::Deserialize<'de>, F: FnMut(Outcome<R>)> serde::de::Visitor<'de>
+    for Each<'_, R, F>
+{
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a sequence of task outcomes")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<(), A::Error> {
+        while let Some(outcome) = seq.next_element::<Outcome<R>>()? {
+            (self.put)(outcome);
+        }
+        Ok(())
     }
 }
 
@@ -163,6 +203,33 @@ mod tests {
         ));
         assert_eq!(got[2].as_ref().unwrap(), &3);
         assert!(got[3].is_err(), "a missing item is an error");
+    }
+
+    /// A reply cut short or damaged part way still delivers the outcomes before the damage, each
+    /// task exactly once; the rest fail. More outcomes than tasks are ignored.
+    #[test]
+    fn a_reply_damaged_part_way_fails_only_the_tasks_it_lost() {
+        let mut frame = Vec::new();
+        begin_outcomes(&mut frame);
+        let outcomes: Vec<Outcome<u64>> = (0..4).map(Outcome::Ok).collect();
+        codec::encode_into(&outcomes, &mut frame, &mut Vec::new()).unwrap();
+        // A bad variant tag for the third outcome (each is a tag byte and a one-byte value here).
+        let third = frame.len() - 4;
+        frame[third] = 9;
+        let got = collect(&frame, 4);
+        assert_eq!(got.len(), 4, "each task once");
+        assert_eq!(got[0].as_ref().unwrap(), &0);
+        assert_eq!(got[1].as_ref().unwrap(), &1);
+        assert!(got[2].is_err() && got[3].is_err());
+        assert_eq!(
+            got[2].as_ref().unwrap_err().kind(),
+            &crate::ErrorKind::Codec
+        );
+        // Four outcomes for two tasks: the two, nothing more.
+        frame[third] = 0;
+        let got = collect(&frame, 2);
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().all(|r| r.is_ok()));
     }
 
     #[test]
