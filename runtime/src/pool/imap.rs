@@ -60,7 +60,10 @@ impl<R: DeserializeOwned + Send + 'static> Sink for ImapSink<R> {
     fn deliver(&self, start: usize, count: usize, frame: &[u8], fds: Vec<OwnedFd>) {
         // Decoded before the lock is taken: the consumer is not held up meanwhile.
         let mut chunk = Vec::with_capacity(count);
-        decode_reply::<R>(start, count, frame, fds, |i, r| chunk.push((i, r)));
+        if let Err(e) = decode_reply::<R>(start, count, frame, fds, |i, r| chunk.push((i, r))) {
+            chunk.clear();
+            chunk.extend((start..start + count).map(|i| (i, Err(e.clone()))));
+        }
         let mut s = lock(&self.shared);
         for (i, r) in chunk {
             Self::put(&mut s.arrived, i, r);

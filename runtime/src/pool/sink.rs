@@ -24,7 +24,16 @@ pub(crate) struct OneShot<R>(pub(crate) Arc<Cell<R>>);
 
 impl<R: DeserializeOwned + Send + 'static> Sink for OneShot<R> {
     fn deliver(&self, start: usize, count: usize, frame: &[u8], fds: Vec<OwnedFd>) {
-        decode_reply::<R>(start, count, frame, fds, |_, r| self.0.set(r));
+        let mut result = None;
+        let whole = decode_reply::<R>(start, count, frame, fds, |_, r| {
+            result.get_or_insert(r);
+        });
+        self.0.set(match whole {
+            Ok(()) => {
+                result.unwrap_or_else(|| Err(Error::codec("the pool worker's reply was empty")))
+            }
+            Err(e) => Err(e),
+        });
     }
     fn fail(&self, _: usize, _: usize, err: &Error) {
         self.0.set(Err(err.clone()));
@@ -132,12 +141,15 @@ impl<R: DeserializeOwned + Send + 'static> Sink for MapSink<R> {
     fn deliver(&self, start: usize, count: usize, frame: &[u8], fds: Vec<OwnedFd>) {
         let mut piece = Vec::with_capacity(count);
         let mut error = None;
-        decode_reply::<R>(start, count, frame, fds, |_, r| match r {
+        let whole = decode_reply::<R>(start, count, frame, fds, |_, r| match r {
             Ok(v) => piece.push(v),
             Err(e) => {
                 error.get_or_insert(e);
             }
         });
+        if let Err(e) = whole {
+            error = Some(e);
+        }
         let mut g = lock(&self.gather);
         match error {
             Some(e) => {

@@ -90,24 +90,21 @@ pub(crate) fn failed_reply(report: Report, bytes: &mut Vec<u8>, fds: &mut Vec<Ow
     }
 }
 
-/// Decodes a chunk's reply into `count` results, calling `put(index, result)` for each from `start`
-/// on; items the reply lacks come back as codec errors.
+/// Decodes a chunk's reply, handing each task's result to `put(index, result)` (from `start` on) as
+/// it is decoded, with no vector of outcomes first; tasks the reply lacks come back as codec errors.
+/// `Err(e)` if the frame as a whole is not a reply of `count` results (a failed chunk's report,
+/// damaged or trailing bytes, an unknown kind): the caller then drops whatever was put and fails
+/// every task of the chunk with `e`, as if nothing had decoded (a reply that is not what it should be
+/// is trusted in none of its parts).
 pub(crate) fn decode_reply<R: DeserializeOwned>(
     start: usize,
     count: usize,
     frame: &[u8],
     fds: Vec<OwnedFd>,
     mut put: impl FnMut(usize, Result<R>),
-) {
-    let mut whole = |e: Error| {
-        for i in start..start + count {
-            put(i, Err(e.clone()));
-        }
-    };
+) -> Result<()> {
     match frame.split_first() {
         Some((&OUTCOMES, rest)) => {
-            // Each outcome is handed over as it is decoded (no vector of them first); what the
-            // reply lacks, or what follows a part that does not decode, fails its task.
             let mut given = 0;
             let each = Each {
                 put: &mut |o: Outcome<R>| {
@@ -118,19 +115,22 @@ pub(crate) fn decode_reply<R: DeserializeOwned>(
                 },
                 _r: std::marker::PhantomData,
             };
-            let missing = match codec::decode_seed(rest, fds, each) {
-                Ok(()) => Error::codec("the pool worker's reply lacked this task's result"),
-                Err(e) => e,
-            };
+            codec::decode_seed(rest, fds, each)?;
             for i in given..count {
-                put(start + i, Err(missing.clone()));
+                put(
+                    start + i,
+                    Err(Error::codec(
+                        "the pool worker's reply lacked this task's result",
+                    )),
+                );
             }
+            Ok(())
         }
-        Some((&FAILED, rest)) => whole(match codec::decode::<Report>(rest, fds) {
+        Some((&FAILED, rest)) => Err(match codec::decode::<Report>(rest, fds) {
             Ok(report) => child::failure(report),
             Err(e) => e,
         }),
-        _ => whole(Error::codec(
+        _ => Err(Error::codec(
             "the pool worker sent a reply this version does not understand",
         )),
     }
@@ -176,13 +176,17 @@ impl<'de, R: serde::Deserialize<'de>, F: FnMut(Outcome<R>)> serde::de::Visitor<'
 mod tests {
     use super::*;
 
+    /// The results as a sink sees them: those put, or every task failed with the frame's error.
     fn collect(frame: &[u8], count: usize) -> Vec<Result<u64>> {
         let mut out = Vec::new();
-        decode_reply::<u64>(0, count, frame, Vec::new(), |i, r| {
+        let res = decode_reply::<u64>(0, count, frame, Vec::new(), |i, r| {
             assert_eq!(i, out.len());
             out.push(r);
         });
-        out
+        match res {
+            Ok(()) => out,
+            Err(e) => (0..count).map(|_| Err(e.clone())).collect(),
+        }
     }
 
     #[test]
@@ -205,28 +209,28 @@ mod tests {
         assert!(got[3].is_err(), "a missing item is an error");
     }
 
-    /// A reply cut short or damaged part way still delivers the outcomes before the damage, each
-    /// task exactly once; the rest fail. More outcomes than tasks are ignored.
+    /// A reply damaged part way (or followed by stray bytes) fails every task of its chunk, even
+    /// those whose outcomes decoded before the damage; more outcomes than tasks are ignored.
     #[test]
-    fn a_reply_damaged_part_way_fails_only_the_tasks_it_lost() {
+    fn a_reply_damaged_part_way_fails_its_whole_chunk() {
         let mut frame = Vec::new();
         begin_outcomes(&mut frame);
         let outcomes: Vec<Outcome<u64>> = (0..4).map(Outcome::Ok).collect();
         codec::encode_into(&outcomes, &mut frame, &mut Vec::new()).unwrap();
+        let mut damaged = frame.clone();
         // A bad variant tag for the third outcome (each is a tag byte and a one-byte value here).
-        let third = frame.len() - 4;
-        frame[third] = 9;
-        let got = collect(&frame, 4);
-        assert_eq!(got.len(), 4, "each task once");
-        assert_eq!(got[0].as_ref().unwrap(), &0);
-        assert_eq!(got[1].as_ref().unwrap(), &1);
-        assert!(got[2].is_err() && got[3].is_err());
+        let third = damaged.len() - 4;
+        damaged[third] = 9;
+        let got = collect(&damaged, 4);
+        assert!(got.iter().all(|r| r.is_err()), "{got:?}");
         assert_eq!(
-            got[2].as_ref().unwrap_err().kind(),
+            got[0].as_ref().unwrap_err().kind(),
             &crate::ErrorKind::Codec
         );
+        let mut trailing = frame.clone();
+        trailing.push(0);
+        assert!(collect(&trailing, 4).iter().all(|r| r.is_err()));
         // Four outcomes for two tasks: the two, nothing more.
-        frame[third] = 0;
         let got = collect(&frame, 2);
         assert_eq!(got.len(), 2);
         assert!(got.iter().all(|r| r.is_ok()));
