@@ -134,6 +134,8 @@ fn killer(s: &Shared) {
 fn queue_side(s: &Shared) -> (u64, u64) {
     let q = Queue::<Msg>::bounded(32).unwrap();
     let (mut producers, mut messages) = (0, 0);
+    // How the previous producer's turn ended, for the message of a failure in the next one.
+    let mut previous = String::from("none");
     while !s.stop.load(Ordering::Relaxed) {
         let id = producers;
         let mut p = produce::spawn(q.clone(), id).unwrap();
@@ -141,10 +143,15 @@ fn queue_side(s: &Shared) -> (u64, u64) {
         s.producers.lock().unwrap().push(p.pid());
         let mut next_seq = 0;
         let mut exited_at: Option<Instant> = None;
+        let mut ended = "drained";
         loop {
             match q.get_timeout(Duration::from_millis(20)) {
                 Ok(m) => {
-                    assert_eq!((m.producer, m.seq), (id, next_seq), "lost or reordered");
+                    assert_eq!(
+                        (m.producer, m.seq),
+                        (id, next_seq),
+                        "lost or reordered (previous producer: {previous})"
+                    );
                     assert_eq!(m.check, checksum(m.producer, m.seq, &m.payload), "torn");
                     next_seq += 1;
                     messages += 1;
@@ -157,6 +164,7 @@ fn queue_side(s: &Shared) -> (u64, u64) {
                     // a moment before the kernel lets its parent reap it.
                     let gone = wait_until(Duration::from_secs(5), || !p.is_alive());
                     assert!(gone, "Disconnected while the producer runs: {e}");
+                    ended = "disconnected";
                     break;
                 }
                 Err(e) => panic!("queue get: {e}"),
@@ -170,10 +178,15 @@ fn queue_side(s: &Shared) -> (u64, u64) {
             }
         }
         s.producers.lock().unwrap().retain(|&x| x != p.pid());
-        match p.join() {
+        let joined = p.join();
+        match &joined {
             Ok(()) => assert_eq!(next_seq, PER_PRODUCER, "producer {id} finished"),
             Err(e) => assert!(matches!(e.kind(), ErrorKind::WorkerDied { .. }), "{e}"),
         }
+        previous = format!(
+            "{id}, {ended} after {next_seq} messages, queue length then {}, join: {joined:?}",
+            q.len()
+        );
         producers += 1;
     }
     (producers, messages)
