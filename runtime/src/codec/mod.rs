@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cell::RefCell;
+use std::marker::PhantomData;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 mod bytes;
@@ -233,7 +234,13 @@ pub(crate) fn decode_bulk<T: DeserializeOwned>(bytes: &[u8], bulk: Vec<Vec<u8>>)
     if bulk.is_empty() {
         return decode(bytes, Vec::new());
     }
-    let (value, used, left) = run_decoder(de::Decoder::with_bulk(bytes, bulk), Vec::new())?;
+    let decoder = de::Decoder::with_bulk(bytes, bulk);
+    let (value, used, left) = run_decoder(
+        decoder,
+        Vec::new(),
+        PhantomData::<T>,
+        std::any::type_name::<T>(),
+    )?;
     if used != bytes.len() || left != 0 {
         return Err(Error::codec(format!(
             "message has {} trailing bytes and {left} bulk parts left after a {}: the sender sent another type",
@@ -244,51 +251,48 @@ pub(crate) fn decode_bulk<T: DeserializeOwned>(bytes: &[u8], bulk: Vec<Vec<u8>>)
     Ok(value)
 }
 
-/// Decodes what `seed` reads (a value that must span all of `bytes`), for readers that take a
-/// sequence element by element instead of collecting it (a pool reply's outcomes). Descriptors the
-/// value does not claim are closed.
+/// Decodes what `seed` reads (`what`, for errors: a value that must span all of `bytes`), for
+/// readers that take a sequence element by element instead of collecting it (a pool reply's
+/// outcomes). Descriptors the value does not claim are closed.
 pub(crate) fn decode_seed<'de, S: serde::de::DeserializeSeed<'de>>(
     bytes: &'de [u8],
     fds: Vec<OwnedFd>,
     seed: S,
+    what: &str,
 ) -> Result<S::Value> {
-    let scope = Scope::enter(&RECV_FDS, fds.into_iter().map(Some).collect());
-    let mut decoder = de::Decoder::new(bytes);
-    let res = seed.deserialize(&mut decoder);
-    scope.finish();
-    let used = bytes.len() - decoder.remaining();
-    match res {
-        Ok(_) if used != bytes.len() => Err(Error::codec(format!(
-            "message has {} trailing bytes after its value: the sender sent another type",
+    let (value, used, _) = run_decoder(de::Decoder::new(bytes), fds, seed, what)?;
+    if used != bytes.len() {
+        return Err(Error::codec(format!(
+            "message has {} trailing bytes after {what}: the sender sent another type",
             bytes.len() - used
-        ))),
-        Ok(value) => Ok(value),
-        Err(e) => Err(Error::codec(format!(
-            "received bytes do not decode: {e} (at byte {used} of {})",
-            bytes.len()
-        ))),
+        )));
     }
+    Ok(value)
 }
 
 /// Decodes a `T` from the start of `bytes`, returning it and the number of bytes it used.
 pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<(T, usize)> {
-    run_decoder(de::Decoder::new(bytes), fds).map(|(value, used, _)| (value, used))
+    let decoder = de::Decoder::new(bytes);
+    run_decoder(decoder, fds, PhantomData::<T>, std::any::type_name::<T>())
+        .map(|(value, used, _)| (value, used))
 }
 
-/// Runs `decoder` for a `T`: the value, the main bytes used and the bulk parts left.
-fn run_decoder<T: DeserializeOwned>(
-    mut decoder: de::Decoder<'_>,
+/// Runs `decoder` for what `seed` reads (`what`, for errors): the value, the main bytes used and
+/// the bulk parts left.
+fn run_decoder<'de, S: serde::de::DeserializeSeed<'de>>(
+    mut decoder: de::Decoder<'de>,
     fds: Vec<OwnedFd>,
-) -> Result<(T, usize, usize)> {
+    seed: S,
+    what: &str,
+) -> Result<(S::Value, usize, usize)> {
     let len = decoder.remaining();
     let scope = Scope::enter(&RECV_FDS, fds.into_iter().map(Some).collect());
-    let res = T::deserialize(&mut decoder);
+    let res = seed.deserialize(&mut decoder);
     scope.finish();
     match res {
         Ok(value) => Ok((value, len - decoder.remaining(), decoder.bulk_left())),
         Err(e) => Err(Error::codec(format!(
-            "received bytes do not decode as {}: {e} (at byte {} of {})",
-            std::any::type_name::<T>(),
+            "received bytes do not decode as {what}: {e} (at byte {} of {})",
             len - decoder.remaining(),
             len
         ))),

@@ -91,15 +91,15 @@ pub(crate) fn auto_chunksize(len: usize, processes: usize) -> usize {
 /// length.
 pub(crate) enum Items<I: Iterator> {
     Listed(Vec<I::Item>),
-    /// The iterator, and the buffer of the chunk being made.
-    Streamed(I, Vec<I::Item>),
+    /// The iterator, the length it gave, and the buffer of the chunk being made.
+    Streamed(I, usize, Vec<I::Item>),
 }
 
 impl<I: Iterator> Items<I> {
     /// The items of `iter` and how many there are.
     pub(crate) fn new(iter: I) -> (Items<I>, usize) {
         match iter.size_hint() {
-            (lo, Some(hi)) if lo == hi => (Items::Streamed(iter, Vec::new()), lo),
+            (lo, Some(hi)) if lo == hi => (Items::Streamed(iter, lo, Vec::new()), lo),
             _ => {
                 let listed: Vec<I::Item> = iter.collect();
                 let len = listed.len();
@@ -108,15 +108,16 @@ impl<I: Iterator> Items<I> {
         }
     }
 
-    /// Items `start .. start + count`, asked for in order; `last` for the chunk that ends the
-    /// map. An iterator whose items do not match the length it gave is an error (`InvalidInput`).
-    pub(crate) fn chunk(&mut self, start: usize, count: usize, last: bool) -> Result<&[I::Item]> {
+    /// Items `start .. start + count`, asked for in order. An iterator whose items do not match
+    /// the length it gave is an error (`InvalidInput`), found at the latest with the last chunk.
+    pub(crate) fn chunk(&mut self, start: usize, count: usize) -> Result<&[I::Item]> {
         match self {
             Items::Listed(items) => Ok(&items[start..start + count]),
-            Items::Streamed(iter, buf) => {
+            Items::Streamed(iter, len, buf) => {
                 buf.clear();
                 buf.extend(iter.by_ref().take(count));
                 let short = buf.len() < count;
+                let last = start + count == *len;
                 if short || (last && iter.next().is_some()) {
                     return Err(Error::new(
                         ErrorKind::InvalidInput,
@@ -167,22 +168,22 @@ mod tests {
         let (mut items, len) = Items::new(0..10u32);
         assert!(matches!(items, Items::Streamed(..)));
         assert_eq!(len, 10);
-        assert_eq!(items.chunk(0, 4, false).unwrap(), [0, 1, 2, 3]);
-        assert_eq!(items.chunk(4, 6, true).unwrap(), [4, 5, 6, 7, 8, 9]);
+        assert_eq!(items.chunk(0, 4).unwrap(), [0, 1, 2, 3]);
+        assert_eq!(items.chunk(4, 6).unwrap(), [4, 5, 6, 7, 8, 9]);
         let (mut items, len) = Items::new((0..10u32).filter(|x| x % 2 == 0));
         assert!(matches!(items, Items::Listed(..)));
         assert_eq!(len, 5);
-        assert_eq!(items.chunk(2, 3, true).unwrap(), [4, 6, 8]);
+        assert_eq!(items.chunk(2, 3).unwrap(), [4, 6, 8]);
     }
 
     #[test]
     fn an_iterator_that_lies_about_its_length_is_an_error() {
         let (mut items, len) = Items::new(Liar(0..3, 5));
         assert_eq!(len, 5);
-        let err = items.chunk(0, 5, true).unwrap_err();
+        let err = items.chunk(0, 5).unwrap_err();
         assert_eq!(err.kind(), &ErrorKind::InvalidInput, "{err}");
         let (mut items, _) = Items::new(Liar(0..9, 5));
-        let err = items.chunk(0, 5, true).unwrap_err();
+        let err = items.chunk(0, 5).unwrap_err();
         assert!(err.to_string().contains("held more"), "{err}");
     }
 

@@ -538,7 +538,7 @@ impl Pool {
             if start < len {
                 let count = chunksize.min(len - start);
                 let frame = items
-                    .chunk(start, count, start + count == len)
+                    .chunk(start, count)
                     .and_then(|chunk| chunk::task_frame(&prefix, chunk, encode, carries_fds));
                 match frame {
                     Ok((frame, fds)) => {

@@ -115,7 +115,7 @@ pub(crate) fn decode_reply<R: DeserializeOwned>(
                 },
                 _r: std::marker::PhantomData,
             };
-            codec::decode_seed(rest, fds, each)?;
+            codec::decode_seed(rest, fds, each, "a pool reply's outcomes")?;
             for i in given..count {
                 put(
                     start + i,

@@ -406,8 +406,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         };
         let res = match streaming {
             true => Self::send_streaming(shared, value, buf, patience),
-            false => codec::encode_spilling(value, buf, &mut |_, _| Spilled::Declined)
-                .and_then(|_| Self::send_encoded(shared, buf, patience)),
+            false => {
+                encode_whole(value, buf).and_then(|_| Self::send_encoded(shared, buf, patience))
+            }
         };
         if buf.capacity() > SCRATCH_KEEP {
             *buf = Vec::new();
@@ -430,31 +431,31 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let mut stream: Option<Stream<'_>> = None;
         let mut failed: Option<Error> = None;
         let mut spill = |main: &mut Vec<u8>, bulk: &[u8]| {
-            if stream.is_none() {
-                // An unbounded put does not wait for room it can buffer in instead: it streams
-                // a message that fits the ring only into room it has now (one larger than the
-                // ring streams while readers drain it, as before, given a quarter ring to start).
-                let cap = ring.cap() as usize;
-                let need = main.len() + bulk.len() + 64;
-                if !bounded && !ring.has_room(if need <= cap { need } else { cap / 4 }) {
-                    return Spilled::Declined;
-                }
-                // A bounded put waits as long as it may; an unbounded one streams for a moment.
-                let stream_patience = if bounded {
-                    patience
-                } else {
-                    Patience::Until(Some(Instant::now() + STREAM_TRY))
-                };
-                match ring.stream(&shared.member, stream_patience, Sender::Put) {
-                    Ok(s) => stream = Some(s),
-                    Err(e) => {
-                        failed = Some(e);
-                        return Spilled::Failed;
+            let s = match stream.as_mut() {
+                Some(s) => s,
+                None => {
+                    // An unbounded put does not wait for room it can buffer in instead: it
+                    // streams a message that fits the ring only into room it has now (one larger
+                    // than the ring streams while readers drain it, given a quarter ring to start).
+                    let cap = ring.cap() as usize;
+                    let need = main.len() + bulk.len() + 64;
+                    if !bounded && !ring.has_room(if need <= cap { need } else { cap / 4 }) {
+                        return Spilled::Declined;
+                    }
+                    // A bounded put waits as long as it may; an unbounded one streams for a moment.
+                    let stream_patience = if bounded {
+                        patience
+                    } else {
+                        Patience::Until(Some(Instant::now() + STREAM_TRY))
+                    };
+                    match ring.stream(&shared.member, stream_patience, Sender::Put) {
+                        Ok(s) => stream.insert(s),
+                        Err(e) => {
+                            failed = Some(e);
+                            return Spilled::Failed;
+                        }
                     }
                 }
-            }
-            let Some(s) = stream.as_mut() else {
-                return Spilled::Failed;
             };
             match s.main(main).and_then(|_| s.bulk(bulk)) {
                 Ok(()) => {
@@ -482,7 +483,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                     ) =>
             {
                 buf.clear();
-                codec::encode_spilling(value, buf, &mut |_, _| Spilled::Declined)?;
+                encode_whole(value, buf)?;
                 shared.push(buf.to_vec())
             }
             other => other,
@@ -764,6 +765,12 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     pub fn try_get(&self) -> Result<T> {
         self.get_with(Patience::Never)
     }
+}
+
+/// Encodes a queue message whole into `buf`, bulk byte strings included (no stream), refusing
+/// handles as every queue message does.
+fn encode_whole<T: Serialize>(value: &T, buf: &mut Vec<u8>) -> Result<()> {
+    codec::encode_spilling(value, buf, &mut |_, _| Spilled::Declined)
 }
 
 fn retitle_error(e: Error, what: &str, after: Duration) -> Error {

@@ -2,7 +2,8 @@
 //! the put lock, copy a message in and then commit it with one store of the tail; readers take the get
 //! lock, copy out and commit the head the same way. Both locks are robust: a process killed holding one
 //! leaves it usable, and a message it had not committed is invisible. Messages larger than the ring
-//! are streamed through it as `FIRST .. LAST` records.
+//! are streamed through it as `FIRST .. LAST` records, and so is a queue message holding a bulk byte
+//! string (`BULK` records, see `send::Stream`).
 //!
 //! This module owns the `unsafe` of the queue: the mapping, the header and the raw copies. The
 //! protocol lives in the submodules.

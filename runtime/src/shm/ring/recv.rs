@@ -55,9 +55,8 @@ const BULK_RESERVE_MAX: u64 = 1 << 30;
 /// that the decoder hands to the value as it is (`Bytes` takes it without a copy).
 #[derive(Default)]
 struct Bulk {
-    parts: Vec<Vec<u8>>,
-    /// The length each part announced.
-    want: Vec<u64>,
+    /// Each part so far, with the length its [`BULK_LEN`] record announced.
+    parts: Vec<(Vec<u8>, u64)>,
     /// A record did not fit what came before it: the message is dropped when it ends.
     damaged: bool,
 }
@@ -88,12 +87,11 @@ impl Bulk {
                 self.damaged = true;
                 return;
             }
-            self.parts.push(part);
-            self.want.push(want);
+            self.parts.push((part, want));
             return;
         }
-        match (self.parts.last_mut(), self.want.last()) {
-            (Some(part), Some(&want)) if part.len() as u64 + len as u64 <= want => {
+        match self.parts.last_mut() {
+            Some((part, want)) if part.len() as u64 + len as u64 <= *want => {
                 // SAFETY: caller contract.
                 unsafe { ring.copy_out(body, len, part) }
             }
@@ -103,12 +101,8 @@ impl Bulk {
 
     /// The parts, once the message ended: `None` if they do not match what was announced.
     fn finish(self) -> Option<Vec<Vec<u8>>> {
-        let whole = self
-            .parts
-            .iter()
-            .zip(&self.want)
-            .all(|(p, &w)| p.len() as u64 == w);
-        (!self.damaged && whole).then_some(self.parts)
+        let whole = self.parts.iter().all(|(p, want)| p.len() as u64 == *want);
+        (!self.damaged && whole).then(|| self.parts.into_iter().map(|(p, _)| p).collect())
     }
 }
 

@@ -98,65 +98,9 @@ impl Ring {
             });
             return Ok(());
         }
-        // Streamed: chunks of at least a quarter ring, each committed as soon as it is copied. If we
-        // stop half way (timeout, no reader left, killed), readers drop the partial message.
-        let mut first = true;
-        self.write_parts(me, msg, 0, &mut first, true, patience, sender)
-    }
-
-    /// Writes `data` (holding the put lock) as records of the message being streamed, in chunks of
-    /// at least a quarter ring, each committed as soon as it is copied. Every record carries `flags`;
-    /// the first record of the message (`*first`, then cleared) carries [`FIRST`] and waits for the
-    /// queue's `maxsize`; with `last`, the final one carries [`LAST`] (an empty `data` is then one
-    /// empty record). An empty `data` that is not last writes nothing.
-    #[allow(clippy::too_many_arguments)]
-    fn write_parts(
-        &self,
-        me: &Member,
-        data: &[u8],
-        flags: u32,
-        first: &mut bool,
-        last: bool,
-        patience: Patience,
-        sender: Sender,
-    ) -> Result<()> {
-        let h = self.header();
-        let cap = u64::from(self.cap());
-        // At most a part of the ring per record, so the reader copies one part out while the next
-        // goes in (one record of a whole ring would have each side wait for the other).
-        let part = STREAM_PART.min(cap as usize / 4);
-        let mut sent = 0;
-        while sent < data.len() || (last && sent == 0 && data.is_empty()) {
-            let rest = data.len() - sent;
-            let tail =
-                self.wait_space(me, record_size(rest.min(part)), *first, patience, sender)?;
-            let head = Cursor::unpack(h.seen_head.0.load(Relaxed));
-            let free = cap.saturating_sub(u64::from(tail.pos.wrapping_sub(head.pos)));
-            let chunk = rest
-                .min((free - u64::from(RECORD_HEADER)) as usize)
-                .min(part);
-            let ends = last && chunk == rest;
-            let flags = flags | if *first { FIRST } else { 0 } | if ends { LAST } else { 0 };
-            // SAFETY: we hold the put lock; `free` bytes at the tail are unused and the record takes
-            // at most that (`free` is a multiple of 8).
-            unsafe {
-                self.copy_in(
-                    tail.pos.wrapping_add(RECORD_HEADER),
-                    &data[sent..sent + chunk],
-                );
-                self.write_record_header(tail.pos, chunk as u32, flags);
-            }
-            self.commit_tail(Cursor {
-                pos: tail.pos.wrapping_add(record_size(chunk) as u32),
-                count: tail.count.wrapping_add(u32::from(ends)),
-            });
-            *first = false;
-            sent += chunk;
-            if ends {
-                break;
-            }
-        }
-        Ok(())
+        // Streamed in parts, each committed as soon as it is copied. If we stop half way (timeout,
+        // no reader left, killed), readers drop the partial message.
+        Parts::new(self, me, patience, sender).write(msg, 0, true)
     }
 
     /// Starts a message written in parts as it is encoded ([`Stream`]): takes the put lock within
@@ -174,11 +118,7 @@ impl Ring {
             return Err(Error::new(ErrorKind::Timeout, "queue put timed out"));
         };
         Ok(Stream {
-            ring: self,
-            me,
-            patience,
-            sender,
-            first: true,
+            parts: Parts::new(self, me, patience, sender),
             _held: held,
         })
     }
@@ -282,6 +222,73 @@ impl Ring {
     }
 }
 
+/// The records of one message being streamed, written by the holder of the put lock: parts of at
+/// most [`STREAM_PART`] bytes (a quarter ring for rings under 256 KiB), each committed as soon as it
+/// is copied, so that a reader copies one part out while the next goes in (one record of a whole
+/// ring would have each side wait for the other).
+struct Parts<'a> {
+    ring: &'a Ring,
+    me: &'a Member,
+    patience: Patience,
+    sender: Sender,
+    /// No record written yet: the next carries [`FIRST`] and waits for the queue's `maxsize`.
+    first: bool,
+}
+
+impl<'a> Parts<'a> {
+    fn new(ring: &'a Ring, me: &'a Member, patience: Patience, sender: Sender) -> Parts<'a> {
+        Parts {
+            ring,
+            me,
+            patience,
+            sender,
+            first: true,
+        }
+    }
+
+    /// Writes `data` as records that all carry `flags`; with `last`, the final one carries
+    /// [`LAST`] (an empty `data` is then one empty record). An empty `data` that is not last writes
+    /// nothing.
+    fn write(&mut self, data: &[u8], flags: u32, last: bool) -> Result<()> {
+        let ring = self.ring;
+        let h = ring.header();
+        let cap = u64::from(ring.cap());
+        let part = STREAM_PART.min(cap as usize / 4);
+        let mut sent = 0;
+        while sent < data.len() || (last && sent == 0 && data.is_empty()) {
+            let rest = data.len() - sent;
+            let need = record_size(rest.min(part));
+            let tail = ring.wait_space(self.me, need, self.first, self.patience, self.sender)?;
+            let head = Cursor::unpack(h.seen_head.0.load(Relaxed));
+            let free = cap.saturating_sub(u64::from(tail.pos.wrapping_sub(head.pos)));
+            let chunk = rest
+                .min((free - u64::from(RECORD_HEADER)) as usize)
+                .min(part);
+            let ends = last && chunk == rest;
+            let flags = flags | if self.first { FIRST } else { 0 } | if ends { LAST } else { 0 };
+            // SAFETY: we hold the put lock; `free` bytes at the tail are unused and the record takes
+            // at most that (`free` is a multiple of 8).
+            unsafe {
+                ring.copy_in(
+                    tail.pos.wrapping_add(RECORD_HEADER),
+                    &data[sent..sent + chunk],
+                );
+                ring.write_record_header(tail.pos, chunk as u32, flags);
+            }
+            ring.commit_tail(Cursor {
+                pos: tail.pos.wrapping_add(record_size(chunk) as u32),
+                count: tail.count.wrapping_add(u32::from(ends)),
+            });
+            self.first = false;
+            sent += chunk;
+            if ends {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A message written into the ring while it is being encoded, under the put lock: its main bytes
 /// in parts, and each bulk byte string (see [`BULK`]) copied straight from the value being put, so
 /// that a large buffer is copied once on the way in. Readers see the message when [`finish`]
@@ -290,32 +297,25 @@ impl Ring {
 ///
 /// [`finish`]: Stream::finish
 pub(crate) struct Stream<'a> {
-    ring: &'a Ring,
-    me: &'a Member,
-    patience: Patience,
-    sender: Sender,
-    first: bool,
+    parts: Parts<'a>,
     _held: crate::shm::guard::MutexGuard<'a>,
 }
 
 impl Stream<'_> {
     /// Appends main bytes of the message.
     pub(crate) fn main(&mut self, bytes: &[u8]) -> Result<()> {
-        let (ring, me, p, s) = (self.ring, self.me, self.patience, self.sender);
-        ring.write_parts(me, bytes, 0, &mut self.first, false, p, s)
+        self.parts.write(bytes, 0, false)
     }
 
     /// Appends one bulk byte string: a [`BULK_LEN`] record with its length, then its bytes.
     pub(crate) fn bulk(&mut self, bytes: &[u8]) -> Result<()> {
-        let (ring, me, p, s) = (self.ring, self.me, self.patience, self.sender);
         let len = (bytes.len() as u64).to_le_bytes();
-        ring.write_parts(me, &len, BULK | BULK_LEN, &mut self.first, false, p, s)?;
-        ring.write_parts(me, bytes, BULK, &mut self.first, false, p, s)
+        self.parts.write(&len, BULK | BULK_LEN, false)?;
+        self.parts.write(bytes, BULK, false)
     }
 
     /// Appends the last main bytes and commits the message.
     pub(crate) fn finish(mut self, rest: &[u8]) -> Result<()> {
-        let (ring, me, p, s) = (self.ring, self.me, self.patience, self.sender);
-        ring.write_parts(me, rest, 0, &mut self.first, true, p, s)
+        self.parts.write(rest, 0, true)
     }
 }
