@@ -266,6 +266,73 @@ fn containers_and_enums() {
     round_trip([1u16, 2, 3, 4]);
 }
 
+/// A struct holding plain-data sequences in every place serde hands one over whole or not.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct Buffers {
+    bytes: Vec<u8>,
+    signed: Vec<i8>,
+    floats: Vec<f32>,
+    doubles: Vec<f64>,
+    boxed: Box<[u8]>,
+    maybe: Option<Vec<u8>>,
+    many: Vec<Vec<u8>>,
+    wide: Vec<u16>,
+    fixed: [u8; 5],
+    deque: std::collections::VecDeque<u8>,
+}
+
+/// `Vec<u8>`, `[u8]`, `Vec<f64>`, ... are copied whole by the codec (not element by element): the
+/// bytes are still bincode's, every length and value (NaN payloads, -0.0, every byte) comes back,
+/// and a slice encodes as its `Vec` does.
+#[test]
+fn plain_data_sequences_are_bincodes_bytes() {
+    for n in [0usize, 1, 250, 251, 300, 65_536, 100_000] {
+        let bytes: Vec<u8> = (0..n).map(|i| (i * 7 + 3) as u8).collect();
+        round_trip(bytes.clone());
+        round_trip(bytes.iter().map(|&b| b as i8).collect::<Vec<i8>>());
+        round_trip(bytes.clone().into_boxed_slice());
+        round_trip(Some(bytes.clone()));
+        round_trip(vec![bytes.clone(), vec![], bytes.clone()]);
+        assert_eq!(codec::encode(&bytes[..]).unwrap().bytes, bin(&bytes[..]));
+        assert_eq!(codec::encode(&bytes).unwrap().bytes, bin(&ByteBuf(bytes.clone())));
+        let floats: Vec<f32> = (0..n).map(|i| i as f32 * -0.5).collect();
+        round_trip(floats);
+        let doubles: Vec<f64> = (0..n).map(|i| (i as f64).sqrt() - 3.0).collect();
+        round_trip(doubles);
+    }
+    for special in [f64::NAN, -0.0, f64::INFINITY, f64::MIN_POSITIVE / 2.0] {
+        let bytes = bin(&vec![special; 3]);
+        assert_eq!(codec::encode(&vec![special; 3]).unwrap().bytes, bytes);
+        let back: Vec<f64> = codec::decode(&bytes, Vec::new()).unwrap();
+        assert!(back.iter().all(|v| v.to_bits() == special.to_bits()), "{special}");
+    }
+    for seed in 0..8u8 {
+        let b: Vec<u8> = (0..(seed as usize * 97)).map(|i| i as u8 ^ seed).collect();
+        round_trip(Buffers {
+            bytes: b.clone(),
+            signed: b.iter().map(|&x| x as i8).collect(),
+            floats: b.iter().map(|&x| x as f32 / 3.0).collect(),
+            doubles: b.iter().map(|&x| -(x as f64)).collect(),
+            boxed: b.clone().into(),
+            maybe: (seed % 2 == 0).then(|| b.clone()),
+            many: vec![b.clone(); seed as usize],
+            wide: b.iter().map(|&x| x as u16 * 257).collect(),
+            fixed: [seed; 5],
+            deque: b.iter().copied().collect(),
+        });
+    }
+    // Claims are still bounded by the frame: a Vec<f64> of 2^61 elements, or one element too many.
+    let mut frame = len_prefix(1 << 61);
+    frame.extend_from_slice(&[0; 16]);
+    let msg = refused::<Vec<f64>>(&frame);
+    assert!(msg.contains("claims"), "{msg}");
+    let mut short = len_prefix(3);
+    short.extend_from_slice(&[0; 16]);
+    refused::<Vec<f64>>(&short);
+    refused::<Vec<f32>>(&short[..12]);
+    refused::<Vec<u8>>(&short[..3]);
+}
+
 /// A varint u64 length in bincode's standard encoding.
 fn len_prefix(n: u64) -> Vec<u8> {
     bin(&n)

@@ -19,6 +19,48 @@ struct Mixed {
     parts: Vec<Bytes>,
     tail: Option<Bytes>,
     n: u64,
+    /// A plain `Vec<u8>` is bulk too (the codec sees it whole), wherever it sits.
+    plain: Vec<u8>,
+    plain_opt: Option<Vec<u8>>,
+    wrapped: Wrapped,
+    text: String,
+    odd: Odd,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Wrapped(Vec<u8>);
+
+/// Written as a `Vec<u8>`, read back as a `VecDeque<u8>` (another visitor than serde's `Vec` one):
+/// a bulk sequence must reach any reader, element by element.
+#[derive(Debug, Clone, PartialEq)]
+struct Odd(Vec<u8>);
+
+impl Serialize for Odd {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut t = s.serialize_tuple(1)?;
+        t.serialize_element(&self.0)?;
+        t.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Odd {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Odd, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Odd;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a tuple of one byte sequence")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Odd, A::Error> {
+                let d: std::collections::VecDeque<u8> = seq
+                    .next_element()?
+                    .ok_or_else(|| serde::de::Error::invalid_length(0, &self))?;
+                Ok(Odd(d.into()))
+            }
+        }
+        d.deserialize_tuple(1, V)
+    }
 }
 
 fn blob(len: usize, seed: u64) -> Bytes {
@@ -33,6 +75,11 @@ fn mixed(seed: u64) -> Mixed {
         parts: sizes.iter().map(|&s| blob(s, seed ^ s as u64)).collect(),
         tail: (seed % 2 == 0).then(|| blob(3 << 20, seed + 1)),
         n: seed,
+        plain: blob(sizes[(seed as usize + 3) % sizes.len()], seed + 2).0,
+        plain_opt: (seed % 3 != 0).then(|| blob(sizes[(seed as usize + 4) % sizes.len()], 9).0),
+        wrapped: Wrapped(blob(BULK_MIN * (seed as usize % 3), seed + 5).0),
+        text: "é".repeat((seed as usize % 3) * BULK_MIN / 2 + 1),
+        odd: Odd(blob(sizes[(seed as usize + 5) % sizes.len()], seed + 6).0),
     }
 }
 

@@ -24,6 +24,7 @@ use serde::de::{
     self, DeserializeSeed, EnumAccess, IntoDeserializer, MapAccess, SeqAccess, VariantAccess,
     Visitor,
 };
+use super::pod;
 use std::fmt;
 
 /// Nesting levels (containers, options, newtypes, enum variants) a frame may have.
@@ -64,6 +65,14 @@ impl de::Error for DeError {
 
 type Result<T> = std::result::Result<T, DeError>;
 
+/// A string as the decoder found it.
+enum Str<'de> {
+    /// In the main bytes.
+    Inline(&'de str),
+    /// A bulk part of its own.
+    Bulk(String),
+}
+
 /// A byte string as the decoder found it.
 enum ByteString<'de> {
     /// In the main bytes.
@@ -75,10 +84,13 @@ enum ByteString<'de> {
 /// Reads one value from the front of a frame.
 pub struct Decoder<'de> {
     input: &'de [u8],
+    /// `input`'s length at the start: the position read so far is this less what is left.
+    start: usize,
     budget: u64,
     depth: u32,
-    /// The message's bulk byte strings, last first (see [`with_bulk`](Self::with_bulk)).
-    bulk: Vec<Vec<u8>>,
+    /// The message's bulk byte strings, last first, each with the position in the main bytes where
+    /// its bytes would have been (see [`with_bulk`](Self::with_bulk)).
+    bulk: Vec<(usize, Vec<u8>)>,
 }
 
 impl<'de> Decoder<'de> {
@@ -86,16 +98,19 @@ impl<'de> Decoder<'de> {
     pub fn new(input: &'de [u8]) -> Decoder<'de> {
         Decoder {
             input,
+            start: input.len(),
             budget: (input.len() as u64).saturating_add(EXTRA_ELEMENTS),
             depth: 0,
             bulk: Vec::new(),
         }
     }
 
-    /// A decoder over the main bytes of a message whose byte strings of at least
-    /// [`BULK_MIN`](super::BULK_MIN) bytes came apart from them (`bulk`, in order; the main bytes
-    /// hold only their lengths): each such string is taken from `bulk`, as it is.
-    pub(crate) fn with_bulk(input: &'de [u8], mut bulk: Vec<Vec<u8>>) -> Decoder<'de> {
+    /// A decoder over the main bytes of a message whose bulk byte strings (at least
+    /// [`BULK_MIN`](super::BULK_MIN) bytes: byte strings, strings, sequences of `u8`) came apart from
+    /// them: `bulk` holds each, in order, with the position in `input` where its bytes would have
+    /// been (just after its length, which stays in `input`). A length read at that position takes
+    /// its string from `bulk`, as it is, whatever type reads it.
+    pub(crate) fn with_bulk(input: &'de [u8], mut bulk: Vec<(usize, Vec<u8>)>) -> Decoder<'de> {
         bulk.reverse();
         Decoder {
             bulk,
@@ -108,26 +123,39 @@ impl<'de> Decoder<'de> {
         self.bulk.len()
     }
 
-    /// The next byte string: in the main bytes, or a bulk one when the message has them.
+    /// The next byte string: in the main bytes, or a bulk one.
     #[inline]
     fn byte_string(&mut self) -> Result<ByteString<'de>> {
-        if self.bulk.is_empty() {
-            return self.body("byte string").map(ByteString::Inline);
-        }
         let len = self.len()?;
-        if len < super::BULK_MIN as u64 {
-            return self.inline(len, "byte string").map(ByteString::Inline);
+        if let Some(part) = self.bulk_here(len)? {
+            return Ok(ByteString::Bulk(part));
         }
-        match self.bulk.pop() {
-            Some(part) if part.len() as u64 == len => Ok(ByteString::Bulk(part)),
-            Some(part) => Err(err(format!(
+        self.inline(len, "byte string").map(ByteString::Inline)
+    }
+
+    /// The position in the main bytes.
+    #[inline]
+    fn pos(&self) -> usize {
+        self.start - self.input.len()
+    }
+
+    /// The bulk string whose `len` was just read, if its bytes came apart here.
+    #[inline]
+    fn bulk_here(&mut self, len: u64) -> Result<Option<Vec<u8>>> {
+        match self.bulk.last() {
+            Some(&(at, _)) if at == self.pos() => {}
+            _ => return Ok(None),
+        }
+        let Some((_, part)) = self.bulk.pop() else {
+            return Ok(None);
+        };
+        if part.len() as u64 != len {
+            return Err(err(format!(
                 "a byte string claims {len} bytes but its bulk part holds {}",
                 part.len()
-            ))),
-            None => Err(err(format!(
-                "a byte string of {len} bytes has no bulk part left"
-            ))),
+            )));
         }
+        Ok(Some(part))
     }
 
     /// The bytes not read yet.
@@ -238,13 +266,6 @@ impl<'de> Decoder<'de> {
         self.u64_varint()
     }
 
-    /// A string or byte-string body: its claimed length may not exceed what is left.
-    #[inline]
-    fn body(&mut self, what: &str) -> Result<&'de [u8]> {
-        let len = self.len()?;
-        self.inline(len, what)
-    }
-
     /// The `len` bytes of a string or byte string whose length was read.
     #[inline]
     fn inline(&mut self, len: u64, what: &str) -> Result<&'de [u8]> {
@@ -258,9 +279,40 @@ impl<'de> Decoder<'de> {
     }
 
     #[inline]
-    fn str(&mut self) -> Result<&'de str> {
-        let bytes = self.body("string")?;
-        std::str::from_utf8(bytes).map_err(|e| err(format!("a string is not UTF-8: {e}")))
+    fn str(&mut self) -> Result<Str<'de>> {
+        let len = self.len()?;
+        if let Some(part) = self.bulk_here(len)? {
+            return String::from_utf8(part)
+                .map(Str::Bulk)
+                .map_err(|e| err(format!("a string is not UTF-8: {}", e.utf8_error())));
+        }
+        let bytes = self.inline(len, "string")?;
+        std::str::from_utf8(bytes)
+            .map(Str::Inline)
+            .map_err(|e| err(format!("a string is not UTF-8: {e}")))
+    }
+
+    /// A sequence of `len` plain-data elements of `kind`, as the `Vec` that serde's visitor `V`
+    /// would build from them one by one (see [`pod`](super::pod)).
+    fn pod_vec<V: Visitor<'de>>(&mut self, kind: pod::Kind, len: u64) -> Result<V::Value> {
+        let bytes = len
+            .checked_mul(kind.size() as u64)
+            .filter(|&n| n <= self.input.len() as u64)
+            .ok_or_else(|| {
+                err(format!(
+                    "a sequence claims {len} elements of {} bytes but only {} bytes are left in the frame",
+                    kind.size(),
+                    self.input.len()
+                ))
+            })?;
+        let bytes = self.take(bytes as usize)?;
+        let value = match kind {
+            pod::Kind::U8 => pod::cast(bytes.to_vec()),
+            pod::Kind::I8 => pod::cast(pod::vec_from::<i8>(bytes)),
+            pod::Kind::F32 => pod::cast(pod::vec_from::<f32>(bytes)),
+            pod::Kind::F64 => pod::cast(pod::vec_from::<f64>(bytes)),
+        };
+        value.ok_or_else(|| err(format!("internal: {kind:?} sequence of another type")))
     }
 
     /// Charges `len` claimed elements to the budget.
@@ -406,11 +458,17 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_borrowed_str(self.str()?)
+        match self.str()? {
+            Str::Inline(s) => visitor.visit_borrowed_str(s),
+            Str::Bulk(s) => visitor.visit_str(&s),
+        }
     }
 
     fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_borrowed_str(self.str()?)
+        match self.str()? {
+            Str::Inline(s) => visitor.visit_borrowed_str(s),
+            Str::Bulk(s) => visitor.visit_string(s),
+        }
     }
 
     fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
@@ -465,6 +523,29 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         let len = self.len()?;
+        let kind = pod::vec_kind::<V>();
+        if let Some(part) = self.bulk_here(len)? {
+            // A sequence of `u8` whose bytes came apart (the only kind that does).
+            if kind == Some(pod::Kind::U8) {
+                return pod::cast(part)
+                    .ok_or_else(|| err("internal: u8 sequence of another type".to_string()));
+            }
+            self.enter()?;
+            let mut access = BulkAccess { part, read: 0 };
+            let v = visitor.visit_seq(&mut access)?;
+            self.leave();
+            if access.read != access.part.len() {
+                return Err(err(format!(
+                    "a sequence of {} elements was read only to element {}",
+                    access.part.len(),
+                    access.read
+                )));
+            }
+            return Ok(v);
+        }
+        if let Some(kind) = kind {
+            return self.pod_vec::<V>(kind, len);
+        }
         let len = self.claim(len, "sequence")?;
         self.deserialize_tuple(len, visitor)
     }
@@ -527,6 +608,29 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
 
     fn is_human_readable(&self) -> bool {
         false
+    }
+}
+
+/// The elements of a sequence of bytes that came apart as a bulk part, for a visitor other than
+/// serde's own for `Vec<u8>` (which takes the part as it is): each element is a `u8`.
+struct BulkAccess {
+    part: Vec<u8>,
+    read: usize,
+}
+
+impl<'de> SeqAccess<'de> for &mut BulkAccess {
+    type Error = DeError;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
+        let Some(&b) = self.part.get(self.read) else {
+            return Ok(None);
+        };
+        self.read += 1;
+        seed.deserialize(b.into_deserializer()).map(Some)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.part.len() - self.read)
     }
 }
 

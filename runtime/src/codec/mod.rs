@@ -14,6 +14,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 mod bytes;
 pub mod de;
+mod pod;
 mod ser;
 
 pub use bytes::Bytes;
@@ -230,7 +231,10 @@ pub(crate) const QUEUE_CARRIES_NO_HANDLES: &str = "a queue carries plain data: h
 
 /// [`decode`] for a message whose bulk byte strings came apart from its main `bytes` (as a queue
 /// reader collects them; none: a plain message).
-pub(crate) fn decode_bulk<T: DeserializeOwned>(bytes: &[u8], bulk: Vec<Vec<u8>>) -> Result<T> {
+pub(crate) fn decode_bulk<T: DeserializeOwned>(
+    bytes: &[u8],
+    bulk: Vec<(usize, Vec<u8>)>,
+) -> Result<T> {
     if bulk.is_empty() {
         return decode(bytes, Vec::new());
     }

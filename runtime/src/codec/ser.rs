@@ -109,6 +109,28 @@ impl Encoder<'_> {
         }
     }
 
+    /// The bytes of a byte string or a plain-data sequence whose length was written: handed to the
+    /// spill when they are bulk (`spillable`: a byte string, or a sequence of `u8`), else appended.
+    #[inline]
+    fn raw(&mut self, v: &[u8], spillable: bool) -> Result<()> {
+        if spillable
+            && v.len() >= super::BULK_MIN
+            && let Some(spill) = self.spill.as_mut()
+        {
+            match spill(self.out, v) {
+                Spilled::Yes => return Ok(()),
+                Spilled::Failed => {
+                    return Err(SerError(
+                        "the message could not be written to the queue".into(),
+                    ));
+                }
+                Spilled::Declined => self.spill = None,
+            }
+        }
+        self.out.extend_from_slice(v);
+        Ok(())
+    }
+
     #[inline]
     fn len(&mut self, len: usize) {
         self.varint(len as u64);
@@ -230,21 +252,31 @@ impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
     #[inline]
     fn serialize_bytes(self, v: &[u8]) -> Result<()> {
         self.len(v.len());
-        if v.len() >= super::BULK_MIN
-            && let Some(spill) = self.spill.as_mut()
-        {
-            match spill(self.out, v) {
-                Spilled::Yes => return Ok(()),
-                Spilled::Failed => {
-                    return Err(SerError(
-                        "the message could not be written to the queue".into(),
-                    ));
-                }
-                Spilled::Declined => self.spill = None,
-            }
+        self.raw(v, true)
+    }
+
+    /// `Vec<E>` and `[E]` of plain-data elements are copied whole (see [`pod`](super::pod)): the
+    /// same bytes as element by element. Anything else goes element by element, as serde's default.
+    #[inline]
+    fn collect_seq<I>(self, iter: I) -> Result<()>
+    where
+        I: IntoIterator,
+        I::Item: Serialize,
+    {
+        if let Some(slice) = super::pod::slice_of(&iter) {
+            self.len(slice.count);
+            return self.raw(slice.bytes, slice.kind == super::pod::Kind::U8);
         }
-        self.out.extend_from_slice(v);
-        Ok(())
+        let iter = iter.into_iter();
+        let len = match iter.size_hint() {
+            (lo, Some(hi)) if lo == hi => Some(lo),
+            _ => None,
+        };
+        let mut seq = ser::Serializer::serialize_seq(self, len)?;
+        for item in iter {
+            ser::SerializeSeq::serialize_element(&mut seq, &item)?;
+        }
+        ser::SerializeSeq::end(seq)
     }
 
     #[inline]

@@ -55,18 +55,19 @@ const BULK_RESERVE_MAX: u64 = 1 << 30;
 /// that the decoder hands to the value as it is (`Bytes` takes it without a copy).
 #[derive(Default)]
 struct Bulk {
-    /// Each part so far, with the length its [`BULK_LEN`] record announced.
-    parts: Vec<(Vec<u8>, u64)>,
+    /// Each part so far, with the length its [`BULK_LEN`] record announced and the main bytes
+    /// received before it (where the decoder meets its length).
+    parts: Vec<(Vec<u8>, u64, usize)>,
     /// A record did not fit what came before it: the message is dropped when it ends.
     damaged: bool,
 }
 
 impl Bulk {
-    /// Takes the bulk record of `len` bytes at `body`.
+    /// Takes the bulk record of `len` bytes at `body`; `main` main bytes came before it.
     ///
     /// # Safety
     /// As for [`Ring::copy_out`]: the caller holds the get lock and the record is committed.
-    unsafe fn take(&mut self, ring: &Ring, body: u32, len: usize, flags: u32) {
+    unsafe fn take(&mut self, ring: &Ring, body: u32, len: usize, flags: u32, main: usize) {
         if self.damaged {
             return;
         }
@@ -87,11 +88,11 @@ impl Bulk {
                 self.damaged = true;
                 return;
             }
-            self.parts.push((part, want));
+            self.parts.push((part, want, main));
             return;
         }
         match self.parts.last_mut() {
-            Some((part, want)) if part.len() as u64 + len as u64 <= *want => {
+            Some((part, want, _)) if part.len() as u64 + len as u64 <= *want => {
                 // SAFETY: caller contract.
                 unsafe { ring.copy_out(body, len, part) }
             }
@@ -99,22 +100,24 @@ impl Bulk {
         }
     }
 
-    /// The parts, once the message ended: `None` if they do not match what was announced.
-    fn finish(self) -> Option<Vec<Vec<u8>>> {
-        let whole = self.parts.iter().all(|(p, want)| p.len() as u64 == *want);
-        (!self.damaged && whole).then(|| self.parts.into_iter().map(|(p, _)| p).collect())
+    /// The parts with their positions in the main bytes, once the message ended: `None` if they do
+    /// not match what was announced.
+    fn finish(self) -> Option<Vec<(usize, Vec<u8>)>> {
+        let whole = self.parts.iter().all(|(p, want, _)| p.len() as u64 == *want);
+        (!self.damaged && whole).then(|| self.parts.into_iter().map(|(p, _, at)| (at, p)).collect())
     }
 }
 
 impl Ring {
     /// Takes one message and returns `read(main bytes, bulk byte strings)` (no bulk strings unless
-    /// its writer streamed them, see [`BULK`]). A message whose first part was received is
-    /// finished whatever the patience: its writer is copying it.
+    /// its writer streamed them, see [`BULK`]; each with the number of main bytes before it). A
+    /// message whose first part was received is finished whatever the patience: its writer is
+    /// copying it.
     pub(crate) fn recv<R>(
         &self,
         me: &Member,
         patience: Patience,
-        read: impl FnOnce(&[u8], Vec<Vec<u8>>) -> R,
+        read: impl FnOnce(&[u8], Vec<(usize, Vec<u8>)>) -> R,
     ) -> Result<R> {
         me.mark(GOT);
         let h = self.header();
@@ -188,7 +191,7 @@ impl Ring {
                 // SAFETY: as above.
                 unsafe {
                     if flags & BULK != 0 {
-                        bulk.take(self, body, len as usize, flags);
+                        bulk.take(self, body, len as usize, flags, bytes.len());
                     } else {
                         self.copy_out(body, len as usize, bytes);
                     }
@@ -419,12 +422,12 @@ mod tests {
             record(&ring, BULK, b"bu");
             record(&ring, BULK, b"lk");
             record(&ring, LAST, b"end");
-            let read = |main: &[u8], bulk: Vec<Vec<u8>>| (main.to_vec(), bulk);
+            let read = |main: &[u8], bulk: Vec<(usize, Vec<u8>)>| (main.to_vec(), bulk);
             let err = ring.recv(&me, Patience::Never, read).unwrap_err();
             assert_eq!(err.kind(), &ErrorKind::Codec, "case {i}: {err}");
             let (main, bulk) = ring.recv(&me, Patience::Never, read).unwrap();
             assert_eq!(main, b"good end", "case {i}");
-            assert_eq!(bulk, [b"bulk".to_vec()], "case {i}");
+            assert_eq!(bulk, [(5, b"bulk".to_vec())], "case {i}: after the 5 main bytes");
         }
     }
 }

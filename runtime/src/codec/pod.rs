@@ -1,0 +1,225 @@
+//! Plain-old-data sequences at memory speed, whatever the user writes.
+//!
+//! serde hands a `Vec<u8>` (or `&[u8]`, `Box<[u8]>`, `Vec<f64>`, ...) to a format one element at a
+//! time: correct, but about a nanosecond an element. Two places see such a sequence whole:
+//!
+//! - the encoder's `collect_seq`, which serde's `Serialize` for `Vec<E>` and `[E]` calls with `&Vec<E>`
+//!   or `&[E]` (so `Box<[E]>`, `Rc<[E]>`, `Cow<[E]>` come the same way);
+//! - the decoder's `deserialize_seq`, which serde's `Deserialize` for `Vec<E>` (and `Box<[E]>`, built
+//!   from a `Vec`) calls with serde's own visitor for `Vec<E>`, whose type we learn once by asking
+//!   serde ([`vec_kind`]).
+//!
+//! There the codec recognises the type by its identity (lifetimes aside: the `typeid` crate) and
+//! copies the bytes in one go. The bytes are exactly those of the element-by-element way (`u8`/`i8`
+//! one raw byte, `f32`/`f64` little endian; the wider integers are varints and keep that way), so
+//! nothing changes on the wire. Any other sequence type takes serde's way as before.
+
+use serde::de::{self, Deserialize, Deserializer, Visitor};
+use std::any::TypeId;
+use std::fmt;
+use std::mem::{ManuallyDrop, size_of, size_of_val};
+use std::sync::OnceLock;
+
+/// The element types whose encoding is their memory on this target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    U8,
+    I8,
+    F32,
+    F64,
+}
+
+impl Kind {
+    /// Bytes an element.
+    pub(super) fn size(self) -> usize {
+        match self {
+            Kind::U8 | Kind::I8 => 1,
+            Kind::F32 => 4,
+            Kind::F64 => 8,
+        }
+    }
+}
+
+/// A sequence seen whole: its element count and its bytes.
+pub(super) struct Slice<'a> {
+    pub(super) kind: Kind,
+    pub(super) count: usize,
+    pub(super) bytes: &'a [u8],
+}
+
+/// The bytes of `s` as they lie in memory (every element type here is plain data, with no padding).
+fn view<E: Copy>(kind: Kind, s: &[E]) -> Slice<'_> {
+    // SAFETY: `E` is one of u8, i8, f32, f64: no padding, every byte initialised; the view borrows `s`.
+    let bytes = unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<u8>(), size_of_val(s)) };
+    Slice {
+        kind,
+        count: s.len(),
+        bytes,
+    }
+}
+
+/// `iter` (what `collect_seq` was given) as a plain-data slice, if it is `&[E]` or `&Vec<E>` for an
+/// element type of [`Kind`].
+#[inline]
+pub(super) fn slice_of<I>(iter: &I) -> Option<Slice<'_>> {
+    let id = typeid::of::<I>();
+    macro_rules! elem {
+        ($e:ty, $kind:expr) => {
+            if id == typeid::of::<&[$e]>() {
+                // SAFETY: `I` is `&[$e]` (lifetimes aside): the cast reads the reference itself.
+                let s: &[$e] = unsafe { *(iter as *const I).cast::<&[$e]>() };
+                return Some(view($kind, s));
+            }
+            if id == typeid::of::<&Vec<$e>>() {
+                // SAFETY: `I` is `&Vec<$e>` (lifetimes aside).
+                let v: &Vec<$e> = unsafe { *(iter as *const I).cast::<&Vec<$e>>() };
+                return Some(view($kind, v.as_slice()));
+            }
+        };
+    }
+    elem!(u8, Kind::U8);
+    elem!(i8, Kind::I8);
+    #[cfg(target_endian = "little")]
+    {
+        elem!(f32, Kind::F32);
+        elem!(f64, Kind::F64);
+    }
+    None
+}
+
+/// A `Vec` of `count` elements of `E` from their encoded bytes (`count * size_of::<E>()` of them).
+pub(super) fn vec_from<E: Copy>(bytes: &[u8]) -> Vec<E> {
+    debug_assert_eq!(bytes.len() % size_of::<E>(), 0);
+    let count = bytes.len() / size_of::<E>();
+    let mut v = Vec::<E>::with_capacity(count);
+    // SAFETY: the vector has room for `count` elements, `bytes` holds exactly their bytes, and every
+    // bit pattern is a valid `E` (u8, i8, f32, f64).
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), v.as_mut_ptr().cast::<u8>(), bytes.len());
+        v.set_len(count);
+    }
+    v
+}
+
+/// `value` as a `U`, when `T` and `U` are the same type (lifetimes aside; the types given here have
+/// none); `None` otherwise.
+#[inline]
+pub(super) fn cast<T, U>(value: T) -> Option<U> {
+    if typeid::of::<T>() != typeid::of::<U>() {
+        return None;
+    }
+    let value = ManuallyDrop::new(value);
+    // SAFETY: `T` and `U` are the same type: a move under another name.
+    Some(unsafe { std::mem::transmute_copy::<T, U>(&value) })
+}
+
+/// The plain-data `Vec` that visitor `V` builds, if `V` is serde's own visitor for one (its type is
+/// learnt from serde once, see [`probe`]) and its value is that `Vec`.
+#[inline]
+pub(super) fn vec_kind<'de, V: Visitor<'de>>() -> Option<Kind> {
+    static VISITORS: OnceLock<Vec<(Option<TypeId>, TypeId, Kind)>> = OnceLock::new();
+    let visitors = VISITORS.get_or_init(|| {
+        let mut all = vec![
+            (probe::<Vec<u8>>(), TypeId::of::<Vec<u8>>(), Kind::U8),
+            (probe::<Vec<i8>>(), TypeId::of::<Vec<i8>>(), Kind::I8),
+        ];
+        if cfg!(target_endian = "little") {
+            all.push((probe::<Vec<f32>>(), TypeId::of::<Vec<f32>>(), Kind::F32));
+            all.push((probe::<Vec<f64>>(), TypeId::of::<Vec<f64>>(), Kind::F64));
+        }
+        all
+    });
+    let (visitor, value) = (typeid::of::<V>(), typeid::of::<V::Value>());
+    visitors
+        .iter()
+        .find(|(v, val, _)| *v == Some(visitor) && *val == value)
+        .map(|(_, _, kind)| *kind)
+}
+
+/// The type of the visitor `T::deserialize` hands to `deserialize_seq`, if it calls that.
+fn probe<T: for<'de> Deserialize<'de>>() -> Option<TypeId> {
+    let mut probe = Probe(None);
+    let _ = T::deserialize(&mut probe);
+    probe.0
+}
+
+/// A deserializer that only notes which visitor `deserialize_seq` was given, then stops.
+struct Probe(Option<TypeId>);
+
+#[derive(Debug)]
+struct Stop;
+
+impl fmt::Display for Stop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("probe")
+    }
+}
+
+impl std::error::Error for Stop {}
+
+impl de::Error for Stop {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        Stop
+    }
+}
+
+impl<'de> Deserializer<'de> for &mut Probe {
+    type Error = Stop;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+        Err(Stop)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+        self.0 = Some(typeid::of::<V>());
+        Err(Stop)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option
+        unit unit_struct newtype_struct tuple tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_vec_visitors_are_recognised_and_others_are_not() {
+        struct Mine;
+        impl<'de> Visitor<'de> for Mine {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("bytes")
+            }
+        }
+        assert_eq!(vec_kind::<Mine>(), None, "a visitor of our own that builds a Vec<u8>");
+        for (id, kind) in [
+            (probe::<Vec<u8>>(), Kind::U8),
+            (probe::<Vec<i8>>(), Kind::I8),
+            (probe::<Vec<f32>>(), Kind::F32),
+            (probe::<Vec<f64>>(), Kind::F64),
+        ] {
+            assert!(id.is_some(), "{kind:?}: serde's Vec calls deserialize_seq");
+        }
+        assert_ne!(probe::<Vec<u8>>(), probe::<Vec<u16>>());
+    }
+
+    #[test]
+    fn slices_and_vectors_are_seen_whole_and_nothing_else() {
+        let v = vec![1u8, 2, 3];
+        let r = &v;
+        let s = slice_of(&r).unwrap();
+        assert_eq!((s.kind, s.count, s.bytes), (Kind::U8, 3, &[1u8, 2, 3][..]));
+        let f = [1.5f64, -2.0];
+        let r = &f[..];
+        let s = slice_of(&r).unwrap();
+        assert_eq!((s.kind, s.count, s.bytes.len()), (Kind::F64, 2, 16));
+        assert!(slice_of(&&vec![1u16]).is_none());
+        assert!(slice_of(&v.iter()).is_none());
+        assert_eq!(cast::<Vec<u8>, Vec<u8>>(vec![9]), Some(vec![9]));
+        assert_eq!(cast::<Vec<u8>, Vec<i8>>(vec![9]), None);
+        assert_eq!(vec_from::<f32>(&1.25f32.to_le_bytes()), [1.25]);
+    }
+}
