@@ -44,10 +44,10 @@ fn small_producer(q: Queue<Option<u64>>, go: Connection<()>, n: u64) {
 /// `n` messages of `size` bytes (Python's `bytes`), then the end marker.
 #[worker]
 fn blob_producer(q: Queue<Option<Bytes>>, go: Connection<()>, size: usize, n: usize) {
-    let blob = Bytes(vec![0xab; size]);
+    let blob = Some(Bytes(vec![0xab; size]));
     gate(&go);
     for _ in 0..n {
-        q.put(Some(blob.clone())).expect("put");
+        q.put_ref(&blob).expect("put");
     }
     q.put(None).expect("put");
 }
@@ -92,10 +92,10 @@ fn ours_small() -> f64 {
 
 #[worker]
 fn big_vec_producer(q: Queue<Option<Vec<u8>>>, go: Connection<()>, n: usize) {
-    let blob = vec![0xab; MIB];
+    let blob = Some(vec![0xab; MIB]);
     gate(&go);
     for _ in 0..n {
-        q.put(Some(blob.clone())).expect("put");
+        q.put_ref(&blob).expect("put");
     }
     q.put(None).expect("put");
 }

@@ -376,14 +376,17 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         value: T,
         patience: Patience,
     ) -> std::result::Result<(), PutError<T>> {
+        Self::put_borrowed(shared, &value, patience).map_err(|e| PutError::new(value, e))
+    }
+
+    /// A put of a value the caller keeps.
+    fn put_borrowed(shared: &Arc<Shared>, value: &T, patience: Patience) -> Result<()> {
         let _use = shared.member.enter();
-        let res = check_open(shared).and_then(|_| {
-            SCRATCH.with(|cell| match cell.try_borrow_mut() {
-                Ok(mut buf) => Self::send_on(shared, &value, &mut buf, patience),
-                Err(_) => Self::send_on(shared, &value, &mut Vec::new(), patience),
-            })
-        });
-        res.map_err(|e| PutError::new(value, e))
+        check_open(shared)?;
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut buf) => Self::send_on(shared, value, &mut buf, patience),
+            Err(_) => Self::send_on(shared, value, &mut Vec::new(), patience),
+        })
     }
 
     fn send_on(
@@ -669,6 +672,24 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// ```
     pub fn put(&self, value: T) -> std::result::Result<(), PutError<T>> {
         self.put_with(value, Patience::Until(None))
+    }
+
+    /// Like [`put`](Self::put), but the value is borrowed and stays with the caller, as with Python's
+    /// `q.put(obj)`, which pickles `obj` and leaves it alone: a value sent many times (or kept after
+    /// sending) needs no clone. The same errors as `put`, without a value to hand back.
+    ///
+    /// ```
+    /// # extern crate multiproc_runtime as multiproc;
+    /// let q = multiproc::Queue::<Vec<u8>>::new()?;
+    /// let frame = vec![7u8; 1 << 20];
+    /// for _ in 0..3 {
+    ///     q.put_ref(&frame)?; // no clone: encoded straight from `frame`
+    /// }
+    /// assert_eq!(q.get()?, frame);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn put_ref(&self, value: &T) -> Result<()> {
+        Self::put_borrowed(&self.shared, value, Patience::Until(None))
     }
 
     /// Like [`put`](Self::put), giving up with [`ErrorKind::Timeout`] after `timeout`. Python:
