@@ -294,7 +294,10 @@ fn plain_data_sequences_are_bincodes_bytes() {
         round_trip(Some(bytes.clone()));
         round_trip(vec![bytes.clone(), vec![], bytes.clone()]);
         assert_eq!(codec::encode(&bytes[..]).unwrap().bytes, bin(&bytes[..]));
-        assert_eq!(codec::encode(&bytes).unwrap().bytes, bin(&ByteBuf(bytes.clone())));
+        assert_eq!(
+            codec::encode(&bytes).unwrap().bytes,
+            bin(&ByteBuf(bytes.clone()))
+        );
         let floats: Vec<f32> = (0..n).map(|i| i as f32 * -0.5).collect();
         round_trip(floats);
         let doubles: Vec<f64> = (0..n).map(|i| (i as f64).sqrt() - 3.0).collect();
@@ -304,7 +307,10 @@ fn plain_data_sequences_are_bincodes_bytes() {
         let bytes = bin(&vec![special; 3]);
         assert_eq!(codec::encode(&vec![special; 3]).unwrap().bytes, bytes);
         let back: Vec<f64> = codec::decode(&bytes, Vec::new()).unwrap();
-        assert!(back.iter().all(|v| v.to_bits() == special.to_bits()), "{special}");
+        assert!(
+            back.iter().all(|v| v.to_bits() == special.to_bits()),
+            "{special}"
+        );
     }
     for seed in 0..8u8 {
         let b: Vec<u8> = (0..(seed as usize * 97)).map(|i| i as u8 ^ seed).collect();

@@ -251,12 +251,23 @@ fn send_kept(q: Queue<Vec<u8>>, len: usize, times: usize) -> Vec<u8> {
 /// and keeps it; every copy arrives whole in the other process.
 #[multiproc::test]
 fn put_ref_sends_a_kept_value_each_time() {
-    for (len, ring) in [(10, 1 << 20), ((1 << 20) + 3, 1 << 20), (BULK_MIN * 3, 4096)] {
-        let q = Queue::<Vec<u8>>::builder().ring_bytes(ring).build().unwrap();
+    for (len, ring) in [
+        (10, 1 << 20),
+        ((1 << 20) + 3, 1 << 20),
+        (BULK_MIN * 3, 4096),
+    ] {
+        let q = Queue::<Vec<u8>>::builder()
+            .ring_bytes(ring)
+            .build()
+            .unwrap();
         let child = send_kept::spawn(q.clone(), len, 5).unwrap();
         let want = blob(len, 77).0;
         for i in 0..5 {
-            assert_eq!(q.get_timeout(LONG).unwrap(), want, "copy {i} of {len} bytes");
+            assert_eq!(
+                q.get_timeout(LONG).unwrap(),
+                want,
+                "copy {i} of {len} bytes"
+            );
         }
         assert_eq!(child.join().unwrap(), want);
     }

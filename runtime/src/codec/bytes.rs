@@ -5,14 +5,16 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 
-/// A `Vec<u8>` that is encoded as one byte string: a length, then the bytes in one copy. Python's
-/// `bytes`. serde hands a plain `Vec<u8>` (or `[u8; N]`, `&[u8]`) to the codec one element at a
-/// time, which is correct but runs at about a byte a nanosecond; wrap a large buffer in `Bytes` to move
-/// it at memory speed. It dereferences to the `Vec`, and converts from and into one.
+/// A `Vec<u8>` that serde itself writes as one byte string: a length, then the bytes in one copy.
+/// Python's `bytes`. The codec copies a plain `Vec<u8>`, `&[u8]` or `Box<[u8]>` whole too (it
+/// recognises them where serde hands them over, with the same bytes on the wire), so `Bytes` is for
+/// code that wants the byte-string form in any serde format, and for the types the codec does not
+/// see whole (`[u8; N]`, `VecDeque<u8>` go element by element). It dereferences to the `Vec`, and
+/// converts from and into one.
 ///
-/// Through a [`Queue`](crate::Queue), a `Bytes` of 64 KiB or more is a bulk byte string: `put`
-/// copies it from the value straight into the queue's shared ring (not into an encoding buffer
-/// first), and `get` copies it out into the `Vec` of the `Bytes` it returns, once each way.
+/// Through a [`Queue`](crate::Queue), a `Bytes` (or `Vec<u8>`) of 64 KiB or more is a bulk byte
+/// string: `put` copies it from the value straight into the queue's shared ring (not into an
+/// encoding buffer first), and `get` copies it out into the `Vec` it returns, once each way.
 ///
 /// ```
 /// # extern crate multiproc_runtime as multiproc;

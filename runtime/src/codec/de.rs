@@ -20,11 +20,11 @@
 //! a varint u32 index; sequences and maps a varint u64 length; tuples and structs their fields in
 //! order; unit and unit structs nothing.
 
+use super::pod;
 use serde::de::{
     self, DeserializeSeed, EnumAccess, IntoDeserializer, MapAccess, SeqAccess, VariantAccess,
     Visitor,
 };
-use super::pod;
 use std::fmt;
 
 /// Nesting levels (containers, options, newtypes, enum variants) a frame may have.

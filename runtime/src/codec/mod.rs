@@ -193,8 +193,9 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T>
     Ok(value)
 }
 
-/// Byte strings (`Bytes`, serde's `serialize_bytes`) at least this long go apart from the rest of a
-/// queue message: straight from the value into the ring and out into a buffer of their own (see
+/// Byte strings (`Bytes`, `String`s, serde's `serialize_bytes`) and `u8` sequences seen whole
+/// (`Vec<u8>`, `[u8]`: see [`pod`]) at least this long go apart from the rest of a queue message:
+/// straight from the value into the ring and out into a buffer of their own (see
 /// `shm::ring::Stream`), so a large buffer is copied once on each side.
 pub(crate) const BULK_MIN: usize = 64 << 10;
 

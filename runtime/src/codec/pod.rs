@@ -194,7 +194,11 @@ mod tests {
                 f.write_str("bytes")
             }
         }
-        assert_eq!(vec_kind::<Mine>(), None, "a visitor of our own that builds a Vec<u8>");
+        assert_eq!(
+            vec_kind::<Mine>(),
+            None,
+            "a visitor of our own that builds a Vec<u8>"
+        );
         for (id, kind) in [
             (probe::<Vec<u8>>(), Kind::U8),
             (probe::<Vec<i8>>(), Kind::I8),

@@ -1,8 +1,9 @@
 //! Our own serde `Serializer` for bincode 2's standard format, the writing half of [`de`](super::de):
-//! it appends to a `Vec<u8>` with plain pushes, so a `Vec<u8>` or a slice of numbers (which serde
-//! hands over one element at a time) costs a push per element instead of a call through bincode's
-//! writer, and a sequence reserves its length up front. The bytes are bincode's, to the bit
-//! (`tests/codec_compat.rs` checks every kind of value against bincode itself).
+//! it appends to a `Vec<u8>` with plain pushes, and a sequence reserves its length up front. A
+//! `Vec<u8>`, `[u8]`, `Vec<f64>`, ... is copied whole in `collect_seq` (see [`pod`](super::pod));
+//! other slices of numbers, which serde hands over one element at a time, cost a push per element.
+//! The bytes are bincode's, to the bit (`tests/codec_compat.rs` checks every kind of value against
+//! bincode itself).
 //!
 //! Format: see [`de`](super::de).
 

@@ -380,7 +380,11 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     /// A put of a value the caller keeps.
-    fn put_borrowed(shared: &Arc<Shared>, value: &T, patience: Patience) -> Result<()> {
+    fn put_borrowed<Q: Serialize + ?Sized>(
+        shared: &Arc<Shared>,
+        value: &Q,
+        patience: Patience,
+    ) -> Result<()> {
         let _use = shared.member.enter();
         check_open(shared)?;
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
@@ -389,9 +393,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         })
     }
 
-    fn send_on(
+    fn send_on<Q: Serialize + ?Sized>(
         shared: &Arc<Shared>,
-        value: &T,
+        value: &Q,
         buf: &mut Vec<u8>,
         patience: Patience,
     ) -> Result<()> {
@@ -423,9 +427,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// string on (each copied once, from the value into the ring); a value without one is sent as
     /// encoded. On an unbounded queue a stream that cannot finish (no room in time, no reader) is
     /// dropped (readers drop its part) and the message goes to the handle's buffer whole.
-    fn send_streaming(
+    fn send_streaming<Q: Serialize + ?Sized>(
         shared: &Arc<Shared>,
-        value: &T,
+        value: &Q,
         buf: &mut Vec<u8>,
         patience: Patience,
     ) -> Result<()> {
@@ -676,7 +680,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     /// Like [`put`](Self::put), but the value is borrowed and stays with the caller, as with Python's
     /// `q.put(obj)`, which pickles `obj` and leaves it alone: a value sent many times (or kept after
-    /// sending) needs no clone. The same errors as `put`, without a value to hand back.
+    /// sending) needs no clone. It takes any borrowed form of `T` (`&str` for a `Queue<String>`,
+    /// `&[u8]` for a `Queue<Vec<u8>>`), as the other borrowing methods do. The same errors as `put`,
+    /// without a value to hand back.
     ///
     /// ```
     /// # extern crate multiproc_runtime as multiproc;
@@ -685,10 +691,15 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// for _ in 0..3 {
     ///     q.put_ref(&frame)?; // no clone: encoded straight from `frame`
     /// }
+    /// q.put_ref(&frame[..16])?; // a slice of it
     /// assert_eq!(q.get()?, frame);
     /// # Ok::<(), multiproc::Error>(())
     /// ```
-    pub fn put_ref(&self, value: &T) -> Result<()> {
+    pub fn put_ref<Q>(&self, value: &Q) -> Result<()>
+    where
+        T: std::borrow::Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
         Self::put_borrowed(&self.shared, value, Patience::Until(None))
     }
 
@@ -790,7 +801,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
 /// Encodes a queue message whole into `buf`, bulk byte strings included (no stream), refusing
 /// handles as every queue message does.
-fn encode_whole<T: Serialize>(value: &T, buf: &mut Vec<u8>) -> Result<()> {
+fn encode_whole<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> Result<()> {
     codec::encode_spilling(value, buf, &mut |_, _| Spilled::Declined)
 }
 

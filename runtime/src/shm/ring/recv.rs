@@ -103,7 +103,10 @@ impl Bulk {
     /// The parts with their positions in the main bytes, once the message ended: `None` if they do
     /// not match what was announced.
     fn finish(self) -> Option<Vec<(usize, Vec<u8>)>> {
-        let whole = self.parts.iter().all(|(p, want, _)| p.len() as u64 == *want);
+        let whole = self
+            .parts
+            .iter()
+            .all(|(p, want, _)| p.len() as u64 == *want);
         (!self.damaged && whole).then(|| self.parts.into_iter().map(|(p, _, at)| (at, p)).collect())
     }
 }
@@ -427,7 +430,11 @@ mod tests {
             assert_eq!(err.kind(), &ErrorKind::Codec, "case {i}: {err}");
             let (main, bulk) = ring.recv(&me, Patience::Never, read).unwrap();
             assert_eq!(main, b"good end", "case {i}");
-            assert_eq!(bulk, [(5, b"bulk".to_vec())], "case {i}: after the 5 main bytes");
+            assert_eq!(
+                bulk,
+                [(5, b"bulk".to_vec())],
+                "case {i}: after the 5 main bytes"
+            );
         }
     }
 }
