@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
@@ -35,6 +35,14 @@ thread_local! {
     /// The descriptors of the encode in progress that handles share (see [`shared_fd_index`]): a
     /// caller's key and the descriptor's index in the side list.
     static SEND_KEYS: RefCell<Option<Vec<(usize, u32)>>> = const { RefCell::new(None) };
+    /// A handle was met outside a side list: what [`encode_spilling`] (which installs none, a queue
+    /// message carrying no handles) turns into its `InvalidInput`.
+    static HANDLE_REFUSED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True while an encode with side lists runs on this thread (one nested in it must hide them).
+fn encoding_with_fds() -> bool {
+    SEND_FDS.with(|k| k.borrow().is_some())
 }
 
 /// Installs a side list for one encode or decode and restores the previous one when it ends, even by
@@ -207,6 +215,24 @@ pub(crate) fn encode_spilling<T: Serialize + ?Sized>(
     bytes: &mut Vec<u8>,
     spill: &mut ser::Spill<'_>,
 ) -> Result<()> {
+    if !encoding_with_fds() {
+        // No side lists: a handle finds none and fails the encode (installing them, two thread-local
+        // swaps of a Vec each way, cost a small message more than its encoding).
+        HANDLE_REFUSED.with(|r| r.set(false));
+        return ser::encode_spilling(value, bytes, spill).map_err(|e| {
+            if HANDLE_REFUSED.with(Cell::get) {
+                Error::new(
+                    crate::error::ErrorKind::InvalidInput,
+                    QUEUE_CARRIES_NO_HANDLES,
+                )
+            } else {
+                Error::codec(format!(
+                    "could not encode {}: {e}",
+                    std::any::type_name::<T>()
+                ))
+            }
+        });
+    }
     let keys = Scope::enter(&SEND_KEYS, Vec::new());
     let scope = Scope::enter(&SEND_FDS, Vec::new());
     let res = ser::encode_spilling(value, bytes, spill);
@@ -291,9 +317,16 @@ fn run_decoder<'de, S: serde::de::DeserializeSeed<'de>>(
     what: &str,
 ) -> Result<(S::Value, usize, usize)> {
     let len = decoder.remaining();
-    let scope = Scope::enter(&RECV_FDS, fds.into_iter().map(Some).collect());
-    let res = seed.deserialize(&mut decoder);
-    scope.finish();
+    // No descriptors and no decode around this one: no side list (a handle in the value finds none,
+    // as it would find an empty one). Installing it costs a small message more than its decoding.
+    let res = if fds.is_empty() && RECV_FDS.with(|k| k.borrow().is_none()) {
+        seed.deserialize(&mut decoder)
+    } else {
+        let scope = Scope::enter(&RECV_FDS, fds.into_iter().map(Some).collect());
+        let res = seed.deserialize(&mut decoder);
+        scope.finish();
+        res
+    };
     match res {
         Ok(value) => Ok((value, len - decoder.remaining(), decoder.bulk_left())),
         Err(e) => Err(Error::codec(format!(
@@ -319,11 +352,18 @@ pub fn serialize_fd<S: Serializer>(fd: BorrowedFd<'_>, serializer: S) -> Result<
     });
     match index {
         Some(i) => (i as u32).serialize(serializer),
-        None => Err(S::Error::custom(
-            "multiproc handles (pipes, queues, shared values, locks, proxies) can only be sent through multiproc",
-        )),
+        None => Err(refused_handle::<S::Error>()),
     }
 }
+
+/// The error of a handle encoded where no side list takes descriptors (noted for
+/// [`encode_spilling`]).
+fn refused_handle<E: serde::ser::Error>() -> E {
+    HANDLE_REFUSED.with(|r| r.set(true));
+    E::custom(NOT_THROUGH_MULTIPROC)
+}
+
+const NOT_THROUGH_MULTIPROC: &str = "multiproc handles (pipes, queues, shared values, locks, proxies) can only be sent through multiproc";
 
 /// The index in the side list of the encode in progress of a descriptor that several handles of one
 /// message share (the arena that holds many small objects): the first handle with `key` puts the
@@ -342,10 +382,8 @@ pub(crate) fn shared_fd_index(
     });
     let index = match found {
         None => {
-            return Err(
-                "multiproc handles (pipes, queues, shared values, locks, proxies) can only be sent through multiproc"
-                    .into(),
-            );
+            HANDLE_REFUSED.with(|r| r.set(true));
+            return Err(NOT_THROUGH_MULTIPROC.into());
         }
         Some(Some(i)) => i,
         Some(None) => {
