@@ -38,11 +38,60 @@ thread_local! {
     /// A handle was met outside a side list: what [`encode_spilling`] (which installs none, a queue
     /// message carrying no handles) turns into its `InvalidInput`.
     static HANDLE_REFUSED: Cell<bool> = const { Cell::new(false) };
+    /// An encode runs whose side lists are made by its first handle (see [`Lazy`]).
+    static LAZY: Cell<bool> = const { Cell::new(false) };
 }
 
-/// True while an encode with side lists runs on this thread (one nested in it must hide them).
-fn encoding_with_fds() -> bool {
+/// True while an encode's side lists are installed on this thread (one nested in it must hide them).
+fn lists_installed() -> bool {
     SEND_FDS.with(|k| k.borrow().is_some())
+}
+
+/// An encode whose side lists are made only when its first handle needs them: most values hold no
+/// handle, and installing the lists up front (two thread-local swaps of a `Vec` each way, which
+/// stall on store forwarding) cost a small message more than its encoding. Dropped (also when a
+/// `Serialize` impl panics), it restores the encode around it and drops lists not taken.
+struct Lazy {
+    prev: bool,
+}
+
+impl Lazy {
+    fn enter() -> Lazy {
+        Lazy {
+            prev: LAZY.with(|l| l.replace(true)),
+        }
+    }
+
+    /// The descriptors the encode's handles listed, if any did.
+    fn take_fds(&self) -> Option<Vec<OwnedFd>> {
+        SEND_FDS.with(|k| k.borrow_mut().take())
+    }
+}
+
+impl Drop for Lazy {
+    fn drop(&mut self) {
+        LAZY.with(|l| l.set(self.prev));
+        if lists_installed() {
+            SEND_FDS.with(|k| k.borrow_mut().take());
+        }
+        if SEND_KEYS.with(|k| k.borrow().is_some()) {
+            SEND_KEYS.with(|k| k.borrow_mut().take());
+        }
+    }
+}
+
+/// Makes the side lists of a lazy encode in progress when a handle needs them; false when no
+/// multiproc encode runs (nothing to make them for).
+fn lists_ready() -> bool {
+    if lists_installed() {
+        return true;
+    }
+    if !LAZY.with(Cell::get) {
+        return false;
+    }
+    SEND_FDS.with(|k| *k.borrow_mut() = Some(Vec::new()));
+    SEND_KEYS.with(|k| *k.borrow_mut() = Some(Vec::new()));
+    true
 }
 
 /// Installs a side list for one encode or decode and restores the previous one when it ends, even by
@@ -81,11 +130,21 @@ pub fn encode_into<T: Serialize + ?Sized>(
     fds: &mut Vec<OwnedFd>,
 ) -> Result<()> {
     let (mark, fds_mark) = (bytes.len(), fds.len());
-    let keys = Scope::enter(&SEND_KEYS, Vec::new());
-    let scope = Scope::enter(&SEND_FDS, std::mem::take(fds));
-    let res = ser::encode_into(value, bytes);
-    *fds = scope.finish().unwrap_or_default();
-    drop(keys);
+    let res = if fds.is_empty() && !lists_installed() {
+        let lazy = Lazy::enter();
+        let res = ser::encode_into(value, bytes);
+        if let Some(listed) = lazy.take_fds() {
+            *fds = listed;
+        }
+        res
+    } else {
+        let keys = Scope::enter(&SEND_KEYS, Vec::new());
+        let scope = Scope::enter(&SEND_FDS, std::mem::take(fds));
+        let res = ser::encode_into(value, bytes);
+        *fds = scope.finish().unwrap_or_default();
+        drop(keys);
+        res
+    };
     res.map_err(|e| {
         bytes.truncate(mark);
         fds.truncate(fds_mark);
@@ -215,11 +274,14 @@ pub(crate) fn encode_spilling<T: Serialize + ?Sized>(
     bytes: &mut Vec<u8>,
     spill: &mut ser::Spill<'_>,
 ) -> Result<()> {
-    if !encoding_with_fds() {
-        // No side lists: a handle finds none and fails the encode (installing them, two thread-local
-        // swaps of a Vec each way, cost a small message more than its encoding).
+    if !lists_installed() {
+        // No side lists, and none to be made (not lazy, even inside a lazy encode): a handle finds
+        // none and fails the encode. Installing them costs a small message more than its encoding.
+        let prev = LAZY.with(|l| l.replace(false));
         HANDLE_REFUSED.with(|r| r.set(false));
-        return ser::encode_spilling(value, bytes, spill).map_err(|e| {
+        let res = ser::encode_spilling(value, bytes, spill);
+        LAZY.with(|l| l.set(prev));
+        return res.map_err(|e| {
             if HANDLE_REFUSED.with(Cell::get) {
                 Error::new(
                     crate::error::ErrorKind::InvalidInput,
@@ -344,6 +406,9 @@ pub fn serialize_fd<S: Serializer>(fd: BorrowedFd<'_>, serializer: S) -> Result<
     let dup = fd
         .try_clone_to_owned()
         .map_err(|e| S::Error::custom(format!("dup of a handle's fd failed: {e}")))?;
+    if !lists_ready() {
+        return Err(refused_handle::<S::Error>());
+    }
     let index = SEND_FDS.with(|k| {
         k.borrow_mut().as_mut().map(|list| {
             list.push(dup);
@@ -375,6 +440,10 @@ pub(crate) fn shared_fd_index(
     open: impl FnOnce() -> std::io::Result<OwnedFd>,
     each: impl FnOnce(BorrowedFd<'_>) -> std::io::Result<()>,
 ) -> std::result::Result<u32, String> {
+    if !lists_ready() {
+        HANDLE_REFUSED.with(|r| r.set(true));
+        return Err(NOT_THROUGH_MULTIPROC.into());
+    }
     let found = SEND_KEYS.with(|k| {
         k.borrow()
             .as_ref()
