@@ -536,3 +536,97 @@ pub mod fd {
         deserialize_fd(deserializer)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    /// A descriptor that serializes as a handle does.
+    struct Fd(OwnedFd);
+
+    impl Serialize for Fd {
+        fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            serialize_fd(self.0.as_fd(), s)
+        }
+    }
+
+    /// Two handles with an encode of its own between them (before the first, or after it).
+    struct Nested {
+        a: Fd,
+        b: Fd,
+        inner_first: bool,
+    }
+
+    impl Serialize for Nested {
+        fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            use serde::ser::SerializeTuple;
+            let inner = || {
+                let own = encode(&Fd(self.b.0.try_clone().unwrap())).unwrap();
+                assert_eq!(own.fds.len(), 1, "the nested encode lists its own handle");
+                assert_eq!(own.bytes, [0], "at index 0 of its own list");
+                own.bytes
+            };
+            let mut t = s.serialize_tuple(3)?;
+            if self.inner_first {
+                t.serialize_element(&inner())?;
+            }
+            t.serialize_element(&self.a)?;
+            if !self.inner_first {
+                t.serialize_element(&inner())?;
+            }
+            t.serialize_element(&self.b)?;
+            t.end()
+        }
+    }
+
+    fn devnull() -> OwnedFd {
+        std::fs::File::open("/dev/null").unwrap().into()
+    }
+
+    /// Side lists made by the first handle: an encode nested before or after it keeps its own list,
+    /// the outer one indexes from 0 and gets both of its descriptors; a value without handles lists
+    /// none; outside a multiproc encode a handle is refused, also after an encode that panicked.
+    #[test]
+    fn side_lists_are_made_on_demand_and_nest() {
+        for inner_first in [true, false] {
+            let v = Nested {
+                a: Fd(devnull()),
+                b: Fd(devnull()),
+                inner_first,
+            };
+            let enc = encode(&v).unwrap();
+            assert_eq!(enc.fds.len(), 2, "inner first: {inner_first}");
+            let (x, y): (u32, u32) = if inner_first {
+                let (_, x, y): (Vec<u8>, u32, u32) = decode_prefix(&enc.bytes, Vec::new())
+                    .map(|(v, _)| v)
+                    .unwrap();
+                (x, y)
+            } else {
+                let (x, _, y): (u32, Vec<u8>, u32) = decode_prefix(&enc.bytes, Vec::new())
+                    .map(|(v, _)| v)
+                    .unwrap();
+                (x, y)
+            };
+            assert_eq!((x, y), (0, 1), "inner first: {inner_first}");
+            assert!(enc.fds.iter().all(|f| f.as_raw_fd() >= 0));
+        }
+        assert!(encode(&(1u8, "no handle")).unwrap().fds.is_empty());
+        assert!(!lists_installed() && !LAZY.with(Cell::get));
+
+        struct Panics;
+        impl Serialize for Panics {
+            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                serialize_fd(devnull().as_fd(), s)?;
+                panic!("a Serialize impl that panics after a handle");
+            }
+        }
+        assert!(std::panic::catch_unwind(|| encode(&Panics)).is_err());
+        assert!(!lists_installed() && !LAZY.with(Cell::get), "restored");
+        let outside = bincode::serde::encode_to_vec(Fd(devnull()), bincode::config::standard());
+        assert!(
+            outside.is_err(),
+            "a handle outside a multiproc encode is refused"
+        );
+    }
+}
