@@ -80,6 +80,29 @@ impl Drop for Lazy {
     }
 }
 
+/// An encode that takes no handles ([`encode_spilling`]): no lazy lists while it runs, and a fresh
+/// refusal flag; both restored when it ends, also by panic.
+struct Refusing {
+    lazy: bool,
+    refused: bool,
+}
+
+impl Refusing {
+    fn enter() -> Refusing {
+        Refusing {
+            lazy: LAZY.with(|l| l.replace(false)),
+            refused: HANDLE_REFUSED.with(|r| r.replace(false)),
+        }
+    }
+}
+
+impl Drop for Refusing {
+    fn drop(&mut self) {
+        LAZY.with(|l| l.set(self.lazy));
+        HANDLE_REFUSED.with(|r| r.set(self.refused));
+    }
+}
+
 /// Makes the side lists of a lazy encode in progress when a handle needs them; false when no
 /// multiproc encode runs (nothing to make them for).
 fn lists_ready() -> bool {
@@ -277,12 +300,11 @@ pub(crate) fn encode_spilling<T: Serialize + ?Sized>(
     if !lists_installed() {
         // No side lists, and none to be made (not lazy, even inside a lazy encode): a handle finds
         // none and fails the encode. Installing them costs a small message more than its encoding.
-        let prev = LAZY.with(|l| l.replace(false));
-        HANDLE_REFUSED.with(|r| r.set(false));
+        let _refusing = Refusing::enter();
         let res = ser::encode_spilling(value, bytes, spill);
-        LAZY.with(|l| l.set(prev));
         return res.map_err(|e| {
-            if HANDLE_REFUSED.with(Cell::get) {
+            // Our refusal, not one a `Serialize` impl swallowed on the way before failing otherwise.
+            if HANDLE_REFUSED.with(Cell::get) && e.to_string().contains(NOT_THROUGH_MULTIPROC) {
                 Error::new(
                     crate::error::ErrorKind::InvalidInput,
                     QUEUE_CARRIES_NO_HANDLES,

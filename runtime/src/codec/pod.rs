@@ -40,6 +40,27 @@ impl Kind {
     }
 }
 
+/// The element types here: plain data, no padding, every bit pattern valid, not zero-sized.
+pub(super) trait Pod: Copy + sealed::Sealed {}
+impl Pod for u8 {}
+impl Pod for i8 {}
+impl Pod for f32 {}
+impl Pod for f64 {}
+
+/// The vectors of them, the only types [`cast`] moves (they have no lifetimes, so equal type
+/// identities mean equal types).
+pub(super) trait PodVec: sealed::Sealed {}
+impl<E: Pod> PodVec for Vec<E> {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for u8 {}
+    impl Sealed for i8 {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+    impl<E: super::Pod> Sealed for Vec<E> {}
+}
+
 /// A sequence seen whole: its element count and its bytes.
 pub(super) struct Slice<'a> {
     pub(super) kind: Kind,
@@ -48,7 +69,7 @@ pub(super) struct Slice<'a> {
 }
 
 /// The bytes of `s` as they lie in memory (every element type here is plain data, with no padding).
-fn view<E: Copy>(kind: Kind, s: &[E]) -> Slice<'_> {
+fn view<E: Pod>(kind: Kind, s: &[E]) -> Slice<'_> {
     // SAFETY: `E` is one of u8, i8, f32, f64: no padding, every byte initialised; the view borrows `s`.
     let bytes = unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<u8>(), size_of_val(s)) };
     Slice {
@@ -87,24 +108,28 @@ pub(super) fn slice_of<I>(iter: &I) -> Option<Slice<'_>> {
     None
 }
 
-/// A `Vec` of `count` elements of `E` from their encoded bytes (`count * size_of::<E>()` of them).
-pub(super) fn vec_from<E: Copy>(bytes: &[u8]) -> Vec<E> {
-    debug_assert_eq!(bytes.len() % size_of::<E>(), 0);
+/// A `Vec` of the elements of `E` whose encoded bytes `bytes` holds (`count * size_of::<E>()`;
+/// bytes past the last whole element are not read).
+pub(super) fn vec_from<E: Pod>(bytes: &[u8]) -> Vec<E> {
     let count = bytes.len() / size_of::<E>();
     let mut v = Vec::<E>::with_capacity(count);
-    // SAFETY: the vector has room for `count` elements, `bytes` holds exactly their bytes, and every
-    // bit pattern is a valid `E` (u8, i8, f32, f64).
+    // SAFETY: the vector has room for `count` elements, `bytes` holds at least their bytes, and
+    // every bit pattern is a valid `E` (u8, i8, f32, f64: `Pod`, sealed).
     unsafe {
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), v.as_mut_ptr().cast::<u8>(), bytes.len());
+        std::ptr::copy_nonoverlapping(
+            bytes.as_ptr(),
+            v.as_mut_ptr().cast::<u8>(),
+            count * size_of::<E>(),
+        );
         v.set_len(count);
     }
     v
 }
 
-/// `value` as a `U`, when `T` and `U` are the same type (lifetimes aside; the types given here have
-/// none); `None` otherwise.
+/// `value` as a `U`, when `U` is `T`; `None` otherwise. `T` is a plain-data `Vec`, which has no
+/// lifetimes, so identities equal up to lifetimes mean the very same type.
 #[inline]
-pub(super) fn cast<T, U>(value: T) -> Option<U> {
+pub(super) fn cast<T: PodVec, U>(value: T) -> Option<U> {
     if typeid::of::<T>() != typeid::of::<U>() {
         return None;
     }

@@ -47,8 +47,9 @@ fn may_put(roles: u32) -> bool {
     roles & PUT != 0 || roles & GOT == 0
 }
 
-/// Largest buffer reserved up front for a bulk byte string: a longer one grows as its records come,
-/// so a damaged length cannot make a reader reserve more than this.
+/// Most bytes reserved up front for the bulk byte strings of one message, all together: a longer one
+/// grows as its records come, so damaged lengths (one, or many) cannot make a reader reserve more
+/// than this.
 const BULK_RESERVE_MAX: u64 = 1 << 30;
 
 /// The bulk byte strings of the message being read (see [`BULK`]), each in a buffer of its own
@@ -60,6 +61,8 @@ struct Bulk {
     parts: Vec<(Vec<u8>, u64, usize)>,
     /// A record did not fit what came before it: the message is dropped when it ends.
     damaged: bool,
+    /// Bytes reserved up front so far (at most [`BULK_RESERVE_MAX`]).
+    reserved: u64,
 }
 
 impl Bulk {
@@ -80,14 +83,13 @@ impl Bulk {
                 return;
             };
             let want = u64::from_le_bytes(word);
+            let reserve = want.min(BULK_RESERVE_MAX - self.reserved);
             let mut part = Vec::new();
-            if part
-                .try_reserve_exact(want.min(BULK_RESERVE_MAX) as usize)
-                .is_err()
-            {
+            if part.try_reserve_exact(reserve as usize).is_err() {
                 self.damaged = true;
                 return;
             }
+            self.reserved += reserve;
             self.parts.push((part, want, main));
             return;
         }
@@ -395,7 +397,7 @@ mod tests {
         let ring = Arc::new(Ring::create(MIN_RING, 0).unwrap());
         let me = Member::join(Arc::clone(&ring));
         let len = |n: u64| n.to_le_bytes();
-        let damaged: [&[(u32, &[u8])]; 5] = [
+        let damaged: [&[(u32, &[u8])]; 6] = [
             &[(FIRST, b"m"), (BULK, b"data"), (LAST, b"")],
             &[
                 (FIRST, b"m"),
@@ -415,6 +417,19 @@ mod tests {
                 (LAST, b""),
             ],
             &[(FIRST, b"m"), (BULK | BULK_LEN, b"short"), (LAST, b"")],
+            // Many claims of 1 GiB with nothing behind them: at most 1 GiB is reserved in all.
+            &[
+                (FIRST, b"m"),
+                (BULK | BULK_LEN, &len(1 << 30)),
+                (BULK | BULK_LEN, &len(1 << 30)),
+                (BULK | BULK_LEN, &len(1 << 30)),
+                (BULK | BULK_LEN, &len(1 << 30)),
+                (BULK | BULK_LEN, &len(1 << 30)),
+                (BULK | BULK_LEN, &len(1 << 30)),
+                (BULK | BULK_LEN, &len(1 << 30)),
+                (BULK | BULK_LEN, &len(1 << 30)),
+                (LAST, b""),
+            ],
         ];
         for (i, records) in damaged.iter().enumerate() {
             for &(flags, payload) in *records {
