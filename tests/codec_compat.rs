@@ -327,6 +327,39 @@ fn plain_data_sequences_are_bincodes_bytes() {
             deque: b.iter().copied().collect(),
         });
     }
+    // Integer vectors are written as varints in one loop: the same bytes, at every width boundary.
+    let edges: Vec<u64> = vec![
+        0,
+        1,
+        250,
+        251,
+        252,
+        255,
+        256,
+        65_535,
+        65_536,
+        u32::MAX as u64,
+        u32::MAX as u64 + 1,
+        u64::MAX,
+    ];
+    let signed: Vec<i64> = edges
+        .iter()
+        .flat_map(|&u| [u as i64, (u as i64).wrapping_neg(), !(u as i64)])
+        .collect();
+    round_trip(edges.clone());
+    round_trip(edges.iter().map(|&u| u as u32).collect::<Vec<u32>>());
+    round_trip(edges.iter().map(|&u| u as u16).collect::<Vec<u16>>());
+    round_trip(edges.iter().map(|&u| u as usize).collect::<Vec<usize>>());
+    round_trip(signed.clone());
+    round_trip(signed.iter().map(|&i| i as i32).collect::<Vec<i32>>());
+    round_trip(signed.iter().map(|&i| i as i16).collect::<Vec<i16>>());
+    round_trip(signed.iter().map(|&i| i as isize).collect::<Vec<isize>>());
+    round_trip(vec![edges.clone(), vec![], edges.clone()]);
+    let long: Vec<u64> = (0..100_000u64)
+        .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (i % 64))
+        .collect();
+    round_trip(long.clone());
+    assert_eq!(codec::encode(&long[..]).unwrap().bytes, bin(&long[..]));
     // Claims are still bounded by the frame: a Vec<f64> of 2^61 elements, or one element too many.
     let mut frame = len_prefix(1 << 61);
     frame.extend_from_slice(&[0; 16]);

@@ -108,6 +108,49 @@ pub(super) fn slice_of<I>(iter: &I) -> Option<Slice<'_>> {
     None
 }
 
+/// An integer sequence seen whole (`&[E]` or `&Vec<E>`): written as varints in one loop.
+pub(super) enum Ints<'a> {
+    U16(&'a [u16]),
+    U32(&'a [u32]),
+    U64(&'a [u64]),
+    Usize(&'a [usize]),
+    I16(&'a [i16]),
+    I32(&'a [i32]),
+    I64(&'a [i64]),
+    Isize(&'a [isize]),
+}
+
+/// `iter` (what `collect_seq` was given) as an integer slice, if it is `&[E]` or `&Vec<E>` for an
+/// integer type wider than a byte.
+#[inline]
+pub(super) fn ints_of<I>(iter: &I) -> Option<Ints<'_>> {
+    let id = typeid::of::<I>();
+    macro_rules! int {
+        ($e:ty, $variant:ident) => {
+            if id == typeid::of::<&[$e]>() {
+                // SAFETY: `I` is `&[$e]` (lifetimes aside): the cast reads the reference itself.
+                return Some(Ints::$variant(unsafe {
+                    *(iter as *const I).cast::<&[$e]>()
+                }));
+            }
+            if id == typeid::of::<&Vec<$e>>() {
+                // SAFETY: `I` is `&Vec<$e>` (lifetimes aside).
+                let v: &Vec<$e> = unsafe { *(iter as *const I).cast::<&Vec<$e>>() };
+                return Some(Ints::$variant(v.as_slice()));
+            }
+        };
+    }
+    int!(u16, U16);
+    int!(u32, U32);
+    int!(u64, U64);
+    int!(usize, Usize);
+    int!(i16, I16);
+    int!(i32, I32);
+    int!(i64, I64);
+    int!(isize, Isize);
+    None
+}
+
 /// A `Vec` of the elements of `E` whose encoded bytes `bytes` holds (`count * size_of::<E>()`;
 /// bytes past the last whole element are not read).
 pub(super) fn vec_from<E: Pod>(bytes: &[u8]) -> Vec<E> {

@@ -1,7 +1,8 @@
 //! Our own serde `Serializer` for bincode 2's standard format, the writing half of [`de`](super::de):
 //! it appends to a `Vec<u8>` with plain pushes, and a sequence reserves its length up front. A
-//! `Vec<u8>`, `[u8]`, `Vec<f64>`, ... is copied whole in `collect_seq` (see [`pod`](super::pod));
-//! other slices of numbers, which serde hands over one element at a time, cost a push per element.
+//! `Vec<u8>`, `[u8]`, `Vec<f64>`, ... is copied whole in `collect_seq` (see [`pod`](super::pod)),
+//! and a `Vec` or slice of wider integers is written as varints in one loop there; other
+//! sequences, which serde hands over one element at a time, cost a push per element.
 //! The bytes are bincode's, to the bit (`tests/codec_compat.rs` checks every kind of value against
 //! bincode itself).
 //!
@@ -130,6 +131,48 @@ impl Encoder<'_> {
         }
         self.out.extend_from_slice(v);
         Ok(())
+    }
+
+    /// A sequence of `len` integers as varints (each at most `widest` bytes), written in one loop
+    /// into reserved room: the bytes `serialize_u64` would push one by one.
+    fn varints(&mut self, len: usize, widest: usize, values: impl Iterator<Item = u64>) {
+        self.len(len);
+        // Each value is stored as a whole 9-byte word, of which its `n` bytes count: 8 bytes of slack.
+        let room = len.saturating_mul(widest).saturating_add(8);
+        self.out.reserve(room);
+        let start = self.out.len();
+        let base = self.out.as_mut_ptr();
+        let mut at = start;
+        for v in values.take(len) {
+            if v < u64::from(U16_BYTE) {
+                // SAFETY: within the reserved room, as below.
+                unsafe { base.add(at).write(v as u8) };
+                at += 1;
+                continue;
+            }
+            let mut word = [0u8; 9];
+            let n = if let Ok(v) = u16::try_from(v) {
+                word[0] = U16_BYTE;
+                word[1..3].copy_from_slice(&v.to_le_bytes());
+                3
+            } else if let Ok(v) = u32::try_from(v) {
+                word[0] = U32_BYTE;
+                word[1..5].copy_from_slice(&v.to_le_bytes());
+                5
+            } else {
+                word[0] = U64_BYTE;
+                word[1..9].copy_from_slice(&v.to_le_bytes());
+                9
+            };
+            debug_assert!(n <= widest && at + 9 <= start + room);
+            // SAFETY: `reserve` made room for `len * widest + 8` bytes from `start`; each of the
+            // `len` values takes at most `widest` (a u16 or i16 fits 3 bytes, a u32 or i32 5), so
+            // the 9-byte word at `at` ends within the room.
+            unsafe { std::ptr::write_unaligned(base.add(at).cast::<[u8; 9]>(), word) };
+            at += n;
+        }
+        // SAFETY: the bytes from `start` to `at` were written just above, within the reserved room.
+        unsafe { self.out.set_len(at) };
     }
 
     #[inline]
@@ -267,6 +310,20 @@ impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
         if let Some(slice) = super::pod::slice_of(&iter) {
             self.len(slice.count);
             return self.raw(slice.bytes, slice.kind == super::pod::Kind::U8);
+        }
+        if let Some(ints) = super::pod::ints_of(&iter) {
+            use super::pod::Ints;
+            match ints {
+                Ints::U16(s) => self.varints(s.len(), 3, s.iter().map(|&x| u64::from(x))),
+                Ints::U32(s) => self.varints(s.len(), 5, s.iter().map(|&x| u64::from(x))),
+                Ints::U64(s) => self.varints(s.len(), 9, s.iter().copied()),
+                Ints::Usize(s) => self.varints(s.len(), 9, s.iter().map(|&x| x as u64)),
+                Ints::I16(s) => self.varints(s.len(), 3, s.iter().map(|&x| zigzag(i64::from(x)))),
+                Ints::I32(s) => self.varints(s.len(), 5, s.iter().map(|&x| zigzag(i64::from(x)))),
+                Ints::I64(s) => self.varints(s.len(), 9, s.iter().map(|&x| zigzag(x))),
+                Ints::Isize(s) => self.varints(s.len(), 9, s.iter().map(|&x| zigzag(x as i64))),
+            }
+            return Ok(());
         }
         let iter = iter.into_iter();
         let len = match iter.size_hint() {
