@@ -79,31 +79,40 @@ fn view<E: Pod>(kind: Kind, s: &[E]) -> Slice<'_> {
     }
 }
 
+/// `iter` (what `collect_seq` was given) as a slice of `E`, if it is `&[E]` or `&Vec<E>`.
+#[inline]
+fn as_slice<I, E: 'static>(iter: &I) -> Option<&[E]> {
+    let id = typeid::of::<I>();
+    if id == typeid::of::<&[E]>() {
+        // SAFETY: `I` is `&[E]` (lifetimes aside): the cast reads the reference itself, and the
+        // slice it returns is borrowed no longer than `iter`.
+        return Some(unsafe { *(iter as *const I).cast::<&[E]>() });
+    }
+    if id == typeid::of::<&Vec<E>>() {
+        // SAFETY: `I` is `&Vec<E>` (lifetimes aside), as above.
+        let v: &Vec<E> = unsafe { *(iter as *const I).cast::<&Vec<E>>() };
+        return Some(v.as_slice());
+    }
+    None
+}
+
 /// `iter` (what `collect_seq` was given) as a plain-data slice, if it is `&[E]` or `&Vec<E>` for an
 /// element type of [`Kind`].
 #[inline]
 pub(super) fn slice_of<I>(iter: &I) -> Option<Slice<'_>> {
-    let id = typeid::of::<I>();
-    macro_rules! elem {
-        ($e:ty, $kind:expr) => {
-            if id == typeid::of::<&[$e]>() {
-                // SAFETY: `I` is `&[$e]` (lifetimes aside): the cast reads the reference itself.
-                let s: &[$e] = unsafe { *(iter as *const I).cast::<&[$e]>() };
-                return Some(view($kind, s));
-            }
-            if id == typeid::of::<&Vec<$e>>() {
-                // SAFETY: `I` is `&Vec<$e>` (lifetimes aside).
-                let v: &Vec<$e> = unsafe { *(iter as *const I).cast::<&Vec<$e>>() };
-                return Some(view($kind, v.as_slice()));
-            }
-        };
+    if let Some(s) = as_slice::<I, u8>(iter) {
+        return Some(view(Kind::U8, s));
     }
-    elem!(u8, Kind::U8);
-    elem!(i8, Kind::I8);
-    #[cfg(target_endian = "little")]
-    {
-        elem!(f32, Kind::F32);
-        elem!(f64, Kind::F64);
+    if let Some(s) = as_slice::<I, i8>(iter) {
+        return Some(view(Kind::I8, s));
+    }
+    if cfg!(target_endian = "little") {
+        if let Some(s) = as_slice::<I, f32>(iter) {
+            return Some(view(Kind::F32, s));
+        }
+        if let Some(s) = as_slice::<I, f64>(iter) {
+            return Some(view(Kind::F64, s));
+        }
     }
     None
 }
@@ -124,31 +133,15 @@ pub(super) enum Ints<'a> {
 /// integer type wider than a byte.
 #[inline]
 pub(super) fn ints_of<I>(iter: &I) -> Option<Ints<'_>> {
-    let id = typeid::of::<I>();
-    macro_rules! int {
-        ($e:ty, $variant:ident) => {
-            if id == typeid::of::<&[$e]>() {
-                // SAFETY: `I` is `&[$e]` (lifetimes aside): the cast reads the reference itself.
-                return Some(Ints::$variant(unsafe {
-                    *(iter as *const I).cast::<&[$e]>()
-                }));
-            }
-            if id == typeid::of::<&Vec<$e>>() {
-                // SAFETY: `I` is `&Vec<$e>` (lifetimes aside).
-                let v: &Vec<$e> = unsafe { *(iter as *const I).cast::<&Vec<$e>>() };
-                return Some(Ints::$variant(v.as_slice()));
-            }
-        };
-    }
-    int!(u16, U16);
-    int!(u32, U32);
-    int!(u64, U64);
-    int!(usize, Usize);
-    int!(i16, I16);
-    int!(i32, I32);
-    int!(i64, I64);
-    int!(isize, Isize);
-    None
+    as_slice(iter)
+        .map(Ints::U16)
+        .or_else(|| as_slice(iter).map(Ints::U32))
+        .or_else(|| as_slice(iter).map(Ints::U64))
+        .or_else(|| as_slice(iter).map(Ints::Usize))
+        .or_else(|| as_slice(iter).map(Ints::I16))
+        .or_else(|| as_slice(iter).map(Ints::I32))
+        .or_else(|| as_slice(iter).map(Ints::I64))
+        .or_else(|| as_slice(iter).map(Ints::Isize))
 }
 
 /// A `Vec` of the elements of `E` whose encoded bytes `bytes` holds (`count * size_of::<E>()`;

@@ -89,16 +89,8 @@ impl Encoder<'_> {
 
     #[inline]
     fn wide(&mut self, v: u64) {
-        if let Ok(v) = u16::try_from(v) {
-            self.out.push(U16_BYTE);
-            self.out.extend_from_slice(&v.to_le_bytes());
-        } else if let Ok(v) = u32::try_from(v) {
-            self.out.push(U32_BYTE);
-            self.out.extend_from_slice(&v.to_le_bytes());
-        } else {
-            self.out.push(U64_BYTE);
-            self.out.extend_from_slice(&v.to_le_bytes());
-        }
+        let (word, n) = wide_word(v);
+        self.out.extend_from_slice(&word[..n]);
     }
 
     fn varint128(&mut self, v: u128) {
@@ -133,46 +125,31 @@ impl Encoder<'_> {
         Ok(())
     }
 
-    /// A sequence of `len` integers as varints (each at most `widest` bytes), written in one loop
-    /// into reserved room: the bytes `serialize_u64` would push one by one.
-    fn varints(&mut self, len: usize, widest: usize, values: impl Iterator<Item = u64>) {
-        self.len(len);
-        // Each value is stored as a whole 9-byte word, of which its `n` bytes count: 8 bytes of slack.
-        let room = len.saturating_mul(widest).saturating_add(8);
-        self.out.reserve(room);
-        let start = self.out.len();
-        let base = self.out.as_mut_ptr();
-        let mut at = start;
-        for v in values.take(len) {
-            if v < u64::from(U16_BYTE) {
-                // SAFETY: within the reserved room, as below.
-                unsafe { base.add(at).write(v as u8) };
-                at += 1;
-                continue;
+    /// A sequence of integers as varints, written in one loop into reserved room (at least
+    /// `widest` bytes a value, as a hint): the bytes `serialize_u64` would push one by one.
+    fn varints(&mut self, widest: usize, values: impl ExactSizeIterator<Item = u64>) {
+        self.len(values.len());
+        self.out
+            .reserve(values.len().saturating_mul(widest).saturating_add(WORD));
+        for v in values {
+            if self.out.capacity() - self.out.len() < WORD {
+                self.out.reserve(WORD);
             }
-            let mut word = [0u8; 9];
-            let n = if let Ok(v) = u16::try_from(v) {
-                word[0] = U16_BYTE;
-                word[1..3].copy_from_slice(&v.to_le_bytes());
-                3
-            } else if let Ok(v) = u32::try_from(v) {
-                word[0] = U32_BYTE;
-                word[1..5].copy_from_slice(&v.to_le_bytes());
-                5
+            let (at, base) = (self.out.len(), self.out.as_mut_ptr());
+            let n = if v < u64::from(U16_BYTE) {
+                // SAFETY: at least `WORD` bytes of room past the length (checked above).
+                unsafe { base.add(at).write(v as u8) };
+                1
             } else {
-                word[0] = U64_BYTE;
-                word[1..9].copy_from_slice(&v.to_le_bytes());
-                9
+                let (word, n) = wide_word(v);
+                // SAFETY: at least `WORD` bytes of room past the length (checked above): the whole
+                // word fits, of which its first `n` bytes count.
+                unsafe { std::ptr::write_unaligned(base.add(at).cast::<[u8; WORD]>(), word) };
+                n
             };
-            debug_assert!(n <= widest && at + 9 <= start + room);
-            // SAFETY: `reserve` made room for `len * widest + 8` bytes from `start`; each of the
-            // `len` values takes at most `widest` (a u16 or i16 fits 3 bytes, a u32 or i32 5), so
-            // the 9-byte word at `at` ends within the room.
-            unsafe { std::ptr::write_unaligned(base.add(at).cast::<[u8; 9]>(), word) };
-            at += n;
+            // SAFETY: the `n` bytes past the length were written just above.
+            unsafe { self.out.set_len(at + n) };
         }
-        // SAFETY: the bytes from `start` to `at` were written just above, within the reserved room.
-        unsafe { self.out.set_len(at) };
     }
 
     #[inline]
@@ -184,6 +161,29 @@ impl Encoder<'_> {
     fn variant(&mut self, index: u32) {
         self.varint(u64::from(index));
     }
+}
+
+/// The longest varint of a `u64`: a marker and 8 bytes.
+const WORD: usize = 9;
+
+/// A varint of at least [`U16_BYTE`]: its bytes, of which the first `n` count.
+#[inline]
+fn wide_word(v: u64) -> ([u8; WORD], usize) {
+    let mut word = [0u8; WORD];
+    let n = if let Ok(v) = u16::try_from(v) {
+        word[0] = U16_BYTE;
+        word[1..3].copy_from_slice(&v.to_le_bytes());
+        3
+    } else if let Ok(v) = u32::try_from(v) {
+        word[0] = U32_BYTE;
+        word[1..5].copy_from_slice(&v.to_le_bytes());
+        5
+    } else {
+        word[0] = U64_BYTE;
+        word[1..9].copy_from_slice(&v.to_le_bytes());
+        9
+    };
+    (word, n)
 }
 
 fn zigzag(v: i64) -> u64 {
@@ -314,14 +314,14 @@ impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
         if let Some(ints) = super::pod::ints_of(&iter) {
             use super::pod::Ints;
             match ints {
-                Ints::U16(s) => self.varints(s.len(), 3, s.iter().map(|&x| u64::from(x))),
-                Ints::U32(s) => self.varints(s.len(), 5, s.iter().map(|&x| u64::from(x))),
-                Ints::U64(s) => self.varints(s.len(), 9, s.iter().copied()),
-                Ints::Usize(s) => self.varints(s.len(), 9, s.iter().map(|&x| x as u64)),
-                Ints::I16(s) => self.varints(s.len(), 3, s.iter().map(|&x| zigzag(i64::from(x)))),
-                Ints::I32(s) => self.varints(s.len(), 5, s.iter().map(|&x| zigzag(i64::from(x)))),
-                Ints::I64(s) => self.varints(s.len(), 9, s.iter().map(|&x| zigzag(x))),
-                Ints::Isize(s) => self.varints(s.len(), 9, s.iter().map(|&x| zigzag(x as i64))),
+                Ints::U16(s) => self.varints(3, s.iter().map(|&x| u64::from(x))),
+                Ints::U32(s) => self.varints(5, s.iter().map(|&x| u64::from(x))),
+                Ints::U64(s) => self.varints(9, s.iter().copied()),
+                Ints::Usize(s) => self.varints(9, s.iter().map(|&x| x as u64)),
+                Ints::I16(s) => self.varints(3, s.iter().map(|&x| zigzag(i64::from(x)))),
+                Ints::I32(s) => self.varints(5, s.iter().map(|&x| zigzag(i64::from(x)))),
+                Ints::I64(s) => self.varints(9, s.iter().map(|&x| zigzag(x))),
+                Ints::Isize(s) => self.varints(9, s.iter().map(|&x| zigzag(x as i64))),
             }
             return Ok(());
         }
