@@ -112,9 +112,48 @@ impl Options {
 
 /// Median of `trials` runs of `f`.
 pub fn median(trials: usize, mut f: impl FnMut() -> f64) -> f64 {
-    let mut v: Vec<f64> = (0..trials).map(|_| f()).collect();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
+    f64::median_of((0..trials).map(|_| f()).collect())
+}
+
+/// The medians of several figures measured in turns: trial 1 of each, then trial 2 of each, and so
+/// on. This VM's host changes speed over seconds to minutes (two modes, up to 2× apart), so measuring
+/// all of ours and then all of a peer's can set a fast mode against a slow one; in turns, a change
+/// hits every figure of the row alike and the row's ratios stay comparable.
+pub fn medians<T: Figure>(trials: usize, fs: &mut [&mut dyn FnMut() -> T]) -> Vec<T> {
+    let mut runs: Vec<Vec<T>> = fs.iter().map(|_| Vec::with_capacity(trials)).collect();
+    for _ in 0..trials {
+        for (f, run) in fs.iter_mut().zip(&mut runs) {
+            run.push(f());
+        }
+    }
+    runs.into_iter().map(T::median_of).collect()
+}
+
+/// A figure that trials are summed up by: its median.
+pub trait Figure: Sized {
+    /// The median of one figure's trials (at least one).
+    fn median_of(trials: Vec<Self>) -> Self;
+}
+
+impl Figure for f64 {
+    fn median_of(mut v: Vec<f64>) -> f64 {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    }
+}
+
+/// Each of mean, p50 and p99 is the median of the trials' own.
+impl Figure for Lat {
+    fn median_of(runs: Vec<Lat>) -> Lat {
+        let med = |g: &dyn Fn(&Lat) -> f64| f64::median_of(runs.iter().map(g).collect());
+        Lat {
+            mean: med(&|l| l.mean),
+            pct: Pct {
+                p50: med(&|l| l.pct.p50),
+                p99: med(&|l| l.pct.p99),
+            },
+        }
+    }
 }
 
 /// Times `iters` calls of `round`, each on its own, and the whole loop; figures are seconds × `scale`
@@ -145,19 +184,7 @@ pub fn lat_of(mut each: Vec<f64>, total: f64, scale: f64) -> Lat {
 
 /// Median of `trials` runs of `f`, each figure (mean, p50, p99) taken on its own.
 pub fn median_lat(trials: usize, mut f: impl FnMut() -> Lat) -> Lat {
-    let runs: Vec<Lat> = (0..trials).map(|_| f()).collect();
-    let med = |g: &dyn Fn(&Lat) -> f64| {
-        let mut v: Vec<f64> = runs.iter().map(g).collect();
-        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        v[v.len() / 2]
-    };
-    Lat {
-        mean: med(&|l| l.mean),
-        pct: Pct {
-            p50: med(&|l| l.pct.p50),
-            p99: med(&|l| l.pct.p99),
-        },
-    }
+    Lat::median_of((0..trials).map(|_| f()).collect())
 }
 
 /// Seconds `f` took.

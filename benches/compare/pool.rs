@@ -7,7 +7,7 @@
 //! `MULTIPROC_POOL_CURVE=N` adds one `pool_map_cpu_speedup@k` row for every k in 1..=N (the scaling
 //! curve).
 
-use crate::harness::{Better, Options, Row, median, median_lat, rounds, secs};
+use crate::harness::{Better, Options, Row, median, median_lat, medians, rounds, secs};
 use multiproc::{Pool, worker};
 use std::hint::black_box;
 
@@ -46,19 +46,19 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
     if opts.wants("pool_map_tiny") {
         let pool = warm_pool(2);
         let expect: Vec<u64> = (1..=1_000_000).collect();
-        let ours = median(opts.trials, || {
+        let mut ours = || {
             let mut r = Vec::new();
             let t = secs(|| r = pool.map(tiny, 0..1_000_000u64).expect("map"));
             assert!(r == expect, "bad result");
             1e6 / t
-        });
+        };
         // rayon's par_iter of the same function on 2 threads, collected into a Vec as the map is.
         // (`tiny` is a worker item that derefs to the function.)
         let threads = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
             .build()
             .expect("rayon pool");
-        let rayon = median(opts.trials, || {
+        let mut rayon = || {
             use rayon::prelude::*;
             let mut r: Vec<u64> = Vec::new();
             let t = secs(|| {
@@ -66,13 +66,14 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
             });
             assert!(r == expect, "rayon: bad result");
             1e6 / t
-        });
+        };
+        let m = medians(opts.trials, &mut [&mut ours, &mut rayon]);
         rows.push(Row {
             workload: "pool_map_tiny",
             unit: "tasks/s",
             better: Better::Higher,
-            ours,
-            peers: vec![("rayon (threads)", rayon)],
+            ours: m[0],
+            peers: vec![("rayon (threads)", m[1])],
             pct: None,
         });
     }

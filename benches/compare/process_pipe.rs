@@ -2,7 +2,7 @@
 //! ours, is the same with the default start method), with procspawn
 //! and ipc-channel measured on the same work in the same run.
 
-use crate::harness::{Better, Lat, Options, Row, median, median_lat, rounds};
+use crate::harness::{Better, Lat, Options, Row, medians, rounds};
 use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender, IpcReceiver, IpcSender};
 use multiproc::{Connection, Pipe, Process, StartMethod, worker};
 use std::time::Instant;
@@ -192,14 +192,20 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
     .any(|w| opts.wants(w))
     {
         eprintln!("spawn_join ...");
-        let spawn = median_lat(n, || spawn_join_ms(Some(StartMethod::Spawn)));
-        let server = median_lat(n, || spawn_join_ms(Some(StartMethod::ForkServer)));
-        let default = median_lat(n, || spawn_join_ms(None));
+        let m = medians(
+            n,
+            &mut [
+                &mut || spawn_join_ms(Some(StartMethod::Spawn)),
+                &mut || spawn_join_ms(Some(StartMethod::ForkServer)),
+                &mut || spawn_join_ms(None),
+                &mut procspawn_spawn_join_ms,
+            ],
+        );
+        let (spawn, server, default, ps) = (m[0], m[1], m[2], m[3]);
         eprintln!(
             "spawn_join_default: StartMethod::default() is {}",
             StartMethod::default().name()
         );
-        let ps = median_lat(n, procspawn_spawn_join_ms);
         // Python's `fork` has no counterpart here (forking a running multi-threaded Rust program is
         // unsound); its figure is set beside our fastest method, the fork server.
         // `spawn_join_default` is a plain `Process::builder()`: the process-wide method, which is
@@ -218,36 +224,33 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
     }
     if opts.wants("pipe_pingpong_small") {
         eprintln!("pipe_pingpong_small ...");
-        let ours = median_lat(n, pingpong_small_us);
-        let ipc = median_lat(n, ipc_pingpong_small_us);
+        let m = medians(n, &mut [&mut pingpong_small_us, &mut ipc_pingpong_small_us]);
         rows.push(Row::latency(
             "pipe_pingpong_small",
             "µs",
-            ours,
-            vec![("ipc-channel", ipc)],
+            m[0],
+            vec![("ipc-channel", m[1])],
         ));
     }
     if opts.wants("pipe_pingpong_obj") {
         eprintln!("pipe_pingpong_obj ...");
-        let ours = median_lat(n, pingpong_obj_us);
-        let ipc = median_lat(n, ipc_pingpong_obj_us);
+        let m = medians(n, &mut [&mut pingpong_obj_us, &mut ipc_pingpong_obj_us]);
         rows.push(Row::latency(
             "pipe_pingpong_obj",
             "µs",
-            ours,
-            vec![("ipc-channel", ipc)],
+            m[0],
+            vec![("ipc-channel", m[1])],
         ));
     }
     if opts.wants("pipe_throughput_1mb") {
         eprintln!("pipe_throughput_1mb ...");
-        let ours = median(n, throughput_gbs);
-        let ipc = median(n, ipc_throughput_gbs);
+        let m = medians(n, &mut [&mut throughput_gbs, &mut ipc_throughput_gbs]);
         rows.push(Row {
             workload: "pipe_throughput_1mb",
             unit: "GB/s",
             better: Better::Higher,
-            ours,
-            peers: vec![("ipc-channel", ipc)],
+            ours: m[0],
+            peers: vec![("ipc-channel", m[1])],
             pct: None,
         });
     }

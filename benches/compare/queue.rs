@@ -5,7 +5,7 @@
 //! multiproc's `Queue` between processes, with ipc-channel, a crossbeam channel between threads of one
 //! process and a plain `memcpy` of the same buffers as reference points.
 
-use crate::harness::{Better, Options, Row, median, secs};
+use crate::harness::{Better, Options, Row, medians, secs};
 use multiproc::{Bytes, Connection, Pipe, Queue, worker};
 
 const SMALL_MSGS: u64 = 200_000;
@@ -302,62 +302,78 @@ fn crossbeam_mpmc() -> f64 {
 pub fn run(opts: &Options, rows: &mut Vec<Row>) {
     let t = opts.trials;
     if opts.wants("queue_throughput_small") {
+        let m = medians(t, &mut [&mut ours_small, &mut ipc_small, &mut crossbeam_small]);
         rows.push(Row {
             workload: "queue_throughput_small",
             unit: "msg/s",
             better: Better::Higher,
-            ours: median(t, ours_small),
+            ours: m[0],
             peers: vec![
-                ("ipc-channel (threads)", median(t, ipc_small)),
-                ("crossbeam (threads)", median(t, crossbeam_small)),
+                ("ipc-channel (threads)", m[1]),
+                ("crossbeam (threads)", m[2]),
             ],
             pct: None,
         });
     }
     if opts.wants("queue_throughput_1mb") {
+        let m = medians(
+            t,
+            &mut [
+                &mut || ours_blobs(MIB, BIG_MSGS),
+                &mut ipc_big,
+                &mut crossbeam_big,
+                &mut || memcpy(MIB, BIG_MSGS),
+            ],
+        );
         rows.push(Row {
             workload: "queue_throughput_1mb",
             unit: "GB/s",
             better: Better::Higher,
-            ours: median(t, || ours_blobs(MIB, BIG_MSGS)),
+            ours: m[0],
             peers: vec![
-                ("ipc-channel bytes (threads)", median(t, ipc_big)),
-                ("crossbeam (threads)", median(t, crossbeam_big)),
-                ("memcpy", median(t, || memcpy(MIB, BIG_MSGS))),
+                ("ipc-channel bytes (threads)", m[1]),
+                ("crossbeam (threads)", m[2]),
+                ("memcpy", m[3]),
             ],
             pct: None,
         });
     }
     if opts.wants("queue_throughput_8mb") {
+        let m = medians(
+            t,
+            &mut [&mut || ours_blobs(HUGE, HUGE_MSGS), &mut || memcpy(HUGE, HUGE_MSGS)],
+        );
         rows.push(Row {
             workload: "queue_throughput_8mb",
             unit: "GB/s",
             better: Better::Higher,
-            ours: median(t, || ours_blobs(HUGE, HUGE_MSGS)),
-            peers: vec![("memcpy", median(t, || memcpy(HUGE, HUGE_MSGS)))],
+            ours: m[0],
+            peers: vec![("memcpy", m[1])],
             pct: None,
         });
     }
     if opts.wants("queue_throughput_1mb_vec") {
+        let m = medians(
+            t,
+            &mut [&mut ours_big_vec, &mut crossbeam_big, &mut || memcpy(MIB, BIG_MSGS)],
+        );
         rows.push(Row {
             workload: "queue_throughput_1mb_vec",
             unit: "GB/s",
             better: Better::Higher,
-            ours: median(t, ours_big_vec),
-            peers: vec![
-                ("crossbeam (threads)", median(t, crossbeam_big)),
-                ("memcpy", median(t, || memcpy(MIB, BIG_MSGS))),
-            ],
+            ours: m[0],
+            peers: vec![("crossbeam (threads)", m[1]), ("memcpy", m[2])],
             pct: None,
         });
     }
     if opts.wants("queue_mpmc") {
+        let m = medians(t, &mut [&mut ours_mpmc, &mut crossbeam_mpmc]);
         rows.push(Row {
             workload: "queue_mpmc",
             unit: "msg/s",
             better: Better::Higher,
-            ours: median(t, ours_mpmc),
-            peers: vec![("crossbeam (threads)", median(t, crossbeam_mpmc))],
+            ours: m[0],
+            peers: vec![("crossbeam (threads)", m[1])],
             pct: None,
         });
     }
