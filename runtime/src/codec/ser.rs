@@ -90,7 +90,25 @@ impl Encoder<'_> {
     #[inline]
     fn wide(&mut self, v: u64) {
         let (word, n) = wide_word(v);
-        self.out.extend_from_slice(&word[..n]);
+        self.word(word, n);
+    }
+
+    /// Appends the first `n` bytes of `word` with one unaligned store of the whole word (a
+    /// `extend_from_slice` of a few bytes is a call to `memcpy`, which cost more than the rest of
+    /// encoding a number).
+    #[inline]
+    fn word(&mut self, word: [u8; WORD], n: usize) {
+        debug_assert!(n <= WORD);
+        if self.out.capacity() - self.out.len() < WORD {
+            self.out.reserve(WORD);
+        }
+        let at = self.out.len();
+        // SAFETY: at least `WORD` bytes of room past the length (checked above): the whole word
+        // fits, of which its first `n` bytes (n <= WORD) count.
+        unsafe {
+            std::ptr::write_unaligned(self.out.as_mut_ptr().add(at).cast::<[u8; WORD]>(), word);
+            self.out.set_len(at + n.min(WORD));
+        }
     }
 
     fn varint128(&mut self, v: u128) {
@@ -132,23 +150,7 @@ impl Encoder<'_> {
         self.out
             .reserve(values.len().saturating_mul(widest).saturating_add(WORD));
         for v in values {
-            if self.out.capacity() - self.out.len() < WORD {
-                self.out.reserve(WORD);
-            }
-            let (at, base) = (self.out.len(), self.out.as_mut_ptr());
-            let n = if v < u64::from(U16_BYTE) {
-                // SAFETY: at least `WORD` bytes of room past the length (checked above).
-                unsafe { base.add(at).write(v as u8) };
-                1
-            } else {
-                let (word, n) = wide_word(v);
-                // SAFETY: at least `WORD` bytes of room past the length (checked above): the whole
-                // word fits, of which its first `n` bytes count.
-                unsafe { std::ptr::write_unaligned(base.add(at).cast::<[u8; WORD]>(), word) };
-                n
-            };
-            // SAFETY: the `n` bytes past the length were written just above.
-            unsafe { self.out.set_len(at + n) };
+            self.varint(v);
         }
     }
 
