@@ -5,33 +5,21 @@
 use crate::codec;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::channel::{Channel, DEFAULT_MAX_MESSAGE};
-use serde::ser::{Serialize, SerializeSeq, Serializer};
+use serde::ser::Serialize;
 use std::os::fd::OwnedFd;
 
 /// Appends one chunk of items to encode to a task frame.
 pub(crate) type EncodeFn<T> = fn(&[T], &mut Vec<u8>, &mut Vec<OwnedFd>) -> Result<()>;
 
-/// Items of a one-argument worker (`map`, `imap`), encoded as the argument tuples `(item,)` the
-/// worker decodes.
-struct OneArg<'a, A>(&'a [A]);
-
-impl<A: Serialize> Serialize for OneArg<'_, A> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for item in self.0 {
-            seq.serialize_element(&(item,))?;
-        }
-        seq.end()
-    }
-}
-
-/// [`EncodeFn`] of a one-argument worker: each item is the tuple `(item,)`.
+/// [`EncodeFn`] of a one-argument worker (`map`, `imap`): the worker decodes each item as the
+/// tuple `(item,)`, whose encoding is the item's own (a tuple adds no bytes), so the items go as the
+/// slice they are, and a slice of numbers or bytes takes the codec's one-loop path.
 pub(crate) fn encode_one<A: Serialize>(
     items: &[A],
     bytes: &mut Vec<u8>,
     fds: &mut Vec<OwnedFd>,
 ) -> Result<()> {
-    codec::encode_into(&OneArg(items), bytes, fds)
+    codec::encode_into(items, bytes, fds)
 }
 
 /// [`EncodeFn`] of items that are argument tuples (`starmap`, `apply`).
@@ -145,9 +133,13 @@ mod tests {
 
     #[test]
     fn one_arg_items_decode_as_tuples() {
-        let (frame, _) = task_frame(b"p", &[5u64, 6], encode_one::<u64>, true).unwrap();
+        let (frame, _) = task_frame(b"p", &[5u64, 600, u64::MAX], encode_one::<u64>, true).unwrap();
         let back: Vec<(u64,)> = codec::decode(&frame[1..], Vec::new()).unwrap();
-        assert_eq!(back, [(5,), (6,)]);
+        assert_eq!(back, [(5,), (600,), (u64::MAX,)]);
+        let items = ["a".to_string(), "bc".to_string()];
+        let (frame, _) = task_frame(b"p", &items, encode_one::<String>, true).unwrap();
+        let back: Vec<(String,)> = codec::decode(&frame[1..], Vec::new()).unwrap();
+        assert_eq!(back, [("a".to_string(),), ("bc".to_string(),)]);
     }
 
     /// An iterator that lies about its length.
