@@ -51,7 +51,14 @@ struct Gather<R> {
     ahead: std::collections::BTreeMap<usize, Vec<R>>,
     left: usize,
     error: Option<Error>,
+    /// Emptied pieces, kept for the next chunks to decode into: a fresh vector of a chunk's results
+    /// (256 KiB for 32k `u64`s) came from `mmap` and was faulted in and zeroed page by page, 15%
+    /// of a tiny map's samples.
+    spare: Vec<Vec<R>>,
 }
+
+/// Emptied pieces kept at most (a few chunks are in flight at once).
+const SPARE_PIECES: usize = 4;
 
 impl<R> Gather<R> {
     /// The pieces that continue the vector now, in order, and the vector to append them to: `None`
@@ -93,6 +100,7 @@ impl<R> MapSink<R> {
                 ahead: std::collections::BTreeMap::new(),
                 left: len,
                 error: None,
+                spare: Vec::new(),
             }),
             len,
             cell,
@@ -108,11 +116,15 @@ impl<R> MapSink<R> {
         g.left = g.left.saturating_sub(n);
         while let Some((mut done, run)) = g.next_run() {
             drop(g);
-            for piece in run {
-                done.extend(piece);
+            let mut emptied = Vec::with_capacity(run.len());
+            for mut piece in run {
+                done.append(&mut piece);
+                emptied.push(piece);
             }
             g = lock(&self.gather);
             g.done = Some(done);
+            let room = SPARE_PIECES.saturating_sub(g.spare.len());
+            g.spare.extend(emptied.into_iter().take(room));
         }
         // Not all in yet, or another thread still appends (it settles the result when it is done).
         if g.left > 0 || g.done.is_none() {
@@ -139,7 +151,8 @@ impl<R> MapSink<R> {
 
 impl<R: DeserializeOwned + Send + 'static> Sink for MapSink<R> {
     fn deliver(&self, start: usize, count: usize, frame: &[u8], fds: Vec<OwnedFd>) {
-        let mut piece = Vec::with_capacity(count);
+        let mut piece = lock(&self.gather).spare.pop().unwrap_or_default();
+        piece.reserve(count);
         let mut error = None;
         let whole = decode_reply::<R>(start, count, frame, fds, |_, r| match r {
             Ok(v) => piece.push(v),
@@ -181,6 +194,7 @@ mod tests {
             ahead: std::collections::BTreeMap::new(),
             left: 9,
             error: None,
+            spare: Vec::new(),
         };
         g.ahead.insert(6, vec![6, 7, 8]);
         g.ahead.insert(3, vec![3, 4, 5]);
