@@ -5,6 +5,7 @@
 use crate::codec::{self, Encoded};
 use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::child::{self as protocol, Report};
+use crate::protocol::pool as wire;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -16,8 +17,8 @@ use std::sync::OnceLock;
 pub type Invoke = fn(&[u8], Vec<OwnedFd>) -> Result<Encoded>;
 
 /// Runs an entry point on a whole chunk (a pool task): decodes a sequence of argument tuples from the
-/// bytes and descriptors, calls the function on each, and appends the sequence of their outcomes to
-/// the output bytes and descriptors.
+/// bytes and descriptors, calls the function on each, and writes the reply (the outcomes, or plain
+/// results) to the output bytes and descriptors, which are empty.
 pub type InvokeBatch = fn(&[u8], Vec<OwnedFd>, &mut Vec<u8>, &mut Vec<OwnedFd>) -> Result<()>;
 
 /// One registered entry point. Built by `#[worker]`; not meant to be written by hand.
@@ -133,8 +134,9 @@ pub fn invoke<A: DeserializeOwned, R: Serialize>(
 }
 
 /// The body of every generated [`InvokeBatch`]: decode a `Vec<A>` at once, call `f` on each item (a
-/// panic fails only its own item), encode the `Vec` of outcomes at once. A result that cannot be
-/// encoded fails only its own item too.
+/// panic fails only its own item), and write the reply to `out` (empty): the `Vec` of outcomes,
+/// encoded at once, or, when the results are plain numbers and every item returned, their bytes
+/// (see `protocol::pool::PLAIN`). A result that cannot be encoded fails only its own item too.
 pub fn invoke_batch<A: DeserializeOwned, R: Serialize>(
     bytes: &[u8],
     fds: Vec<OwnedFd>,
@@ -142,15 +144,53 @@ pub fn invoke_batch<A: DeserializeOwned, R: Serialize>(
     out_fds: &mut Vec<OwnedFd>,
     f: impl Fn(A) -> R,
 ) -> Result<()> {
-    let args: Vec<A> = codec::decode(bytes, fds)?;
-    protocol::encode_outcomes_with(args.len(), out, out_fds, |w| {
-        for a in args {
+    let args: Vec<A> = match codec::read_plain_items(bytes) {
+        Some(read) => read.map_err(|why| {
+            Error::codec(format!(
+                "a pool chunk of plain items could not be read: {why}"
+            ))
+        })?,
+        None => codec::decode(bytes, fds)?,
+    };
+    let count = args.len();
+    let mut args = args.into_iter();
+    if let Some(plain) = codec::plain::<R>() {
+        wire::begin_plain(plain, count, out);
+        for a in args.by_ref() {
             match catch_unwind(AssertUnwindSafe(|| f(a))) {
-                Ok(v) => w.ok(&v),
-                Err(panic) => w.panicked(protocol::Panic::caught(&*panic)),
+                Ok(v) => plain.write(&v, out),
+                Err(panic) => {
+                    // Outcomes after all: those that returned, this panic, then the rest.
+                    let done = wire::plain_so_far(plain, out);
+                    out.clear();
+                    wire::begin_outcomes(out);
+                    let panic = protocol::Panic::caught(&*panic);
+                    return protocol::encode_outcomes_with(count, out, out_fds, |w| {
+                        done.iter().for_each(|v| w.ok(v));
+                        w.panicked(panic);
+                        run_each(args, &f, w);
+                    });
+                }
             }
         }
-    })
+        return Ok(());
+    }
+    wire::begin_outcomes(out);
+    protocol::encode_outcomes_with(count, out, out_fds, |w| run_each(args, &f, w))
+}
+
+/// Runs `f` on each of `args`, writing its outcome.
+fn run_each<A, R: Serialize>(
+    args: impl Iterator<Item = A>,
+    f: &impl Fn(A) -> R,
+    w: &mut protocol::OutcomeWriter<'_, '_>,
+) {
+    for a in args {
+        match catch_unwind(AssertUnwindSafe(|| f(a))) {
+            Ok(v) => w.ok(&v),
+            Err(panic) => w.panicked(protocol::Panic::caught(&*panic)),
+        }
+    }
 }
 
 #[cfg(test)]

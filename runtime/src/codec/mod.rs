@@ -18,6 +18,7 @@ mod pod;
 mod ser;
 
 pub use bytes::Bytes;
+pub(crate) use pod::{Plain, plain, read_plain_items, write_plain_items};
 pub(crate) use ser::Spilled;
 
 /// An encoded message: its bytes and the file descriptors that travel beside them.

@@ -242,6 +242,143 @@ impl<'de> Deserializer<'de> for &mut Probe {
     }
 }
 
+/// Proof that `T` is a plain number whose memory is its little-endian bytes on this target (the
+/// integers, `usize`/`isize` and the floats, on little-endian targets): a pool sends a chunk of
+/// such results as their bytes ([`plain`], then [`write`](Plain::write) and
+/// [`read`](Plain::read), unchecked after the one check).
+#[derive(Debug)]
+pub(crate) struct Plain<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> Clone for Plain<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Plain<T> {}
+
+/// The proof for `T`, if it is a plain number (see [`Plain`]).
+#[inline]
+pub(crate) fn plain<T>() -> Option<Plain<T>> {
+    if cfg!(target_endian = "big") {
+        return None;
+    }
+    let id = typeid::of::<T>();
+    let plain = [
+        TypeId::of::<u8>(),
+        TypeId::of::<u16>(),
+        TypeId::of::<u32>(),
+        TypeId::of::<u64>(),
+        TypeId::of::<usize>(),
+        TypeId::of::<i8>(),
+        TypeId::of::<i16>(),
+        TypeId::of::<i32>(),
+        TypeId::of::<i64>(),
+        TypeId::of::<isize>(),
+        TypeId::of::<f32>(),
+        TypeId::of::<f64>(),
+    ]
+    .contains(&id);
+    plain.then_some(Plain(std::marker::PhantomData))
+}
+
+impl<T> Plain<T> {
+    /// Bytes a value.
+    #[inline]
+    pub(crate) fn size(self) -> usize {
+        size_of::<T>()
+    }
+
+    /// Appends the bytes of `value`.
+    #[inline]
+    pub(crate) fn write(self, value: &T, out: &mut Vec<u8>) {
+        // SAFETY: `T` is a plain number (the proof's contract): all `size_of::<T>()` bytes are
+        // initialised, no padding; the view borrows `value` for the copy.
+        let bytes =
+            unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) };
+        out.extend_from_slice(bytes);
+    }
+
+    /// The value whose bytes `bytes` holds (`None` unless it holds exactly [`size`](Self::size)).
+    #[inline]
+    pub(crate) fn read(self, bytes: &[u8]) -> Option<T> {
+        // SAFETY: `T` is a plain number (the proof's contract): every bit pattern of its size is a
+        // valid `T`, and `bytes` holds exactly that many (checked); the read is unaligned.
+        (bytes.len() == size_of::<T>())
+            .then(|| unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+    }
+}
+
+/// The first byte of a chunk of plain one-argument items ([`write_plain_items`]): 255 starts no
+/// varint, so no encoded sequence begins with it.
+const PLAIN_ITEMS: u8 = 255;
+
+/// Writes `items` as a chunk of plain items, if `A` is a plain number (see [`Plain`]): the marker,
+/// their count (8 bytes, little endian), the size of one (a byte) and their bytes, one copy. A
+/// worker reads them as the 1-tuples `(item,)` it takes ([`read_plain_items`]). False, writing
+/// nothing, for any other type.
+pub(crate) fn write_plain_items<A>(items: &[A], out: &mut Vec<u8>) -> bool {
+    let Some(plain) = plain::<A>() else {
+        return false;
+    };
+    // SAFETY: `A` is a plain number (the proof): no padding, every byte of the slice initialised.
+    let bytes =
+        unsafe { std::slice::from_raw_parts(items.as_ptr().cast::<u8>(), size_of_val(items)) };
+    out.reserve(10 + bytes.len());
+    out.push(PLAIN_ITEMS);
+    out.extend_from_slice(&(items.len() as u64).to_le_bytes());
+    out.push(plain.size() as u8);
+    out.extend_from_slice(bytes);
+    true
+}
+
+/// The 1-tuples `(item,)` of a chunk of plain items: `None` if `bytes` is not one (an encoded
+/// sequence), `Some(Err)` if it is but does not add up or `A` is not the 1-tuple of a plain number.
+pub(crate) fn read_plain_items<A>(bytes: &[u8]) -> Option<Result<Vec<A>, &'static str>> {
+    let rest = bytes.strip_prefix(&[PLAIN_ITEMS])?;
+    let read = || {
+        let (n, rest) = rest.split_first_chunk::<8>().ok_or("too short")?;
+        let (size, values) = rest.split_first().ok_or("too short")?;
+        let n = u64::from_le_bytes(*n);
+        if values.len() as u64 != n.saturating_mul(u64::from(*size)) {
+            return Err("its length does not match its count");
+        }
+        macro_rules! as_tuples {
+            ($($p:ty),*) => {$(
+                if let Some(v) = tuples::<$p, A>(*size, values) {
+                    return v;
+                }
+            )*};
+        }
+        as_tuples!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize, f32, f64);
+        Err("its items are not plain numbers here")
+    };
+    Some(read())
+}
+
+/// `values` (whole `P`s of `size` bytes) as a `Vec<A>`, if `A` is `(P,)`: `None` if it is not,
+/// `Some(Err)` if the size is not `P`'s.
+#[inline]
+fn tuples<P: Copy + 'static, A>(size: u8, values: &[u8]) -> Option<Result<Vec<A>, &'static str>> {
+    if typeid::of::<A>() != TypeId::of::<(P,)>() || cfg!(target_endian = "big") {
+        return None;
+    }
+    if usize::from(size) != size_of::<P>() {
+        return Some(Err("its items have another size here"));
+    }
+    let v: Vec<(P,)> = values
+        .chunks_exact(size_of::<P>())
+        // SAFETY: `P` is one of the plain numbers the caller lists (every bit pattern valid), and
+        // each chunk holds exactly its bytes; the read is unaligned.
+        .map(|b| (unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<P>()) },))
+        .collect();
+    let v = ManuallyDrop::new(v);
+    // SAFETY: `A` is `(P,)`, which has no lifetimes (checked above): a move under another name.
+    Some(Ok(unsafe {
+        std::mem::transmute_copy::<Vec<(P,)>, Vec<A>>(&v)
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,5 +423,59 @@ mod tests {
         assert_eq!(cast::<Vec<u8>, Vec<u8>>(vec![9]), Some(vec![9]));
         assert_eq!(cast::<Vec<u8>, Vec<i8>>(vec![9]), None);
         assert_eq!(vec_from::<f32>(&1.25f32.to_le_bytes()), [1.25]);
+    }
+
+    #[test]
+    fn plain_numbers_are_proven_and_nothing_else() {
+        let p = plain::<u64>().unwrap();
+        let mut out = vec![9];
+        p.write(&0x0102_0304_0506_0708, &mut out);
+        assert_eq!(out, [9, 8, 7, 6, 5, 4, 3, 2, 1]);
+        assert_eq!(p.read(&out[1..]), Some(0x0102_0304_0506_0708));
+        assert_eq!(p.read(&out), None, "a wrong length");
+        let f = plain::<f32>().unwrap();
+        let mut out = Vec::new();
+        f.write(&-1.5, &mut out);
+        assert_eq!(f.read(&out), Some(-1.5));
+        assert_eq!(plain::<i16>().unwrap().size(), 2);
+        assert!(plain::<bool>().is_none(), "not every byte is a bool");
+        assert!(plain::<char>().is_none());
+        assert!(plain::<(u64,)>().is_none());
+        assert!(plain::<String>().is_none());
+        assert!(plain::<&u64>().is_none());
+    }
+
+    #[test]
+    fn plain_items_travel_as_bytes_and_read_as_tuples() {
+        let mut out = Vec::new();
+        assert!(write_plain_items(&[5u64, 600, u64::MAX], &mut out));
+        assert_eq!(out[0], 255);
+        let back: Vec<(u64,)> = read_plain_items(&out).unwrap().unwrap();
+        assert_eq!(back, [(5,), (600,), (u64::MAX,)]);
+        let mut f = Vec::new();
+        assert!(write_plain_items(&[1.5f32, -0.0], &mut f));
+        let back: Vec<(f32,)> = read_plain_items(&f).unwrap().unwrap();
+        assert_eq!(back, [(1.5,), (-0.0,)]);
+        assert!(
+            read_plain_items::<(u32,)>(&out).unwrap().is_err(),
+            "another type"
+        );
+        assert!(read_plain_items::<(String,)>(&out).unwrap().is_err());
+        assert!(
+            read_plain_items::<(u64,)>(&out[..out.len() - 1])
+                .unwrap()
+                .is_err(),
+            "cut short"
+        );
+        assert!(
+            read_plain_items::<(u64,)>(&[255, 1]).unwrap().is_err(),
+            "no header"
+        );
+        assert!(
+            read_plain_items::<(u64,)>(&[3, 1, 2, 3]).is_none(),
+            "an encoded sequence"
+        );
+        let mut no = Vec::new();
+        assert!(!write_plain_items(&["a"], &mut no) && no.is_empty());
     }
 }

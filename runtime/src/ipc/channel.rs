@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 
 const HEADER: usize = 8;
 const READ_AHEAD: usize = 64 * 1024;
+/// Frames up to this size (header included) are received into the channel's buffer, grown to fit
+/// them and kept that size; larger ones get an allocation of their own.
+const BUFFERED_MAX: usize = 1 << 20;
 /// Default largest payload a channel accepts (1 GiB); see
 /// [`Connection::set_max_message`](crate::Connection::set_max_message).
 pub const DEFAULT_MAX_MESSAGE: usize = 1 << 30;
@@ -305,6 +308,12 @@ impl Channel {
                     let drop_n = nfds.min(st.fds.len());
                     st.fds.drain(..drop_n);
                     return Err(self.too_large(len));
+                }
+                if len + HEADER > st.buf.len() && len + HEADER <= BUFFERED_MAX {
+                    // Grown once and kept: a frame in a fresh allocation was faulted in page by
+                    // page each time (a pool's chunks of 256 KiB: the largest cost of a tiny map).
+                    let want = (len + HEADER).next_power_of_two().min(BUFFERED_MAX);
+                    st.buf.resize(want, 0);
                 }
                 if len + HEADER <= st.buf.len() {
                     while st.end - st.start < HEADER + len {

@@ -12,13 +12,17 @@ use std::os::fd::OwnedFd;
 pub(crate) type EncodeFn<T> = fn(&[T], &mut Vec<u8>, &mut Vec<OwnedFd>) -> Result<()>;
 
 /// [`EncodeFn`] of a one-argument worker (`map`, `imap`): the worker decodes each item as the
-/// tuple `(item,)`, whose encoding is the item's own (a tuple adds no bytes), so the items go as the
-/// slice they are, and a slice of numbers or bytes takes the codec's one-loop path.
+/// tuple `(item,)`. Plain numbers go as their bytes (`codec::write_plain_items`, which the worker
+/// reads back as those tuples); any other item as the slice it is, whose encoding is that of the
+/// tuples (a tuple adds no bytes).
 pub(crate) fn encode_one<A: Serialize>(
     items: &[A],
     bytes: &mut Vec<u8>,
     fds: &mut Vec<OwnedFd>,
 ) -> Result<()> {
+    if codec::write_plain_items(items, bytes) {
+        return Ok(());
+    }
     codec::encode_into(items, bytes, fds)
 }
 
@@ -134,8 +138,12 @@ mod tests {
     #[test]
     fn one_arg_items_decode_as_tuples() {
         let (frame, _) = task_frame(b"p", &[5u64, 600, u64::MAX], encode_one::<u64>, true).unwrap();
-        let back: Vec<(u64,)> = codec::decode(&frame[1..], Vec::new()).unwrap();
-        assert_eq!(back, [(5,), (600,), (u64::MAX,)]);
+        let back: Vec<(u64,)> = codec::read_plain_items(&frame[1..]).unwrap().unwrap();
+        assert_eq!(
+            back,
+            [(5,), (600,), (u64::MAX,)],
+            "plain numbers go as their bytes"
+        );
         let items = ["a".to_string(), "bc".to_string()];
         let (frame, _) = task_frame(b"p", &items, encode_one::<String>, true).unwrap();
         let back: Vec<(String,)> = codec::decode(&frame[1..], Vec::new()).unwrap();

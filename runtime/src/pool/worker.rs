@@ -91,7 +91,6 @@ fn run_frame(
                 wire::failed_reply(Report::failed(&why), out, out_fds);
                 return Ok(Step::Reply);
             };
-            wire::begin_outcomes(out);
             let ran = catch_unwind(AssertUnwindSafe(|| {
                 batch(items, fds, &mut *out, &mut *out_fds)
             }));
