@@ -299,6 +299,25 @@ impl<T> Plain<T> {
         out.extend_from_slice(bytes);
     }
 
+    /// Appends to `out` the values whose bytes `bytes` holds, in one copy (bytes past the last
+    /// whole value are not read).
+    #[inline]
+    pub(crate) fn extend(self, out: &mut Vec<T>, bytes: &[u8]) {
+        let count = bytes.len() / size_of::<T>();
+        out.reserve(count);
+        // SAFETY: `T` is a plain number (the proof's contract): every bit pattern is a valid `T`;
+        // `out` has room for `count` more values (reserved above), whose bytes `bytes` holds, and
+        // they are initialised before the length covers them.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                out.as_mut_ptr().add(out.len()).cast::<u8>(),
+                count * size_of::<T>(),
+            );
+            out.set_len(out.len() + count);
+        }
+    }
+
     /// The value whose bytes `bytes` holds (`None` unless it holds exactly [`size`](Self::size)).
     #[inline]
     pub(crate) fn read(self, bytes: &[u8]) -> Option<T> {
@@ -438,6 +457,9 @@ mod tests {
         f.write(&-1.5, &mut out);
         assert_eq!(f.read(&out), Some(-1.5));
         assert_eq!(plain::<i16>().unwrap().size(), 2);
+        let mut v = vec![1u16];
+        plain::<u16>().unwrap().extend(&mut v, &[2, 0, 3, 1, 9]);
+        assert_eq!(v, [1, 2, 259], "whole values only");
         assert!(plain::<bool>().is_none(), "not every byte is a bool");
         assert!(plain::<char>().is_none());
         assert!(plain::<(u64,)>().is_none());

@@ -6,7 +6,7 @@ use super::lock;
 use super::progress::Progress;
 use super::result::Cell;
 use crate::error::Error;
-use crate::protocol::pool::decode_reply;
+use crate::protocol::pool::{decode_reply, extend_plain};
 use serde::de::DeserializeOwned;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
@@ -154,14 +154,16 @@ impl<R: DeserializeOwned + Send + 'static> Sink for MapSink<R> {
         let mut piece = lock(&self.gather).spare.pop().unwrap_or_default();
         piece.reserve(count);
         let mut error = None;
-        let whole = decode_reply::<R>(start, count, frame, fds, |_, r| match r {
-            Ok(v) => piece.push(v),
-            Err(e) => {
-                error.get_or_insert(e);
+        if !extend_plain(frame, count, &mut piece) {
+            let whole = decode_reply::<R>(start, count, frame, fds, |_, r| match r {
+                Ok(v) => piece.push(v),
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
+            });
+            if let Err(e) = whole {
+                error = Some(e);
             }
-        });
-        if let Err(e) = whole {
-            error = Some(e);
         }
         let mut g = lock(&self.gather);
         match error {

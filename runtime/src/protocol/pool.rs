@@ -155,23 +155,13 @@ pub(crate) fn decode_reply<R: DeserializeOwned>(
             Ok(())
         }
         Some((&PLAIN, rest)) => {
-            let damaged = || Error::codec("a pool worker's reply of plain results is damaged");
-            let plain = codec::plain::<R>().ok_or_else(|| {
-                Error::codec(
-                    "a pool worker sent plain results for a type that is not a plain number",
-                )
-            })?;
-            let (n, rest) = rest.split_first_chunk::<8>().ok_or_else(damaged)?;
-            let (size, values) = rest.split_first().ok_or_else(damaged)?;
-            let n = u64::from_le_bytes(*n);
-            if usize::from(*size) != plain.size()
-                || values.len() as u64 != n.saturating_mul(plain.size() as u64)
-            {
-                return Err(damaged());
-            }
+            let (plain, values) = plain_values::<R>(rest)?;
             let mut given = 0;
             for value in values.chunks_exact(plain.size()).take(count) {
-                put(start + given, plain.read(value).ok_or_else(damaged));
+                let value = plain.read(value).ok_or_else(|| {
+                    Error::codec("a pool worker's reply of plain results is damaged")
+                });
+                put(start + given, value);
                 given += 1;
             }
             for i in given..count {
@@ -191,6 +181,39 @@ pub(crate) fn decode_reply<R: DeserializeOwned>(
         _ => Err(Error::codec(
             "the pool worker sent a reply this version does not understand",
         )),
+    }
+}
+
+/// The results of a [`PLAIN`] reply (the frame after its tag) and the proof that `R` is plain.
+fn plain_values<R>(rest: &[u8]) -> Result<(codec::Plain<R>, &[u8])> {
+    let damaged = || Error::codec("a pool worker's reply of plain results is damaged");
+    let plain = codec::plain::<R>().ok_or_else(|| {
+        Error::codec("a pool worker sent plain results for a type that is not a plain number")
+    })?;
+    let (n, rest) = rest.split_first_chunk::<8>().ok_or_else(damaged)?;
+    let (size, values) = rest.split_first().ok_or_else(damaged)?;
+    let n = u64::from_le_bytes(*n);
+    if usize::from(*size) != plain.size()
+        || values.len() as u64 != n.saturating_mul(plain.size() as u64)
+    {
+        return Err(damaged());
+    }
+    Ok((plain, values))
+}
+
+/// A map's fast way with a [`PLAIN`] reply of exactly `count` results: appends them to `out` in
+/// one copy and returns true. False, leaving `out` alone, for any other frame (which
+/// [`decode_reply`] then reads, reporting what is wrong with it).
+pub(crate) fn extend_plain<R>(frame: &[u8], count: usize, out: &mut Vec<R>) -> bool {
+    let Some((&PLAIN, rest)) = frame.split_first() else {
+        return false;
+    };
+    match plain_values::<R>(rest) {
+        Ok((plain, values)) if values.len() == count * plain.size() => {
+            plain.extend(out, values);
+            true
+        }
+        _ => false,
     }
 }
 
@@ -370,6 +393,50 @@ mod tests {
         let got = collect(&frame, 2);
         assert_eq!(got.len(), 2);
         assert!(got.iter().all(|r| r.is_ok()));
+    }
+
+    /// A reply of plain results: read item by item (more results than tasks ignored, fewer an
+    /// error for each task left) or whole by a map; a damaged one, or one for another type, fails
+    /// every task.
+    #[test]
+    fn plain_replies_round_trip_and_damage_fails_the_chunk() {
+        let plain = codec::plain::<u64>().unwrap();
+        let mut frame = Vec::new();
+        begin_plain(plain, 3, &mut frame);
+        for v in [1u64, 300, u64::MAX] {
+            plain.write(&v, &mut frame);
+        }
+        assert_eq!(plain_so_far(plain, &frame), [1, 300, u64::MAX]);
+        let got = collect(&frame, 4);
+        assert_eq!(
+            got[..3]
+                .iter()
+                .map(|r| *r.as_ref().unwrap())
+                .collect::<Vec<_>>(),
+            [1, 300, u64::MAX]
+        );
+        assert!(got[3].is_err(), "a missing item is an error");
+        assert_eq!(collect(&frame, 2).len(), 2);
+        let mut whole = vec![7u64];
+        assert!(extend_plain(&frame, 3, &mut whole));
+        assert_eq!(whole, [7, 1, 300, u64::MAX]);
+        assert!(
+            !extend_plain(&frame, 2, &mut whole),
+            "not the count asked for"
+        );
+        assert!(
+            !extend_plain::<u32>(&frame, 3, &mut Vec::new()),
+            "another type"
+        );
+        assert_eq!(whole.len(), 4);
+        for damaged in [&frame[..frame.len() - 1], &frame[..5], &frame[..1]] {
+            assert!(collect(damaged, 3).iter().all(|r| r.is_err()));
+            assert!(!extend_plain(damaged, 3, &mut whole));
+        }
+        let other = decode_reply::<u32>(0, 3, &frame, Vec::new(), |_, _| {});
+        assert_eq!(other.unwrap_err().kind(), &crate::ErrorKind::Codec);
+        let strings = decode_reply::<String>(0, 3, &frame, Vec::new(), |_, _| {});
+        assert_eq!(strings.unwrap_err().kind(), &crate::ErrorKind::Codec);
     }
 
     #[test]
