@@ -19,17 +19,22 @@ use std::time::{Duration, Instant};
 
 const HEADER: usize = 8;
 const READ_AHEAD: usize = 64 * 1024;
-/// Frames up to this size (header included) are received into the channel's buffer, grown to fit
-/// them and kept that size; larger ones get an allocation of their own.
-const BUFFERED_MAX: usize = 1 << 20;
+/// The largest allocation a channel keeps for its next large frame (see `RecvState::spare`).
+const SPARE_MAX: usize = 16 << 20;
+/// The largest frame (header included) received into the read-ahead buffer of an end that reads
+/// frames in place ([`Channel::read_frames_in_place`]).
+const IN_PLACE_MAX: usize = 1 << 20;
 /// Default largest payload a channel accepts (1 GiB); see
 /// [`Connection::set_max_message`](crate::Connection::set_max_message).
 pub const DEFAULT_MAX_MESSAGE: usize = 1 << 30;
 
-/// A received frame: borrowed from the read-ahead buffer, or owned when it was large.
+/// A received frame: borrowed from the read-ahead buffer, owned, or (a large one) in an allocation
+/// the channel lends: [`into_vec`](Frame::into_vec) takes it, and one only read is kept for the next
+/// large frame.
 pub(crate) enum Frame<'a> {
     Borrowed(&'a [u8]),
     Owned(Vec<u8>),
+    Lent(&'a mut Vec<u8>),
 }
 
 impl Frame<'_> {
@@ -37,12 +42,14 @@ impl Frame<'_> {
         match self {
             Frame::Borrowed(b) => b,
             Frame::Owned(v) => v,
+            Frame::Lent(v) => v,
         }
     }
     pub(crate) fn into_vec(self) -> Vec<u8> {
         match self {
             Frame::Borrowed(b) => b.to_vec(),
             Frame::Owned(v) => v,
+            Frame::Lent(v) => std::mem::take(v),
         }
     }
 }
@@ -63,6 +70,12 @@ struct RecvState {
     /// A whole frame received and handed back (it did not fit the caller's buffer): the next receive
     /// gets it first.
     stash: Option<Vec<u8>>,
+    /// The allocation of the last large frame, if its reader only read it: the next large frame
+    /// that fits goes there. A fresh allocation was faulted in and zeroed page by page for every
+    /// frame (a pool's chunks of 256 KiB, both ways: the largest cost of a map of tiny tasks).
+    spare: Vec<u8>,
+    /// See [`Channel::read_frames_in_place`].
+    in_place: bool,
 }
 
 fn too_large(size: usize, limit: usize) -> Error {
@@ -138,6 +151,14 @@ impl Channel {
 
     pub(crate) fn max_message(&self) -> usize {
         self.max_message
+    }
+
+    /// For an end whose frames are only read where they lie (`Frame::bytes`, never `into_vec`): a
+    /// frame of up to [`IN_PLACE_MAX`] bytes is received into the read-ahead buffer, grown to fit it
+    /// and kept so, rather than into an allocation of its own (one copy less, and several frames
+    /// per system call). A pool's two ends do this: their chunks are a few hundred KiB.
+    pub(crate) fn read_frames_in_place(&self) {
+        lock(&self.rx).in_place = true;
     }
 
     pub(crate) fn socket(&self) -> BorrowedFd<'_> {
@@ -309,10 +330,8 @@ impl Channel {
                     st.fds.drain(..drop_n);
                     return Err(self.too_large(len));
                 }
-                if len + HEADER > st.buf.len() && len + HEADER <= BUFFERED_MAX {
-                    // Grown once and kept: a frame in a fresh allocation was faulted in page by
-                    // page each time (a pool's chunks of 256 KiB: the largest cost of a tiny map).
-                    let want = (len + HEADER).next_power_of_two().min(BUFFERED_MAX);
+                if st.in_place && len + HEADER > st.buf.len() && len + HEADER <= IN_PLACE_MAX {
+                    let want = (len + HEADER).next_power_of_two().min(IN_PLACE_MAX);
                     st.buf.resize(want, 0);
                 }
                 if len + HEADER <= st.buf.len() {
@@ -325,7 +344,12 @@ impl Channel {
                     (FrameRef::Buffered(range), nfds)
                 } else {
                     st.start += HEADER;
-                    let mut owned = Vec::with_capacity(len);
+                    let mut owned = if st.spare.capacity() >= len {
+                        std::mem::take(&mut st.spare)
+                    } else {
+                        Vec::with_capacity(len)
+                    };
+                    owned.clear();
                     let have = (st.end - st.start).min(len);
                     owned.extend_from_slice(&st.buf[st.start..st.start + have]);
                     st.start += have;
@@ -345,11 +369,19 @@ impl Channel {
             ));
         }
         let fds: Vec<OwnedFd> = st.fds.drain(..nfds).collect();
+        let mut lent = Vec::new();
         let frame = match frame {
             FrameRef::Buffered(range) => Frame::Borrowed(&st.buf[range]),
-            FrameRef::Owned(v) => Frame::Owned(v),
+            FrameRef::Owned(v) => {
+                lent = v;
+                Frame::Lent(&mut lent)
+            }
         };
-        match f(frame, fds) {
+        let res = f(frame, fds);
+        if lent.capacity() > st.spare.capacity() && lent.capacity() <= SPARE_MAX {
+            st.spare = lent;
+        }
+        match res {
             Ok(r) => Ok(r),
             Err((e, back)) => {
                 st.stash = back;
@@ -636,10 +668,82 @@ impl<'de> Deserialize<'de> for Channel {
                 eof: w.eof,
                 broken: false,
                 stash: None,
+                spare: Vec::new(),
+                in_place: false,
             }),
             tx: Mutex::default(),
             max_message: w.max_message as usize,
             passes_fds: w.passes_fds,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sends `frames` (each of `len` bytes, filled with its index) from a thread.
+    fn send_from_thread(chan: Channel, frames: usize, len: usize) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            for i in 0..frames {
+                chan.send_raw(&vec![i as u8; len], &[]).unwrap();
+            }
+        })
+    }
+
+    /// A large frame only read leaves its allocation for the next one; one taken with `into_vec`
+    /// is the caller's.
+    #[test]
+    fn large_frames_reuse_the_allocation_of_one_only_read() {
+        let (rx, tx) = Channel::pair().unwrap();
+        let sender = send_from_thread(tx, 3, 300 << 10);
+        let read = |want: u8| {
+            rx.recv_with(None, |frame, _| {
+                assert!(matches!(frame, Frame::Lent(_)), "a large frame is lent");
+                assert!(frame.bytes().iter().all(|&b| b == want));
+                Ok(frame.bytes().as_ptr() as usize)
+            })
+            .unwrap()
+        };
+        let first = read(0);
+        assert_eq!(read(1), first, "the second frame went where the first was");
+        let taken = rx.recv_with(None, |frame, _| Ok(frame.into_vec())).unwrap();
+        assert_eq!(taken.len(), 300 << 10);
+        assert!(taken.iter().all(|&b| b == 2));
+        assert_eq!(
+            taken.as_ptr() as usize,
+            first,
+            "the same allocation, now the caller's"
+        );
+        sender.join().unwrap();
+    }
+
+    /// An end that reads frames in place gets frames up to `IN_PLACE_MAX` in its buffer, and larger
+    /// ones lent, all whole and in order.
+    #[test]
+    fn frames_read_in_place_up_to_the_limit() {
+        let (rx, tx) = Channel::pair().unwrap();
+        rx.read_frames_in_place();
+        let small = send_from_thread(tx, 2, 300 << 10);
+        for want in 0..2u8 {
+            rx.recv_with(None, |frame, _| {
+                assert!(matches!(frame, Frame::Borrowed(_)), "read in place");
+                assert_eq!(frame.bytes().len(), 300 << 10);
+                assert!(frame.bytes().iter().all(|&b| b == want));
+                Ok(())
+            })
+            .unwrap();
+        }
+        let (rx2, tx2) = Channel::pair().unwrap();
+        rx2.read_frames_in_place();
+        let big = send_from_thread(tx2, 1, IN_PLACE_MAX);
+        rx2.recv_with(None, |frame, _| {
+            assert!(matches!(frame, Frame::Lent(_)), "over the limit: lent");
+            assert_eq!(frame.bytes().len(), IN_PLACE_MAX);
+            Ok(())
+        })
+        .unwrap();
+        small.join().unwrap();
+        big.join().unwrap();
     }
 }

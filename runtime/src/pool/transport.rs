@@ -92,6 +92,7 @@ pub(crate) struct LocalProcesses {
 impl Transport for LocalProcesses {
     fn start(&self, index: usize, has_init: bool) -> Result<Arc<dyn WorkerLink>> {
         let (mine, theirs) = Channel::pair()?;
+        mine.read_frames_in_place();
         let (wake_tx, wake_rx) =
             sys::socket::socketpair().map_err(|e| Error::io("socketpair failed", e))?;
         let mut builder = ProcessBuilder::default();

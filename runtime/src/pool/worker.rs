@@ -37,6 +37,7 @@ enum Step {
 }
 
 fn serve(chan: Channel, has_init: bool) {
+    chan.read_frames_in_place();
     let started = if has_init {
         chan.recv_with(None, |frame, fds| match Request::parse(frame.bytes())? {
             Request::Init(task) => Ok(registry::run_task(task, fds)),
