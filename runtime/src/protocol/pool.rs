@@ -144,14 +144,7 @@ pub(crate) fn decode_reply<R: DeserializeOwned>(
                 _r: std::marker::PhantomData,
             };
             codec::decode_seed(rest, fds, each, "a pool reply's outcomes")?;
-            for i in given..count {
-                put(
-                    start + i,
-                    Err(Error::codec(
-                        "the pool worker's reply lacked this task's result",
-                    )),
-                );
-            }
+            lacked(start, given, count, &mut put);
             Ok(())
         }
         Some((&PLAIN, rest)) => {
@@ -164,14 +157,7 @@ pub(crate) fn decode_reply<R: DeserializeOwned>(
                 put(start + given, value);
                 given += 1;
             }
-            for i in given..count {
-                put(
-                    start + i,
-                    Err(Error::codec(
-                        "the pool worker's reply lacked this task's result",
-                    )),
-                );
-            }
+            lacked(start, given, count, &mut put);
             Ok(())
         }
         Some((&FAILED, rest)) => Err(match codec::decode::<Report>(rest, fds) {
@@ -181,6 +167,18 @@ pub(crate) fn decode_reply<R: DeserializeOwned>(
         _ => Err(Error::codec(
             "the pool worker sent a reply this version does not understand",
         )),
+    }
+}
+
+/// Fails tasks `given..count` of a reply that ended before them.
+fn lacked<R>(start: usize, given: usize, count: usize, put: &mut impl FnMut(usize, Result<R>)) {
+    for i in given..count {
+        put(
+            start + i,
+            Err(Error::codec(
+                "the pool worker's reply lacked this task's result",
+            )),
+        );
     }
 }
 
