@@ -302,7 +302,10 @@ fn crossbeam_mpmc() -> f64 {
 pub fn run(opts: &Options, rows: &mut Vec<Row>) {
     let t = opts.trials;
     if opts.wants("queue_throughput_small") {
-        let m = medians(t, &mut [&mut ours_small, &mut ipc_small, &mut crossbeam_small]);
+        let m = medians(
+            t,
+            &mut [&mut ours_small, &mut ipc_small, &mut crossbeam_small],
+        );
         rows.push(Row {
             workload: "queue_throughput_small",
             unit: "msg/s",
@@ -341,7 +344,9 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
     if opts.wants("queue_throughput_8mb") {
         let m = medians(
             t,
-            &mut [&mut || ours_blobs(HUGE, HUGE_MSGS), &mut || memcpy(HUGE, HUGE_MSGS)],
+            &mut [&mut || ours_blobs(HUGE, HUGE_MSGS), &mut || {
+                memcpy(HUGE, HUGE_MSGS)
+            }],
         );
         rows.push(Row {
             workload: "queue_throughput_8mb",
@@ -355,7 +360,9 @@ pub fn run(opts: &Options, rows: &mut Vec<Row>) {
     if opts.wants("queue_throughput_1mb_vec") {
         let m = medians(
             t,
-            &mut [&mut ours_big_vec, &mut crossbeam_big, &mut || memcpy(MIB, BIG_MSGS)],
+            &mut [&mut ours_big_vec, &mut crossbeam_big, &mut || {
+                memcpy(MIB, BIG_MSGS)
+            }],
         );
         rows.push(Row {
             workload: "queue_throughput_1mb_vec",
