@@ -65,12 +65,16 @@ fn lists_installed() -> bool {
 /// `Serialize` impl panics), it restores the encode around it and drops lists not taken.
 struct Lazy {
     prev: bool,
+    /// `PUSHED` when it began: restored at its end, so that a sequence element's count of its own
+    /// descriptors does not take those of an encode nested in it (which lists them apart).
+    pushed: usize,
 }
 
 impl Lazy {
     fn enter() -> Lazy {
         Lazy {
             prev: LAZY.with(|l| l.replace(true)),
+            pushed: PUSHED.with(Cell::get),
         }
     }
 
@@ -83,6 +87,7 @@ impl Lazy {
 impl Drop for Lazy {
     fn drop(&mut self) {
         LAZY.with(|l| l.set(self.prev));
+        PUSHED.with(|p| p.set(self.pushed));
         if lists_installed() {
             SEND_FDS.with(|k| k.borrow_mut().take());
         }
@@ -134,17 +139,24 @@ fn lists_ready() -> bool {
 struct Scope<T: 'static> {
     key: &'static std::thread::LocalKey<RefCell<Option<T>>>,
     prev: Option<T>,
+    /// `PUSHED` when it began, restored at its end (see [`Lazy`]'s).
+    pushed: usize,
 }
 
 impl<T: 'static> Scope<T> {
     fn enter(key: &'static std::thread::LocalKey<RefCell<Option<T>>>, value: T) -> Scope<T> {
         let prev = key.with(|k| k.replace(Some(value)));
-        Scope { key, prev }
+        Scope {
+            key,
+            prev,
+            pushed: PUSHED.with(Cell::get),
+        }
     }
 
     fn finish(mut self) -> Option<T> {
         let prev = self.prev.take();
         let current = self.key.with(|k| k.replace(prev));
+        PUSHED.with(|p| p.set(self.pushed));
         std::mem::forget(self);
         current
     }
@@ -154,6 +166,7 @@ impl<T: 'static> Drop for Scope<T> {
     fn drop(&mut self) {
         let prev = self.prev.take();
         self.key.with(|k| k.replace(prev));
+        PUSHED.with(|p| p.set(self.pushed));
     }
 }
 
@@ -676,10 +689,23 @@ mod tests {
                 Err(S::Error::custom("fails after two handles"))
             }
         }
+        /// Encodes a handle of its own apart (a nested encode), then one in the sequence, then fails.
+        struct NestsThenFails;
+        impl Serialize for NestsThenFails {
+            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                use serde::ser::{Error as _, SerializeTuple};
+                let own = encode(&Fd(devnull())).unwrap();
+                assert_eq!(own.fds.len(), 1);
+                let mut t = s.serialize_tuple(1)?;
+                t.serialize_element(&Fd(devnull()))?;
+                Err(S::Error::custom("fails after a nested encode and a handle"))
+            }
+        }
         let (mut bytes, mut fds) = (Vec::new(), Vec::new());
         encode_seq(3, &mut bytes, &mut fds, |seq| {
             seq.element(&Fd(devnull())).unwrap();
             assert!(seq.element(&FailsAfterHandle).is_err());
+            assert!(seq.element(&NestsThenFails).is_err());
             seq.element(&(7u8, Fd(devnull()))).unwrap();
             seq.element(&Fd(devnull())).unwrap();
         })
