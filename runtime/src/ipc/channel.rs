@@ -29,8 +29,8 @@ const IN_PLACE_MAX: usize = 1 << 20;
 pub const DEFAULT_MAX_MESSAGE: usize = 1 << 30;
 
 /// A received frame: borrowed from the read-ahead buffer, owned, or (a large one) in an allocation
-/// the channel lends: [`into_vec`](Frame::into_vec) takes it, and one only read is kept for the next
-/// large frame.
+/// the channel lends: [`into_vec`](Frame::into_vec) takes it; one only read is dropped, or kept for
+/// the next large frame on an end that reads in place ([`Channel::read_frames_in_place`]).
 pub(crate) enum Frame<'a> {
     Borrowed(&'a [u8]),
     Owned(Vec<u8>),
@@ -70,9 +70,11 @@ struct RecvState {
     /// A whole frame received and handed back (it did not fit the caller's buffer): the next receive
     /// gets it first.
     stash: Option<Vec<u8>>,
-    /// The allocation of the last large frame, if its reader only read it: the next large frame
-    /// that fits goes there. A fresh allocation was faulted in and zeroed page by page for every
-    /// frame (a pool's chunks of 256 KiB, both ways: the largest cost of a map of tiny tasks).
+    /// On an end that reads frames in place ([`Channel::read_frames_in_place`]): the allocation of
+    /// the last frame too large for the buffer, if its reader only read it; the next such frame
+    /// that fits goes there instead of a fresh allocation faulted in page by page. Other ends (a
+    /// manager's connections among them) keep nothing between frames, so a peer cannot make them
+    /// hold memory by sending one large frame.
     spare: Vec<u8>,
     /// See [`Channel::read_frames_in_place`].
     in_place: bool,
@@ -156,7 +158,9 @@ impl Channel {
     /// For an end whose frames are only read where they lie (`Frame::bytes`, never `into_vec`): a
     /// frame of up to [`IN_PLACE_MAX`] bytes is received into the read-ahead buffer, grown to fit it
     /// and kept so, rather than into an allocation of its own (one copy less, and several frames
-    /// per system call). A pool's two ends do this: their chunks are a few hundred KiB.
+    /// per system call), and the allocation of a larger one is kept for the next (up to
+    /// [`SPARE_MAX`]). A pool's two ends do this: their chunks are a few hundred KiB, and the peer
+    /// is this program's own process.
     pub(crate) fn read_frames_in_place(&self) {
         lock(&self.rx).in_place = true;
     }
@@ -378,7 +382,7 @@ impl Channel {
             }
         };
         let res = f(frame, fds);
-        if lent.capacity() > st.spare.capacity() && lent.capacity() <= SPARE_MAX {
+        if st.in_place && lent.capacity() > st.spare.capacity() && lent.capacity() <= SPARE_MAX {
             st.spare = lent;
         }
         match res {
@@ -691,12 +695,14 @@ mod tests {
         })
     }
 
-    /// A large frame only read leaves its allocation for the next one; one taken with `into_vec`
-    /// is the caller's.
+    /// On an end that reads in place, a frame too large for the buffer that is only read leaves its
+    /// allocation for the next one; one taken with `into_vec` is the caller's. Any other end keeps
+    /// nothing.
     #[test]
     fn large_frames_reuse_the_allocation_of_one_only_read() {
         let (rx, tx) = Channel::pair().unwrap();
-        let sender = send_from_thread(tx, 3, 300 << 10);
+        rx.read_frames_in_place();
+        let sender = send_from_thread(tx, 3, IN_PLACE_MAX + 1);
         let read = |want: u8| {
             rx.recv_with(None, |frame, _| {
                 assert!(matches!(frame, Frame::Lent(_)), "a large frame is lent");
@@ -708,12 +714,28 @@ mod tests {
         let first = read(0);
         assert_eq!(read(1), first, "the second frame went where the first was");
         let taken = rx.recv_with(None, |frame, _| Ok(frame.into_vec())).unwrap();
-        assert_eq!(taken.len(), 300 << 10);
+        assert_eq!(taken.len(), IN_PLACE_MAX + 1);
         assert!(taken.iter().all(|&b| b == 2));
         assert_eq!(
             taken.as_ptr() as usize,
             first,
             "the same allocation, now the caller's"
+        );
+        sender.join().unwrap();
+
+        let (rx, tx) = Channel::pair().unwrap();
+        let sender = send_from_thread(tx, 2, 300 << 10);
+        for want in 0..2u8 {
+            rx.recv_with(None, |frame, _| {
+                assert!(frame.bytes().iter().all(|&b| b == want));
+                Ok(())
+            })
+            .unwrap();
+        }
+        assert_eq!(
+            lock(&rx.rx).spare.capacity(),
+            0,
+            "an ordinary end keeps nothing"
         );
         sender.join().unwrap();
     }
