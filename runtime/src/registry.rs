@@ -17,8 +17,8 @@ use std::sync::OnceLock;
 pub type Invoke = fn(&[u8], Vec<OwnedFd>) -> Result<Encoded>;
 
 /// Runs an entry point on a whole chunk (a pool task): decodes a sequence of argument tuples from the
-/// bytes and descriptors, calls the function on each, and writes the reply (the outcomes, or plain
-/// results) to the output bytes and descriptors, which are empty.
+/// bytes and descriptors, calls the function on each, and appends the whole reply (its tag, then
+/// the outcomes or the plain results: `protocol::pool`) to the output bytes and descriptors.
 pub type InvokeBatch = fn(&[u8], Vec<OwnedFd>, &mut Vec<u8>, &mut Vec<OwnedFd>) -> Result<()>;
 
 /// One registered entry point. Built by `#[worker]`; not meant to be written by hand.
@@ -134,7 +134,7 @@ pub fn invoke<A: DeserializeOwned, R: Serialize>(
 }
 
 /// The body of every generated [`InvokeBatch`]: decode a `Vec<A>` at once, call `f` on each item (a
-/// panic fails only its own item), and write the reply to `out` (empty): the `Vec` of outcomes,
+/// panic fails only its own item), and append the whole reply, its tag included, to `out`: the `Vec` of outcomes,
 /// encoded at once, or, when the results are plain numbers and every item returned, their bytes
 /// (see `protocol::pool::PLAIN`). A result that cannot be encoded fails only its own item too.
 pub fn invoke_batch<A: DeserializeOwned, R: Serialize>(
@@ -154,6 +154,7 @@ pub fn invoke_batch<A: DeserializeOwned, R: Serialize>(
     };
     let count = args.len();
     let mut args = args.into_iter();
+    let base = out.len();
     if let Some(plain) = codec::plain::<R>() {
         wire::begin_plain(plain, count, out);
         for a in args.by_ref() {
@@ -161,8 +162,8 @@ pub fn invoke_batch<A: DeserializeOwned, R: Serialize>(
                 Ok(v) => plain.write(&v, out),
                 Err(panic) => {
                     // Outcomes after all: those that returned, this panic, then the rest.
-                    let done = wire::plain_so_far(plain, out);
-                    out.clear();
+                    let done = wire::plain_so_far(plain, &out[base..]);
+                    out.truncate(base);
                     wire::begin_outcomes(out);
                     let panic = protocol::Panic::caught(&*panic);
                     return protocol::encode_outcomes_with(count, out, out_fds, |w| {
@@ -211,5 +212,37 @@ mod tests {
             }
         );
         assert!(err.to_string().contains("no worker named"), "{err}");
+    }
+
+    /// A chunk of plain numbers answers with their bytes; an item that panics part way turns the
+    /// reply into outcomes (those before, the panic, those after), appended after what `out` held.
+    #[test]
+    fn batches_of_plain_numbers_reply_plain_until_an_item_panics() {
+        let mut items = Vec::new();
+        assert!(codec::write_plain_items(&[1u64, 2, 3], &mut items));
+        let double = |(x,): (u64,)| x * 2;
+        let mut out = vec![0xAA];
+        invoke_batch(&items, Vec::new(), &mut out, &mut Vec::new(), double).unwrap();
+        assert_eq!(out[1], wire::PLAIN);
+        let mut got = Vec::new();
+        wire::decode_reply::<u64>(0, 3, &out[1..], Vec::new(), |_, r| got.push(r.unwrap()))
+            .unwrap();
+        assert_eq!(got, [2, 4, 6]);
+
+        let picky = |(x,): (u64,)| {
+            assert_ne!(x, 2, "two is refused");
+            x
+        };
+        let mut out = vec![0xAA];
+        invoke_batch(&items, Vec::new(), &mut out, &mut Vec::new(), picky).unwrap();
+        assert_eq!(out[..2], [0xAA, wire::OUTCOMES]);
+        let mut got = Vec::new();
+        wire::decode_reply::<u64>(0, 3, &out[1..], Vec::new(), |_, r| got.push(r)).unwrap();
+        assert_eq!(*got[0].as_ref().unwrap(), 1);
+        assert!(matches!(
+            got[1].as_ref().unwrap_err().kind(),
+            ErrorKind::WorkerPanicked { message, .. } if message.contains("two is refused")
+        ));
+        assert_eq!(*got[2].as_ref().unwrap(), 3);
     }
 }

@@ -139,7 +139,8 @@ fn lists_ready() -> bool {
 struct Scope<T: 'static> {
     key: &'static std::thread::LocalKey<RefCell<Option<T>>>,
     prev: Option<T>,
-    /// `PUSHED` when it began, restored at its end (see [`Lazy`]'s).
+    /// `PUSHED` when it began, restored at its end (see [`Lazy`]'s). Restored by every scope, a
+    /// decode's too: a decode pushes nothing, so it restores what it found.
     pushed: usize,
 }
 

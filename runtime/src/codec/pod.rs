@@ -378,19 +378,19 @@ pub(crate) fn read_plain_items<A>(bytes: &[u8]) -> Option<Result<Vec<A>, &'stati
 /// `values` (whole `P`s of `size` bytes) as a `Vec<A>`, if `A` is `(P,)`: `None` if it is not,
 /// `Some(Err)` if the size is not `P`'s.
 #[inline]
-fn tuples<P: Copy + 'static, A>(size: u8, values: &[u8]) -> Option<Result<Vec<A>, &'static str>> {
-    if typeid::of::<A>() != TypeId::of::<(P,)>() || cfg!(target_endian = "big") {
+fn tuples<P: 'static, A>(size: u8, values: &[u8]) -> Option<Result<Vec<A>, &'static str>> {
+    if typeid::of::<A>() != TypeId::of::<(P,)>() {
         return None;
     }
-    if usize::from(size) != size_of::<P>() {
+    let plain = plain::<P>()?;
+    if usize::from(size) != plain.size() {
         return Some(Err("its items have another size here"));
     }
-    let v: Vec<(P,)> = values
-        .chunks_exact(size_of::<P>())
-        // SAFETY: `P` is one of the plain numbers the caller lists (every bit pattern valid), and
-        // each chunk holds exactly its bytes; the read is unaligned.
-        .map(|b| (unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<P>()) },))
-        .collect();
+    let mut numbers = Vec::new();
+    plain.extend(&mut numbers, values);
+    // Collected in place where a 1-tuple has its field's size and alignment (as these do): no
+    // second allocation.
+    let v: Vec<(P,)> = numbers.into_iter().map(|p| (p,)).collect();
     let v = ManuallyDrop::new(v);
     // SAFETY: `A` is `(P,)`, which has no lifetimes (checked above): a move under another name.
     Some(Ok(unsafe {

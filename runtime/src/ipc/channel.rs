@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 const HEADER: usize = 8;
 const READ_AHEAD: usize = 64 * 1024;
 /// The largest allocation a channel keeps for its next large frame (see `RecvState::spare`).
-const SPARE_MAX: usize = 16 << 20;
+const SPARE_MAX: usize = 4 << 20;
 /// The largest frame (header included) received into the read-ahead buffer of an end that reads
 /// frames in place ([`Channel::read_frames_in_place`]).
 const IN_PLACE_MAX: usize = 1 << 20;

@@ -57,8 +57,10 @@ struct Gather<R> {
     spare: Vec<Vec<R>>,
 }
 
-/// Emptied pieces kept at most (a few chunks are in flight at once).
+/// Emptied pieces kept at most (a few chunks are in flight at once), each of at most
+/// [`SPARE_PIECE_BYTES`] (a chunk of 32k `u64` results is 256 KiB; one of large results is let go).
 const SPARE_PIECES: usize = 4;
+const SPARE_PIECE_BYTES: usize = 1 << 20;
 
 impl<R> Gather<R> {
     /// The pieces that continue the vector now, in order, and the vector to append them to: `None`
@@ -124,7 +126,12 @@ impl<R> MapSink<R> {
             g = lock(&self.gather);
             g.done = Some(done);
             let room = SPARE_PIECES.saturating_sub(g.spare.len());
-            g.spare.extend(emptied.into_iter().take(room));
+            g.spare.extend(
+                emptied
+                    .into_iter()
+                    .filter(|p| p.capacity().saturating_mul(size_of::<R>()) <= SPARE_PIECE_BYTES)
+                    .take(room),
+            );
         }
         // Not all in yet, or another thread still appends (it settles the result when it is done).
         if g.left > 0 || g.done.is_none() {

@@ -93,7 +93,7 @@ pub(crate) fn begin_outcomes(bytes: &mut Vec<u8>) {
 /// Starts a [`PLAIN`] reply of `count` results in `bytes` (which is empty); the caller appends
 /// each result with [`codec::Plain::write`].
 pub(crate) fn begin_plain<R>(plain: codec::Plain<R>, count: usize, bytes: &mut Vec<u8>) {
-    bytes.reserve(PLAIN_HEADER + count * plain.size());
+    bytes.reserve(PLAIN_HEADER.saturating_add(count.saturating_mul(plain.size())));
     bytes.push(PLAIN);
     bytes.extend_from_slice(&(count as u64).to_le_bytes());
     bytes.push(plain.size() as u8);
@@ -207,7 +207,7 @@ pub(crate) fn extend_plain<R>(frame: &[u8], count: usize, out: &mut Vec<R>) -> b
         return false;
     };
     match plain_values::<R>(rest) {
-        Ok((plain, values)) if values.len() == count * plain.size() => {
+        Ok((plain, values)) if Some(values.len()) == count.checked_mul(plain.size()) => {
             plain.extend(out, values);
             true
         }
