@@ -44,7 +44,10 @@ pub(crate) fn task_frame<T>(
     encode: EncodeFn<T>,
     carries_fds: bool,
 ) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
-    let mut bytes = Vec::with_capacity(prefix.len() + 16 + 4 * items.len());
+    // Room for the items at their own size (plain numbers travel so; an encoded item is rarely
+    // larger), and at least 4 bytes each: a guess short of the frame costs a copy of it all.
+    let each = size_of::<T>().clamp(4, 64);
+    let mut bytes = Vec::with_capacity(prefix.len() + 16 + each.saturating_mul(items.len()));
     bytes.extend_from_slice(prefix);
     let mut fds = Vec::new();
     encode(items, &mut bytes, &mut fds)?;
