@@ -201,7 +201,8 @@ const MAX_KEPT_REPLY: usize = 1 << 20;
 
 /// How a connection's frames travel: the runtime's `Channel` on the socket, or TLS.
 enum Wire {
-    Plain(Channel),
+    /// Boxed: a channel is ~230 bytes (its buffers' state), a TLS client one pointer.
+    Plain(Box<Channel>),
     #[cfg(feature = "tls")]
     Tls(Box<super::tls::Client>),
 }
@@ -209,7 +210,7 @@ enum Wire {
 impl Wire {
     fn new(fd: std::os::fd::OwnedFd, tls_cert: Option<&[u8]>) -> Result<Wire> {
         match tls_cert {
-            None => Ok(Wire::Plain(Channel::from_fd(fd))),
+            None => Ok(Wire::Plain(Box::new(Channel::from_fd(fd)))),
             #[cfg(feature = "tls")]
             Some(cert) => Ok(Wire::Tls(Box::new(super::tls::Client::new(fd, cert)?))),
             #[cfg(not(feature = "tls"))]
@@ -224,7 +225,7 @@ impl Wire {
     /// The channel of a plain connection (the one that can carry descriptors and mailboxes).
     fn plain(&self) -> Option<&Channel> {
         match self {
-            Wire::Plain(c) => Some(c),
+            Wire::Plain(c) => Some(&**c),
             #[cfg(feature = "tls")]
             Wire::Tls(_) => None,
         }
@@ -422,7 +423,7 @@ impl ProxyCore {
             None => {
                 let conn = Conn::open_with(&ep.address, &ep.proxy_key, None, false)?;
                 match conn.wire {
-                    Wire::Plain(c) => c,
+                    Wire::Plain(c) => *c,
                     #[cfg(feature = "tls")]
                     Wire::Tls(_) => unreachable!("opened without TLS"),
                 }
