@@ -3,13 +3,15 @@
 //! Parent → worker: a [`Request`] — one tag byte, then
 //! - [`INIT`]: a task frame (the initializer's entry name and arguments, [`child::encode_task`]);
 //! - [`CHUNK`]: a [`chunk_prefix`] (the entry's name), then the items' argument tuples as one encoded
-//!   sequence, with the descriptors of every item beside the frame;
+//!   sequence, with the descriptors of every item beside the frame, or, for a one-argument map of
+//!   plain numbers, the items' bytes (`codec::write_plain_items`);
 //! - [`EXIT`]: nothing; the worker leaves.
 //!
 //! Worker → parent: first one report ([`child::send_report`]) that says the initializer ran, or
 //! that the worker is up; then one reply per chunk, in order — [`OUTCOMES`] and the sequence of the
-//! items' [`Outcome`]s, or [`FAILED`] and one [`Report`] that stands for every item of a chunk that
-//! could not run at all. Each side encodes or decodes a whole chunk in one pass of the codec.
+//! items' [`Outcome`]s, [`PLAIN`] and the results' bytes (plain numbers, every item returned), or
+//! [`FAILED`] and one [`Report`] that stands for every item of a chunk that could not run at all.
+//! Each side encodes or decodes a whole chunk in one pass.
 
 use super::child::{self, Outcome, Report};
 use crate::codec;
