@@ -33,6 +33,18 @@ pub const MAX_DEPTH: u32 = 256;
 /// Sequence elements and map entries a frame may claim beyond one per byte of the frame.
 pub const EXTRA_ELEMENTS: u64 = 1 << 20;
 
+/// The error of a `bool` other than 0 or 1.
+#[cold]
+fn bad_bool(x: u8) -> DeError {
+    err(format!("invalid bool {x}: expected 0 or 1"))
+}
+
+/// The error of an `Option` tag other than 0 or 1.
+#[cold]
+fn bad_option_tag(x: u8) -> DeError {
+    err(format!("invalid Option tag {x}: expected 0 or 1"))
+}
+
 const U16_BYTE: u8 = 251;
 const U32_BYTE: u8 = 252;
 const U64_BYTE: u8 = 253;
@@ -397,7 +409,7 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
         match self.byte()? {
             0 => visitor.visit_bool(false),
             1 => visitor.visit_bool(true),
-            x => Err(err(format!("invalid bool {x}: expected 0 or 1"))),
+            x => Err(bad_bool(x)),
         }
     }
 
@@ -485,6 +497,7 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
         }
     }
 
+    #[inline]
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         match self.byte()? {
             0 => visitor.visit_none(),
@@ -494,7 +507,7 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
                 self.leave();
                 Ok(v)
             }
-            x => Err(err(format!("invalid Option tag {x}: expected 0 or 1"))),
+            x => Err(bad_option_tag(x)),
         }
     }
 

@@ -293,6 +293,7 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Encoded> {
 
 /// Decodes a `T` that must span all of `bytes`; `fds` are the descriptors received with them.
 /// Descriptors the value does not claim are closed.
+#[inline]
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T> {
     let (value, used) = decode_prefix(bytes, fds)?;
     if used != bytes.len() {
@@ -364,6 +365,7 @@ pub(crate) const QUEUE_CARRIES_NO_HANDLES: &str = "a queue carries plain data: h
 
 /// [`decode`] for a message whose bulk byte strings came apart from its main `bytes` (as a queue
 /// reader collects them; none: a plain message).
+#[inline]
 pub(crate) fn decode_bulk<T: DeserializeOwned>(
     bytes: &[u8],
     bulk: Vec<(usize, Vec<u8>)>,
@@ -408,6 +410,7 @@ pub(crate) fn decode_seed<'de, S: serde::de::DeserializeSeed<'de>>(
 }
 
 /// Decodes a `T` from the start of `bytes`, returning it and the number of bytes it used.
+#[inline]
 pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<(T, usize)> {
     let decoder = de::Decoder::new(bytes);
     run_decoder(decoder, fds, PhantomData::<T>, std::any::type_name::<T>())
@@ -416,6 +419,7 @@ pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Re
 
 /// Runs `decoder` for what `seed` reads (`what`, for errors): the value, the main bytes used and
 /// the bulk parts left.
+#[inline]
 fn run_decoder<'de, S: serde::de::DeserializeSeed<'de>>(
     mut decoder: de::Decoder<'de>,
     fds: Vec<OwnedFd>,
@@ -425,22 +429,29 @@ fn run_decoder<'de, S: serde::de::DeserializeSeed<'de>>(
     let len = decoder.remaining();
     // No descriptors and no decode around this one: no side list (a handle in the value finds none,
     // as it would find an empty one). Installing it costs a small message more than its decoding.
-    let res = if fds.is_empty() && RECV_FDS.with(|k| k.borrow().is_none()) {
-        seed.deserialize(&mut decoder)
-    } else {
-        let scope = Scope::enter(&RECV_FDS, fds.into_iter().map(Some).collect());
-        let res = seed.deserialize(&mut decoder);
-        scope.finish();
-        res
-    };
+    // Each way returns on its own: a result merged from the two went through the stack, and
+    // reading it back stalled on store forwarding (a third of a small queue get's decoding).
+    if fds.is_empty() && RECV_FDS.with(|k| k.borrow().is_none()) {
+        return match seed.deserialize(&mut decoder) {
+            Ok(value) => Ok((value, len - decoder.remaining(), decoder.bulk_left())),
+            Err(e) => Err(undecodable(what, &e, len - decoder.remaining(), len)),
+        };
+    }
+    let scope = Scope::enter(&RECV_FDS, fds.into_iter().map(Some).collect());
+    let res = seed.deserialize(&mut decoder);
+    scope.finish();
     match res {
         Ok(value) => Ok((value, len - decoder.remaining(), decoder.bulk_left())),
-        Err(e) => Err(Error::codec(format!(
-            "received bytes do not decode as {what}: {e} (at byte {} of {})",
-            len - decoder.remaining(),
-            len
-        ))),
+        Err(e) => Err(undecodable(what, &e, len - decoder.remaining(), len)),
     }
+}
+
+/// The error of a decode that failed at byte `at` of `len`.
+#[cold]
+fn undecodable(what: &str, e: &de::DeError, at: usize, len: usize) -> Error {
+    Error::codec(format!(
+        "received bytes do not decode as {what}: {e} (at byte {at} of {len})"
+    ))
 }
 
 /// Serializes a descriptor as part of a handle: a duplicate goes into the side list of the encode in
