@@ -88,12 +88,8 @@ impl Drop for Lazy {
     fn drop(&mut self) {
         LAZY.with(|l| l.set(self.prev));
         PUSHED.with(|p| p.set(self.pushed));
-        if lists_installed() {
-            SEND_FDS.with(|k| k.borrow_mut().take());
-        }
-        if SEND_KEYS.with(|k| k.borrow().is_some()) {
-            SEND_KEYS.with(|k| k.borrow_mut().take());
-        }
+        SEND_FDS.with(|k| k.borrow_mut().take());
+        SEND_KEYS.with(|k| k.borrow_mut().take());
     }
 }
 
@@ -458,12 +454,12 @@ fn undecodable(what: &str, e: &de::DeError, at: usize, len: usize) -> Error {
 /// progress. Outside a multiproc encode (serde_json, say) it fails: handles only travel through multiproc.
 pub fn serialize_fd<S: Serializer>(fd: BorrowedFd<'_>, serializer: S) -> Result<S::Ok, S::Error> {
     use serde::ser::Error as _;
+    if !lists_ready() {
+        return Err(S::Error::custom(refusal()));
+    }
     let dup = fd
         .try_clone_to_owned()
         .map_err(|e| S::Error::custom(format!("dup of a handle's fd failed: {e}")))?;
-    if !lists_ready() {
-        return Err(refused_handle::<S::Error>());
-    }
     let index = SEND_FDS.with(|k| {
         k.borrow_mut().as_mut().map(|list| {
             list.push(dup);
@@ -473,15 +469,15 @@ pub fn serialize_fd<S: Serializer>(fd: BorrowedFd<'_>, serializer: S) -> Result<
     });
     match index {
         Some(i) => (i as u32).serialize(serializer),
-        None => Err(refused_handle::<S::Error>()),
+        None => Err(S::Error::custom(refusal())),
     }
 }
 
-/// The error of a handle encoded where no side list takes descriptors (noted for
-/// [`encode_spilling`]).
-fn refused_handle<E: serde::ser::Error>() -> E {
+/// The error of a handle encoded where no side list takes descriptors, noted for
+/// [`encode_spilling`].
+fn refusal() -> &'static str {
     HANDLE_REFUSED.with(|r| r.set(true));
-    E::custom(NOT_THROUGH_MULTIPROC)
+    NOT_THROUGH_MULTIPROC
 }
 
 const NOT_THROUGH_MULTIPROC: &str = "multiproc handles (pipes, queues, shared values, locks, proxies) can only be sent through multiproc";
@@ -497,8 +493,7 @@ pub(crate) fn shared_fd_index(
     each: impl FnOnce(BorrowedFd<'_>) -> std::io::Result<()>,
 ) -> std::result::Result<u32, String> {
     if !lists_ready() {
-        HANDLE_REFUSED.with(|r| r.set(true));
-        return Err(NOT_THROUGH_MULTIPROC.into());
+        return Err(refusal().into());
     }
     let found = SEND_KEYS.with(|k| {
         k.borrow()
@@ -506,10 +501,7 @@ pub(crate) fn shared_fd_index(
             .map(|keys| keys.iter().find(|&&(k, _)| k == key).map(|&(_, i)| i))
     });
     let index = match found {
-        None => {
-            HANDLE_REFUSED.with(|r| r.set(true));
-            return Err(NOT_THROUGH_MULTIPROC.into());
-        }
+        None => return Err(refusal().into()),
         Some(Some(i)) => i,
         Some(None) => {
             let fd = open().map_err(|e| format!("could not pin a shared handle: {e}"))?;

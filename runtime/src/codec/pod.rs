@@ -68,15 +68,18 @@ pub(super) struct Slice<'a> {
     pub(super) bytes: &'a [u8],
 }
 
-/// The bytes of `s` as they lie in memory (every element type here is plain data, with no padding).
+/// The bytes of `s` as they lie in memory.
 fn view<E: Pod>(kind: Kind, s: &[E]) -> Slice<'_> {
-    // SAFETY: `E` is one of u8, i8, f32, f64: no padding, every byte initialised; the view borrows `s`.
-    let bytes = unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<u8>(), size_of_val(s)) };
     Slice {
         kind,
         count: s.len(),
-        bytes,
+        bytes: of_pod::<E>().bytes_of(s),
     }
+}
+
+/// The [`Plain`] proof of a [`Pod`] type (u8, i8, f32, f64: plain numbers, sealed).
+fn of_pod<E: Pod>() -> Plain<E> {
+    Plain(std::marker::PhantomData)
 }
 
 /// `iter` (what `collect_seq` was given) as a slice of `E`, if it is `&[E]` or `&Vec<E>`.
@@ -147,18 +150,8 @@ pub(super) fn ints_of<I>(iter: &I) -> Option<Ints<'_>> {
 /// A `Vec` of the elements of `E` whose encoded bytes `bytes` holds (`count * size_of::<E>()`;
 /// bytes past the last whole element are not read).
 pub(super) fn vec_from<E: Pod>(bytes: &[u8]) -> Vec<E> {
-    let count = bytes.len() / size_of::<E>();
-    let mut v = Vec::<E>::with_capacity(count);
-    // SAFETY: the vector has room for `count` elements, `bytes` holds at least their bytes, and
-    // every bit pattern is a valid `E` (u8, i8, f32, f64: `Pod`, sealed).
-    unsafe {
-        std::ptr::copy_nonoverlapping(
-            bytes.as_ptr(),
-            v.as_mut_ptr().cast::<u8>(),
-            count * size_of::<E>(),
-        );
-        v.set_len(count);
-    }
+    let mut v = Vec::new();
+    of_pod::<E>().extend(&mut v, bytes);
     v
 }
 
@@ -242,10 +235,11 @@ impl<'de> Deserializer<'de> for &mut Probe {
     }
 }
 
-/// Proof that `T` is a plain number whose memory is its little-endian bytes on this target (the
-/// integers, `usize`/`isize` and the floats, on little-endian targets): a pool sends a chunk of
-/// such results as their bytes ([`plain`], then [`write`](Plain::write) and
-/// [`read`](Plain::read), unchecked after the one check).
+/// Proof that `T` is a plain number: no padding, every bit pattern valid, and (where [`plain`] gives
+/// it) its memory is its little-endian bytes: the integers, `usize`/`isize` and the floats, on
+/// little-endian targets. A pool sends a chunk of such values as their bytes ([`plain`], then
+/// [`bytes_of`](Plain::bytes_of), [`extend`](Plain::extend) and [`read`](Plain::read), unchecked
+/// after the one check). The codec's [`Pod`] types have it too ([`of_pod`]).
 #[derive(Debug)]
 pub(crate) struct Plain<T>(std::marker::PhantomData<fn() -> T>);
 
@@ -289,14 +283,18 @@ impl<T> Plain<T> {
         size_of::<T>()
     }
 
+    /// The bytes of `values` as they lie in memory.
+    #[inline]
+    pub(crate) fn bytes_of(self, values: &[T]) -> &[u8] {
+        // SAFETY: `T` is a plain number (the proof's contract): no padding, every byte initialised;
+        // the view borrows `values`.
+        unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), size_of_val(values)) }
+    }
+
     /// Appends the bytes of `value`.
     #[inline]
     pub(crate) fn write(self, value: &T, out: &mut Vec<u8>) {
-        // SAFETY: `T` is a plain number (the proof's contract): all `size_of::<T>()` bytes are
-        // initialised, no padding; the view borrows `value` for the copy.
-        let bytes =
-            unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) };
-        out.extend_from_slice(bytes);
+        out.extend_from_slice(self.bytes_of(std::slice::from_ref(value)));
     }
 
     /// Appends to `out` the values whose bytes `bytes` holds, in one copy (bytes past the last
@@ -340,9 +338,7 @@ pub(crate) fn write_plain_items<A>(items: &[A], out: &mut Vec<u8>) -> bool {
     let Some(plain) = plain::<A>() else {
         return false;
     };
-    // SAFETY: `A` is a plain number (the proof): no padding, every byte of the slice initialised.
-    let bytes =
-        unsafe { std::slice::from_raw_parts(items.as_ptr().cast::<u8>(), size_of_val(items)) };
+    let bytes = plain.bytes_of(items);
     out.reserve(10 + bytes.len());
     out.push(PLAIN_ITEMS);
     out.extend_from_slice(&(items.len() as u64).to_le_bytes());

@@ -92,8 +92,8 @@ pub(crate) fn begin_outcomes(bytes: &mut Vec<u8>) {
     bytes.push(OUTCOMES);
 }
 
-/// Starts a [`PLAIN`] reply of `count` results in `bytes` (which is empty); the caller appends
-/// each result with [`codec::Plain::write`].
+/// Starts a [`PLAIN`] reply of `count` results after what `bytes` holds; the caller appends each
+/// result with [`codec::Plain::write`].
 pub(crate) fn begin_plain<R>(plain: codec::Plain<R>, count: usize, bytes: &mut Vec<u8>) {
     bytes.reserve(PLAIN_HEADER.saturating_add(count.saturating_mul(plain.size())));
     bytes.push(PLAIN);
@@ -104,12 +104,9 @@ pub(crate) fn begin_plain<R>(plain: codec::Plain<R>, count: usize, bytes: &mut V
 /// The results a [`PLAIN`] reply in `bytes` (whole) holds so far, read back: when an item fails
 /// after some returned, the worker sends [`OUTCOMES`] instead, starting with these.
 pub(crate) fn plain_so_far<R>(plain: codec::Plain<R>, bytes: &[u8]) -> Vec<R> {
-    bytes
-        .get(PLAIN_HEADER..)
-        .unwrap_or_default()
-        .chunks_exact(plain.size())
-        .filter_map(|b| plain.read(b))
-        .collect()
+    let mut values = Vec::new();
+    plain.extend(&mut values, bytes.get(PLAIN_HEADER..).unwrap_or_default());
+    values
 }
 
 /// Appends the reply of a chunk that could not run at all: `report` stands for each of its items.
