@@ -303,17 +303,28 @@ impl<T> Plain<T> {
     pub(crate) fn extend(self, out: &mut Vec<T>, bytes: &[u8]) {
         let count = bytes.len() / size_of::<T>();
         out.reserve(count);
-        // SAFETY: `T` is a plain number (the proof's contract): every bit pattern is a valid `T`;
-        // `out` has room for `count` more values (reserved above), whose bytes `bytes` holds, and
-        // they are initialised before the length covers them.
+        // SAFETY: `out` has room for `count` more values (reserved above), which nothing else
+        // touches (`out` is borrowed mutably); they are initialised before the length covers them.
         unsafe {
-            std::ptr::copy_nonoverlapping(
-                bytes.as_ptr(),
-                out.as_mut_ptr().add(out.len()).cast::<u8>(),
-                count * size_of::<T>(),
-            );
+            self.copy_to(bytes, out.as_mut_ptr().add(out.len()));
             out.set_len(out.len() + count);
         }
+    }
+
+    /// Writes the values whose bytes `bytes` holds (whole values only) from `dst` on, in one copy.
+    ///
+    /// # Safety
+    /// `dst` is valid for writes of `bytes.len() / size` values, which nobody else reads or writes
+    /// meanwhile. (Every bit pattern is a valid `T`, the proof's contract, so what is written is
+    /// initialised values.)
+    #[inline]
+    pub(crate) unsafe fn copy_to(self, bytes: &[u8], dst: *mut T) {
+        let count = bytes.len() / size_of::<T>();
+        // SAFETY: `bytes` holds `count * size` readable bytes; `dst` has room for them (contract),
+        // and process-private `bytes` cannot overlap it.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst.cast::<u8>(), count * size_of::<T>())
+        };
     }
 
     /// The value whose bytes `bytes` holds (`None` unless it holds exactly [`size`](Self::size)).

@@ -198,20 +198,16 @@ fn plain_values<R>(rest: &[u8]) -> Result<(codec::Plain<R>, &[u8])> {
     Ok((plain, values))
 }
 
-/// A map's fast way with a [`PLAIN`] reply of exactly `count` results: appends them to `out` in
-/// one copy and returns true. False, leaving `out` alone, for any other frame (which
-/// [`decode_reply`] then reads, reporting what is wrong with it).
-pub(crate) fn extend_plain<R>(frame: &[u8], count: usize, out: &mut Vec<R>) -> bool {
-    let Some((&PLAIN, rest)) = frame.split_first() else {
-        return false;
+/// The results of a [`PLAIN`] reply of exactly `count` results (the values' bytes, and the proof
+/// that `R` is plain): a map's fast way, one copy of them into its result. `None` for any other
+/// frame, which [`decode_reply`] then reads, reporting what is wrong with it.
+pub(crate) fn plain_reply<R>(frame: &[u8], count: usize) -> Option<(codec::Plain<R>, &[u8])> {
+    let (&PLAIN, rest) = frame.split_first()? else {
+        return None;
     };
-    match plain_values::<R>(rest) {
-        Ok((plain, values)) if Some(values.len()) == count.checked_mul(plain.size()) => {
-            plain.extend(out, values);
-            true
-        }
-        _ => false,
-    }
+    plain_values::<R>(rest)
+        .ok()
+        .filter(|(plain, values)| Some(values.len()) == count.checked_mul(plain.size()))
 }
 
 /// Reads a sequence of outcomes, handing each to `put` as it is decoded.
@@ -415,20 +411,17 @@ mod tests {
         assert!(got[3].is_err(), "a missing item is an error");
         assert_eq!(collect(&frame, 2).len(), 2);
         let mut whole = vec![7u64];
-        assert!(extend_plain(&frame, 3, &mut whole));
+        let (plain, values) = plain_reply::<u64>(&frame, 3).expect("a plain reply of 3");
+        plain.extend(&mut whole, values);
         assert_eq!(whole, [7, 1, 300, u64::MAX]);
         assert!(
-            !extend_plain(&frame, 2, &mut whole),
+            plain_reply::<u64>(&frame, 2).is_none(),
             "not the count asked for"
         );
-        assert!(
-            !extend_plain::<u32>(&frame, 3, &mut Vec::new()),
-            "another type"
-        );
-        assert_eq!(whole.len(), 4);
+        assert!(plain_reply::<u32>(&frame, 3).is_none(), "another type");
         for damaged in [&frame[..frame.len() - 1], &frame[..5], &frame[..1]] {
             assert!(collect(damaged, 3).iter().all(|r| r.is_err()));
-            assert!(!extend_plain(damaged, 3, &mut whole));
+            assert!(plain_reply::<u64>(damaged, 3).is_none());
         }
         let other = decode_reply::<u32>(0, 3, &frame, Vec::new(), |_, _| {});
         assert_eq!(other.unwrap_err().kind(), &crate::ErrorKind::Codec);
