@@ -178,6 +178,28 @@ fn large_chunks_both_ways_do_not_deadlock() {
     assert_eq!(out, inputs);
 }
 
+/// Long maps of plain numbers: their chunks (256 KiB) go beside the socket, through the pool's
+/// side rings, lap after lap; two maps at once share the workers; every result is in its place.
+#[multiproc::test]
+fn long_maps_of_plain_numbers_are_whole_and_in_order() {
+    let pool = Pool::new(2).unwrap();
+    for n in [100_000u64, 1_000_000] {
+        let got = pool.map(square, 0..n).unwrap();
+        assert_eq!(got.len() as u64, n);
+        assert!(got.iter().zip(0u64..).all(|(&v, x)| v == x * x));
+    }
+    let a = pool.map_async(square, 0..300_000u64).unwrap();
+    let b = pool.map_async(square, 300_000..700_000u64).unwrap();
+    let (a, b) = (a.get().unwrap(), b.get().unwrap());
+    assert!(a.iter().chain(&b).zip(0u64..).all(|(&v, x)| v == x * x));
+    assert_eq!(a.len() + b.len(), 700_000);
+    // The rings are there: every worker maps its side block.
+    for pid in pool.pids() {
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+        assert!(maps.contains("multiproc-side"), "worker {pid} has no side");
+    }
+}
+
 #[multiproc::test]
 fn imap_is_ordered_and_lazy() {
     let pool = Pool::new(2).unwrap();

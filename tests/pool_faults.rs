@@ -300,3 +300,23 @@ fn get_timeout_returns_on_time() {
     assert!(r.successful().is_err());
     assert!(!r.wait_timeout(Duration::from_millis(10)));
 }
+
+/// A worker that aborts in the middle of a long map of plain numbers, whose chunks travel beside
+/// the socket (the pool's side rings): the map fails with that worker's death, quickly, and the
+/// replacement worker's side serves the next long map whole.
+#[multiproc::test]
+fn a_worker_dying_mid_way_through_a_long_plain_map_fails_it_and_the_next_map_is_whole() {
+    let pool = Pool::new(2).unwrap();
+    let t = Instant::now();
+    let err = pool.map(abort_at_617, 0..1_000_000u64).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::WorkerDied { .. }),
+        "expected WorkerDied: {err}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    for _ in 0..3 {
+        let got = pool.map(plus_one, 617..1_000_617u64).unwrap();
+        assert_eq!(got.len(), 1_000_000);
+        assert!(got.iter().zip(618..).all(|(&v, want)| v == want));
+    }
+}

@@ -3,6 +3,7 @@
 
 pub(crate) mod channel;
 mod connection;
+pub(crate) mod side;
 
 pub use channel::DEFAULT_MAX_MESSAGE;
 pub use connection::{Connection, Pipe};

@@ -18,6 +18,7 @@
 use super::worker;
 use crate::error::{Error, Result};
 use crate::ipc::channel::Channel;
+use crate::ipc::side::Side;
 use crate::process::{Process, ProcessBuilder};
 use crate::sys;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -93,6 +94,14 @@ impl Transport for LocalProcesses {
     fn start(&self, index: usize, has_init: bool) -> Result<Arc<dyn WorkerLink>> {
         let (mine, theirs) = Channel::pair()?;
         mine.read_frames_in_place();
+        // Large frames travel beside the socket where a shared block can be made (else through it).
+        let side = Side::create().ok();
+        let side_fd = match &side {
+            Some(side) => Some(worker::SideFd(side.fd().try_clone_to_owned().map_err(
+                |e| Error::io("could not duplicate a pool worker's side block", e),
+            )?)),
+            None => None,
+        };
         let (wake_tx, wake_rx) =
             sys::socket::socketpair().map_err(|e| Error::io("socketpair failed", e))?;
         let mut builder = ProcessBuilder::default();
@@ -101,10 +110,11 @@ impl Transport for LocalProcesses {
         }
         let process = builder
             .name(format!("PoolWorker-{}", index + 1))
-            .spawn_entry::<_, ()>(worker::ENTRY, (theirs, has_init))?;
+            .spawn_entry::<_, ()>(worker::ENTRY, (theirs, has_init, side_fd))?;
         Ok(Arc::new(LocalLink {
             pid: process.pid(),
             chan: mine,
+            side,
             process: Mutex::new(Some(process)),
             wake_tx,
             wake_rx,
@@ -116,6 +126,8 @@ impl Transport for LocalProcesses {
 struct LocalLink {
     pid: u32,
     chan: Channel,
+    /// Where large frames travel, both ways (see [`Side`]); `None`: all through `chan`.
+    side: Option<Side>,
     /// Until it is reaped. A leaf lock: nothing else is locked while it is held.
     process: Mutex<Option<Process<()>>>,
     /// Poked (one byte) to end a `wait`.
@@ -129,16 +141,26 @@ impl WorkerLink for LocalLink {
     }
 
     fn send(&self, frame: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
-        self.chan.send_raw(frame, fds)
+        match &self.side {
+            Some(side) => side.send(&self.chan, frame, fds),
+            None => self.chan.send_raw(frame, fds),
+        }
     }
 
     fn send_many(&self, frames: &mut dyn Iterator<Item = &[u8]>) -> Result<()> {
-        self.chan.send_frames(frames)
+        match &self.side {
+            Some(side) => side.send_many(&self.chan, frames),
+            None => self.chan.send_frames(frames),
+        }
     }
 
     fn recv(&self, deadline: Option<Instant>, f: &mut OnFrame<'_>) -> Result<()> {
-        self.chan
-            .recv_with(deadline, |frame, fds| f(frame.bytes(), fds))
+        match &self.side {
+            Some(side) => side.recv(&self.chan, deadline, f),
+            None => self
+                .chan
+                .recv_with(deadline, |frame, fds| f(frame.bytes(), fds)),
+        }
     }
 
     fn wait(&self) -> Result<bool> {

@@ -12,10 +12,12 @@
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::ipc::channel::Channel;
+use crate::ipc::side::Side;
 use crate::protocol::child::{self as protocol, Report};
 use crate::protocol::pool::{self as wire, Request};
 use crate::registry::{self, WorkerEntry};
-use std::os::fd::{AsFd, OwnedFd};
+use serde::{Deserialize, Serialize};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// The registry name of the worker loop.
@@ -25,8 +27,40 @@ inventory::submit! {
     WorkerEntry {
         name: ENTRY,
         type_name: || ENTRY,
-        invoke: |bytes, fds| registry::invoke(bytes, fds, |(chan, has_init): (Channel, bool)| serve(chan, has_init)),
+        invoke: |bytes, fds| {
+            registry::invoke(bytes, fds, |(chan, has_init, side): (Channel, bool, Option<SideFd>)| {
+                serve(chan, has_init, side)
+            })
+        },
         invoke_batch: None,
+    }
+}
+
+/// The block of the worker's [`Side`], as the pool hands it over.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SideFd(#[serde(with = "crate::codec::fd")] pub(crate) OwnedFd);
+
+/// The worker's end of its task channel: large frames beside it where the pool made a side.
+struct Link {
+    chan: Channel,
+    side: Option<Side>,
+}
+
+impl Link {
+    fn recv<R>(&self, f: impl FnOnce(&[u8], Vec<OwnedFd>) -> Result<R>) -> Result<R> {
+        match &self.side {
+            Some(side) => side.recv(&self.chan, None, f),
+            None => self
+                .chan
+                .recv_with(None, |frame, fds| f(frame.bytes(), fds)),
+        }
+    }
+
+    fn send(&self, frame: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
+        match &self.side {
+            Some(side) => side.send(&self.chan, frame, fds),
+            None => self.chan.send_raw(frame, fds),
+        }
     }
 }
 
@@ -36,10 +70,14 @@ enum Step {
     Exit,
 }
 
-fn serve(chan: Channel, has_init: bool) {
+fn serve(chan: Channel, has_init: bool, side: Option<SideFd>) {
     chan.read_frames_in_place();
+    // A side that cannot be mapped leaves every frame on the socket: the pool reads both.
+    let side = side.and_then(|fd| Side::attach(fd.0).ok());
+    let link = Link { chan, side };
+    let chan = &link.chan;
     let started = if has_init {
-        chan.recv_with(None, |frame, fds| match Request::parse(frame.bytes())? {
+        link.recv(|frame, fds| match Request::parse(frame)? {
             Request::Init(task) => Ok(registry::run_task(task, fds)),
             _ => Err(Error::codec("pool worker expected its initializer first")),
         })
@@ -48,7 +86,7 @@ fn serve(chan: Channel, has_init: bool) {
     };
     let Ok(outcome) = started else { return };
     let init_ok = matches!(outcome.0, Report::Ok);
-    if protocol::send_report(&chan, outcome).is_err() || !init_ok {
+    if protocol::send_report(chan, outcome).is_err() || !init_ok {
         return;
     }
     let mut out = Vec::new();
@@ -56,9 +94,7 @@ fn serve(chan: Channel, has_init: bool) {
     loop {
         out.clear();
         out_fds.clear();
-        let step = chan.recv_with(None, |frame, fds| {
-            run_frame(frame.bytes(), fds, &mut out, &mut out_fds)
-        });
+        let step = link.recv(|frame, fds| run_frame(frame, fds, &mut out, &mut out_fds));
         match step {
             Ok(Step::Reply) => {
                 if let Err(e) =
@@ -70,7 +106,7 @@ fn serve(chan: Channel, has_init: bool) {
                     wire::failed_reply(Report::failed(&e), &mut out, &mut out_fds);
                 }
                 let fds: Vec<_> = out_fds.iter().map(|f| f.as_fd()).collect();
-                if chan.send_raw(&out, &fds).is_err() {
+                if link.send(&out, &fds).is_err() {
                     return;
                 }
             }
