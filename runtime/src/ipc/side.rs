@@ -52,8 +52,8 @@ fn mistaken() -> Error {
 
 /// One end of a side: writes ring `out`, reads ring `1 - out`.
 pub(crate) struct Side {
+    /// The block; its descriptor is not kept (the mapping keeps the memory alive).
     map: memmap2::MmapRaw,
-    fd: OwnedFd,
     out: usize,
     /// Bytes this end has placed in its ring (skipped ends of laps included).
     written: Mutex<u64>,
@@ -80,13 +80,13 @@ fn place(pos: u64, len: usize) -> u64 {
 }
 
 impl Side {
-    /// A new side; this end writes the first ring. Hand [`fd`](Side::fd) to the peer, which
-    /// [`attach`](Side::attach)es it.
-    pub(crate) fn create() -> Result<Side> {
+    /// A new side, this end writing the first ring, and its block's descriptor: hand it to the
+    /// peer, which [`attach`](Side::attach)es it, then close it.
+    pub(crate) fn create() -> Result<(Side, OwnedFd)> {
         let fd = sys::block::create("multiproc-side", HEADER + 2 * RING)
             .map_err(|e| Error::io("could not create a side block", e))?;
         let map = sys::block::map(fd.as_fd()).map_err(|e| Error::io("could not map a side", e))?;
-        Ok(Side::new(map, fd, 0))
+        Ok((Side::new(map, 0), fd))
     }
 
     /// The peer's end of a side made by [`create`](Side::create); it writes the second ring.
@@ -97,22 +97,16 @@ impl Side {
                 "the block received for a side has the wrong size",
             ));
         }
-        Ok(Side::new(map, fd, 1))
+        Ok(Side::new(map, 1))
     }
 
-    fn new(map: memmap2::MmapRaw, fd: OwnedFd, out: usize) -> Side {
+    fn new(map: memmap2::MmapRaw, out: usize) -> Side {
         Side {
             map,
-            fd,
             out,
             written: Mutex::new(0),
             read: Mutex::new(0),
         }
-    }
-
-    /// The block, to send to the peer.
-    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
     }
 
     /// How far the reader of ring `ring` has read.
@@ -239,8 +233,8 @@ mod tests {
     fn frames_arrive_whole_and_in_order_through_the_ring_or_the_socket() {
         let (a, b) = Channel::pair().unwrap();
         b.read_frames_in_place();
-        let mine = Side::create().unwrap();
-        let theirs = Side::attach(mine.fd().try_clone_to_owned().unwrap()).unwrap();
+        let (mine, fd) = Side::create().unwrap();
+        let theirs = Side::attach(fd).unwrap();
         let sizes = [
             10,
             SIDE_MIN,
@@ -294,7 +288,7 @@ mod tests {
     #[test]
     fn a_damaged_marker_fails_the_receive() {
         let (a, b) = Channel::pair().unwrap();
-        let mine = Side::create().unwrap();
+        let (mine, _) = Side::create().unwrap();
         for len in [0u64, (SIDE_MAX + 1) as u64, u64::MAX] {
             let mut marker = vec![MARKER];
             marker.extend_from_slice(&len.to_le_bytes());
@@ -309,8 +303,8 @@ mod tests {
     #[test]
     fn a_frame_that_reads_as_a_marker_is_not_taken_for_one() {
         let (a, b) = Channel::pair().unwrap();
-        let mine = Side::create().unwrap();
-        let theirs = Side::attach(mine.fd().try_clone_to_owned().unwrap()).unwrap();
+        let (mine, fd) = Side::create().unwrap();
+        let theirs = Side::attach(fd).unwrap();
         let like = [MARKER, 1, 0, 0, 0, 0, 0, 0, 0];
         for frame in [&like[..], &like[..2], &[MARKER][..]] {
             mine.send(&a, frame, &[]).unwrap();

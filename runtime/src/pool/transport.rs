@@ -95,12 +95,9 @@ impl Transport for LocalProcesses {
         let (mine, theirs) = Channel::pair()?;
         mine.read_frames_in_place();
         // Large frames travel beside the socket where a shared block can be made (else through it).
-        let side = Side::create().ok();
-        let side_fd = match &side {
-            Some(side) => Some(worker::SideFd(side.fd().try_clone_to_owned().map_err(
-                |e| Error::io("could not duplicate a pool worker's side block", e),
-            )?)),
-            None => None,
+        let (side, side_fd) = match Side::create() {
+            Ok((side, fd)) => (Some(side), Some(worker::SideFd(fd))),
+            Err(_) => (None, None),
         };
         let (wake_tx, wake_rx) =
             sys::socket::socketpair().map_err(|e| Error::io("socketpair failed", e))?;
