@@ -153,6 +153,8 @@ impl Side {
         if fds.is_empty() && (frame.len() >= SIDE_MIN || looks_like_a_marker(frame)) {
             let mut pos = crate::poison::lock(&self.written);
             if let Some(marker) = self.put(&mut pos, frame) {
+                // The copy into the ring comes before the marker that points at it.
+                std::sync::atomic::fence(Ordering::Release);
                 return chan.send_raw(&marker, &[]);
             }
         }
@@ -181,6 +183,7 @@ impl Side {
                 None => order.push(Some(frame)),
             }
         }
+        std::sync::atomic::fence(Ordering::Release);
         let mut marker = markers.iter();
         chan.send_frames(order.into_iter().map(|f| match f {
             Some(frame) => frame,
@@ -206,20 +209,46 @@ impl Side {
                 .ok()
                 .filter(|len| (1..=SIDE_MAX).contains(len))
                 .ok_or_else(|| Error::codec("a side frame's marker is damaged"))?;
+            // The peer's copy into the ring came before its marker.
+            std::sync::atomic::fence(Ordering::Acquire);
             let theirs = 1 - self.out;
             let mut pos = crate::poison::lock(&self.read);
             let at = place(*pos, len);
+            // The room is given back when `f` is done with the frame, even if it unwinds: the
+            // next marker's frame is placed from here.
+            let done = Publish {
+                side: self,
+                ring: theirs,
+                pos: &mut pos,
+                end: at + len as u64,
+            };
             // SAFETY: `at .. at + len` lies within one lap of the peer's ring (`place`, `len` at
             // most SIDE_MAX), which the peer wrote before sending the marker and does not touch
-            // until we publish a position past it.
+            // until we publish a position past it (when `done` drops, after `f`).
             let frame = unsafe {
                 std::slice::from_raw_parts(self.ring(theirs).add((at % RING as u64) as usize), len)
             };
             let res = f(frame, fds);
-            *pos = at + len as u64;
-            self.published(theirs).store(*pos, Ordering::Release);
+            drop(done);
             res
         })
+    }
+}
+
+/// Publishes how far a reader has read of the peer's ring when it drops.
+struct Publish<'a, 'g> {
+    side: &'a Side,
+    ring: usize,
+    pos: &'a mut std::sync::MutexGuard<'g, u64>,
+    end: u64,
+}
+
+impl Drop for Publish<'_, '_> {
+    fn drop(&mut self) {
+        **self.pos = self.end;
+        self.side
+            .published(self.ring)
+            .store(self.end, Ordering::Release);
     }
 }
 
@@ -281,6 +310,31 @@ mod tests {
         assert!(
             mine.recv(&a, None, |bytes, _| Ok(bytes == frame(2)))
                 .unwrap()
+        );
+    }
+
+    /// A reader that panics while it reads a frame in the ring still gives its room back: the
+    /// frames after it arrive whole.
+    #[test]
+    fn a_reader_that_unwinds_still_gives_the_room_back() {
+        let (a, b) = Channel::pair().unwrap();
+        let (mine, fd) = Side::create().unwrap();
+        let theirs = Side::attach(fd).unwrap();
+        let frame = |i: u8| vec![i; 300_000];
+        for i in 0..10u8 {
+            mine.send(&a, &frame(i), &[]).unwrap();
+            if i % 2 == 0 {
+                let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    theirs.recv(&b, None, |_, _| -> Result<()> { panic!("a reader fails") })
+                }));
+                assert!(read.is_err());
+            } else {
+                assert!(theirs.recv(&b, None, |got, _| Ok(got == frame(i))).unwrap());
+            }
+        }
+        assert_eq!(
+            *crate::poison::lock(&mine.written),
+            *crate::poison::lock(&theirs.read)
         );
     }
 
