@@ -72,9 +72,28 @@ impl Options {
 
 /// Median of `n` runs of `f`.
 fn median(n: usize, mut f: impl FnMut() -> f64) -> f64 {
-    let mut v: Vec<f64> = (0..n.max(1)).map(|_| f()).collect();
+    middle((0..n.max(1)).map(|_| f()).collect())
+}
+
+fn middle(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
+}
+
+/// Medians of `n` runs of `a` and of `b`, taken in turns (a, b, a, b, ...), so that a change in the
+/// host's speed, or what one left running (rayon's threads spin a while before they sleep), falls on
+/// both alike.
+fn medians_in_turns(
+    n: usize,
+    mut a: impl FnMut() -> f64,
+    mut b: impl FnMut() -> f64,
+) -> (f64, f64) {
+    let (mut va, mut vb) = (Vec::new(), Vec::new());
+    for _ in 0..n.max(1) {
+        va.push(a());
+        vb.push(b());
+    }
+    (middle(va), middle(vb))
 }
 
 fn secs(f: impl FnOnce()) -> f64 {
@@ -638,14 +657,13 @@ fn sweep_pool(opts: &Options) -> Chart {
         let r = opts.reps(n >= 1_000_000);
         let r = if !opts.quick && n <= 10_000 { 7 } else { r };
         let x = n as f64;
-        let ours = median(r, || {
+        let ours = || {
             let mut out = Vec::new();
             let t = secs(|| out = pool.map(twice_plus_one, 0..n).expect("map"));
             assert!(out.len() == n as usize && out[n as usize - 1] == 2 * n - 1);
             n as f64 / t
-        });
-        c.point(&ours_name, false, 0, x, ours);
-        let ray = median(r, || {
+        };
+        let ray = || {
             use rayon::prelude::*;
             let mut out: Vec<u64> = Vec::new();
             let t = secs(|| {
@@ -658,7 +676,9 @@ fn sweep_pool(opts: &Options) -> Chart {
             });
             assert!(out.len() == n as usize && out[n as usize - 1] == 2 * n - 1);
             n as f64 / t
-        });
+        };
+        let (ours, ray) = medians_in_turns(r, ours, ray);
+        c.point(&ours_name, false, 0, x, ours);
         c.point(&rayon_name, true, 2, x, ray);
     }
     c

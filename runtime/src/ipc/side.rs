@@ -85,13 +85,15 @@ impl Side {
     pub(crate) fn create() -> Result<(Side, OwnedFd)> {
         let fd = sys::block::create("multiproc-side", HEADER + 2 * RING)
             .map_err(|e| Error::io("could not create a side block", e))?;
-        let map = sys::block::map(fd.as_fd()).map_err(|e| Error::io("could not map a side", e))?;
+        let map = sys::block::map_populated(fd.as_fd())
+            .map_err(|e| Error::io("could not map a side", e))?;
         Ok((Side::new(map, 0), fd))
     }
 
     /// The peer's end of a side made by [`create`](Side::create); it writes the second ring.
     pub(crate) fn attach(fd: OwnedFd) -> Result<Side> {
-        let map = sys::block::map(fd.as_fd()).map_err(|e| Error::io("could not map a side", e))?;
+        let map = sys::block::map_populated(fd.as_fd())
+            .map_err(|e| Error::io("could not map a side", e))?;
         if map.len() != HEADER + 2 * RING {
             return Err(Error::codec(
                 "the block received for a side has the wrong size",

@@ -37,6 +37,17 @@ pub(crate) fn identity(fd: impl AsFd) -> io::Result<(u64, u64)> {
 /// not a memfd whose size is sealed: another process could otherwise shrink it under our mapping
 /// (our accesses would then fault) or hand us a file it keeps changing.
 pub(crate) fn map(fd: impl AsFd) -> io::Result<memmap2::MmapRaw> {
+    map_with(fd, false)
+}
+
+/// [`map`], with every page of the block faulted in now (`MAP_POPULATE`): for a block written
+/// from end to end soon after (the rings beside a pool worker's channel), whose first lap would
+/// otherwise fault page by page in the middle of the work.
+pub(crate) fn map_populated(fd: impl AsFd) -> io::Result<memmap2::MmapRaw> {
+    map_with(fd, true)
+}
+
+fn map_with(fd: impl AsFd, populate: bool) -> io::Result<memmap2::MmapRaw> {
     let need = SealFlags::GROW | SealFlags::SHRINK;
     if !rustix::fs::fcntl_get_seals(fd.as_fd()).is_ok_and(|seals| seals.contains(need)) {
         return Err(io::Error::new(
@@ -45,9 +56,12 @@ pub(crate) fn map(fd: impl AsFd) -> io::Result<memmap2::MmapRaw> {
         ));
     }
     let len = size(fd.as_fd())?;
-    memmap2::MmapOptions::new()
-        .len(len)
-        .map_raw(fd.as_fd().as_raw_fd())
+    let mut options = memmap2::MmapOptions::new();
+    options.len(len);
+    if populate {
+        options.populate();
+    }
+    options.map_raw(fd.as_fd().as_raw_fd())
 }
 
 /// True when the size of the block behind `fd` is sealed against shrinking (as [`create`] does), so
