@@ -320,3 +320,30 @@ fn a_worker_dying_mid_way_through_a_long_plain_map_fails_it_and_the_next_map_is_
         assert!(got.iter().zip(618..).all(|(&v, want)| v == want));
     }
 }
+
+/// Sleeps `ms` milliseconds and says which worker ran it.
+#[worker]
+fn sleep_then_pid(ms: u64) -> u32 {
+    std::thread::sleep(Duration::from_millis(ms));
+    std::process::id()
+}
+
+/// A worker that has run tiny tasks of one function holds many of them at once; that says nothing
+/// of another function's tasks: slow tasks after a warm-up of quick ones go two to a worker, so a
+/// worker held up on one of them (here, a long first task) keeps no others waiting behind it while
+/// the other worker runs out of work.
+#[multiproc::test]
+fn slow_tasks_after_quick_ones_do_not_queue_up_behind_a_held_up_worker() {
+    let pool = Pool::new(2).unwrap();
+    for _ in 0..3 {
+        pool.map_chunked(plus_one, 0..200u64, 1).unwrap();
+    }
+    let mut times = vec![20u64; 8];
+    times[0] = 400;
+    let pids = pool.map_chunked(sleep_then_pid, times, 1).unwrap();
+    let held = pids.iter().filter(|&&p| p == pids[0]).count();
+    assert!(
+        held <= 2,
+        "the worker held up by task 0 ran {held} of the 8 tasks: {pids:?}"
+    );
+}

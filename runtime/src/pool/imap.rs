@@ -11,7 +11,7 @@ use super::Pool;
 use super::chunk::{self, EncodeFn};
 use super::lock;
 use super::progress::Progress;
-use super::sched::Job;
+use super::sched::{Job, kind_of};
 use super::sink::Sink;
 use crate::error::{Error, ErrorKind, Result};
 use crate::policy::{self, Between};
@@ -119,6 +119,8 @@ pub struct IMap<'p, I: Iterator, R> {
     pool: &'p Pool,
     source: std::iter::Fuse<I>,
     prefix: Vec<u8>,
+    /// The jobs' kind (`sched::kind_of` the prefix).
+    kind: u64,
     encode: EncodeFn<I::Item>,
     sink: Arc<ImapSink<R>>,
     /// Results taken from the sink and not yet yielded, in the order they are yielded.
@@ -147,6 +149,7 @@ impl<'p, I: Iterator, R: DeserializeOwned + Send + 'static> IMap<'p, I, R> {
             Err(e) => (Vec::new(), Some(e)),
         };
         IMap {
+            kind: kind_of(&prefix),
             pool,
             source: source.fuse(),
             prefix,
@@ -276,7 +279,14 @@ impl<'p, I: Iterator, R: DeserializeOwned + Send + 'static> IMap<'p, I, R> {
                 }
             };
             let count = items.len();
-            jobs.push(Job::new(frame, fds, self.sink.clone(), planned, count));
+            jobs.push(Job::new(
+                self.kind,
+                frame,
+                fds,
+                self.sink.clone(),
+                planned,
+                count,
+            ));
             planned += count;
         }
         if jobs.is_empty() {

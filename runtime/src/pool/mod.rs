@@ -43,7 +43,7 @@ use crate::registry;
 use crate::worker::{MapFn, WorkerFn};
 use progress::Progress;
 use result::Cell;
-use sched::{Job, Scheduler};
+use sched::{Job, Scheduler, kind_of};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sink::{MapSink, OneShot};
@@ -246,15 +246,17 @@ impl Pool {
         callback: Option<result::Callback<R>>,
     ) -> Result<AsyncResult<R>> {
         let entry = registry::lookup_fn(type_name)?;
+        let prefix = chunk_prefix(entry.name)?;
         let (frame, fds) = chunk::task_frame(
-            &chunk_prefix(entry.name)?,
+            &prefix,
             std::slice::from_ref(&args),
             chunk::encode_args::<Args>,
             self.sched.carries_fds(),
         )?;
         let cell = Arc::new(Cell::new(callback));
+        let sink = Arc::new(OneShot(cell.clone()));
         self.sched
-            .submit([Job::new(frame, fds, Arc::new(OneShot(cell.clone())), 0, 1)])?;
+            .submit([Job::new(kind_of(&prefix), frame, fds, sink, 0, 1)])?;
         Ok(AsyncResult::new(cell))
     }
 
@@ -512,6 +514,7 @@ impl Pool {
         }
         let entry = registry::lookup_fn(type_name)?;
         let prefix = chunk_prefix(entry.name)?;
+        let kind = kind_of(&prefix);
         let carries_fds = self.sched.carries_fds();
         let (mut items, len) = chunk::Items::new(iterable.into_iter());
         let chunksize = chunksize
@@ -543,7 +546,7 @@ impl Pool {
                 match frame {
                     Ok((frame, fds)) => {
                         batch_bytes += frame.len();
-                        batch.push(Job::new(frame, fds, sink.clone(), start, count));
+                        batch.push(Job::new(kind, frame, fds, sink.clone(), start, count));
                         start += count;
                     }
                     Err(e) => outcome = Err(e),

@@ -39,9 +39,12 @@ pub(crate) const PREFETCH: usize = 16;
 // A worker gets more jobs when it holds half its prefetch or fewer: refilled by half its queue at a
 // time, the jobs leave in one write, and it reads them in one.
 
-/// A job that comes back within this time marks its worker as one of quick jobs (and a slower one
-/// unmarks it). Deep queues are only for those: slow jobs queued behind each other on one worker
-/// would leave the others idle at the end of a `map`.
+/// A job that comes back within this time marks its worker as one of quick jobs of that job's
+/// worker function (and a slower one unmarks it). Deep queues are only for those: slow jobs queued
+/// behind each other on one worker would leave the others idle at the end of a `map`, or behind a
+/// worker the system holds up. The mark is per function: a pool warmed up with tiny tasks and then
+/// given slow ones starts them two to a worker (before, the warm-up's mark let 4 chunks of a 16-task
+/// CPU-bound map queue up on each of 2 workers, with no way back when one of them was held up).
 const QUICK_JOB: Duration = Duration::from_micros(200);
 
 /// Largest job sent to a worker that is still busy. A busy worker does not read, so a larger frame
@@ -54,8 +57,18 @@ const PREFETCH_BYTES: usize = 32 * 1024;
 /// busy worker has not read stays well under a Unix socket's buffer (about 208 KiB).
 const QUEUED_BYTES: usize = 64 * 1024;
 
+/// The kind of the jobs whose requests start with `prefix` (`protocol::pool::chunk_prefix`, which
+/// names the worker function): a hash of it (FNV-1a).
+pub(crate) fn kind_of(prefix: &[u8]) -> u64 {
+    prefix.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 /// One chunk of calls of one worker function, and where its outcomes go.
 pub(crate) struct Job {
+    /// Which worker function it calls ([`kind_of`] its request's prefix).
+    kind: u64,
     frame: Vec<u8>,
     fds: Vec<OwnedFd>,
     sink: Arc<dyn Sink>,
@@ -69,6 +82,7 @@ impl Job {
     /// Items `start..start + count` of a call, encoded in `frame` (a `CHUNK` request) with `fds`;
     /// their outcomes go to `sink`.
     pub(crate) fn new(
+        kind: u64,
         frame: Vec<u8>,
         fds: Vec<OwnedFd>,
         sink: Arc<dyn Sink>,
@@ -76,6 +90,7 @@ impl Job {
         count: usize,
     ) -> Job {
         Job {
+            kind,
             frame,
             fds,
             sink,
@@ -128,8 +143,9 @@ struct Load {
     inflight: usize,
     /// Frame bytes of the jobs in flight.
     bytes: usize,
-    /// Its last job came back within [`QUICK_JOB`].
-    quick: bool,
+    /// The kind of job ([`Job`]'s worker function) its last job was, if it came back within
+    /// [`QUICK_JOB`].
+    quick: Option<u64>,
     /// Jobs sent to the current worker (for `maxtasksperchild`).
     sent: u64,
     pid: u32,
@@ -137,8 +153,12 @@ struct Load {
 
 impl Load {
     /// Whether a job of `size` bytes may go to this worker now (see [`PREFETCH_BYTES`]).
-    fn has_room(&self, size: usize, max_tasks: Option<u64>, prefetch: usize) -> bool {
-        let depth = if self.quick { prefetch } else { 2 };
+    fn has_room(&self, kind: u64, size: usize, max_tasks: Option<u64>, prefetch: usize) -> bool {
+        let depth = if self.quick == Some(kind) {
+            prefetch
+        } else {
+            2
+        };
         let fits = self.inflight == 0
             || (size <= PREFETCH_BYTES
                 && self.inflight < depth
@@ -146,13 +166,13 @@ impl Load {
         self.live && fits && max_tasks.is_none_or(|m| self.sent < m)
     }
 
-    /// Takes back one job of `size` bytes that left this worker after `took` (or was never
-    /// delivered: `None`).
-    fn done(&mut self, size: usize, took: Option<Duration>) {
+    /// Takes back one job of `kind` and `size` bytes that left this worker after `took` (or was
+    /// never delivered: `None`).
+    fn done(&mut self, kind: u64, size: usize, took: Option<Duration>) {
         self.inflight = self.inflight.saturating_sub(1);
         self.bytes = self.bytes.saturating_sub(size);
         if let Some(t) = took {
-            self.quick = t < QUICK_JOB;
+            self.quick = (t < QUICK_JOB).then_some(kind);
         }
     }
 }
@@ -455,6 +475,7 @@ impl Scheduler {
             job
         }?;
         st.workers[i].done(
+            job.kind,
             job.frame.len(),
             Some(
                 now.saturating_duration_since(job.since)
@@ -557,7 +578,7 @@ impl Scheduler {
             // Deal the queue's head out, job by job, counting each in its worker's load.
             let mut shares: Vec<(usize, u32, Vec<Job>)> = Vec::new();
             while let Some(front) = st.pending.front() {
-                let (size, alone) = (front.frame.len(), !front.fds.is_empty());
+                let (kind, size, alone) = (front.kind, front.frame.len(), !front.fds.is_empty());
                 if alone && !shares.is_empty() {
                     break;
                 }
@@ -565,7 +586,7 @@ impl Scheduler {
                     .workers
                     .iter()
                     .enumerate()
-                    .filter(|(_, l)| l.has_room(size, max, self.prefetch))
+                    .filter(|(_, l)| l.has_room(kind, size, max, self.prefetch))
                     .min_by_key(|(_, l)| l.inflight)
                     .map(|(i, _)| i);
                 let Some(i) = pick else { break };
@@ -656,7 +677,7 @@ impl Scheduler {
         let load = &mut st.workers[i];
         if load.pid == pid {
             for job in &jobs {
-                load.done(job.frame.len(), None);
+                load.done(job.kind, job.frame.len(), None);
             }
             if !of_the_jobs {
                 load.live = false;

@@ -194,7 +194,15 @@ fn square_job(x: u64) -> (Job, AsyncResult<u64>) {
     let mut frame = wire::chunk_prefix("square").unwrap();
     codec::encode_into([(x,)].as_slice(), &mut frame, &mut Vec::new()).unwrap();
     let cell = Arc::new(Cell::new(None));
-    let job = Job::new(frame, Vec::new(), Arc::new(OneShot(cell.clone())), 0, 1);
+    let kind = super::sched::kind_of(&wire::chunk_prefix("square").unwrap());
+    let job = Job::new(
+        kind,
+        frame,
+        Vec::new(),
+        Arc::new(OneShot(cell.clone())),
+        0,
+        1,
+    );
     (job, AsyncResult::new(cell))
 }
 
