@@ -16,7 +16,14 @@
 //!
 //! A frame in the ring is read where it lies, in shared memory: the peer writes only outside the
 //! range between the reader's published position and its own, and a marker whose length does not
-//! fit the ring fails the receive (`Codec`), never reads outside it.
+//! fit the ring fails the receive (`Codec`), never reads outside it. That makes a side a link
+//! between processes of one program that trust each other (a pool and its worker, which runs this
+//! very binary): a peer that broke the protocol could change a frame while it is read (never make
+//! a read leave the ring), as it could change any shared block it maps.
+//!
+//! A send that fails after its frame was placed (the marker could not be written) takes the
+//! placement back, so the two ends never disagree about where the next frame lies; the channel is
+//! broken then anyway, and its owner drops it.
 
 use super::channel::Channel;
 use crate::error::{Error, Result};
@@ -152,12 +159,18 @@ impl Side {
 
     /// Sends one frame with `fds` beside it: through the ring when it can.
     pub(crate) fn send(&self, chan: &Channel, frame: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
-        if fds.is_empty() && (frame.len() >= SIDE_MIN || looks_like_a_marker(frame)) {
+        let ringable = frame.len() >= SIDE_MIN || looks_like_a_marker(frame);
+        if fds.is_empty() && ringable && frame.len() <= chan.max_message() {
             let mut pos = crate::poison::lock(&self.written);
+            let before = *pos;
             if let Some(marker) = self.put(&mut pos, frame) {
                 // The copy into the ring comes before the marker that points at it.
                 std::sync::atomic::fence(Ordering::Release);
-                return chan.send_raw(&marker, &[]);
+                let sent = chan.send_raw(&marker, &[]);
+                if sent.is_err() {
+                    *pos = before;
+                }
+                return sent;
             }
         }
         if looks_like_a_marker(frame) {
@@ -173,24 +186,37 @@ impl Side {
         frames: &mut dyn Iterator<Item = &[u8]>,
     ) -> Result<()> {
         let mut pos = crate::poison::lock(&self.written);
+        let before = *pos;
         let mut markers = Vec::new();
         let mut order: Vec<Option<&[u8]>> = Vec::new();
         for frame in frames {
-            match self.put(&mut pos, frame) {
+            let placed = if frame.len() <= chan.max_message() {
+                self.put(&mut pos, frame)
+            } else {
+                None
+            };
+            match placed {
                 Some(marker) => {
                     markers.push(marker);
                     order.push(None);
                 }
-                None if looks_like_a_marker(frame) => return Err(mistaken()),
+                None if looks_like_a_marker(frame) => {
+                    *pos = before;
+                    return Err(mistaken());
+                }
                 None => order.push(Some(frame)),
             }
         }
         std::sync::atomic::fence(Ordering::Release);
         let mut marker = markers.iter();
-        chan.send_frames(order.into_iter().map(|f| match f {
+        let sent = chan.send_frames(order.into_iter().map(|f| match f {
             Some(frame) => frame,
             None => marker.next().map(|m| &m[..]).unwrap_or_default(),
-        }))
+        }));
+        if sent.is_err() {
+            *pos = before;
+        }
+        sent
     }
 
     /// Receives the next frame (until `deadline`, if any) and hands it to `f` where it lies: in
@@ -209,7 +235,7 @@ impl Side {
             let len = u64::from_le_bytes(bytes[1..].try_into().unwrap_or_default());
             let len = usize::try_from(len)
                 .ok()
-                .filter(|len| (1..=SIDE_MAX).contains(len))
+                .filter(|len| (1..=SIDE_MAX.min(chan.max_message())).contains(len))
                 .ok_or_else(|| Error::codec("a side frame's marker is damaged"))?;
             // The peer's copy into the ring came before its marker.
             std::sync::atomic::fence(Ordering::Acquire);
@@ -338,6 +364,22 @@ mod tests {
             *crate::poison::lock(&mine.written),
             *crate::poison::lock(&theirs.read)
         );
+    }
+
+    /// A send whose marker cannot be written (the peer is gone) takes its placement back: the
+    /// writer's position stays where the reader expects the next frame.
+    #[test]
+    fn a_failed_send_takes_its_placement_back() {
+        let (a, b) = Channel::pair().unwrap();
+        let (mine, _) = Side::create().unwrap();
+        mine.send(&a, &[1; 100_000], &[]).unwrap();
+        let placed = *crate::poison::lock(&mine.written);
+        assert_eq!(placed, 100_000);
+        drop(b);
+        assert!(mine.send(&a, &[2; 100_000], &[]).is_err());
+        let two = [vec![3u8; 100_000], vec![4u8; 40_000]];
+        assert!(mine.send_many(&a, &mut two.iter().map(|f| &f[..])).is_err());
+        assert_eq!(*crate::poison::lock(&mine.written), placed);
     }
 
     /// A marker whose length the ring cannot hold fails the receive, reading nothing.

@@ -60,6 +60,9 @@ struct Gather<R> {
     /// refuse a range twice, and those whose copy is over but that do not continue `next` yet.
     claimed: std::collections::BTreeMap<usize, usize>,
     landed: std::collections::BTreeMap<usize, usize>,
+    /// Direct copies claimed and not landed yet: the map does not settle (hand the vector out)
+    /// while one runs, whatever else is counted.
+    copying: usize,
 }
 
 /// Emptied pieces kept at most (a few chunks are in flight at once), each of at most
@@ -95,6 +98,7 @@ impl<R> Gather<R> {
             && after.is_none_or(|(&s, _)| s > start && s >= end);
         if free {
             self.claimed.insert(start, count);
+            self.copying += 1;
         }
         free
     }
@@ -102,6 +106,7 @@ impl<R> Gather<R> {
     /// Items `start .. start + count`, claimed, are in place: `next` moves past every range that
     /// now continues it.
     fn landed(&mut self, start: usize, count: usize) {
+        self.copying -= 1;
         self.landed.insert(start, count);
         while let Some(count) = self.landed.remove(&self.next) {
             self.next += count;
@@ -158,6 +163,7 @@ impl<R> MapSink<R> {
                 spare: Vec::new(),
                 claimed: std::collections::BTreeMap::new(),
                 landed: std::collections::BTreeMap::new(),
+                copying: 0,
             }),
             direct,
             len,
@@ -189,8 +195,9 @@ impl<R> MapSink<R> {
                     .take(room),
             );
         }
-        // Not all in yet, or another thread still appends (it settles the result when it is done).
-        if g.left > 0 || g.done.is_none() {
+        // Not all in yet, or another thread still appends or copies (it settles the result when
+        // it is done).
+        if g.left > 0 || g.done.is_none() || g.copying > 0 {
             return;
         }
         let error = g.error.take();
@@ -367,6 +374,30 @@ mod tests {
         assert!(result.get().is_err());
     }
 
+    /// While a direct copy runs, the map does not settle, even if every item is counted (here by
+    /// a second, refused delivery of the same items): the vector is handed out only after the copy.
+    #[test]
+    fn the_map_does_not_settle_while_a_copy_runs() {
+        let (sink, result) = plain_map(4);
+        assert!(
+            lock(&sink.gather).claim(0, 2, 4),
+            "a copy of items 0..2 starts"
+        );
+        sink.deliver(2, 2, &plain_frame(&[2, 3]), Vec::new());
+        sink.deliver(0, 2, &plain_frame(&[9, 9]), Vec::new());
+        assert!(!result.ready(), "the claimed copy holds the map open");
+        let direct = sink.direct.as_ref().unwrap();
+        let frame = plain_frame(&[0, 1]);
+        let (_, values) = plain_reply::<u64>(&frame, 2).unwrap();
+        // SAFETY: items 0..2 were claimed above, for this copy alone.
+        unsafe { direct.plain.copy_to(values, direct.base) };
+        let mut g = lock(&sink.gather);
+        g.landed(0, 2);
+        sink.finish_some(g, 0);
+        let err = result.get().unwrap_err();
+        assert!(err.to_string().contains("arrived twice"), "{err}");
+    }
+
     /// A reply of outcomes (an item failed) fails the map with that item's error; one whose
     /// outcomes all returned lands as a plain one does.
     #[test]
@@ -406,6 +437,7 @@ mod tests {
             spare: Vec::new(),
             claimed: std::collections::BTreeMap::new(),
             landed: std::collections::BTreeMap::new(),
+            copying: 0,
         };
         g.ahead.insert(6, vec![6, 7, 8]);
         g.ahead.insert(3, vec![3, 4, 5]);

@@ -52,17 +52,22 @@ pub(crate) fn start_worker(sched: &Scheduler, i: usize) -> Result<Arc<dyn Worker
     });
     let failure = match (received, report) {
         (Ok(()), Some(Ok(()))) => None,
-        // The initializer failed (its error, a panic, keeps its kind): no respawn storm, the pool
-        // starts no more workers.
-        (_, Some(Err(e))) => Some(
-            Error::new(
-                e.kind().clone(),
-                format!(
-                    "the pool's initializer failed in worker pid {pid} (the pool starts no more workers)"
-                ),
+        // The initializer failed (its error, a panic, keeps its kind), or, without one, the worker
+        // could not set itself up (it reports why): no respawn storm, the pool starts no more
+        // workers.
+        (_, Some(Err(e))) => {
+            let what = match sched.config().init {
+                Some(_) => "the pool's initializer failed",
+                None => "a pool worker could not start",
+            };
+            Some(
+                Error::new(
+                    e.kind().clone(),
+                    format!("{what} in worker pid {pid} (the pool starts no more workers)"),
+                )
+                .with_source(e),
             )
-            .with_source(e),
-        ),
+        }
         // It never answered: how it ended says why.
         _ => {
             let why = link

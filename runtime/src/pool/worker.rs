@@ -72,8 +72,20 @@ enum Step {
 
 fn serve(chan: Channel, has_init: bool, side: Option<SideFd>) {
     chan.read_frames_in_place();
-    // A side that cannot be mapped leaves every frame on the socket: the pool reads both.
-    let side = side.and_then(|fd| Side::attach(fd.0).ok());
+    // The pool puts large frames in the side it made: a worker that cannot map it could not read
+    // them, so it says so as its start report (the pool then fails to start it, with this error)
+    // and leaves.
+    let side = match side.map(|fd| Side::attach(fd.0)).transpose() {
+        Ok(side) => side,
+        Err(e) => {
+            let why = Error::new(
+                e.kind().clone(),
+                format!("a pool worker could not map the shared block beside its channel: {e}"),
+            );
+            let _ = protocol::send_report(&chan, (Report::failed(&why), None));
+            return;
+        }
+    };
     let link = Link { chan, side };
     let chan = &link.chan;
     let started = if has_init {
