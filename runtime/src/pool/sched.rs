@@ -40,12 +40,15 @@ pub(crate) const PREFETCH: usize = 16;
 // time, the jobs leave in one write, and it reads them in one.
 
 /// A job that comes back within this time marks its worker as one of quick jobs of that job's
-/// worker function (and a slower one unmarks it). Deep queues are only for those: slow jobs queued
+/// worker function (and a slower one unmarks it). 50 µs: a job that takes longer covers the round
+/// trip that refills its worker (10-20 µs) by itself, so two in hand keep the worker busy; at 200 µs
+/// (until 2026-12-08) a CPU-bound map of 16 tasks of 57 µs, two to a chunk, counted as quick, and
+/// the first worker to answer took the rest of the map into its queue. Deep queues are only for those: slow jobs queued
 /// behind each other on one worker would leave the others idle at the end of a `map`, or behind a
 /// worker the system holds up. The mark is per function: a pool warmed up with tiny tasks and then
 /// given slow ones starts them two to a worker (before, the warm-up's mark let 4 chunks of a 16-task
 /// CPU-bound map queue up on each of 2 workers, with no way back when one of them was held up).
-const QUICK_JOB: Duration = Duration::from_micros(200);
+const QUICK_JOB: Duration = Duration::from_micros(50);
 
 /// Largest job sent to a worker that is still busy. A busy worker does not read, so a larger frame
 /// could fill the socket and block the sender — and a supervisor thread blocked sending to its own
