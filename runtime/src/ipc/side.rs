@@ -263,6 +263,50 @@ impl Side {
     }
 }
 
+/// One end of a channel and of the side beside it, if its two ends have one: every frame goes the
+/// way [`Side`] picks, or through the channel alone. The pool's end of a worker's link and the
+/// worker's own end are each one.
+pub(crate) struct Sided {
+    pub(crate) chan: Channel,
+    side: Option<Side>,
+}
+
+impl Sided {
+    pub(crate) fn new(chan: Channel, side: Option<Side>) -> Sided {
+        Sided { chan, side }
+    }
+
+    /// Sends one frame with `fds` beside it.
+    pub(crate) fn send(&self, frame: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
+        match &self.side {
+            Some(side) => side.send(&self.chan, frame, fds),
+            None => self.chan.send_raw(frame, fds),
+        }
+    }
+
+    /// Sends several frames without descriptors, in order.
+    pub(crate) fn send_many(&self, frames: &mut dyn Iterator<Item = &[u8]>) -> Result<()> {
+        match &self.side {
+            Some(side) => side.send_many(&self.chan, frames),
+            None => self.chan.send_frames(frames),
+        }
+    }
+
+    /// Receives the next frame (until `deadline`, if any) and hands it to `f` where it lies.
+    pub(crate) fn recv<R>(
+        &self,
+        deadline: Option<std::time::Instant>,
+        f: impl FnOnce(&[u8], Vec<OwnedFd>) -> Result<R>,
+    ) -> Result<R> {
+        match &self.side {
+            Some(side) => side.recv(&self.chan, deadline, f),
+            None => self
+                .chan
+                .recv_with(deadline, |frame, fds| f(frame.bytes(), fds)),
+        }
+    }
+}
+
 /// Publishes how far a reader has read of the peer's ring when it drops.
 struct Publish<'a, 'g> {
     side: &'a Side,

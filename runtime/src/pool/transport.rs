@@ -18,7 +18,7 @@
 use super::worker;
 use crate::error::{Error, Result};
 use crate::ipc::channel::Channel;
-use crate::ipc::side::Side;
+use crate::ipc::side::{Side, Sided};
 use crate::process::{Process, ProcessBuilder};
 use crate::sys;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -110,8 +110,7 @@ impl Transport for LocalProcesses {
             .spawn_entry::<_, ()>(worker::ENTRY, (theirs, has_init, side_fd))?;
         Ok(Arc::new(LocalLink {
             pid: process.pid(),
-            chan: mine,
-            side,
+            link: Sided::new(mine, side),
             process: Mutex::new(Some(process)),
             wake_tx,
             wake_rx,
@@ -122,9 +121,8 @@ impl Transport for LocalProcesses {
 /// A child process and the parent's end of its task channel.
 struct LocalLink {
     pid: u32,
-    chan: Channel,
-    /// Where large frames travel, both ways (see [`Side`]); `None`: all through `chan`.
-    side: Option<Side>,
+    /// The task channel, and the side where large frames travel both ways, if one could be made.
+    link: Sided,
     /// Until it is reaped. A leaf lock: nothing else is locked while it is held.
     process: Mutex<Option<Process<()>>>,
     /// Poked (one byte) to end a `wait`.
@@ -138,31 +136,20 @@ impl WorkerLink for LocalLink {
     }
 
     fn send(&self, frame: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
-        match &self.side {
-            Some(side) => side.send(&self.chan, frame, fds),
-            None => self.chan.send_raw(frame, fds),
-        }
+        self.link.send(frame, fds)
     }
 
     fn send_many(&self, frames: &mut dyn Iterator<Item = &[u8]>) -> Result<()> {
-        match &self.side {
-            Some(side) => side.send_many(&self.chan, frames),
-            None => self.chan.send_frames(frames),
-        }
+        self.link.send_many(frames)
     }
 
     fn recv(&self, deadline: Option<Instant>, f: &mut OnFrame<'_>) -> Result<()> {
-        match &self.side {
-            Some(side) => side.recv(&self.chan, deadline, f),
-            None => self
-                .chan
-                .recv_with(deadline, |frame, fds| f(frame.bytes(), fds)),
-        }
+        self.link.recv(deadline, f)
     }
 
     fn wait(&self) -> Result<bool> {
         let [ready, woken] =
-            sys::socket::poll_readable([self.chan.socket(), self.wake_rx.as_fd()], -1)
+            sys::socket::poll_readable([self.link.chan.socket(), self.wake_rx.as_fd()], -1)
                 .map_err(|e| Error::io("poll on a pool worker's channel failed", e))?;
         if woken {
             sys::socket::drain(self.wake_rx.as_fd());

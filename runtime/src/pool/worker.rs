@@ -12,12 +12,12 @@
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::ipc::channel::Channel;
-use crate::ipc::side::Side;
+use crate::ipc::side::{Side, Sided};
 use crate::protocol::child::{self as protocol, Report};
 use crate::protocol::pool::{self as wire, Request};
 use crate::registry::{self, WorkerEntry};
 use serde::{Deserialize, Serialize};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// The registry name of the worker loop.
@@ -39,30 +39,6 @@ inventory::submit! {
 /// The block of the worker's [`Side`], as the pool hands it over.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct SideFd(#[serde(with = "crate::codec::fd")] pub(crate) OwnedFd);
-
-/// The worker's end of its task channel: large frames beside it where the pool made a side.
-struct Link {
-    chan: Channel,
-    side: Option<Side>,
-}
-
-impl Link {
-    fn recv<R>(&self, f: impl FnOnce(&[u8], Vec<OwnedFd>) -> Result<R>) -> Result<R> {
-        match &self.side {
-            Some(side) => side.recv(&self.chan, None, f),
-            None => self
-                .chan
-                .recv_with(None, |frame, fds| f(frame.bytes(), fds)),
-        }
-    }
-
-    fn send(&self, frame: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
-        match &self.side {
-            Some(side) => side.send(&self.chan, frame, fds),
-            None => self.chan.send_raw(frame, fds),
-        }
-    }
-}
 
 /// What the worker does with one frame.
 enum Step {
@@ -86,10 +62,11 @@ fn serve(chan: Channel, has_init: bool, side: Option<SideFd>) {
             return;
         }
     };
-    let link = Link { chan, side };
+    // The worker's end of its task channel: large frames beside it where the pool made a side.
+    let link = Sided::new(chan, side);
     let chan = &link.chan;
     let started = if has_init {
-        link.recv(|frame, fds| match Request::parse(frame)? {
+        link.recv(None, |frame, fds| match Request::parse(frame)? {
             Request::Init(task) => Ok(registry::run_task(task, fds)),
             _ => Err(Error::codec("pool worker expected its initializer first")),
         })
@@ -106,7 +83,9 @@ fn serve(chan: Channel, has_init: bool, side: Option<SideFd>) {
     loop {
         out.clear();
         out_fds.clear();
-        let step = link.recv(|frame, fds| run_frame(frame, fds, &mut out, &mut out_fds));
+        let step = link.recv(None, |frame, fds| {
+            run_frame(frame, fds, &mut out, &mut out_fds)
+        });
         match step {
             Ok(Step::Reply) => {
                 if let Err(e) =
